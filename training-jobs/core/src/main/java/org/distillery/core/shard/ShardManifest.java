@@ -1,0 +1,124 @@
+package org.distillery.core.shard;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.distillery.core.io.AtomicFile;
+import org.distillery.core.io.Sha256;
+
+/**
+ * {@code manifest.json} of a prep output folder: which shards make up each split, their checksums,
+ * and the provenance of the tokens (tokenizer hash, source hashes, filter statistics, the spec).
+ * A folder is complete exactly when its manifest exists: prep writes the manifest last and renames
+ * the whole folder into place.
+ */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record ShardManifest(
+        String format,
+        int version,
+        String distilleryVersion,
+        String createdAt,
+        TokenizerRef tokenizer,
+        String dtype,
+        int eotId,
+        String sourceSha256,
+        List<Source> sources,
+        Stats stats,
+        Map<String, Split> splits,
+        Map<String, Object> spec) {
+
+    public static final String FORMAT = "distillery.token-shards";
+    public static final int VERSION = 1;
+    public static final String FILE_NAME = "manifest.json";
+
+    public record TokenizerRef(String file, String sha256, int vocabSize) {
+    }
+
+    public record Source(String name, String format, String sha256, long documents) {
+    }
+
+    /** How many documents each step kept or removed; filters in the order they ran. */
+    public record Stats(long documentsRead, long documentsEmpty, Map<String, Long> removedByFilter,
+                        long exactDuplicates, long nearDuplicates, double dedupRatio, long documentsKept,
+                        long bytesRead) {
+    }
+
+    public record Split(long documents, long tokens, List<TokenShardWriter.Summary> shards) {
+    }
+
+    public static final ObjectMapper JSON = new ObjectMapper()
+            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS)
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+
+    public long tokens(String split) {
+        Split s = splits.get(split);
+        return s == null ? 0 : s.tokens();
+    }
+
+    public void write(Path dir) throws IOException {
+        AtomicFile.write(dir.resolve(FILE_NAME), JSON.writeValueAsBytes(this));
+    }
+
+    /** Reads {@code dir/manifest.json}, checking format and version. */
+    public static ShardManifest read(Path dir) throws IOException {
+        Path file = dir.resolve(FILE_NAME);
+        ShardManifest m;
+        try {
+            m = JSON.readValue(file.toFile(), ShardManifest.class);
+        } catch (NoSuchFileException | java.io.FileNotFoundException e) {
+            throw new ShardFormatException(file, "does not exist: " + dir + " is not a complete prep output");
+        } catch (com.fasterxml.jackson.core.JacksonException e) {
+            throw new ShardFormatException(file, "is not a valid manifest: " + e.getOriginalMessage());
+        }
+        if (!FORMAT.equals(m.format())) {
+            throw new ShardFormatException(file, "has format '" + m.format() + "', expected '" + FORMAT + "'");
+        }
+        if (m.version() != VERSION) {
+            throw new ShardFormatException(file, "has version " + m.version() + ", this Distillery reads version "
+                    + VERSION);
+        }
+        return m;
+    }
+
+    /**
+     * Checks every shard (header, length, SHA-256) and the tokenizer file against this manifest;
+     * the first mismatch throws a {@link ShardFormatException} naming the file.
+     */
+    public void verify(Path dir) throws IOException {
+        Path tok = dir.resolve(tokenizer.file());
+        if (!Files.exists(tok)) {
+            throw new ShardFormatException(tok, "does not exist, but the manifest lists it");
+        }
+        String tokSha = Sha256.of(tok);
+        if (!tokSha.equals(tokenizer.sha256())) {
+            throw new ShardFormatException(tok, "has SHA-256 " + tokSha + " but the manifest records "
+                    + tokenizer.sha256());
+        }
+        for (Map.Entry<String, Split> e : splits.entrySet()) {
+            long total = 0;
+            for (TokenShardWriter.Summary s : e.getValue().shards()) {
+                try (TokenShardReader r = TokenShardReader.open(dir.resolve(s.file()), s.sha256())) {
+                    if (r.tokens() != s.tokens()) {
+                        throw new ShardFormatException(r.file(), "holds " + r.tokens() + " tokens, the manifest says "
+                                + s.tokens());
+                    }
+                    total += r.tokens();
+                }
+            }
+            if (total != e.getValue().tokens()) {
+                throw new ShardFormatException(dir.resolve(FILE_NAME), "split '" + e.getKey() + "' lists "
+                        + e.getValue().tokens() + " tokens but its shards hold " + total);
+            }
+        }
+    }
+}
