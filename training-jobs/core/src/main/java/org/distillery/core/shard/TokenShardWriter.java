@@ -28,7 +28,8 @@ public final class TokenShardWriter implements AutoCloseable {
     private boolean finished;
 
     /** What a finished shard holds, as the manifest records it. */
-    public record Summary(String file, String sha256, long tokens, long documents, long bytes) {
+    public record Summary(String file, String sha256, long tokens, long documents, long bytes)
+            implements java.io.Serializable {
     }
 
     public TokenShardWriter(Path target, int width) throws IOException {

