@@ -23,6 +23,7 @@ import org.distillery.core.DistilleryException;
 import org.distillery.core.dataset.DatasetCatalog;
 import org.distillery.core.dataset.DatasetDescriptor;
 import org.distillery.core.io.AtomicFile;
+import org.distillery.core.io.Directories;
 import org.distillery.core.io.Sha256;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
@@ -109,7 +110,7 @@ public final class PrepJob {
         } finally {
             spark.sparkContext().removeSparkListener(sparkProgress);
             cached.forEach(JavaRDD::unpersist);
-            deleteTree(staging);
+            Directories.deleteRecursively(staging);
         }
     }
 
@@ -506,7 +507,7 @@ public final class PrepJob {
         Files.move(staging, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         AtomicFile.syncDirectory(target.getParent());
         if (old != null) {
-            deleteTree(old);
+            Directories.deleteRecursively(old);
         }
     }
 
@@ -528,16 +529,5 @@ public final class PrepJob {
             return new DistilleryException(rest.lines().findFirst().orElse(rest), e);
         }
         return new IllegalStateException("Spark job failed: " + msg.lines().findFirst().orElse(msg), e);
-    }
-
-    static void deleteTree(Path p) throws IOException {
-        if (!Files.exists(p)) {
-            return;
-        }
-        try (var s = Files.walk(p)) {
-            for (Path x : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(x);
-            }
-        }
     }
 }

@@ -7,8 +7,6 @@ import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.PathMatcher;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -18,6 +16,7 @@ import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.io.AtomicFile;
+import org.distillery.core.io.Directories;
 import org.distillery.core.io.Sha256;
 
 /**
@@ -71,14 +70,14 @@ public final class DatasetFetcher {
             }
             AtomicFile.write(staging.resolve(SOURCE_SHA256), (actual + "\n").getBytes(StandardCharsets.UTF_8));
             if (Files.exists(target)) {
-                deleteTree(target);
+                Directories.deleteRecursively(target);
             }
             Files.move(staging, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
             AtomicFile.syncDirectory(parent);
             return target;
         } finally {
-            deleteTree(staging);
-            deleteTree(download);
+            Directories.deleteRecursively(staging);
+            Directories.deleteRecursively(download);
         }
     }
 
@@ -143,19 +142,5 @@ public final class DatasetFetcher {
             }
         }
         return n;
-    }
-
-    static void deleteTree(Path p) throws IOException {
-        if (!Files.exists(p)) {
-            return;
-        }
-        List<Path> all = new ArrayList<>();
-        try (Stream<Path> s = Files.walk(p)) {
-            s.forEach(all::add);
-        }
-        all.sort(Comparator.reverseOrder());
-        for (Path x : all) {
-            Files.deleteIfExists(x);
-        }
     }
 }

@@ -1,0 +1,105 @@
+package org.distillery.cli;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.dataset.DatasetCatalog;
+import org.distillery.core.progress.JsonLinesProgress;
+import org.distillery.core.progress.ProgressListener;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * The {@code distillery} command. Results go to stdout; errors to stderr with exit code 2 for a
+ * user error (a spec, a file, a dataset) and 1 for anything else. Progress is a bar on a terminal
+ * and JSON lines ({@code distillery.progress/1}) on stdout otherwise.
+ */
+@Command(name = "distillery", mixinStandardHelpOptions = true, versionProvider = Distillery.Version.class,
+        description = "Prepare text with Spark, train and distill small GPT models, export them for serving.",
+        subcommands = {DatasetsCommand.class, PrepCommand.class, ShardsCommand.class, TokenizerCommand.class,
+            BenchCommand.class})
+public final class Distillery {
+    /** How progress is shown. */
+    enum ProgressMode { auto, bar, json, none }
+
+    @Option(names = "--progress", description = "auto (a bar on a terminal, JSON lines otherwise), bar, json or none",
+            defaultValue = "auto", scope = CommandLine.ScopeType.INHERIT)
+    ProgressMode progressMode;
+
+    @Option(names = "--work-dir", description = "where fetched datasets and job outputs go (default: $DISTILLERY_WORK_DIR"
+            + " or ./work)", scope = CommandLine.ScopeType.INHERIT)
+    Path workDir;
+
+    @Option(names = "--datasets", description = "the dataset descriptors folder (default: datasets/ of the checkout)",
+            scope = CommandLine.ScopeType.INHERIT)
+    Path datasetsDir;
+
+    public static void main(String[] args) {
+        System.exit(run(args, System.out, System.err));
+    }
+
+    /** Runs the command line; returns the exit code. */
+    public static int run(String[] args, PrintStream out, PrintStream err) {
+        CommandLine cl = new CommandLine(new Distillery());
+        cl.setOut(new java.io.PrintWriter(out, true));
+        cl.setErr(new java.io.PrintWriter(err, true));
+        cl.setExecutionExceptionHandler((e, line, parsed) -> {
+            Throwable t = e;
+            while (!(t instanceof DistilleryException) && t.getCause() != null && t.getCause() != t) {
+                t = t.getCause();
+            }
+            if (t instanceof DistilleryException) {
+                err.println("error: " + t.getMessage());
+                return 2;
+            }
+            err.println("error: " + e);
+            e.printStackTrace(err);
+            return 1;
+        });
+        return cl.execute(args);
+    }
+
+    Path workDir() {
+        if (workDir != null) {
+            return workDir.toAbsolutePath();
+        }
+        String env = System.getenv("DISTILLERY_WORK_DIR");
+        return Path.of(env != null && !env.isBlank() ? env : "work").toAbsolutePath();
+    }
+
+    DatasetCatalog catalog() {
+        Path dir = datasetsDir;
+        if (dir == null) {
+            String home = System.getProperty("distillery.home", System.getenv("DISTILLERY_HOME"));
+            dir = home != null ? Path.of(home, "datasets") : Path.of("datasets");
+        }
+        return new DatasetCatalog(dir.toAbsolutePath(), workDir());
+    }
+
+    /** The progress listener for this run: events to stdout as JSON, or a bar on stderr. */
+    ProgressListener progress(PrintStream out) {
+        ProgressMode mode = progressMode;
+        if (mode == ProgressMode.auto) {
+            mode = System.console() != null ? ProgressMode.bar : ProgressMode.json;
+        }
+        return switch (mode) {
+            case json -> new JsonLinesProgress(out);
+            case bar -> new TerminalProgress();
+            default -> ProgressListener.NONE;
+        };
+    }
+
+    boolean showsJson() {
+        return progressMode == ProgressMode.json || (progressMode == ProgressMode.auto && System.console() == null);
+    }
+
+    /** The version from the jar's manifest. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Distillery.class.getPackage().getImplementationVersion();
+            return new String[] {"distillery " + (v != null ? v : "dev"), "Java " + System.getProperty("java.version")};
+        }
+    }
+}
