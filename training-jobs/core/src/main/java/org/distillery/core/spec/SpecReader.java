@@ -59,6 +59,9 @@ public final class SpecReader {
 
     /** Parses spec text; {@code source} names it in messages. */
     public static <T extends Spec> T parse(String text, String source, Class<T> type) {
+        if (text.lines().allMatch(l -> l.isBlank() || l.strip().startsWith("#"))) {
+            throw new SpecException(List.of(source + ":1: the spec is empty"));
+        }
         Map<String, Integer> lines = fieldLines(text, source);
         T spec;
         try {
@@ -69,7 +72,9 @@ public final class SpecReader {
             String parent = path(e.getPath().subList(0, e.getPath().size() - 1));
             String where = parent.isEmpty() ? "at the top level" : "in '" + parent + "'";
             String hint = closest(field, allowed).map(s -> " (did you mean '" + s + "'?)").orElse("");
-            throw new SpecException(List.of(at(source, e.getLocation()) + ": unknown field '" + field + "' " + where
+            String full = parent.isEmpty() ? field : parent + "." + field;
+            String at = lines.containsKey(full) ? source + ":" + lines.get(full) : at(source, e.getLocation());
+            throw new SpecException(List.of(at + ": unknown field '" + field + "' " + where
                     + hint + "; allowed: " + String.join(", ", allowed)));
         } catch (InvalidFormatException e) {
             String expected = e.getTargetType().isEnum()
@@ -81,8 +86,7 @@ public final class SpecReader {
             String field = path(e.getPath());
             String what = e.getTargetType() == null ? "a different value" : describe(e.getTargetType());
             throw new SpecException(List.of(at(source, e.getLocation()) + ": "
-                    + (field.isEmpty() ? "the spec" : "field '" + field + "'") + " must be " + what
-                    + (e.getTargetType() != null && field.isEmpty() ? " (a YAML mapping of fields)" : "")));
+                    + (field.isEmpty() ? "the spec" : "field '" + field + "'") + " must be " + what));
         } catch (JsonMappingException e) {
             throw new SpecException(List.of(at(source, e.getLocation()) + ": field '" + path(e.getPath()) + "': "
                     + e.getOriginalMessage()));

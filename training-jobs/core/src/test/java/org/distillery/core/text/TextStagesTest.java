@@ -1,0 +1,60 @@
+package org.distillery.core.text;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class TextStagesTest {
+    @Test
+    void normalizesUnicodeWhitespaceAndControlCharacters() {
+        TextNormalizer n = new TextNormalizer(true, true, true);
+        assertEquals("caf\u00e9 au lait", n.normalize("  cafe\u0301 \t au\u0000 lait\u200b  "));
+        assertEquals("one\ntwo\n\nthree", n.normalize("one\r\ntwo\r\n\r\n\r\n\r\nthree\n\n"));
+        assertEquals("", n.normalize(" \u0007\t\n "));
+    }
+
+    @Test
+    void stripsBrownTagsBackToRunningText() {
+        String tagged = "\n\n\tThe/at jury/nn said/vbd ``/`` no/at evidence/nn ''/'' was/bedz found/vbn ./.\n"
+                + "\tIt/pps ended/vbd ,/, Atlanta's/np$ (/( he/pps said/vbd )/) ./.\n\n\n\tNew/jj paragraph/nn ./.\n";
+        assertEquals("The jury said \"no evidence\" was found. It ended, Atlanta's (he said).\n\nNew paragraph.",
+                BrownTaggedText.toText(tagged));
+    }
+
+    @Test
+    void filtersMeasureWhatTheyAreNamedFor() {
+        List<QualityFilter> rules = List.of(
+                new QualityFilter("min_chars", QualityFilter.Bound.MIN, 10, QualityFilter.Measure.CHARS),
+                new QualityFilter("min_alpha_ratio", QualityFilter.Bound.MIN, 0.5, QualityFilter.Measure.ALPHA_RATIO),
+                new QualityFilter("max_repeated_line_fraction", QualityFilter.Bound.MAX, 0.3,
+                        QualityFilter.Measure.REPEATED_LINE_FRACTION));
+        assertEquals("min_chars", QualityFilter.firstRejecting(rules, "short"));
+        assertEquals("min_alpha_ratio", QualityFilter.firstRejecting(rules, "1234 5678 90 !!"));
+        assertEquals("max_repeated_line_fraction", QualityFilter.firstRejecting(rules, "a line\na line\na line\nb"));
+        assertEquals(null, QualityFilter.firstRejecting(rules, "a perfectly ordinary sentence"));
+    }
+
+    @Test
+    void minHashEstimatesJaccardAndBandsFindNearDuplicates() {
+        MinHasher h = new MinHasher(3, 16, 8, 42);
+        String a = "the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat by the door";
+        String b = a + " today";
+        String c = "an entirely different sentence about rivers mountains and the history of old towns in spring";
+        long[] sa = h.signature(a);
+        long[] sb = h.signature(b);
+        assertTrue(MinHasher.similarity(sa, sb) > 0.8, "one extra word keeps most shingles");
+        assertTrue(MinHasher.similarity(sa, h.signature(c)) < 0.1);
+        long[] ka = h.bandKeys(sa);
+        long[] kb = h.bandKeys(sb);
+        boolean shared = false;
+        for (int i = 0; i < ka.length; i++) {
+            shared |= ka[i] == kb[i];
+        }
+        assertTrue(shared, "near duplicates share a band");
+        assertFalse(java.util.Arrays.equals(sa, new MinHasher(3, 16, 8, 43).signature(a)), "seed matters");
+        assertTrue(java.util.Arrays.equals(sa, new MinHasher(3, 16, 8, 42).signature(a)), "deterministic");
+    }
+}
