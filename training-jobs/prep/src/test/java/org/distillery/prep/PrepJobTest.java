@@ -95,6 +95,37 @@ class PrepJobTest {
     }
 
     @Test
+    void validationShardIsExactlyWhatHuggingFaceTokenizersMakeOfTheValidationText() throws Exception {
+        Path out = result.output();
+        ShardManifest m = ShardManifest.read(out);
+        BpeTokenizer tok = HfTokenizerJson.read(out.resolve(PrepJob.TOKENIZER_FILE));
+        List<int[]> docs = new ArrayList<>();
+        List<String> texts = new ArrayList<>();
+        for (TokenShardWriter.Summary s : m.splits().get("val").shards()) {
+            try (TokenShardReader r = TokenShardReader.open(out.resolve(s.file()), s.sha256())) {
+                int[] all = new int[(int) r.tokens()];
+                r.read(0, all);
+                int start = 0;
+                for (int i = 0; i < all.length; i++) {
+                    if (all[i] == m.eotId()) {
+                        int[] doc = java.util.Arrays.copyOfRange(all, start, i);
+                        docs.add(doc);
+                        texts.add(tok.decode(doc));
+                        start = i + 1;
+                    }
+                }
+            }
+        }
+        assertTrue(texts.size() > 10, "validation split has documents: " + texts.size());
+        var hf = org.distillery.core.testing.Peers.python("hf_encode.py", java.util.Map.of(
+                "tokenizer_json", out.resolve(PrepJob.TOKENIZER_FILE).toString(), "texts", texts));
+        List<int[]> hfIds = org.distillery.core.testing.Peers.idLists(hf.get("ids"));
+        for (int i = 0; i < texts.size(); i++) {
+            assertArrayEquals(hfIds.get(i), docs.get(i), "validation document " + i);
+        }
+    }
+
+    @Test
     void reportsStagesAndMetricsAsProgressEvents() {
         List<String> stages = events.stream().filter(e -> e.type().equals("stage")).map(ProgressEvent::stage).toList();
         assertEquals(List.of(PrepJob.STAGES), stages);
