@@ -276,7 +276,7 @@ public final class PrepJob {
                 ids.clear();
                 tok.encodeTo(docs.next()._2(), ids);
                 ids.add(eot);
-                w.addDocument(ids.toArray(), ids.size());
+                w.addDocument(ids.array(), ids.size());
             }
             return List.of(w.finish()).iterator();
         }

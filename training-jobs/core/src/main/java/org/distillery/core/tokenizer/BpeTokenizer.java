@@ -5,7 +5,6 @@ import java.nio.CharBuffer;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
@@ -267,13 +266,9 @@ public final class BpeTokenizer {
             return Arrays.copyOf(a, size);
         }
 
-        /** Copies out as a list, for callers that need one. */
-        public List<Integer> toList() {
-            List<Integer> l = new ArrayList<>(size);
-            for (int i = 0; i < size; i++) {
-                l.add(a[i]);
-            }
-            return l;
+        /** The backing array, valid up to {@link #size()}: lets writers take the ids without a copy. */
+        public int[] array() {
+            return a;
         }
     }
 }
