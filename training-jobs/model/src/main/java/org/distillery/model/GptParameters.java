@@ -1,0 +1,158 @@
+package org.distillery.model;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/**
+ * Every tensor of a GPT-2 model as a view into one flat float32 buffer. One buffer makes the
+ * optimizer, gradient clipping and checkpointing a handful of whole-buffer operations instead of one
+ * per tensor. Names and layouts are Hugging Face's {@code GPT2LMHeadModel} ones (without the
+ * {@code transformer.} prefix): linear weights are Conv1D-style {@code [in, out]}, so {@code y = x W + b}.
+ * The LM head is {@code wte} itself (tied), as in GPT-2.
+ */
+public final class GptParameters {
+    private final GptConfig config;
+    private final INDArray flat;
+    private final Map<String, INDArray> tensors = new LinkedHashMap<>();
+    private final Map<String, long[]> shapes = new LinkedHashMap<>();
+    private final Map<String, Long> offsets = new LinkedHashMap<>();
+
+    private GptParameters(GptConfig config, INDArray flat) {
+        this.config = config;
+        this.flat = flat;
+        long off = 0;
+        for (Map.Entry<String, long[]> e : layout(config).entrySet()) {
+            long n = 1;
+            for (long d : e.getValue()) {
+                n *= d;
+            }
+            INDArray view = flat.get(NDArrayIndex.interval(off, off + n)).reshape('c', e.getValue());
+            tensors.put(e.getKey(), view);
+            shapes.put(e.getKey(), e.getValue());
+            offsets.put(e.getKey(), off);
+            off += n;
+        }
+        if (off != flat.length()) {
+            throw new IllegalStateException("layout holds " + off + " values, buffer " + flat.length());
+        }
+    }
+
+    /** All zeros: the shape of gradients and optimizer moments. */
+    public static GptParameters zeros(GptConfig config) {
+        return new GptParameters(config, Nd4j.zeros(DataType.FLOAT, config.parameterCount()));
+    }
+
+    /** Wraps an existing flat buffer (a checkpoint's), which must have {@link GptConfig#parameterCount()} values. */
+    public static GptParameters wrap(GptConfig config, INDArray flat) {
+        if (flat.length() != config.parameterCount()) {
+            throw new IllegalArgumentException("expected " + config.parameterCount() + " parameters, found " + flat.length());
+        }
+        return new GptParameters(config, flat.reshape(flat.length()));
+    }
+
+    /**
+     * GPT-2's initialisation: normal(0, 0.02) weights and embeddings, zero biases, unit LayerNorm
+     * gains, and the residual projections scaled by 1/sqrt(2 n_layer).
+     */
+    public static GptParameters initialize(GptConfig config, long seed) {
+        GptParameters p = zeros(config);
+        org.nd4j.linalg.api.rng.Random rng = Nd4j.getRandomFactory().getNewRandomInstance(seed);
+        for (Map.Entry<String, INDArray> e : p.tensors.entrySet()) {
+            String name = e.getKey();
+            INDArray t = e.getValue();
+            if (name.endsWith(".bias")) {
+                continue;
+            }
+            if (name.startsWith("ln_f") || name.contains(".ln_")) {
+                t.assign(1.0);
+                continue;
+            }
+            double std = 0.02;
+            if (name.endsWith("attn.c_proj.weight") || name.endsWith("mlp.c_proj.weight")) {
+                std = 0.02 / Math.sqrt(2.0 * config.nLayer());
+            }
+            t.assign(Nd4j.randn(0.0, std, t.shape(), rng).castTo(DataType.FLOAT));
+        }
+        return p;
+    }
+
+    /** Tensor names and shapes in buffer order. */
+    public static Map<String, long[]> layout(GptConfig c) {
+        long e = c.nEmbd();
+        Map<String, long[]> m = new LinkedHashMap<>();
+        m.put("wte.weight", new long[] {c.vocabSize(), e});
+        m.put("wpe.weight", new long[] {c.blockSize(), e});
+        for (int i = 0; i < c.nLayer(); i++) {
+            String h = "h." + i + ".";
+            m.put(h + "ln_1.weight", new long[] {e});
+            m.put(h + "ln_1.bias", new long[] {e});
+            m.put(h + "attn.c_attn.weight", new long[] {e, 3 * e});
+            m.put(h + "attn.c_attn.bias", new long[] {3 * e});
+            m.put(h + "attn.c_proj.weight", new long[] {e, e});
+            m.put(h + "attn.c_proj.bias", new long[] {e});
+            m.put(h + "ln_2.weight", new long[] {e});
+            m.put(h + "ln_2.bias", new long[] {e});
+            m.put(h + "mlp.c_fc.weight", new long[] {e, 4 * e});
+            m.put(h + "mlp.c_fc.bias", new long[] {4 * e});
+            m.put(h + "mlp.c_proj.weight", new long[] {4 * e, e});
+            m.put(h + "mlp.c_proj.bias", new long[] {e});
+        }
+        m.put("ln_f.weight", new long[] {e});
+        m.put("ln_f.bias", new long[] {e});
+        return m;
+    }
+
+    /**
+     * 1 where AdamW decays the value, 0 where it does not: weight decay applies to the matrices of the
+     * linear layers only, never to biases, LayerNorms or embeddings.
+     */
+    public INDArray decayMask() {
+        INDArray mask = Nd4j.zeros(DataType.FLOAT, flat.length());
+        for (Map.Entry<String, INDArray> e : tensors.entrySet()) {
+            if (e.getKey().startsWith("h.") && e.getKey().endsWith(".weight") && e.getValue().rank() == 2) {
+                long off = offsets.get(e.getKey());
+                mask.get(NDArrayIndex.interval(off, off + e.getValue().length())).assign(1.0);
+            }
+        }
+        return mask;
+    }
+
+    public INDArray get(String name) {
+        INDArray t = tensors.get(name);
+        if (t == null) {
+            throw new IllegalArgumentException("no tensor " + name);
+        }
+        return t;
+    }
+
+    public INDArray layer(int i, String name) {
+        return get("h." + i + "." + name);
+    }
+
+    public List<String> names() {
+        return Collections.unmodifiableList(new ArrayList<>(tensors.keySet()));
+    }
+
+    public long[] shape(String name) {
+        return shapes.get(name).clone();
+    }
+
+    public INDArray flat() {
+        return flat;
+    }
+
+    public GptConfig config() {
+        return config;
+    }
+
+    public GptParameters copy() {
+        return new GptParameters(config, flat.dup());
+    }
+}
