@@ -18,7 +18,7 @@ import picocli.CommandLine.Option;
 @Command(name = "distillery", mixinStandardHelpOptions = true, versionProvider = Distillery.Version.class,
         description = "Prepare text with Spark, train and distill small GPT models, export them for serving.",
         subcommands = {DatasetsCommand.class, PrepCommand.class, ShardsCommand.class, TokenizerCommand.class,
-            BenchCommand.class})
+            TrainCommand.class, GenerateCommand.class, RunsCommand.class, BenchCommand.class})
 public final class Distillery {
     /** How progress is shown. */
     enum ProgressMode { auto, bar, json, none }
@@ -88,6 +88,32 @@ public final class Distillery {
             case bar -> new TerminalProgress();
             default -> ProgressListener.NONE;
         };
+    }
+
+    @Option(names = "--tracking-uri", description = "MLflow tracking server (default: $MLFLOW_TRACKING_URI, then the"
+            + " spec's tracking.uri; none: the local run store under <work-dir>/runs)",
+            scope = CommandLine.ScopeType.INHERIT)
+    String trackingUri;
+
+    /** The tracking server: --tracking-uri, then MLFLOW_TRACKING_URI, then the spec's; null for local only. */
+    String trackingUri(String fromSpec) {
+        if (trackingUri != null) {
+            return trackingUri.isBlank() ? null : trackingUri;
+        }
+        String env = System.getenv("MLFLOW_TRACKING_URI");
+        if (env != null && !env.isBlank()) {
+            return env;
+        }
+        return fromSpec;
+    }
+
+    Path runStore() {
+        return workDir().resolve("runs");
+    }
+
+    static String version() {
+        String v = Distillery.class.getPackage().getImplementationVersion();
+        return v != null ? v : "dev";
     }
 
     boolean showsJson() {

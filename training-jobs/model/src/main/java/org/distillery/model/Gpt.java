@@ -1,23 +1,21 @@
 package org.distillery.model;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import org.nd4j.linalg.api.blas.params.MMulTranspose;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
+import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
+import org.nd4j.linalg.api.memory.enums.LearningPolicy;
+import org.nd4j.linalg.api.memory.enums.MirroringPolicy;
+import org.nd4j.linalg.api.memory.enums.SpillPolicy;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
-import org.nd4j.linalg.api.ops.impl.scatter.ScatterAdd;
-import org.nd4j.linalg.api.ops.impl.shape.OneHot;
-import org.nd4j.linalg.api.ops.impl.transforms.custom.LogSoftMax;
-import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.api.ops.random.impl.BernoulliDistribution;
 import org.nd4j.linalg.api.rng.Random;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.INDArrayIndex;
 import org.nd4j.linalg.indexing.NDArrayIndex;
-import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
  * GPT-2 with its forward and backward pass written out on ND4J arrays, as llm.c does in C: every
@@ -30,11 +28,17 @@ import org.nd4j.linalg.ops.transforms.Transforms;
 public final class Gpt {
     private final GptConfig c;
     private final GptParameters p;
-    private final Map<Integer, INDArray> causalMasks = new HashMap<>();
+
+    private final Kernels kernels;
 
     public Gpt(GptParameters parameters) {
+        this(parameters, Kernels.forBackend());
+    }
+
+    Gpt(GptParameters parameters, Kernels kernels) {
         this.p = parameters;
         this.c = parameters.config();
+        this.kernels = kernels;
     }
 
     public GptConfig config() {
@@ -56,13 +60,25 @@ public final class Gpt {
 
     /** Logits {@code [B*T, V]} for every position. */
     public INDArray logits(int[] tokens, int batch, int time) {
-        return forward(new Batch(tokens, null, batch, time), null).logits;
+        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, "gpt-step")) {
+            return forward(new Batch(tokens, null, batch, time), null).logits.detach();
+        }
+    }
+
+    /** Logits {@code [V]} of the last position of one sequence. */
+    public INDArray lastLogits(int[] tokens) {
+        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, "gpt-step")) {
+            INDArray all = forward(new Batch(tokens, null, 1, tokens.length), null).logits;
+            return all.getRow(tokens.length - 1).detach();
+        }
     }
 
     /** Mean next-token cross-entropy (nats), no gradients and no dropout. */
     public double loss(Batch b) {
-        Forward f = forward(b, null);
-        return crossEntropy(f.logits, b.targets(), null, 0);
+        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, "gpt-step")) {
+            Forward f = forward(b, null);
+            return kernels.crossEntropy(f.logits, b.targets(), null, 0);
+        }
     }
 
     /**
@@ -71,13 +87,29 @@ public final class Gpt {
      * {@code dropoutSeed} fixes the dropout masks, which makes a step reproducible.
      */
     public double lossAndGradient(Batch b, GptParameters grads, double scale, long dropoutSeed) {
-        Random rng = c.dropout() > 0 ? Nd4j.getRandomFactory().getNewRandomInstance(dropoutSeed) : null;
-        Forward f = forward(b, rng);
-        INDArray dlogits = f.logits; // overwritten in place by the loss gradient
-        double loss = crossEntropy(f.logits, b.targets(), dlogits, scale);
-        backward(f, dlogits, grads);
-        return loss;
+        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, "gpt-step")) {
+            Random rng = c.dropout() > 0 ? Nd4j.getRandomFactory().getNewRandomInstance(dropoutSeed) : null;
+            Forward f = forward(b, rng);
+            INDArray dlogits = f.logits; // overwritten in place by the loss gradient
+            double loss = kernels.crossEntropy(f.logits, b.targets(), dlogits, scale);
+            backward(f, dlogits, grads);
+            return loss;
+        }
     }
+
+    /**
+     * Every temporary of a step lives in one workspace that is reset, not freed, between steps: the
+     * first step learns its size. Without it, each step allocates and frees some hundred off-heap
+     * arrays, and step times swing with the garbage collector.
+     */
+    private static final WorkspaceConfiguration STEP = WorkspaceConfiguration.builder()
+            .initialSize(0)
+            .policyAllocation(AllocationPolicy.OVERALLOCATE)
+            .overallocationLimit(0.2)
+            .policyLearning(LearningPolicy.FIRST_LOOP)
+            .policyMirroring(MirroringPolicy.FULL)
+            .policySpill(SpillPolicy.REALLOCATE)
+            .build();
 
     // ---- forward ----------------------------------------------------------------------------------
 
@@ -85,7 +117,7 @@ public final class Gpt {
     private static final class Forward {
         int batch;
         int time;
-        INDArray tokens;
+        int[] inputs;
         INDArray embedDropout;
         final List<Block> blocks = new ArrayList<>();
         Norm lnF;
@@ -130,8 +162,8 @@ public final class Gpt {
         Forward f = new Forward();
         f.batch = bs;
         f.time = t;
-        f.tokens = Nd4j.createFromArray(b.inputs());
-        INDArray x = Nd4j.pullRows(p.get("wte.weight"), 1, b.inputs());
+        f.inputs = b.inputs();
+        INDArray x = kernels.gatherRows(p.get("wte.weight"), b.inputs());
         INDArray pos = p.get("wpe.weight").get(NDArrayIndex.interval(0, t), NDArrayIndex.all()).reshape(1, (long) t * e);
         x = x.reshape('c', bs, (long) t * e).addiRowVector(pos).reshape('c', n, e);
         f.embedDropout = dropout(x, rng);
@@ -143,14 +175,14 @@ public final class Gpt {
             blk.attnOut = heads(matmul(blk.attn.probsDropped, blk.attn.v, false, false), bs, t);
             INDArray proj = linear(blk.attnOut, p.layer(l, "attn.c_proj.weight"), p.layer(l, "attn.c_proj.bias"));
             blk.attnDropout = dropout(proj, rng);
-            x = x.add(proj);
+            x.addi(proj);
             blk.ln2 = layerNorm(x, p.layer(l, "ln_2.weight"), p.layer(l, "ln_2.bias"));
             blk.fc = linear(blk.ln2.y, p.layer(l, "mlp.c_fc.weight"), p.layer(l, "mlp.c_fc.bias"));
             blk.gelu = Nd4j.createUninitialized(DataType.FLOAT, blk.fc.shape());
-            blk.geluTanh = Gelu.forward(blk.fc, blk.gelu);
+            blk.geluTanh = kernels.gelu(blk.fc, blk.gelu);
             INDArray mlp = linear(blk.gelu, p.layer(l, "mlp.c_proj.weight"), p.layer(l, "mlp.c_proj.bias"));
             blk.mlpDropout = dropout(mlp, rng);
-            x = x.add(mlp);
+            x.addi(mlp);
             f.blocks.add(blk);
         }
         f.lnF = layerNorm(x, p.get("ln_f.weight"), p.get("ln_f.bias"));
@@ -162,16 +194,12 @@ public final class Gpt {
     private Attention attention(INDArray qkv, int bs, int t, Random rng) {
         int h = c.nHead();
         int d = c.headSize();
-        INDArray qkv5 = qkv.reshape('c', bs, t, 3, h, d);
         Attention a = new Attention();
-        a.q = split(qkv5, 0);
-        a.k = split(qkv5, 1);
-        a.v = split(qkv5, 2);
+        a.q = kernels.splitHeads(qkv, 0, bs, t, h, d);
+        a.k = kernels.splitHeads(qkv, 1, bs, t, h, d);
+        a.v = kernels.splitHeads(qkv, 2, bs, t, h, d);
         INDArray s = matmul(a.q, a.k, false, true);
-        s.muli(1.0 / Math.sqrt(d));
-        s.reshape('c', (long) bs * h, (long) t * t).addiRowVector(causalMask(t));
-        INDArray rows = s.reshape('c', (long) bs * h * t, t);
-        Nd4j.exec(new SoftMax(rows, rows, 1));
+        kernels.causalSoftmax(s.reshape('c', (long) bs * h * t, t), t, 1.0 / Math.sqrt(d));
         a.probs = s;
         if (rng != null) {
             a.probsDropped = s.dup();
@@ -182,38 +210,19 @@ public final class Gpt {
         return a;
     }
 
-    /** {@code [B,T,3,H,D]} → part {@code which} (q, k or v) as {@code [B,H,T,D]}. */
-    private static INDArray split(INDArray qkv5, int which) {
-        return qkv5.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(which), NDArrayIndex.all(),
-                NDArrayIndex.all()).permute(0, 2, 1, 3).dup('c');
-    }
-
     /** {@code [B,H,T,D]} → {@code [B*T, C]}. */
     private INDArray heads(INDArray y, int bs, int t) {
-        return y.permute(0, 2, 1, 3).dup('c').reshape('c', (long) bs * t, c.nEmbd());
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, (long) bs * t, c.nEmbd());
+        kernels.mergeHeads(y, out, 0);
+        return out;
     }
 
-    /** 0 on and below the diagonal, -inf above it, flattened to a row of T*T. */
-    private INDArray causalMask(int t) {
-        return causalMasks.computeIfAbsent(t, k -> {
-            float[] m = new float[t * t];
-            for (int i = 0; i < t; i++) {
-                for (int j = i + 1; j < t; j++) {
-                    m[i * t + j] = Float.NEGATIVE_INFINITY;
-                }
-            }
-            return Nd4j.createFromArray(m).reshape(1, (long) t * t);
-        });
-    }
-
-    private static Norm layerNorm(INDArray x, INDArray gain, INDArray bias) {
+    private Norm layerNorm(INDArray x, INDArray gain, INDArray bias) {
         Norm ln = new Norm();
-        INDArray mean = x.mean(true, 1);
-        INDArray xc = x.subColumnVector(mean);
-        INDArray var = xc.mul(xc).mean(true, 1);
-        ln.rstd = Transforms.pow(var.addi(GptConfig.LN_EPS), -0.5, false);
-        ln.xhat = xc.muliColumnVector(ln.rstd);
-        ln.y = ln.xhat.mulRowVector(gain).addiRowVector(bias);
+        ln.y = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
+        ln.xhat = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
+        ln.rstd = Nd4j.createUninitialized(DataType.FLOAT, x.rows());
+        kernels.layerNorm(x, gain, bias, ln.y, ln.xhat, ln.rstd);
         return ln;
     }
 
@@ -236,26 +245,6 @@ public final class Gpt {
         return mask;
     }
 
-    // ---- loss -------------------------------------------------------------------------------------
-
-    /**
-     * Mean cross-entropy of {@code targets} under {@code logits}. With {@code grad} non-null, writes
-     * {@code scale * dLoss/dLogits} into it ({@code grad} may be {@code logits} itself).
-     */
-    static double crossEntropy(INDArray logits, int[] targets, INDArray grad, double scale) {
-        long n = logits.rows();
-        INDArray logp = Nd4j.createUninitialized(DataType.FLOAT, logits.shape());
-        Nd4j.exec(new LogSoftMax(logits, logp));
-        INDArray onehot = Nd4j.createUninitialized(DataType.FLOAT, logits.shape());
-        Nd4j.exec(new OneHot(Nd4j.createFromArray(targets), onehot, (int) logits.columns()));
-        double loss = -onehot.mul(logp).sumNumber().doubleValue() / n;
-        if (grad != null) {
-            Transforms.exp(logp, false);
-            grad.assign(logp.subi(onehot).muli(scale / n));
-        }
-        return loss;
-    }
-
     // ---- backward ---------------------------------------------------------------------------------
 
     private void backward(Forward f, INDArray dlogits, GptParameters g) {
@@ -273,10 +262,10 @@ public final class Gpt {
             INDArray dmlp = masked(dx, blk.mlpDropout);
             INDArray dgelu = linearBackward(dmlp, blk.gelu, p.layer(l, "mlp.c_proj.weight"),
                     g.layer(l, "mlp.c_proj.weight"), g.layer(l, "mlp.c_proj.bias"));
-            INDArray dfc = Gelu.backward(dgelu, blk.fc, blk.geluTanh);
+            INDArray dfc = kernels.geluBackward(dgelu, blk.fc, blk.geluTanh);
             INDArray dln2 = linearBackward(dfc, blk.ln2.y, p.layer(l, "mlp.c_fc.weight"),
                     g.layer(l, "mlp.c_fc.weight"), g.layer(l, "mlp.c_fc.bias"));
-            dx = dx.add(layerNormBackward(dln2, blk.ln2, p.layer(l, "ln_2.weight"), g.layer(l, "ln_2.weight"),
+            dx.addi(layerNormBackward(dln2, blk.ln2, p.layer(l, "ln_2.weight"), g.layer(l, "ln_2.weight"),
                     g.layer(l, "ln_2.bias")));
             // attention: x2 = x + dropout(c_proj(attn(c_attn(ln_1(x)))))
             INDArray dproj = masked(dx, blk.attnDropout);
@@ -285,18 +274,13 @@ public final class Gpt {
             INDArray dqkv = attentionBackward(dattn, blk.attn, bs, t);
             INDArray dln1 = linearBackward(dqkv, blk.ln1.y, p.layer(l, "attn.c_attn.weight"),
                     g.layer(l, "attn.c_attn.weight"), g.layer(l, "attn.c_attn.bias"));
-            dx = dx.add(layerNormBackward(dln1, blk.ln1, p.layer(l, "ln_1.weight"), g.layer(l, "ln_1.weight"),
+            dx.addi(layerNormBackward(dln1, blk.ln1, p.layer(l, "ln_1.weight"), g.layer(l, "ln_1.weight"),
                     g.layer(l, "ln_1.bias")));
         }
         INDArray demb = masked(dx, f.embedDropout);
         INDArray dwpe = g.get("wpe.weight").get(NDArrayIndex.interval(0, t), NDArrayIndex.all());
         dwpe.addi(demb.reshape('c', bs, (long) t * e).sum(0).reshape('c', t, e));
-        // scatter_add writes a new array in M2.1 (not the ref in place), so copy its result back.
-        INDArray dwte = g.get("wte.weight");
-        INDArray[] summed = Nd4j.exec(new ScatterAdd(dwte, f.tokens, demb));
-        if (summed[0] != dwte) {
-            dwte.assign(summed[0]);
-        }
+        kernels.scatterAddRows(g.get("wte.weight"), f.inputs, demb);
     }
 
     private static INDArray masked(INDArray d, INDArray mask) {
@@ -304,47 +288,36 @@ public final class Gpt {
     }
 
     /** Backward of {@code y = x W + b}: accumulates dW and db, returns dx. */
-    private static INDArray linearBackward(INDArray dy, INDArray x, INDArray w, INDArray dw, INDArray db) {
+    private INDArray linearBackward(INDArray dy, INDArray x, INDArray w, INDArray dw, INDArray db) {
         mmul(x, dy, dw, true, false, 1.0);
-        db.addi(dy.sum(0));
+        kernels.addColumnSums(dy, db);
         INDArray dx = Nd4j.createUninitialized(DataType.FLOAT, dy.rows(), w.rows());
         mmul(dy, w, dx, false, true, 0.0);
         return dx;
     }
 
-    private static INDArray layerNormBackward(INDArray dy, Norm ln, INDArray gain, INDArray dgain, INDArray dbias) {
-        dgain.addi(dy.mul(ln.xhat).sum(0));
-        dbias.addi(dy.sum(0));
-        INDArray dxhat = dy.mulRowVector(gain);
-        INDArray m1 = dxhat.mean(true, 1);
-        INDArray m2 = dxhat.mul(ln.xhat).mean(true, 1);
-        return dxhat.subiColumnVector(m1).subi(ln.xhat.mulColumnVector(m2)).muliColumnVector(ln.rstd);
+    private INDArray layerNormBackward(INDArray dy, Norm ln, INDArray gain, INDArray dgain, INDArray dbias) {
+        return kernels.layerNormBackward(dy, ln.xhat, ln.rstd, gain, dgain, dbias);
     }
 
     private INDArray attentionBackward(INDArray dy, Attention a, int bs, int t) {
         int h = c.nHead();
         int d = c.headSize();
-        INDArray dyh = dy.reshape('c', bs, t, h, d).permute(0, 2, 1, 3).dup('c');
+        INDArray dyh = kernels.splitHeads(dy, 0, bs, t, h, d); // dy is [B*T, C]: a one-part split
         INDArray dprobs = matmul(dyh, a.v, false, true);
         INDArray dv = matmul(a.probsDropped, dyh, true, false);
         if (a.dropout != null) {
             dprobs.muli(a.dropout);
         }
-        // softmax backward, row by row: ds = p * (dp - sum(dp * p))
-        INDArray p2 = a.probs.reshape('c', (long) bs * h * t, t);
-        INDArray dp2 = dprobs.reshape('c', (long) bs * h * t, t);
-        INDArray dot = dp2.mul(p2).sum(true, 1);
-        INDArray ds = dp2.subiColumnVector(dot).muli(p2).muli(1.0 / Math.sqrt(d)).reshape('c', bs, h, t, t);
+        kernels.softmaxBackward(a.probs.reshape('c', (long) bs * h * t, t), dprobs.reshape('c', (long) bs * h * t, t),
+                1.0 / Math.sqrt(d));
+        INDArray ds = dprobs;
         INDArray dq = matmul(ds, a.k, false, false);
         INDArray dk = matmul(ds, a.q, true, false);
         INDArray dqkv = Nd4j.createUninitialized(DataType.FLOAT, (long) bs * t, 3L * c.nEmbd());
-        INDArray d5 = dqkv.reshape('c', bs, t, 3, h, d);
-        INDArray[] parts = {dq, dk, dv};
-        for (int i = 0; i < 3; i++) {
-            INDArrayIndex[] at = {NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(i), NDArrayIndex.all(),
-                    NDArrayIndex.all()};
-            d5.get(at).assign(parts[i].permute(0, 2, 1, 3));
-        }
+        kernels.mergeHeads(dq, dqkv, 0);
+        kernels.mergeHeads(dk, dqkv, 1);
+        kernels.mergeHeads(dv, dqkv, 2);
         return dqkv;
     }
 

@@ -6,7 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -33,11 +36,16 @@ class GptTest {
         return p;
     }
 
-    @Test
-    void logitsAndLossMatchSameDiff() {
+    static Stream<Kernels> kernels() {
+        return Stream.of(new JavaKernels(), new Nd4jKernels());
+    }
+
+    @ParameterizedTest
+    @MethodSource("kernels")
+    void logitsAndLossMatchSameDiff(Kernels kernels) {
         GptParameters p = params(TINY, 1);
         Gpt.Batch b = batch(TINY, 3, 8, 2);
-        Gpt gpt = new Gpt(p);
+        Gpt gpt = new Gpt(p, kernels);
         GptGraph graph = new GptGraph(p, 3, 8);
         INDArray mine = gpt.logits(b.inputs(), 3, 8);
         INDArray ref = graph.logits(b);
@@ -45,11 +53,12 @@ class GptTest {
         assertEquals(graph.loss(b), gpt.loss(b), 1e-5);
     }
 
-    @Test
-    void gradientsMatchSameDiffAutodiff() {
+    @ParameterizedTest
+    @MethodSource("kernels")
+    void gradientsMatchSameDiffAutodiff(Kernels kernels) {
         GptParameters p = params(TINY, 3);
         Gpt.Batch b = batch(TINY, 3, 7, 4); // T < block_size: only the first T position rows get gradient
-        Gpt gpt = new Gpt(p);
+        Gpt gpt = new Gpt(p, kernels);
         GptParameters g = GptParameters.zeros(TINY);
         double loss = gpt.lossAndGradient(b, g, 1.0, 0);
         GptGraph graph = new GptGraph(p, 3, 7);

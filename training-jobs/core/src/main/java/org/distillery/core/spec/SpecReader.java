@@ -43,6 +43,25 @@ public final class SpecReader {
     private SpecReader() {
     }
 
+    /** A spec with the line of each of its fields, for checks that can only run once the job opens its data. */
+    public record Located<T extends Spec>(T spec, String source, Map<String, Integer> lines) {
+        /** An error at {@code path}, shaped like every other spec problem. */
+        public SpecException error(String path, String message) {
+            return new SpecException(List.of(source + ":" + lineOf(lines, path) + ": " + path + " " + message));
+        }
+    }
+
+    public static <T extends Spec> Located<T> readLocated(Path file, Class<T> type) {
+        T spec = read(file, type);
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new DistilleryException(file + ": cannot read spec file: " + e.getMessage(), e);
+        }
+        return new Located<>(spec, file.toString(), fieldLines(text, file.toString()));
+    }
+
     public static <T extends Spec> T read(Path file, Class<T> type) {
         String text;
         try {

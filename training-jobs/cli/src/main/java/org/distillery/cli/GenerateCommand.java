@@ -1,0 +1,59 @@
+package org.distillery.cli;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.tokenizer.BpeTokenizer;
+import org.distillery.core.tokenizer.HfTokenizerJson;
+import org.distillery.model.Checkpoint;
+import org.distillery.model.Generator;
+import org.distillery.model.Gpt;
+import org.distillery.model.GptParameters;
+import org.distillery.model.Sampler;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "generate", description = "Continue a prompt with a trained checkpoint.")
+final class GenerateCommand implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "CHECKPOINT", description = "a .ckpt file (a train job's model.ckpt)")
+    Path checkpoint;
+
+    @Parameters(index = "1", paramLabel = "PROMPT", description = "the text to continue")
+    String prompt;
+
+    @Option(names = "--max-new-tokens", defaultValue = "50", description = "tokens to generate (default: 50)")
+    int maxNewTokens;
+
+    @Option(names = "--temperature", defaultValue = "0", description = "0 for greedy decoding (default), else > 0")
+    double temperature;
+
+    @Option(names = "--top-k", defaultValue = "0", description = "sample among the k most likely tokens (0: all)")
+    int topK;
+
+    @Option(names = "--top-p", defaultValue = "1", description = "nucleus sampling: the top tokens up to this mass")
+    double topP;
+
+    @Option(names = "--seed", defaultValue = "0", description = "sampling seed")
+    long seed;
+
+    @Override
+    public Integer call() {
+        Checkpoint ck = Checkpoint.read(checkpoint);
+        BpeTokenizer tok = HfTokenizerJson.parse(ck.header().tokenizer().json(), checkpoint + " (embedded tokenizer)");
+        int[] ids = tok.encode(prompt);
+        if (ids.length == 0) {
+            throw new DistilleryException("the prompt encodes to no tokens: give some text");
+        }
+        Sampler sampler;
+        try {
+            sampler = new Sampler(temperature, topK, topP, seed);
+        } catch (IllegalArgumentException e) {
+            throw new DistilleryException(e.getMessage());
+        }
+        Gpt gpt = new Gpt(GptParameters.wrap(ck.header().model(), ck.section(Checkpoint.PARAMS)));
+        int[] out = new Generator(gpt).generate(ids, maxNewTokens, sampler, tok.idOf("<|endoftext|>"));
+        System.out.println(tok.decode(out));
+        return 0;
+    }
+}

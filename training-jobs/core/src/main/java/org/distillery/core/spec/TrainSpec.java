@@ -1,0 +1,132 @@
+package org.distillery.core.spec;
+
+import java.util.Objects;
+
+/**
+ * The spec of {@code distillery train}: which prep output to train on, the GPT-2 shape, the
+ * optimizer and schedule, evaluation, checkpoints and tracking. Every field but {@code name} and
+ * {@code data} has a default; {@link #validate} is the one place that checks them. Checks that need
+ * the data (block_size against the shards) run when the job opens it, naming the same fields.
+ */
+public record TrainSpec(
+        String name,
+        Data data,
+        Model model,
+        Optimizer optimizer,
+        Training training,
+        Eval eval,
+        Checkpoints checkpoints,
+        Tracking tracking,
+        String init,
+        Long seed) implements Spec {
+
+    public TrainSpec {
+        model = Objects.requireNonNullElseGet(model, () -> new Model(null, null, null, null, null));
+        optimizer = Objects.requireNonNullElseGet(optimizer,
+                () -> new Optimizer(null, null, null, null, null, null, null, null));
+        training = Objects.requireNonNullElseGet(training, () -> new Training(null, null, null, null));
+        eval = Objects.requireNonNullElseGet(eval, () -> new Eval(null, null));
+        checkpoints = Objects.requireNonNullElseGet(checkpoints, () -> new Checkpoints(null, null));
+        tracking = Objects.requireNonNullElseGet(tracking, () -> new Tracking(null, null));
+        seed = Objects.requireNonNullElse(seed, 1337L);
+    }
+
+    /** The token shards: a prep output by name (under the work dir's prep/) or a folder path. */
+    public record Data(String prep, String path) {
+    }
+
+    /** GPT-2's shape; the vocabulary size comes from the shards' tokenizer. */
+    public record Model(Integer nLayer, Integer nHead, Integer nEmbd, Integer blockSize, Double dropout) {
+        public Model {
+            nLayer = Objects.requireNonNullElse(nLayer, 4);
+            nHead = Objects.requireNonNullElse(nHead, 4);
+            nEmbd = Objects.requireNonNullElse(nEmbd, 128);
+            blockSize = Objects.requireNonNullElse(blockSize, 64);
+            dropout = Objects.requireNonNullElse(dropout, 0.0);
+        }
+    }
+
+    /** AdamW with decoupled weight decay; linear warmup, then cosine decay to min_lr. */
+    public record Optimizer(Double lr, Double minLr, Integer warmupSteps, Double weightDecay, Double beta1,
+                            Double beta2, Double eps, Double gradClip) {
+        public Optimizer {
+            lr = Objects.requireNonNullElse(lr, 1e-3);
+            minLr = Objects.requireNonNullElse(minLr, lr / 10);
+            warmupSteps = Objects.requireNonNullElse(warmupSteps, 20);
+            weightDecay = Objects.requireNonNullElse(weightDecay, 0.1);
+            beta1 = Objects.requireNonNullElse(beta1, 0.9);
+            beta2 = Objects.requireNonNullElse(beta2, 0.95);
+            eps = Objects.requireNonNullElse(eps, 1e-8);
+            gradClip = Objects.requireNonNullElse(gradClip, 1.0);
+        }
+    }
+
+    /** Steps of the optimizer; each sees batch_size × grad_accum windows of block_size tokens. */
+    public record Training(Integer steps, Integer batchSize, Integer gradAccum, Integer logEvery) {
+        public Training {
+            steps = Objects.requireNonNullElse(steps, 200);
+            batchSize = Objects.requireNonNullElse(batchSize, 12);
+            gradAccum = Objects.requireNonNullElse(gradAccum, 1);
+            logEvery = Objects.requireNonNullElse(logEvery, 10);
+        }
+    }
+
+    /** Validation loss on the same val windows every {@code every} steps and at the end. */
+    public record Eval(Integer every, Integer batches) {
+        public Eval {
+            every = Objects.requireNonNullElse(every, 50);
+            batches = Objects.requireNonNullElse(batches, 8);
+        }
+    }
+
+    /** A checkpoint every {@code every} steps and at the end; the newest {@code keep} are kept. */
+    public record Checkpoints(Integer every, Integer keep) {
+        public Checkpoints {
+            every = Objects.requireNonNullElse(every, 100);
+            keep = Objects.requireNonNullElse(keep, 3);
+        }
+    }
+
+    /** An MLflow tracking server ({@code MLFLOW_TRACKING_URI} and --tracking-uri win) and experiment name. */
+    public record Tracking(String uri, String experiment) {
+    }
+
+    @Override
+    public void validate(Validation v) {
+        v.require(name != null && name.matches("[A-Za-z0-9][A-Za-z0-9._-]*"), "name",
+                "is required: letters, digits, '.', '_' or '-'");
+        if (data == null) {
+            v.fail("data", "is required: 'prep' (a prep output's name) or 'path' (a folder of token shards)");
+        } else {
+            v.require((data.prep() == null) != (data.path() == null), "data",
+                    "needs exactly one of 'prep' (a prep output's name) or 'path' (a folder of token shards)");
+        }
+        v.inRange(model.nLayer(), 1, 256, "model.n_layer");
+        v.inRange(model.nHead(), 1, 256, "model.n_head");
+        v.inRange(model.nEmbd(), 1, 65536, "model.n_embd");
+        if (model.nEmbd() > 0 && model.nHead() > 0 && model.nEmbd() % model.nHead() != 0) {
+            v.fail("model.n_embd", "must be divisible by model.n_head (" + model.nHead() + "), found " + model.nEmbd());
+        }
+        v.inRange(model.blockSize(), 1, 1 << 20, "model.block_size");
+        v.require(model.dropout() >= 0 && model.dropout() < 1, "model.dropout", "must be in [0, 1), found "
+                + model.dropout());
+        Optimizer o = optimizer;
+        v.require(o.lr() > 0, "optimizer.lr", "must be positive, found " + o.lr());
+        v.require(o.minLr() >= 0 && o.minLr() <= o.lr(), "optimizer.min_lr", "must be between 0 and optimizer.lr ("
+                + o.lr() + "), found " + o.minLr());
+        v.inRange(o.warmupSteps(), 0, Integer.MAX_VALUE, "optimizer.warmup_steps");
+        v.inRange(o.weightDecay(), 0, 10, "optimizer.weight_decay");
+        v.require(o.beta1() >= 0 && o.beta1() < 1, "optimizer.beta1", "must be in [0, 1), found " + o.beta1());
+        v.require(o.beta2() >= 0 && o.beta2() < 1, "optimizer.beta2", "must be in [0, 1), found " + o.beta2());
+        v.require(o.eps() > 0, "optimizer.eps", "must be positive, found " + o.eps());
+        v.require(o.gradClip() >= 0, "optimizer.grad_clip", "must be 0 (off) or positive, found " + o.gradClip());
+        v.inRange(training.steps(), 1, Integer.MAX_VALUE, "training.steps");
+        v.inRange(training.batchSize(), 1, 1 << 16, "training.batch_size");
+        v.inRange(training.gradAccum(), 1, 1 << 16, "training.grad_accum");
+        v.inRange(training.logEvery(), 1, Integer.MAX_VALUE, "training.log_every");
+        v.inRange(eval.every(), 1, Integer.MAX_VALUE, "eval.every");
+        v.inRange(eval.batches(), 1, 1 << 16, "eval.batches");
+        v.inRange(checkpoints.every(), 1, Integer.MAX_VALUE, "checkpoints.every");
+        v.inRange(checkpoints.keep(), 1, 1000, "checkpoints.keep");
+    }
+}

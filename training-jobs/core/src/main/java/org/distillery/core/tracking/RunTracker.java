@@ -1,0 +1,64 @@
+package org.distillery.core.tracking;
+
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * Where a job records what it did: one run with its params, tags, metrics by step, artifacts and
+ * final status, in MLflow's model. Jobs only see this interface; the tracking module puts the local
+ * run store and an MLflow server behind it. Implementations buffer and never throw for a tracking
+ * server that is down: losing the server must not lose the job.
+ */
+public interface RunTracker extends AutoCloseable {
+    /** The run's id (MLflow's run id once synced, or the local store's). */
+    String runId();
+
+    void logParams(Map<String, String> params);
+
+    void setTags(Map<String, String> tags);
+
+    void logMetric(String key, double value, long step);
+
+    /** Copies a file into the run's artifacts under {@code artifactDir} ("" for the root). */
+    void logArtifact(Path file, String artifactDir);
+
+    /** Ends the run; a tracker that is closed without this ends it as FAILED. */
+    void finish(RunStatus status);
+
+    @Override
+    void close();
+
+    /** A tracker that records nothing, for tests and for jobs run with tracking off. */
+    static RunTracker none() {
+        return new RunTracker() {
+            @Override
+            public String runId() {
+                return "untracked";
+            }
+
+            @Override
+            public void logParams(Map<String, String> params) {
+            }
+
+            @Override
+            public void setTags(Map<String, String> tags) {
+            }
+
+            @Override
+            public void logMetric(String key, double value, long step) {
+            }
+
+            @Override
+            public void logArtifact(Path file, String artifactDir) {
+            }
+
+            @Override
+            public void finish(RunStatus status) {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+    }
+}

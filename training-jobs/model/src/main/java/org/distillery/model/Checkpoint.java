@@ -1,0 +1,256 @@
+package org.distillery.model;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.DigestOutputStream;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.io.AtomicFile;
+import org.distillery.core.io.Sha256;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * A training checkpoint: the model, the optimizer state and everything needed to continue or to
+ * trust the result (step, seed, data position, model config, tokenizer, dataset hash, spec). Format
+ * {@value #FORMAT} version {@value #VERSION}, documented in docs/formats.md:
+ *
+ * <pre>
+ * "DSTCKPT\0" | u32 version | u64 header length H | H bytes of JSON header |
+ * float32 little-endian sections, in the header's order | SHA-256 of everything before (32 bytes)
+ * </pre>
+ *
+ * Written atomically (temporary file, fsync, rename); read back only after the length and checksum
+ * match, so a truncated or corrupted file is an error naming it, never a half-loaded model.
+ */
+public record Checkpoint(Header header, Map<String, INDArray> sections) {
+    public static final String FORMAT = "distillery.checkpoint";
+    public static final int VERSION = 1;
+    static final byte[] MAGIC = {'D', 'S', 'T', 'C', 'K', 'P', 'T', 0};
+    private static final int PREFIX = 8 + 4 + 8;
+    private static final int TRAILER = 32;
+    /** A header is a few hundred kilobytes (it embeds the tokenizer); refuse to allocate absurd ones. */
+    private static final long MAX_HEADER = 256L << 20;
+
+    public static final String PARAMS = "params";
+    public static final String ADAM_M = "adam.m";
+    public static final String ADAM_V = "adam.v";
+
+    static final ObjectMapper JSON = new ObjectMapper()
+            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+            .setSerializationInclusion(JsonInclude.Include.NON_NULL)
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+
+    /** What a checkpoint says about itself; {@code sections} lists the float arrays that follow. */
+    public record Header(
+            String format,
+            int version,
+            String distilleryVersion,
+            String createdAt,
+            GptConfig model,
+            long step,
+            long tokensSeen,
+            Training training,
+            Tokenizer tokenizer,
+            Data data,
+            Map<String, Double> metrics,
+            Map<String, Object> spec,
+            String runId,
+            List<Section> sections) {
+    }
+
+    /**
+     * Where training stands: the optimizer's step count, and the seed from which data order and dropout
+     * masks derive (both are functions of seed and step, so these two numbers are the RNG state and the
+     * data-loader position).
+     */
+    public record Training(long seed, long optimizerSteps, int batchSize, int gradAccum, double beta1, double beta2,
+                           double eps, double weightDecay) {
+    }
+
+    /** The tokenizer, embedded (Hugging Face tokenizer.json text), so a checkpoint stands alone. */
+    public record Tokenizer(String sha256, int vocabSize, String json) {
+    }
+
+    /** The prep output trained on: its manifest's SHA-256 and its folder. */
+    public record Data(String manifestSha256, String path) {
+    }
+
+    public record Section(String name, long floats) {
+    }
+
+    public INDArray section(String name) {
+        INDArray a = sections.get(name);
+        if (a == null) {
+            throw new IllegalStateException("checkpoint has no section " + name);
+        }
+        return a;
+    }
+
+    /** Writes to {@code file} atomically. */
+    public void write(Path file) throws IOException {
+        List<Section> list = new ArrayList<>();
+        for (Map.Entry<String, INDArray> e : sections.entrySet()) {
+            list.add(new Section(e.getKey(), e.getValue().length()));
+        }
+        Header h = new Header(FORMAT, VERSION, header.distilleryVersion(), header.createdAt(), header.model(),
+                header.step(), header.tokensSeen(), header.training(), header.tokenizer(), header.data(),
+                header.metrics(), header.spec(), header.runId(), list);
+        byte[] json = JSON.writeValueAsBytes(h);
+        AtomicFile.write(file, out -> {
+            MessageDigest digest = Sha256.newDigest();
+            DigestOutputStream d = new DigestOutputStream(out, digest);
+            ByteBuffer prefix = ByteBuffer.allocate(PREFIX).order(ByteOrder.LITTLE_ENDIAN);
+            prefix.put(MAGIC).putInt(VERSION).putLong(json.length);
+            d.write(prefix.array());
+            d.write(json);
+            byte[] chunk = new byte[1 << 20];
+            for (INDArray a : sections.values()) {
+                writeFloats(a, d, chunk);
+            }
+            d.flush();
+            out.write(digest.digest());
+        });
+    }
+
+    private static void writeFloats(INDArray a, OutputStream out, byte[] chunk) throws IOException {
+        INDArray flat = a.dataType() == DataType.FLOAT && !a.isView() ? a : a.castTo(DataType.FLOAT).dup('c');
+        ByteBuffer bytes = flat.data().asNio().order(ByteOrder.LITTLE_ENDIAN);
+        bytes.position(0).limit((int) (flat.length() * 4));
+        while (bytes.hasRemaining()) {
+            int n = Math.min(chunk.length, bytes.remaining());
+            bytes.get(chunk, 0, n);
+            out.write(chunk, 0, n);
+        }
+    }
+
+    /** Reads only the header, after checking magic, version and length (not the checksum). */
+    public static Header readHeader(Path file) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            return header(file, ch);
+        } catch (NoSuchFileException e) {
+            throw new DistilleryException(file + ": checkpoint not found");
+        } catch (IOException e) {
+            throw new DistilleryException(file + ": cannot read checkpoint: " + e.getMessage(), e);
+        }
+    }
+
+    /** Reads and verifies a whole checkpoint. */
+    public static Checkpoint read(Path file) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            Header h = header(file, ch);
+            long size = ch.size();
+            MessageDigest digest = Sha256.newDigest();
+            ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
+            long pos = 0;
+            long end = size - TRAILER;
+            while (pos < end) {
+                buf.clear().limit((int) Math.min(buf.capacity(), end - pos));
+                int n = ch.read(buf, pos);
+                if (n < 0) {
+                    throw corrupt(file, "ended early while checking its SHA-256");
+                }
+                buf.flip();
+                digest.update(buf);
+                pos += n;
+            }
+            ByteBuffer trailer = ByteBuffer.allocate(TRAILER);
+            ch.read(trailer, end);
+            if (!Arrays.equals(digest.digest(), trailer.array())) {
+                throw corrupt(file, "fails its SHA-256 check: the file is corrupt");
+            }
+            long headerLen = headerLength(file, ch);
+            long offset = PREFIX + headerLen;
+            Map<String, INDArray> sections = new LinkedHashMap<>();
+            for (Section s : h.sections()) {
+                INDArray a = Nd4j.create(DataType.FLOAT, s.floats());
+                ByteBuffer target = a.data().asNio().order(ByteOrder.LITTLE_ENDIAN);
+                long bytes = s.floats() * 4;
+                MappedByteBuffer map = ch.map(FileChannel.MapMode.READ_ONLY, offset, bytes);
+                target.position(0);
+                target.put(map);
+                offset += bytes;
+                sections.put(s.name(), a);
+            }
+            return new Checkpoint(h, sections);
+        } catch (NoSuchFileException e) {
+            throw new DistilleryException(file + ": checkpoint not found");
+        } catch (IOException e) {
+            throw new DistilleryException(file + ": cannot read checkpoint: " + e.getMessage(), e);
+        }
+    }
+
+    private static long headerLength(Path file, FileChannel ch) throws IOException {
+        ByteBuffer prefix = ByteBuffer.allocate(PREFIX).order(ByteOrder.LITTLE_ENDIAN);
+        while (prefix.hasRemaining() && ch.read(prefix, prefix.position()) > 0) {
+            // fill the prefix
+        }
+        if (prefix.position() < PREFIX) {
+            throw corrupt(file, "is " + ch.size() + " bytes, shorter than a checkpoint's " + PREFIX + "-byte prefix");
+        }
+        prefix.flip();
+        byte[] magic = new byte[8];
+        prefix.get(magic);
+        if (!Arrays.equals(magic, MAGIC)) {
+            throw corrupt(file, "is not a Distillery checkpoint (wrong magic bytes)");
+        }
+        int version = prefix.getInt();
+        if (version != VERSION) {
+            throw corrupt(file, "has checkpoint format version " + version + ", this Distillery reads version " + VERSION);
+        }
+        long len = prefix.getLong();
+        if (len <= 0 || len > MAX_HEADER || PREFIX + len + TRAILER > ch.size()) {
+            throw corrupt(file, "is truncated or corrupt: its header claims " + len + " bytes in a file of " + ch.size());
+        }
+        return len;
+    }
+
+    private static Header header(Path file, FileChannel ch) throws IOException {
+        long len = headerLength(file, ch);
+        ByteBuffer json = ByteBuffer.allocate((int) len);
+        while (json.hasRemaining() && ch.read(json, PREFIX + json.position()) > 0) {
+            // fill the header
+        }
+        Header h;
+        try {
+            h = JSON.readValue(new String(json.array(), StandardCharsets.UTF_8), Header.class);
+        } catch (com.fasterxml.jackson.core.JacksonException e) {
+            throw corrupt(file, "has an unreadable header: " + e.getOriginalMessage());
+        }
+        if (!FORMAT.equals(h.format()) || h.sections() == null || h.model() == null) {
+            throw corrupt(file, "has a header without format '" + FORMAT + "', model or sections");
+        }
+        long floats = 0;
+        for (Section s : h.sections()) {
+            floats += s.floats();
+        }
+        long expected = PREFIX + len + floats * 4 + TRAILER;
+        if (ch.size() != expected) {
+            throw corrupt(file, "is " + ch.size() + " bytes but its header describes " + expected
+                    + (ch.size() < expected ? ": the file is truncated" : ": trailing bytes"));
+        }
+        return h;
+    }
+
+    private static DistilleryException corrupt(Path file, String what) {
+        return new DistilleryException(file + ": " + what);
+    }
+}

@@ -1,0 +1,342 @@
+package org.distillery.model;
+
+import java.nio.FloatBuffer;
+import java.util.stream.IntStream;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.shape.Shape;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * {@link Kernels} as loops over the arrays' native memory, for the CPU backend. One pass per row
+ * does what takes ND4J five to ten ops (each a native call with its own launch cost and temporary
+ * array); rows are split over the cores. exp and tanh use {@link Math#exp}, which the JIT turns into
+ * one intrinsic.
+ */
+final class JavaKernels implements Kernels {
+    private static final float K = (float) Math.sqrt(2.0 / Math.PI);
+    private static final float C = 0.044715f;
+    /** Below this many values per call, splitting over threads costs more than it saves. */
+    private static final long PARALLEL_MIN = 1 << 15;
+
+    /** The array's values as a buffer over its native memory, in row-major order, without a copy. */
+    static FloatBuffer buffer(INDArray a) {
+        if (a.dataType() != DataType.FLOAT || a.ordering() != 'c' || !Shape.hasDefaultStridesForShape(a)) {
+            throw new IllegalArgumentException("expected a contiguous row-major float array, found " + a.shapeInfoToString());
+        }
+        return a.data().asNioFloat().slice((int) a.offset(), (int) a.length());
+    }
+
+    @FunctionalInterface
+    private interface RowRange {
+        void run(int from, int to);
+    }
+
+    /** Runs body over [0, rows) in contiguous chunks, one per core when the work is large enough. */
+    private static void rows(int rows, long valuesPerRow, RowRange body) {
+        int threads = Math.min(Runtime.getRuntime().availableProcessors(), rows);
+        if (threads <= 1 || rows * valuesPerRow < PARALLEL_MIN) {
+            body.run(0, rows);
+            return;
+        }
+        IntStream.range(0, threads).parallel().forEach(t -> body.run(
+                (int) ((long) rows * t / threads), (int) ((long) rows * (t + 1) / threads)));
+    }
+
+    @Override
+    public void layerNorm(INDArray x, INDArray gain, INDArray bias, INDArray y, INDArray xhat, INDArray rstd) {
+        int n = (int) x.rows();
+        int c = (int) x.columns();
+        FloatBuffer xs = buffer(x);
+        FloatBuffer g = buffer(gain);
+        FloatBuffer b = buffer(bias);
+        FloatBuffer ys = buffer(y);
+        FloatBuffer hs = buffer(xhat);
+        FloatBuffer rs = buffer(rstd);
+        rows(n, c, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int o = r * c;
+                float mean = 0;
+                for (int j = 0; j < c; j++) {
+                    mean += xs.get(o + j);
+                }
+                mean /= c;
+                float var = 0;
+                for (int j = 0; j < c; j++) {
+                    float d = xs.get(o + j) - mean;
+                    var += d * d;
+                }
+                float inv = (float) (1.0 / Math.sqrt(var / c + GptConfig.LN_EPS));
+                rs.put(r, inv);
+                for (int j = 0; j < c; j++) {
+                    float h = (xs.get(o + j) - mean) * inv;
+                    hs.put(o + j, h);
+                    ys.put(o + j, h * g.get(j) + b.get(j));
+                }
+            }
+        });
+    }
+
+    @Override
+    public INDArray layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gain, INDArray dgain,
+                                      INDArray dbias) {
+        int n = (int) dy.rows();
+        int c = (int) dy.columns();
+        INDArray dx = Nd4j.createUninitialized(DataType.FLOAT, n, c);
+        FloatBuffer d = buffer(dy);
+        FloatBuffer h = buffer(xhat);
+        FloatBuffer rs = buffer(rstd);
+        FloatBuffer g = buffer(gain);
+        FloatBuffer out = buffer(dx);
+        float[] dg = new float[c];
+        float[] db = new float[c];
+        // Row results are independent; the gain and bias sums run single-threaded to stay deterministic.
+        rows(n, c, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int o = r * c;
+                float m1 = 0;
+                float m2 = 0;
+                for (int j = 0; j < c; j++) {
+                    float dxh = d.get(o + j) * g.get(j);
+                    m1 += dxh;
+                    m2 += dxh * h.get(o + j);
+                }
+                m1 /= c;
+                m2 /= c;
+                float inv = rs.get(r);
+                for (int j = 0; j < c; j++) {
+                    out.put(o + j, (d.get(o + j) * g.get(j) - m1 - h.get(o + j) * m2) * inv);
+                }
+            }
+        });
+        for (int r = 0; r < n; r++) {
+            int o = r * c;
+            for (int j = 0; j < c; j++) {
+                float v = d.get(o + j);
+                dg[j] += v * h.get(o + j);
+                db[j] += v;
+            }
+        }
+        addInto(dgain, dg);
+        addInto(dbias, db);
+        return dx;
+    }
+
+    private static void addInto(INDArray target, float[] values) {
+        FloatBuffer t = buffer(target);
+        for (int j = 0; j < values.length; j++) {
+            t.put(j, t.get(j) + values[j]);
+        }
+    }
+
+    /** tanh from one exp: 1 - 2 / (e^{2u} + 1), exact to float rounding and saturating cleanly. */
+    private static float tanh(float u) {
+        return 1f - 2f / (FastExp.exp(2f * u) + 1f);
+    }
+
+    @Override
+    public INDArray gelu(INDArray x, INDArray out) {
+        INDArray th = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
+        FloatBuffer xs = buffer(x);
+        FloatBuffer ys = buffer(out);
+        FloatBuffer ts = buffer(th);
+        int len = (int) x.length();
+        rows(len, 1, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                float v = xs.get(i);
+                float t = tanh(K * (v + C * v * v * v));
+                ts.put(i, t);
+                ys.put(i, 0.5f * v * (1f + t));
+            }
+        });
+        return th;
+    }
+
+    @Override
+    public INDArray geluBackward(INDArray dy, INDArray x, INDArray th) {
+        FloatBuffer ds = buffer(dy);
+        FloatBuffer xs = buffer(x);
+        FloatBuffer ts = buffer(th);
+        int len = (int) x.length();
+        rows(len, 1, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                float v = xs.get(i);
+                float t = ts.get(i);
+                float grad = 0.5f * (1f + t) + 0.5f * v * (1f - t * t) * K * (1f + 3f * C * v * v);
+                ds.put(i, ds.get(i) * grad);
+            }
+        });
+        return dy;
+    }
+
+    @Override
+    public void causalSoftmax(INDArray scores, int time, double scale) {
+        int n = (int) scores.rows();
+        FloatBuffer s = buffer(scores);
+        float sc = (float) scale;
+        rows(n, time, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int o = r * time;
+                int seen = r % time + 1;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < seen; j++) {
+                    max = Math.max(max, s.get(o + j) * sc);
+                }
+                float sum = 0;
+                for (int j = 0; j < seen; j++) {
+                    float e = FastExp.exp(s.get(o + j) * sc - max);
+                    s.put(o + j, e);
+                    sum += e;
+                }
+                float inv = 1f / sum;
+                for (int j = 0; j < seen; j++) {
+                    s.put(o + j, s.get(o + j) * inv);
+                }
+                for (int j = seen; j < time; j++) {
+                    s.put(o + j, 0f);
+                }
+            }
+        });
+    }
+
+    @Override
+    public void softmaxBackward(INDArray probs, INDArray dprobs, double scale) {
+        int n = (int) probs.rows();
+        int t = (int) probs.columns();
+        FloatBuffer p = buffer(probs);
+        FloatBuffer d = buffer(dprobs);
+        float sc = (float) scale;
+        rows(n, t, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int o = r * t;
+                float dot = 0;
+                for (int j = 0; j < t; j++) {
+                    dot += p.get(o + j) * d.get(o + j);
+                }
+                for (int j = 0; j < t; j++) {
+                    d.put(o + j, p.get(o + j) * (d.get(o + j) - dot) * sc);
+                }
+            }
+        });
+    }
+
+    @Override
+    public double crossEntropy(INDArray logits, int[] targets, INDArray grad, double scale) {
+        int n = (int) logits.rows();
+        int v = (int) logits.columns();
+        FloatBuffer l = buffer(logits);
+        FloatBuffer g = grad == null ? null : buffer(grad);
+        double[] rowLoss = new double[n];
+        float perRow = (float) (scale / n);
+        rows(n, v, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int o = r * v;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < v; j++) {
+                    max = Math.max(max, l.get(o + j));
+                }
+                float target = l.get(o + targets[r]);
+                double sum = 0;
+                if (g == null) {
+                    for (int j = 0; j < v; j++) {
+                        sum += FastExp.exp(l.get(o + j) - max);
+                    }
+                } else {
+                    for (int j = 0; j < v; j++) {
+                        float e = FastExp.exp(l.get(o + j) - max);
+                        g.put(o + j, e);
+                        sum += e;
+                    }
+                    float norm = (float) (perRow / sum);
+                    for (int j = 0; j < v; j++) {
+                        g.put(o + j, g.get(o + j) * norm);
+                    }
+                    g.put(o + targets[r], g.get(o + targets[r]) - perRow);
+                }
+                rowLoss[r] = max + Math.log(sum) - target;
+            }
+        });
+        double loss = 0;
+        for (double x : rowLoss) {
+            loss += x;
+        }
+        return loss / n;
+    }
+
+    @Override
+    public void addColumnSums(INDArray dy, INDArray target) {
+        int n = (int) dy.rows();
+        int c = (int) dy.columns();
+        FloatBuffer d = buffer(dy);
+        float[] sums = new float[c];
+        for (int r = 0; r < n; r++) {
+            int o = r * c;
+            for (int j = 0; j < c; j++) {
+                sums[j] += d.get(o + j);
+            }
+        }
+        addInto(target, sums);
+    }
+
+    @Override
+    public INDArray gatherRows(INDArray table, int[] ids) {
+        int c = (int) table.columns();
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, ids.length, c);
+        FloatBuffer src = buffer(table);
+        FloatBuffer dst = buffer(out);
+        for (int i = 0; i < ids.length; i++) {
+            dst.put(i * c, src, ids[i] * c, c);
+        }
+        return out;
+    }
+
+    @Override
+    public void scatterAddRows(INDArray table, int[] ids, INDArray rows) {
+        int c = (int) table.columns();
+        FloatBuffer t = buffer(table);
+        FloatBuffer src = buffer(rows);
+        for (int i = 0; i < ids.length; i++) {
+            int to = ids[i] * c;
+            int from = i * c;
+            for (int j = 0; j < c; j++) {
+                t.put(to + j, t.get(to + j) + src.get(from + j));
+            }
+        }
+    }
+
+    @Override
+    public INDArray splitHeads(INDArray qkv, int which, int batch, int time, int heads, int headSize) {
+        int width = (int) qkv.columns();
+        int d = headSize;
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, batch, heads, time, d);
+        FloatBuffer src = buffer(qkv);
+        FloatBuffer dst = buffer(out);
+        for (int b = 0; b < batch; b++) {
+            for (int h = 0; h < heads; h++) {
+                for (int t = 0; t < time; t++) {
+                    dst.put(((b * heads + h) * time + t) * d, src, (b * time + t) * width + (which * heads + h) * d, d);
+                }
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public void mergeHeads(INDArray y, INDArray out, int which) {
+        long[] s = y.shape();
+        int batch = (int) s[0];
+        int heads = (int) s[1];
+        int time = (int) s[2];
+        int d = (int) s[3];
+        int width = (int) out.columns();
+        FloatBuffer src = buffer(y);
+        FloatBuffer dst = buffer(out);
+        for (int b = 0; b < batch; b++) {
+            for (int h = 0; h < heads; h++) {
+                for (int t = 0; t < time; t++) {
+                    dst.put((b * time + t) * width + (which * heads + h) * d, src, ((b * heads + h) * time + t) * d, d);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+package org.distillery.model;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.scatter.ScatterAdd;
+import org.nd4j.linalg.api.ops.impl.shape.OneHot;
+import org.nd4j.linalg.api.ops.impl.transforms.custom.LogSoftMax;
+import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+/** {@link Kernels} as ND4J ops: runs on whichever backend holds the arrays. */
+final class Nd4jKernels implements Kernels {
+    private static final double K = Math.sqrt(2.0 / Math.PI);
+    private static final double C = 0.044715;
+
+    @Override
+    public void layerNorm(INDArray x, INDArray gain, INDArray bias, INDArray y, INDArray xhat, INDArray rstd) {
+        INDArray xc = x.subColumnVector(x.mean(true, 1));
+        INDArray var = xc.mul(xc).mean(true, 1);
+        rstd.assign(Transforms.pow(var.addi(GptConfig.LN_EPS), -0.5, false).reshape(rstd.shape()));
+        xhat.assign(xc.muliColumnVector(rstd.reshape(rstd.length(), 1)));
+        y.assign(xhat.mulRowVector(gain).addiRowVector(bias));
+    }
+
+    @Override
+    public INDArray layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gain, INDArray dgain,
+                                      INDArray dbias) {
+        dgain.addi(dy.mul(xhat).sum(0));
+        dbias.addi(dy.sum(0));
+        INDArray dxhat = dy.mulRowVector(gain);
+        INDArray m1 = dxhat.mean(true, 1);
+        INDArray m2 = dxhat.mul(xhat).mean(true, 1);
+        return dxhat.subiColumnVector(m1).subi(xhat.mulColumnVector(m2))
+                .muliColumnVector(rstd.reshape(rstd.length(), 1));
+    }
+
+    @Override
+    public INDArray gelu(INDArray x, INDArray out) {
+        INDArray th = x.mul(x).muli(x).muli(C).addi(x).muli(K);
+        Transforms.tanh(th, false);
+        out.assign(th).addi(1.0).muli(x).muli(0.5);
+        return th;
+    }
+
+    @Override
+    public INDArray geluBackward(INDArray dy, INDArray x, INDArray th) {
+        // GELU'(x) = 0.5 (1 + th) + 0.5 x (1 - th^2) K (1 + 3 C x^2)
+        INDArray inner = x.mul(x).muli(3 * C).addi(1.0).muli(K * 0.5).muli(x);
+        INDArray sech2 = th.mul(th).rsubi(1.0);
+        return inner.muli(sech2).addi(th.add(1.0).muli(0.5)).muli(dy);
+    }
+
+    @Override
+    public void causalSoftmax(INDArray scores, int time, double scale) {
+        scores.muli(scale);
+        long rows = scores.rows();
+        float[] m = new float[time * time];
+        for (int i = 0; i < time; i++) {
+            for (int j = i + 1; j < time; j++) {
+                m[i * time + j] = Float.NEGATIVE_INFINITY;
+            }
+        }
+        INDArray mask = Nd4j.createFromArray(m).reshape(1, (long) time * time);
+        scores.reshape('c', rows / time, (long) time * time).addiRowVector(mask);
+        Nd4j.exec(new SoftMax(scores, scores, 1));
+    }
+
+    @Override
+    public void softmaxBackward(INDArray probs, INDArray dprobs, double scale) {
+        INDArray dot = dprobs.mul(probs).sum(true, 1);
+        dprobs.subiColumnVector(dot).muli(probs).muli(scale);
+    }
+
+    @Override
+    public double crossEntropy(INDArray logits, int[] targets, INDArray grad, double scale) {
+        long n = logits.rows();
+        INDArray logp = Nd4j.createUninitialized(DataType.FLOAT, logits.shape());
+        Nd4j.exec(new LogSoftMax(logits, logp));
+        INDArray onehot = Nd4j.createUninitialized(DataType.FLOAT, logits.shape());
+        Nd4j.exec(new OneHot(Nd4j.createFromArray(targets), onehot, (int) logits.columns()));
+        double loss = -onehot.mul(logp).sumNumber().doubleValue() / n;
+        if (grad != null) {
+            Transforms.exp(logp, false);
+            grad.assign(logp.subi(onehot).muli(scale / n));
+        }
+        return loss;
+    }
+
+    @Override
+    public void addColumnSums(INDArray dy, INDArray target) {
+        target.addi(dy.sum(0).reshape(target.shape()));
+    }
+
+    @Override
+    public INDArray gatherRows(INDArray table, int[] ids) {
+        return Nd4j.pullRows(table, 1, ids);
+    }
+
+    @Override
+    public void scatterAddRows(INDArray table, int[] ids, INDArray rows) {
+        // scatter_add writes a new array in M2.1 (not the ref in place), so copy its result back.
+        INDArray[] summed = Nd4j.exec(new ScatterAdd(table, Nd4j.createFromArray(ids), rows));
+        if (summed[0] != table) {
+            table.assign(summed[0]);
+        }
+    }
+
+    @Override
+    public INDArray splitHeads(INDArray qkv, int which, int batch, int time, int heads, int headSize) {
+        long parts = qkv.columns() / ((long) heads * headSize);
+        return qkv.reshape('c', batch, time, parts, heads, headSize).get(NDArrayIndex.all(), NDArrayIndex.all(),
+                NDArrayIndex.point(which), NDArrayIndex.all(), NDArrayIndex.all()).permute(0, 2, 1, 3).dup('c');
+    }
+
+    @Override
+    public void mergeHeads(INDArray y, INDArray out, int which) {
+        long[] s = y.shape();
+        long parts = out.columns() / (s[1] * s[3]);
+        INDArray view = out.reshape('c', s[0], s[2], parts, s[1], s[3]);
+        view.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(which), NDArrayIndex.all(),
+                NDArrayIndex.all()).assign(y.permute(0, 2, 1, 3));
+    }
+}

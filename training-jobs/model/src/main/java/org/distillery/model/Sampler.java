@@ -1,0 +1,87 @@
+package org.distillery.model;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Picks the next token from a row of logits: greedy (temperature 0), or sampling at a temperature
+ * from the top-k tokens and/or the smallest set whose probability reaches top-p (nucleus sampling),
+ * in the order Hugging Face's generate applies them: temperature, then top-k, then top-p.
+ */
+public final class Sampler {
+    private final double temperature;
+    private final int topK;
+    private final double topP;
+    private final SplittableRandom rng;
+
+    /**
+     * @param temperature 0 for greedy decoding, otherwise the softmax temperature (> 0)
+     * @param topK        keep only the k most likely tokens (0: all)
+     * @param topP        keep the most likely tokens up to this cumulative probability (1: all)
+     */
+    public Sampler(double temperature, int topK, double topP, long seed) {
+        if (temperature < 0) {
+            throw new IllegalArgumentException("temperature must be 0 (greedy) or positive, found " + temperature);
+        }
+        if (topK < 0) {
+            throw new IllegalArgumentException("top-k must be 0 (off) or positive, found " + topK);
+        }
+        if (!(topP > 0 && topP <= 1)) {
+            throw new IllegalArgumentException("top-p must be in (0, 1], found " + topP);
+        }
+        this.temperature = temperature;
+        this.topK = topK;
+        this.topP = topP;
+        this.rng = new SplittableRandom(seed);
+    }
+
+    public int next(float[] logits) {
+        int v = logits.length;
+        if (temperature == 0) {
+            int best = 0;
+            for (int i = 1; i < v; i++) {
+                if (logits[i] > logits[best]) {
+                    best = i;
+                }
+            }
+            return best;
+        }
+        Integer[] order = new Integer[v];
+        for (int i = 0; i < v; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, (a, b) -> Float.compare(logits[b], logits[a]));
+        int keep = topK > 0 ? Math.min(topK, v) : v;
+        double max = logits[order[0]] / temperature;
+        double[] p = new double[keep];
+        double sum = 0;
+        for (int i = 0; i < keep; i++) {
+            p[i] = Math.exp(logits[order[i]] / temperature - max);
+            sum += p[i];
+        }
+        if (topP < 1) {
+            double cum = 0;
+            int cut = keep;
+            for (int i = 0; i < keep; i++) {
+                cum += p[i] / sum;
+                if (cum >= topP) {
+                    cut = i + 1;
+                    break;
+                }
+            }
+            keep = cut;
+            sum = 0;
+            for (int i = 0; i < keep; i++) {
+                sum += p[i];
+            }
+        }
+        double r = rng.nextDouble() * sum;
+        for (int i = 0; i < keep; i++) {
+            r -= p[i];
+            if (r <= 0) {
+                return order[i];
+            }
+        }
+        return order[keep - 1];
+    }
+}

@@ -1,0 +1,311 @@
+package org.distillery.model;
+
+import com.fasterxml.jackson.core.type.TypeReference;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.io.Sha256;
+import org.distillery.core.progress.ProgressEvent;
+import org.distillery.core.progress.ProgressListener;
+import org.distillery.core.shard.ShardManifest;
+import org.distillery.core.spec.SpecReader;
+import org.distillery.core.spec.TrainSpec;
+import org.distillery.core.tracking.RunTracker;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * {@code distillery train}: a GPT-2 trained on prep shards with AdamW, warmup and cosine decay,
+ * global-norm clipping and gradient accumulation. Checkpoints land atomically in
+ * {@code <out>/checkpoints/}; the final model is {@code <out>/model.ckpt}. With {@code resume} the job
+ * continues from the newest checkpoint and, because data order and dropout derive from (seed, step),
+ * follows the loss curve an uninterrupted run would have.
+ */
+public final class TrainJob {
+    public static final String JOB = "train";
+
+    private final SpecReader.Located<TrainSpec> located;
+    private final TrainSpec spec;
+    private final Path dataDir;
+    private final Path outDir;
+    private final boolean resume;
+    private final RunTracker tracker;
+    private final ProgressListener progress;
+    private final String version;
+
+    public record Result(Path model, long steps, double trainLoss, double valLoss, double valPerplexity,
+                         double unigramEntropy, double tokensPerSecond, double msPerStep, boolean resumed) {
+    }
+
+    public TrainJob(SpecReader.Located<TrainSpec> spec, Path dataDir, Path outDir, boolean resume,
+                    RunTracker tracker, ProgressListener progress, String version) {
+        this.located = spec;
+        this.spec = spec.spec();
+        this.dataDir = dataDir;
+        this.outDir = outDir;
+        this.resume = resume;
+        this.tracker = tracker;
+        this.progress = progress;
+        this.version = version;
+    }
+
+    public Result run() throws IOException {
+        ShardManifest manifest = ShardManifest.read(dataDir);
+        String manifestSha = Sha256.of(dataDir.resolve(ShardManifest.FILE_NAME));
+        Path tokenizerFile = dataDir.resolve(manifest.tokenizer().file());
+        TrainSpec.Model m = spec.model();
+        GptConfig config = new GptConfig(m.nLayer(), m.nHead(), m.nEmbd(), m.blockSize(),
+                manifest.tokenizer().vocabSize(), m.dropout());
+        int time = m.blockSize();
+        int batch = spec.training().batchSize();
+        int accum = spec.training().gradAccum();
+        int steps = spec.training().steps();
+        progress.on(ProgressEvent.stage(JOB, "open", 1, 2));
+        try (TokenWindows train = TokenWindows.open(dataDir, manifest, "train");
+             TokenWindows val = TokenWindows.open(dataDir, manifest, "val")) {
+            for (TokenWindows w : List.of(train, val)) {
+                if (w.longestShard() < time + 1L) {
+                    throw located.error("model.block_size", "is " + time + ", but the longest "
+                            + (w == train ? "train" : "val") + " shard in " + dataDir + " holds " + w.longestShard()
+                            + " tokens; windows need block_size + 1, so at most " + (w.longestShard() - 1) + " fits");
+                }
+            }
+            Checkpoint.Tokenizer tokenizer = new Checkpoint.Tokenizer(manifest.tokenizer().sha256(),
+                    manifest.tokenizer().vocabSize(), Files.readString(tokenizerFile, StandardCharsets.UTF_8));
+            State state = initialState(config, manifest);
+            Gpt gpt = new Gpt(state.params);
+            GptParameters grads = GptParameters.zeros(config);
+            TrainSpec.Optimizer o = spec.optimizer();
+            LearningRate schedule = new LearningRate(o.lr(), o.minLr(), o.warmupSteps(), steps);
+            double unigram = unigramEntropy(val, config.vocabSize());
+            logStart(config, manifestSha, state);
+
+            progress.on(ProgressEvent.stage(JOB, "train", 2, 2));
+            long tokensPerStep = (long) batch * accum * time;
+            double lastLoss = Double.NaN;
+            double valLoss = Double.NaN;
+            long started = System.nanoTime();
+            long stepsRun = 0;
+            for (long step = state.step; step < steps; step++) {
+                double lr = schedule.at(step);
+                grads.flat().assign(0);
+                double loss = 0;
+                for (int micro = 0; micro < accum; micro++) {
+                    Gpt.Batch b = train.randomBatch(spec.seed(), step, micro, batch, time);
+                    loss += gpt.lossAndGradient(b, grads, 1.0 / accum, TokenWindows.mix(spec.seed() + 1, step, micro))
+                            / accum;
+                }
+                if (!Double.isFinite(loss)) {
+                    throw new DistilleryException("training diverged at step " + (step + 1) + " (loss " + loss
+                            + "): lower optimizer.lr (" + o.lr() + ") or raise optimizer.warmup_steps");
+                }
+                double norm = AdamW.clipGlobalNorm(grads.flat(), o.gradClip());
+                state.adam.step(state.params.flat(), grads.flat(), lr);
+                long done = step + 1;
+                stepsRun++;
+                lastLoss = loss;
+                progress.on(ProgressEvent.progress(JOB, "train", done, steps, "steps"));
+                if (done % spec.training().logEvery() == 0 || done == steps) {
+                    double secs = (System.nanoTime() - started) / 1e9;
+                    tracker.logMetric("train/loss", loss, done);
+                    tracker.logMetric("train/lr", lr, done);
+                    tracker.logMetric("train/grad_norm", norm, done);
+                    tracker.logMetric("train/tokens_per_second", stepsRun * tokensPerStep / secs, done);
+                    progress.on(ProgressEvent.metric(JOB, "train/loss", loss));
+                }
+                if (done % spec.eval().every() == 0 || done == steps) {
+                    valLoss = evaluate(gpt, val, batch, time);
+                    tracker.logMetric("val/loss", valLoss, done);
+                    tracker.logMetric("val/perplexity", Math.exp(valLoss), done);
+                    progress.on(ProgressEvent.metric(JOB, "val/loss", valLoss));
+                }
+                if (done % spec.checkpoints().every() == 0 || done == steps) {
+                    Map<String, Double> metrics = new TreeMap<>();
+                    metrics.put("train/loss", loss);
+                    if (Double.isFinite(valLoss)) {
+                        metrics.put("val/loss", valLoss);
+                    }
+                    saveCheckpoint(state, config, done, done * tokensPerStep, tokenizer, manifestSha, metrics);
+                }
+            }
+            double seconds = (System.nanoTime() - started) / 1e9;
+            Path model = outDir.resolve("model.ckpt");
+            if (Double.isNaN(valLoss)) { // nothing left to run: a resumed, finished job
+                valLoss = evaluate(gpt, val, batch, time);
+            }
+            Path newest = newestCheckpoint(outDir);
+            if (newest != null) {
+                Files.copy(newest, outDir.resolve(".model.ckpt.tmp"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                org.distillery.core.io.AtomicFile.moveIntoPlace(outDir.resolve(".model.ckpt.tmp"), model);
+            }
+            tracker.logMetric("val/unigram_entropy", unigram, steps);
+            progress.on(ProgressEvent.metric(JOB, "val/unigram_entropy", unigram));
+            return new Result(model, steps, lastLoss, valLoss, Math.exp(valLoss), unigram,
+                    stepsRun == 0 ? 0 : stepsRun * tokensPerStep / seconds, stepsRun == 0 ? 0 : seconds * 1000 / stepsRun,
+                    state.step > 0);
+        }
+    }
+
+    /** Model and optimizer to start from: the newest checkpoint on resume, spec.init, or a fresh init. */
+    private State initialState(GptConfig config, ShardManifest manifest) {
+        TrainSpec.Optimizer o = spec.optimizer();
+        Path latest = resume ? newestCheckpoint(outDir) : null;
+        if (latest != null) {
+            Checkpoint ck = Checkpoint.read(latest);
+            requireSameTokenizer(ck.header(), latest, manifest);
+            if (!ck.header().model().equals(config)) {
+                throw new DistilleryException(latest + ": holds a model " + ck.header().model()
+                        + " but the spec asks for " + config + ": resume with the spec the run started with");
+            }
+            GptParameters params = GptParameters.wrap(config, ck.section(Checkpoint.PARAMS));
+            AdamW adam = new AdamW(params, o.beta1(), o.beta2(), o.eps(), o.weightDecay(), ck.section(Checkpoint.ADAM_M),
+                    ck.section(Checkpoint.ADAM_V), ck.header().training().optimizerSteps());
+            return new State(params, adam, ck.header().step());
+        }
+        GptParameters params;
+        if (spec.init() != null) {
+            Path init = Path.of(spec.init());
+            Checkpoint ck = Checkpoint.read(init);
+            requireSameTokenizer(ck.header(), init, manifest);
+            if (!ck.header().model().equals(config)) {
+                throw located.error("init", "is a model " + ck.header().model() + ", but model: asks for " + config);
+            }
+            params = GptParameters.wrap(config, ck.section(Checkpoint.PARAMS));
+        } else {
+            params = GptParameters.initialize(config, spec.seed());
+        }
+        return new State(params, new AdamW(params, o.beta1(), o.beta2(), o.eps(), o.weightDecay()), 0);
+    }
+
+    private void requireSameTokenizer(Checkpoint.Header h, Path file, ShardManifest manifest) {
+        if (!h.tokenizer().sha256().equals(manifest.tokenizer().sha256())) {
+            throw new DistilleryException(file + ": was trained with tokenizer sha256 " + h.tokenizer().sha256()
+                    + ", but the shards in " + dataDir + " use tokenizer sha256 " + manifest.tokenizer().sha256()
+                    + ": token ids would mean different text");
+        }
+    }
+
+    private static final class State {
+        final GptParameters params;
+        final AdamW adam;
+        final long step;
+
+        State(GptParameters params, AdamW adam, long step) {
+            this.params = params;
+            this.adam = adam;
+            this.step = step;
+        }
+    }
+
+    private void logStart(GptConfig config, String manifestSha, State state) {
+        Map<String, Object> flat = new TreeMap<>();
+        flatten("", Checkpoint.JSON.convertValue(spec, new TypeReference<Map<String, Object>>() { }), flat);
+        Map<String, String> params = new TreeMap<>();
+        flat.forEach((k, v) -> params.put(k, String.valueOf(v)));
+        params.put("model.vocab_size", String.valueOf(config.vocabSize()));
+        params.put("model.parameters", String.valueOf(config.parameterCount()));
+        if (state.step == 0) { // a resumed run logged its params when it started; MLflow refuses changes
+            tracker.logParams(params);
+        }
+        Map<String, String> tags = new LinkedHashMap<>();
+        tags.put("distillery.dataset.manifest_sha256", manifestSha);
+        tags.put("distillery.tokenizer.sha256", config.vocabSize() > 0 ? tokenizerSha() : "");
+        tags.put("distillery.backend", Nd4j.getBackend().getClass().getSimpleName());
+        tags.put("distillery.version", version);
+        if (state.step > 0) {
+            tags.put("distillery.resumed_from_step", String.valueOf(state.step));
+        }
+        tracker.setTags(tags);
+    }
+
+    private String tokenizerSha() {
+        try {
+            return ShardManifest.read(dataDir).tokenizer().sha256();
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    static void flatten(String prefix, Map<String, Object> in, Map<String, Object> out) {
+        for (Map.Entry<String, Object> e : in.entrySet()) {
+            String key = prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey();
+            if (e.getValue() instanceof Map<?, ?> sub) {
+                flatten(key, (Map<String, Object>) sub, out);
+            } else if (e.getValue() != null) {
+                out.put(key, e.getValue());
+            }
+        }
+    }
+
+    private double evaluate(Gpt gpt, TokenWindows val, int batch, int time) {
+        int count = spec.eval().batches();
+        double sum = 0;
+        for (int i = 0; i < count; i++) {
+            sum += gpt.loss(val.evalBatch(i, count, batch, time));
+        }
+        return sum / count;
+    }
+
+    /** Entropy (nats) of the val split's token frequencies: the loss of the best context-free model. */
+    static double unigramEntropy(TokenWindows val, int vocab) {
+        long[] counts = new long[vocab];
+        long total = val.countTokens(counts);
+        double h = 0;
+        for (long c : counts) {
+            if (c > 0) {
+                double p = (double) c / total;
+                h -= p * Math.log(p);
+            }
+        }
+        return h;
+    }
+
+    private void saveCheckpoint(State state, GptConfig config, long step, long tokens, Checkpoint.Tokenizer tokenizer,
+                                String manifestSha, Map<String, Double> metrics) throws IOException {
+        TrainSpec.Optimizer o = spec.optimizer();
+        Checkpoint.Header h = new Checkpoint.Header(Checkpoint.FORMAT, Checkpoint.VERSION, version,
+                Instant.now().toString(), config, step, tokens,
+                new Checkpoint.Training(spec.seed(), state.adam.steps(), spec.training().batchSize(),
+                        spec.training().gradAccum(), o.beta1(), o.beta2(), o.eps(), o.weightDecay()),
+                tokenizer, new Checkpoint.Data(manifestSha, dataDir.toString()), metrics,
+                Checkpoint.JSON.convertValue(spec, new TypeReference<Map<String, Object>>() { }), tracker.runId(), null);
+        Map<String, INDArray> sections = new LinkedHashMap<>();
+        sections.put(Checkpoint.PARAMS, state.params.flat());
+        sections.put(Checkpoint.ADAM_M, state.adam.firstMoment());
+        sections.put(Checkpoint.ADAM_V, state.adam.secondMoment());
+        Path dir = outDir.resolve("checkpoints");
+        new Checkpoint(h, sections).write(dir.resolve(String.format("step-%08d.ckpt", step)));
+        List<Path> all = checkpoints(outDir);
+        for (int i = 0; i < all.size() - spec.checkpoints().keep(); i++) {
+            Files.deleteIfExists(all.get(i));
+        }
+    }
+
+    /** Checkpoints in {@code <out>/checkpoints}, oldest first. */
+    static List<Path> checkpoints(Path out) {
+        Path dir = out.resolve("checkpoints");
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            return new ArrayList<>(s.filter(p -> p.getFileName().toString().matches("step-\\d{8}\\.ckpt")).sorted().toList());
+        } catch (IOException e) {
+            throw new DistilleryException(dir + ": cannot list checkpoints: " + e.getMessage(), e);
+        }
+    }
+
+    public static Path newestCheckpoint(Path out) {
+        List<Path> all = checkpoints(out);
+        return all.isEmpty() ? null : all.get(all.size() - 1);
+    }
+}

@@ -1,0 +1,250 @@
+package org.distillery.tracking;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.stream.Stream;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.io.AtomicFile;
+
+/**
+ * Runs kept on disk when no MLflow server is configured, or while one is unreachable; {@code distillery
+ * runs sync} replays them into a server later. Layout (format {@value #FORMAT}, docs/tracking.md):
+ *
+ * <pre>
+ * &lt;root&gt;/&lt;experiment&gt;/&lt;run id&gt;/meta.json      run id, name, parent, status, times, sync state
+ *                                   params.json    {key: value}
+ *                                   tags.json      {key: value}
+ *                                   metrics.jsonl  one {"key","value","step","timestamp"} per line, appended
+ *                                   artifacts/     files, as logged
+ * </pre>
+ *
+ * JSON files are replaced atomically; metric lines are appended and flushed one batch at a time, so a
+ * killed job loses at most an unfinished last line, which readers skip.
+ */
+public final class LocalRunStore {
+    public static final String FORMAT = "distillery.runs/1";
+    static final ObjectMapper JSON = new ObjectMapper()
+            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+            .setSerializationInclusion(JsonInclude.Include.NON_NULL)
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+    private static final ObjectMapper LINE = new ObjectMapper()
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+
+    private final Path root;
+
+    public LocalRunStore(Path root) {
+        this.root = root;
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    /** A run's description; {@code mlflowRunId} and {@code syncedMetrics} record how far it reached a server. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Meta(String format, String runId, String experiment, String runName, String parentRunId,
+                       String status, long startTime, Long endTime, String mlflowUri, String mlflowRunId,
+                       long syncedMetrics, boolean paramsSynced, int syncedArtifacts) {
+        public Meta withStatus(String s, Long end) {
+            return new Meta(format, runId, experiment, runName, parentRunId, s, startTime, end, mlflowUri, mlflowRunId,
+                    syncedMetrics, paramsSynced, syncedArtifacts);
+        }
+
+        public Meta withSync(String uri, String mlflowId, long metrics, boolean params, int artifacts) {
+            return new Meta(format, runId, experiment, runName, parentRunId, status, startTime, endTime, uri, mlflowId,
+                    metrics, params, artifacts);
+        }
+    }
+
+    public record Metric(String key, double value, long step, long timestamp) {
+    }
+
+    public Meta create(String experiment, String runName, String parentRunId) {
+        String id = UUID.randomUUID().toString().replace("-", "");
+        Meta meta = new Meta(FORMAT, id, experiment, runName, parentRunId, "RUNNING", System.currentTimeMillis(), null,
+                null, null, 0, false, 0);
+        writeMeta(meta);
+        return meta;
+    }
+
+    public Path runDir(Meta meta) {
+        return root.resolve(safe(meta.experiment())).resolve(meta.runId());
+    }
+
+    /** Finds a run by id in any experiment. */
+    public Meta find(String runId) {
+        for (Meta m : list()) {
+            if (m.runId().equals(runId) || runId.equals(m.mlflowRunId())) {
+                return m;
+            }
+        }
+        throw new DistilleryException("no run " + runId + " in the local run store " + root);
+    }
+
+    public List<Meta> list() {
+        List<Meta> out = new ArrayList<>();
+        if (!Files.isDirectory(root)) {
+            return out;
+        }
+        try (Stream<Path> exps = Files.list(root)) {
+            for (Path exp : exps.filter(Files::isDirectory).sorted().toList()) {
+                try (Stream<Path> runs = Files.list(exp)) {
+                    for (Path run : runs.filter(p -> Files.exists(p.resolve("meta.json"))).sorted().toList()) {
+                        out.add(readMeta(run.resolve("meta.json")));
+                    }
+                }
+            }
+        } catch (IOException e) {
+            throw new DistilleryException(root + ": cannot list runs: " + e.getMessage(), e);
+        }
+        out.sort((a, b) -> Long.compare(a.startTime(), b.startTime()));
+        return out;
+    }
+
+    private static Meta readMeta(Path file) {
+        try {
+            return JSON.readValue(file.toFile(), Meta.class);
+        } catch (IOException e) {
+            throw new DistilleryException(file + ": not a readable run description: " + e.getMessage(), e);
+        }
+    }
+
+    public synchronized void writeMeta(Meta meta) {
+        write(runDir(meta).resolve("meta.json"), meta);
+    }
+
+    public synchronized Meta reload(Meta meta) {
+        return readMeta(runDir(meta).resolve("meta.json"));
+    }
+
+    public Map<String, String> params(Meta meta) {
+        return readMap(runDir(meta).resolve("params.json"));
+    }
+
+    public Map<String, String> tags(Meta meta) {
+        return readMap(runDir(meta).resolve("tags.json"));
+    }
+
+    public synchronized void putParams(Meta meta, Map<String, String> params) {
+        Map<String, String> all = new TreeMap<>(params(meta));
+        all.putAll(params);
+        write(runDir(meta).resolve("params.json"), all);
+    }
+
+    public synchronized void putTags(Meta meta, Map<String, String> tags) {
+        Map<String, String> all = new TreeMap<>(tags(meta));
+        all.putAll(tags);
+        write(runDir(meta).resolve("tags.json"), all);
+    }
+
+    public synchronized void appendMetrics(Meta meta, List<Metric> metrics) {
+        if (metrics.isEmpty()) {
+            return;
+        }
+        StringBuilder s = new StringBuilder();
+        try {
+            for (Metric m : metrics) {
+                s.append(LINE.writeValueAsString(m)).append('\n');
+            }
+            Path file = runDir(meta).resolve("metrics.jsonl");
+            Files.createDirectories(file.getParent());
+            try (var ch = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.CREATE,
+                    java.nio.file.StandardOpenOption.APPEND, java.nio.file.StandardOpenOption.WRITE)) {
+                AtomicFile.writeFully(ch, java.nio.ByteBuffer.wrap(s.toString().getBytes(StandardCharsets.UTF_8)));
+                ch.force(false);
+            }
+        } catch (IOException e) {
+            throw new DistilleryException(runDir(meta) + ": cannot append metrics: " + e.getMessage(), e);
+        }
+    }
+
+    /** Every complete metric line, in the order logged. */
+    public List<Metric> metrics(Meta meta) {
+        Path file = runDir(meta).resolve("metrics.jsonl");
+        List<Metric> out = new ArrayList<>();
+        if (!Files.exists(file)) {
+            return out;
+        }
+        try {
+            String text = Files.readString(file, StandardCharsets.UTF_8);
+            int start = 0;
+            int nl;
+            while ((nl = text.indexOf('\n', start)) >= 0) { // an unterminated last line is a killed write: skip it
+                String line = text.substring(start, nl);
+                start = nl + 1;
+                if (!line.isBlank()) {
+                    out.add(LINE.readValue(line, Metric.class));
+                }
+            }
+        } catch (IOException e) {
+            throw new DistilleryException(file + ": unreadable metrics: " + e.getMessage(), e);
+        }
+        return out;
+    }
+
+    public Path artifactsDir(Meta meta) {
+        return runDir(meta).resolve("artifacts");
+    }
+
+    /** Artifact files relative to the artifacts folder, sorted. */
+    public List<String> artifacts(Meta meta) {
+        Path dir = artifactsDir(meta);
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.walk(dir)) {
+            return s.filter(Files::isRegularFile).map(p -> dir.relativize(p).toString().replace('\\', '/'))
+                    .filter(p -> !p.contains("/.") && !p.startsWith(".")).sorted().toList();
+        } catch (IOException e) {
+            throw new DistilleryException(dir + ": cannot list artifacts: " + e.getMessage(), e);
+        }
+    }
+
+    public void copyArtifact(Meta meta, Path file, String artifactDir) {
+        Path target = artifactsDir(meta).resolve(artifactDir == null ? "" : artifactDir).resolve(file.getFileName().toString());
+        try {
+            Files.createDirectories(target.getParent());
+            AtomicFile.write(target, out -> Files.copy(file, out));
+        } catch (IOException e) {
+            throw new DistilleryException(file + ": cannot copy into the run's artifacts: " + e.getMessage(), e);
+        }
+    }
+
+    private static Map<String, String> readMap(Path file) {
+        if (!Files.exists(file)) {
+            return new TreeMap<>();
+        }
+        try {
+            return JSON.readValue(file.toFile(), new TypeReference<TreeMap<String, String>>() { });
+        } catch (IOException e) {
+            throw new DistilleryException(file + ": unreadable: " + e.getMessage(), e);
+        }
+    }
+
+    private static void write(Path file, Object value) {
+        try {
+            AtomicFile.write(file, JSON.writeValueAsBytes(value));
+        } catch (IOException e) {
+            throw new DistilleryException(file + ": cannot write: " + e.getMessage(), e);
+        }
+    }
+
+    /** An experiment name as a folder name. */
+    static String safe(String name) {
+        return name.replaceAll("[^A-Za-z0-9._-]", "_");
+    }
+}

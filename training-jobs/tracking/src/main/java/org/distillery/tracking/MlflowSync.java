@@ -1,0 +1,165 @@
+package org.distillery.tracking;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.distillery.core.DistilleryException;
+import org.mlflow.api.proto.Service;
+import org.mlflow.tracking.MlflowClient;
+import org.mlflow.tracking.MlflowClientException;
+
+/**
+ * Replays a run of the {@link LocalRunStore} into an MLflow tracking server through the MLflow Java
+ * client, from where the last sync stopped: creates the experiment and run (nested under its
+ * parent's MLflow run), logs params once, tags, new metrics in batches, new artifacts, and the final
+ * status. The store records each step's progress, so a sync interrupted by a server going down
+ * resumes without duplicates. Artifacts are uploaded in pure Java through the server's artifact proxy
+ * ({@code PUT /api/2.0/mlflow-artifacts/artifacts/...}): the client's logArtifact needs Python.
+ */
+public final class MlflowSync implements AutoCloseable {
+    /** MLflow's limits per log-batch request. */
+    private static final int MAX_METRICS = 1000;
+    private static final int MAX_PARAMS = 100;
+
+    private final String uri;
+    private final LocalRunStore store;
+    private final MlflowClient client;
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+
+    public MlflowSync(String uri, LocalRunStore store) {
+        this.uri = uri.replaceAll("/+$", "");
+        this.store = store;
+        this.client = new MlflowClient(this.uri);
+    }
+
+    public String uri() {
+        return uri;
+    }
+
+    /**
+     * Brings the server up to date with the run; returns the updated description.
+     *
+     * @throws MlflowClientException or {@link DistilleryException} when the server is unreachable or refuses
+     */
+    public synchronized LocalRunStore.Meta sync(LocalRunStore.Meta meta) {
+        meta = store.reload(meta);
+        String runId = meta.mlflowRunId();
+        if (runId == null || !uri.equals(meta.mlflowUri())) {
+            runId = createRun(meta);
+            meta = meta.withSync(uri, runId, 0, false, 0);
+            store.writeMeta(meta);
+        }
+        List<Service.RunTag> tags = new ArrayList<>();
+        for (Map.Entry<String, String> e : store.tags(meta).entrySet()) {
+            tags.add(Service.RunTag.newBuilder().setKey(e.getKey()).setValue(e.getValue()).build());
+        }
+        if (!meta.paramsSynced()) {
+            List<Service.Param> params = new ArrayList<>();
+            for (Map.Entry<String, String> e : store.params(meta).entrySet()) {
+                params.add(Service.Param.newBuilder().setKey(e.getKey()).setValue(e.getValue()).build());
+            }
+            for (int i = 0; i < params.size(); i += MAX_PARAMS) {
+                client.logBatch(runId, List.of(), params.subList(i, Math.min(params.size(), i + MAX_PARAMS)), List.of());
+            }
+            meta = meta.withSync(uri, runId, meta.syncedMetrics(), true, meta.syncedArtifacts());
+            store.writeMeta(meta);
+        }
+        if (!tags.isEmpty()) {
+            client.logBatch(runId, List.of(), List.of(), tags);
+        }
+        List<LocalRunStore.Metric> metrics = store.metrics(meta);
+        long done = meta.syncedMetrics();
+        while (done < metrics.size()) {
+            int end = (int) Math.min(metrics.size(), done + MAX_METRICS);
+            List<Service.Metric> batch = new ArrayList<>();
+            for (LocalRunStore.Metric m : metrics.subList((int) done, end)) {
+                batch.add(Service.Metric.newBuilder().setKey(m.key()).setValue(m.value()).setStep(m.step())
+                        .setTimestamp(m.timestamp()).build());
+            }
+            client.logBatch(runId, batch, List.of(), List.of());
+            done = end;
+            meta = meta.withSync(uri, runId, done, true, meta.syncedArtifacts());
+            store.writeMeta(meta);
+        }
+        List<String> artifacts = store.artifacts(meta);
+        if (meta.syncedArtifacts() < artifacts.size()) {
+            String root = client.getRun(runId).getInfo().getArtifactUri();
+            for (int i = meta.syncedArtifacts(); i < artifacts.size(); i++) {
+                upload(root, store.artifactsDir(meta).resolve(artifacts.get(i)), artifacts.get(i));
+                meta = meta.withSync(uri, runId, done, true, i + 1);
+                store.writeMeta(meta);
+            }
+        }
+        if (!"RUNNING".equals(meta.status())) {
+            client.setTerminated(runId, Service.RunStatus.valueOf(meta.status()),
+                    meta.endTime() == null ? System.currentTimeMillis() : meta.endTime());
+        }
+        return meta;
+    }
+
+    private String createRun(LocalRunStore.Meta meta) {
+        String experimentId = client.getExperimentByName(meta.experiment())
+                .map(Service.Experiment::getExperimentId)
+                .orElseGet(() -> client.createExperiment(meta.experiment()));
+        Service.CreateRun.Builder req = Service.CreateRun.newBuilder().setExperimentId(experimentId)
+                .setStartTime(meta.startTime());
+        if (meta.runName() != null) {
+            req.setRunName(meta.runName());
+        }
+        if (meta.parentRunId() != null) {
+            LocalRunStore.Meta parent = store.find(meta.parentRunId());
+            if (parent.mlflowRunId() == null || !uri.equals(parent.mlflowUri())) {
+                parent = sync(parent);
+            }
+            req.addTags(Service.RunTag.newBuilder().setKey("mlflow.parentRunId").setValue(parent.mlflowRunId()));
+        }
+        req.addTags(Service.RunTag.newBuilder().setKey("distillery.local_run_id").setValue(meta.runId()));
+        return client.createRun(req.build()).getRunId();
+    }
+
+    /** PUTs one file to the artifact proxy under the run's {@code mlflow-artifacts:/...} root. */
+    private void upload(String artifactRoot, Path file, String relative) {
+        String prefix = "mlflow-artifacts:";
+        if (!artifactRoot.startsWith(prefix)) {
+            throw new DistilleryException("the MLflow server at " + uri + " gives run artifacts the location "
+                    + artifactRoot + ", not its artifact proxy (mlflow-artifacts:/): start it with --serve-artifacts");
+        }
+        String path = artifactRoot.substring(prefix.length()).replaceAll("^/+", "") + "/" + relative;
+        StringBuilder encoded = new StringBuilder();
+        for (String part : path.split("/")) {
+            if (encoded.length() > 0) {
+                encoded.append('/');
+            }
+            encoded.append(URLEncoder.encode(part, StandardCharsets.UTF_8).replace("+", "%20"));
+        }
+        try {
+            HttpRequest req = HttpRequest.newBuilder(URI.create(uri + "/api/2.0/mlflow-artifacts/artifacts/" + encoded))
+                    .timeout(Duration.ofMinutes(10))
+                    .PUT(HttpRequest.BodyPublishers.ofFile(file)).build();
+            HttpResponse<String> res = http.send(req, HttpResponse.BodyHandlers.ofString());
+            if (res.statusCode() / 100 != 2) {
+                throw new DistilleryException("uploading " + file + " to " + uri + " failed: HTTP " + res.statusCode()
+                        + " " + res.body());
+            }
+        } catch (IOException e) {
+            throw new MlflowClientException("cannot upload " + file + " to " + uri + ": " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MlflowClientException("interrupted while uploading " + file, e);
+        }
+    }
+
+    @Override
+    public void close() {
+        client.close();
+    }
+}
