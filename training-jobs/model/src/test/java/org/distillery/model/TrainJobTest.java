@@ -1,0 +1,184 @@
+package org.distillery.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.progress.ProgressListener;
+import org.distillery.core.spec.SpecException;
+import org.distillery.core.spec.SpecReader;
+import org.distillery.core.spec.TrainSpec;
+import org.distillery.core.tracking.RunStatus;
+import org.distillery.core.tracking.RunTracker;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class TrainJobTest {
+    @TempDir
+    static Path tmp;
+    static Path data;
+
+    @BeforeAll
+    static void data() throws IOException {
+        data = TinyPrep.write(tmp.resolve("prep"), 200, false);
+    }
+
+    static Path spec(Path dir, String name, int steps, String extra) throws IOException {
+        Path f = dir.resolve(name + ".yaml");
+        Files.writeString(f, """
+                name: %s
+                data:
+                  path: %s
+                model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32}
+                optimizer: {lr: 0.01, warmup_steps: 5}
+                training: {steps: %d, batch_size: 8, log_every: 1}
+                eval: {every: 10, batches: 2}
+                checkpoints: {every: 5, keep: 10}
+                %s
+                """.formatted(name, data, steps, extra));
+        return f;
+    }
+
+    /** Records metrics as the tracking store would see them. */
+    static final class Recorder implements RunTracker {
+        final Map<String, TreeMap<Long, Double>> metrics = new TreeMap<>();
+
+        @Override
+        public String runId() {
+            return "test-run";
+        }
+
+        @Override
+        public void logParams(Map<String, String> params) {
+        }
+
+        @Override
+        public void setTags(Map<String, String> tags) {
+        }
+
+        @Override
+        public void logMetric(String key, double value, long step) {
+            metrics.computeIfAbsent(key, k -> new TreeMap<>()).put(step, value);
+        }
+
+        @Override
+        public void logArtifact(Path file, String artifactDir) {
+        }
+
+        @Override
+        public void finish(RunStatus status) {
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    static TrainJob.Result train(Path spec, Path out, boolean resume, Recorder rec) throws IOException {
+        return train(spec, out, resume, rec, ProgressListener.NONE);
+    }
+
+    static TrainJob.Result train(Path spec, Path out, boolean resume, Recorder rec, ProgressListener progress)
+            throws IOException {
+        return new TrainJob(SpecReader.readLocated(spec, TrainSpec.class), data, out, resume, rec, progress, "test")
+                .run();
+    }
+
+    /** Stands for a kill: the job dies as step {@code at} completes, before that step's metrics or checkpoint. */
+    static ProgressListener crashAt(long at) {
+        return e -> {
+            if ("progress".equals(e.type()) && e.done() != null && e.done() == at) {
+                throw new IllegalStateException("crash at step " + at);
+            }
+        };
+    }
+
+    @Test
+    void learnsWellBelowTheUnigramEntropy() throws IOException {
+        Recorder rec = new Recorder();
+        TrainJob.Result r = train(spec(tmp, "learn", 200, ""), tmp.resolve("learn"), false, rec);
+        assertTrue(Files.exists(r.model()));
+        assertTrue(r.valLoss() < r.unigramEntropy() - 0.5,
+                "val loss " + r.valLoss() + " vs unigram entropy " + r.unigramEntropy());
+        double first = rec.metrics.get("train/loss").firstEntry().getValue();
+        assertTrue(r.trainLoss() < first - 1.5, "loss fell from " + first + " to " + r.trainLoss());
+    }
+
+    /**
+     * A run stopped after a checkpoint and resumed follows the uninterrupted run's loss curve. Data order
+     * and dropout derive from (seed, step), and the optimizer state is restored bit for bit, so the only
+     * possible difference is floating-point: the tolerance (1e-5 relative) allows for BLAS choosing
+     * another summation order, nothing more.
+     */
+    @Test
+    void resumedRunFollowsTheUninterruptedLossCurve() throws IOException {
+        Recorder whole = new Recorder();
+        train(spec(tmp, "whole", 20, ""),
+                tmp.resolve("whole"), false, whole);
+        Recorder first = new Recorder();
+        Path parted = spec(tmp, "parted", 20, "");
+        assertThrows(IllegalStateException.class, () -> train(parted, tmp.resolve("parted"), false, first, crashAt(13)));
+        assertEquals(12L, first.metrics.get("train/loss").lastKey());
+        Recorder rest = new Recorder();
+        TrainJob.Result r = train(parted, tmp.resolve("parted"), true, rest);
+        assertTrue(r.resumed());
+        assertEquals(11L, rest.metrics.get("train/loss").firstKey());
+        for (long step = 1; step <= 20; step++) {
+            double want = whole.metrics.get("train/loss").get(step);
+            double got = (step <= 10 ? first : rest).metrics.get("train/loss").get(step);
+            if (step > 10 && step <= 12) { // run twice: before the crash and after the resume
+                assertEquals(first.metrics.get("train/loss").get(step), got, Math.abs(got) * 1e-5);
+            }
+            assertEquals(want, got, Math.abs(want) * 1e-5, "train/loss at step " + step);
+        }
+        assertEquals(whole.metrics.get("val/loss").get(20L), rest.metrics.get("val/loss").get(20L), 1e-5);
+    }
+
+    @Test
+    void blockSizeLargerThanTheShardsIsAnErrorNamingTheField() throws IOException {
+        Path s = tmp.resolve("big.yaml");
+        Files.writeString(s, Files.readString(spec(tmp, "big", 5, "")).replace("block_size: 32", "block_size: 100000"));
+        SpecException e = assertThrows(SpecException.class, () -> train(s, tmp.resolve("big"), false, new Recorder()));
+        assertTrue(e.getMessage().contains("big.yaml:4: model.block_size is 100000, but the longest train shard"),
+                e.getMessage());
+    }
+
+    @Test
+    void shardsFromAnotherTokenizerAreRefusedOnResume() throws IOException {
+        Path out = tmp.resolve("tok");
+        train(spec(tmp, "tok", 5, ""), out, false, new Recorder());
+        Path other = TinyPrep.write(tmp.resolve("prep-other"), 50, true);
+        Path s = tmp.resolve("tok2.yaml");
+        Files.writeString(s, Files.readString(spec(tmp, "tok", 10, "")).replace(data.toString(), other.toString()));
+        DistilleryException e = assertThrows(DistilleryException.class, () -> new TrainJob(
+                SpecReader.readLocated(s, TrainSpec.class), other, out, true, new Recorder(), ProgressListener.NONE,
+                "test").run());
+        assertTrue(e.getMessage().contains("was trained with tokenizer sha256"), e.getMessage());
+        assertTrue(e.getMessage().contains("step-00000005.ckpt"), e.getMessage());
+    }
+
+    @Test
+    void checkpointsAreKeptAndCarryProvenance() throws IOException {
+        Path out = tmp.resolve("prov");
+        train(spec(tmp, "prov", 10, "seed: 99"), out, false, new Recorder());
+        List<Path> all = new ArrayList<>(TrainJob.checkpoints(out));
+        assertEquals(2, all.size());
+        Checkpoint.Header h = Checkpoint.readHeader(out.resolve("model.ckpt"));
+        assertEquals(10, h.step());
+        assertEquals(99, h.training().seed());
+        assertEquals(10, h.training().optimizerSteps());
+        assertEquals(new GptConfig(2, 2, 32, 32, 257, 0.0), h.model());
+        assertTrue(h.tokenizer().json().contains("\"model\""));
+        assertEquals(64, h.data().manifestSha256().length());
+        assertEquals("test-run", h.runId());
+    }
+}
