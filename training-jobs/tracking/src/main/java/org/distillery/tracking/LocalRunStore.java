@@ -54,17 +54,24 @@ public final class LocalRunStore {
         return root;
     }
 
-    /** A run's description; {@code mlflowRunId} and {@code syncedMetrics} record how far it reached a server. */
+    /**
+     * A run's description; {@code mlflowRunId}, {@code syncedMetrics}, {@code syncedParams} (keys) and
+     * {@code syncedArtifacts} record how far it reached a server.
+     */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Meta(String format, String runId, String experiment, String runName, String parentRunId,
                        String status, long startTime, Long endTime, String mlflowUri, String mlflowRunId,
-                       long syncedMetrics, boolean paramsSynced, int syncedArtifacts) {
-        public Meta withStatus(String s, Long end) {
-            return new Meta(format, runId, experiment, runName, parentRunId, s, startTime, end, mlflowUri, mlflowRunId,
-                    syncedMetrics, paramsSynced, syncedArtifacts);
+                       long syncedMetrics, List<String> syncedParams, int syncedArtifacts) {
+        public Meta {
+            syncedParams = syncedParams == null ? List.of() : List.copyOf(syncedParams);
         }
 
-        public Meta withSync(String uri, String mlflowId, long metrics, boolean params, int artifacts) {
+        public Meta withStatus(String s, Long end) {
+            return new Meta(format, runId, experiment, runName, parentRunId, s, startTime, end, mlflowUri, mlflowRunId,
+                    syncedMetrics, syncedParams, syncedArtifacts);
+        }
+
+        public Meta withSync(String uri, String mlflowId, long metrics, List<String> params, int artifacts) {
             return new Meta(format, runId, experiment, runName, parentRunId, status, startTime, endTime, uri, mlflowId,
                     metrics, params, artifacts);
         }
@@ -76,7 +83,7 @@ public final class LocalRunStore {
     public Meta create(String experiment, String runName, String parentRunId) {
         String id = UUID.randomUUID().toString().replace("-", "");
         Meta meta = new Meta(FORMAT, id, experiment, runName, parentRunId, "RUNNING", System.currentTimeMillis(), null,
-                null, null, 0, false, 0);
+                null, null, 0, List.of(), 0);
         writeMeta(meta);
         return meta;
     }

@@ -55,22 +55,26 @@ public final class MlflowSync implements AutoCloseable {
         String runId = meta.mlflowRunId();
         if (runId == null || !uri.equals(meta.mlflowUri())) {
             runId = createRun(meta);
-            meta = meta.withSync(uri, runId, 0, false, 0);
+            meta = meta.withSync(uri, runId, 0, List.of(), 0);
             store.writeMeta(meta);
         }
         List<Service.RunTag> tags = new ArrayList<>();
         for (Map.Entry<String, String> e : store.tags(meta).entrySet()) {
             tags.add(Service.RunTag.newBuilder().setKey(e.getKey()).setValue(e.getValue()).build());
         }
-        if (!meta.paramsSynced()) {
+        Map<String, String> allParams = store.params(meta);
+        if (!meta.syncedParams().containsAll(allParams.keySet())) {
             List<Service.Param> params = new ArrayList<>();
-            for (Map.Entry<String, String> e : store.params(meta).entrySet()) {
-                params.add(Service.Param.newBuilder().setKey(e.getKey()).setValue(e.getValue()).build());
+            for (Map.Entry<String, String> e : allParams.entrySet()) {
+                if (!meta.syncedParams().contains(e.getKey())) { // MLflow params are write-once
+                    params.add(Service.Param.newBuilder().setKey(e.getKey()).setValue(e.getValue()).build());
+                }
             }
             for (int i = 0; i < params.size(); i += MAX_PARAMS) {
                 client.logBatch(runId, List.of(), params.subList(i, Math.min(params.size(), i + MAX_PARAMS)), List.of());
             }
-            meta = meta.withSync(uri, runId, meta.syncedMetrics(), true, meta.syncedArtifacts());
+            meta = meta.withSync(uri, runId, meta.syncedMetrics(), new ArrayList<>(allParams.keySet()),
+                    meta.syncedArtifacts());
             store.writeMeta(meta);
         }
         if (!tags.isEmpty()) {
@@ -87,7 +91,7 @@ public final class MlflowSync implements AutoCloseable {
             }
             client.logBatch(runId, batch, List.of(), List.of());
             done = end;
-            meta = meta.withSync(uri, runId, done, true, meta.syncedArtifacts());
+            meta = meta.withSync(uri, runId, done, meta.syncedParams(), meta.syncedArtifacts());
             store.writeMeta(meta);
         }
         List<String> artifacts = store.artifacts(meta);
@@ -95,7 +99,7 @@ public final class MlflowSync implements AutoCloseable {
             String root = client.getRun(runId).getInfo().getArtifactUri();
             for (int i = meta.syncedArtifacts(); i < artifacts.size(); i++) {
                 upload(root, store.artifactsDir(meta).resolve(artifacts.get(i)), artifacts.get(i));
-                meta = meta.withSync(uri, runId, done, true, i + 1);
+                meta = meta.withSync(uri, runId, done, meta.syncedParams(), i + 1);
                 store.writeMeta(meta);
             }
         }
