@@ -47,14 +47,12 @@ final class TrainCommand implements Callable<Integer> {
                     + ShardManifest.FILE_NAME + "): run distillery prep first");
         }
         Path output = out != null ? out.toAbsolutePath() : top.workDir().resolve("train").resolve(spec.name());
-        if (!resume && TrainJob.newestCheckpoint(output) != null) {
+        Path newest = TrainJob.newestCheckpoint(output);
+        if (!resume && newest != null) {
             throw new DistilleryException(output + " already holds checkpoints: pass --resume to continue that run, "
                     + "or --out for a new folder");
         }
-        String resumeRunId = null;
-        if (resume && TrainJob.newestCheckpoint(output) != null) {
-            resumeRunId = Checkpoint.readHeader(TrainJob.newestCheckpoint(output)).runId();
-        }
+        String resumeRunId = newest != null ? Checkpoint.readHeader(newest).runId() : null;
         String experiment = spec.tracking().experiment() != null ? spec.tracking().experiment() : spec.name();
         try (ProgressListener progress = top.progress(System.out);
              TrackedRun run = TrackedRun.open(top.runStore(), top.trackingUri(spec.tracking().uri()), experiment,

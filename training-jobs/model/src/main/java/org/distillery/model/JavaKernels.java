@@ -10,8 +10,8 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * {@link Kernels} as loops over the arrays' native memory, for the CPU backend. One pass per row
  * does what takes ND4J five to ten ops (each a native call with its own launch cost and temporary
- * array); rows are split over the cores. exp and tanh use {@link Math#exp}, which the JIT turns into
- * one intrinsic.
+ * array); rows are split over the cores. exp and tanh use {@link FastExp}: {@link Math#exp} costs
+ * about ten nanoseconds here.
  */
 final class JavaKernels implements Kernels {
     private static final float K = (float) Math.sqrt(2.0 / Math.PI);

@@ -64,29 +64,8 @@ public final class TokenWindows implements AutoCloseable {
     /** Random windows for one micro-batch of one optimizer step. */
     public Gpt.Batch randomBatch(long seed, long step, int micro, int batch, int time) {
         SplittableRandom rng = new SplittableRandom(mix(seed, step, micro));
-        long[] starts = new long[shards.size()];
-        long total = 0;
-        for (int i = 0; i < shards.size(); i++) {
-            starts[i] = total;
-            total += Math.max(0, shards.get(i).tokens() - time);
-        }
-        if (total <= 0) {
-            throw new IllegalStateException("no " + split + " shard holds " + (time + 1) + " tokens");
-        }
-        int[] window = new int[time + 1];
-        int[] in = new int[batch * time];
-        int[] tg = new int[batch * time];
-        for (int b = 0; b < batch; b++) {
-            long pos = rng.nextLong(total);
-            int s = shards.size() - 1;
-            while (starts[s] > pos) {
-                s--;
-            }
-            read(shards.get(s), pos - starts[s], window);
-            System.arraycopy(window, 0, in, b * time, time);
-            System.arraycopy(window, 1, tg, b * time, time);
-        }
-        return new Gpt.Batch(in, tg, batch, time);
+        long usable = usableStarts(time);
+        return batch(batch, time, b -> rng.nextLong(usable));
     }
 
     /**
@@ -94,16 +73,30 @@ public final class TokenWindows implements AutoCloseable {
      * same ones every time, so validation losses are comparable across steps and runs.
      */
     public Gpt.Batch evalBatch(int index, int count, int batch, int time) {
-        long usable = 0;
+        long usable = usableStarts(time);
+        long windows = (long) count * batch;
+        return batch(batch, time, b -> usable * (index * (long) batch + b) / windows);
+    }
+
+    /** How many windows of {@code time + 1} tokens start in the split, counted over its shards in order. */
+    private long usableStarts(int time) {
+        long total = 0;
         for (TokenShardReader r : shards) {
-            usable += Math.max(0, r.tokens() - time);
+            total += Math.max(0, r.tokens() - time);
         }
+        if (total <= 0) {
+            throw new IllegalStateException("no " + split + " shard holds " + (time + 1) + " tokens");
+        }
+        return total;
+    }
+
+    /** A batch whose row b is the window starting at position {@code start(b)} of {@link #usableStarts}. */
+    private Gpt.Batch batch(int batch, int time, java.util.function.IntToLongFunction start) {
         int[] window = new int[time + 1];
         int[] in = new int[batch * time];
         int[] tg = new int[batch * time];
-        long windows = (long) count * batch;
         for (int b = 0; b < batch; b++) {
-            long pos = (usable * (index * (long) batch + b)) / windows;
+            long pos = start.applyAsLong(b);
             for (TokenShardReader r : shards) {
                 long span = Math.max(0, r.tokens() - time);
                 if (pos < span) {

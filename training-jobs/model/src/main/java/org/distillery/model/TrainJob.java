@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.stream.Stream;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.io.AtomicFile;
 import org.distillery.core.io.Sha256;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
@@ -41,6 +42,8 @@ public final class TrainJob {
     private final RunTracker tracker;
     private final ProgressListener progress;
     private final String version;
+    /** The spec as a JSON-shaped map: the run's params and every checkpoint's provenance. */
+    private final Map<String, Object> specMap;
 
     public record Result(Path model, long steps, double trainLoss, double valLoss, double valPerplexity,
                          double unigramEntropy, double tokensPerSecond, double msPerStep, boolean resumed) {
@@ -56,6 +59,7 @@ public final class TrainJob {
         this.tracker = tracker;
         this.progress = progress;
         this.version = version;
+        this.specMap = Checkpoint.JSON.convertValue(this.spec, new TypeReference<Map<String, Object>>() { });
     }
 
     public Result run() throws IOException {
@@ -87,7 +91,7 @@ public final class TrainJob {
             TrainSpec.Optimizer o = spec.optimizer();
             LearningRate schedule = new LearningRate(o.lr(), o.minLr(), o.warmupSteps(), steps);
             double unigram = unigramEntropy(val, config.vocabSize());
-            logStart(config, manifestSha, state);
+            logStart(config, manifest, manifestSha, state);
 
             progress.on(ProgressEvent.stage(JOB, "train", 2, 2));
             long tokensPerStep = (long) batch * accum * time;
@@ -143,9 +147,8 @@ public final class TrainJob {
                 valLoss = evaluate(gpt, val, batch, time);
             }
             Path newest = newestCheckpoint(outDir);
-            if (newest != null) {
-                Files.copy(newest, outDir.resolve(".model.ckpt.tmp"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-                org.distillery.core.io.AtomicFile.moveIntoPlace(outDir.resolve(".model.ckpt.tmp"), model);
+            if (newest != null) { // temp file, fsync, rename: like every other final file
+                AtomicFile.write(model, out -> Files.copy(newest, out));
             }
             tracker.logMetric("val/unigram_entropy", unigram, steps);
             progress.on(ProgressEvent.metric(JOB, "val/unigram_entropy", unigram));
@@ -206,9 +209,9 @@ public final class TrainJob {
         }
     }
 
-    private void logStart(GptConfig config, String manifestSha, State state) {
+    private void logStart(GptConfig config, ShardManifest manifest, String manifestSha, State state) {
         Map<String, Object> flat = new TreeMap<>();
-        flatten("", Checkpoint.JSON.convertValue(spec, new TypeReference<Map<String, Object>>() { }), flat);
+        flatten("", specMap, flat);
         Map<String, String> params = new TreeMap<>();
         flat.forEach((k, v) -> params.put(k, String.valueOf(v)));
         params.put("model.vocab_size", String.valueOf(config.vocabSize()));
@@ -218,21 +221,13 @@ public final class TrainJob {
         }
         Map<String, String> tags = new LinkedHashMap<>();
         tags.put("distillery.dataset.manifest_sha256", manifestSha);
-        tags.put("distillery.tokenizer.sha256", config.vocabSize() > 0 ? tokenizerSha() : "");
+        tags.put("distillery.tokenizer.sha256", manifest.tokenizer().sha256());
         tags.put("distillery.backend", Nd4j.getBackend().getClass().getSimpleName());
         tags.put("distillery.version", version);
         if (state.step > 0) {
             tags.put("distillery.resumed_from_step", String.valueOf(state.step));
         }
         tracker.setTags(tags);
-    }
-
-    private String tokenizerSha() {
-        try {
-            return ShardManifest.read(dataDir).tokenizer().sha256();
-        } catch (IOException e) {
-            return "";
-        }
     }
 
     @SuppressWarnings("unchecked")
@@ -278,7 +273,7 @@ public final class TrainJob {
                 new Checkpoint.Training(spec.seed(), state.adam.steps(), spec.training().batchSize(),
                         spec.training().gradAccum(), o.beta1(), o.beta2(), o.eps(), o.weightDecay()),
                 tokenizer, new Checkpoint.Data(manifestSha, dataDir.toString()), metrics,
-                Checkpoint.JSON.convertValue(spec, new TypeReference<Map<String, Object>>() { }), tracker.runId(), null);
+                specMap, tracker.runId(), null);
         Map<String, INDArray> sections = new LinkedHashMap<>();
         sections.put(Checkpoint.PARAMS, state.params.flat());
         sections.put(Checkpoint.ADAM_M, state.adam.firstMoment());

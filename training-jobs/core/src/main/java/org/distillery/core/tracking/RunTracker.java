@@ -27,38 +27,4 @@ public interface RunTracker extends AutoCloseable {
 
     @Override
     void close();
-
-    /** A tracker that records nothing, for tests and for jobs run with tracking off. */
-    static RunTracker none() {
-        return new RunTracker() {
-            @Override
-            public String runId() {
-                return "untracked";
-            }
-
-            @Override
-            public void logParams(Map<String, String> params) {
-            }
-
-            @Override
-            public void setTags(Map<String, String> tags) {
-            }
-
-            @Override
-            public void logMetric(String key, double value, long step) {
-            }
-
-            @Override
-            public void logArtifact(Path file, String artifactDir) {
-            }
-
-            @Override
-            public void finish(RunStatus status) {
-            }
-
-            @Override
-            public void close() {
-            }
-        };
-    }
 }
