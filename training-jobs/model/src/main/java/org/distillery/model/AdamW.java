@@ -3,14 +3,18 @@ package org.distillery.model;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
  * AdamW (Loshchilov and Hutter): Adam on the gradient, and weight decay applied to the weights
  * directly, scaled by the learning rate, only where {@code decayMask} is 1 (the matrices of linear
- * layers; never biases, LayerNorms or embeddings). Works on the whole flat parameter buffer at once.
+ * layers; never biases, LayerNorms or embeddings). Works on the whole flat parameter buffer at once,
+ * in one fused pass where the backend's {@link Kernels} allow.
  */
 public final class AdamW {
+    /** One update's constants: {@code c1} and {@code c2} are the bias corrections 1 - beta^t. */
+    record Update(double lr, double beta1, double beta2, double eps, double weightDecay, double c1, double c2) {
+    }
+
     private final double beta1;
     private final double beta2;
     private final double eps;
@@ -18,8 +22,7 @@ public final class AdamW {
     private final INDArray decayMask;
     private final INDArray m;
     private final INDArray v;
-    private final INDArray scratch;
-    private final INDArray shrink;
+    private final Kernels kernels;
     private long t;
 
     public AdamW(GptParameters params, double beta1, double beta2, double eps, double weightDecay) {
@@ -29,6 +32,12 @@ public final class AdamW {
     /** Restores a state from a checkpoint ({@code m}, {@code v} and the step count {@code t}). */
     public AdamW(GptParameters params, double beta1, double beta2, double eps, double weightDecay,
                  INDArray m, INDArray v, long t) {
+        this(params, beta1, beta2, eps, weightDecay, m, v, t, Kernels.forBackend());
+    }
+
+    AdamW(GptParameters params, double beta1, double beta2, double eps, double weightDecay,
+          INDArray m, INDArray v, long t, Kernels kernels) {
+        this.kernels = kernels;
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.eps = eps;
@@ -37,26 +46,14 @@ public final class AdamW {
         long n = params.flat().length();
         this.m = m != null ? m : Nd4j.zeros(DataType.FLOAT, n);
         this.v = v != null ? v : Nd4j.zeros(DataType.FLOAT, n);
-        this.scratch = Nd4j.zeros(DataType.FLOAT, n);
-        this.shrink = Nd4j.zeros(DataType.FLOAT, n);
         this.t = t;
     }
 
     /** One update of {@code params} from {@code grads} at learning rate {@code lr}. */
     public void step(INDArray params, INDArray grads, double lr) {
         t++;
-        m.muli(beta1).addi(scratch.assign(grads).muli(1 - beta1));
-        v.muli(beta2).addi(scratch.assign(grads).muli(grads).muli(1 - beta2));
-        double c1 = 1 - Math.pow(beta1, t);
-        double c2 = 1 - Math.pow(beta2, t);
-        // scratch = (m / c1) / (sqrt(v / c2) + eps)
-        scratch.assign(v).divi(c2);
-        Transforms.sqrt(scratch, false).addi(eps).rdivi(m).divi(c1);
-        if (weightDecay > 0) {
-            // p *= 1 - lr * wd where the mask is 1; the mask's zeros leave the rest untouched
-            params.muli(shrink.assign(decayMask).muli(-lr * weightDecay).addi(1.0));
-        }
-        params.subi(scratch.muli(lr));
+        kernels.adamW(params, grads, m, v, decayMask, new Update(lr, beta1, beta2, eps, weightDecay,
+                1 - Math.pow(beta1, t), 1 - Math.pow(beta2, t)));
     }
 
     /**

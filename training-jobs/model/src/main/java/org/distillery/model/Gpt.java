@@ -2,7 +2,6 @@ package org.distillery.model;
 
 import java.util.ArrayList;
 import java.util.List;
-import org.nd4j.linalg.api.blas.params.MMulTranspose;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
 import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
@@ -11,7 +10,6 @@ import org.nd4j.linalg.api.memory.enums.MirroringPolicy;
 import org.nd4j.linalg.api.memory.enums.SpillPolicy;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
 import org.nd4j.linalg.api.ops.random.impl.BernoulliDistribution;
 import org.nd4j.linalg.api.rng.Random;
 import org.nd4j.linalg.factory.Nd4j;
@@ -165,7 +163,7 @@ public final class Gpt {
         f.inputs = b.inputs();
         INDArray x = kernels.gatherRows(p.get("wte.weight"), b.inputs());
         INDArray pos = p.get("wpe.weight").get(NDArrayIndex.interval(0, t), NDArrayIndex.all()).reshape(1, (long) t * e);
-        x = x.reshape('c', bs, (long) t * e).addiRowVector(pos).reshape('c', n, e);
+        kernels.addBias(x.reshape('c', bs, (long) t * e), pos);
         f.embedDropout = dropout(x, rng);
         for (int l = 0; l < c.nLayer(); l++) {
             Block blk = new Block();
@@ -175,14 +173,14 @@ public final class Gpt {
             blk.attnOut = heads(matmul(blk.attn.probsDropped, blk.attn.v, false, false), bs, t);
             INDArray proj = linear(blk.attnOut, p.layer(l, "attn.c_proj.weight"), p.layer(l, "attn.c_proj.bias"));
             blk.attnDropout = dropout(proj, rng);
-            x.addi(proj);
+            kernels.add(x, proj);
             blk.ln2 = layerNorm(x, p.layer(l, "ln_2.weight"), p.layer(l, "ln_2.bias"));
             blk.fc = linear(blk.ln2.y, p.layer(l, "mlp.c_fc.weight"), p.layer(l, "mlp.c_fc.bias"));
             blk.gelu = Nd4j.createUninitialized(DataType.FLOAT, blk.fc.shape());
             blk.geluTanh = kernels.gelu(blk.fc, blk.gelu);
             INDArray mlp = linear(blk.gelu, p.layer(l, "mlp.c_proj.weight"), p.layer(l, "mlp.c_proj.bias"));
             blk.mlpDropout = dropout(mlp, rng);
-            x.addi(mlp);
+            kernels.add(x, mlp);
             f.blocks.add(blk);
         }
         f.lnF = layerNorm(x, p.get("ln_f.weight"), p.get("ln_f.bias"));
@@ -226,10 +224,11 @@ public final class Gpt {
         return ln;
     }
 
-    private static INDArray linear(INDArray x, INDArray w, INDArray b) {
+    private INDArray linear(INDArray x, INDArray w, INDArray b) {
         INDArray y = Nd4j.createUninitialized(DataType.FLOAT, x.rows(), w.columns());
         mmul(x, w, y, false, false, 0.0);
-        return y.addiRowVector(b);
+        kernels.addBias(y, b);
+        return y;
     }
 
     /** Multiplies {@code x} in place by a fresh inverted-dropout mask and returns the mask (null when off). */
@@ -265,7 +264,7 @@ public final class Gpt {
             INDArray dfc = kernels.geluBackward(dgelu, blk.fc, blk.geluTanh);
             INDArray dln2 = linearBackward(dfc, blk.ln2.y, p.layer(l, "mlp.c_fc.weight"),
                     g.layer(l, "mlp.c_fc.weight"), g.layer(l, "mlp.c_fc.bias"));
-            dx.addi(layerNormBackward(dln2, blk.ln2, p.layer(l, "ln_2.weight"), g.layer(l, "ln_2.weight"),
+            kernels.add(dx, layerNormBackward(dln2, blk.ln2, p.layer(l, "ln_2.weight"), g.layer(l, "ln_2.weight"),
                     g.layer(l, "ln_2.bias")));
             // attention: x2 = x + dropout(c_proj(attn(c_attn(ln_1(x)))))
             INDArray dproj = masked(dx, blk.attnDropout);
@@ -274,12 +273,12 @@ public final class Gpt {
             INDArray dqkv = attentionBackward(dattn, blk.attn, bs, t);
             INDArray dln1 = linearBackward(dqkv, blk.ln1.y, p.layer(l, "attn.c_attn.weight"),
                     g.layer(l, "attn.c_attn.weight"), g.layer(l, "attn.c_attn.bias"));
-            dx.addi(layerNormBackward(dln1, blk.ln1, p.layer(l, "ln_1.weight"), g.layer(l, "ln_1.weight"),
+            kernels.add(dx, layerNormBackward(dln1, blk.ln1, p.layer(l, "ln_1.weight"), g.layer(l, "ln_1.weight"),
                     g.layer(l, "ln_1.bias")));
         }
         INDArray demb = masked(dx, f.embedDropout);
         INDArray dwpe = g.get("wpe.weight").get(NDArrayIndex.interval(0, t), NDArrayIndex.all());
-        dwpe.addi(demb.reshape('c', bs, (long) t * e).sum(0).reshape('c', t, e));
+        kernels.addColumnSums(demb.reshape('c', bs, (long) t * e), dwpe);
         kernels.scatterAddRows(g.get("wte.weight"), f.inputs, demb);
     }
 
@@ -323,19 +322,18 @@ public final class Gpt {
 
     // ---- products ---------------------------------------------------------------------------------
 
-    /** {@code out = op(a) op(b) + beta * out} for matrices, as one BLAS gemm. */
-    static void mmul(INDArray a, INDArray b, INDArray out, boolean transA, boolean transB, double beta) {
-        MMulTranspose mt = MMulTranspose.builder().transposeA(transA).transposeB(transB).build();
-        Nd4j.exec(new Mmul(a, b, out, 1.0, beta, mt));
+    private void mmul(INDArray a, INDArray b, INDArray out, boolean transA, boolean transB, double beta) {
+        kernels.gemm(a, b, out, transA, transB, beta);
     }
 
-    /** Batched product over the leading dimensions of rank-4 arrays. */
-    private static INDArray matmul(INDArray a, INDArray b, boolean transA, boolean transB) {
+    /** Batched product over the leading dimensions of rank-4 arrays, into a new array. */
+    private INDArray matmul(INDArray a, INDArray b, boolean transA, boolean transB) {
         long[] as = a.shape();
         long[] bsh = b.shape();
         long rows = transA ? as[3] : as[2];
         long cols = transB ? bsh[2] : bsh[3];
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, as[0], as[1], rows, cols);
-        return Nd4j.matmul(a, b, out, transA, transB, false);
+        kernels.batchedGemm(a, b, out, transA, transB);
+        return out;
     }
 }

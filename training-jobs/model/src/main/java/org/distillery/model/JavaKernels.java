@@ -1,39 +1,173 @@
 package org.distillery.model;
 
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasNoTrans;
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasRowMajor;
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
+import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sgemm;
+
 import java.nio.FloatBuffer;
 import java.util.stream.IntStream;
+import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.LoggerFactory;
 
 /**
- * {@link Kernels} as loops over the arrays' native memory, for the CPU backend. One pass per row
- * does what takes ND4J five to ten ops (each a native call with its own launch cost and temporary
- * array); rows are split over the cores. exp and tanh use {@link FastExp}: {@link Math#exp} costs
- * about ten nanoseconds here.
+ * {@link Kernels} as scalar loops over the arrays' native memory, for the CPU backend, with matrix
+ * products sent straight to OpenBLAS (the library libnd4j itself calls, without the op's launch
+ * cost). One pass per row does what takes ND4J five to ten ops; rows are split over the cores. exp
+ * and tanh use {@link FastExp}: {@link Math#exp} costs about ten nanoseconds here.
+ * {@link VectorKernels} replaces the hot loops with SIMD ones.
  */
-final class JavaKernels implements Kernels {
+class JavaKernels implements Kernels {
     private static final float K = (float) Math.sqrt(2.0 / Math.PI);
     private static final float C = 0.044715f;
     /** Below this many values per call, splitting over threads costs more than it saves. */
     private static final long PARALLEL_MIN = 1 << 15;
 
-    /** The array's values as a buffer over its native memory, in row-major order, without a copy. */
-    static FloatBuffer buffer(INDArray a) {
-        if (a.dataType() != DataType.FLOAT || a.ordering() != 'c' || !Shape.hasDefaultStridesForShape(a)) {
+    JavaKernels() {
+    }
+
+    /** The scalar engine, used when the JVM runs without {@code --add-modules=jdk.incubator.vector}. */
+    static JavaKernels withoutVectors() {
+        LoggerFactory.getLogger(JavaKernels.class).warn("jdk.incubator.vector is not enabled: CPU kernels run"
+                + " scalar and training is about 2x slower; run java with --add-modules=jdk.incubator.vector"
+                + " (bin/distillery does)");
+        return new JavaKernels();
+    }
+
+    /** Fails unless {@code a} is a contiguous row-major float array. */
+    static INDArray contiguous(INDArray a) {
+        if (a.dataType() != DataType.FLOAT || !rowMajorDense(a.shape(), a.stride())) {
             throw new IllegalArgumentException("expected a contiguous row-major float array, found " + a.shapeInfoToString());
         }
-        return a.data().asNioFloat().slice((int) a.offset(), (int) a.length());
+        return a;
+    }
+
+    /** Row-major strides, ignoring dimensions of size 1 (whose stride ND4J leaves as it pleases). */
+    private static boolean rowMajorDense(long[] shape, long[] stride) {
+        long expected = 1;
+        for (int i = shape.length - 1; i >= 0; i--) {
+            if (shape[i] != 1 && stride[i] != expected) {
+                return false;
+            }
+            expected *= shape[i];
+        }
+        return true;
+    }
+
+    /** The array's values as a buffer over its native memory, in row-major order, without a copy. */
+    static FloatBuffer buffer(INDArray a) {
+        return contiguous(a).data().asNioFloat().slice((int) a.offset(), (int) a.length());
+    }
+
+    /**
+     * A pointer to the array's value at {@code offset}, for BLAS. A view's buffer address already
+     * points at the buffer's own offset (its NIO view does not), so only the rest is added.
+     */
+    private static FloatPointer pointer(INDArray a, long offset) {
+        return new FloatPointer(contiguous(a).data().addressPointer())
+                .position(a.offset() - a.data().offset() + offset);
+    }
+
+    @Override
+    public void gemm(INDArray a, INDArray b, INDArray out, boolean transA, boolean transB, double beta) {
+        int m = (int) out.rows();
+        int n = (int) out.columns();
+        int k = (int) (transA ? a.rows() : a.columns());
+        if ((transA ? a.columns() : a.rows()) != m || (transB ? b.columns() : b.rows()) != k
+                || (transB ? b.rows() : b.columns()) != n) {
+            throw new IllegalArgumentException("gemm shapes do not agree: " + a.shapeInfoToString() + (transA ? "^T" : "")
+                    + " x " + b.shapeInfoToString() + (transB ? "^T" : "") + " -> " + out.shapeInfoToString());
+        }
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k,
+                1f, pointer(a, 0), (int) a.columns(), pointer(b, 0), (int) b.columns(), (float) beta, pointer(out, 0),
+                n);
+    }
+
+    /** Each product is small (T x D by D x T): OpenBLAS runs it on one thread, so slices go over the cores. */
+    @Override
+    public void batchedGemm(INDArray a, INDArray b, INDArray out, boolean transA, boolean transB) {
+        long[] as = a.shape();
+        long[] bs = b.shape();
+        long[] os = out.shape();
+        int slices = (int) (os[0] * os[1]);
+        int m = (int) os[2];
+        int n = (int) os[3];
+        int k = (int) (transA ? as[2] : as[3]);
+        long aSize = as[2] * as[3];
+        long bSize = bs[2] * bs[3];
+        long oSize = (long) m * n;
+        rows(slices, oSize * k, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        m, n, k, 1f, pointer(a, i * aSize), (int) as[3], pointer(b, i * bSize), (int) bs[3], 0f,
+                        pointer(out, i * oSize), n);
+            }
+        });
+    }
+
+    @Override
+    public void add(INDArray x, INDArray y) {
+        FloatBuffer xs = buffer(x);
+        FloatBuffer ys = buffer(y);
+        rows((int) x.length(), 1, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                xs.put(i, xs.get(i) + ys.get(i));
+            }
+        });
+    }
+
+    @Override
+    public void addBias(INDArray y, INDArray bias) {
+        int n = (int) y.rows();
+        int c = (int) y.columns();
+        FloatBuffer ys = buffer(y);
+        FloatBuffer b = buffer(bias);
+        rows(n, c, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                for (int j = 0; j < c; j++) {
+                    ys.put(r * c + j, ys.get(r * c + j) + b.get(j));
+                }
+            }
+        });
+    }
+
+    @Override
+    public void adamW(INDArray params, INDArray grads, INDArray m, INDArray v, INDArray decayMask, AdamW.Update u) {
+        FloatBuffer p = buffer(params);
+        FloatBuffer g = buffer(grads);
+        FloatBuffer ms = buffer(m);
+        FloatBuffer vs = buffer(v);
+        FloatBuffer mask = buffer(decayMask);
+        float b1 = (float) u.beta1();
+        float b2 = (float) u.beta2();
+        float c1 = (float) u.c1();
+        float c2 = (float) u.c2();
+        float eps = (float) u.eps();
+        float lr = (float) u.lr();
+        float decay = (float) (u.lr() * u.weightDecay());
+        rows((int) params.length(), 1, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                float gi = g.get(i);
+                float mi = b1 * ms.get(i) + (1 - b1) * gi;
+                float vi = b2 * vs.get(i) + (1 - b2) * gi * gi;
+                ms.put(i, mi);
+                vs.put(i, vi);
+                float step = (mi / c1) / ((float) Math.sqrt(vi / c2) + eps);
+                p.put(i, p.get(i) * (1 - decay * mask.get(i)) - lr * step);
+            }
+        });
     }
 
     @FunctionalInterface
-    private interface RowRange {
+    interface RowRange {
         void run(int from, int to);
     }
 
     /** Runs body over [0, rows) in contiguous chunks, one per core when the work is large enough. */
-    private static void rows(int rows, long valuesPerRow, RowRange body) {
+    static void rows(int rows, long valuesPerRow, RowRange body) {
         int threads = Math.min(Runtime.getRuntime().availableProcessors(), rows);
         if (threads <= 1 || rows * valuesPerRow < PARALLEL_MIN) {
             body.run(0, rows);
@@ -122,7 +256,7 @@ final class JavaKernels implements Kernels {
         return dx;
     }
 
-    private static void addInto(INDArray target, float[] values) {
+    static void addInto(INDArray target, float[] values) {
         FloatBuffer t = buffer(target);
         for (int j = 0; j < values.length; j++) {
             t.put(j, t.get(j) + values[j]);

@@ -4,13 +4,34 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * The elementwise and row-wise parts of a GPT step: everything but the matrix products, which go to
- * BLAS through ND4J on every backend. Two engines sit behind this: {@link JavaKernels}, plain loops
- * over the arrays' native memory (the CPU backend's: a libnd4j op costs tens of microseconds to launch
- * and its row softmax is slow), and {@link Nd4jKernels}, ND4J ops that run where the arrays live
- * (any backend, CUDA included). {@link #forBackend()} picks one at run time.
+ * The arithmetic of a GPT step and its optimizer, behind one small interface with engines chosen at
+ * run time by {@link #forBackend()}:
+ * <ul>
+ *   <li>{@link VectorKernels} (CPU, when {@code jdk.incubator.vector} is in the boot layer): SIMD
+ *       loops over the arrays' native memory, exp and tanh from the JDK's vector math, matrix
+ *       products straight to OpenBLAS;</li>
+ *   <li>{@link JavaKernels} (CPU otherwise): the same with scalar loops;</li>
+ *   <li>{@link Nd4jKernels} (any backend, CUDA included): ND4J ops that run where the arrays live.</li>
+ * </ul>
+ * On the CPU a libnd4j op costs tens of microseconds to launch (a quarter millisecond for a small
+ * {@code Mmul}), which is why the CPU engines call BLAS and loop themselves.
  */
 interface Kernels {
+    /** {@code out = op(a) op(b) + beta * out} for row-major matrices: one BLAS gemm. */
+    void gemm(INDArray a, INDArray b, INDArray out, boolean transA, boolean transB, double beta);
+
+    /** {@code out[i,j] = op(a[i,j]) op(b[i,j])} over the two leading dimensions of rank-4 arrays. */
+    void batchedGemm(INDArray a, INDArray b, INDArray out, boolean transA, boolean transB);
+
+    /** {@code x += y} elementwise (a residual connection or an accumulated gradient). */
+    void add(INDArray x, INDArray y);
+
+    /** {@code y += bias} on every row. */
+    void addBias(INDArray y, INDArray bias);
+
+    /** One AdamW update of {@code params} in place, with moments {@code m} and {@code v}. */
+    void adamW(INDArray params, INDArray grads, INDArray m, INDArray v, INDArray decayMask, AdamW.Update u);
+
     /** LayerNorm over rows: writes y, xhat and rstd (one per row). */
     void layerNorm(INDArray x, INDArray gain, INDArray bias, INDArray y, INDArray xhat, INDArray rstd);
 
@@ -53,6 +74,9 @@ interface Kernels {
 
     static Kernels forBackend() {
         String backend = Nd4j.getBackend().getClass().getSimpleName();
-        return backend.startsWith("CpuBackend") ? new JavaKernels() : new Nd4jKernels();
+        if (!backend.startsWith("CpuBackend")) {
+            return new Nd4jKernels();
+        }
+        return VectorKernels.available() ? new VectorKernels() : JavaKernels.withoutVectors();
     }
 }

@@ -1,7 +1,9 @@
 package org.distillery.model;
 
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.blas.params.MMulTranspose;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
 import org.nd4j.linalg.api.ops.impl.scatter.ScatterAdd;
 import org.nd4j.linalg.api.ops.impl.shape.OneHot;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.LogSoftMax;
@@ -14,6 +16,39 @@ import org.nd4j.linalg.ops.transforms.Transforms;
 final class Nd4jKernels implements Kernels {
     private static final double K = Math.sqrt(2.0 / Math.PI);
     private static final double C = 0.044715;
+
+    @Override
+    public void gemm(INDArray a, INDArray b, INDArray out, boolean transA, boolean transB, double beta) {
+        MMulTranspose mt = MMulTranspose.builder().transposeA(transA).transposeB(transB).build();
+        Nd4j.exec(new Mmul(a, b, out, 1.0, beta, mt));
+    }
+
+    @Override
+    public void batchedGemm(INDArray a, INDArray b, INDArray out, boolean transA, boolean transB) {
+        Nd4j.matmul(a, b, out, transA, transB, false);
+    }
+
+    @Override
+    public void add(INDArray x, INDArray y) {
+        x.addi(y);
+    }
+
+    @Override
+    public void addBias(INDArray y, INDArray bias) {
+        y.addiRowVector(bias);
+    }
+
+    @Override
+    public void adamW(INDArray params, INDArray grads, INDArray m, INDArray v, INDArray decayMask, AdamW.Update u) {
+        m.muli(u.beta1()).addi(grads.mul(1 - u.beta1()));
+        v.muli(u.beta2()).addi(grads.mul(grads).muli(1 - u.beta2()));
+        // step = (m / c1) / (sqrt(v / c2) + eps)
+        INDArray step = Transforms.sqrt(v.div(u.c2()), false).addi(u.eps()).rdivi(m).divi(u.c1());
+        if (u.weightDecay() > 0) { // p *= 1 - lr * wd where the mask is 1
+            params.muli(decayMask.mul(-u.lr() * u.weightDecay()).addi(1.0));
+        }
+        params.subi(step.muli(u.lr()));
+    }
 
     @Override
     public void layerNorm(INDArray x, INDArray gain, INDArray bias, INDArray y, INDArray xhat, INDArray rstd) {

@@ -3,19 +3,22 @@ package org.distillery.model;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 class AdamWTest {
     /** Two steps by hand for one decayed weight and one bias (never decayed). */
-    @Test
-    void matchesAHandComputationAndSkipsDecayOnBiases() {
+    @ParameterizedTest
+    @MethodSource("org.distillery.model.GptTest#kernels")
+    void matchesAHandComputationAndSkipsDecayOnBiases(Kernels kernels) {
         GptParameters p = GptParameters.initialize(GptTest.TINY, 1);
         String w = "h.0.mlp.c_fc.weight";
         String b = "h.0.mlp.c_fc.bias";
         p.get(w).putScalar(0, 0.5);
         p.get(b).putScalar(0, 0.5);
         GptParameters g = GptParameters.zeros(GptTest.TINY);
-        AdamW adam = new AdamW(p, 0.9, 0.95, 1e-8, 0.1);
+        AdamW adam = new AdamW(p, 0.9, 0.95, 1e-8, 0.1, null, null, 0, kernels);
         double[] grads = {0.2, -0.1};
         double pw = 0.5;
         double pb = 0.5;

@@ -37,7 +37,7 @@ class GptTest {
     }
 
     static Stream<Kernels> kernels() {
-        return Stream.of(new JavaKernels(), new Nd4jKernels());
+        return Stream.of(new VectorKernels(), new JavaKernels(), new Nd4jKernels());
     }
 
     @ParameterizedTest

@@ -1,0 +1,116 @@
+package org.distillery.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.function.Function;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The three engines agree on every kernel, on shapes that are not multiples of any vector width, so
+ * the SIMD loops' scalar tails and the BLAS offsets of views are exercised too.
+ */
+class KernelsTest {
+    private static final Kernels[] ENGINES = {new VectorKernels(), new JavaKernels(), new Nd4jKernels()};
+    private static final int ROWS = 13;
+    private static final int COLS = 37;
+
+    private static INDArray random(long seed, long... shape) {
+        return Nd4j.rand(Nd4j.getRandomFactory().getNewRandomInstance(seed), shape).castTo(DataType.FLOAT).subi(0.5).muli(4);
+    }
+
+    /** Runs op on fresh copies of the inputs for each engine and checks the outputs against the first's. */
+    private static void agree(String name, double tolerance, Function<Kernels, INDArray[]> op) {
+        INDArray[] want = op.apply(ENGINES[0]);
+        for (int e = 1; e < ENGINES.length; e++) {
+            INDArray[] got = op.apply(ENGINES[e]);
+            for (int i = 0; i < want.length; i++) {
+                double err = want[i].sub(got[i]).amaxNumber().doubleValue();
+                assertEquals(0.0, err, tolerance, name + " output " + i + ": " + ENGINES[e].getClass().getSimpleName()
+                        + " against " + ENGINES[0].getClass().getSimpleName());
+            }
+        }
+    }
+
+    @Test
+    void rowKernelsAgree() {
+        INDArray x = random(1, ROWS, COLS);
+        INDArray gain = random(2, COLS);
+        INDArray bias = random(3, COLS);
+        agree("layerNorm", 1e-5, k -> {
+            INDArray y = Nd4j.create(DataType.FLOAT, ROWS, COLS);
+            INDArray xhat = Nd4j.create(DataType.FLOAT, ROWS, COLS);
+            INDArray rstd = Nd4j.create(DataType.FLOAT, ROWS);
+            k.layerNorm(x, gain, bias, y, xhat, rstd);
+            INDArray dgain = Nd4j.zeros(DataType.FLOAT, COLS);
+            INDArray dbias = Nd4j.zeros(DataType.FLOAT, COLS);
+            INDArray dx = k.layerNormBackward(x.dup(), xhat, rstd, gain, dgain, dbias);
+            return new INDArray[] {y, xhat, rstd, dx, dgain, dbias};
+        });
+        agree("gelu", 1e-5, k -> {
+            INDArray y = Nd4j.create(DataType.FLOAT, ROWS, COLS);
+            INDArray aux = k.gelu(x, y);
+            return new INDArray[] {y, k.geluBackward(gain.reshape(1, COLS).repeat(0, ROWS).dup(), x, aux)};
+        });
+        int[] targets = new int[ROWS];
+        for (int r = 0; r < ROWS; r++) {
+            targets[r] = (r * 7) % COLS;
+        }
+        agree("crossEntropy", 1e-5, k -> {
+            INDArray grad = Nd4j.create(DataType.FLOAT, ROWS, COLS);
+            double loss = k.crossEntropy(x, targets, grad, 0.5);
+            return new INDArray[] {Nd4j.scalar(loss), grad};
+        });
+        agree("bias, sums and add", 1e-5, k -> {
+            INDArray y = x.dup();
+            k.addBias(y, bias);
+            INDArray sums = bias.dup();
+            k.addColumnSums(x, sums);
+            INDArray z = x.dup();
+            k.add(z, y);
+            return new INDArray[] {y, sums, z};
+        });
+    }
+
+    @Test
+    void attentionKernelsAgree() {
+        int time = 11;
+        INDArray scores = random(4, 3L * time, time);
+        INDArray upstream = random(5, 3L * time, time);
+        agree("causal softmax", 1e-6, k -> {
+            INDArray p = scores.dup();
+            k.causalSoftmax(p, time, 0.7);
+            INDArray d = upstream.dup();
+            k.softmaxBackward(p, d, 0.7);
+            return new INDArray[] {p, d};
+        });
+    }
+
+    @Test
+    void productsAgreeOnViews() {
+        INDArray flat = random(6, 3000);
+        INDArray a = flat.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(100, 100 + ROWS * COLS)).reshape(ROWS, COLS);
+        INDArray b = flat.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(1000, 1000 + COLS * 5)).reshape(COLS, 5);
+        INDArray bt = b.transpose().dup();
+        agree("gemm", 1e-4, k -> {
+            INDArray out = Nd4j.ones(DataType.FLOAT, ROWS, 5);
+            k.gemm(a, b, out, false, false, 1.0);
+            INDArray outT = Nd4j.create(DataType.FLOAT, ROWS, 5);
+            k.gemm(a, bt, outT, false, true, 0.0);
+            INDArray outA = Nd4j.create(DataType.FLOAT, COLS, 5);
+            k.gemm(a, a.getColumns(0, 1, 2, 3, 4).dup(), outA, true, false, 0.0);
+            return new INDArray[] {out, outT, outA};
+        });
+        INDArray q = random(7, 2, 3, 7, 5);
+        INDArray kk = random(8, 2, 3, 7, 5);
+        agree("batched gemm", 1e-4, k -> {
+            INDArray s = Nd4j.create(DataType.FLOAT, 2, 3, 7, 7);
+            k.batchedGemm(q, kk, s, false, true);
+            INDArray back = Nd4j.create(DataType.FLOAT, 2, 3, 5, 5);
+            k.batchedGemm(q, kk, back, true, false);
+            return new INDArray[] {s, back};
+        });
+    }
+}
