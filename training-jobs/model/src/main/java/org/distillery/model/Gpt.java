@@ -47,6 +47,11 @@ public final class Gpt {
         return p;
     }
 
+    /** The kernel engine this model runs on (for provenance and benchmarks). */
+    public String engine() {
+        return kernels.getClass().getSimpleName();
+    }
+
     /** B rows of T input tokens and, for training and evaluation, the next token after each. */
     public record Batch(int[] inputs, int[] targets, int batch, int time) {
         public Batch {
