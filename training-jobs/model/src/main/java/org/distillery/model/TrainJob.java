@@ -139,6 +139,7 @@ public final class TrainJob {
                         metrics.put("val/loss", valLoss);
                     }
                     saveCheckpoint(state, config, done, done * tokensPerStep, tokenizer, manifestSha, metrics);
+                    tracker.flush(); // a resumed run redoes only the steps after this checkpoint
                 }
             }
             double seconds = (System.nanoTime() - started) / 1e9;

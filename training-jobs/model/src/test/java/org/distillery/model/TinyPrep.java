@@ -21,7 +21,7 @@ import org.distillery.core.tokenizer.HfTokenizerJson;
  * merges, 257 tokens) over sentences drawn from a small grammar, which a tiny GPT learns in tens of
  * steps. {@code variant} changes the tokenizer (an extra special token) to test mismatches.
  */
-final class TinyPrep {
+public final class TinyPrep {
     private static final String[] SUBJECTS = {"the cat", "a dog", "my friend", "the old man", "her sister"};
     private static final String[] VERBS = {"sat on", "looked at", "walked to", "talked about", "found"};
     private static final String[] OBJECTS = {"the mat", "a red door", "the river", "his garden", "the station"};
@@ -29,7 +29,7 @@ final class TinyPrep {
     private TinyPrep() {
     }
 
-    static Path write(Path dir, int documents, boolean variant) throws IOException {
+    public static Path write(Path dir, int documents, boolean variant) throws IOException {
         Files.createDirectories(dir);
         Map<String, Integer> vocab = new LinkedHashMap<>();
         List<String> specials = new ArrayList<>(List.of("<|endoftext|>"));

@@ -62,6 +62,10 @@ class TrainJobTest {
         }
 
         @Override
+        public void flush() {
+        }
+
+        @Override
         public void setTags(Map<String, String> tags) {
         }
 

@@ -88,6 +88,7 @@ public final class TrackedRun implements RunTracker {
     }
 
     /** Writes buffered metrics to the journal and mirrors them. */
+    @Override
     public synchronized void flush() {
         store.appendMetrics(meta, buffer);
         buffer.clear();

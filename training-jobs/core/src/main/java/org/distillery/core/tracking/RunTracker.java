@@ -19,6 +19,13 @@ public interface RunTracker extends AutoCloseable {
 
     void logMetric(String key, double value, long step);
 
+    /**
+     * Makes every metric logged so far durable in the local journal. Jobs call it with each
+     * checkpoint: a killed job resumes after its last checkpoint, so the metrics of the steps before
+     * it must not wait in a buffer.
+     */
+    void flush();
+
     /** Copies a file into the run's artifacts under {@code artifactDir} ("" for the root). */
     void logArtifact(Path file, String artifactDir);
 
