@@ -146,11 +146,8 @@ public final class Gpt {
     }
 
     private static final class Attention {
-        INDArray q;
-        INDArray k;
-        INDArray v;
+        INDArray qkv;
         INDArray probs;
-        INDArray probsDropped;
         INDArray dropout;
     }
 
@@ -174,8 +171,8 @@ public final class Gpt {
             Block blk = new Block();
             blk.ln1 = layerNorm(x, p.layer(l, "ln_1.weight"), p.layer(l, "ln_1.bias"));
             INDArray qkv = linear(blk.ln1.y, p.layer(l, "attn.c_attn.weight"), p.layer(l, "attn.c_attn.bias"));
-            blk.attn = attention(qkv, bs, t, rng);
-            blk.attnOut = heads(matmul(blk.attn.probsDropped, blk.attn.v, false, false), bs, t);
+            blk.attnOut = Nd4j.createUninitialized(DataType.FLOAT, n, e);
+            blk.attn = attention(qkv, blk.attnOut, bs, t, rng);
             INDArray proj = linear(blk.attnOut, p.layer(l, "attn.c_proj.weight"), p.layer(l, "attn.c_proj.bias"));
             blk.attnDropout = dropout(proj, rng);
             kernels.add(x, proj);
@@ -194,30 +191,13 @@ public final class Gpt {
         return f;
     }
 
-    private Attention attention(INDArray qkv, int bs, int t, Random rng) {
-        int h = c.nHead();
-        int d = c.headSize();
+    private Attention attention(INDArray qkv, INDArray y, int bs, int t, Random rng) {
         Attention a = new Attention();
-        a.q = kernels.splitHeads(qkv, 0, bs, t, h, d);
-        a.k = kernels.splitHeads(qkv, 1, bs, t, h, d);
-        a.v = kernels.splitHeads(qkv, 2, bs, t, h, d);
-        INDArray s = matmul(a.q, a.k, false, true);
-        kernels.causalSoftmax(s.reshape('c', (long) bs * h * t, t), t, 1.0 / Math.sqrt(d));
-        a.probs = s;
-        if (rng != null) {
-            a.probsDropped = s.dup();
-            a.dropout = dropout(a.probsDropped, rng);
-        } else {
-            a.probsDropped = s;
-        }
+        a.qkv = qkv;
+        a.probs = Nd4j.createUninitialized(DataType.FLOAT, bs, c.nHead(), t, t);
+        a.dropout = dropoutMask(a.probs.shape(), rng);
+        kernels.attention(qkv, a.dropout, a.probs, y, bs, t, c.nHead());
         return a;
-    }
-
-    /** {@code [B,H,T,D]} → {@code [B*T, C]}. */
-    private INDArray heads(INDArray y, int bs, int t) {
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, (long) bs * t, c.nEmbd());
-        kernels.mergeHeads(y, out, 0);
-        return out;
     }
 
     private Norm layerNorm(INDArray x, INDArray gain, INDArray bias) {
@@ -238,15 +218,22 @@ public final class Gpt {
 
     /** Multiplies {@code x} in place by a fresh inverted-dropout mask and returns the mask (null when off). */
     private INDArray dropout(INDArray x, Random rng) {
+        INDArray mask = dropoutMask(x.shape(), rng);
+        if (mask != null) {
+            x.muli(mask);
+        }
+        return mask;
+    }
+
+    /** A fresh inverted-dropout mask: 0 or 1 / keep (null when dropout is off). */
+    private INDArray dropoutMask(long[] shape, Random rng) {
         if (rng == null || c.dropout() <= 0) {
             return null;
         }
         double keep = 1.0 - c.dropout();
-        INDArray mask = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
+        INDArray mask = Nd4j.createUninitialized(DataType.FLOAT, shape);
         Nd4j.getExecutioner().exec(new BernoulliDistribution(mask, keep), rng);
-        mask.divi(keep);
-        x.muli(mask);
-        return mask;
+        return mask.divi(keep);
     }
 
     // ---- backward ---------------------------------------------------------------------------------
@@ -275,7 +262,8 @@ public final class Gpt {
             INDArray dproj = masked(dx, blk.attnDropout);
             INDArray dattn = linearBackward(dproj, blk.attnOut, p.layer(l, "attn.c_proj.weight"),
                     g.layer(l, "attn.c_proj.weight"), g.layer(l, "attn.c_proj.bias"));
-            INDArray dqkv = attentionBackward(dattn, blk.attn, bs, t);
+            INDArray dqkv = Nd4j.createUninitialized(DataType.FLOAT, (long) bs * t, 3L * e);
+            kernels.attentionBackward(dattn, blk.attn.qkv, blk.attn.dropout, blk.attn.probs, dqkv, bs, t, c.nHead());
             INDArray dln1 = linearBackward(dqkv, blk.ln1.y, p.layer(l, "attn.c_attn.weight"),
                     g.layer(l, "attn.c_attn.weight"), g.layer(l, "attn.c_attn.bias"));
             kernels.add(dx, layerNormBackward(dln1, blk.ln1, p.layer(l, "ln_1.weight"), g.layer(l, "ln_1.weight"),
@@ -304,41 +292,10 @@ public final class Gpt {
         return kernels.layerNormBackward(dy, ln.xhat, ln.rstd, gain, dgain, dbias);
     }
 
-    private INDArray attentionBackward(INDArray dy, Attention a, int bs, int t) {
-        int h = c.nHead();
-        int d = c.headSize();
-        INDArray dyh = kernels.splitHeads(dy, 0, bs, t, h, d); // dy is [B*T, C]: a one-part split
-        INDArray dprobs = matmul(dyh, a.v, false, true);
-        INDArray dv = matmul(a.probsDropped, dyh, true, false);
-        if (a.dropout != null) {
-            dprobs.muli(a.dropout);
-        }
-        kernels.softmaxBackward(a.probs.reshape('c', (long) bs * h * t, t), dprobs.reshape('c', (long) bs * h * t, t),
-                1.0 / Math.sqrt(d));
-        INDArray ds = dprobs;
-        INDArray dq = matmul(ds, a.k, false, false);
-        INDArray dk = matmul(ds, a.q, true, false);
-        INDArray dqkv = Nd4j.createUninitialized(DataType.FLOAT, (long) bs * t, 3L * c.nEmbd());
-        kernels.mergeHeads(dq, dqkv, 0);
-        kernels.mergeHeads(dk, dqkv, 1);
-        kernels.mergeHeads(dv, dqkv, 2);
-        return dqkv;
-    }
-
     // ---- products ---------------------------------------------------------------------------------
 
     private void mmul(INDArray a, INDArray b, INDArray out, boolean transA, boolean transB, double beta) {
         kernels.gemm(a, b, out, transA, transB, beta);
     }
 
-    /** Batched product over the leading dimensions of rank-4 arrays, into a new array. */
-    private INDArray matmul(INDArray a, INDArray b, boolean transA, boolean transB) {
-        long[] as = a.shape();
-        long[] bsh = b.shape();
-        long rows = transA ? as[3] : as[2];
-        long cols = transB ? bsh[2] : bsh[3];
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, as[0], as[1], rows, cols);
-        kernels.batchedGemm(a, b, out, transA, transB);
-        return out;
-    }
 }

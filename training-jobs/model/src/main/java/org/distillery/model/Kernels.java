@@ -1,5 +1,6 @@
 package org.distillery.model;
 
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -71,6 +72,53 @@ interface Kernels {
 
     /** {@code [B, H, T, D]} → {@code [B*T, H*D]}, written into {@code out} at column offset {@code which * H*D}. */
     void mergeHeads(INDArray y, INDArray out, int which);
+
+    /**
+     * Causal multi-head self-attention of one layer: q, k and v are the three parts of
+     * {@code qkv [B*T, 3C]}; writes the softmax probabilities {@code probs [B, H, T, T]} (kept for the
+     * backward pass) and the heads' output, merged, into {@code y [B*T, C]}. {@code dropout}, when not
+     * null, is an inverted-dropout mask on the probabilities. This default is built from the other
+     * kernels; an engine may fuse it.
+     */
+    default void attention(INDArray qkv, INDArray dropout, INDArray probs, INDArray y, int batch, int time, int heads) {
+        int d = (int) (qkv.columns() / 3 / heads);
+        INDArray q = splitHeads(qkv, 0, batch, time, heads, d);
+        INDArray k = splitHeads(qkv, 1, batch, time, heads, d);
+        INDArray v = splitHeads(qkv, 2, batch, time, heads, d);
+        batchedGemm(q, k, probs, false, true);
+        causalSoftmax(probs.reshape('c', (long) batch * heads * time, time), time, 1.0 / Math.sqrt(d));
+        INDArray used = dropout == null ? probs : probs.mul(dropout);
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, batch, heads, time, d);
+        batchedGemm(used, v, out, false, false);
+        mergeHeads(out, y, 0);
+    }
+
+    /** Backward of {@link #attention}: writes dL/dqkv into {@code dqkv [B*T, 3C]} from {@code dy [B*T, C]}. */
+    default void attentionBackward(INDArray dy, INDArray qkv, INDArray dropout, INDArray probs, INDArray dqkv,
+                                   int batch, int time, int heads) {
+        int d = (int) (qkv.columns() / 3 / heads);
+        INDArray q = splitHeads(qkv, 0, batch, time, heads, d);
+        INDArray k = splitHeads(qkv, 1, batch, time, heads, d);
+        INDArray v = splitHeads(qkv, 2, batch, time, heads, d);
+        INDArray dyh = splitHeads(dy, 0, batch, time, heads, d); // dy is [B*T, C]: a one-part split
+        INDArray used = dropout == null ? probs : probs.mul(dropout);
+        INDArray ds = Nd4j.createUninitialized(DataType.FLOAT, batch, heads, time, time);
+        batchedGemm(dyh, v, ds, false, true);
+        INDArray dv = Nd4j.createUninitialized(DataType.FLOAT, batch, heads, time, d);
+        batchedGemm(used, dyh, dv, true, false);
+        if (dropout != null) {
+            ds.muli(dropout);
+        }
+        softmaxBackward(probs.reshape('c', (long) batch * heads * time, time),
+                ds.reshape('c', (long) batch * heads * time, time), 1.0 / Math.sqrt(d));
+        INDArray dq = Nd4j.createUninitialized(DataType.FLOAT, batch, heads, time, d);
+        batchedGemm(ds, k, dq, false, false);
+        INDArray dk = Nd4j.createUninitialized(DataType.FLOAT, batch, heads, time, d);
+        batchedGemm(ds, q, dk, true, false);
+        mergeHeads(dq, dqkv, 0);
+        mergeHeads(dk, dqkv, 1);
+        mergeHeads(dv, dqkv, 2);
+    }
 
     static Kernels forBackend() {
         String backend = Nd4j.getBackend().getClass().getSimpleName();
