@@ -89,6 +89,28 @@ class KernelsTest {
     }
 
     @Test
+    void fusedAttentionAgreesWithAttentionBuiltFromTheOtherKernels() {
+        int batch = 2;
+        int time = 19;
+        int heads = 3;
+        int width = 3 * heads * 7; // head size 7: no whole vector
+        INDArray qkv = random(9, (long) batch * time, width);
+        INDArray upstream = random(10, (long) batch * time, width / 3);
+        INDArray mask = Nd4j.rand(Nd4j.getRandomFactory().getNewRandomInstance(11), batch, heads, time, time)
+                .castTo(DataType.FLOAT).gt(0.2).castTo(DataType.FLOAT).divi(0.8);
+        for (INDArray dropout : new INDArray[] {null, mask}) {
+            agree("attention" + (dropout == null ? "" : " with dropout"), 1e-5, k -> {
+                INDArray probs = Nd4j.create(DataType.FLOAT, batch, heads, time, time);
+                INDArray y = Nd4j.create(DataType.FLOAT, (long) batch * time, width / 3);
+                k.attention(qkv, dropout, probs, y, batch, time, heads);
+                INDArray dqkv = Nd4j.create(DataType.FLOAT, (long) batch * time, width);
+                k.attentionBackward(upstream, qkv, dropout, probs, dqkv, batch, time, heads);
+                return new INDArray[] {probs, y, dqkv};
+            });
+        }
+    }
+
+    @Test
     void productsAgreeOnViews() {
         INDArray flat = random(6, 3000);
         INDArray a = flat.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(100, 100 + ROWS * COLS)).reshape(ROWS, COLS);
