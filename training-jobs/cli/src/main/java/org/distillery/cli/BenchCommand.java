@@ -130,15 +130,30 @@ final class BenchCommand {
                     docsJson.toString(), String.valueOf(repeat));
             pb.environment().put("RAYON_NUM_THREADS", String.valueOf(threads));
             pb.environment().put("TOKENIZERS_PARALLELISM", "true");
-            pb.redirectError(ProcessBuilder.Redirect.INHERIT);
-            Process p = pb.start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (p.waitFor() != 0) {
-                throw new DistilleryException("the Hugging Face tokenizers peer failed (exit " + p.exitValue()
-                        + "); is tokenizers installed for " + pb.command().get(0) + "? (bin/setup-python)");
-            }
-            return JSON.readTree(out.lines().reduce((a, b) -> b).orElse("{}"));
+            return BenchCommand.runPeer(pb, "Hugging Face tokenizers", "tokenizers", "bin/setup-python");
         }
+    }
+
+    /**
+     * Runs a Python peer (its stderr passes through) and returns the JSON of its last stdout line;
+     * a failure names the package the peer needs and the command that installs it.
+     */
+    static JsonNode runPeer(ProcessBuilder pb, String peer, String module, String setup)
+            throws IOException, InterruptedException {
+        pb.redirectError(ProcessBuilder.Redirect.INHERIT);
+        Process p;
+        try {
+            p = pb.start();
+        } catch (IOException e) {
+            throw new DistilleryException("cannot run the " + peer + " peer with " + pb.command().get(0) + " ("
+                    + e.getMessage() + "); give --python, or run " + setup);
+        }
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (p.waitFor() != 0) {
+            throw new DistilleryException("the " + peer + " peer failed (exit " + p.exitValue() + "); is " + module
+                    + " installed for " + pb.command().get(0) + "? (" + setup + ")");
+        }
+        return JSON.readTree(out.lines().reduce((a, b) -> b).orElse("{}"));
     }
 
     /** The Python that has the peers: the option, $DISTILLERY_PYTHON, the checkout's .venv, or python3. */

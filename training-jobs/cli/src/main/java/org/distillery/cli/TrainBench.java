@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -189,14 +188,7 @@ final class TrainBench implements Callable<Integer> {
         // PyTorch as a researcher runs it: not with the OpenMP settings bin/distillery makes for ND4J
         // (a passive wait policy makes torch's OpenMP threads sleep between ops: 55 -> 90 ms a step).
         pb.environment().remove("OMP_WAIT_POLICY");
-        pb.redirectError(ProcessBuilder.Redirect.INHERIT);
-        Process p = pb.start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (p.waitFor() != 0) {
-            throw new DistilleryException("the PyTorch peer failed (exit " + p.exitValue() + "); is torch installed for "
-                    + pb.command().get(0) + "? (bin/setup-python --torch)");
-        }
-        return BenchCommand.JSON.readTree(out.lines().reduce((a, b) -> b).orElse("{}"));
+        return BenchCommand.runPeer(pb, "PyTorch", "torch", "bin/setup-python --torch");
     }
 
     /** This process's peak resident set (VmHWM), in MB. */

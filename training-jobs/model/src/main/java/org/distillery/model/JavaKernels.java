@@ -21,8 +21,8 @@ import org.slf4j.LoggerFactory;
  * {@link VectorKernels} replaces the hot loops with SIMD ones.
  */
 class JavaKernels implements Kernels {
-    private static final float K = (float) Math.sqrt(2.0 / Math.PI);
-    private static final float C = 0.044715f;
+    static final float K = (float) Math.sqrt(2.0 / Math.PI);
+    static final float C = 0.044715f;
     /** Below this many values per call, splitting over threads costs more than it saves. */
     private static final long PARALLEL_MIN = 1 << 15;
 
@@ -128,11 +128,14 @@ class JavaKernels implements Kernels {
     public void add(INDArray x, INDArray y) {
         FloatBuffer xs = buffer(x);
         FloatBuffer ys = buffer(y);
-        rows((int) x.length(), 1, (from, to) -> {
-            for (int i = from; i < to; i++) {
-                xs.put(i, xs.get(i) + ys.get(i));
-            }
-        });
+        rows((int) x.length(), 1, (from, to) -> addSpan(xs, ys, from, to));
+    }
+
+    /** {@code x += y} over values [from, to): this engine's loop and the vector engine's tail. */
+    static void addSpan(FloatBuffer xs, FloatBuffer ys, int from, int to) {
+        for (int i = from; i < to; i++) {
+            xs.put(i, xs.get(i) + ys.get(i));
+        }
     }
 
     @Override
@@ -157,6 +160,12 @@ class JavaKernels implements Kernels {
         FloatBuffer ms = buffer(m);
         FloatBuffer vs = buffer(v);
         FloatBuffer mask = buffer(decayMask);
+        rows((int) params.length(), 1, (from, to) -> adamWSpan(u, p, g, ms, vs, mask, from, to));
+    }
+
+    /** One AdamW update of values [from, to): this engine's loop and the vector engine's tail. */
+    static void adamWSpan(AdamW.Update u, FloatBuffer p, FloatBuffer g, FloatBuffer ms, FloatBuffer vs,
+                          FloatBuffer mask, int from, int to) {
         float b1 = (float) u.beta1();
         float b2 = (float) u.beta2();
         float c1 = (float) u.c1();
@@ -164,17 +173,15 @@ class JavaKernels implements Kernels {
         float eps = (float) u.eps();
         float lr = (float) u.lr();
         float decay = (float) (u.lr() * u.weightDecay());
-        rows((int) params.length(), 1, (from, to) -> {
-            for (int i = from; i < to; i++) {
-                float gi = g.get(i);
-                float mi = b1 * ms.get(i) + (1 - b1) * gi;
-                float vi = b2 * vs.get(i) + (1 - b2) * gi * gi;
-                ms.put(i, mi);
-                vs.put(i, vi);
-                float step = (mi / c1) / ((float) Math.sqrt(vi / c2) + eps);
-                p.put(i, p.get(i) * (1 - decay * mask.get(i)) - lr * step);
-            }
-        });
+        for (int i = from; i < to; i++) {
+            float gi = g.get(i);
+            float mi = b1 * ms.get(i) + (1 - b1) * gi;
+            float vi = b2 * vs.get(i) + (1 - b2) * gi * gi;
+            ms.put(i, mi);
+            vs.put(i, vi);
+            float step = (mi / c1) / ((float) Math.sqrt(vi / c2) + eps);
+            p.put(i, p.get(i) * (1 - decay * mask.get(i)) - lr * step);
+        }
     }
 
     @FunctionalInterface
@@ -290,16 +297,18 @@ class JavaKernels implements Kernels {
         FloatBuffer xs = buffer(x);
         FloatBuffer ys = buffer(out);
         FloatBuffer ts = buffer(th);
-        int len = (int) x.length();
-        rows(len, 1, (from, to) -> {
-            for (int i = from; i < to; i++) {
-                float v = xs.get(i);
-                float t = tanh(K * (v + C * v * v * v));
-                ts.put(i, t);
-                ys.put(i, 0.5f * v * (1f + t));
-            }
-        });
+        rows((int) x.length(), 1, (from, to) -> geluSpan(xs, ys, ts, from, to));
         return th;
+    }
+
+    /** GELU of values [from, to) into ys, the tanh into ts: this engine's loop and the vector engine's tail. */
+    static void geluSpan(FloatBuffer xs, FloatBuffer ys, FloatBuffer ts, int from, int to) {
+        for (int i = from; i < to; i++) {
+            float v = xs.get(i);
+            float t = tanh(K * (v + C * v * v * v));
+            ts.put(i, t);
+            ys.put(i, 0.5f * v * (1f + t));
+        }
     }
 
     @Override
@@ -307,16 +316,18 @@ class JavaKernels implements Kernels {
         FloatBuffer ds = buffer(dy);
         FloatBuffer xs = buffer(x);
         FloatBuffer ts = buffer(th);
-        int len = (int) x.length();
-        rows(len, 1, (from, to) -> {
-            for (int i = from; i < to; i++) {
-                float v = xs.get(i);
-                float t = ts.get(i);
-                float grad = 0.5f * (1f + t) + 0.5f * v * (1f - t * t) * K * (1f + 3f * C * v * v);
-                ds.put(i, ds.get(i) * grad);
-            }
-        });
+        rows((int) x.length(), 1, (from, to) -> geluBackwardSpan(ds, xs, ts, from, to));
         return dy;
+    }
+
+    /** {@code dy *= GELU'(x)} over values [from, to): this engine's loop and the vector engine's tail. */
+    static void geluBackwardSpan(FloatBuffer ds, FloatBuffer xs, FloatBuffer ts, int from, int to) {
+        for (int i = from; i < to; i++) {
+            float v = xs.get(i);
+            float t = ts.get(i);
+            float grad = 0.5f * (1f + t) + 0.5f * v * (1f - t * t) * K * (1f + 3f * C * v * v);
+            ds.put(i, ds.get(i) * grad);
+        }
     }
 
     @Override

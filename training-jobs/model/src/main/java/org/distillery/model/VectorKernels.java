@@ -24,8 +24,6 @@ final class VectorKernels extends JavaKernels {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
-    private static final float K = (float) Math.sqrt(2.0 / Math.PI);
-    private static final float C = 0.044715f;
 
     /** Whether this JVM resolved the Vector API module (the class must not be loaded otherwise). */
     static boolean available() {
@@ -68,9 +66,7 @@ final class VectorKernels extends JavaKernels {
                 store(load(xs, i).add(load(ys, i)), xs, i);
             }
         });
-        for (int i = vectors * L; i < len; i++) {
-            put(xs, i, get(xs, i) + get(ys, i));
-        }
+        addSpan(buffer(x), buffer(y), vectors * L, len);
     }
 
     @Override
@@ -122,15 +118,7 @@ final class VectorKernels extends JavaKernels {
                 store(load(p, i).mul(shrink).sub(step.mul(lr)), p, i);
             }
         });
-        for (int i = vectors * L; i < len; i++) {
-            float gi = get(g, i);
-            float mi = b1 * get(ms, i) + (1 - b1) * gi;
-            float vi = b2 * get(vs, i) + (1 - b2) * gi * gi;
-            put(ms, i, mi);
-            put(vs, i, vi);
-            float step = (mi / c1) / ((float) Math.sqrt(vi / c2) + eps);
-            put(p, i, get(p, i) * (1 - decay * get(mask, i)) - lr * step);
-        }
+        adamWSpan(u, buffer(params), buffer(grads), buffer(m), buffer(v), buffer(decayMask), vectors * L, len);
     }
 
     @Override
@@ -283,12 +271,7 @@ final class VectorKernels extends JavaKernels {
                 store(t.add(1f).mul(v).mul(0.5f), ys, i);
             }
         });
-        for (int i = vectors * L; i < len; i++) {
-            float v = get(xs, i);
-            float t = (float) Math.tanh(K * (v + C * v * v * v));
-            put(ts, i, t);
-            put(ys, i, 0.5f * v * (1f + t));
-        }
+        geluSpan(buffer(x), buffer(out), buffer(th), vectors * L, len);
         return th;
     }
 
@@ -309,12 +292,7 @@ final class VectorKernels extends JavaKernels {
                 store(load(ds, i).mul(grad), ds, i);
             }
         });
-        for (int i = vectors * L; i < len; i++) {
-            float v = get(xs, i);
-            float t = get(ts, i);
-            float grad = 0.5f * (1f + t) + 0.5f * v * (1f - t * t) * K * (1f + 3f * C * v * v);
-            put(ds, i, get(ds, i) * grad);
-        }
+        geluBackwardSpan(buffer(dy), buffer(x), buffer(th), vectors * L, len);
         return dy;
     }
 
