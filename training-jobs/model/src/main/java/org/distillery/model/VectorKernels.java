@@ -298,71 +298,62 @@ final class VectorKernels extends JavaKernels {
 
     /**
      * The attention rows are short (T values, of which the first r mod T + 1 are seen), so only the
-     * exp runs as vectors, over a per-thread scratch row; the masked-out tail is zeroed.
+     * exp runs as vectors, over a scratch row; the masked-out tail is zeroed.
      */
     @Override
-    public void causalSoftmax(INDArray scores, int time, double scale) {
-        int n = (int) scores.rows();
+    void causalSoftmaxRows(INDArray scores, int from, int to, int time, float sc) {
         ByteBuffer s = bytes(scores);
-        float sc = (float) scale;
-        int padded = (time + L - 1) / L * L;
-        rows(n, time, (from, to) -> {
-            float[] row = new float[padded];
-            for (int r = from; r < to; r++) {
-                int o = r * time;
-                int seen = r % time + 1;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < seen; j++) {
-                    row[j] = get(s, o + j) * sc;
-                    max = Math.max(max, row[j]);
-                }
-                int vecEnd = (seen + L - 1) / L * L;
-                for (int j = 0; j < vecEnd; j += L) {
-                    FloatVector.fromArray(S, row, j).sub(max).lanewise(VectorOperators.EXP).intoArray(row, j);
-                }
-                float sum = 0;
-                for (int j = 0; j < seen; j++) {
-                    sum += row[j];
-                }
-                float inv = 1f / sum;
-                for (int j = 0; j < seen; j++) {
-                    put(s, o + j, row[j] * inv);
-                }
-                for (int j = seen; j < time; j++) {
-                    put(s, o + j, 0f);
-                }
+        float[] row = new float[(time + L - 1) / L * L];
+        for (int r = from; r < to; r++) {
+            int o = r * time;
+            int seen = r % time + 1;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int j = 0; j < seen; j++) {
+                row[j] = get(s, o + j) * sc;
+                max = Math.max(max, row[j]);
             }
-        });
+            int vecEnd = (seen + L - 1) / L * L;
+            for (int j = 0; j < vecEnd; j += L) {
+                FloatVector.fromArray(S, row, j).sub(max).lanewise(VectorOperators.EXP).intoArray(row, j);
+            }
+            float sum = 0;
+            for (int j = 0; j < seen; j++) {
+                sum += row[j];
+            }
+            float inv = 1f / sum;
+            for (int j = 0; j < seen; j++) {
+                put(s, o + j, row[j] * inv);
+            }
+            for (int j = seen; j < time; j++) {
+                put(s, o + j, 0f);
+            }
+        }
     }
 
     @Override
-    public void softmaxBackward(INDArray probs, INDArray dprobs, double scale) {
-        int n = (int) probs.rows();
+    void softmaxBackwardRows(INDArray probs, INDArray dprobs, int from, int to, float sc) {
         int t = (int) probs.columns();
         ByteBuffer p = bytes(probs);
         ByteBuffer d = bytes(dprobs);
-        float sc = (float) scale;
         int bound = S.loopBound(t);
-        rows(n, t, (from, to) -> {
-            for (int r = from; r < to; r++) {
-                int o = r * t;
-                FloatVector vdot = FloatVector.zero(S);
-                int j = 0;
-                for (; j < bound; j += L) {
-                    vdot = load(p, o + j).fma(load(d, o + j), vdot);
-                }
-                float dot = vdot.reduceLanes(VectorOperators.ADD);
-                for (; j < t; j++) {
-                    dot += get(p, o + j) * get(d, o + j);
-                }
-                for (j = 0; j < bound; j += L) {
-                    store(load(d, o + j).sub(dot).mul(load(p, o + j)).mul(sc), d, o + j);
-                }
-                for (; j < t; j++) {
-                    put(d, o + j, get(p, o + j) * (get(d, o + j) - dot) * sc);
-                }
+        for (int r = from; r < to; r++) {
+            int o = r * t;
+            FloatVector vdot = FloatVector.zero(S);
+            int j = 0;
+            for (; j < bound; j += L) {
+                vdot = load(p, o + j).fma(load(d, o + j), vdot);
             }
-        });
+            float dot = vdot.reduceLanes(VectorOperators.ADD);
+            for (; j < t; j++) {
+                dot += get(p, o + j) * get(d, o + j);
+            }
+            for (j = 0; j < bound; j += L) {
+                store(load(d, o + j).sub(dot).mul(load(p, o + j)).mul(sc), d, o + j);
+            }
+            for (; j < t; j++) {
+                put(d, o + j, get(p, o + j) * (get(d, o + j) - dot) * sc);
+            }
+        }
     }
 
     @Override
