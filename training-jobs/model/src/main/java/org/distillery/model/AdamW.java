@@ -11,8 +11,12 @@ import org.nd4j.linalg.factory.Nd4j;
  * in one fused pass where the backend's {@link Kernels} allow.
  */
 public final class AdamW {
-    /** One update's constants: {@code c1} and {@code c2} are the bias corrections 1 - beta^t. */
-    record Update(double lr, double beta1, double beta2, double eps, double weightDecay, double c1, double c2) {
+    /**
+     * One update's constants: {@code c1} and {@code c2} are the bias corrections 1 - beta^t, and
+     * {@code gradScale} multiplies the gradient first (clipping by global norm).
+     */
+    record Update(double lr, double beta1, double beta2, double eps, double weightDecay, double c1, double c2,
+                  double gradScale) {
     }
 
     private final double beta1;
@@ -49,22 +53,18 @@ public final class AdamW {
         this.t = t;
     }
 
-    /** One update of {@code params} from {@code grads} at learning rate {@code lr}. */
-    public void step(INDArray params, INDArray grads, double lr) {
+    /**
+     * One update of {@code params} from {@code grads} at learning rate {@code lr}, with the gradient
+     * clipped to a global L2 norm of {@code maxNorm} (0: no clipping) inside the same fused pass.
+     * Consumes the gradient: {@code grads} is left zero, ready to accumulate the next step's.
+     * Returns the gradient's norm before clipping.
+     */
+    public double step(INDArray params, INDArray grads, double lr, double maxNorm) {
+        double norm = Math.sqrt(kernels.sumOfSquares(grads));
+        double scale = maxNorm > 0 && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1.0;
         t++;
         kernels.adamW(params, grads, m, v, decayMask, new Update(lr, beta1, beta2, eps, weightDecay,
-                1 - Math.pow(beta1, t), 1 - Math.pow(beta2, t)));
-    }
-
-    /**
-     * Scales {@code grads} so their global L2 norm is at most {@code maxNorm} (0: no clipping);
-     * returns the norm before clipping.
-     */
-    public static double clipGlobalNorm(INDArray grads, double maxNorm) {
-        double norm = grads.norm2Number().doubleValue();
-        if (maxNorm > 0 && norm > maxNorm) {
-            grads.muli(maxNorm / (norm + 1e-6));
-        }
+                1 - Math.pow(beta1, t), 1 - Math.pow(beta2, t), scale));
         return norm;
     }
 

@@ -211,8 +211,7 @@ public final class Gpt {
 
     private INDArray linear(INDArray x, INDArray w, INDArray b) {
         INDArray y = Nd4j.createUninitialized(DataType.FLOAT, x.rows(), w.columns());
-        mmul(x, w, y, false, false, 0.0);
-        kernels.addBias(y, b);
+        kernels.linear(x, w, b, y);
         return y;
     }
 

@@ -24,14 +24,26 @@ interface Kernels {
     /** {@code out[i,j] = op(a[i,j]) op(b[i,j])} over the two leading dimensions of rank-4 arrays. */
     void batchedGemm(INDArray a, INDArray b, INDArray out, boolean transA, boolean transB);
 
+    /** {@code y = x w + bias}: a linear layer's forward pass. An engine may add the bias while the product is in cache. */
+    default void linear(INDArray x, INDArray w, INDArray bias, INDArray y) {
+        gemm(x, w, y, false, false, 0.0);
+        addBias(y, bias);
+    }
+
     /** {@code x += y} elementwise (a residual connection or an accumulated gradient). */
     void add(INDArray x, INDArray y);
 
     /** {@code y += bias} on every row. */
     void addBias(INDArray y, INDArray bias);
 
-    /** One AdamW update of {@code params} in place, with moments {@code m} and {@code v}. */
+    /**
+     * One AdamW update of {@code params} in place, with moments {@code m} and {@code v}, from the
+     * gradient times {@code u.gradScale()}; leaves {@code grads} zero, ready for the next accumulation.
+     */
     void adamW(INDArray params, INDArray grads, INDArray m, INDArray v, INDArray decayMask, AdamW.Update u);
+
+    /** The sum of the squares of x's values (a global gradient norm, squared). */
+    double sumOfSquares(INDArray x);
 
     /** LayerNorm over rows: writes y, xhat and rstd (one per row). */
     void layerNorm(INDArray x, INDArray gain, INDArray bias, INDArray y, INDArray xhat, INDArray rstd);

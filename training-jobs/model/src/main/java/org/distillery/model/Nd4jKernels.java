@@ -40,6 +40,9 @@ final class Nd4jKernels implements Kernels {
 
     @Override
     public void adamW(INDArray params, INDArray grads, INDArray m, INDArray v, INDArray decayMask, AdamW.Update u) {
+        if (u.gradScale() != 1.0) {
+            grads.muli(u.gradScale());
+        }
         m.muli(u.beta1()).addi(grads.mul(1 - u.beta1()));
         v.muli(u.beta2()).addi(grads.mul(grads).muli(1 - u.beta2()));
         // step = (m / c1) / (sqrt(v / c2) + eps)
@@ -48,6 +51,14 @@ final class Nd4jKernels implements Kernels {
             params.muli(decayMask.mul(-u.lr() * u.weightDecay()).addi(1.0));
         }
         params.subi(step.muli(u.lr()));
+        grads.assign(0);
+    }
+
+    @Override
+    public double sumOfSquares(INDArray x) {
+        // In double: libnd4j's float reduction drifts by 5e-4 over a few million values.
+        double norm = x.castTo(DataType.DOUBLE).norm2Number().doubleValue();
+        return norm * norm;
     }
 
     @Override

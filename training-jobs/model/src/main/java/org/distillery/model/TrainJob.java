@@ -101,8 +101,7 @@ public final class TrainJob {
             long stepsRun = 0;
             for (long step = state.step; step < steps; step++) {
                 double lr = schedule.at(step);
-                grads.flat().assign(0);
-                double loss = 0;
+                double loss = 0; // grads start zero: the optimizer's step leaves them so
                 for (int micro = 0; micro < accum; micro++) {
                     Gpt.Batch b = train.randomBatch(spec.seed(), step, micro, batch, time);
                     loss += gpt.lossAndGradient(b, grads, 1.0 / accum, TokenWindows.mix(spec.seed() + 1, step, micro))
@@ -112,8 +111,7 @@ public final class TrainJob {
                     throw new DistilleryException("training diverged at step " + (step + 1) + " (loss " + loss
                             + "): lower optimizer.lr (" + o.lr() + ") or raise optimizer.warmup_steps");
                 }
-                double norm = AdamW.clipGlobalNorm(grads.flat(), o.gradClip());
-                state.adam.step(state.params.flat(), grads.flat(), lr);
+                double norm = state.adam.step(state.params.flat(), grads.flat(), lr, o.gradClip());
                 long done = step + 1;
                 stepsRun++;
                 lastLoss = loss;

@@ -70,24 +70,21 @@ final class VectorKernels extends JavaKernels {
     }
 
     @Override
-    public void addBias(INDArray y, INDArray bias) {
-        int n = (int) y.rows();
+    void addBiasBlock(INDArray y, INDArray bias, int rowFrom, int rowTo, int colFrom, int colTo) {
         int c = (int) y.columns();
         ByteBuffer ys = bytes(y);
         ByteBuffer b = bytes(bias);
-        int bound = S.loopBound(c);
-        rows(n, c, (from, to) -> {
-            for (int r = from; r < to; r++) {
-                int o = r * c;
-                int j = 0;
-                for (; j < bound; j += L) {
-                    store(load(ys, o + j).add(load(b, j)), ys, o + j);
-                }
-                for (; j < c; j++) {
-                    put(ys, o + j, get(ys, o + j) + get(b, j));
-                }
+        int bound = colFrom + S.loopBound(colTo - colFrom);
+        for (int r = rowFrom; r < rowTo; r++) {
+            int o = r * c;
+            int j = colFrom;
+            for (; j < bound; j += L) {
+                store(load(ys, o + j).add(load(b, j)), ys, o + j);
             }
-        });
+            for (; j < colTo; j++) {
+                put(ys, o + j, get(ys, o + j) + get(b, j));
+            }
+        }
     }
 
     @Override
@@ -104,11 +101,14 @@ final class VectorKernels extends JavaKernels {
         float eps = (float) u.eps();
         float lr = (float) u.lr();
         float decay = (float) (u.lr() * u.weightDecay());
+        float scale = (float) u.gradScale();
+        FloatVector zero = FloatVector.zero(S);
         int len = (int) params.length();
         int vectors = len / L;
         rows(vectors, L, (from, to) -> {
             for (int i = from * L; i < to * L; i += L) {
-                FloatVector gi = load(g, i);
+                FloatVector gi = load(g, i).mul(scale);
+                store(zero, g, i);
                 FloatVector mi = load(ms, i).mul(b1).add(gi.mul(1 - b1));
                 FloatVector vi = load(vs, i).mul(b2).add(gi.mul(gi).mul(1 - b2));
                 store(mi, ms, i);
@@ -213,46 +213,57 @@ final class VectorKernels extends JavaKernels {
                 }
             }
         });
-        // The gain and bias sums run over rows in one fixed order, so they stay deterministic.
-        float[] dg = new float[c];
-        float[] db = new float[c];
-        for (int r = 0; r < n; r++) {
-            int o = r * c;
-            int j = 0;
-            for (; j < bound; j += L) {
-                FloatVector v = load(d, o + j);
-                v.fma(load(h, o + j), FloatVector.fromArray(S, dg, j)).intoArray(dg, j);
-                v.add(FloatVector.fromArray(S, db, j)).intoArray(db, j);
-            }
-            for (; j < c; j++) {
-                float v = get(d, o + j);
-                dg[j] += v * get(h, o + j);
-                db[j] += v;
-            }
-        }
-        addInto(dgain, dg);
-        addInto(dbias, db);
+        addColumnSums(dy, xhat, dgain);
+        addColumnSums(dy, null, dbias);
         return dx;
     }
 
     @Override
-    public void addColumnSums(INDArray dy, INDArray target) {
-        int n = (int) dy.rows();
-        int c = (int) dy.columns();
-        ByteBuffer d = bytes(dy);
-        float[] sums = new float[c];
-        int bound = S.loopBound(c);
+    void addColumnSumsBand(INDArray d, INDArray h, INDArray target, int from, int to) {
+        int n = (int) d.rows();
+        int c = (int) d.columns();
+        ByteBuffer ds = bytes(d);
+        ByteBuffer hs = h == null ? null : bytes(h);
+        float[] sums = new float[to - from];
+        int bound = S.loopBound(to - from);
         for (int r = 0; r < n; r++) {
-            int o = r * c;
+            int o = r * c + from;
             int j = 0;
             for (; j < bound; j += L) {
-                load(d, o + j).add(FloatVector.fromArray(S, sums, j)).intoArray(sums, j);
+                FloatVector acc = FloatVector.fromArray(S, sums, j);
+                (hs == null ? load(ds, o + j).add(acc) : load(ds, o + j).fma(load(hs, o + j), acc)).intoArray(sums, j);
             }
-            for (; j < c; j++) {
-                sums[j] += get(d, o + j);
+            for (; j < to - from; j++) {
+                sums[j] += hs == null ? get(ds, o + j) : get(ds, o + j) * get(hs, o + j);
             }
         }
-        addInto(target, sums);
+        ByteBuffer t = bytes(target);
+        for (int j = 0; j < sums.length; j++) {
+            put(t, from + j, get(t, from + j) + sums[j]);
+        }
+    }
+
+    /** Lanes sum a block of values in float, blocks add up in double: a gradient norm of millions of values. */
+    @Override
+    double sumOfSquaresSpan(INDArray x, int from, int to) {
+        ByteBuffer xs = bytes(x);
+        double sum = 0;
+        int i = from;
+        int bound = from + S.loopBound(to - from);
+        while (i < bound) {
+            FloatVector acc = FloatVector.zero(S);
+            int blockEnd = Math.min(bound, i + 1024 * L);
+            for (; i < blockEnd; i += L) {
+                FloatVector v = load(xs, i);
+                acc = v.fma(v, acc);
+            }
+            sum += acc.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < to; i++) {
+            float v = get(xs, i);
+            sum += v * v;
+        }
+        return sum;
     }
 
     @Override
