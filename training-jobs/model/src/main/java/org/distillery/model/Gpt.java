@@ -173,16 +173,17 @@ public final class Gpt {
             INDArray qkv = linear(blk.ln1.y, p.layer(l, "attn.c_attn.weight"), p.layer(l, "attn.c_attn.bias"));
             blk.attnOut = Nd4j.createUninitialized(DataType.FLOAT, n, e);
             blk.attn = attention(qkv, blk.attnOut, bs, t, rng);
-            INDArray proj = linear(blk.attnOut, p.layer(l, "attn.c_proj.weight"), p.layer(l, "attn.c_proj.bias"));
-            blk.attnDropout = dropout(proj, rng);
-            kernels.add(x, proj);
+            blk.attnDropout = dropoutMask(x.shape(), rng);
+            kernels.linearResidual(blk.attnOut, p.layer(l, "attn.c_proj.weight"), p.layer(l, "attn.c_proj.bias"),
+                    blk.attnDropout, Nd4j.createUninitialized(DataType.FLOAT, n, e), x);
             blk.ln2 = layerNorm(x, p.layer(l, "ln_2.weight"), p.layer(l, "ln_2.bias"));
-            blk.fc = linear(blk.ln2.y, p.layer(l, "mlp.c_fc.weight"), p.layer(l, "mlp.c_fc.bias"));
-            blk.gelu = Nd4j.createUninitialized(DataType.FLOAT, blk.fc.shape());
-            blk.geluTanh = kernels.gelu(blk.fc, blk.gelu);
-            INDArray mlp = linear(blk.gelu, p.layer(l, "mlp.c_proj.weight"), p.layer(l, "mlp.c_proj.bias"));
-            blk.mlpDropout = dropout(mlp, rng);
-            kernels.add(x, mlp);
+            blk.fc = Nd4j.createUninitialized(DataType.FLOAT, n, 4L * e);
+            blk.gelu = Nd4j.createUninitialized(DataType.FLOAT, n, 4L * e);
+            blk.geluTanh = kernels.linearGelu(blk.ln2.y, p.layer(l, "mlp.c_fc.weight"), p.layer(l, "mlp.c_fc.bias"),
+                    blk.fc, blk.gelu);
+            blk.mlpDropout = dropoutMask(x.shape(), rng);
+            kernels.linearResidual(blk.gelu, p.layer(l, "mlp.c_proj.weight"), p.layer(l, "mlp.c_proj.bias"),
+                    blk.mlpDropout, Nd4j.createUninitialized(DataType.FLOAT, n, e), x);
             f.blocks.add(blk);
         }
         f.lnF = layerNorm(x, p.get("ln_f.weight"), p.get("ln_f.bias"));
@@ -245,7 +246,9 @@ public final class Gpt {
         mmul(dlogits, f.lnF.y, g.get("wte.weight"), true, false, 1.0);
         INDArray dx = Nd4j.createUninitialized(DataType.FLOAT, (long) bs * t, e);
         mmul(dlogits, wte, dx, false, false, 0.0);
-        dx = layerNormBackward(dx, f.lnF, p.get("ln_f.weight"), g.get("ln_f.weight"), g.get("ln_f.bias"));
+        INDArray dlnF = dx;
+        dx = Nd4j.createUninitialized(DataType.FLOAT, (long) bs * t, e);
+        layerNormBackward(dlnF, f.lnF, p.get("ln_f.weight"), g.get("ln_f.weight"), g.get("ln_f.bias"), dx, false);
         for (int l = c.nLayer() - 1; l >= 0; l--) {
             Block blk = f.blocks.get(l);
             // MLP: x3 = x2 + dropout(c_proj(gelu(c_fc(ln_2(x2)))))
@@ -255,8 +258,8 @@ public final class Gpt {
             INDArray dfc = kernels.geluBackward(dgelu, blk.fc, blk.geluTanh);
             INDArray dln2 = linearBackward(dfc, blk.ln2.y, p.layer(l, "mlp.c_fc.weight"),
                     g.layer(l, "mlp.c_fc.weight"), g.layer(l, "mlp.c_fc.bias"));
-            kernels.add(dx, layerNormBackward(dln2, blk.ln2, p.layer(l, "ln_2.weight"), g.layer(l, "ln_2.weight"),
-                    g.layer(l, "ln_2.bias")));
+            layerNormBackward(dln2, blk.ln2, p.layer(l, "ln_2.weight"), g.layer(l, "ln_2.weight"),
+                    g.layer(l, "ln_2.bias"), dx, true);
             // attention: x2 = x + dropout(c_proj(attn(c_attn(ln_1(x)))))
             INDArray dproj = masked(dx, blk.attnDropout);
             INDArray dattn = linearBackward(dproj, blk.attnOut, p.layer(l, "attn.c_proj.weight"),
@@ -265,8 +268,8 @@ public final class Gpt {
             kernels.attentionBackward(dattn, blk.attn.qkv, blk.attn.dropout, blk.attn.probs, dqkv, bs, t, c.nHead());
             INDArray dln1 = linearBackward(dqkv, blk.ln1.y, p.layer(l, "attn.c_attn.weight"),
                     g.layer(l, "attn.c_attn.weight"), g.layer(l, "attn.c_attn.bias"));
-            kernels.add(dx, layerNormBackward(dln1, blk.ln1, p.layer(l, "ln_1.weight"), g.layer(l, "ln_1.weight"),
-                    g.layer(l, "ln_1.bias")));
+            layerNormBackward(dln1, blk.ln1, p.layer(l, "ln_1.weight"), g.layer(l, "ln_1.weight"),
+                    g.layer(l, "ln_1.bias"), dx, true);
         }
         INDArray demb = masked(dx, f.embedDropout);
         INDArray dwpe = g.get("wpe.weight").get(NDArrayIndex.interval(0, t), NDArrayIndex.all());
@@ -287,8 +290,9 @@ public final class Gpt {
         return dx;
     }
 
-    private INDArray layerNormBackward(INDArray dy, Norm ln, INDArray gain, INDArray dgain, INDArray dbias) {
-        return kernels.layerNormBackward(dy, ln.xhat, ln.rstd, gain, dgain, dbias);
+    private void layerNormBackward(INDArray dy, Norm ln, INDArray gain, INDArray dgain, INDArray dbias, INDArray dx,
+                                   boolean accumulate) {
+        kernels.layerNormBackward(dy, ln.xhat, ln.rstd, gain, dgain, dbias, dx, accumulate);
     }
 
     // ---- products ---------------------------------------------------------------------------------

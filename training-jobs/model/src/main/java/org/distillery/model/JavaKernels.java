@@ -89,6 +89,43 @@ class JavaKernels implements Kernels {
         gemm(x, w, y, false, false, 0.0, (r0, r1, c0, c1) -> addBiasBlock(y, bias, r0, r1, c0, c1));
     }
 
+    @Override
+    public INDArray linearGelu(INDArray x, INDArray w, INDArray bias, INDArray pre, INDArray y) {
+        int c = (int) pre.columns();
+        INDArray th = Nd4j.createUninitialized(DataType.FLOAT, pre.shape());
+        gemm(x, w, pre, false, false, 0.0, (r0, r1, c0, c1) -> {
+            addBiasBlock(pre, bias, r0, r1, c0, c1);
+            segments(c, r0, r1, c0, c1, (from, to) -> geluRange(pre, y, th, from, to));
+        });
+        return th;
+    }
+
+    @Override
+    public void linearResidual(INDArray x, INDArray w, INDArray bias, INDArray dropout, INDArray out,
+                               INDArray residual) {
+        int c = (int) out.columns();
+        gemm(x, w, out, false, false, 0.0, (r0, r1, c0, c1) -> {
+            addBiasBlock(out, bias, r0, r1, c0, c1);
+            segments(c, r0, r1, c0, c1, (from, to) -> {
+                if (dropout != null) {
+                    multiplySpan(buffer(out), buffer(out), buffer(dropout), from, to);
+                }
+                addRange(residual, out, from, to);
+            });
+        });
+    }
+
+    /** The block's rows as spans of a row-major matrix with c columns: one span when they are whole rows. */
+    private static void segments(int c, int r0, int r1, int c0, int c1, RowRange span) {
+        if (c0 == 0 && c1 == c) {
+            span.run(r0 * c, r1 * c);
+            return;
+        }
+        for (int r = r0; r < r1; r++) {
+            span.run(r * c + c0, r * c + c1);
+        }
+    }
+
     /** What a core does to its band of a product's output right after computing it, while it is in cache. */
     @FunctionalInterface
     interface BandEpilogue {
@@ -160,9 +197,12 @@ class JavaKernels implements Kernels {
 
     @Override
     public void add(INDArray x, INDArray y) {
-        FloatBuffer xs = buffer(x);
-        FloatBuffer ys = buffer(y);
-        rows((int) x.length(), 1, (from, to) -> addSpan(xs, ys, from, to));
+        rows((int) x.length(), 1, (from, to) -> addRange(x, y, from, to));
+    }
+
+    /** {@code x += y} over values [from, to), on the calling thread. */
+    void addRange(INDArray x, INDArray y, int from, int to) {
+        addSpan(buffer(x), buffer(y), from, to);
     }
 
     /** {@code x += y} over values [from, to): this engine's loop and the vector engine's tail. */
@@ -281,21 +321,30 @@ class JavaKernels implements Kernels {
     }
 
     /**
-     * {@code target[j] += sum over rows r of d[r, j] * h[r, j]} (just {@code d[r, j]} when h is null)
-     * for columns [from, to), on the calling thread.
+     * For columns [from, to), on the calling thread: {@code sums[j] += sum over rows r of d[r, j]}
+     * and, when h is not null, {@code hSums[j] += sum over rows r of d[r, j] * h[r, j]}.
      */
-    void addColumnSumsBand(INDArray d, INDArray h, INDArray target, int from, int to) {
+    void columnSumsBand(INDArray d, INDArray h, INDArray hSums, INDArray sums, int from, int to) {
         int n = (int) d.rows();
         int c = (int) d.columns();
         FloatBuffer ds = buffer(d);
         FloatBuffer hs = h == null ? null : buffer(h);
-        FloatBuffer t = buffer(target);
+        FloatBuffer t = buffer(sums);
+        FloatBuffer th = h == null ? null : buffer(hSums);
         for (int j = from; j < to; j++) {
             float sum = 0;
+            float hSum = 0;
             for (int r = 0; r < n; r++) {
-                sum += hs == null ? ds.get(r * c + j) : ds.get(r * c + j) * hs.get(r * c + j);
+                float v = ds.get(r * c + j);
+                sum += v;
+                if (hs != null) {
+                    hSum += v * hs.get(r * c + j);
+                }
             }
             t.put(j, t.get(j) + sum);
+            if (th != null) {
+                th.put(j, th.get(j) + hSum);
+            }
         }
     }
 
@@ -334,11 +383,10 @@ class JavaKernels implements Kernels {
     }
 
     @Override
-    public INDArray layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gain, INDArray dgain,
-                                      INDArray dbias) {
+    public void layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gain, INDArray dgain,
+                                  INDArray dbias, INDArray dx, boolean accumulate) {
         int n = (int) dy.rows();
         int c = (int) dy.columns();
-        INDArray dx = Nd4j.createUninitialized(DataType.FLOAT, n, c);
         FloatBuffer d = buffer(dy);
         FloatBuffer h = buffer(xhat);
         FloatBuffer rs = buffer(rstd);
@@ -359,19 +407,19 @@ class JavaKernels implements Kernels {
                 m2 /= c;
                 float inv = rs.get(r);
                 for (int j = 0; j < c; j++) {
-                    out.put(o + j, (d.get(o + j) * g.get(j) - m1 - h.get(o + j) * m2) * inv);
+                    float v = (d.get(o + j) * g.get(j) - m1 - h.get(o + j) * m2) * inv;
+                    out.put(o + j, accumulate ? out.get(o + j) + v : v);
                 }
             }
         });
-        addColumnSums(dy, xhat, dgain);
-        addColumnSums(dy, null, dbias);
-        return dx;
+        columnSums(dy, xhat, dgain, dbias);
     }
 
-    static void addInto(INDArray target, float[] values) {
+    /** {@code target[offset + j] += values[j]}. */
+    static void addInto(INDArray target, int offset, float[] values) {
         FloatBuffer t = buffer(target);
         for (int j = 0; j < values.length; j++) {
-            t.put(j, t.get(j) + values[j]);
+            t.put(offset + j, t.get(offset + j) + values[j]);
         }
     }
 
@@ -383,11 +431,16 @@ class JavaKernels implements Kernels {
     @Override
     public INDArray gelu(INDArray x, INDArray out) {
         INDArray th = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
-        FloatBuffer xs = buffer(x);
-        FloatBuffer ys = buffer(out);
-        FloatBuffer ts = buffer(th);
-        rows((int) x.length(), 1, (from, to) -> geluSpan(xs, ys, ts, from, to));
+        rows((int) x.length(), 1, (from, to) -> geluRange(x, out, th, from, to));
         return th;
+    }
+
+    /**
+     * GELU of values [from, to) of x into y, and its tanh into th for the backward pass (recomputing
+     * it there costs more than writing and reading it), on the calling thread.
+     */
+    void geluRange(INDArray x, INDArray y, INDArray th, int from, int to) {
+        geluSpan(buffer(x), buffer(y), buffer(th), from, to);
     }
 
     /** GELU of values [from, to) into ys, the tanh into ts: this engine's loop and the vector engine's tail. */
@@ -402,11 +455,13 @@ class JavaKernels implements Kernels {
 
     @Override
     public INDArray geluBackward(INDArray dy, INDArray x, INDArray th) {
-        FloatBuffer ds = buffer(dy);
-        FloatBuffer xs = buffer(x);
-        FloatBuffer ts = buffer(th);
-        rows((int) x.length(), 1, (from, to) -> geluBackwardSpan(ds, xs, ts, from, to));
+        rows((int) x.length(), 1, (from, to) -> geluBackwardRange(dy, x, th, from, to));
         return dy;
+    }
+
+    /** {@code dy *= GELU'(x)} over values [from, to), on the calling thread. */
+    void geluBackwardRange(INDArray dy, INDArray x, INDArray th, int from, int to) {
+        geluBackwardSpan(buffer(dy), buffer(x), buffer(th), from, to);
     }
 
     /** {@code dy *= GELU'(x)} over values [from, to): this engine's loop and the vector engine's tail. */
@@ -590,12 +645,12 @@ class JavaKernels implements Kernels {
 
     @Override
     public void addColumnSums(INDArray dy, INDArray target) {
-        addColumnSums(dy, null, target);
+        columnSums(dy, null, null, target);
     }
 
-    /** {@code target += column sums of dy (times h, when not null)}, column bands on the cores. */
-    void addColumnSums(INDArray dy, INDArray h, INDArray target) {
-        columns((int) dy.columns(), dy.rows(), (from, to) -> addColumnSumsBand(dy, h, target, from, to));
+    /** {@code sums += column sums of dy} and {@code hSums += those of dy * h} (h not null), in column bands. */
+    void columnSums(INDArray dy, INDArray h, INDArray hSums, INDArray sums) {
+        columns((int) dy.columns(), dy.rows(), (from, to) -> columnSumsBand(dy, h, hSums, sums, from, to));
     }
 
     @Override

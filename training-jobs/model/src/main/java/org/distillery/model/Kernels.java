@@ -30,6 +30,28 @@ interface Kernels {
         addBias(y, bias);
     }
 
+    /**
+     * The MLP's first layer: {@code pre = x w + bias} and {@code y = GELU(pre)}. Returns what
+     * {@link #geluBackward} needs besides {@code pre}.
+     */
+    default INDArray linearGelu(INDArray x, INDArray w, INDArray bias, INDArray pre, INDArray y) {
+        linear(x, w, bias, pre);
+        return gelu(pre, y);
+    }
+
+    /**
+     * A linear layer into a residual stream: {@code out = (x w + bias) * dropout} (no mask when it
+     * is null), then {@code residual += out}.
+     */
+    default void linearResidual(INDArray x, INDArray w, INDArray bias, INDArray dropout, INDArray out,
+                                INDArray residual) {
+        linear(x, w, bias, out);
+        if (dropout != null) {
+            out.muli(dropout);
+        }
+        add(residual, out);
+    }
+
     /** {@code x += y} elementwise (a residual connection or an accumulated gradient). */
     void add(INDArray x, INDArray y);
 
@@ -48,9 +70,12 @@ interface Kernels {
     /** LayerNorm over rows: writes y, xhat and rstd (one per row). */
     void layerNorm(INDArray x, INDArray gain, INDArray bias, INDArray y, INDArray xhat, INDArray rstd);
 
-    /** Backward of LayerNorm: accumulates dgain, dbias and returns dx. */
-    INDArray layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gain, INDArray dgain,
-                               INDArray dbias);
+    /**
+     * Backward of LayerNorm: accumulates dgain and dbias, and writes dL/dx into {@code dx}, or adds
+     * it there when {@code accumulate} (a residual stream's gradient).
+     */
+    void layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gain, INDArray dgain, INDArray dbias,
+                           INDArray dx, boolean accumulate);
 
     /** GELU (tanh form) into out; returns what {@link #geluBackward} needs besides x. */
     INDArray gelu(INDArray x, INDArray out);

@@ -71,15 +71,20 @@ final class Nd4jKernels implements Kernels {
     }
 
     @Override
-    public INDArray layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gain, INDArray dgain,
-                                      INDArray dbias) {
+    public void layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gain, INDArray dgain,
+                                  INDArray dbias, INDArray dx, boolean accumulate) {
         dgain.addi(dy.mul(xhat).sum(0));
         dbias.addi(dy.sum(0));
         INDArray dxhat = dy.mulRowVector(gain);
         INDArray m1 = dxhat.mean(true, 1);
         INDArray m2 = dxhat.mul(xhat).mean(true, 1);
-        return dxhat.subiColumnVector(m1).subi(xhat.mulColumnVector(m2))
+        INDArray grad = dxhat.subiColumnVector(m1).subi(xhat.mulColumnVector(m2))
                 .muliColumnVector(rstd.reshape(rstd.length(), 1));
+        if (accumulate) {
+            dx.addi(grad);
+        } else {
+            dx.assign(grad);
+        }
     }
 
     @Override

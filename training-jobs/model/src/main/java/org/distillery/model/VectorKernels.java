@@ -56,17 +56,14 @@ final class VectorKernels extends JavaKernels {
     // compile masked vector loads and stores to SIMD, and falls back to something far slower.
 
     @Override
-    public void add(INDArray x, INDArray y) {
+    void addRange(INDArray x, INDArray y, int from, int to) {
         ByteBuffer xs = bytes(x);
         ByteBuffer ys = bytes(y);
-        int len = (int) x.length();
-        int vectors = len / L;
-        rows(vectors, L, (from, to) -> {
-            for (int i = from * L; i < to * L; i += L) {
-                store(load(xs, i).add(load(ys, i)), xs, i);
-            }
-        });
-        addSpan(buffer(x), buffer(y), vectors * L, len);
+        int bound = from + S.loopBound(to - from);
+        for (int i = from; i < bound; i += L) {
+            store(load(xs, i).add(load(ys, i)), xs, i);
+        }
+        addSpan(buffer(x), buffer(y), bound, to);
     }
 
     @Override
@@ -172,11 +169,10 @@ final class VectorKernels extends JavaKernels {
     }
 
     @Override
-    public INDArray layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gain, INDArray dgain,
-                                      INDArray dbias) {
+    public void layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gain, INDArray dgain,
+                                  INDArray dbias, INDArray dx, boolean accumulate) {
         int n = (int) dy.rows();
         int c = (int) dy.columns();
-        INDArray dx = Nd4j.createUninitialized(DataType.FLOAT, n, c);
         ByteBuffer d = bytes(dy);
         ByteBuffer h = bytes(xhat);
         ByteBuffer rs = bytes(rstd);
@@ -206,40 +202,49 @@ final class VectorKernels extends JavaKernels {
                 float inv = get(rs, r);
                 for (j = 0; j < bound; j += L) {
                     FloatVector dxh = load(d, o + j).mul(load(g, j));
-                    store(dxh.sub(m1).sub(load(h, o + j).mul(m2)).mul(inv), out, o + j);
+                    FloatVector v = dxh.sub(m1).sub(load(h, o + j).mul(m2)).mul(inv);
+                    store(accumulate ? v.add(load(out, o + j)) : v, out, o + j);
                 }
                 for (; j < c; j++) {
-                    put(out, o + j, (get(d, o + j) * get(g, j) - m1 - get(h, o + j) * m2) * inv);
+                    float v = (get(d, o + j) * get(g, j) - m1 - get(h, o + j) * m2) * inv;
+                    put(out, o + j, accumulate ? get(out, o + j) + v : v);
                 }
             }
         });
-        addColumnSums(dy, xhat, dgain);
-        addColumnSums(dy, null, dbias);
-        return dx;
+        columnSums(dy, xhat, dgain, dbias);
     }
 
     @Override
-    void addColumnSumsBand(INDArray d, INDArray h, INDArray target, int from, int to) {
+    void columnSumsBand(INDArray d, INDArray h, INDArray hSums, INDArray sums, int from, int to) {
         int n = (int) d.rows();
         int c = (int) d.columns();
+        int w = to - from;
         ByteBuffer ds = bytes(d);
         ByteBuffer hs = h == null ? null : bytes(h);
-        float[] sums = new float[to - from];
-        int bound = S.loopBound(to - from);
+        float[] acc = new float[w];
+        float[] hAcc = new float[w];
+        int bound = S.loopBound(w);
         for (int r = 0; r < n; r++) {
             int o = r * c + from;
             int j = 0;
             for (; j < bound; j += L) {
-                FloatVector acc = FloatVector.fromArray(S, sums, j);
-                (hs == null ? load(ds, o + j).add(acc) : load(ds, o + j).fma(load(hs, o + j), acc)).intoArray(sums, j);
+                FloatVector v = load(ds, o + j);
+                v.add(FloatVector.fromArray(S, acc, j)).intoArray(acc, j);
+                if (hs != null) {
+                    v.fma(load(hs, o + j), FloatVector.fromArray(S, hAcc, j)).intoArray(hAcc, j);
+                }
             }
-            for (; j < to - from; j++) {
-                sums[j] += hs == null ? get(ds, o + j) : get(ds, o + j) * get(hs, o + j);
+            for (; j < w; j++) {
+                float v = get(ds, o + j);
+                acc[j] += v;
+                if (hs != null) {
+                    hAcc[j] += v * get(hs, o + j);
+                }
             }
         }
-        ByteBuffer t = bytes(target);
-        for (int j = 0; j < sums.length; j++) {
-            put(t, from + j, get(t, from + j) + sums[j]);
+        addInto(sums, from, acc);
+        if (hs != null) {
+            addInto(hSums, from, hAcc);
         }
     }
 
@@ -267,44 +272,35 @@ final class VectorKernels extends JavaKernels {
     }
 
     @Override
-    public INDArray gelu(INDArray x, INDArray out) {
-        INDArray th = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
+    void geluRange(INDArray x, INDArray y, INDArray th, int from, int to) {
         ByteBuffer xs = bytes(x);
-        ByteBuffer ys = bytes(out);
+        ByteBuffer ys = bytes(y);
         ByteBuffer ts = bytes(th);
-        int len = (int) x.length();
-        int vectors = len / L;
-        rows(vectors, L, (from, to) -> {
-            for (int i = from * L; i < to * L; i += L) {
-                FloatVector v = load(xs, i);
-                FloatVector t = v.mul(v).mul(C).fma(v, v).mul(K).lanewise(VectorOperators.TANH);
-                store(t, ts, i);
-                store(t.add(1f).mul(v).mul(0.5f), ys, i);
-            }
-        });
-        geluSpan(buffer(x), buffer(out), buffer(th), vectors * L, len);
-        return th;
+        int bound = from + S.loopBound(to - from);
+        for (int i = from; i < bound; i += L) {
+            FloatVector v = load(xs, i);
+            FloatVector t = v.mul(v).mul(C).fma(v, v).mul(K).lanewise(VectorOperators.TANH);
+            store(t, ts, i);
+            store(t.add(1f).mul(v).mul(0.5f), ys, i);
+        }
+        geluSpan(buffer(x), buffer(y), buffer(th), bound, to);
     }
 
     @Override
-    public INDArray geluBackward(INDArray dy, INDArray x, INDArray th) {
+    void geluBackwardRange(INDArray dy, INDArray x, INDArray th, int from, int to) {
         ByteBuffer ds = bytes(dy);
         ByteBuffer xs = bytes(x);
         ByteBuffer ts = bytes(th);
-        int len = (int) x.length();
-        int vectors = len / L;
-        rows(vectors, L, (from, to) -> {
-            for (int i = from * L; i < to * L; i += L) {
-                FloatVector v = load(xs, i);
-                FloatVector t = load(ts, i);
-                // 0.5 (1 + t) + 0.5 x (1 - t^2) K (1 + 3 C x^2)
-                FloatVector inner = v.mul(v).mul(3 * C).add(1f).mul(0.5f * K).mul(v);
-                FloatVector grad = t.mul(t).neg().add(1f).mul(inner).add(t.add(1f).mul(0.5f));
-                store(load(ds, i).mul(grad), ds, i);
-            }
-        });
-        geluBackwardSpan(buffer(dy), buffer(x), buffer(th), vectors * L, len);
-        return dy;
+        int bound = from + S.loopBound(to - from);
+        for (int i = from; i < bound; i += L) {
+            FloatVector v = load(xs, i);
+            FloatVector t = load(ts, i);
+            // 0.5 (1 + t) + 0.5 x (1 - t^2) K (1 + 3 C x^2)
+            FloatVector inner = v.mul(v).mul(3 * C).add(1f).mul(0.5f * K).mul(v);
+            FloatVector grad = t.mul(t).neg().add(1f).mul(inner).add(t.add(1f).mul(0.5f));
+            store(load(ds, i).mul(grad), ds, i);
+        }
+        geluBackwardSpan(buffer(dy), buffer(x), buffer(th), bound, to);
     }
 
     /**

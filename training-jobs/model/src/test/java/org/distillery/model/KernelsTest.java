@@ -27,7 +27,9 @@ class KernelsTest {
         for (int e = 1; e < ENGINES.length; e++) {
             INDArray[] got = op.apply(ENGINES[e]);
             for (int i = 0; i < want.length; i++) {
-                double err = want[i].sub(got[i]).amaxNumber().doubleValue();
+                // relative to the output's largest value, where that is over 1 (sums over hundreds of rows)
+                double err = want[i].sub(got[i]).amaxNumber().doubleValue()
+                        / Math.max(1.0, want[i].amaxNumber().doubleValue());
                 assertEquals(0.0, err, tolerance, name + " output " + i + ": " + ENGINES[e].getClass().getSimpleName()
                         + " against " + ENGINES[0].getClass().getSimpleName());
             }
@@ -46,8 +48,12 @@ class KernelsTest {
             k.layerNorm(x, gain, bias, y, xhat, rstd);
             INDArray dgain = Nd4j.zeros(DataType.FLOAT, COLS);
             INDArray dbias = Nd4j.zeros(DataType.FLOAT, COLS);
-            INDArray dx = k.layerNormBackward(x.dup(), xhat, rstd, gain, dgain, dbias);
-            return new INDArray[] {y, xhat, rstd, dx, dgain, dbias};
+            INDArray dx = Nd4j.create(DataType.FLOAT, ROWS, COLS);
+            k.layerNormBackward(x.dup(), xhat, rstd, gain, dgain, dbias, dx, false);
+            INDArray residual = bias.reshape(1, COLS).repeat(0, ROWS).dup();
+            k.layerNormBackward(x.dup(), xhat, rstd, gain, dgain, dbias, residual, true);
+            assertEquals(0.0, residual.sub(dx).subiRowVector(bias).amaxNumber().doubleValue(), 1e-5, "accumulates");
+            return new INDArray[] {y, xhat, rstd, dx, dgain, dbias, residual};
         });
         agree("gelu", 1e-5, k -> {
             INDArray y = Nd4j.create(DataType.FLOAT, ROWS, COLS);
@@ -72,6 +78,39 @@ class KernelsTest {
             k.add(z, y);
             return new INDArray[] {y, sums, z};
         });
+    }
+
+    /**
+     * Sizes large enough that products, their fused bias, GELU and residual epilogues, and the column
+     * sums are split over the cores, in row bands and in column bands, with and without dropout.
+     */
+    @Test
+    void fusedLinearLayersAgreeWhenSplitOverCores() {
+        int n = 301;
+        int in = 203;
+        INDArray x = random(12, n, in);
+        for (int out : new int[] {707, 149}) {
+            INDArray w = random(13, in, out).divi(10);
+            INDArray b = random(14, out);
+            INDArray mask = Nd4j.rand(Nd4j.getRandomFactory().getNewRandomInstance(15), n, out)
+                    .castTo(DataType.FLOAT).gt(0.1).castTo(DataType.FLOAT).divi(0.9);
+            INDArray residual = random(16, n, out);
+            agree("fused linear layers " + n + "x" + in + "x" + out, 1e-4, k -> {
+                INDArray pre = Nd4j.create(DataType.FLOAT, n, out);
+                INDArray y = Nd4j.create(DataType.FLOAT, n, out);
+                INDArray aux = k.linearGelu(x, w, b, pre, y);
+                INDArray dpre = k.geluBackward(residual.dup(), pre, aux);
+                INDArray r1 = residual.dup();
+                k.linearResidual(x, w, b, null, Nd4j.create(DataType.FLOAT, n, out), r1);
+                INDArray r2 = residual.dup();
+                k.linearResidual(x, w, b, mask, Nd4j.create(DataType.FLOAT, n, out), r2);
+                INDArray sums = b.dup();
+                k.addColumnSums(y, sums);
+                INDArray dw = Nd4j.ones(DataType.FLOAT, in, out);
+                k.gemm(x, y, dw, true, false, 1.0);
+                return new INDArray[] {pre, y, dpre, r1, r2, sums, dw, Nd4j.scalar(k.sumOfSquares(y) / y.length())}; // a mean: 1e-4 relative
+            });
+        }
     }
 
     @Test
