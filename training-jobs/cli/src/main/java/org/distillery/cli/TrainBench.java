@@ -30,10 +30,11 @@ final class TrainBench implements Callable<Integer> {
     @Option(names = "--prep", required = true, description = "a prep output: its train shards and vocabulary")
     Path prepDir;
 
-    @Option(names = "--steps", defaultValue = "60", description = "steps in all (default 60)")
+    @Option(names = "--steps", defaultValue = "150", description = "steps in all (default 150)")
     int steps;
 
-    @Option(names = "--warmup", defaultValue = "10", description = "untimed first steps (default 10)")
+    @Option(names = "--warmup", defaultValue = "30",
+            description = "untimed first steps, for both sides (default 30: the JIT compiles the JVM side's kernels over the first 20-30 steps)")
     int warmup;
 
     @Option(names = "--layers", defaultValue = "4")

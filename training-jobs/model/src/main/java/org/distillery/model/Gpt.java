@@ -49,7 +49,7 @@ public final class Gpt {
 
     /** The kernel engine this model runs on (for provenance and benchmarks). */
     public String engine() {
-        return kernels.getClass().getSimpleName();
+        return kernels.name();
     }
 
     /** B rows of T input tokens and, for training and evaluation, the next token after each. */

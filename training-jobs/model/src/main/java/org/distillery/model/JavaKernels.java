@@ -1,9 +1,5 @@
 package org.distillery.model;
 
-import static org.bytedeco.openblas.global.openblas_nolapack.CblasNoTrans;
-import static org.bytedeco.openblas.global.openblas_nolapack.CblasRowMajor;
-import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
-import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sgemm;
 
 import java.nio.FloatBuffer;
 import org.bytedeco.javacpp.FloatPointer;
@@ -14,8 +10,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * {@link Kernels} as scalar loops over the arrays' native memory, for the CPU backend, with matrix
- * products sent straight to OpenBLAS (the library libnd4j itself calls, without the op's launch
- * cost). One pass per row does what takes ND4J five to ten ops; rows are split over the cores. exp
+ * products sent straight to BLAS ({@link CpuBlas}: MKL, or the OpenBLAS libnd4j itself calls),
+ * without an op's launch cost. One pass per row does what takes ND4J five to ten ops; the work of
+ * each kernel is split over the cores by a {@link CoreTeam}. exp
  * and tanh use {@link FastExp}: {@link Math#exp} costs about ten nanoseconds here.
  * {@link VectorKernels} replaces the hot loops with SIMD ones.
  */
@@ -30,11 +27,16 @@ class JavaKernels implements Kernels {
 
     /**
      * Sets OpenBLAS (shared with libnd4j) to one thread: this engine splits products over the cores
-     * itself, on the same fork-join threads as its other loops. Measured on a training step, 6% faster
-     * than OpenBLAS's own threads, which wake for every call and then contend with the Java workers.
+     * itself, on the same threads as its other loops. Measured on a training step, 6% faster than
+     * OpenBLAS's own threads, which wake for every call and then contend with the Java workers.
      */
     JavaKernels() {
         Nd4j.factory().blas().setMaxThreads(1);
+    }
+
+    @Override
+    public String name() {
+        return getClass().getSimpleName() + "/" + CpuBlas.get();
     }
 
     /** The scalar engine, used when the JVM runs without {@code --add-modules=jdk.incubator.vector}. */
@@ -167,11 +169,10 @@ class JavaKernels implements Kernels {
         });
     }
 
-    /** One row-major OpenBLAS product on the calling thread, on strided matrices. */
+    /** One row-major BLAS product ({@link CpuBlas}) on the calling thread, on strided matrices. */
     static void sgemm(boolean transA, boolean transB, int m, int n, int k, FloatPointer a, int lda, FloatPointer b,
                       int ldb, float beta, FloatPointer c, int ldc) {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k,
-                1f, a, lda, b, ldb, beta, c, ldc);
+        CpuBlas.get().sgemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc);
     }
 
     /** Each product is small (T x D by D x T): OpenBLAS runs it on one thread, so slices go over the cores. */

@@ -18,6 +18,11 @@ import org.nd4j.linalg.factory.Nd4j;
  * {@code Mmul}), which is why the CPU engines call BLAS and loop themselves.
  */
 interface Kernels {
+    /** The engine, for provenance and benchmarks (with the BLAS library where it has a choice). */
+    default String name() {
+        return getClass().getSimpleName();
+    }
+
     /** {@code out = op(a) op(b) + beta * out} for row-major matrices: one BLAS gemm. */
     void gemm(INDArray a, INDArray b, INDArray out, boolean transA, boolean transB, double beta);
 

@@ -91,7 +91,7 @@ public final class TrainJob {
             TrainSpec.Optimizer o = spec.optimizer();
             LearningRate schedule = new LearningRate(o.lr(), o.minLr(), o.warmupSteps(), steps);
             double unigram = unigramEntropy(val, config.vocabSize());
-            logStart(config, manifest, manifestSha, state);
+            logStart(config, manifest, manifestSha, state, gpt.engine());
 
             progress.on(ProgressEvent.stage(JOB, "train", 2, 2));
             long tokensPerStep = (long) batch * accum * time;
@@ -208,7 +208,7 @@ public final class TrainJob {
         }
     }
 
-    private void logStart(GptConfig config, ShardManifest manifest, String manifestSha, State state) {
+    private void logStart(GptConfig config, ShardManifest manifest, String manifestSha, State state, String engine) {
         Map<String, Object> flat = new TreeMap<>();
         flatten("", specMap, flat);
         Map<String, String> params = new TreeMap<>();
@@ -222,6 +222,7 @@ public final class TrainJob {
         tags.put("distillery.dataset.manifest_sha256", manifestSha);
         tags.put("distillery.tokenizer.sha256", manifest.tokenizer().sha256());
         tags.put("distillery.backend", Nd4j.getBackend().getClass().getSimpleName());
+        tags.put("distillery.kernels", engine);
         tags.put("distillery.version", version);
         if (state.step > 0) {
             tags.put("distillery.resumed_from_step", String.valueOf(state.step));
