@@ -72,4 +72,17 @@ public final class Gpt2VocabFiles {
             throw new DistilleryException(vocabJson + " + " + mergesTxt + ": " + e.getMessage());
         }
     }
+
+    /** Writes GPT-2's slow-tokenizer files for {@code tokenizer}: vocab.json (token to id) and merges.txt. */
+    public static void write(BpeTokenizer tokenizer, Path vocabJson, Path mergesTxt) throws IOException {
+        com.fasterxml.jackson.databind.node.ObjectNode vocab = new ObjectMapper().createObjectNode();
+        tokenizer.vocab().entrySet().stream().sorted(Map.Entry.comparingByValue())
+                .forEach(e -> vocab.put(e.getKey(), e.getValue()));
+        org.distillery.core.io.AtomicFile.write(vocabJson, new ObjectMapper().writeValueAsBytes(vocab));
+        StringBuilder merges = new StringBuilder("#version: 0.2\n");
+        for (BpeTokenizer.Merge m : tokenizer.merges()) {
+            merges.append(m.left()).append(' ').append(m.right()).append('\n');
+        }
+        org.distillery.core.io.AtomicFile.write(mergesTxt, merges.toString().getBytes(StandardCharsets.UTF_8));
+    }
 }

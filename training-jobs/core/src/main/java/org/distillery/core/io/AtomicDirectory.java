@@ -1,0 +1,85 @@
+package org.distillery.core.io;
+
+import java.io.IOException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.UUID;
+import java.util.stream.Stream;
+import org.distillery.core.DistilleryException;
+
+/**
+ * Writes a folder of files so that its final name only ever holds the complete set: the files go
+ * (each through {@link AtomicFile}) into a hidden staging folder beside the target, which is renamed
+ * to the target once all are on disk. A crash leaves at most a {@code .partial-} folder behind; a
+ * reader never sees a config without its weights.
+ */
+public final class AtomicDirectory {
+    private AtomicDirectory() {
+    }
+
+    @FunctionalInterface
+    public interface Content {
+        void writeInto(Path staging) throws IOException;
+    }
+
+    /**
+     * Writes {@code target}; an existing non-empty target is an error unless {@code overwrite}, when it
+     * is replaced (removed only after the new folder is complete).
+     */
+    public static void write(Path target, boolean overwrite, Content content) throws IOException {
+        Path abs = target.toAbsolutePath();
+        Path parent = abs.getParent();
+        Files.createDirectories(parent);
+        if (Files.exists(abs) && !(Files.isDirectory(abs) && isEmpty(abs)) && !overwrite) {
+            throw new DistilleryException(target + ": already exists and is not empty (use --overwrite to replace it)");
+        }
+        Path staging = parent.resolve("." + abs.getFileName() + ".partial-" + UUID.randomUUID());
+        Path old = parent.resolve("." + abs.getFileName() + ".old-" + UUID.randomUUID());
+        try {
+            Files.createDirectory(staging);
+            content.writeInto(staging);
+            AtomicFile.syncDirectory(staging);
+            if (Files.exists(abs)) {
+                Files.move(abs, old); // the old folder stays whole until the new one is in place
+            }
+            try {
+                Files.move(staging, abs);
+            } catch (DirectoryNotEmptyException e) {
+                throw new IOException("cannot move " + staging + " to " + abs, e);
+            }
+            AtomicFile.syncDirectory(parent);
+        } finally {
+            deleteTree(staging);
+            deleteTree(old);
+        }
+    }
+
+    private static boolean isEmpty(Path dir) throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.findAny().isEmpty();
+        }
+    }
+
+    static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        Files.walkFileTree(dir, new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+                Files.delete(file);
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult postVisitDirectory(Path d, IOException exc) throws IOException {
+                Files.delete(d);
+                return FileVisitResult.CONTINUE;
+            }
+        });
+    }
+}

@@ -1,0 +1,48 @@
+package org.distillery.export;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.distillery.model.Checkpoint;
+import org.distillery.model.GptConfig;
+
+/**
+ * Where an export comes from, carried inside every format (safetensors {@code __metadata__}, ONNX
+ * {@code metadata_props}, GGUF {@code distillery.*} keys) as flat string pairs under
+ * {@code distillery.}: the run, the data and tokenizer it was trained on, the model config and the
+ * Distillery version that wrote the file.
+ */
+public record ExportProvenance(String runId, String datasetManifestSha256, String tokenizerSha256, GptConfig model,
+                               long step, String checkpointFile, String distilleryVersion) {
+    public static final String PREFIX = "distillery.";
+
+    public static ExportProvenance of(Checkpoint.Header h, String checkpointFile, String distilleryVersion) {
+        return new ExportProvenance(h.runId(), h.data() == null ? null : h.data().manifestSha256(),
+                h.tokenizer() == null ? null : h.tokenizer().sha256(), h.model(), h.step(), checkpointFile,
+                distilleryVersion);
+    }
+
+    /** The string pairs every format stores (absent values are left out). */
+    public Map<String, String> asMetadata() {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put(PREFIX + "format", "distillery.export/1");
+        put(m, "version", distilleryVersion);
+        put(m, "run_id", runId);
+        put(m, "dataset_manifest_sha256", datasetManifestSha256);
+        put(m, "tokenizer_sha256", tokenizerSha256);
+        put(m, "checkpoint", checkpointFile);
+        m.put(PREFIX + "step", String.valueOf(step));
+        m.put(PREFIX + "model.n_layer", String.valueOf(model.nLayer()));
+        m.put(PREFIX + "model.n_head", String.valueOf(model.nHead()));
+        m.put(PREFIX + "model.n_embd", String.valueOf(model.nEmbd()));
+        m.put(PREFIX + "model.block_size", String.valueOf(model.blockSize()));
+        m.put(PREFIX + "model.vocab_size", String.valueOf(model.vocabSize()));
+        m.put(PREFIX + "model.dropout", String.valueOf(model.dropout()));
+        return m;
+    }
+
+    private static void put(Map<String, String> m, String key, String value) {
+        if (value != null) {
+            m.put(PREFIX + key, value);
+        }
+    }
+}

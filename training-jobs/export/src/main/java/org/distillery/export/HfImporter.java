@@ -1,0 +1,169 @@
+package org.distillery.export;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.io.Sha256;
+import org.distillery.core.tokenizer.BpeTokenizer;
+import org.distillery.core.tokenizer.Gpt2VocabFiles;
+import org.distillery.core.tokenizer.HfTokenizerJson;
+import org.distillery.model.Checkpoint;
+import org.distillery.model.GptConfig;
+import org.distillery.model.GptParameters;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * A Hugging Face GPT-2 folder (config.json; model.safetensors or a sharded index of them; the
+ * tokenizer as tokenizer.json or vocab.json + merges.txt) read into a Distillery checkpoint that
+ * generation, training and distillation can start from. Weights are checked against config.json
+ * tensor by tensor; a Distillery export's provenance (run, data, step) comes back from its metadata.
+ */
+public final class HfImporter {
+    /** Buffers older GPT-2 checkpoints store (causal masks): not weights. */
+    private static final List<String> BUFFERS = List.of(".attn.bias", ".attn.masked_bias");
+
+    private HfImporter() {
+    }
+
+    public static Checkpoint read(Path dir, String distilleryVersion) {
+        if (!Files.isDirectory(dir)) {
+            throw new DistilleryException(dir + ": not a folder (expected a Hugging Face model folder with config.json)");
+        }
+        Path configFile = dir.resolve("config.json");
+        GptConfig config = HfGpt2.parseConfig(readJson(configFile), configFile);
+        String tokenizerJson = tokenizer(dir);
+        BpeTokenizer tok = HfTokenizerJson.parse(tokenizerJson, dir.resolve("tokenizer.json").toString());
+        if (tok.vocabSize() > config.vocabSize()) {
+            throw new DistilleryException(dir + ": the tokenizer has " + tok.vocabSize() + " tokens but config.json's"
+                    + " vocab_size is " + config.vocabSize());
+        }
+        Map<String, SafetensorsFile> byTensor = weights(dir);
+        GptParameters params = GptParameters.zeros(config);
+        Map<String, String> metadata = new HashMap<>();
+        for (String name : params.names()) {
+            String stored = byTensor.containsKey(HfGpt2.PREFIX + name) ? HfGpt2.PREFIX + name : name;
+            SafetensorsFile f = byTensor.get(stored);
+            if (f == null) {
+                throw new DistilleryException(dir + ": no tensor " + HfGpt2.PREFIX + name + " in the model's safetensors");
+            }
+            SafetensorsFile.Entry e = f.entries().get(stored);
+            if (!Arrays.equals(e.shape(), params.shape(name))) {
+                throw new DistilleryException(f.file() + ": tensor " + stored + " has shape " + Arrays.toString(e.shape())
+                        + " but config.json implies " + Arrays.toString(params.shape(name)));
+            }
+            INDArray values = f.read(stored);
+            params.get(name).assign(values.reshape(params.shape(name)));
+            metadata.putAll(f.metadata());
+        }
+        for (Map.Entry<String, SafetensorsFile> e : byTensor.entrySet()) {
+            String n = e.getKey().startsWith(HfGpt2.PREFIX) ? e.getKey().substring(HfGpt2.PREFIX.length()) : e.getKey();
+            boolean known = params.names().contains(n) || n.equals("lm_head.weight")
+                    || BUFFERS.stream().anyMatch(n::endsWith);
+            if (!known) {
+                throw new DistilleryException(e.getValue().file() + ": tensor " + e.getKey() + " is not part of GPT-2 as"
+                        + " Distillery builds it (config.json may ask for an option it does not support)");
+            }
+        }
+        String p = ExportProvenance.PREFIX;
+        long step = parseLong(metadata.get(p + "step"));
+        String dataSha = metadata.get(p + "dataset_manifest_sha256");
+        Map<String, Object> spec = new LinkedHashMap<>();
+        spec.put("imported_from", dir.toAbsolutePath().toString());
+        Checkpoint.Header h = new Checkpoint.Header(Checkpoint.FORMAT, Checkpoint.VERSION, distilleryVersion,
+                Instant.now().toString(), config, step, 0, null,
+                new Checkpoint.Tokenizer(Sha256.of(tokenizerJson), tok.vocabSize(), tokenizerJson),
+                dataSha == null ? null : new Checkpoint.Data(dataSha, null), Map.of(), spec, metadata.get(p + "run_id"),
+                null);
+        Map<String, INDArray> sections = new LinkedHashMap<>();
+        sections.put(Checkpoint.PARAMS, params.flat());
+        return new Checkpoint(h, sections);
+    }
+
+    private static long parseLong(String s) {
+        try {
+            return s == null ? 0 : Long.parseLong(s);
+        } catch (NumberFormatException e) {
+            return 0;
+        }
+    }
+
+    /** tokenizer.json verbatim, else GPT-2's vocab.json + merges.txt converted to it. */
+    private static String tokenizer(Path dir) {
+        Path json = dir.resolve("tokenizer.json");
+        if (Files.isRegularFile(json)) {
+            try {
+                return Files.readString(json, StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                throw new DistilleryException(json + ": cannot read: " + e.getMessage(), e);
+            }
+        }
+        Path vocab = dir.resolve("vocab.json");
+        Path merges = dir.resolve("merges.txt");
+        if (Files.isRegularFile(vocab) && Files.isRegularFile(merges)) {
+            return HfTokenizerJson.toJson(Gpt2VocabFiles.read(vocab, merges));
+        }
+        throw new DistilleryException(dir + ": no tokenizer: expected tokenizer.json, or vocab.json and merges.txt");
+    }
+
+    /** Tensor name to the file that holds it: model.safetensors, or the files of model.safetensors.index.json. */
+    private static Map<String, SafetensorsFile> weights(Path dir) {
+        Map<String, SafetensorsFile> out = new LinkedHashMap<>();
+        Path single = dir.resolve("model.safetensors");
+        Path index = dir.resolve("model.safetensors.index.json");
+        if (Files.isRegularFile(single)) {
+            SafetensorsFile f = SafetensorsFile.open(single);
+            f.entries().keySet().forEach(n -> out.put(n, f));
+            return out;
+        }
+        if (Files.isRegularFile(index)) {
+            JsonNode map = readJson(index).get("weight_map");
+            if (map == null || !map.isObject()) {
+                throw new DistilleryException(index + ": key weight_map is missing or not an object");
+            }
+            Map<String, SafetensorsFile> files = new HashMap<>();
+            map.fields().forEachRemaining(e -> {
+                String file = e.getValue().asText();
+                if (file.contains("/") || file.contains("\\")) {
+                    throw new DistilleryException(index + ": weight_map." + e.getKey() + " names a file outside the folder");
+                }
+                SafetensorsFile f = files.computeIfAbsent(file, n -> SafetensorsFile.open(dir.resolve(n)));
+                if (!f.entries().containsKey(e.getKey())) {
+                    throw new DistilleryException(f.file() + ": has no tensor " + e.getKey() + ", which " + index
+                            + " places there");
+                }
+                out.put(e.getKey(), f);
+            });
+            return out;
+        }
+        String hint = Files.exists(dir.resolve("pytorch_model.bin"))
+                ? " (pytorch_model.bin is not read: save the model with safe_serialization=True)" : "";
+        throw new DistilleryException(dir + ": no model.safetensors or model.safetensors.index.json" + hint);
+    }
+
+    static JsonNode readJson(Path file) {
+        try {
+            JsonNode n = HfGpt2.JSON.readTree(file.toFile());
+            if (n == null || !n.isObject()) {
+                throw new DistilleryException(file + ": expected a JSON object");
+            }
+            return n;
+        } catch (NoSuchFileException | java.io.FileNotFoundException e) {
+            throw new DistilleryException(file + ": not found");
+        } catch (com.fasterxml.jackson.core.JacksonException e) {
+            throw new DistilleryException(file + ":" + e.getLocation().getLineNr() + ": not valid JSON: "
+                    + e.getOriginalMessage());
+        } catch (IOException e) {
+            throw new DistilleryException(file + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+}
