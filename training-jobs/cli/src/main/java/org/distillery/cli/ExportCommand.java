@@ -1,0 +1,118 @@
+package org.distillery.cli;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.progress.ProgressEvent;
+import org.distillery.core.progress.ProgressListener;
+import org.distillery.core.tracking.RunStatus;
+import org.distillery.export.ExportFormat;
+import org.distillery.export.ExportProvenance;
+import org.distillery.export.TensorType;
+import org.distillery.model.Checkpoint;
+import org.distillery.tracking.LocalRunStore;
+import org.distillery.tracking.TrackedRun;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+@Command(name = "export", description = "Write a checkpoint in the formats serving teams load: hf (a Hugging Face"
+        + " safetensors folder), onnx, gguf.")
+final class ExportCommand implements Callable<Integer> {
+    static final String JOB = "export";
+
+    @ParentCommand
+    Distillery top;
+
+    @Parameters(paramLabel = "CHECKPOINT", description = "a .ckpt file (a train job's model.ckpt, or an import)")
+    Path checkpoint;
+
+    @Option(names = "--format", required = true, split = ",", description = "hf, onnx or gguf; several (hf,onnx,gguf)"
+            + " write one subfolder each under --out")
+    List<String> formats;
+
+    @Option(names = "--out", required = true, description = "the export folder")
+    Path out;
+
+    @Option(names = "--dtype", defaultValue = "fp32", description = "fp32 (default), fp16 or bf16 (hf); fp32 or fp16 (gguf)")
+    String dtype;
+
+    @Option(names = "--overwrite", description = "replace an existing export folder")
+    boolean overwrite;
+
+    @Override
+    public Integer call() throws IOException {
+        Set<ExportFormat> chosen = new LinkedHashSet<>();
+        for (String f : formats) {
+            chosen.add(ExportFormat.parse(f));
+        }
+        TensorType type;
+        try {
+            type = TensorType.parse(dtype);
+        } catch (IllegalArgumentException e) {
+            throw new DistilleryException("--dtype: " + e.getMessage());
+        }
+        for (ExportFormat f : chosen) {
+            f.check(type);
+        }
+        Checkpoint ck = Checkpoint.read(checkpoint);
+        ExportProvenance provenance = ExportProvenance.of(ck.header(), checkpoint.toAbsolutePath().toString(),
+                Distillery.version());
+        List<Path> written = new ArrayList<>();
+        try (ProgressListener progress = top.progress(System.out)) {
+            int i = 0;
+            for (ExportFormat f : chosen) {
+                progress.on(ProgressEvent.stage(JOB, f.name().toLowerCase(Locale.ROOT), ++i, chosen.size()));
+                Path dir = chosen.size() == 1 ? out : out.resolve(f.name().toLowerCase(Locale.ROOT));
+                f.write(ck, dir, type, provenance, overwrite);
+                written.add(dir);
+            }
+            logToRun(ck.header().runId(), written, chosen);
+            progress.on(ProgressEvent.done(JOB, out.toAbsolutePath().toString()));
+        }
+        if (!top.showsJson()) {
+            for (Path p : written) {
+                System.out.println("export         " + p.toAbsolutePath());
+            }
+        }
+        return 0;
+    }
+
+    /** Adds the exports to the checkpoint's run as artifacts (export/<format>/...), when the run store has it. */
+    private void logToRun(String runId, List<Path> dirs, Set<ExportFormat> formats) throws IOException {
+        if (runId == null) {
+            return;
+        }
+        LocalRunStore store = new LocalRunStore(top.runStore());
+        LocalRunStore.Meta meta;
+        try {
+            meta = store.find(runId);
+        } catch (DistilleryException e) {
+            System.err.println("note: run " + runId + " of " + checkpoint + " is not in the run store " + top.runStore()
+                    + "; the export is not logged to it");
+            return;
+        }
+        try (TrackedRun run = TrackedRun.open(top.runStore(), top.trackingUri(null), meta.experiment(), meta.runName(),
+                meta.parentRunId(), runId, System.err)) {
+            int i = 0;
+            for (ExportFormat f : formats) {
+                Path dir = dirs.get(i++);
+                try (Stream<Path> files = Files.list(dir)) {
+                    for (Path file : files.sorted().toList()) {
+                        run.logArtifact(file, "export/" + f.name().toLowerCase(Locale.ROOT));
+                    }
+                }
+            }
+            run.finish(RunStatus.FINISHED);
+        }
+    }
+}
