@@ -79,4 +79,52 @@ class DistilleryCommandTest {
         assertEquals(0, encode.code(), encode.err());
         assertTrue(encode.out().strip().endsWith(" 0"), "end-of-text is id 0: " + encode.out());
     }
+
+    /** train, then export in two formats (logged to the run), then import the hf folder: the same weights. */
+    @Test
+    void exportWritesEveryFormatLogsItToTheRunAndImportReadsItBack() throws Exception {
+        Path data = org.distillery.model.TinyPrep.write(dir.resolve("prep"), 40, false);
+        Path spec = dir.resolve("tiny.yaml");
+        Files.writeString(spec, """
+                name: tiny
+                data:
+                  path: %s
+                model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16}
+                training: {steps: 4, batch_size: 4, log_every: 2}
+                eval: {every: 4, batches: 1}
+                checkpoints: {every: 4, keep: 1}
+                """.formatted(data));
+        Path work = dir.resolve("work");
+        assertEquals(0, run("--work-dir", work.toString(), "--progress=none", "train", spec.toString()).code());
+        Path model = work.resolve("train/tiny/model.ckpt");
+        Path out = dir.resolve("exports");
+
+        Run bad = run("--work-dir", work.toString(), "export", model.toString(), "--format", "gguf", "--dtype", "bf16",
+                "--out", out.toString());
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("gguf exports are fp32 or fp16"), bad.err());
+
+        Run r = run("--work-dir", work.toString(), "--progress=none", "export", model.toString(), "--format", "hf,gguf",
+                "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(Files.exists(out.resolve("hf/model.safetensors")) && Files.exists(out.resolve("hf/config.json")));
+        assertTrue(Files.exists(out.resolve("gguf/model.gguf")));
+        org.distillery.tracking.LocalRunStore store = new org.distillery.tracking.LocalRunStore(work.resolve("runs"));
+        org.distillery.tracking.LocalRunStore.Meta meta = store.list().get(0);
+        Path artifacts = store.runDir(meta).resolve("artifacts");
+        assertTrue(Files.exists(artifacts.resolve("export/hf/model.safetensors")), "logged to the training run");
+        assertTrue(Files.exists(artifacts.resolve("export/gguf/model.gguf")));
+
+        Run again = run("--work-dir", work.toString(), "export", model.toString(), "--format", "hf", "--out",
+                out.resolve("hf").toString());
+        assertEquals(2, again.code(), "an existing export is not replaced without --overwrite");
+
+        Path imported = dir.resolve("imported.ckpt");
+        Run imp = run("--work-dir", work.toString(), "import", out.resolve("hf").toString(), "--out", imported.toString());
+        assertEquals(0, imp.code(), imp.err());
+        assertTrue(imp.out().contains("checkpoint"), imp.out());
+        float[] a = org.distillery.model.Checkpoint.read(model).section("params").toFloatVector();
+        float[] b = org.distillery.model.Checkpoint.read(imported).section("params").toFloatVector();
+        assertTrue(java.util.Arrays.equals(a, b), "import(export(m)) has m's weights");
+    }
 }
