@@ -57,9 +57,37 @@ public final class SafetensorsWriter {
 
     /** Streams an array's values in row-major order, converted, through {@code chunk}. */
     static void writeValues(OutputStream out, INDArray values, TensorType type, ByteBuffer chunk) throws IOException {
-        INDArray a = values.dataType() == DataType.FLOAT && !values.isView() ? values : values.castTo(DataType.FLOAT).dup('c');
-        ByteBuffer src = a.data().asNio().order(ByteOrder.nativeOrder());
+        INDArray a = null;
+        try {
+            // A contiguous row-major view (a tensor of the flat parameter buffer) is read in place.
+            a = values.dataType() == DataType.FLOAT && (!values.isView() || contiguous(values))
+                    ? values : values.castTo(DataType.FLOAT).dup('c');
+            stream(out, a, type, chunk);
+        } finally {
+            // The NIO view does not own the array's native memory: the array must stay reachable until
+            // the last byte is read, or ND4J's deallocator may free it mid-copy.
+            java.lang.ref.Reference.reachabilityFence(a);
+        }
+    }
+
+    /** Row-major with unit strides over its whole length (ignoring dimensions of size 1). */
+    private static boolean contiguous(INDArray a) {
+        long expected = 1;
+        long[] shape = a.shape();
+        long[] stride = a.stride();
+        for (int i = shape.length - 1; i >= 0; i--) {
+            if (shape[i] != 1 && stride[i] != expected) {
+                return false;
+            }
+            expected *= shape[i];
+        }
+        return a.ordering() == 'c' || shape.length <= 1;
+    }
+
+    private static void stream(OutputStream out, INDArray a, TensorType type, ByteBuffer chunk) throws IOException {
         int n = (int) a.length();
+        ByteBuffer src = a.data().asNio().order(ByteOrder.nativeOrder());
+        src = src.position((int) (a.offset() * 4)).limit((int) ((a.offset() + n) * 4)).slice().order(ByteOrder.nativeOrder());
         if (type == TensorType.F32 && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) {
             byte[] bytes = new byte[Math.min(chunk.capacity(), n * 4)];
             src.position(0).limit(n * 4);
@@ -70,16 +98,26 @@ public final class SafetensorsWriter {
             }
             return;
         }
+        // 16-bit types: convert a block at a time (bulk reads, one tight loop per type, bulk writes).
         java.nio.FloatBuffer floats = src.asFloatBuffer();
-        chunk.clear();
-        for (int i = 0; i < n; i++) {
-            if (chunk.remaining() < 4) {
-                out.write(chunk.array(), 0, chunk.position());
-                chunk.clear();
+        int block = chunk.capacity() / 2;
+        float[] in = new float[block];
+        short[] half = new short[block];
+        for (int from = 0; from < n; from += block) {
+            int len = Math.min(block, n - from);
+            floats.get(from, in, 0, len);
+            if (type == TensorType.F16) {
+                for (int i = 0; i < len; i++) {
+                    half[i] = TensorType.toHalf(in[i]);
+                }
+            } else {
+                for (int i = 0; i < len; i++) {
+                    half[i] = TensorType.toBfloat16(in[i]);
+                }
             }
-            type.put(chunk, floats.get(i));
+            chunk.clear();
+            chunk.asShortBuffer().put(half, 0, len);
+            out.write(chunk.array(), 0, len * 2);
         }
-        out.write(chunk.array(), 0, chunk.position());
-        chunk.clear();
     }
 }

@@ -133,12 +133,17 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
 
     private static void writeFloats(INDArray a, OutputStream out, byte[] chunk) throws IOException {
         INDArray flat = a.dataType() == DataType.FLOAT && !a.isView() ? a : a.castTo(DataType.FLOAT).dup('c');
-        ByteBuffer bytes = flat.data().asNio().order(ByteOrder.LITTLE_ENDIAN);
-        bytes.position(0).limit((int) (flat.length() * 4));
-        while (bytes.hasRemaining()) {
-            int n = Math.min(chunk.length, bytes.remaining());
-            bytes.get(chunk, 0, n);
-            out.write(chunk, 0, n);
+        try {
+            ByteBuffer bytes = flat.data().asNio().order(ByteOrder.LITTLE_ENDIAN);
+            bytes.position(0).limit((int) (flat.length() * 4));
+            while (bytes.hasRemaining()) {
+                int n = Math.min(chunk.length, bytes.remaining());
+                bytes.get(chunk, 0, n);
+                out.write(chunk, 0, n);
+            }
+        } finally {
+            // The NIO view does not own the native memory: keep the array reachable until it is read.
+            java.lang.ref.Reference.reachabilityFence(flat);
         }
     }
 

@@ -1,0 +1,164 @@
+package org.distillery.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+import org.distillery.core.io.AtomicFile;
+import org.distillery.core.io.Sha256;
+import org.distillery.core.tokenizer.BpeTokenizer;
+import org.distillery.core.tokenizer.ByteLevel;
+import org.distillery.core.tokenizer.HfTokenizerJson;
+import org.distillery.export.ExportFormat;
+import org.distillery.export.ExportProvenance;
+import org.distillery.export.TensorType;
+import org.distillery.model.Checkpoint;
+import org.distillery.model.GptConfig;
+import org.distillery.model.GptParameters;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * Export write throughput against a plain copy of the same bytes on the same disk, in one run: each
+ * format writes a GPT-2-small-sized random model, then the written files are copied (with the same
+ * fsync) and the two speeds compared.
+ */
+@Command(name = "export", description = "Export write throughput (MB/s) against a plain copy of the same bytes on the"
+        + " same disk, per format and dtype.")
+final class ExportBench implements Callable<Integer> {
+    @Option(names = "--layers", defaultValue = "12")
+    int layers;
+
+    @Option(names = "--embd", defaultValue = "768")
+    int embd;
+
+    @Option(names = "--vocab", defaultValue = "50257")
+    int vocab;
+
+    @Option(names = "--block", defaultValue = "1024")
+    int block;
+
+    @Option(names = "--repeat", defaultValue = "3", description = "timed runs per case; the best is kept (default 3)")
+    int repeat;
+
+    @Option(names = "--dir", description = "scratch folder on the disk to measure (default: target/bench/export-scratch)")
+    Path scratch;
+
+    @Option(names = "--bench-dir", defaultValue = "target/bench")
+    Path benchDir;
+
+    @Override
+    public Integer call() throws Exception {
+        GptConfig c = new GptConfig(layers, Math.max(1, embd / 64), embd, block, vocab, 0.0);
+        Checkpoint ck = randomCheckpoint(c);
+        Path dir = scratch != null ? scratch : benchDir.resolve("export-scratch");
+        Files.createDirectories(dir);
+        ExportProvenance p = ExportProvenance.of(ck.header(), "bench", Distillery.version());
+        ObjectNode figures = BenchCommand.JSON.createObjectNode();
+        figures.put("benchmark", "export");
+        figures.put("parameters", c.parameterCount());
+        figures.put("repeat", repeat);
+        ArrayNode cases = figures.putArray("cases");
+        StringBuilder summary = new StringBuilder("bench export:");
+        Map<String, Object[]> plan = new LinkedHashMap<>();
+        plan.put("hf fp32", new Object[] {ExportFormat.HF, TensorType.F32});
+        plan.put("hf bf16", new Object[] {ExportFormat.HF, TensorType.BF16});
+        plan.put("gguf f16", new Object[] {ExportFormat.GGUF, TensorType.F16});
+        double worst = Double.MAX_VALUE;
+        for (Map.Entry<String, Object[]> e : plan.entrySet()) {
+            ExportFormat f = (ExportFormat) e.getValue()[0];
+            TensorType t = (TensorType) e.getValue()[1];
+            double bestExport = Double.MAX_VALUE;
+            double bestCopy = Double.MAX_VALUE;
+            long bytes = 0;
+            for (int i = 0; i < repeat; i++) {
+                Path out = dir.resolve(f.name().toLowerCase(Locale.ROOT));
+                long t0 = System.nanoTime();
+                f.write(ck, out, t, p, true);
+                double exportS = (System.nanoTime() - t0) / 1e9;
+                bytes = size(out);
+                Path copy = dir.resolve("copy");
+                long t1 = System.nanoTime();
+                copyTree(out, copy);
+                double copyS = (System.nanoTime() - t1) / 1e9;
+                bestExport = Math.min(bestExport, exportS);
+                bestCopy = Math.min(bestCopy, copyS);
+                deleteTree(copy);
+                deleteTree(out);
+            }
+            double exportMBs = bytes / 1e6 / bestExport;
+            double copyMBs = bytes / 1e6 / bestCopy;
+            double ratio = exportMBs / copyMBs;
+            worst = Math.min(worst, ratio);
+            ObjectNode n = cases.addObject();
+            n.put("case", e.getKey()).put("bytes", bytes).put("export_s", bestExport).put("copy_s", bestCopy)
+                    .put("export_mb_per_s", exportMBs).put("copy_mb_per_s", copyMBs).put("ratio", ratio);
+            summary.append(String.format(" %s %.0f MB/s (copy %.0f MB/s, %.2fx);", e.getKey(), exportMBs, copyMBs, ratio));
+        }
+        figures.put("worst_ratio", worst);
+        BenchCommand.write(benchDir, "export.json", figures);
+        System.out.printf("%s %,d parameters, worst ratio %.2fx%n", summary, c.parameterCount(), worst);
+        deleteTree(dir);
+        return 0;
+    }
+
+    /** A random model of the given shape with a byte-level tokenizer padded to its vocabulary. */
+    private static Checkpoint randomCheckpoint(GptConfig c) {
+        Map<String, Integer> vocab = new LinkedHashMap<>();
+        vocab.put("<|endoftext|>", 0);
+        for (int b = 0; b < 256; b++) {
+            vocab.put(String.valueOf(ByteLevel.charOf(b)), vocab.size());
+        }
+        BpeTokenizer tok = new BpeTokenizer(vocab, java.util.List.of(), java.util.List.of("<|endoftext|>"));
+        String json = HfTokenizerJson.toJson(tok);
+        GptParameters params = GptParameters.initialize(c, 1);
+        Checkpoint.Header h = new Checkpoint.Header(Checkpoint.FORMAT, Checkpoint.VERSION, Distillery.version(),
+                Instant.now().toString(), c, 0, 0, null, new Checkpoint.Tokenizer(Sha256.of(json), tok.vocabSize(), json),
+                null, Map.of(), Map.of(), null, null);
+        Map<String, INDArray> sections = new LinkedHashMap<>();
+        sections.put(Checkpoint.PARAMS, params.flat());
+        return new Checkpoint(h, sections);
+    }
+
+    private static long size(Path dir) throws IOException {
+        try (Stream<Path> s = Files.walk(dir)) {
+            return s.filter(Files::isRegularFile).mapToLong(f -> f.toFile().length()).sum();
+        }
+    }
+
+    /** A plain copy, each file written through the same temp-file, fsync and rename as an export. */
+    private static void copyTree(Path from, Path to) throws IOException {
+        Files.createDirectories(to);
+        try (Stream<Path> s = Files.list(from)) {
+            for (Path f : s.toList()) {
+                AtomicFile.write(to.resolve(f.getFileName()), out -> {
+                    try (FileChannel in = FileChannel.open(f, StandardOpenOption.READ)) {
+                        in.transferTo(0, in.size(), java.nio.channels.Channels.newChannel(out));
+                    }
+                });
+            }
+        }
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(dir)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
+    }
+}
