@@ -74,6 +74,7 @@ final class ExportBench implements Callable<Integer> {
         Map<String, Object[]> plan = new LinkedHashMap<>();
         plan.put("hf fp32", new Object[] {ExportFormat.HF, TensorType.F32});
         plan.put("hf bf16", new Object[] {ExportFormat.HF, TensorType.BF16});
+        plan.put("onnx fp32", new Object[] {ExportFormat.ONNX, TensorType.F32});
         plan.put("gguf f16", new Object[] {ExportFormat.GGUF, TensorType.F16});
         double worst = Double.MAX_VALUE;
         for (Map.Entry<String, Object[]> e : plan.entrySet()) {

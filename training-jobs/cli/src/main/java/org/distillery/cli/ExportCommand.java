@@ -43,7 +43,8 @@ final class ExportCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, description = "the export folder")
     Path out;
 
-    @Option(names = "--dtype", defaultValue = "fp32", description = "fp32 (default), fp16 or bf16 (hf); fp32 or fp16 (gguf)")
+    @Option(names = "--dtype", defaultValue = "fp32", description = "fp32 (default), fp16 or bf16 (hf); fp32 or fp16"
+            + " (gguf); fp32 (onnx)")
     String dtype;
 
     @Option(names = "--overwrite", description = "replace an existing export folder")

@@ -104,16 +104,18 @@ class DistilleryCommandTest {
         assertEquals(2, bad.code());
         assertTrue(bad.err().contains("gguf exports are fp32 or fp16"), bad.err());
 
-        Run r = run("--work-dir", work.toString(), "--progress=none", "export", model.toString(), "--format", "hf,gguf",
+        Run r = run("--work-dir", work.toString(), "--progress=none", "export", model.toString(), "--format", "hf,onnx,gguf",
                 "--out", out.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(Files.exists(out.resolve("hf/model.safetensors")) && Files.exists(out.resolve("hf/config.json")));
         assertTrue(Files.exists(out.resolve("gguf/model.gguf")));
+        assertTrue(Files.exists(out.resolve("onnx/model.onnx")));
         org.distillery.tracking.LocalRunStore store = new org.distillery.tracking.LocalRunStore(work.resolve("runs"));
         org.distillery.tracking.LocalRunStore.Meta meta = store.list().get(0);
         Path artifacts = store.runDir(meta).resolve("artifacts");
         assertTrue(Files.exists(artifacts.resolve("export/hf/model.safetensors")), "logged to the training run");
         assertTrue(Files.exists(artifacts.resolve("export/gguf/model.gguf")));
+        assertTrue(Files.exists(artifacts.resolve("export/onnx/model.onnx")));
 
         Run again = run("--work-dir", work.toString(), "export", model.toString(), "--format", "hf", "--out",
                 out.resolve("hf").toString());

@@ -16,6 +16,21 @@ public enum ExportFormat {
             HfExporter.export(ck, dir, type, p, overwrite);
         }
     },
+    /** An ONNX model: input_ids to logits, float32. */
+    ONNX {
+        @Override
+        public void check(TensorType type) {
+            if (type != TensorType.F32) {
+                throw new DistilleryException("--dtype " + type.optionName() + ": onnx exports are fp32");
+            }
+        }
+
+        @Override
+        public void write(Checkpoint ck, Path dir, TensorType type, ExportProvenance p, boolean overwrite)
+                throws IOException {
+            OnnxExporter.export(ck, dir, p, overwrite);
+        }
+    },
     /** A GGUF file as llama.cpp's gpt2 architecture reads it. */
     GGUF {
         @Override
@@ -43,8 +58,7 @@ public enum ExportFormat {
         return switch (s.trim().toLowerCase(Locale.ROOT)) {
             case "hf" -> HF;
             case "gguf" -> GGUF;
-            case "onnx" -> throw new DistilleryException("--format onnx: not built yet (coming with the ONNX exporter);"
-                    + " expected hf or gguf");
+            case "onnx" -> ONNX;
             default -> throw new DistilleryException("--format " + s + ": expected hf, onnx or gguf");
         };
     }
