@@ -12,9 +12,6 @@ import org.distillery.core.tokenizer.HfTokenizerJson;
 import org.distillery.model.Checkpoint;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * A checkpoint as {@code model.gguf} in the layout llama.cpp's {@code gpt2} architecture loads, the
@@ -91,52 +88,17 @@ public final class GgufExporter {
             long[] shape = p.shape(name);
             String gguf = ggufName(name);
             boolean linear = shape.length == 2 && name.startsWith("h.");
-            NamedTensor values = linear
-                    ? new NamedTensor(gguf, new long[] {shape[1], shape[0]}, transpose(p.get(name)))
-                    : new NamedTensor(gguf, shape, p.get(name));
-            long[] numpyShape = values.shape();
+            // numpy shape as llama.cpp's converter writes it: linear weights as [out, in]
+            long[] numpyShape = linear ? new long[] {shape[1], shape[0]} : shape;
             long[] dims = new long[numpyShape.length];
             for (int i = 0; i < dims.length; i++) {
                 dims[i] = numpyShape[numpyShape.length - 1 - i];
             }
             GgufWriter.GgmlType t = type == TensorType.F16 && numpyShape.length == 2
                     ? GgufWriter.GgmlType.F16 : GgufWriter.GgmlType.F32;
-            out.add(new GgufWriter.Tensor(gguf, dims, t, values));
+            out.add(new GgufWriter.Tensor(gguf, dims, t, new NamedTensor(gguf, shape, p.get(name)), linear));
         }
         return out;
-    }
-
-    /**
-     * A row-major copy of a matrix's transpose, in 64 x 64 tiles so that reads and writes both stay in
-     * cache (a plain strided loop, like ND4J's dup of a transposed view, is ten times slower).
-     */
-    static INDArray transpose(INDArray m) {
-        int rows = (int) m.rows();
-        int cols = (int) m.columns();
-        float[] in = new float[rows * cols];
-        if (m.ordering() == 'c' && m.elementWiseStride() == 1) { // a tensor of the flat buffer: read in place
-            java.nio.FloatBuffer src = m.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
-            src.get((int) m.offset(), in, 0, in.length);
-            java.lang.ref.Reference.reachabilityFence(m);
-        } else {
-            INDArray copy = m.dup('c');
-            in = copy.data().asFloat();
-            java.lang.ref.Reference.reachabilityFence(copy);
-        }
-        float[] out = new float[in.length];
-        int tile = 64;
-        for (int r0 = 0; r0 < rows; r0 += tile) {
-            for (int c0 = 0; c0 < cols; c0 += tile) {
-                int r1 = Math.min(rows, r0 + tile);
-                int c1 = Math.min(cols, c0 + tile);
-                for (int r = r0; r < r1; r++) {
-                    for (int c = c0; c < c1; c++) {
-                        out[c * rows + r] = in[r * cols + c];
-                    }
-                }
-            }
-        }
-        return Nd4j.create(out, new long[] {cols, rows}, DataType.FLOAT);
     }
 
     static String ggufName(String name) {

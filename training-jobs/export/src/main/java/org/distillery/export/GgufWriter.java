@@ -42,8 +42,12 @@ public final class GgufWriter {
     record Value(ValueType type, Object value, ValueType elementType) {
     }
 
-    /** A tensor to write: GGUF name, dims in GGUF order (fastest first), type, values in that order. */
-    public record Tensor(String name, long[] dims, GgmlType type, NamedTensor source) {
+    /**
+     * A tensor to write: GGUF name, dims in GGUF order (fastest first), type, and its values: those of
+     * {@code source} in row-major order, or of its transpose when {@code transposed} (a matrix), which
+     * is then written tile by tile without a transposed copy in memory.
+     */
+    public record Tensor(String name, long[] dims, GgmlType type, NamedTensor source, boolean transposed) {
     }
 
     private final Map<String, Value> metadata = new LinkedHashMap<>();
@@ -100,7 +104,11 @@ public final class GgufWriter {
         ByteBuffer chunk = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
         for (Tensor t : tensors) {
             long bytes = t.source().elements() * t.type().storage.bytes();
-            SafetensorsWriter.writeValues(out, t.source().values(), t.type().storage, chunk);
+            if (t.transposed()) {
+                SafetensorsWriter.writeTransposed(out, t.source().values(), t.type().storage, chunk);
+            } else {
+                SafetensorsWriter.writeValues(out, t.source().values(), t.type().storage, chunk);
+            }
             out.write(new byte[(int) (align(bytes) - bytes)]);
         }
     }

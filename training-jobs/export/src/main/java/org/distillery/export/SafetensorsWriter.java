@@ -120,4 +120,47 @@ public final class SafetensorsWriter {
             out.write(chunk.array(), 0, len * 2);
         }
     }
+
+    /**
+     * Streams the transpose of a row-major matrix, converted: strips of 64 source columns are read
+     * (64 values from each row, in bulk) and written out as 64 rows of the transpose.
+     */
+    static void writeTransposed(OutputStream out, INDArray matrix, TensorType type, ByteBuffer chunk) throws IOException {
+        INDArray a = null;
+        try {
+            a = matrix.dataType() == DataType.FLOAT && (!matrix.isView() || contiguous(matrix))
+                    ? matrix : matrix.castTo(DataType.FLOAT).dup('c');
+            int rows = (int) a.rows();
+            int cols = (int) a.columns();
+            java.nio.FloatBuffer src = a.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer();
+            int base = (int) a.offset();
+            int strip = 64;
+            float[] tile = new float[rows * strip];
+            chunk.clear();
+            for (int c0 = 0; c0 < cols; c0 += strip) {
+                int w = Math.min(strip, cols - c0);
+                for (int r = 0; r < rows; r++) {
+                    src.get(base + r * cols + c0, tile, r * strip, w);
+                }
+                for (int c = 0; c < w; c++) {
+                    for (int r = 0; r < rows; r++) {
+                        if (chunk.remaining() < 4) {
+                            out.write(chunk.array(), 0, chunk.position());
+                            chunk.clear();
+                        }
+                        float v = tile[r * strip + c];
+                        switch (type) {
+                            case F32 -> chunk.putFloat(v);
+                            case F16 -> chunk.putShort(TensorType.toHalf(v));
+                            case BF16 -> chunk.putShort(TensorType.toBfloat16(v));
+                        }
+                    }
+                }
+            }
+            out.write(chunk.array(), 0, chunk.position());
+            chunk.clear();
+        } finally {
+            java.lang.ref.Reference.reachabilityFence(a);
+        }
+    }
 }
