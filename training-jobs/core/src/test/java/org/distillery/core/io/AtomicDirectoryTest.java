@@ -1,0 +1,54 @@
+package org.distillery.core.io;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.distillery.core.DistilleryException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class AtomicDirectoryTest {
+    @TempDir
+    Path tmp;
+
+    private List<String> names() throws IOException {
+        try (Stream<Path> s = Files.list(tmp)) {
+            return s.map(p -> p.getFileName().toString()).sorted().toList();
+        }
+    }
+
+    @Test
+    void anInterruptedWriteLeavesNothingUnderTheFinalNameAndNoStaging() throws IOException {
+        Path target = tmp.resolve("export");
+        assertThrows(IOException.class, () -> AtomicDirectory.write(target, false, staging -> {
+            AtomicFile.write(staging.resolve("config.json"), "{}".getBytes());
+            throw new IOException("disk full while writing the weights");
+        }));
+        assertEquals(List.of(), names(), "no final folder, no .partial- folder");
+    }
+
+    @Test
+    void anInterruptedOverwriteKeepsTheOldFolderWhole() throws IOException {
+        Path target = tmp.resolve("export");
+        AtomicDirectory.write(target, false, staging -> AtomicFile.write(staging.resolve("a.bin"), new byte[] {1}));
+        assertThrows(IOException.class, () -> AtomicDirectory.write(target, true, staging -> {
+            throw new IOException("killed");
+        }));
+        assertEquals(List.of("export"), names());
+        assertEquals(1, Files.readAllBytes(target.resolve("a.bin"))[0]);
+        DistilleryException e = assertThrows(DistilleryException.class,
+                () -> AtomicDirectory.write(target, false, staging -> { }));
+        assertTrue(e.getMessage().contains("--overwrite"), e.getMessage());
+        AtomicDirectory.write(target, true, staging -> AtomicFile.write(staging.resolve("b.bin"), new byte[] {2}));
+        assertFalse(Files.exists(target.resolve("a.bin")), "replaced whole");
+        assertTrue(Files.exists(target.resolve("b.bin")));
+        assertEquals(List.of("export"), names());
+    }
+}
