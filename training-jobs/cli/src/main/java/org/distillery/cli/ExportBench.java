@@ -8,13 +8,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import org.distillery.core.io.AtomicFile;
+import org.distillery.core.io.Directories;
 import org.distillery.core.io.Sha256;
 import org.distillery.core.tokenizer.BpeTokenizer;
 import org.distillery.core.tokenizer.ByteLevel;
@@ -95,8 +95,8 @@ final class ExportBench implements Callable<Integer> {
                 double copyS = (System.nanoTime() - t1) / 1e9;
                 bestExport = Math.min(bestExport, exportS);
                 bestCopy = Math.min(bestCopy, copyS);
-                deleteTree(copy);
-                deleteTree(out);
+                Directories.deleteRecursively(copy);
+                Directories.deleteRecursively(out);
             }
             double exportMBs = bytes / 1e6 / bestExport;
             double copyMBs = bytes / 1e6 / bestCopy;
@@ -110,7 +110,7 @@ final class ExportBench implements Callable<Integer> {
         figures.put("worst_ratio", worst);
         BenchCommand.write(benchDir, "export.json", figures);
         System.out.printf("%s %,d parameters, worst ratio %.2fx%n", summary, c.parameterCount(), worst);
-        deleteTree(dir);
+        Directories.deleteRecursively(dir);
         return 0;
     }
 
@@ -148,17 +148,6 @@ final class ExportBench implements Callable<Integer> {
                         in.transferTo(0, in.size(), java.nio.channels.Channels.newChannel(out));
                     }
                 });
-            }
-        }
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.delete(p);
             }
         }
     }

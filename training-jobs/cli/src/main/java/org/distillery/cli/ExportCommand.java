@@ -3,10 +3,11 @@ package org.distillery.cli;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
@@ -68,20 +69,20 @@ final class ExportCommand implements Callable<Integer> {
         Checkpoint ck = Checkpoint.read(checkpoint);
         ExportProvenance provenance = ExportProvenance.of(ck.header(), checkpoint.toAbsolutePath().toString(),
                 Distillery.version());
-        List<Path> written = new ArrayList<>();
+        Map<ExportFormat, Path> written = new LinkedHashMap<>();
         try (ProgressListener progress = top.progress(System.out)) {
             int i = 0;
             for (ExportFormat f : chosen) {
                 progress.on(ProgressEvent.stage(JOB, f.name().toLowerCase(Locale.ROOT), ++i, chosen.size()));
                 Path dir = chosen.size() == 1 ? out : out.resolve(f.name().toLowerCase(Locale.ROOT));
                 f.write(ck, dir, type, provenance, overwrite);
-                written.add(dir);
+                written.put(f, dir);
             }
-            logToRun(ck.header().runId(), written, chosen);
+            logToRun(ck.header().runId(), written);
             progress.on(ProgressEvent.done(JOB, out.toAbsolutePath().toString()));
         }
         if (!top.showsJson()) {
-            for (Path p : written) {
+            for (Path p : written.values()) {
                 System.out.println("export         " + p.toAbsolutePath());
             }
         }
@@ -89,7 +90,7 @@ final class ExportCommand implements Callable<Integer> {
     }
 
     /** Adds the exports to the checkpoint's run as artifacts (export/<format>/...), when the run store has it. */
-    private void logToRun(String runId, List<Path> dirs, Set<ExportFormat> formats) throws IOException {
+    private void logToRun(String runId, Map<ExportFormat, Path> exports) throws IOException {
         if (runId == null) {
             return;
         }
@@ -104,12 +105,10 @@ final class ExportCommand implements Callable<Integer> {
         }
         try (TrackedRun run = TrackedRun.open(top.runStore(), top.trackingUri(null), meta.experiment(), meta.runName(),
                 meta.parentRunId(), runId, System.err)) {
-            int i = 0;
-            for (ExportFormat f : formats) {
-                Path dir = dirs.get(i++);
-                try (Stream<Path> files = Files.list(dir)) {
+            for (Map.Entry<ExportFormat, Path> e : exports.entrySet()) {
+                try (Stream<Path> files = Files.list(e.getValue())) {
                     for (Path file : files.sorted().toList()) {
-                        run.logArtifact(file, "export/" + f.name().toLowerCase(Locale.ROOT));
+                        run.logArtifact(file, "export/" + e.getKey().name().toLowerCase(Locale.ROOT));
                     }
                 }
             }

@@ -8,6 +8,7 @@ import java.util.Map;
 import org.distillery.core.io.AtomicDirectory;
 import org.distillery.core.io.AtomicFile;
 import org.distillery.core.tokenizer.BpeTokenizer;
+import org.distillery.core.tokenizer.Gpt2VocabFiles;
 import org.distillery.core.tokenizer.HfTokenizerJson;
 import org.distillery.model.Checkpoint;
 import org.distillery.model.GptConfig;
@@ -73,7 +74,7 @@ public final class GgufExporter {
         w.putStrings("tokenizer.ggml.tokens", tokens);
         w.putInt32s("tokenizer.ggml.token_type", types);
         w.putStrings("tokenizer.ggml.merges", merges);
-        int eot = tok.vocab().getOrDefault("<|endoftext|>", -1);
+        int eot = tok.vocab().getOrDefault(Gpt2VocabFiles.END_OF_TEXT, -1);
         if (eot >= 0) {
             w.putUInt32("tokenizer.ggml.bos_token_id", eot);
             w.putUInt32("tokenizer.ggml.eos_token_id", eot);

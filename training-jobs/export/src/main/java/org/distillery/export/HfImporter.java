@@ -63,8 +63,8 @@ public final class HfImporter {
             }
             INDArray values = f.read(stored);
             params.get(name).assign(values.reshape(params.shape(name)));
-            metadata.putAll(f.metadata());
         }
+        new java.util.LinkedHashSet<>(byTensor.values()).forEach(f -> metadata.putAll(f.metadata()));
         for (Map.Entry<String, SafetensorsFile> e : byTensor.entrySet()) {
             String n = e.getKey().startsWith(HfGpt2.PREFIX) ? e.getKey().substring(HfGpt2.PREFIX.length()) : e.getKey();
             boolean known = params.names().contains(n) || n.equals("lm_head.weight")

@@ -40,7 +40,7 @@ public final class OnnxExporter {
         AtomicDirectory.write(dir, overwrite, staging -> AtomicFile.write(staging.resolve(FILE), model::writeTo));
     }
 
-    public static OnnxMl.ModelProto model(Checkpoint ck, ExportProvenance provenance) {
+    public static OnnxMl.ModelProto model(Checkpoint ck, ExportProvenance provenance) throws IOException {
         GptConfig c = ck.header().model();
         if (c.parameterCount() * 4 > MAX_BYTES) {
             throw new DistilleryException("the model has " + c.parameterCount() + " parameters: over ONNX's 2 GB limit"
@@ -167,6 +167,7 @@ public final class OnnxExporter {
     /** A graph under construction: nodes in order, initializers, unique names. */
     private static final class Graph {
         final OnnxMl.GraphProto.Builder graph = OnnxMl.GraphProto.newBuilder();
+        private final ByteBuffer chunk = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
 
         String node(String op, List<String> inputs, String output, OnnxMl.AttributeProto... attrs) {
             return nodeMulti(op, inputs, List.of(output), attrs).get(0);
@@ -182,14 +183,12 @@ public final class OnnxExporter {
             return new ArrayList<>(outputs);
         }
 
-        void initializer(String name, INDArray values, long[] shape) {
-            INDArray copy = values.dup('c');
-            float[] f = copy.data().asFloat();
-            java.lang.ref.Reference.reachabilityFence(copy);
-            ByteBuffer b = ByteBuffer.allocate(f.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-            b.asFloatBuffer().put(f);
+        /** A float32 initializer, its little-endian bytes streamed by the safetensors writer. */
+        void initializer(String name, INDArray values, long[] shape) throws IOException {
+            ByteString.Output raw = ByteString.newOutput((int) (values.length() * 4));
+            SafetensorsWriter.writeValues(raw, values, TensorType.F32, chunk);
             OnnxMl.TensorProto.Builder t = OnnxMl.TensorProto.newBuilder().setName(name)
-                    .setDataType(OnnxMl.TensorProto.DataType.FLOAT_VALUE).setRawData(ByteString.copyFrom(b.array()));
+                    .setDataType(OnnxMl.TensorProto.DataType.FLOAT_VALUE).setRawData(raw.toByteString());
             for (long d : shape) {
                 t.addDims(d);
             }

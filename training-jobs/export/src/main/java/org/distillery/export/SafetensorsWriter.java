@@ -59,15 +59,22 @@ public final class SafetensorsWriter {
     static void writeValues(OutputStream out, INDArray values, TensorType type, ByteBuffer chunk) throws IOException {
         INDArray a = null;
         try {
-            // A contiguous row-major view (a tensor of the flat parameter buffer) is read in place.
-            a = values.dataType() == DataType.FLOAT && (!values.isView() || contiguous(values))
-                    ? values : values.castTo(DataType.FLOAT).dup('c');
+            a = readable(values);
             stream(out, a, type, chunk);
         } finally {
             // The NIO view does not own the array's native memory: the array must stay reachable until
             // the last byte is read, or ND4J's deallocator may free it mid-copy.
             java.lang.ref.Reference.reachabilityFence(a);
         }
+    }
+
+    /**
+     * {@code values} as a float32 array whose NIO view can be read in row-major order from its offset:
+     * itself when it is contiguous (a tensor of the flat parameter buffer), else a row-major copy.
+     */
+    private static INDArray readable(INDArray values) {
+        return values.dataType() == DataType.FLOAT && (!values.isView() || contiguous(values))
+                ? values : values.castTo(DataType.FLOAT).dup('c');
     }
 
     /** Row-major with unit strides over its whole length (ignoring dimensions of size 1). */
@@ -128,8 +135,7 @@ public final class SafetensorsWriter {
     static void writeTransposed(OutputStream out, INDArray matrix, TensorType type, ByteBuffer chunk) throws IOException {
         INDArray a = null;
         try {
-            a = matrix.dataType() == DataType.FLOAT && (!matrix.isView() || contiguous(matrix))
-                    ? matrix : matrix.castTo(DataType.FLOAT).dup('c');
+            a = readable(matrix);
             int rows = (int) a.rows();
             int cols = (int) a.columns();
             java.nio.FloatBuffer src = a.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer();

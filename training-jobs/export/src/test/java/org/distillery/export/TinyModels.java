@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -98,9 +97,5 @@ final class TinyModels {
             s.append(s.length() == 0 ? "" : ",").append(i);
         }
         return s.toString();
-    }
-
-    static Path dir(Path parent, String name) {
-        return parent.resolve(name);
     }
 }

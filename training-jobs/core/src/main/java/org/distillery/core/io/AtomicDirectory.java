@@ -2,11 +2,8 @@ package org.distillery.core.io;
 
 import java.io.IOException;
 import java.nio.file.DirectoryNotEmptyException;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.UUID;
 import java.util.stream.Stream;
 import org.distillery.core.DistilleryException;
@@ -53,8 +50,8 @@ public final class AtomicDirectory {
             }
             AtomicFile.syncDirectory(parent);
         } finally {
-            deleteTree(staging);
-            deleteTree(old);
+            Directories.deleteRecursively(staging);
+            Directories.deleteRecursively(old);
         }
     }
 
@@ -62,24 +59,5 @@ public final class AtomicDirectory {
         try (Stream<Path> s = Files.list(dir)) {
             return s.findAny().isEmpty();
         }
-    }
-
-    static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        Files.walkFileTree(dir, new SimpleFileVisitor<>() {
-            @Override
-            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-                Files.delete(file);
-                return FileVisitResult.CONTINUE;
-            }
-
-            @Override
-            public FileVisitResult postVisitDirectory(Path d, IOException exc) throws IOException {
-                Files.delete(d);
-                return FileVisitResult.CONTINUE;
-            }
-        });
     }
 }
