@@ -138,14 +138,19 @@ final class ExportBench implements Callable<Integer> {
         }
     }
 
-    /** A plain copy, each file written through the same temp-file, fsync and rename as an export. */
+    /**
+     * A plain copy, each file written through the same temp-file, fsync and rename as an export, its
+     * bytes moved by the kernel (FileChannel.transferTo: sendfile), the fastest copy Java has.
+     */
     private static void copyTree(Path from, Path to) throws IOException {
         Files.createDirectories(to);
         try (Stream<Path> s = Files.list(from)) {
             for (Path f : s.toList()) {
-                AtomicFile.write(to.resolve(f.getFileName()), out -> {
+                AtomicFile.writeChannel(to.resolve(f.getFileName()), out -> {
                     try (FileChannel in = FileChannel.open(f, StandardOpenOption.READ)) {
-                        in.transferTo(0, in.size(), java.nio.channels.Channels.newChannel(out));
+                        for (long done = 0, size = in.size(); done < size; ) {
+                            done += in.transferTo(done, size - done, out);
+                        }
                     }
                 });
             }

@@ -52,7 +52,7 @@ public final class GgufExporter {
         for (GgufWriter.Tensor t : tensors(p, type)) {
             w.addTensor(t);
         }
-        AtomicDirectory.write(dir, overwrite, staging -> AtomicFile.write(staging.resolve(FILE), w::write));
+        AtomicDirectory.write(dir, overwrite, staging -> AtomicFile.writeChannel(staging.resolve(FILE), w::write));
     }
 
     /** The tokenizer as llama.cpp's BPE ("gpt2") vocabulary: tokens by id, their types, merges, special ids. */

@@ -1,9 +1,9 @@
 package org.distillery.export;
 
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -83,7 +83,7 @@ public final class GgufWriter {
         return this;
     }
 
-    public void write(OutputStream out) throws IOException {
+    public void write(WritableByteChannel out) throws IOException {
         Bytes head = new Bytes();
         head.u32(MAGIC).u32(VERSION).u64(tensors.size()).u64(metadata.size());
         for (Map.Entry<String, Value> e : metadata.entrySet()) {
@@ -100,16 +100,17 @@ public final class GgufWriter {
             offset = align(offset + t.source().elements() * t.type().storage.bytes());
         }
         head.pad();
-        out.write(head.buf.array(), 0, head.buf.position());
-        ByteBuffer chunk = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
-        for (Tensor t : tensors) {
-            long bytes = t.source().elements() * t.type().storage.bytes();
-            if (t.transposed()) {
-                SafetensorsWriter.writeTransposed(out, t.source().values(), t.type().storage, chunk);
-            } else {
-                SafetensorsWriter.writeValues(out, t.source().values(), t.type().storage, chunk);
+        try (TensorEncoder encoder = new TensorEncoder(out)) {
+            encoder.write(head.buf.flip());
+            for (Tensor t : tensors) {
+                long bytes = t.source().elements() * t.type().storage.bytes();
+                if (t.transposed()) {
+                    encoder.writeTransposed(t.source().values(), t.type().storage);
+                } else {
+                    encoder.write(t.source().values(), t.type().storage);
+                }
+                encoder.pad((int) (align(bytes) - bytes));
             }
-            out.write(new byte[(int) (align(bytes) - bytes)]);
         }
     }
 

@@ -50,7 +50,7 @@ public final class HfExporter {
             Map<String, String> st = new java.util.LinkedHashMap<>();
             st.put("format", "pt"); // what transformers expects of a PyTorch model's safetensors
             st.putAll(meta);
-            AtomicFile.write(staging.resolve("model.safetensors"), out -> SafetensorsWriter.write(out, tensors, type, st));
+            AtomicFile.writeChannel(staging.resolve("model.safetensors"), out -> SafetensorsWriter.write(out, tensors, type, st));
             writeJson(staging.resolve("config.json"), HfGpt2.config(c, eot, type, meta));
             ObjectNode gen = HfGpt2.JSON.createObjectNode();
             gen.put("_from_model_config", true);

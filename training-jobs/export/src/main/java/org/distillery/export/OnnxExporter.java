@@ -2,9 +2,12 @@ package org.distillery.export;
 
 import ai.onnx.proto.OnnxMl;
 import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.WireFormat;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.WritableByteChannel;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,11 +39,69 @@ public final class OnnxExporter {
     }
 
     public static void export(Checkpoint ck, Path dir, ExportProvenance provenance, boolean overwrite) throws IOException {
-        OnnxMl.ModelProto model = model(ck, provenance);
-        AtomicDirectory.write(dir, overwrite, staging -> AtomicFile.write(staging.resolve(FILE), model::writeTo));
+        Model model = model(ck, provenance);
+        AtomicDirectory.write(dir, overwrite, staging -> AtomicFile.writeChannel(staging.resolve(FILE), model::writeTo));
     }
 
-    public static OnnxMl.ModelProto model(Checkpoint ck, ExportProvenance provenance) throws IOException {
+    /**
+     * The model as a {@code ModelProto} whose graph lacks the weight initializers, and those weights,
+     * which {@link #writeTo} streams into the graph's bytes: protobuf repeated fields may come in any
+     * order and a message's fields may be split, so the file parses as one whole ModelProto while the
+     * weights never sit in the heap as protobuf byte strings.
+     */
+    record Model(OnnxMl.ModelProto withoutWeights, List<Weight> weights) {
+        /** A float32 initializer: its TensorProto without raw_data, and the values streamed as raw_data. */
+        record Weight(OnnxMl.TensorProto header, INDArray values) {
+            long rawBytes() {
+                return values.length() * 4;
+            }
+
+            /** The TensorProto's size once raw_data (field 9) is added. */
+            long size() {
+                return header.getSerializedSize() + CodedOutputStream.computeTagSize(RAW_DATA) + varintSize(rawBytes())
+                        + rawBytes();
+            }
+        }
+
+        private static final int GRAPH = 7; // ModelProto.graph
+        private static final int INITIALIZER = 5; // GraphProto.initializer
+        private static final int RAW_DATA = 9; // TensorProto.raw_data
+
+        void writeTo(WritableByteChannel ch) throws IOException {
+            OnnxMl.GraphProto graph = withoutWeights.getGraph();
+            long graphSize = graph.getSerializedSize();
+            for (Weight w : weights) {
+                graphSize += CodedOutputStream.computeTagSize(INITIALIZER) + varintSize(w.size()) + w.size();
+            }
+            try (TensorEncoder encoder = new TensorEncoder(ch)) {
+                ByteString.Output head = ByteString.newOutput();
+                CodedOutputStream out = CodedOutputStream.newInstance(head);
+                withoutWeights.toBuilder().clearGraph().build().writeTo(out);
+                out.writeTag(GRAPH, WireFormat.WIRETYPE_LENGTH_DELIMITED);
+                out.writeUInt64NoTag(graphSize);
+                graph.writeTo(out);
+                out.flush();
+                encoder.write(head.toByteString().asReadOnlyByteBuffer());
+                for (Weight w : weights) {
+                    byte[] framing = new byte[(int) (w.size() - w.rawBytes()) + 16];
+                    CodedOutputStream f = CodedOutputStream.newInstance(framing);
+                    f.writeTag(INITIALIZER, WireFormat.WIRETYPE_LENGTH_DELIMITED);
+                    f.writeUInt64NoTag(w.size());
+                    w.header().writeTo(f);
+                    f.writeTag(RAW_DATA, WireFormat.WIRETYPE_LENGTH_DELIMITED);
+                    f.writeUInt64NoTag(w.rawBytes());
+                    encoder.write(ByteBuffer.wrap(framing, 0, framing.length - f.spaceLeft()));
+                    encoder.write(w.values(), TensorType.F32);
+                }
+            }
+        }
+
+        private static int varintSize(long v) {
+            return CodedOutputStream.computeUInt64SizeNoTag(v);
+        }
+    }
+
+    static Model model(Checkpoint ck, ExportProvenance provenance) throws IOException {
         GptConfig c = ck.header().model();
         if (c.parameterCount() * 4 > MAX_BYTES) {
             throw new DistilleryException("the model has " + c.parameterCount() + " parameters: over ONNX's 2 GB limit"
@@ -121,7 +182,7 @@ public final class OnnxExporter {
         for (Map.Entry<String, String> kv : provenance.asMetadata().entrySet()) {
             m.addMetadataProps(OnnxMl.StringStringEntryProto.newBuilder().setKey(kv.getKey()).setValue(kv.getValue()));
         }
-        return m.build();
+        return new Model(m.build(), List.copyOf(g.weights));
     }
 
     private static String layerNorm(Graph g, String x, String prefix, String out) {
@@ -167,7 +228,7 @@ public final class OnnxExporter {
     /** A graph under construction: nodes in order, initializers, unique names. */
     private static final class Graph {
         final OnnxMl.GraphProto.Builder graph = OnnxMl.GraphProto.newBuilder();
-        private final ByteBuffer chunk = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+        final List<Model.Weight> weights = new ArrayList<>();
 
         String node(String op, List<String> inputs, String output, OnnxMl.AttributeProto... attrs) {
             return nodeMulti(op, inputs, List.of(output), attrs).get(0);
@@ -183,16 +244,14 @@ public final class OnnxExporter {
             return new ArrayList<>(outputs);
         }
 
-        /** A float32 initializer, its little-endian bytes streamed by the safetensors writer. */
-        void initializer(String name, INDArray values, long[] shape) throws IOException {
-            ByteString.Output raw = ByteString.newOutput((int) (values.length() * 4));
-            SafetensorsWriter.writeValues(raw, values, TensorType.F32, chunk);
+        /** A float32 initializer whose values are streamed when the model is written. */
+        void initializer(String name, INDArray values, long[] shape) {
             OnnxMl.TensorProto.Builder t = OnnxMl.TensorProto.newBuilder().setName(name)
-                    .setDataType(OnnxMl.TensorProto.DataType.FLOAT_VALUE).setRawData(raw.toByteString());
+                    .setDataType(OnnxMl.TensorProto.DataType.FLOAT_VALUE);
             for (long d : shape) {
                 t.addDims(d);
             }
-            graph.addInitializer(t);
+            weights.add(new Model.Weight(t.build(), values));
         }
 
         /** An int64 constant: a scalar when {@code scalar}, else a 1-D tensor. */

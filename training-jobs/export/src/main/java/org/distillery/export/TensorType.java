@@ -63,8 +63,12 @@ public enum TensorType {
 
     /** float32 to bfloat16: the top 16 bits, rounded to nearest even; NaN stays a (quiet) NaN. */
     static short toBfloat16(float v) {
-        int bits = Float.floatToRawIntBits(v);
-        if (Float.isNaN(v)) {
+        return toBfloat16(Float.floatToRawIntBits(v));
+    }
+
+    /** {@link #toBfloat16(float)} of the float with these bits. */
+    static short toBfloat16(int bits) {
+        if ((bits & 0x7FFFFFFF) > 0x7F800000) { // NaN
             return (short) ((bits >>> 16) | 0x0040);
         }
         int rounding = 0x7FFF + ((bits >>> 16) & 1);
@@ -81,7 +85,11 @@ public enum TensorType {
      * results come from one float addition that lets the FPU do the rounding.
      */
     static short toHalf(float v) {
-        int bits = Float.floatToRawIntBits(v);
+        return toHalf(Float.floatToRawIntBits(v));
+    }
+
+    /** {@link #toHalf(float)} of the float with these bits. */
+    static short toHalf(int bits) {
         int sign = bits & 0x80000000;
         bits ^= sign;
         int h;

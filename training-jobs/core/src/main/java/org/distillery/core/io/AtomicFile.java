@@ -5,6 +5,7 @@ import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
+import java.nio.channels.WritableByteChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,19 +28,32 @@ public final class AtomicFile {
         void writeTo(OutputStream out) throws IOException;
     }
 
+    /** The content of one file, written to a channel (for writers that hand it direct buffers). */
+    @FunctionalInterface
+    public interface ChannelContent {
+        void writeTo(WritableByteChannel out) throws IOException;
+    }
+
     public static void write(Path target, byte[] bytes) throws IOException {
         write(target, out -> out.write(bytes));
     }
 
     public static void write(Path target, Content content) throws IOException {
+        writeChannel(target, ch -> {
+            OutputStream out = new java.io.BufferedOutputStream(Channels.newOutputStream(ch), 1 << 16);
+            content.writeTo(out);
+            out.flush();
+        });
+    }
+
+    /** As {@link #write(Path, Content)}, the content written straight to the temporary file's channel. */
+    public static void writeChannel(Path target, ChannelContent content) throws IOException {
         Path dir = target.toAbsolutePath().getParent();
         Files.createDirectories(dir);
         Path tmp = dir.resolve("." + target.getFileName() + ".tmp-" + UUID.randomUUID());
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                OutputStream out = new java.io.BufferedOutputStream(Channels.newOutputStream(ch), 1 << 16);
-                content.writeTo(out);
-                out.flush();
+                content.writeTo(ch);
                 ch.force(true);
             }
             moveIntoPlace(tmp, target);
