@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.List;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.testing.RepoFixtures;
+import org.distillery.tracking.MlflowServer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -120,6 +121,23 @@ class DistilleryCommandTest {
         Run again = run("--work-dir", work.toString(), "export", model.toString(), "--format", "hf", "--out",
                 out.resolve("hf").toString());
         assertEquals(2, again.code(), "an existing export is not replaced without --overwrite");
+
+        // With tracking on, the run reaches a real MLflow server with its exports as artifacts.
+        try (MlflowServer server = new MlflowServer(dir.resolve("mlflow")).start()) {
+            Run tracked = run("--work-dir", work.toString(), "--progress=none", "--tracking-uri", server.uri(), "export",
+                    model.toString(), "--format", "hf,gguf", "--out", out.toString(), "--overwrite");
+            assertEquals(0, tracked.code(), tracked.err());
+            String mlflowRun = store.find(meta.runId()).mlflowRunId();
+            assertTrue(mlflowRun != null, "the run was created on the server: " + tracked.err());
+            java.util.Set<String> listed = new java.util.TreeSet<>();
+            server.get("/api/2.0/mlflow/artifacts/list", "run_id", mlflowRun, "path", "export/hf").path("files")
+                    .forEach(f -> listed.add(f.get("path").asText()));
+            assertTrue(listed.containsAll(List.of("export/hf/model.safetensors", "export/hf/config.json",
+                    "export/hf/tokenizer.json")), listed.toString());
+            assertTrue(java.util.Arrays.equals(Files.readAllBytes(out.resolve("gguf/model.gguf")),
+                    server.getBytes("/get-artifact", "path", "export/gguf/model.gguf", "run_uuid", mlflowRun)),
+                    "the GGUF on the server is the file written");
+        }
 
         Path imported = dir.resolve("imported.ckpt");
         Run imp = run("--work-dir", work.toString(), "import", out.resolve("hf").toString(), "--out", imported.toString());

@@ -221,6 +221,12 @@ public final class SafetensorsFile {
                 readFully(ch, buf, pos, file);
                 pos += buf.limit();
                 buf.flip();
+                if (e.type() == TensorType.F32) {
+                    int n = buf.remaining() / 4;
+                    buf.asFloatBuffer().get(values, i, n); // the buffer is little-endian, as the file
+                    i += n;
+                    continue;
+                }
                 while (buf.remaining() >= e.type().bytes()) {
                     values[i++] = e.type().get(buf);
                 }

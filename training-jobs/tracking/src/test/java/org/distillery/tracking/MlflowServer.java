@@ -21,25 +21,25 @@ import org.distillery.core.testing.RepoFixtures;
  * temporary folder, started from the checkout's .venv. Tests read what was logged back through the
  * REST API. Stopping and starting again on the same port and store stands for a server outage.
  */
-final class MlflowServer implements AutoCloseable {
+public final class MlflowServer implements AutoCloseable {
     private final Path dir;
     private final int port;
     private Process process;
     private final HttpClient http = HttpClient.newHttpClient();
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    MlflowServer(Path dir) throws IOException {
+    public MlflowServer(Path dir) throws IOException {
         this.dir = dir;
         try (ServerSocket s = new ServerSocket(0)) {
             this.port = s.getLocalPort();
         }
     }
 
-    String uri() {
+    public String uri() {
         return "http://127.0.0.1:" + port;
     }
 
-    MlflowServer start() throws IOException, InterruptedException {
+    public MlflowServer start() throws IOException, InterruptedException {
         Path python = Path.of(RepoFixtures.python());
         Path mlflow = python.resolveSibling("mlflow");
         Files.createDirectories(dir.resolve("artifacts"));
@@ -69,7 +69,7 @@ final class MlflowServer implements AutoCloseable {
         throw new IllegalStateException("mlflow server did not start in 90 s: " + Files.readString(dir.resolve("server.log")));
     }
 
-    void stop() throws InterruptedException {
+    public void stop() throws InterruptedException {
         if (process != null) {
             process.descendants().forEach(ProcessHandle::destroy);
             process.destroy();
@@ -78,31 +78,37 @@ final class MlflowServer implements AutoCloseable {
         }
     }
 
-    JsonNode get(String path, String... query) throws IOException, InterruptedException {
-        StringBuilder q = new StringBuilder();
-        for (int i = 0; i < query.length; i += 2) {
-            q.append(i == 0 ? "?" : "&").append(query[i]).append('=')
-                    .append(URLEncoder.encode(query[i + 1], StandardCharsets.UTF_8));
-        }
-        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(uri() + path + q)).build(),
-                HttpResponse.BodyHandlers.ofString());
+    public JsonNode get(String path, String... query) throws IOException, InterruptedException {
+        HttpResponse<String> r = http.send(request(path, query), HttpResponse.BodyHandlers.ofString());
         if (r.statusCode() != 200) {
             throw new IllegalStateException(path + ": HTTP " + r.statusCode() + " " + r.body());
         }
         return JSON.readTree(r.body());
     }
 
-    String getText(String path, String... query) throws IOException, InterruptedException {
+    public String getText(String path, String... query) throws IOException, InterruptedException {
+        return http.send(request(path, query), HttpResponse.BodyHandlers.ofString()).body();
+    }
+
+    public byte[] getBytes(String path, String... query) throws IOException, InterruptedException {
+        HttpResponse<byte[]> r = http.send(request(path, query), HttpResponse.BodyHandlers.ofByteArray());
+        if (r.statusCode() != 200) {
+            throw new IllegalStateException(path + ": HTTP " + r.statusCode());
+        }
+        return r.body();
+    }
+
+    /** A GET of {@code path} with query pairs (name, value, name, value, ...). */
+    private HttpRequest request(String path, String... query) {
         StringBuilder q = new StringBuilder();
         for (int i = 0; i < query.length; i += 2) {
             q.append(i == 0 ? "?" : "&").append(query[i]).append('=')
                     .append(URLEncoder.encode(query[i + 1], StandardCharsets.UTF_8));
         }
-        return http.send(HttpRequest.newBuilder(URI.create(uri() + path + q)).build(),
-                HttpResponse.BodyHandlers.ofString()).body();
+        return HttpRequest.newBuilder(URI.create(uri() + path + q)).build();
     }
 
-    List<Double> metricHistory(String runId, String key) throws IOException, InterruptedException {
+    public List<Double> metricHistory(String runId, String key) throws IOException, InterruptedException {
         JsonNode n = get("/api/2.0/mlflow/metrics/get-history", "run_id", runId, "metric_key", key, "max_results", "25000");
         List<Double> out = new java.util.ArrayList<>();
         n.path("metrics").forEach(m -> out.add(m.get("value").asDouble()));
