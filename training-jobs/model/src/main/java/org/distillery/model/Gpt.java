@@ -28,6 +28,9 @@ public final class Gpt {
     private final GptParameters p;
 
     private final Kernels kernels;
+    /** This model's step workspace: a teacher and its student on one thread each keep their own size. */
+    private final String workspace = "gpt-step-" + WORKSPACES.incrementAndGet();
+    private static final java.util.concurrent.atomic.AtomicLong WORKSPACES = new java.util.concurrent.atomic.AtomicLong();
 
     public Gpt(GptParameters parameters) {
         this(parameters, Kernels.forBackend());
@@ -63,14 +66,14 @@ public final class Gpt {
 
     /** Logits {@code [B*T, V]} for every position. */
     public INDArray logits(int[] tokens, int batch, int time) {
-        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, "gpt-step")) {
+        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, workspace)) {
             return forward(new Batch(tokens, null, batch, time), null).logits.detach();
         }
     }
 
     /** Logits {@code [V]} of the last position of one sequence. */
     public INDArray lastLogits(int[] tokens) {
-        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, "gpt-step")) {
+        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, workspace)) {
             INDArray all = forward(new Batch(tokens, null, 1, tokens.length), null).logits;
             return all.getRow(tokens.length - 1).detach();
         }
@@ -78,7 +81,7 @@ public final class Gpt {
 
     /** Mean next-token cross-entropy (nats), no gradients and no dropout. */
     public double loss(Batch b) {
-        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, "gpt-step")) {
+        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, workspace)) {
             Forward f = forward(b, null);
             return kernels.crossEntropy(f.logits, b.targets(), null, 0);
         }
@@ -90,13 +93,27 @@ public final class Gpt {
      * {@code dropoutSeed} fixes the dropout masks, which makes a step reproducible.
      */
     public double lossAndGradient(Batch b, GptParameters grads, double scale, long dropoutSeed) {
-        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, "gpt-step")) {
+        return lossAndGradient(b, grads, scale, dropoutSeed, kernels::crossEntropy);
+    }
+
+    /**
+     * A loss on the logits {@code [B*T, V]}: returns the mean loss and, when {@code grad} is not null,
+     * writes {@code scale} times its gradient there ({@code grad} may be {@code logits} itself).
+     */
+    @FunctionalInterface
+    public interface LogitLoss {
+        double apply(INDArray logits, int[] targets, INDArray grad, double scale);
+    }
+
+    /** {@link #lossAndGradient(Batch, GptParameters, double, long)} of another loss on the logits. */
+    public double lossAndGradient(Batch b, GptParameters grads, double scale, long dropoutSeed, LogitLoss loss) {
+        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, workspace)) {
             Random rng = c.dropout() > 0 ? Nd4j.getRandomFactory().getNewRandomInstance(dropoutSeed) : null;
             Forward f = forward(b, rng);
             INDArray dlogits = f.logits; // overwritten in place by the loss gradient
-            double loss = kernels.crossEntropy(f.logits, b.targets(), dlogits, scale);
+            double value = loss.apply(f.logits, b.targets(), dlogits, scale);
             backward(f, dlogits, grads);
-            return loss;
+            return value;
         }
     }
 

@@ -44,6 +44,35 @@ public final class TrainJob {
     private final String version;
     /** The spec as a JSON-shaped map: the run's params and every checkpoint's provenance. */
     private final Map<String, Object> specMap;
+    private final Setup setup;
+
+    /** What each step minimizes; plain training minimizes the next-token cross-entropy. */
+    public interface Objective {
+        /** Adds {@code scale} times the loss's gradient on {@code b} to {@code grads}; returns the loss. */
+        double lossAndGradient(Gpt model, Gpt.Batch b, GptParameters grads, double scale, long dropoutSeed);
+
+        /** Called once before a fresh run's first step, with the val windows (to log baselines). */
+        default void begin(TokenWindows val, int evalBatches, int batch, int time, RunTracker tracker) {
+        }
+
+        /** Parts of the loss since the last call, to log as {@code train/<name>} (empty for plain training). */
+        default Map<String, Double> takeParts() {
+            return Map.of();
+        }
+    }
+
+    /**
+     * How a run differs from plain training: the job's name in progress events, its objective, the
+     * weights of a fresh run (null: {@code init} of the spec, else random), and the spec recorded in
+     * every checkpoint and as the run's params (null: the train spec).
+     */
+    public record Setup(String job, Objective objective, java.util.function.Function<GptConfig, GptParameters> init,
+                        Map<String, Object> provenance) {
+        static Setup plain() {
+            return new Setup(JOB, (model, b, grads, scale, seed) -> model.lossAndGradient(b, grads, scale, seed), null,
+                    null);
+        }
+    }
 
     public record Result(Path model, long steps, double trainLoss, double valLoss, double valPerplexity,
                          double unigramEntropy, double tokensPerSecond, double msPerStep, boolean resumed) {
@@ -51,6 +80,12 @@ public final class TrainJob {
 
     public TrainJob(SpecReader.Located<TrainSpec> spec, Path dataDir, Path outDir, boolean resume,
                     RunTracker tracker, ProgressListener progress, String version) {
+        this(spec, dataDir, outDir, resume, tracker, progress, version, Setup.plain());
+    }
+
+    public TrainJob(SpecReader.Located<TrainSpec> spec, Path dataDir, Path outDir, boolean resume,
+                    RunTracker tracker, ProgressListener progress, String version, Setup setup) {
+        this.setup = setup;
         this.located = spec;
         this.spec = spec.spec();
         this.dataDir = dataDir;
@@ -59,7 +94,8 @@ public final class TrainJob {
         this.tracker = tracker;
         this.progress = progress;
         this.version = version;
-        this.specMap = Checkpoint.JSON.convertValue(this.spec, new TypeReference<Map<String, Object>>() { });
+        this.specMap = setup.provenance() != null ? setup.provenance()
+                : Checkpoint.JSON.convertValue(this.spec, new TypeReference<Map<String, Object>>() { });
     }
 
     public Result run() throws IOException {
@@ -73,7 +109,7 @@ public final class TrainJob {
         int batch = spec.training().batchSize();
         int accum = spec.training().gradAccum();
         int steps = spec.training().steps();
-        progress.on(ProgressEvent.stage(JOB, "open", 1, 2));
+        progress.on(ProgressEvent.stage(setup.job(), "open", 1, 2));
         try (TokenWindows train = TokenWindows.open(dataDir, manifest, "train");
              TokenWindows val = TokenWindows.open(dataDir, manifest, "val")) {
             for (TokenWindows w : List.of(train, val)) {
@@ -92,8 +128,11 @@ public final class TrainJob {
             LearningRate schedule = new LearningRate(o.lr(), o.minLr(), o.warmupSteps(), steps);
             double unigram = unigramEntropy(val, config.vocabSize());
             logStart(config, manifest, manifestSha, state, gpt.engine());
+            if (state.step == 0) {
+                setup.objective().begin(val, spec.eval().batches(), batch, time, tracker);
+            }
 
-            progress.on(ProgressEvent.stage(JOB, "train", 2, 2));
+            progress.on(ProgressEvent.stage(setup.job(), "train", 2, 2));
             long tokensPerStep = (long) batch * accum * time;
             double lastLoss = Double.NaN;
             double valLoss = Double.NaN;
@@ -104,8 +143,8 @@ public final class TrainJob {
                 double loss = 0; // grads start zero: the optimizer's step leaves them so
                 for (int micro = 0; micro < accum; micro++) {
                     Gpt.Batch b = train.randomBatch(spec.seed(), step, micro, batch, time);
-                    loss += gpt.lossAndGradient(b, grads, 1.0 / accum, TokenWindows.mix(spec.seed() + 1, step, micro))
-                            / accum;
+                    loss += setup.objective().lossAndGradient(gpt, b, grads, 1.0 / accum,
+                            TokenWindows.mix(spec.seed() + 1, step, micro)) / accum;
                 }
                 if (!Double.isFinite(loss)) {
                     throw new DistilleryException("training diverged at step " + (step + 1) + " (loss " + loss
@@ -115,20 +154,22 @@ public final class TrainJob {
                 long done = step + 1;
                 stepsRun++;
                 lastLoss = loss;
-                progress.on(ProgressEvent.progress(JOB, "train", done, steps, "steps"));
+                Map<String, Double> parts = setup.objective().takeParts();
+                progress.on(ProgressEvent.progress(setup.job(), "train", done, steps, "steps"));
                 if (done % spec.training().logEvery() == 0 || done == steps) {
                     double secs = (System.nanoTime() - started) / 1e9;
                     tracker.logMetric("train/loss", loss, done);
                     tracker.logMetric("train/lr", lr, done);
                     tracker.logMetric("train/grad_norm", norm, done);
                     tracker.logMetric("train/tokens_per_second", stepsRun * tokensPerStep / secs, done);
-                    progress.on(ProgressEvent.metric(JOB, "train/loss", loss));
+                    parts.forEach((name, value) -> tracker.logMetric("train/" + name, value, done));
+                    progress.on(ProgressEvent.metric(setup.job(), "train/loss", loss));
                 }
                 if (done % spec.eval().every() == 0 || done == steps) {
                     valLoss = evaluate(gpt, val, batch, time);
                     tracker.logMetric("val/loss", valLoss, done);
                     tracker.logMetric("val/perplexity", Math.exp(valLoss), done);
-                    progress.on(ProgressEvent.metric(JOB, "val/loss", valLoss));
+                    progress.on(ProgressEvent.metric(setup.job(), "val/loss", valLoss));
                 }
                 if (done % spec.checkpoints().every() == 0 || done == steps) {
                     Map<String, Double> metrics = new TreeMap<>();
@@ -150,7 +191,7 @@ public final class TrainJob {
                 AtomicFile.write(model, out -> Files.copy(newest, out));
             }
             tracker.logMetric("val/unigram_entropy", unigram, steps);
-            progress.on(ProgressEvent.metric(JOB, "val/unigram_entropy", unigram));
+            progress.on(ProgressEvent.metric(setup.job(), "val/unigram_entropy", unigram));
             return new Result(model, steps, lastLoss, valLoss, Math.exp(valLoss), unigram,
                     stepsRun == 0 ? 0 : stepsRun * tokensPerStep / seconds, stepsRun == 0 ? 0 : seconds * 1000 / stepsRun,
                     state.step > 0);
@@ -174,7 +215,9 @@ public final class TrainJob {
             return new State(params, adam, ck.header().step());
         }
         GptParameters params;
-        if (spec.init() != null) {
+        if (setup.init() != null) {
+            params = setup.init().apply(config);
+        } else if (spec.init() != null) {
             Path init = Path.of(spec.init());
             Checkpoint ck = Checkpoint.read(init);
             requireSameTokenizer(ck.header(), init, manifest);

@@ -93,24 +93,28 @@ public record TrainSpec(
 
     @Override
     public void validate(Validation v) {
-        v.require(name != null && name.matches("[A-Za-z0-9][A-Za-z0-9._-]*"), "name",
-                "is required: letters, digits, '.', '_' or '-'");
-        if (data == null) {
-            v.fail("data", "is required: 'prep' (a prep output's name) or 'path' (a folder of token shards)");
-        } else {
-            v.require((data.prep() == null) != (data.path() == null), "data",
-                    "needs exactly one of 'prep' (a prep output's name) or 'path' (a folder of token shards)");
-        }
-        v.inRange(model.nLayer(), 1, 256, "model.n_layer");
-        v.inRange(model.nHead(), 1, 256, "model.n_head");
-        v.inRange(model.nEmbd(), 1, 65536, "model.n_embd");
+        validateName(v, name);
+        validateData(v, data);
+        validateModel(v, model, "model.");
+        validateLoop(v, optimizer, training, eval, checkpoints);
+    }
+
+    /** The checks of a GPT-2 shape, under {@code prefix} ("model." or "student."). */
+    static void validateModel(Validation v, Model model, String prefix) {
+        v.inRange(model.nLayer(), 1, 256, prefix + "n_layer");
+        v.inRange(model.nHead(), 1, 256, prefix + "n_head");
+        v.inRange(model.nEmbd(), 1, 65536, prefix + "n_embd");
         if (model.nEmbd() > 0 && model.nHead() > 0 && model.nEmbd() % model.nHead() != 0) {
-            v.fail("model.n_embd", "must be divisible by model.n_head (" + model.nHead() + "), found " + model.nEmbd());
+            v.fail(prefix + "n_embd", "must be divisible by " + prefix + "n_head (" + model.nHead() + "), found "
+                    + model.nEmbd());
         }
-        v.inRange(model.blockSize(), 1, 1 << 20, "model.block_size");
-        v.require(model.dropout() >= 0 && model.dropout() < 1, "model.dropout", "must be in [0, 1), found "
+        v.inRange(model.blockSize(), 1, 1 << 20, prefix + "block_size");
+        v.require(model.dropout() >= 0 && model.dropout() < 1, prefix + "dropout", "must be in [0, 1), found "
                 + model.dropout());
-        Optimizer o = optimizer;
+    }
+
+    /** The checks of the training loop's sections, shared by train and distill specs. */
+    static void validateLoop(Validation v, Optimizer o, Training training, Eval eval, Checkpoints checkpoints) {
         v.require(o.lr() > 0, "optimizer.lr", "must be positive, found " + o.lr());
         v.require(o.minLr() >= 0 && o.minLr() <= o.lr(), "optimizer.min_lr", "must be between 0 and optimizer.lr ("
                 + o.lr() + "), found " + o.minLr());
@@ -128,5 +132,21 @@ public record TrainSpec(
         v.inRange(eval.batches(), 1, 1 << 16, "eval.batches");
         v.inRange(checkpoints.every(), 1, Integer.MAX_VALUE, "checkpoints.every");
         v.inRange(checkpoints.keep(), 1, 1000, "checkpoints.keep");
+    }
+
+    /** A job's name: it names its output folder and run. */
+    static void validateName(Validation v, String name) {
+        v.require(name != null && name.matches("[A-Za-z0-9][A-Za-z0-9._-]*"), "name",
+                "is required: letters, digits, '.', '_' or '-'");
+    }
+
+    /** The data section's check. */
+    static void validateData(Validation v, Data data) {
+        if (data == null) {
+            v.fail("data", "is required: 'prep' (a prep output's name) or 'path' (a folder of token shards)");
+        } else {
+            v.require((data.prep() == null) != (data.path() == null), "data",
+                    "needs exactly one of 'prep' (a prep output's name) or 'path' (a folder of token shards)");
+        }
     }
 }

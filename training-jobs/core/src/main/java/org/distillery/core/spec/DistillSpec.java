@@ -1,0 +1,116 @@
+package org.distillery.core.spec;
+
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * The spec of {@code distillery distill}: a teacher (a Distillery checkpoint or a Hugging Face GPT-2
+ * folder), the student's shape and initialisation, the distillation loss, and the training loop's
+ * sections as in a train spec. Student fields left out take the teacher's values, but for
+ * {@code n_layer}, which defaults to half the teacher's. {@link #validate} is the one place that checks
+ * the spec; checks that need the teacher (shapes, tokenizer) run when the job loads it, naming the
+ * same fields.
+ */
+public record DistillSpec(
+        String name,
+        String teacher,
+        TrainSpec.Data data,
+        Student student,
+        Distillation distillation,
+        TrainSpec.Optimizer optimizer,
+        TrainSpec.Training training,
+        TrainSpec.Eval eval,
+        TrainSpec.Checkpoints checkpoints,
+        TrainSpec.Tracking tracking,
+        Long seed) implements Spec {
+
+    public static final List<String> LOSSES = List.of("forward_kl", "reverse_kl", "jsd");
+    public static final List<String> INITS = List.of("teacher", "random");
+
+    public DistillSpec {
+        student = Objects.requireNonNullElseGet(student, () -> new Student(null, null, null, null, null, null, null));
+        distillation = Objects.requireNonNullElseGet(distillation, () -> new Distillation(null, null, null, null));
+        optimizer = Objects.requireNonNullElseGet(optimizer,
+                () -> new TrainSpec.Optimizer(null, null, null, null, null, null, null, null));
+        training = Objects.requireNonNullElseGet(training, () -> new TrainSpec.Training(null, null, null, null));
+        eval = Objects.requireNonNullElseGet(eval, () -> new TrainSpec.Eval(null, null));
+        checkpoints = Objects.requireNonNullElseGet(checkpoints, () -> new TrainSpec.Checkpoints(null, null));
+        tracking = Objects.requireNonNullElseGet(tracking, () -> new TrainSpec.Tracking(null, null));
+        seed = Objects.requireNonNullElse(seed, 1337L);
+    }
+
+    /**
+     * The student: its shape (unset fields from the teacher; n_layer half the teacher's), and its
+     * weights at the start: {@code teacher} copies the embeddings (projected onto the student's width
+     * when it is narrower) and, at the teacher's width, the teacher blocks listed in {@code layers}
+     * (default: evenly spaced, as DistilBERT's every other layer); {@code random} starts afresh.
+     */
+    public record Student(Integer nLayer, Integer nHead, Integer nEmbd, Integer blockSize, Double dropout, String init,
+                          List<Integer> layers) {
+        public Student {
+            init = Objects.requireNonNullElse(init, "teacher");
+        }
+
+        /** The student's shape given the teacher's. */
+        public TrainSpec.Model resolve(int teacherLayers, int teacherHeads, int teacherEmbd, int teacherBlock) {
+            return new TrainSpec.Model(nLayer != null ? nLayer : Math.max(1, teacherLayers / 2),
+                    nHead != null ? nHead : teacherHeads, nEmbd != null ? nEmbd : teacherEmbd,
+                    blockSize != null ? blockSize : teacherBlock, dropout);
+        }
+    }
+
+    /**
+     * The loss: {@code kd_ratio} · τ² · D(teacher ‖ student at temperature τ) + (1 − kd_ratio) · cross-entropy,
+     * D one of {@link #LOSSES}; {@code beta} weighs the generalized JSD (0 is forward KL, 1 reverse KL).
+     */
+    public record Distillation(String loss, Double beta, Double temperature, Double kdRatio) {
+        public Distillation {
+            loss = Objects.requireNonNullElse(loss, "forward_kl");
+            beta = Objects.requireNonNullElse(beta, 0.5);
+            temperature = Objects.requireNonNullElse(temperature, 2.0);
+            kdRatio = Objects.requireNonNullElse(kdRatio, 0.5);
+        }
+    }
+
+    /** The training loop's spec for a student of the given shape (data, optimizer, sections, seed). */
+    public TrainSpec asTrainSpec(TrainSpec.Model studentModel) {
+        return new TrainSpec(name, data, studentModel, optimizer, training, eval, checkpoints, tracking, null, seed);
+    }
+
+    @Override
+    public void validate(Validation v) {
+        TrainSpec.validateName(v, name);
+        v.require(teacher != null && !teacher.isBlank(), "teacher",
+                "is required: a Distillery checkpoint (.ckpt) or a Hugging Face GPT-2 folder");
+        TrainSpec.validateData(v, data);
+        Student s = student;
+        v.inRange(s.nLayer(), 1, 256, "student.n_layer");
+        v.inRange(s.nHead(), 1, 256, "student.n_head");
+        v.inRange(s.nEmbd(), 1, 65536, "student.n_embd");
+        v.inRange(s.blockSize(), 1, 1 << 20, "student.block_size");
+        if (s.dropout() != null) {
+            v.require(s.dropout() >= 0 && s.dropout() < 1, "student.dropout", "must be in [0, 1), found " + s.dropout());
+        }
+        v.oneOf(s.init(), INITS, "student.init");
+        if (s.layers() != null) {
+            v.require(s.init().equals("teacher"), "student.layers", "copies teacher blocks, so it needs student.init:"
+                    + " teacher, found '" + s.init() + "'");
+            for (int i = 0; i < s.layers().size(); i++) {
+                Integer l = s.layers().get(i);
+                v.require(l != null && l >= 0, "student.layers[" + i + "]", "must be a teacher block index (0 or more),"
+                        + " found " + l);
+            }
+            if (s.nLayer() != null) {
+                v.require(s.layers().size() == s.nLayer(), "student.layers", "lists " + s.layers().size()
+                        + " teacher blocks for a student of student.n_layer " + s.nLayer() + ": one per student block");
+            }
+        }
+        Distillation d = distillation;
+        v.oneOf(d.loss(), LOSSES, "distillation.loss");
+        v.require(d.temperature() > 0, "distillation.temperature", "must be positive, found " + d.temperature());
+        v.require(d.kdRatio() >= 0 && d.kdRatio() <= 1, "distillation.kd_ratio", "must be in [0, 1] (the weight of"
+                + " the distillation term against cross-entropy), found " + d.kdRatio());
+        v.require(d.beta() >= 0 && d.beta() <= 1, "distillation.beta", "must be in [0, 1], found " + d.beta());
+        TrainSpec.validateLoop(v, optimizer, training, eval, checkpoints);
+    }
+}
