@@ -14,7 +14,9 @@ import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
 import org.distillery.core.tracking.RunTracker;
 import org.distillery.core.progress.ProgressListener;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * {@code distillery distill}: a student trained on prep shards against a live teacher's logits with a
@@ -121,6 +123,8 @@ public final class DistillJob {
     static final class LiveTeacher implements TrainJob.Objective {
         private final Gpt teacher;
         private final DistillationLoss loss;
+        /** The teacher's logits of the current batch, reused from batch to batch. */
+        private INDArray logits;
         private double kd;
         private double ce;
         private int batches;
@@ -132,7 +136,11 @@ public final class DistillJob {
 
         @Override
         public double lossAndGradient(Gpt model, Gpt.Batch b, GptParameters grads, double scale, long dropoutSeed) {
-            INDArray logits = teacher.logits(b.inputs(), b.batch(), b.time());
+            long rows = (long) b.batch() * b.time();
+            if (logits == null || logits.rows() != rows) {
+                logits = Nd4j.createUninitializedDetached(DataType.FLOAT, rows, teacher.config().vocabSize());
+            }
+            teacher.logits(b.inputs(), b.batch(), b.time(), logits);
             DistillationLoss.Teacher target = new DistillationLoss.Dense(logits);
             return model.lossAndGradient(b, grads, scale, dropoutSeed, (l, targets, g, s) -> {
                 DistillationLoss.Value v = loss.apply(l, target, targets, g, s);

@@ -2,7 +2,9 @@ package org.distillery.model;
 
 import java.nio.FloatBuffer;
 import java.util.Locale;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Token-level knowledge distillation on logits: a divergence between the teacher's and the student's
@@ -28,7 +30,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * buckets, the k tokens and "every other token", with the student's mass gathered the same way, so
  * that no probability mass is dropped. Per row, with bucket masses P and Q and h_b = Q_b·∂D/∂Q_b, the
  * gradient on a student logit j in bucket b is (q_j/Q_b·h_b − q_j·Σh)/τ: the softmax's Jacobian,
- * written so that no ratio of tiny masses is formed. Rows run in double on every core.
+ * written so that no ratio of tiny masses is formed. The softmaxes run on the engine's kernel
+ * ({@link Kernels#softmaxRows}); the rest is arithmetic per value, in double, on every core.
  */
 public final class DistillationLoss {
     /** The divergence between teacher and student distributions. */
@@ -71,12 +74,18 @@ public final class DistillationLoss {
     public record TopK(int k, int[] ids, float[] logits, float[] restLse) implements Teacher {
     }
 
+    private final Kernels kernels;
     private final Divergence divergence;
     private final double beta;
     private final double temperature;
     private final double kdRatio;
 
     public DistillationLoss(Divergence divergence, double beta, double temperature, double kdRatio) {
+        this(divergence, beta, temperature, kdRatio, Kernels.forBackend());
+    }
+
+    DistillationLoss(Divergence divergence, double beta, double temperature, double kdRatio, Kernels kernels) {
+        this.kernels = kernels;
         if (!(temperature > 0)) {
             throw new IllegalArgumentException("temperature must be positive, found " + temperature);
         }
@@ -108,41 +117,66 @@ public final class DistillationLoss {
         if (targets.length != n) {
             throw new IllegalArgumentException(n + " rows of logits but " + targets.length + " targets");
         }
-        FloatBuffer s = JavaKernels.buffer(logits);
-        FloatBuffer g = grad == null ? null : JavaKernels.buffer(grad);
-        FloatBuffer t;
-        if (teacher instanceof Dense d) {
-            if (d.logits().rows() != n || d.logits().columns() != v) {
-                throw new IllegalArgumentException("teacher logits " + java.util.Arrays.toString(d.logits().shape())
-                        + " for student logits [" + n + ", " + v + "]: the two models must share a vocabulary");
-            }
-            t = JavaKernels.buffer(d.logits());
-        } else {
-            t = null;
-        }
         TopK top = teacher instanceof TopK k ? k : null;
         if (top != null && (top.ids().length != (long) n * top.k() || top.restLse().length != n)) {
             throw new IllegalArgumentException("top-" + top.k() + " teacher logits for " + top.restLse().length
                     + " rows, student logits have " + n);
         }
+        float inv = (float) (1 / temperature);
+        // Softmaxes by the engine's kernel (SIMD exp); everything after is arithmetic per value.
+        INDArray qt = Nd4j.createUninitialized(DataType.FLOAT, n, v);
+        double[] lseT = kernels.softmaxRows(logits, inv, qt);
+        INDArray q1 = Nd4j.createUninitialized(DataType.FLOAT, n, v);
+        double[] lse1 = kernels.softmaxRows(logits, 1f, q1);
+        INDArray probs = null;
+        double[] lseP = null;
+        if (teacher instanceof Dense d) {
+            if (d.logits().rows() != n || d.logits().columns() != v) {
+                throw new IllegalArgumentException("teacher logits " + java.util.Arrays.toString(d.logits().shape())
+                        + " for student logits [" + n + ", " + v + "]: the two models must share a vocabulary");
+            }
+            probs = Nd4j.createUninitialized(DataType.FLOAT, n, v);
+            lseP = kernels.softmaxRows(d.logits(), inv, probs);
+        }
         double[] kd = new double[n];
         double[] ce = new double[n];
         double perRow = scale / n;
-        JavaKernels.rows(n, v, (from, to) -> {
-            Row row = new Row(v, top == null ? v : top.k() + 1);
-            for (int r = from; r < to; r++) {
-                if (top == null) {
-                    row.dense(s, t, r * v);
-                } else {
-                    row.sparse(s, r * v, top, r);
+        FloatBuffer s = JavaKernels.buffer(logits);
+        for (int r = 0; r < n; r++) { // before the gradient overwrites the logits: grad may be logits
+            ce[r] = lse1[r] - s.get(r * v + targets[r]);
+        }
+        FloatBuffer qtB = JavaKernels.buffer(qt);
+        FloatBuffer q1B = JavaKernels.buffer(q1);
+        FloatBuffer g = grad == null ? null : JavaKernels.buffer(grad);
+        if (top == null) {
+            FloatBuffer tB = JavaKernels.buffer(((Dense) teacher).logits());
+            FloatBuffer pB = JavaKernels.buffer(probs);
+            double[] lsePs = lseP;
+            JavaKernels.rows(n, v, (from, to) -> {
+                Rows rows = new Rows(s, tB, pB, qtB, q1B, g, v);
+                for (int r = from; r < to; r++) {
+                    kd[r] = dense(r, v, rows, lseT[r], lsePs[r], inv, perRow);
                 }
-                kd[r] = row.divergence();
-                ce[r] = row.crossEntropy(targets[r]);
-                if (g != null) {
-                    row.gradient(g, r * v, targets[r], perRow, top, r);
+            });
+        } else {
+            JavaKernels.rows(n, v, (from, to) -> {
+                double[] h = new double[top.k() + 1];
+                Buckets buckets = new Buckets(top.k());
+                for (int r = from; r < to; r++) {
+                    int o = r * v;
+                    kd[r] = buckets.divergence(top, r, s, o, qtB, lseT[r], inv, h);
+                    if (g != null) {
+                        buckets.gradient(top, r, o, v, qtB, q1B, g, perRow, h);
+                    }
                 }
+            });
+        }
+        if (g != null) {
+            float hard = (float) (perRow * (1 - kdRatio));
+            for (int r = 0; r < n; r++) {
+                g.put(r * v + targets[r], g.get(r * v + targets[r]) - hard);
             }
-        });
+        }
         double kdSum = 0;
         double ceSum = 0;
         for (int r = 0; r < n; r++) {
@@ -154,117 +188,172 @@ public final class DistillationLoss {
         return new Value(kdRatio * temperature * temperature * kdMean + (1 - kdRatio) * ceMean, kdMean, ceMean);
     }
 
-    /** One row's scratch: the student's log-probabilities at τ and at 1, and the bucket masses. */
-    private final class Row {
+    /**
+     * D of row r for a dense teacher and, when {@code g} is not null, the mixed gradient (but for the
+     * target's −1, added by the caller). The row's values are copied into arrays first: loops over
+     * float arrays compile to SIMD, loops over NIO buffers do not. log p − log q is (t − s)/τ + lse_q
+     * − lse_p, and Σh is known for the two KLs (−1 and D + 1), so they keep no h.
+     */
+    private double dense(int r, int v, Rows a, double lseT, double lseP, float inv, double perRow) {
+        a.load(r);
+        float soft = (float) (perRow * kdRatio * temperature); // τ² · ∂/∂(z/τ) · 1/τ
+        float hard = (float) (perRow * (1 - kdRatio));
+        float shift = (float) (lseT - lseP);
+        float[] s = a.s;
+        float[] t = a.t;
+        float[] p = a.p;
+        float[] q = a.qt;
+        float[] q1 = a.q1;
+        float[] out = a.out;
+        double d = 0;
+        switch (divergence) {
+            case FORWARD_KL -> { // Σ p (log p − log q); p·log p is 0 where p is
+                for (int j = 0; j < v; j++) {
+                    float pj = p[j];
+                    d += pj > 0 ? pj * ((t[j] - s[j]) * inv + shift) : 0;
+                }
+                for (int j = 0; j < v; j++) { // h_j − q_j·Σh = q_j − p_j
+                    out[j] = soft * (q[j] - p[j]) + hard * q1[j];
+                }
+            }
+            case REVERSE_KL -> {
+                for (int j = 0; j < v; j++) {
+                    d += q[j] * ((s[j] - t[j]) * inv - shift);
+                }
+                float dd = (float) d;
+                for (int j = 0; j < v; j++) { // h_j − q_j·Σh = q_j (log q_j − log p_j − D)
+                    out[j] = soft * q[j] * ((s[j] - t[j]) * inv - shift - dd) + hard * q1[j];
+                }
+            }
+            default -> {
+                double hSum = 0;
+                float lseQ = (float) lseT;
+                float lsePf = (float) lseP;
+                for (int j = 0; j < v; j++) {
+                    float pj = p[j];
+                    float qj = q[j];
+                    float lm = (float) Math.log(Math.max(beta * pj + (1 - beta) * qj, Double.MIN_NORMAL));
+                    float h = qj > 0 ? (float) (1 - beta) * qj * (s[j] * inv - lseQ - lm) : 0;
+                    d += (pj > 0 ? beta * pj * (t[j] * inv - lsePf - lm) : 0) + h;
+                    hSum += h;
+                    out[j] = h;
+                }
+                float hs = (float) hSum;
+                for (int j = 0; j < v; j++) {
+                    out[j] = soft * (out[j] - q[j] * hs) + hard * q1[j];
+                }
+            }
+        }
+        a.store(r);
+        return d;
+    }
+
+    /** One thread's copies of a row of every [N, V] operand (see {@link #dense}). */
+    private static final class Rows {
+        final FloatBuffer sB;
+        final FloatBuffer tB;
+        final FloatBuffer pB;
+        final FloatBuffer qtB;
+        final FloatBuffer q1B;
+        final FloatBuffer gB;
         final int v;
-        final double[] logQt; // student log-probabilities at τ, per token
-        final double[] logQ1; // student log-probabilities at 1, per token
-        final double[] bucketP; // teacher mass per bucket
-        final double[] bucketQ; // student mass per bucket (at τ)
-        final double[] h; // Q_b · ∂D/∂Q_b per bucket
-        int buckets;
+        final float[] s;
+        final float[] t;
+        final float[] p;
+        final float[] qt;
+        final float[] q1;
+        final float[] out;
+
+        Rows(FloatBuffer s, FloatBuffer t, FloatBuffer p, FloatBuffer qt, FloatBuffer q1, FloatBuffer g, int v) {
+            this.sB = s;
+            this.tB = t;
+            this.pB = p;
+            this.qtB = qt;
+            this.q1B = q1;
+            this.gB = g;
+            this.v = v;
+            this.s = new float[v];
+            this.t = new float[v];
+            this.p = new float[v];
+            this.qt = new float[v];
+            this.q1 = new float[v];
+            this.out = new float[v];
+        }
+
+        void load(int r) {
+            int o = r * v;
+            sB.get(o, s, 0, v);
+            tB.get(o, t, 0, v);
+            pB.get(o, p, 0, v);
+            qtB.get(o, qt, 0, v);
+            q1B.get(o, q1, 0, v);
+        }
+
+        void store(int r) {
+            if (gB != null) {
+                gB.put(r * v, out, 0, v);
+            }
+        }
+    }
+
+    /** A sparse teacher's row as k + 1 buckets: the teacher's top tokens, then every other token. */
+    private final class Buckets {
+        final double[] p;
+        final double[] logP;
+        final double[] q;
+        final double[] logQ;
         double hSum;
 
-        Row(int v, int buckets) {
-            this.v = v;
-            this.logQt = new double[v];
-            this.logQ1 = new double[v];
-            this.bucketP = new double[buckets];
-            this.bucketQ = new double[buckets];
-            this.h = new double[buckets];
+        Buckets(int k) {
+            p = new double[k + 1];
+            logP = new double[k + 1];
+            q = new double[k + 1];
+            logQ = new double[k + 1];
         }
 
-        /** The student's softmaxes at τ and 1 of row {@code s[o, o + v)}. */
-        void student(FloatBuffer s, int o) {
-            double max = Double.NEGATIVE_INFINITY;
-            for (int j = 0; j < v; j++) {
-                max = Math.max(max, s.get(o + j));
-            }
-            double sumT = 0;
-            double sum1 = 0;
-            for (int j = 0; j < v; j++) {
-                double z = s.get(o + j) - max;
-                logQt[j] = z / temperature;
-                logQ1[j] = z;
-                sumT += Math.exp(logQt[j]);
-                sum1 += Math.exp(z);
-            }
-            double lseT = Math.log(sumT);
-            double lse1 = Math.log(sum1);
-            for (int j = 0; j < v; j++) {
-                logQt[j] -= lseT;
-                logQ1[j] -= lse1;
-            }
-        }
-
-        /** Buckets are the tokens; the teacher's row is {@code t[o, o + v)}. */
-        void dense(FloatBuffer s, FloatBuffer t, int o) {
-            student(s, o);
-            buckets = v;
-            double max = Double.NEGATIVE_INFINITY;
-            for (int j = 0; j < v; j++) {
-                max = Math.max(max, t.get(o + j));
-            }
-            double sum = 0;
-            for (int j = 0; j < v; j++) {
-                bucketP[j] = Math.exp((t.get(o + j) - max) / temperature);
-                sum += bucketP[j];
-            }
-            for (int j = 0; j < v; j++) {
-                bucketP[j] /= sum;
-                bucketQ[j] = Math.exp(logQt[j]);
-            }
-        }
-
-        /** Buckets are the teacher's k tokens, then the rest. */
-        void sparse(FloatBuffer s, int o, TopK top, int r) {
-            student(s, o);
+        /** D over the buckets of row r; fills h (per bucket) and hSum. */
+        double divergence(TopK top, int r, FloatBuffer s, int o, FloatBuffer qt, double lseT, float inv, double[] h) {
             int k = top.k();
-            buckets = k + 1;
-            double max = top.restLse()[r];
+            double tmax = top.restLse()[r];
             for (int i = 0; i < k; i++) {
-                max = Math.max(max, top.logits()[r * k + i] / temperature);
+                tmax = Math.max(tmax, top.logits()[r * k + i] * inv);
             }
-            double sum = Math.exp(top.restLse()[r] - max);
+            double sum = Math.exp(top.restLse()[r] - tmax);
             double qTop = 0;
             for (int i = 0; i < k; i++) {
-                bucketP[i] = Math.exp(top.logits()[r * k + i] / temperature - max);
-                sum += bucketP[i];
-                bucketQ[i] = Math.exp(logQt[top.ids()[r * k + i]]);
-                qTop += bucketQ[i];
+                sum += Math.exp(top.logits()[r * k + i] * inv - tmax);
+                int id = top.ids()[r * k + i];
+                q[i] = qt.get(o + id);
+                logQ[i] = s.get(o + id) * inv - lseT;
+                qTop += q[i];
             }
+            double lse = tmax + Math.log(sum);
             for (int i = 0; i < k; i++) {
-                bucketP[i] /= sum;
+                logP[i] = top.logits()[r * k + i] * inv - lse;
+                p[i] = Math.exp(logP[i]);
             }
-            bucketP[k] = Math.exp(top.restLse()[r] - max) / sum;
-            bucketQ[k] = Math.max(0, 1 - qTop);
-        }
-
-        /** D(P, Q) over the buckets; fills h and hSum for the gradient. */
-        double divergence() {
+            logP[k] = top.restLse()[r] - lse;
+            p[k] = Math.exp(logP[k]);
+            q[k] = Math.max(0, 1 - qTop);
+            logQ[k] = safeLog(q[k]);
             double d = 0;
             hSum = 0;
-            for (int b = 0; b < buckets; b++) {
-                double p = bucketP[b];
-                double q = bucketQ[b];
+            for (int b = 0; b <= k; b++) {
                 double term;
                 switch (divergence) {
                     case FORWARD_KL -> {
-                        term = p > 0 ? p * (Math.log(p) - safeLog(q)) : 0;
-                        h[b] = -p;
+                        term = p[b] > 0 ? p[b] * (logP[b] - logQ[b]) : 0;
+                        h[b] = -p[b];
                     }
                     case REVERSE_KL -> {
-                        double lq = safeLog(q);
-                        double lp = safeLog(p);
-                        term = q > 0 ? q * (lq - lp) : 0;
-                        h[b] = q > 0 ? q * (lq - lp + 1) : 0;
+                        double diff = logQ[b] - logP[b];
+                        term = q[b] > 0 ? q[b] * diff : 0;
+                        h[b] = q[b] > 0 ? q[b] * (diff + 1) : 0;
                     }
                     default -> {
-                        double m = beta * p + (1 - beta) * q;
-                        double lm = safeLog(m);
-                        term = (p > 0 ? beta * p * (Math.log(p) - lm) : 0)
-                                + (q > 0 ? (1 - beta) * q * (Math.log(q) - lm) : 0);
-                        h[b] = q > 0 ? (1 - beta) * q * (Math.log(q) - lm) : 0;
+                        double lm = safeLog(beta * p[b] + (1 - beta) * q[b]);
+                        h[b] = q[b] > 0 ? (1 - beta) * q[b] * (logQ[b] - lm) : 0;
+                        term = (p[b] > 0 ? beta * p[b] * (logP[b] - lm) : 0) + h[b];
                     }
                 }
                 d += term;
@@ -273,34 +362,20 @@ public final class DistillationLoss {
             return d;
         }
 
-        double crossEntropy(int target) {
-            return -logQ1[target];
-        }
-
-        /**
-         * {@code g[o + j] = perRow · (kd_ratio · τ² · ∂D/∂z_j + (1 − kd_ratio) · ∂CE/∂z_j)}: for token j in
-         * bucket b, ∂D/∂z_j = (q_j/Q_b · h_b − q_j · Σh) / τ.
-         */
-        void gradient(FloatBuffer g, int o, int target, double perRow, TopK top, int r) {
-            double soft = perRow * kdRatio * temperature; // τ² / τ
+        /** The gradient of a sparse row, for token j in bucket b: (q_j/Q_b · h_b − q_j · Σh) / τ, mixed. */
+        void gradient(TopK top, int r, int o, int v, FloatBuffer qt, FloatBuffer q1, FloatBuffer g, double perRow,
+                      double[] h) {
+            double soft = perRow * kdRatio * temperature;
             double hard = perRow * (1 - kdRatio);
-            int k = top == null ? 0 : top.k();
-            double restShare = top == null ? 0 : (bucketQ[k] > 0 ? h[k] / bucketQ[k] : 0);
+            int k = top.k();
+            double restShare = q[k] > 0 ? h[k] / q[k] : 0; // q_j/Q_rest · h_rest = q_j · this
             for (int j = 0; j < v; j++) {
-                double q = Math.exp(logQt[j]);
-                double own = top == null ? h[j] : q * restShare; // q_j/Q_b · h_b
-                double dz = soft * (own - q * hSum) + hard * Math.exp(logQ1[j]);
-                g.put(o + j, (float) dz);
+                g.put(o + j, (float) (soft * qt.get(o + j) * (restShare - hSum) + hard * q1.get(o + j)));
             }
-            if (top != null) { // the k tokens have buckets of their own: q_j/Q_b · h_b = h_b
-                for (int i = 0; i < k; i++) {
-                    int j = top.ids()[r * k + i];
-                    double q = Math.exp(logQt[j]);
-                    double dz = soft * (h[i] - q * hSum) + hard * Math.exp(logQ1[j]);
-                    g.put(o + j, (float) dz);
-                }
+            for (int i = 0; i < k; i++) { // the k tokens have buckets of their own: q_j/Q_b · h_b = h_b
+                int j = top.ids()[r * k + i];
+                g.put(o + j, (float) (soft * (h[i] - qt.get(o + j) * hSum) + hard * q1.get(o + j)));
             }
-            g.put(o + target, g.get(o + target) - (float) hard);
         }
     }
 

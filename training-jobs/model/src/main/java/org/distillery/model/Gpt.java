@@ -71,6 +71,17 @@ public final class Gpt {
         }
     }
 
+    /**
+     * Logits of every position into {@code out} ({@code [B*T, V]}, float, outside any workspace): a
+     * teacher scoring batch after batch reuses one array, where {@link #logits(int[], int, int)} makes
+     * a new one each time (a fresh off-heap allocation, as slow as the forward pass for small models).
+     */
+    public void logits(int[] tokens, int batch, int time, INDArray out) {
+        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, workspace)) {
+            out.assign(forward(new Batch(tokens, null, batch, time), null).logits);
+        }
+    }
+
     /** Logits {@code [V]} of the last position of one sequence. */
     public INDArray lastLogits(int[] tokens) {
         try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, workspace)) {

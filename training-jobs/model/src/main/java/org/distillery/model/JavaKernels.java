@@ -602,6 +602,39 @@ class JavaKernels implements Kernels {
     }
 
     @Override
+    public double[] softmaxRows(INDArray x, float scale, INDArray out) {
+        int n = (int) x.rows();
+        int v = (int) x.columns();
+        FloatBuffer in = buffer(x);
+        FloatBuffer o = buffer(out);
+        double[] lse = new double[n];
+        rows(n, v, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int base = r * v;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < v; j++) {
+                    float z = in.get(base + j) * scale;
+                    if (z > max) {
+                        max = z;
+                    }
+                }
+                double sum = 0;
+                for (int j = 0; j < v; j++) {
+                    float e = FastExp.exp(in.get(base + j) * scale - max);
+                    o.put(base + j, e);
+                    sum += e;
+                }
+                float norm = (float) (1 / sum);
+                for (int j = 0; j < v; j++) {
+                    o.put(base + j, o.get(base + j) * norm);
+                }
+                lse[r] = max + Math.log(sum);
+            }
+        });
+        return lse;
+    }
+
+    @Override
     public double crossEntropy(INDArray logits, int[] targets, INDArray grad, double scale) {
         int n = (int) logits.rows();
         int v = (int) logits.columns();

@@ -97,6 +97,12 @@ interface Kernels {
     /** Softmax backward in place: dprobs becomes scale * dL/dscores. */
     void softmaxBackward(INDArray probs, INDArray dprobs, double scale);
 
+    /**
+     * Row-wise softmax of {@code scale * x} into {@code out} (may be {@code x}); returns each row's
+     * log-sum-exp of {@code scale * x}, so that log-probabilities are {@code scale * x - lse}.
+     */
+    double[] softmaxRows(INDArray x, float scale, INDArray out);
+
     /** Mean cross-entropy of targets; with grad non-null writes scale * dL/dlogits into it (may be logits). */
     double crossEntropy(INDArray logits, int[] targets, INDArray grad, double scale);
 

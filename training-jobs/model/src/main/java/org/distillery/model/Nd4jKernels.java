@@ -125,6 +125,23 @@ final class Nd4jKernels implements Kernels {
     }
 
     @Override
+    public double[] softmaxRows(INDArray x, float scale, INDArray out) {
+        INDArray z = x.mul(scale);
+        INDArray max = z.max(1).reshape(z.rows(), 1);
+        z.subiColumnVector(max);
+        Transforms.exp(z, false);
+        INDArray sum = z.sum(1).reshape(z.rows(), 1);
+        out.assign(z.diviColumnVector(sum));
+        double[] m = max.castTo(DataType.DOUBLE).data().asDouble();
+        double[] s = sum.castTo(DataType.DOUBLE).data().asDouble();
+        double[] lse = new double[m.length];
+        for (int r = 0; r < lse.length; r++) {
+            lse[r] = m[r] + Math.log(s[r]);
+        }
+        return lse;
+    }
+
+    @Override
     public double crossEntropy(INDArray logits, int[] targets, INDArray grad, double scale) {
         long n = logits.rows();
         INDArray logp = Nd4j.createUninitialized(DataType.FLOAT, logits.shape());

@@ -364,6 +364,51 @@ final class VectorKernels extends JavaKernels {
     }
 
     @Override
+    public double[] softmaxRows(INDArray x, float scale, INDArray out) {
+        int n = (int) x.rows();
+        int v = (int) x.columns();
+        ByteBuffer in = bytes(x);
+        ByteBuffer o = bytes(out);
+        double[] lse = new double[n];
+        int bound = S.loopBound(v);
+        rows(n, v, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int base = r * v;
+                FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+                int j = 0;
+                for (; j < bound; j += L) {
+                    vmax = vmax.max(load(in, base + j).mul(scale));
+                }
+                float max = vmax.reduceLanes(VectorOperators.MAX);
+                for (; j < v; j++) {
+                    max = Math.max(max, get(in, base + j) * scale);
+                }
+                FloatVector vsum = FloatVector.zero(S);
+                for (j = 0; j < bound; j += L) {
+                    FloatVector e = load(in, base + j).mul(scale).sub(max).lanewise(VectorOperators.EXP);
+                    store(e, o, base + j);
+                    vsum = vsum.add(e);
+                }
+                double sum = vsum.reduceLanes(VectorOperators.ADD);
+                for (; j < v; j++) {
+                    float e = (float) Math.exp(get(in, base + j) * scale - max);
+                    put(o, base + j, e);
+                    sum += e;
+                }
+                float norm = (float) (1 / sum);
+                for (j = 0; j < bound; j += L) {
+                    store(load(o, base + j).mul(norm), o, base + j);
+                }
+                for (; j < v; j++) {
+                    put(o, base + j, get(o, base + j) * norm);
+                }
+                lse[r] = max + Math.log(sum);
+            }
+        });
+        return lse;
+    }
+
+    @Override
     public double crossEntropy(INDArray logits, int[] targets, INDArray grad, double scale) {
         int n = (int) logits.rows();
         int v = (int) logits.columns();

@@ -199,11 +199,18 @@ class DistillationLossTest {
         return new DistillationLoss.TopK(k, ids, logits, rest);
     }
 
+    /** On every engine: the softmaxes run on the engine's kernel. */
     @Test
     void lossesAndGradientsMatchTheReferenceAndItsCentralDifferences() {
+        for (Kernels engine : new Kernels[] {new VectorKernels(), new JavaKernels(), new Nd4jKernels()}) {
+            checkAgainstReference(engine);
+        }
+    }
+
+    private void checkAgainstReference(Kernels engine) {
         SplittableRandom rng = new SplittableRandom(11);
         int n = 3;
-        int v = 7;
+        int v = 19; // not a multiple of any vector width
         for (Divergence d : Divergence.values()) {
             for (double beta : d == Divergence.JSD ? new double[] {0.1, 0.5, 0.9} : new double[] {0}) {
                 for (double tau : new double[] {1, 2.5}) {
@@ -225,12 +232,12 @@ class DistillationLossTest {
                                     }
                                 }
                             }
-                            DistillationLoss loss = new DistillationLoss(d, beta, tau, ratio);
+                            DistillationLoss loss = new DistillationLoss(d, beta, tau, ratio, engine);
                             DistillationLoss.Teacher teacher = top != null ? top : new DistillationLoss.Dense(tl);
                             INDArray grad = Nd4j.createUninitialized(DataType.FLOAT, n, v);
                             double scale = 0.5;
                             double got = loss.apply(s, teacher, targets, grad, scale).loss();
-                            String what = d + " β=" + beta + " τ=" + tau + " ratio=" + ratio + " k=" + k;
+                            String what = engine.name() + " " + d + " β=" + beta + " τ=" + tau + " ratio=" + ratio + " k=" + k;
                             double want = reference(sd, td, targets, d, beta, tau, ratio, ids);
                             assertEquals(want, got, 2e-5 * Math.max(1, Math.abs(want)), what);
                             double h = 1e-5;
