@@ -147,4 +147,53 @@ class DistilleryCommandTest {
         float[] b = org.distillery.model.Checkpoint.read(imported).section("params").toFloatVector();
         assertTrue(java.util.Arrays.equals(a, b), "import(export(m)) has m's weights");
     }
+
+    /** A teacher trained and exported as a Hugging Face folder, distilled from that folder into a student. */
+    @Test
+    void distillFromAHuggingFaceTeacherFolder() throws Exception {
+        Path data = org.distillery.model.TinyPrep.write(dir.resolve("prep"), 40, false);
+        Path spec = dir.resolve("teacher.yaml");
+        Files.writeString(spec, """
+                name: teacher
+                data:
+                  path: %s
+                model: {n_layer: 2, n_head: 2, n_embd: 16, block_size: 16}
+                training: {steps: 4, batch_size: 4, log_every: 2}
+                eval: {every: 4, batches: 1}
+                checkpoints: {every: 4, keep: 1}
+                """.formatted(data));
+        Path work = dir.resolve("work");
+        assertEquals(0, run("--work-dir", work.toString(), "--progress=none", "train", spec.toString()).code());
+        Path hf = dir.resolve("teacher-hf");
+        assertEquals(0, run("--work-dir", work.toString(), "--progress=none", "export",
+                work.resolve("train/teacher/model.ckpt").toString(), "--format", "hf", "--out", hf.toString()).code());
+        Path distill = dir.resolve("student.yaml");
+        String yaml = """
+                name: student
+                teacher: teacher-hf
+                data:
+                  path: %s
+                student: {n_layer: 1}
+                distillation: {loss: reverse_kl, temperature: 1.5, kd_ratio: 0.8}
+                training: {steps: 4, batch_size: 4, log_every: 2}
+                eval: {every: 4, batches: 1}
+                checkpoints: {every: 4, keep: 1}
+                """.formatted(data);
+        Files.writeString(distill, yaml.replace("temperature: 1.5", "temperature: 0"));
+        Run bad = run("--work-dir", work.toString(), "distill", distill.toString());
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().startsWith("error: " + distill + ":6: distillation.temperature must be positive"), bad.err());
+
+        Files.writeString(distill, yaml);
+        Run r = run("--work-dir", work.toString(), "--progress=none", "distill", distill.toString());
+        assertEquals(0, r.code(), r.err());
+        Path student = work.resolve("distill/student/model.ckpt");
+        assertTrue(r.out().contains("student        " + student), r.out());
+        org.distillery.model.Checkpoint.Header h = org.distillery.model.Checkpoint.readHeader(student);
+        assertEquals(1, h.model().nLayer());
+        assertEquals(16, h.model().nEmbd());
+        assertEquals(hf.toString(), ((java.util.Map<?, ?>) h.spec().get("teacher_checkpoint")).get("source"));
+        org.distillery.tracking.LocalRunStore store = new org.distillery.tracking.LocalRunStore(work.resolve("runs"));
+        assertTrue(store.list().stream().anyMatch(m -> m.runName().equals("distill-student")), "the run is tracked");
+    }
 }
