@@ -2,6 +2,7 @@ package org.distillery.export;
 
 import java.nio.ByteBuffer;
 import java.util.Locale;
+import org.distillery.core.io.Float16;
 
 /**
  * The floating-point element types Distillery writes: float32, and the two 16-bit types serving
@@ -90,37 +91,10 @@ public enum TensorType {
 
     /** {@link #toHalf(float)} of the float with these bits. */
     static short toHalf(int bits) {
-        int sign = bits & 0x80000000;
-        bits ^= sign;
-        int h;
-        if (bits >= 0x47800000) { // 65536 or more, infinity, NaN
-            h = bits > 0x7F800000 ? 0x7E00 : 0x7C00;
-        } else if (bits < 0x38800000) { // below half's smallest normal: subnormal or zero
-            h = Float.floatToRawIntBits(Float.intBitsToFloat(bits) + 0.5f) - 0x3F000000;
-        } else {
-            int odd = (bits >>> 13) & 1;
-            bits += ((15 - 127) << 23) + 0xFFF + odd;
-            h = bits >>> 13; // a carry into the exponent rounds up to the next binade, or to infinity
-        }
-        return (short) (h | (sign >>> 16));
+        return Float16.fromFloatBits(bits);
     }
 
     static float fromHalf(short h) {
-        int bits = h & 0xFFFF;
-        int sign = (bits & 0x8000) << 16;
-        int exp = (bits >>> 10) & 0x1F;
-        int mant = bits & 0x3FF;
-        if (exp == 0) {
-            if (mant == 0) {
-                return Float.intBitsToFloat(sign);
-            }
-            // subnormal: mant * 2^-24
-            float v = mant * 0x1p-24f;
-            return sign != 0 ? -v : v;
-        }
-        if (exp == 0x1F) {
-            return Float.intBitsToFloat(sign | 0x7F800000 | (mant << 13));
-        }
-        return Float.intBitsToFloat(sign | ((exp - 15 + 127) << 23) | (mant << 13));
+        return Float16.toFloat(h);
     }
 }

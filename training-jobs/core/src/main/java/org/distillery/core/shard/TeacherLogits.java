@@ -1,0 +1,221 @@
+package org.distillery.core.shard;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.UUID;
+import org.distillery.core.io.AtomicFile;
+import org.distillery.core.io.Float16;
+import org.distillery.core.io.Sha256;
+
+/**
+ * A teacher-logit shard: a teacher's top-k next-token logits at every position of fixed windows of a
+ * token split, as the distill job reads them in place of a live teacher. Little-endian:
+ *
+ * <pre>
+ *   header (64 bytes): magic "DSTLTLG1", version u32, window T u32, k u32, vocab u32, id bytes u32 (2 or 4),
+ *                      temperature f32, windows u64, zero padding
+ *   per window:        T + 1 tokens (i32), then per position: k ids, k logits (fp16), rest log-sum-exp (f32)
+ * </pre>
+ *
+ * The rest is log Σ exp(logit/τ) over the tokens outside the top k, at the temperature τ of the header, so
+ * the teacher's whole distribution is kept: its top k tokens and the mass of all others. Windows follow each
+ * other in the split's shards, sharing their edge token, so every training position is covered once.
+ */
+public final class TeacherLogits {
+    public static final byte[] MAGIC = "DSTLTLG1".getBytes(StandardCharsets.US_ASCII);
+    public static final int VERSION = 1;
+    public static final int HEADER_BYTES = 64;
+
+    private TeacherLogits() {
+    }
+
+    /** A finished shard, as the manifest records it. */
+    public record Shard(String file, String sha256, long windows, long bytes) implements java.io.Serializable {
+    }
+
+    /** A shard's header. */
+    public record Header(int window, int k, int vocab, int idBytes, float temperature, long windows) {
+        /** Bytes of one window's record. */
+        public long recordBytes() {
+            return 4L * (window + 1) + (long) window * ((long) k * idBytes + 2L * k + 4);
+        }
+    }
+
+    /** One window: its T + 1 tokens and, per position, the teacher's top k and the rest (arrays reused). */
+    public static final class Window {
+        public final int[] tokens;
+        public final int[] ids;
+        public final float[] logits;
+        public final float[] rest;
+
+        public Window(int window, int k) {
+            tokens = new int[window + 1];
+            ids = new int[window * k];
+            logits = new float[window * k];
+            rest = new float[window];
+        }
+    }
+
+    /** Writes one shard through a temporary file; {@link #finish()} syncs and renames it into place. */
+    public static final class Writer implements AutoCloseable {
+        private final Path target;
+        private final Path tmp;
+        private final FileChannel channel;
+        private final Header shape;
+        private final ByteBuffer record;
+        private long windows;
+        private boolean finished;
+
+        public Writer(Path target, int window, int k, int vocab, float temperature) throws IOException {
+            this.target = target;
+            this.shape = new Header(window, k, vocab, vocab <= 0x10000 ? 2 : 4, temperature, 0);
+            Path dir = target.toAbsolutePath().getParent();
+            java.nio.file.Files.createDirectories(dir);
+            this.tmp = dir.resolve("." + target.getFileName() + ".tmp-" + UUID.randomUUID());
+            this.channel = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+            this.record = ByteBuffer.allocate((int) shape.recordBytes()).order(ByteOrder.LITTLE_ENDIAN);
+            channel.position(HEADER_BYTES);
+        }
+
+        public void add(Window w) throws IOException {
+            record.clear();
+            for (int t : w.tokens) {
+                record.putInt(t);
+            }
+            int k = shape.k();
+            for (int pos = 0; pos < shape.window(); pos++) {
+                for (int i = 0; i < k; i++) {
+                    int id = w.ids[pos * k + i];
+                    if (shape.idBytes() == 2) {
+                        record.putShort((short) id);
+                    } else {
+                        record.putInt(id);
+                    }
+                }
+                for (int i = 0; i < k; i++) {
+                    record.putShort(Float16.fromFloat(w.logits[pos * k + i]));
+                }
+                record.putFloat(w.rest[pos]);
+            }
+            record.flip();
+            AtomicFile.writeFully(channel, record);
+            windows++;
+        }
+
+        /** Writes the header, syncs and renames into place; returns what the manifest records. */
+        public Shard finish() throws IOException {
+            ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+            header.put(MAGIC).putInt(VERSION).putInt(shape.window()).putInt(shape.k()).putInt(shape.vocab())
+                    .putInt(shape.idBytes()).putFloat(shape.temperature()).putLong(windows);
+            header.position(HEADER_BYTES).flip();
+            AtomicFile.writeFully(channel.position(0), header);
+            channel.force(true);
+            long bytes = channel.size();
+            channel.close();
+            String sha = Sha256.of(tmp);
+            AtomicFile.moveIntoPlace(tmp, target);
+            AtomicFile.syncDirectory(target.toAbsolutePath().getParent());
+            finished = true;
+            return new Shard(target.getFileName().toString(), sha, windows, bytes);
+        }
+
+        /** Abandons an unfinished shard: nothing appears under the final name. */
+        @Override
+        public void close() throws IOException {
+            if (!finished) {
+                channel.close();
+                java.nio.file.Files.deleteIfExists(tmp);
+            }
+        }
+    }
+
+    /** Reads a shard's windows by index; the header and the file's length are checked on open. */
+    public static final class Reader implements AutoCloseable {
+        private final Path file;
+        private final FileChannel channel;
+        private final Header header;
+        private final ByteBuffer record;
+
+        public Reader(Path file) throws IOException {
+            this.file = file;
+            this.channel = FileChannel.open(file, StandardOpenOption.READ);
+            try {
+                ByteBuffer h = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+                if (channel.size() < HEADER_BYTES) {
+                    throw new ShardFormatException(file, "is " + channel.size() + " bytes, shorter than the "
+                            + HEADER_BYTES + "-byte teacher-logit header: truncated?");
+                }
+                channel.read(h, 0);
+                h.flip();
+                byte[] magic = new byte[MAGIC.length];
+                h.get(magic);
+                if (!java.util.Arrays.equals(magic, MAGIC)) {
+                    throw new ShardFormatException(file, "is not a teacher-logit shard (magic "
+                            + new String(magic, StandardCharsets.ISO_8859_1).replaceAll("[^ -~]", "?") + ", expected "
+                            + new String(MAGIC, StandardCharsets.US_ASCII) + ")");
+                }
+                int version = h.getInt();
+                if (version != VERSION) {
+                    throw new ShardFormatException(file, "has teacher-logit format version " + version
+                            + "; this Distillery reads version " + VERSION);
+                }
+                header = new Header(h.getInt(), h.getInt(), h.getInt(), h.getInt(), h.getFloat(), h.getLong());
+                if (header.window() < 1 || header.k() < 1 || header.k() > header.vocab()
+                        || (header.idBytes() != 2 && header.idBytes() != 4)) {
+                    throw new ShardFormatException(file, "has a bad header " + header);
+                }
+                long expected = HEADER_BYTES + header.windows() * header.recordBytes();
+                if (channel.size() != expected) {
+                    throw new ShardFormatException(file, "is " + channel.size() + " bytes, but its header promises "
+                            + header.windows() + " windows (" + expected + " bytes): truncated?");
+                }
+            } catch (IOException | RuntimeException e) {
+                channel.close();
+                throw e;
+            }
+            this.record = ByteBuffer.allocate((int) header.recordBytes()).order(ByteOrder.LITTLE_ENDIAN);
+        }
+
+        public Header header() {
+            return header;
+        }
+
+        /** Reads window {@code index} into {@code w}. */
+        public void read(long index, Window w) throws IOException {
+            if (index < 0 || index >= header.windows()) {
+                throw new IndexOutOfBoundsException(file + ": window " + index + " of " + header.windows());
+            }
+            record.clear();
+            long pos = HEADER_BYTES + index * header.recordBytes();
+            while (record.hasRemaining()) {
+                if (channel.read(record, pos + record.position()) < 0) {
+                    throw new ShardFormatException(file, "ends inside window " + index);
+                }
+            }
+            record.flip();
+            for (int i = 0; i < w.tokens.length; i++) {
+                w.tokens[i] = record.getInt();
+            }
+            int k = header.k();
+            for (int p = 0; p < header.window(); p++) {
+                for (int i = 0; i < k; i++) {
+                    w.ids[p * k + i] = header.idBytes() == 2 ? record.getShort() & 0xFFFF : record.getInt();
+                }
+                for (int i = 0; i < k; i++) {
+                    w.logits[p * k + i] = Float16.toFloat(record.getShort());
+                }
+                w.rest[p] = record.getFloat();
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            channel.close();
+        }
+    }
+}

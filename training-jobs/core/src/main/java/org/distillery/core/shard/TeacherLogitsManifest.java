@@ -1,0 +1,80 @@
+package org.distillery.core.shard;
+
+import java.io.IOException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.distillery.core.io.AtomicFile;
+import org.distillery.core.io.Sha256;
+
+/**
+ * The manifest of a teacher-logits folder ({@code teacher-logits.json}), written last: which data
+ * (the prep manifest's and the tokenizer's SHA-256), which teacher, the top k, the temperature the
+ * rest's log-sum-exp was taken at, the window, and every shard with its SHA-256.
+ */
+public record TeacherLogitsManifest(
+        String format,
+        int version,
+        String distilleryVersion,
+        String createdAt,
+        String datasetManifestSha256,
+        String tokenizerSha256,
+        String split,
+        Map<String, Object> teacher,
+        int topK,
+        float temperature,
+        int window,
+        int vocabSize,
+        long windows,
+        List<TeacherLogits.Shard> shards) {
+
+    public static final String FORMAT = "distillery.teacher-logits";
+    public static final int VERSION = 1;
+    public static final String FILE_NAME = "teacher-logits.json";
+
+    public void write(Path dir) throws IOException {
+        AtomicFile.write(dir.resolve(FILE_NAME), ShardManifest.JSON.writeValueAsBytes(this));
+    }
+
+    /** Reads {@code dir/teacher-logits.json}, checking format and version. */
+    public static TeacherLogitsManifest read(Path dir) throws IOException {
+        Path file = dir.resolve(FILE_NAME);
+        TeacherLogitsManifest m;
+        try {
+            m = ShardManifest.JSON.readValue(file.toFile(), TeacherLogitsManifest.class);
+        } catch (NoSuchFileException | java.io.FileNotFoundException e) {
+            throw new ShardFormatException(file, "does not exist: " + dir + " is not a complete teacher-logits output");
+        } catch (com.fasterxml.jackson.core.JacksonException e) {
+            throw new ShardFormatException(file, "is not a valid teacher-logits manifest: " + e.getOriginalMessage());
+        }
+        if (!FORMAT.equals(m.format())) {
+            throw new ShardFormatException(file, "has format '" + m.format() + "', expected '" + FORMAT + "'");
+        }
+        if (m.version() != VERSION) {
+            throw new ShardFormatException(file, "has version " + m.version() + ", this Distillery reads version "
+                    + VERSION);
+        }
+        return m;
+    }
+
+    /** Checks every shard's SHA-256 and header against this manifest; the first mismatch names the file. */
+    public void verify(Path dir) throws IOException {
+        for (TeacherLogits.Shard s : shards) {
+            Path f = dir.resolve(s.file());
+            String sha = Sha256.of(f);
+            if (!sha.equals(s.sha256())) {
+                throw new ShardFormatException(f, "has SHA-256 " + sha + " but " + FILE_NAME + " records " + s.sha256());
+            }
+            try (TeacherLogits.Reader r = new TeacherLogits.Reader(f)) {
+                TeacherLogits.Header h = r.header();
+                if (h.k() != topK || h.window() != window || h.vocab() != vocabSize || h.temperature() != temperature
+                        || h.windows() != s.windows()) {
+                    throw new ShardFormatException(f, "has header " + h + ", which disagrees with " + FILE_NAME
+                            + " (k " + topK + ", window " + window + ", vocab " + vocabSize + ", temperature "
+                            + temperature + ", " + s.windows() + " windows)");
+                }
+            }
+        }
+    }
+}
