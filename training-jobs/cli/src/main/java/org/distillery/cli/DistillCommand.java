@@ -3,18 +3,11 @@ package org.distillery.cli;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import org.distillery.core.DistilleryException;
-import org.distillery.core.progress.ProgressEvent;
-import org.distillery.core.progress.ProgressListener;
-import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.SpecReader;
-import org.distillery.core.tracking.RunStatus;
 import org.distillery.export.HfImporter;
 import org.distillery.model.Checkpoint;
 import org.distillery.model.DistillJob;
-import org.distillery.model.TrainJob;
-import org.distillery.tracking.TrackedRun;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -42,49 +35,15 @@ final class DistillCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         SpecReader.Located<DistillSpec> located = SpecReader.readLocated(specFile, DistillSpec.class);
         DistillSpec spec = located.spec();
-        Path specDir = specFile.toAbsolutePath().getParent();
-        Path data = spec.data().prep() != null ? top.workDir().resolve("prep").resolve(spec.data().prep())
-                : specDir.resolve(spec.data().path()).normalize();
-        if (!Files.exists(data.resolve(ShardManifest.FILE_NAME))) {
-            throw located.error("data", "points at " + data + ", which holds no prep output (no "
-                    + ShardManifest.FILE_NAME + "): run distillery prep first");
-        }
-        Path teacherPath = teacher(located, specDir);
+        Path data = TrainingLaunch.shards(top, specFile, located, spec.data());
+        Path teacherPath = teacher(located, specFile.toAbsolutePath().getParent());
         Checkpoint teacher = Files.isDirectory(teacherPath) ? HfImporter.read(teacherPath, Distillery.version())
                 : Checkpoint.read(teacherPath);
         Path output = out != null ? out.toAbsolutePath() : top.workDir().resolve("distill").resolve(spec.name());
-        Path newest = TrainJob.newestCheckpoint(output);
-        if (!resume && newest != null) {
-            throw new DistilleryException(output + " already holds checkpoints: pass --resume to continue that run, "
-                    + "or --out for a new folder");
-        }
-        String resumeRunId = newest != null ? Checkpoint.readHeader(newest).runId() : null;
-        String experiment = spec.tracking().experiment() != null ? spec.tracking().experiment() : spec.name();
-        try (ProgressListener progress = top.progress(System.out);
-             TrackedRun run = TrackedRun.open(top.runStore(), top.trackingUri(spec.tracking().uri()), experiment,
-                     "distill-" + spec.name(), parentRun, resumeRunId, System.err)) {
-            TrainJob.Result r;
-            try {
-                r = new DistillJob(located, teacher, teacherPath.toString(), data, output, resume, run, progress,
-                        Distillery.version(), System.err).run();
-                run.logArtifact(specFile, "spec");
-                run.logArtifact(r.model(), "model");
-                run.finish(RunStatus.FINISHED);
-            } catch (RuntimeException e) {
-                progress.on(ProgressEvent.failed(DistillJob.JOB, e.getMessage()));
-                run.finish(RunStatus.FAILED);
-                throw e;
-            }
-            progress.on(ProgressEvent.done(DistillJob.JOB, r.model().toString()));
-            if (!top.showsJson()) {
-                System.out.println("student        " + r.model());
-                System.out.println("run            " + run.runId()
-                        + (run.mlflowRunId() != null ? " (MLflow " + run.mlflowRunId() + ")" : ""));
-                System.out.printf("train loss     %.4f%n", r.trainLoss());
-                System.out.printf("val loss       %.4f (perplexity %.2f)%n", r.valLoss(), r.valPerplexity());
-                System.out.printf("speed          %.0f tokens/s, %.1f ms/step%n", r.tokensPerSecond(), r.msPerStep());
-            }
-        }
+        String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
+        TrainingLaunch.run(top, DistillJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile, "student",
+                false, (run, progress) -> new DistillJob(located, teacher, teacherPath.toString(), data, output, resume,
+                        run, progress, Distillery.version(), System.err).run());
         return 0;
     }
 

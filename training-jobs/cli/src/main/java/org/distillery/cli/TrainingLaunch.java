@@ -1,0 +1,89 @@
+package org.distillery.cli;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.progress.ProgressEvent;
+import org.distillery.core.progress.ProgressListener;
+import org.distillery.core.shard.ShardManifest;
+import org.distillery.core.spec.SpecReader;
+import org.distillery.core.spec.TrainSpec;
+import org.distillery.core.tracking.RunStatus;
+import org.distillery.model.Checkpoint;
+import org.distillery.model.TrainJob;
+import org.distillery.tracking.TrackedRun;
+
+/**
+ * What {@code train} and {@code distill} share on the command line: the shards a spec names, the
+ * output folder's resume rule, and the tracked run around the job (spec and model logged, FINISHED
+ * or FAILED, progress events, the summary on stdout).
+ */
+final class TrainingLaunch {
+    private TrainingLaunch() {
+    }
+
+    /** The prep output of a spec's data section: under the work dir's prep/, or relative to the spec's folder. */
+    static Path shards(Distillery top, Path specFile, SpecReader.Located<?> located, TrainSpec.Data data) {
+        Path dir = data.prep() != null ? top.workDir().resolve("prep").resolve(data.prep())
+                : specFile.toAbsolutePath().getParent().resolve(data.path()).normalize();
+        if (!Files.exists(dir.resolve(ShardManifest.FILE_NAME))) {
+            throw located.error("data", "points at " + dir + ", which holds no prep output (no "
+                    + ShardManifest.FILE_NAME + "): run distillery prep first");
+        }
+        return dir;
+    }
+
+    /** The run to continue in {@code output} (null for a fresh run); checkpoints there need --resume. */
+    static String resumeRunId(Path output, boolean resume) {
+        Path newest = TrainJob.newestCheckpoint(output);
+        if (!resume && newest != null) {
+            throw new DistilleryException(output + " already holds checkpoints: pass --resume to continue that run, "
+                    + "or --out for a new folder");
+        }
+        return newest != null ? Checkpoint.readHeader(newest).runId() : null;
+    }
+
+    /** A training job run inside its tracked run; it may log artifacts of its own. */
+    @FunctionalInterface
+    interface Job {
+        TrainJob.Result run(TrackedRun run, ProgressListener progress) throws IOException;
+    }
+
+    /**
+     * Runs {@code job} in a tracked run named {@code <job>-<name>}, logs the spec and the model, and
+     * prints the summary with the model under {@code label}; the unigram line where {@code unigram}.
+     */
+    static void run(Distillery top, String jobName, String name, TrainSpec.Tracking tracking, String parentRun,
+                    String resumeRunId, Path specFile, String label, boolean unigram, Job job) throws IOException {
+        String experiment = tracking.experiment() != null ? tracking.experiment() : name;
+        try (ProgressListener progress = top.progress(System.out);
+             TrackedRun run = TrackedRun.open(top.runStore(), top.trackingUri(tracking.uri()), experiment,
+                     jobName + "-" + name, parentRun, resumeRunId, System.err)) {
+            TrainJob.Result r;
+            try {
+                r = job.run(run, progress);
+                run.logArtifact(specFile, "spec");
+                run.logArtifact(r.model(), "model");
+                run.finish(RunStatus.FINISHED);
+            } catch (RuntimeException e) {
+                progress.on(ProgressEvent.failed(jobName, e.getMessage()));
+                run.finish(RunStatus.FAILED);
+                throw e;
+            }
+            progress.on(ProgressEvent.done(jobName, r.model().toString()));
+            if (!top.showsJson()) {
+                System.out.printf("%-15s%s%n", label, r.model());
+                System.out.println("run            " + run.runId()
+                        + (run.mlflowRunId() != null ? " (MLflow " + run.mlflowRunId() + ")" : ""));
+                System.out.printf("train loss     %.4f%n", r.trainLoss());
+                System.out.printf("val loss       %.4f (perplexity %.2f)%n", r.valLoss(), r.valPerplexity());
+                if (unigram) {
+                    System.out.printf("unigram entropy of val tokens %.4f nats: the model is %.4f nats below it%n",
+                            r.unigramEntropy(), r.unigramEntropy() - r.valLoss());
+                }
+                System.out.printf("speed          %.0f tokens/s, %.1f ms/step%n", r.tokensPerSecond(), r.msPerStep());
+            }
+        }
+    }
+}
