@@ -610,28 +610,38 @@ class JavaKernels implements Kernels {
         double[] lse = new double[n];
         rows(n, v, (from, to) -> {
             for (int r = from; r < to; r++) {
-                int base = r * v;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < v; j++) {
-                    float z = in.get(base + j) * scale;
-                    if (z > max) {
-                        max = z;
-                    }
-                }
-                double sum = 0;
-                for (int j = 0; j < v; j++) {
-                    float e = FastExp.exp(in.get(base + j) * scale - max);
-                    o.put(base + j, e);
-                    sum += e;
-                }
-                float norm = (float) (1 / sum);
-                for (int j = 0; j < v; j++) {
-                    o.put(base + j, o.get(base + j) * norm);
-                }
-                lse[r] = max + Math.log(sum);
+                lse[r] = softmaxRow(in, o, r * v, v, scale, 1f);
             }
         });
         return lse;
+    }
+
+    /**
+     * {@code out[base, base + v) = outScale · softmax(scale · in[base, base + v))} ({@code out} may be
+     * {@code in}, or null for the sum alone); returns the row's log-sum-exp of {@code scale · in}.
+     */
+    private static double softmaxRow(FloatBuffer in, FloatBuffer out, int base, int v, float scale, float outScale) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int j = 0; j < v; j++) {
+            max = Math.max(max, in.get(base + j) * scale);
+        }
+        double sum = 0;
+        if (out == null) {
+            for (int j = 0; j < v; j++) {
+                sum += FastExp.exp(in.get(base + j) * scale - max);
+            }
+        } else {
+            for (int j = 0; j < v; j++) {
+                float e = FastExp.exp(in.get(base + j) * scale - max);
+                out.put(base + j, e);
+                sum += e;
+            }
+            float norm = (float) (outScale / sum);
+            for (int j = 0; j < v; j++) {
+                out.put(base + j, out.get(base + j) * norm);
+            }
+        }
+        return max + Math.log(sum);
     }
 
     @Override
@@ -645,29 +655,11 @@ class JavaKernels implements Kernels {
         rows(n, v, (from, to) -> {
             for (int r = from; r < to; r++) {
                 int o = r * v;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < v; j++) {
-                    max = Math.max(max, l.get(o + j));
-                }
-                float target = l.get(o + targets[r]);
-                double sum = 0;
-                if (g == null) {
-                    for (int j = 0; j < v; j++) {
-                        sum += FastExp.exp(l.get(o + j) - max);
-                    }
-                } else {
-                    for (int j = 0; j < v; j++) {
-                        float e = FastExp.exp(l.get(o + j) - max);
-                        g.put(o + j, e);
-                        sum += e;
-                    }
-                    float norm = (float) (perRow / sum);
-                    for (int j = 0; j < v; j++) {
-                        g.put(o + j, g.get(o + j) * norm);
-                    }
+                float target = l.get(o + targets[r]); // before the gradient overwrites it: grad may be logits
+                rowLoss[r] = softmaxRow(l, g, o, v, 1f, perRow) - target;
+                if (g != null) {
                     g.put(o + targets[r], g.get(o + targets[r]) - perRow);
                 }
-                rowLoss[r] = max + Math.log(sum) - target;
             }
         });
         double loss = 0;

@@ -370,42 +370,55 @@ final class VectorKernels extends JavaKernels {
         ByteBuffer in = bytes(x);
         ByteBuffer o = bytes(out);
         double[] lse = new double[n];
-        int bound = S.loopBound(v);
         rows(n, v, (from, to) -> {
             for (int r = from; r < to; r++) {
-                int base = r * v;
-                FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-                int j = 0;
-                for (; j < bound; j += L) {
-                    vmax = vmax.max(load(in, base + j).mul(scale));
-                }
-                float max = vmax.reduceLanes(VectorOperators.MAX);
-                for (; j < v; j++) {
-                    max = Math.max(max, get(in, base + j) * scale);
-                }
-                FloatVector vsum = FloatVector.zero(S);
-                for (j = 0; j < bound; j += L) {
-                    FloatVector e = load(in, base + j).mul(scale).sub(max).lanewise(VectorOperators.EXP);
-                    store(e, o, base + j);
-                    vsum = vsum.add(e);
-                }
-                double sum = vsum.reduceLanes(VectorOperators.ADD);
-                for (; j < v; j++) {
-                    float e = (float) Math.exp(get(in, base + j) * scale - max);
-                    put(o, base + j, e);
-                    sum += e;
-                }
-                float norm = (float) (1 / sum);
-                for (j = 0; j < bound; j += L) {
-                    store(load(o, base + j).mul(norm), o, base + j);
-                }
-                for (; j < v; j++) {
-                    put(o, base + j, get(o, base + j) * norm);
-                }
-                lse[r] = max + Math.log(sum);
+                lse[r] = softmaxRow(in, o, r * v, v, scale, 1f);
             }
         });
         return lse;
+    }
+
+    /**
+     * {@code out[base, base + v) = outScale · softmax(scale · in[base, base + v))} ({@code out} may be
+     * {@code in}, or null for the sum alone); returns the row's log-sum-exp of {@code scale · in}.
+     */
+    private static double softmaxRow(ByteBuffer in, ByteBuffer out, int base, int v, float scale, float outScale) {
+        int bound = S.loopBound(v);
+        FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        int j = 0;
+        for (; j < bound; j += L) {
+            vmax = vmax.max(load(in, base + j).mul(scale));
+        }
+        float max = vmax.reduceLanes(VectorOperators.MAX);
+        for (; j < v; j++) {
+            max = Math.max(max, get(in, base + j) * scale);
+        }
+        FloatVector vsum = FloatVector.zero(S);
+        for (j = 0; j < bound; j += L) {
+            FloatVector e = load(in, base + j).mul(scale).sub(max).lanewise(VectorOperators.EXP);
+            if (out != null) {
+                store(e, out, base + j);
+            }
+            vsum = vsum.add(e);
+        }
+        double sum = vsum.reduceLanes(VectorOperators.ADD);
+        for (; j < v; j++) {
+            float e = (float) Math.exp(get(in, base + j) * scale - max);
+            if (out != null) {
+                put(out, base + j, e);
+            }
+            sum += e;
+        }
+        if (out != null) {
+            float norm = (float) (outScale / sum);
+            for (j = 0; j < bound; j += L) {
+                store(load(out, base + j).mul(norm), out, base + j);
+            }
+            for (; j < v; j++) {
+                put(out, base + j, get(out, base + j) * norm);
+            }
+        }
+        return max + Math.log(sum);
     }
 
     @Override
@@ -416,45 +429,12 @@ final class VectorKernels extends JavaKernels {
         ByteBuffer g = grad == null ? null : bytes(grad);
         double[] rowLoss = new double[n];
         float perRow = (float) (scale / n);
-        int bound = S.loopBound(v);
         rows(n, v, (from, to) -> {
             for (int r = from; r < to; r++) {
                 int o = r * v;
-                FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-                int j = 0;
-                for (; j < bound; j += L) {
-                    vmax = vmax.max(load(l, o + j));
-                }
-                float max = vmax.reduceLanes(VectorOperators.MAX);
-                for (; j < v; j++) {
-                    max = Math.max(max, get(l, o + j));
-                }
                 float target = get(l, o + targets[r]); // before the gradient overwrites it: grad may be logits
-                FloatVector vsum = FloatVector.zero(S);
-                for (j = 0; j < bound; j += L) {
-                    FloatVector e = load(l, o + j).sub(max).lanewise(VectorOperators.EXP);
-                    if (g != null) {
-                        store(e, g, o + j);
-                    }
-                    vsum = vsum.add(e);
-                }
-                double sum = vsum.reduceLanes(VectorOperators.ADD);
-                for (; j < v; j++) {
-                    float e = (float) Math.exp(get(l, o + j) - max);
-                    if (g != null) {
-                        put(g, o + j, e);
-                    }
-                    sum += e;
-                }
-                rowLoss[r] = max + Math.log(sum) - target;
+                rowLoss[r] = softmaxRow(l, g, o, v, 1f, perRow) - target;
                 if (g != null) {
-                    float norm = (float) (perRow / sum);
-                    for (j = 0; j < bound; j += L) {
-                        store(load(g, o + j).mul(norm), g, o + j);
-                    }
-                    for (; j < v; j++) {
-                        put(g, o + j, get(g, o + j) * norm);
-                    }
                     put(g, o + targets[r], get(g, o + targets[r]) - perRow);
                 }
             }
