@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -33,7 +32,7 @@ public record ShardManifest(
         List<Source> sources,
         Stats stats,
         Map<String, Split> splits,
-        Map<String, Object> spec) {
+        Map<String, Object> spec) implements VersionedManifest {
 
     public static final String FORMAT = "distillery.token-shards";
     public static final int VERSION = 1;
@@ -71,23 +70,8 @@ public record ShardManifest(
 
     /** Reads {@code dir/manifest.json}, checking format and version. */
     public static ShardManifest read(Path dir) throws IOException {
-        Path file = dir.resolve(FILE_NAME);
-        ShardManifest m;
-        try {
-            m = JSON.readValue(file.toFile(), ShardManifest.class);
-        } catch (NoSuchFileException | java.io.FileNotFoundException e) {
-            throw new ShardFormatException(file, "does not exist: " + dir + " is not a complete prep output");
-        } catch (com.fasterxml.jackson.core.JacksonException e) {
-            throw new ShardFormatException(file, "is not a valid manifest: " + e.getOriginalMessage());
-        }
-        if (!FORMAT.equals(m.format())) {
-            throw new ShardFormatException(file, "has format '" + m.format() + "', expected '" + FORMAT + "'");
-        }
-        if (m.version() != VERSION) {
-            throw new ShardFormatException(file, "has version " + m.version() + ", this Distillery reads version "
-                    + VERSION);
-        }
-        return m;
+        return VersionedManifest.read(dir.resolve(FILE_NAME), ShardManifest.class, FORMAT, VERSION,
+                dir + " is not a complete prep output", "a valid manifest");
     }
 
     /**

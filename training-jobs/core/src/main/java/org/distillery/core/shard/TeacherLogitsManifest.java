@@ -1,7 +1,6 @@
 package org.distillery.core.shard;
 
 import java.io.IOException;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -27,7 +26,7 @@ public record TeacherLogitsManifest(
         int window,
         int vocabSize,
         long windows,
-        List<TeacherLogits.Shard> shards) {
+        List<TeacherLogits.Shard> shards) implements VersionedManifest {
 
     public static final String FORMAT = "distillery.teacher-logits";
     public static final int VERSION = 1;
@@ -39,23 +38,8 @@ public record TeacherLogitsManifest(
 
     /** Reads {@code dir/teacher-logits.json}, checking format and version. */
     public static TeacherLogitsManifest read(Path dir) throws IOException {
-        Path file = dir.resolve(FILE_NAME);
-        TeacherLogitsManifest m;
-        try {
-            m = ShardManifest.JSON.readValue(file.toFile(), TeacherLogitsManifest.class);
-        } catch (NoSuchFileException | java.io.FileNotFoundException e) {
-            throw new ShardFormatException(file, "does not exist: " + dir + " is not a complete teacher-logits output");
-        } catch (com.fasterxml.jackson.core.JacksonException e) {
-            throw new ShardFormatException(file, "is not a valid teacher-logits manifest: " + e.getOriginalMessage());
-        }
-        if (!FORMAT.equals(m.format())) {
-            throw new ShardFormatException(file, "has format '" + m.format() + "', expected '" + FORMAT + "'");
-        }
-        if (m.version() != VERSION) {
-            throw new ShardFormatException(file, "has version " + m.version() + ", this Distillery reads version "
-                    + VERSION);
-        }
-        return m;
+        return VersionedManifest.read(dir.resolve(FILE_NAME), TeacherLogitsManifest.class, FORMAT, VERSION,
+                dir + " is not a complete teacher-logits output", "a valid teacher-logits manifest");
     }
 
     /** Checks every shard's SHA-256 and header against this manifest; the first mismatch names the file. */
