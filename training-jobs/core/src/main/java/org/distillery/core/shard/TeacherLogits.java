@@ -7,10 +7,8 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.UUID;
 import org.distillery.core.io.AtomicFile;
 import org.distillery.core.io.Float16;
-import org.distillery.core.io.Sha256;
 
 /**
  * A teacher-logit shard: a teacher's top-k next-token logits at every position of fixed windows of a
@@ -74,9 +72,7 @@ public final class TeacherLogits {
         public Writer(Path target, int window, int k, int vocab, float temperature) throws IOException {
             this.target = target;
             this.shape = new Header(window, k, vocab, vocab <= 0x10000 ? 2 : 4, temperature, 0);
-            Path dir = target.toAbsolutePath().getParent();
-            java.nio.file.Files.createDirectories(dir);
-            this.tmp = dir.resolve("." + target.getFileName() + ".tmp-" + UUID.randomUUID());
+            this.tmp = ShardFile.temporaryFor(target);
             this.channel = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
             this.record = ByteBuffer.allocate((int) shape.recordBytes()).order(ByteOrder.LITTLE_ENDIAN);
             channel.position(HEADER_BYTES);
@@ -113,15 +109,9 @@ public final class TeacherLogits {
             header.put(MAGIC).putInt(VERSION).putInt(shape.window()).putInt(shape.k()).putInt(shape.vocab())
                     .putInt(shape.idBytes()).putFloat(shape.temperature()).putLong(windows);
             header.position(HEADER_BYTES).flip();
-            AtomicFile.writeFully(channel.position(0), header);
-            channel.force(true);
-            long bytes = channel.size();
-            channel.close();
-            String sha = Sha256.of(tmp);
-            AtomicFile.moveIntoPlace(tmp, target);
-            AtomicFile.syncDirectory(target.toAbsolutePath().getParent());
+            ShardFile.Sealed sealed = ShardFile.seal(channel, header, tmp, target);
             finished = true;
-            return new Shard(target.getFileName().toString(), sha, windows, bytes);
+            return new Shard(target.getFileName().toString(), sealed.sha256(), windows, sealed.bytes());
         }
 
         /** Abandons an unfinished shard: nothing appears under the final name. */
@@ -145,25 +135,7 @@ public final class TeacherLogits {
             this.file = file;
             this.channel = FileChannel.open(file, StandardOpenOption.READ);
             try {
-                ByteBuffer h = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-                if (channel.size() < HEADER_BYTES) {
-                    throw new ShardFormatException(file, "is " + channel.size() + " bytes, shorter than the "
-                            + HEADER_BYTES + "-byte teacher-logit header: truncated?");
-                }
-                channel.read(h, 0);
-                h.flip();
-                byte[] magic = new byte[MAGIC.length];
-                h.get(magic);
-                if (!java.util.Arrays.equals(magic, MAGIC)) {
-                    throw new ShardFormatException(file, "is not a teacher-logit shard (magic "
-                            + new String(magic, StandardCharsets.ISO_8859_1).replaceAll("[^ -~]", "?") + ", expected "
-                            + new String(MAGIC, StandardCharsets.US_ASCII) + ")");
-                }
-                int version = h.getInt();
-                if (version != VERSION) {
-                    throw new ShardFormatException(file, "has teacher-logit format version " + version
-                            + "; this Distillery reads version " + VERSION);
-                }
+                ByteBuffer h = ShardFile.readHeader(channel, file, HEADER_BYTES, MAGIC, VERSION, "teacher-logit shard");
                 header = new Header(h.getInt(), h.getInt(), h.getInt(), h.getInt(), h.getFloat(), h.getLong());
                 if (header.window() < 1 || header.k() < 1 || header.k() > header.vocab()
                         || (header.idBytes() != 2 && header.idBytes() != 4)) {

@@ -8,7 +8,6 @@ import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.Arrays;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.io.Sha256;
 
@@ -30,26 +29,8 @@ public final class TokenShardReader implements AutoCloseable {
         this.channel = FileChannel.open(file, StandardOpenOption.READ);
         try {
             long size = channel.size();
-            if (size < TokenShard.HEADER_BYTES) {
-                throw new ShardFormatException(file, "is " + size + " bytes, shorter than the "
-                        + TokenShard.HEADER_BYTES + "-byte header");
-            }
-            ByteBuffer h = ByteBuffer.allocate(TokenShard.HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-            while (h.hasRemaining() && channel.read(h, h.position()) > 0) {
-                // read until the header is full
-            }
-            h.flip();
-            byte[] magic = new byte[8];
-            h.get(magic);
-            if (!Arrays.equals(magic, TokenShard.MAGIC)) {
-                throw new ShardFormatException(file, "has magic " + printable(magic) + ", expected "
-                        + printable(TokenShard.MAGIC) + ": not a Distillery token shard");
-            }
-            int version = h.getInt();
-            if (version != TokenShard.VERSION) {
-                throw new ShardFormatException(file, "has format version " + version + ", this Distillery reads version "
-                        + TokenShard.VERSION);
-            }
+            ByteBuffer h = ShardFile.readHeader(channel, file, TokenShard.HEADER_BYTES, TokenShard.MAGIC,
+                    TokenShard.VERSION, "token shard");
             width = h.getInt();
             if (width != 2 && width != 4) {
                 throw new ShardFormatException(file, "has token width " + width + ", expected 2 or 4 bytes");
@@ -133,13 +114,5 @@ public final class TokenShardReader implements AutoCloseable {
     @Override
     public void close() throws IOException {
         channel.close();
-    }
-
-    private static String printable(byte[] b) {
-        StringBuilder s = new StringBuilder("\"");
-        for (byte x : b) {
-            s.append(x >= 32 && x < 127 ? String.valueOf((char) x) : String.format("\\x%02x", x & 0xFF));
-        }
-        return s.append('"').toString();
     }
 }

@@ -7,9 +7,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.UUID;
 import org.distillery.core.io.AtomicFile;
-import org.distillery.core.io.Sha256;
 
 /**
  * Streams documents' tokens into one shard ({@link TokenShard}). The tokens go to a temporary file
@@ -39,9 +37,7 @@ public final class TokenShardWriter implements AutoCloseable {
         this.target = target;
         this.width = width;
         this.maxId = width == 2 ? 0xFFFF : Integer.MAX_VALUE;
-        Path dir = target.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        this.tmp = dir.resolve("." + target.getFileName() + ".tmp-" + UUID.randomUUID());
+        this.tmp = ShardFile.temporaryFor(target);
         this.channel = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
                 StandardOpenOption.READ);
         channel.position(TokenShard.HEADER_BYTES);
@@ -83,16 +79,9 @@ public final class TokenShardWriter implements AutoCloseable {
         ByteBuffer header = ByteBuffer.allocate(TokenShard.HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
         header.put(TokenShard.MAGIC).putInt(TokenShard.VERSION).putInt(width).putLong(tokens).putLong(documents);
         header.flip();
-        channel.position(0);
-        AtomicFile.writeFully(channel, header);
-        channel.force(true);
-        long bytes = channel.size();
-        channel.close();
-        String sha = Sha256.of(tmp);
-        AtomicFile.moveIntoPlace(tmp, target);
-        AtomicFile.syncDirectory(target.toAbsolutePath().getParent());
+        ShardFile.Sealed sealed = ShardFile.seal(channel, header, tmp, target);
         finished = true;
-        return new Summary(target.getFileName().toString(), sha, tokens, documents, bytes);
+        return new Summary(target.getFileName().toString(), sealed.sha256(), tokens, documents, sealed.bytes());
     }
 
     /** Abandons an unfinished shard: its temporary file is removed and nothing appears under the final name. */

@@ -116,19 +116,20 @@ class TeacherLogitsTest {
         wrong[0] = 'X';
         Files.write(magic, wrong);
         e = assertThrows(ShardFormatException.class, () -> new TeacherLogits.Reader(magic));
-        assertTrue(e.getMessage().contains("is not a teacher-logit shard (magic XSTLTLG1"), e.getMessage());
+        assertTrue(e.getMessage().contains("has magic \"XSTLTLG1\", expected \"DSTLTLG1\": not a Distillery teacher-logit"
+                + " shard"), e.getMessage());
 
         Path version = dir.resolve("version.tlogits");
         byte[] v = bytes.clone();
         ByteBuffer.wrap(v).order(ByteOrder.LITTLE_ENDIAN).putInt(8, 9);
         Files.write(version, v);
         e = assertThrows(ShardFormatException.class, () -> new TeacherLogits.Reader(version));
-        assertTrue(e.getMessage().contains("teacher-logit format version 9"), e.getMessage());
+        assertTrue(e.getMessage().contains("has format version 9, this Distillery reads version 1"), e.getMessage());
 
         Path tiny = dir.resolve("tiny.tlogits");
         Files.write(tiny, new byte[10]);
         e = assertThrows(ShardFormatException.class, () -> new TeacherLogits.Reader(tiny));
-        assertTrue(e.getMessage().contains("shorter than the 64-byte teacher-logit header"), e.getMessage());
+        assertTrue(e.getMessage().contains("is 10 bytes, shorter than the 64-byte header"), e.getMessage());
 
         e = assertThrows(ShardFormatException.class, () -> TeacherLogitsManifest.read(dir.resolve("nothing")));
         assertTrue(e.getMessage().contains("is not a complete teacher-logits output"), e.getMessage());
