@@ -81,23 +81,28 @@ class DistilleryCommandTest {
         assertTrue(encode.out().strip().endsWith(" 0"), "end-of-text is id 0: " + encode.out());
     }
 
+    /** Trains a tiny GPT-2 of {@code layers} blocks for 4 steps with {@code distillery train}; its model. */
+    private Path trainTiny(Path work, String name, Path data, int layers) throws Exception {
+        Path spec = dir.resolve(name + ".yaml");
+        Files.writeString(spec, """
+                name: %s
+                data:
+                  path: %s
+                model: {n_layer: %d, n_head: 2, n_embd: 16, block_size: 16}
+                training: {steps: 4, batch_size: 4, log_every: 2}
+                eval: {every: 4, batches: 1}
+                checkpoints: {every: 4, keep: 1}
+                """.formatted(name, data, layers));
+        assertEquals(0, run("--work-dir", work.toString(), "--progress=none", "train", spec.toString()).code());
+        return work.resolve("train").resolve(name).resolve("model.ckpt");
+    }
+
     /** train, then export in two formats (logged to the run), then import the hf folder: the same weights. */
     @Test
     void exportWritesEveryFormatLogsItToTheRunAndImportReadsItBack() throws Exception {
         Path data = org.distillery.model.TinyPrep.write(dir.resolve("prep"), 40, false);
-        Path spec = dir.resolve("tiny.yaml");
-        Files.writeString(spec, """
-                name: tiny
-                data:
-                  path: %s
-                model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16}
-                training: {steps: 4, batch_size: 4, log_every: 2}
-                eval: {every: 4, batches: 1}
-                checkpoints: {every: 4, keep: 1}
-                """.formatted(data));
         Path work = dir.resolve("work");
-        assertEquals(0, run("--work-dir", work.toString(), "--progress=none", "train", spec.toString()).code());
-        Path model = work.resolve("train/tiny/model.ckpt");
+        Path model = trainTiny(work, "tiny", data, 1);
         Path out = dir.resolve("exports");
 
         Run bad = run("--work-dir", work.toString(), "export", model.toString(), "--format", "gguf", "--dtype", "bf16",
@@ -152,21 +157,11 @@ class DistilleryCommandTest {
     @Test
     void distillFromAHuggingFaceTeacherFolder() throws Exception {
         Path data = org.distillery.model.TinyPrep.write(dir.resolve("prep"), 40, false);
-        Path spec = dir.resolve("teacher.yaml");
-        Files.writeString(spec, """
-                name: teacher
-                data:
-                  path: %s
-                model: {n_layer: 2, n_head: 2, n_embd: 16, block_size: 16}
-                training: {steps: 4, batch_size: 4, log_every: 2}
-                eval: {every: 4, batches: 1}
-                checkpoints: {every: 4, keep: 1}
-                """.formatted(data));
         Path work = dir.resolve("work");
-        assertEquals(0, run("--work-dir", work.toString(), "--progress=none", "train", spec.toString()).code());
+        Path teacher = trainTiny(work, "teacher", data, 2);
         Path hf = dir.resolve("teacher-hf");
-        assertEquals(0, run("--work-dir", work.toString(), "--progress=none", "export",
-                work.resolve("train/teacher/model.ckpt").toString(), "--format", "hf", "--out", hf.toString()).code());
+        assertEquals(0, run("--work-dir", work.toString(), "--progress=none", "export", teacher.toString(), "--format",
+                "hf", "--out", hf.toString()).code());
         Path distill = dir.resolve("student.yaml");
         String yaml = """
                 name: student
