@@ -160,13 +160,12 @@ public final class DistillationLoss {
             });
         } else {
             JavaKernels.rows(n, v, (from, to) -> {
-                double[] h = new double[top.k() + 1];
                 Buckets buckets = new Buckets(top.k());
                 for (int r = from; r < to; r++) {
                     int o = r * v;
-                    kd[r] = buckets.divergence(top, r, s, o, qtB, lseT[r], inv, h);
+                    kd[r] = buckets.divergence(top, r, s, o, qtB, lseT[r], inv);
                     if (g != null) {
-                        buckets.gradient(top, r, o, v, qtB, q1B, g, perRow, h);
+                        buckets.gradient(top, r, o, v, qtB, q1B, g, perRow);
                     }
                 }
             });
@@ -302,9 +301,12 @@ public final class DistillationLoss {
         final double[] logP;
         final double[] q;
         final double[] logQ;
+        /** Q_b · ∂D/∂Q_b per bucket, and its sum. */
+        final double[] h;
         double hSum;
 
         Buckets(int k) {
+            h = new double[k + 1];
             p = new double[k + 1];
             logP = new double[k + 1];
             q = new double[k + 1];
@@ -312,7 +314,7 @@ public final class DistillationLoss {
         }
 
         /** D over the buckets of row r; fills h (per bucket) and hSum. */
-        double divergence(TopK top, int r, FloatBuffer s, int o, FloatBuffer qt, double lseT, float inv, double[] h) {
+        double divergence(TopK top, int r, FloatBuffer s, int o, FloatBuffer qt, double lseT, float inv) {
             int k = top.k();
             double tmax = top.restLse()[r];
             for (int i = 0; i < k; i++) {
@@ -363,8 +365,7 @@ public final class DistillationLoss {
         }
 
         /** The gradient of a sparse row, for token j in bucket b: (q_j/Q_b · h_b − q_j · Σh) / τ, mixed. */
-        void gradient(TopK top, int r, int o, int v, FloatBuffer qt, FloatBuffer q1, FloatBuffer g, double perRow,
-                      double[] h) {
+        void gradient(TopK top, int r, int o, int v, FloatBuffer qt, FloatBuffer q1, FloatBuffer g, double perRow) {
             double soft = perRow * kdRatio * temperature;
             double hard = perRow * (1 - kdRatio);
             int k = top.k();
