@@ -1,10 +1,14 @@
 package org.distillery.model;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.distillery.core.io.Sha256;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -150,6 +154,24 @@ public final class GptParameters {
 
     public GptConfig config() {
         return config;
+    }
+
+    /**
+     * SHA-256 of the weights as little-endian float32, in layout order: names a teacher independently
+     * of the file it came in (a checkpoint, or a Hugging Face folder imported on the fly).
+     */
+    public String sha256() {
+        INDArray f = flat.isView() ? flat.dup('c') : flat;
+        MessageDigest digest = Sha256.newDigest();
+        try {
+            ByteBuffer bytes = f.data().asNio().order(ByteOrder.LITTLE_ENDIAN);
+            bytes.position(0).limit(Math.toIntExact(f.length() * 4));
+            digest.update(bytes);
+        } finally {
+            // The NIO view does not own the native memory: keep the array reachable until it is read.
+            java.lang.ref.Reference.reachabilityFence(f);
+        }
+        return Sha256.hex(digest.digest());
     }
 
     public GptParameters copy() {

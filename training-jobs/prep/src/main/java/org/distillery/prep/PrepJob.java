@@ -106,7 +106,7 @@ public final class PrepJob {
             progress.on(ProgressEvent.done(JOB, output.toString()));
             return new Result(output, r.manifest(), r.stageSeconds());
         } catch (SparkException e) {
-            throw unwrap(e);
+            throw SparkErrors.unwrap(e);
         } finally {
             spark.sparkContext().removeSparkListener(sparkProgress);
             cached.forEach(JavaRDD::unpersist);
@@ -509,25 +509,5 @@ public final class PrepJob {
         if (old != null) {
             Directories.deleteRecursively(old);
         }
-    }
-
-    /** The user's error from inside a Spark task, with its file and line, rather than Spark's wrapper. */
-    private static RuntimeException unwrap(SparkException e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof SourceReader.BadRecordException bad) {
-                String located = SourceReader.locateBadRecord(bad.file, bad.field);
-                return new DistilleryException(located != null ? located : bad.getMessage(), e);
-            }
-            if (t instanceof DistilleryException d) {
-                return d;
-            }
-        }
-        String msg = String.valueOf(e.getMessage());
-        int at = msg.indexOf(DistilleryException.class.getName() + ": ");
-        if (at >= 0) {
-            String rest = msg.substring(at + DistilleryException.class.getName().length() + 2);
-            return new DistilleryException(rest.lines().findFirst().orElse(rest), e);
-        }
-        return new IllegalStateException("Spark job failed: " + msg.lines().findFirst().orElse(msg), e);
     }
 }

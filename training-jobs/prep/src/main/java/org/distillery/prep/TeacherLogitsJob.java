@@ -1,0 +1,313 @@
+package org.distillery.prep;
+
+import java.io.IOException;
+import java.io.Serializable;
+import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import org.apache.spark.SparkException;
+import org.apache.spark.SparkFiles;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.SparkSession;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.io.AtomicDirectory;
+import org.distillery.core.io.Sha256;
+import org.distillery.core.progress.ProgressEvent;
+import org.distillery.core.progress.ProgressListener;
+import org.distillery.core.shard.ShardFormatException;
+import org.distillery.core.shard.ShardManifest;
+import org.distillery.core.shard.TeacherLogits;
+import org.distillery.core.shard.TeacherLogitsManifest;
+import org.distillery.core.shard.TokenShardReader;
+import org.distillery.core.shard.TokenShardWriter;
+import org.distillery.core.spec.SpecReader;
+import org.distillery.core.spec.TeacherLogitsSpec;
+import org.distillery.model.Checkpoint;
+import org.distillery.model.Gpt;
+import org.distillery.model.GptConfig;
+import org.distillery.model.GptParameters;
+import org.distillery.model.TopKLogits;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * {@code distillery teacher-logits}: a teacher's top-k next-token logits over one split of a prep output,
+ * as one Spark job, for distill runs that should not pay for the teacher at every step.
+ *
+ * <p>The split's shards are cut into consecutive windows of {@code window + 1} tokens (neighbours share
+ * their edge token, so every position is scored once) and the windows are dealt out in order to
+ * {@code spark.partitions} tasks. Each task writes one {@link TeacherLogits} shard; the teacher is
+ * shipped with {@code addFile} (weights only) and loaded once per executor JVM, however many tasks run
+ * there. Which window lands in which shard depends only on the data and the spec, never on the cluster,
+ * so a cluster run and a local one write the same windows. Shards go into a staging folder, the
+ * manifest last, and the folder is renamed into place: a killed job leaves nothing that looks complete.
+ */
+public final class TeacherLogitsJob {
+    public static final String JOB = "teacher-logits";
+
+    private final SpecReader.Located<TeacherLogitsSpec> located;
+    private final TeacherLogitsSpec spec;
+    private final Checkpoint teacher;
+    private final String teacherSource;
+    private final Path dataDir;
+    private final Path output;
+    private final boolean overwrite;
+    private final ProgressListener progress;
+
+    /** What a run wrote, with its wall time for the benchmark. */
+    public record Result(Path output, TeacherLogitsManifest manifest, double seconds) {
+    }
+
+    public TeacherLogitsJob(SpecReader.Located<TeacherLogitsSpec> spec, Checkpoint teacher, String teacherSource,
+                            Path dataDir, Path output, boolean overwrite, ProgressListener progress) {
+        this.located = spec;
+        this.spec = spec.spec();
+        this.teacher = teacher;
+        this.teacherSource = teacherSource;
+        this.dataDir = dataDir.toAbsolutePath().normalize();
+        this.output = output.toAbsolutePath().normalize();
+        this.overwrite = overwrite;
+        this.progress = progress;
+    }
+
+    /** A run of consecutive windows of one token shard. */
+    record Piece(String file, String sha256, long firstWindow, long windows) implements Serializable {
+    }
+
+    /** One task's work: the pieces that make up output shard {@code index}. */
+    record Task(int index, List<Piece> pieces) implements Serializable {
+    }
+
+    /** What every task needs to know, shipped once with the closure. */
+    record Plan(String dataDir, String split, String staging, String teacherFile, String teacherSha256, int window,
+                int topK, float temperature, int batch, int vocab) implements Serializable {
+    }
+
+    public Result run(SparkSession spark) throws IOException {
+        long started = System.nanoTime();
+        ShardManifest manifest = ShardManifest.read(dataDir);
+        Checkpoint.Header th = teacher.header();
+        GptConfig tc = th.model();
+        checkTeacher(manifest, th);
+        int window = spec.window() != null ? spec.window() : tc.blockSize();
+        if (window > tc.blockSize()) {
+            throw located.error("window", "is " + window + ", longer than the teacher's block_size " + tc.blockSize()
+                    + ": the teacher cannot score positions beyond its own");
+        }
+        if (spec.topK() >= tc.vocabSize()) {
+            throw located.error("top_k", "is " + spec.topK() + ", but the vocabulary has " + tc.vocabSize()
+                    + " tokens: keep fewer than all, the rest's log-sum-exp stands for the others");
+        }
+        List<Task> tasks = plan(manifest, window);
+        long windows = tasks.stream().flatMap(t -> t.pieces().stream()).mapToLong(Piece::windows).sum();
+        String datasetSha = Sha256.of(dataDir.resolve(ShardManifest.FILE_NAME));
+        GptParameters weights = GptParameters.wrap(tc, teacher.section(Checkpoint.PARAMS));
+        String teacherSha = weights.sha256();
+
+        SparkProgress sparkProgress = new SparkProgress(JOB, progress);
+        spark.sparkContext().addSparkListener(sparkProgress);
+        TeacherLogitsManifest[] written = new TeacherLogitsManifest[1];
+        try {
+            AtomicDirectory.write(output, overwrite, staging -> {
+                // Weights only (no optimizer moments): the file every executor fetches once.
+                // Named by the weights' hash: executors keep fetched files by name, and one name must mean one content.
+                Path teacherFile = staging.resolve(".teacher-" + teacherSha.substring(0, 16) + ".ckpt");
+                new Checkpoint(th, Map.of(Checkpoint.PARAMS, weights.flat())).write(teacherFile);
+                JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+                sc.addFile(teacherFile.toString());
+                Plan plan = new Plan(dataDir.toString(), spec.split(), staging.toString(), teacherFile.getFileName().toString(),
+                        teacherSha, window, spec.topK(), spec.temperature().floatValue(), spec.batchSize(),
+                        tc.vocabSize());
+                progress.on(ProgressEvent.stage(JOB, "score", 1, 2));
+                sparkProgress.stage("score");
+                List<TeacherLogits.Shard> shards = new ArrayList<>(sc.parallelize(tasks, tasks.size())
+                        .map(t -> writeShard(plan, t)).collect());
+                shards.sort(Comparator.comparing(TeacherLogits.Shard::file));
+                Files.delete(teacherFile);
+                removeLeftovers(staging);
+                progress.on(ProgressEvent.stage(JOB, "manifest", 2, 2));
+                TeacherLogitsManifest m = new TeacherLogitsManifest(TeacherLogitsManifest.FORMAT,
+                        TeacherLogitsManifest.VERSION, Versions.distillery(), Instant.now().toString(), datasetSha,
+                        manifest.tokenizer().sha256(), spec.split(), teacherInfo(th, teacherSha), spec.topK(),
+                        spec.temperature().floatValue(), window, tc.vocabSize(), windows, shards);
+                m.write(staging);
+                written[0] = m;
+            });
+        } catch (IOException | RuntimeException e) {
+            throw e;
+        } catch (Exception e) { // Spark's checked SparkException, thrown from Scala without a declaration
+            throw e instanceof SparkException se ? SparkErrors.unwrap(se) : new IllegalStateException(e);
+        } finally {
+            spark.sparkContext().removeSparkListener(sparkProgress);
+        }
+        progress.on(ProgressEvent.done(JOB, output.toString()));
+        return new Result(output, written[0], (System.nanoTime() - started) / 1e9);
+    }
+
+    /** Temporary files of task attempts that died (a lost executor) are not part of the output. */
+    private static void removeLeftovers(Path staging) throws IOException {
+        try (java.util.stream.Stream<Path> s = Files.list(staging)) {
+            for (Path p : s.filter(f -> f.getFileName().toString().startsWith(".")).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    private void checkTeacher(ShardManifest manifest, Checkpoint.Header th) {
+        if (!th.tokenizer().sha256().equals(manifest.tokenizer().sha256())) {
+            throw new DistilleryException("the teacher " + teacherSource + " uses tokenizer sha256 "
+                    + th.tokenizer().sha256() + ", but the shards in " + dataDir + " use tokenizer sha256 "
+                    + manifest.tokenizer().sha256() + ": the teacher must score the tokens it was trained on (prep"
+                    + " the data with the teacher's tokenizer.json)");
+        }
+        if (th.model().vocabSize() != manifest.tokenizer().vocabSize()) {
+            throw new DistilleryException("the teacher " + teacherSource + " has a vocabulary of "
+                    + th.model().vocabSize() + " but the shards' tokenizer has " + manifest.tokenizer().vocabSize()
+                    + " tokens");
+        }
+    }
+
+    private Map<String, Object> teacherInfo(Checkpoint.Header th, String paramsSha) {
+        Map<String, Object> t = new LinkedHashMap<>();
+        t.put("source", teacherSource);
+        t.put("params_sha256", paramsSha);
+        t.put("model", th.model());
+        t.put("step", th.step());
+        if (th.runId() != null) {
+            t.put("run_id", th.runId());
+        }
+        return t;
+    }
+
+    /** Deals the split's windows, in order, into at most {@code spark.partitions} runs of near-equal length. */
+    List<Task> plan(ShardManifest manifest, int window) {
+        ShardManifest.Split split = manifest.splits().get(spec.split());
+        if (split == null || split.shards().isEmpty()) {
+            throw located.error("split", "is '" + spec.split() + "', but " + dataDir.resolve(ShardManifest.FILE_NAME)
+                    + " has no such shards");
+        }
+        List<TokenShardWriter.Summary> shards = split.shards();
+        long[] perShard = new long[shards.size()];
+        long total = 0;
+        for (int i = 0; i < perShard.length; i++) {
+            perShard[i] = Math.max(0, (shards.get(i).tokens() - 1) / window);
+            total += perShard[i];
+        }
+        if (total == 0) {
+            throw located.error("window", "is " + window + ", but no " + spec.split() + " shard in " + dataDir
+                    + " holds " + (window + 1) + " tokens");
+        }
+        int parts = (int) Math.min(spec.spark().partitions(), total);
+        List<Task> tasks = new ArrayList<>();
+        int shard = 0;
+        long offset = 0; // windows of the current shard already dealt
+        for (int p = 0; p < parts; p++) {
+            long want = total * (p + 1) / parts - total * p / parts;
+            List<Piece> pieces = new ArrayList<>();
+            while (want > 0) {
+                long take = Math.min(want, perShard[shard] - offset);
+                if (take > 0) {
+                    TokenShardWriter.Summary s = shards.get(shard);
+                    pieces.add(new Piece(s.file(), s.sha256(), offset, take));
+                    offset += take;
+                    want -= take;
+                }
+                if (offset == perShard[shard]) {
+                    shard++;
+                    offset = 0;
+                }
+            }
+            tasks.add(new Task(p, pieces));
+        }
+        return tasks;
+    }
+
+    /** The name of output shard {@code index}. */
+    static String shardName(String split, int index) {
+        return String.format("%s-%05d.tlogits", split, index);
+    }
+
+    /** One task on an executor: score its windows with the teacher and write them as one shard. */
+    static TeacherLogits.Shard writeShard(Plan plan, Task task) throws IOException {
+        Gpt teacher = Teachers.get(plan.teacherSha256(), plan.teacherFile());
+        int time = plan.window();
+        int k = plan.topK();
+        TopKLogits topK = new TopKLogits(plan.vocab(), k, plan.temperature());
+        TeacherLogits.Window[] batch = new TeacherLogits.Window[plan.batch()];
+        for (int i = 0; i < batch.length; i++) {
+            batch[i] = new TeacherLogits.Window(time, k);
+        }
+        int[] inputs = new int[batch.length * time];
+        INDArray logits = Nd4j.createUninitializedDetached(DataType.FLOAT, (long) batch.length * time, plan.vocab());
+        Path target = Path.of(plan.staging()).resolve(shardName(plan.split(), task.index()));
+        try (TeacherLogits.Writer out = new TeacherLogits.Writer(target, time, k, plan.vocab(), plan.temperature())) {
+            int filled = 0;
+            for (Piece piece : task.pieces()) {
+                Path file = Path.of(plan.dataDir()).resolve(piece.file());
+                try (TokenShardReader tokens = TokenShardReader.open(file, piece.sha256())) {
+                    for (long w = piece.firstWindow(); w < piece.firstWindow() + piece.windows(); w++) {
+                        int[] t = batch[filled].tokens;
+                        tokens.read(w * time, t);
+                        for (int id : t) {
+                            if (id < 0 || id >= plan.vocab()) {
+                                throw new ShardFormatException(file, "holds token id " + id + ", outside the "
+                                        + plan.vocab() + "-token vocabulary");
+                            }
+                        }
+                        if (++filled == batch.length) {
+                            score(teacher, topK, batch, filled, inputs, logits, out);
+                            filled = 0;
+                        }
+                    }
+                }
+            }
+            if (filled > 0) {
+                INDArray tail = Nd4j.createUninitializedDetached(DataType.FLOAT, (long) filled * time, plan.vocab());
+                score(teacher, topK, batch, filled, java.util.Arrays.copyOf(inputs, filled * time), tail, out);
+            }
+            return out.finish();
+        }
+    }
+
+    /** Runs the teacher on the first {@code n} windows of {@code batch} and appends them to the shard. */
+    private static void score(Gpt teacher, TopKLogits topK, TeacherLogits.Window[] batch, int n, int[] inputs,
+                              INDArray logits, TeacherLogits.Writer out) throws IOException {
+        int time = batch[0].rest.length;
+        for (int b = 0; b < n; b++) {
+            System.arraycopy(batch[b].tokens, 0, inputs, b * time, time);
+        }
+        teacher.logits(inputs, n, time, logits);
+        FloatBuffer rows = logits.data().asNioFloat();
+        for (int b = 0; b < n; b++) {
+            TeacherLogits.Window w = batch[b];
+            for (int t = 0; t < time; t++) {
+                topK.select(rows, (long) b * time + t, w.ids, w.logits, w.rest, t);
+            }
+            out.add(w);
+        }
+        java.lang.ref.Reference.reachabilityFence(logits);
+    }
+
+    /** One loaded teacher per executor JVM, by the SHA-256 of its weights, whatever the number of tasks. */
+    static final class Teachers {
+        private static final ConcurrentHashMap<String, Gpt> BY_SHA = new ConcurrentHashMap<>();
+
+        private Teachers() {
+        }
+
+        static Gpt get(String sha256, String fileName) {
+            return BY_SHA.computeIfAbsent(sha256, s -> {
+                Checkpoint c = Checkpoint.read(Path.of(SparkFiles.get(fileName)));
+                return new Gpt(GptParameters.wrap(c.header().model(), c.section(Checkpoint.PARAMS)));
+            });
+        }
+    }
+}
