@@ -3,10 +3,9 @@ package org.distillery.cli;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.SpecReader;
-import org.distillery.export.HfImporter;
-import org.distillery.model.Checkpoint;
 import org.distillery.model.DistillJob;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -36,26 +35,30 @@ final class DistillCommand implements Callable<Integer> {
         SpecReader.Located<DistillSpec> located = SpecReader.readLocated(specFile, DistillSpec.class);
         DistillSpec spec = located.spec();
         Path data = TrainingLaunch.shards(top, specFile, located, spec.data());
-        Path teacherPath = teacher(located, specFile.toAbsolutePath().getParent());
-        Checkpoint teacher = Files.isDirectory(teacherPath) ? HfImporter.read(teacherPath, Distillery.version())
-                : Checkpoint.read(teacherPath);
+        TeacherSource teacher = TeacherSource.resolve(top, located, spec.teacher(), specFile);
+        Path logits = teacherLogits(located, spec.distillation().teacherLogits());
         Path output = out != null ? out.toAbsolutePath() : top.workDir().resolve("distill").resolve(spec.name());
         String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
         TrainingLaunch.run(top, DistillJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile, "student",
-                false, (run, progress) -> new DistillJob(located, teacher, teacherPath.toString(), data, output, resume,
-                        run, progress, Distillery.version(), System.err).run());
+                false, (run, progress) -> new DistillJob(located, teacher.checkpoint(), teacher.path().toString(), data,
+                        logits, output, resume, run, progress, Distillery.version(), System.err).run());
         return 0;
     }
 
-    /** The teacher: a path relative to the spec's folder, else to the work dir; a checkpoint or an HF folder. */
-    private Path teacher(SpecReader.Located<DistillSpec> located, Path specDir) {
-        String t = located.spec().teacher();
-        for (Path p : new Path[] {specDir.resolve(t).normalize(), top.workDir().resolve(t).normalize()}) {
-            if (Files.isRegularFile(p) || Files.isRegularFile(p.resolve("config.json"))) {
+    /** {@code distillation.teacher_logits}: a folder relative to the spec, else a name under the work dir's teacher-logits/. */
+    private Path teacherLogits(SpecReader.Located<DistillSpec> located, String value) {
+        if (value == null) {
+            return null;
+        }
+        Path[] candidates = {specFile.toAbsolutePath().getParent().resolve(value).normalize(),
+            top.workDir().resolve("teacher-logits").resolve(value).normalize()};
+        for (Path p : candidates) {
+            if (Files.isRegularFile(p.resolve(TeacherLogitsManifest.FILE_NAME))) {
                 return p;
             }
         }
-        throw located.error("teacher", "is " + t + ", which is neither a checkpoint nor a Hugging Face folder (with"
-                + " config.json) relative to " + specDir + " or to the work dir " + top.workDir());
+        throw located.error("distillation.teacher_logits", "is " + value + ", but neither " + candidates[0] + " nor "
+                + candidates[1] + " holds a teacher-logits output (no " + TeacherLogitsManifest.FILE_NAME
+                + "): run distillery teacher-logits first");
     }
 }

@@ -190,5 +190,36 @@ class DistilleryCommandTest {
         assertEquals(hf.toString(), ((java.util.Map<?, ?>) h.spec().get("teacher_checkpoint")).get("source"));
         org.distillery.tracking.LocalRunStore store = new org.distillery.tracking.LocalRunStore(work.resolve("runs"));
         assertTrue(store.list().stream().anyMatch(m -> m.runName().equals("distill-student")), "the run is tracked");
+
+        // Offline: the same teacher folder scored on Spark, then a student that reads the scores by name.
+        Path scores = dir.resolve("scores.yaml");
+        Files.writeString(scores, """
+                name: scores
+                teacher: teacher-hf
+                data:
+                  path: %s
+                top_k: 16
+                temperature: 1.5
+                spark: {master: 'local[2]', partitions: 2}
+                """.formatted(data));
+        Run scored = run("--work-dir", work.toString(), "--progress=none", "teacher-logits", scores.toString());
+        assertEquals(0, scored.code(), scored.err());
+        Path logits = work.resolve("teacher-logits/scores");
+        assertTrue(scored.out().contains("output        " + logits), scored.out());
+        assertTrue(scored.out().contains("top 16 at temperature 1.5"), scored.out());
+        org.distillery.core.shard.TeacherLogitsManifest.read(logits).verify(logits);
+
+        Files.writeString(distill, yaml.replace("name: student", "name: student-offline")
+                .replace("kd_ratio: 0.8}", "kd_ratio: 0.8, teacher_logits: scores, top_k: 16}"));
+        Run offline = run("--work-dir", work.toString(), "--progress=none", "distill", distill.toString());
+        assertEquals(0, offline.code(), offline.err());
+        Path offlineStudent = work.resolve("distill/student-offline/model.ckpt");
+        assertEquals(logits.toString(), ((java.util.Map<?, ?>) org.distillery.model.Checkpoint.readHeader(offlineStudent)
+                .spec().get("teacher_logits")).get("path"));
+
+        Files.writeString(distill, yaml.replace("kd_ratio: 0.8}", "kd_ratio: 0.8, teacher_logits: nowhere}"));
+        Run missing = run("--work-dir", work.toString(), "distill", distill.toString());
+        assertEquals(2, missing.code());
+        assertTrue(missing.err().contains(":6: distillation.teacher_logits is nowhere, but neither"), missing.err());
     }
 }

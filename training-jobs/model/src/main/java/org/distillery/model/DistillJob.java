@@ -8,7 +8,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.io.Sha256;
 import org.distillery.core.shard.ShardManifest;
+import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
@@ -19,8 +21,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * {@code distillery distill}: a student trained on prep shards against a live teacher's logits with a
- * {@link DistillationLoss}, through {@link TrainJob}'s loop (so schedule, accumulation, evaluation,
+ * {@code distillery distill}: a student trained on prep shards against a teacher's logits with a
+ * {@link DistillationLoss}: a live teacher run on every batch, or the top-k logits a
+ * {@code teacher-logits} job stored beforehand ({@code distillation.teacher_logits}), which are
+ * refused unless they were made for this data, teacher, temperature and window. Training goes
+ * through {@link TrainJob}'s loop (so schedule, accumulation, evaluation,
  * checkpoints, resume and tracking are those of training). Before anything runs, the teacher and the
  * shards must share a tokenizer. Every checkpoint records the distill spec and the teacher it learnt
  * from; the run's tags name the teacher, and {@code val/teacher_loss} gives the gap to close.
@@ -39,10 +44,16 @@ public final class DistillJob {
     private final ProgressListener progress;
     private final String version;
     private final PrintStream warnings;
+    private final Path teacherLogits;
 
+    /**
+     * {@code teacherLogits}: the {@code teacher-logits} output the spec's {@code distillation.teacher_logits}
+     * names, resolved by the caller (null: a live teacher).
+     */
     public DistillJob(SpecReader.Located<DistillSpec> spec, Checkpoint teacher, String teacherSource, Path dataDir,
-                      Path outDir, boolean resume, RunTracker tracker, ProgressListener progress, String version,
-                      PrintStream warnings) {
+                      Path teacherLogits, Path outDir, boolean resume, RunTracker tracker, ProgressListener progress,
+                      String version, PrintStream warnings) {
+        this.teacherLogits = teacherLogits;
         this.located = spec;
         this.spec = spec.spec();
         this.teacher = teacher;
@@ -91,7 +102,8 @@ public final class DistillJob {
         DistillationLoss loss = new DistillationLoss(DistillationLoss.Divergence.parse(d.loss()), d.beta(),
                 d.temperature(), d.kdRatio());
         Gpt teacherModel = new Gpt(GptParameters.wrap(tc, teacher.section(Checkpoint.PARAMS)));
-        LiveTeacher objective = new LiveTeacher(teacherModel, loss);
+        TeacherObjective objective = teacherLogits == null ? new LiveTeacher(teacherModel, loss)
+                : new OfflineTeacher(teacherModel, loss, openTeacherLogits(manifest, teacherModel, shape));
 
         Map<String, Object> provenance = Checkpoint.JSON.convertValue(spec, new TypeReference<Map<String, Object>>() { });
         Map<String, Object> teacherInfo = new LinkedHashMap<>();
@@ -100,6 +112,10 @@ public final class DistillJob {
         teacherInfo.put("step", th.step());
         teacherInfo.put("run_id", th.runId());
         provenance.put("teacher_checkpoint", teacherInfo);
+        if (teacherLogits != null) {
+            provenance.put("teacher_logits", Map.of("path", teacherLogits.toString(),
+                    "manifest_sha256", Sha256.of(teacherLogits.resolve(TeacherLogitsManifest.FILE_NAME))));
+        }
         Map<String, String> tags = new LinkedHashMap<>();
         tags.put("distillery.teacher.source", teacherSource);
         tags.put("distillery.teacher.parameters", String.valueOf(tc.parameterCount()));
@@ -116,32 +132,79 @@ public final class DistillJob {
                 provenance);
         SpecReader.Located<TrainSpec> loop = new SpecReader.Located<>(spec.asTrainSpec(shape), located.source(),
                 located.lines());
-        return new TrainJob(loop, dataDir, outDir, resume, tracker, progress, version, setup).run();
+        try (objective) {
+            return new TrainJob(loop, dataDir, outDir, resume, tracker, progress, version, setup).run();
+        }
     }
 
-    /** The objective against a teacher run on each batch: its logits, then the distillation loss. */
-    static final class LiveTeacher implements TrainJob.Objective {
-        private final Gpt teacher;
-        private final DistillationLoss loss;
-        /** The teacher's logits of the current batch, reused from batch to batch. */
-        private INDArray logits;
+    /**
+     * Opens the offline logits after checking that they were made for this data, this teacher, this
+     * temperature and this student's window; each mismatch names the spec field to change.
+     */
+    private TeacherLogitWindows openTeacherLogits(ShardManifest data, Gpt teacherModel, TrainSpec.Model shape)
+            throws IOException {
+        String field = "distillation.teacher_logits";
+        TeacherLogitsManifest m = TeacherLogitsManifest.read(teacherLogits);
+        String dataSha = Sha256.of(dataDir.resolve(ShardManifest.FILE_NAME));
+        if (!m.datasetManifestSha256().equals(dataSha)) {
+            throw located.error(field, "is " + teacherLogits + ", computed for the prep output whose manifest has"
+                    + " sha256 " + m.datasetManifestSha256() + ", but data: is " + dataDir + " (manifest sha256 "
+                    + dataSha + "): run distillery teacher-logits on this data");
+        }
+        if (!m.tokenizerSha256().equals(data.tokenizer().sha256())) {
+            throw located.error(field, "uses tokenizer sha256 " + m.tokenizerSha256() + ", but the shards use "
+                    + data.tokenizer().sha256());
+        }
+        if (!"train".equals(m.split())) {
+            throw located.error(field, "holds the '" + m.split() + "' split; a student learns from 'train'");
+        }
+        DistillSpec.Distillation d = spec.distillation();
+        if (d.topK() != null && d.topK() != m.topK()) {
+            throw located.error("distillation.top_k", "is " + d.topK() + ", but the teacher logits in " + teacherLogits
+                    + " keep the top " + m.topK());
+        }
+        if ((float) d.temperature().doubleValue() != m.temperature()) {
+            throw located.error("distillation.temperature", "is " + d.temperature() + ", but the teacher logits in "
+                    + teacherLogits + " hold the rest's log-sum-exp at temperature " + m.temperature()
+                    + ": use that temperature, or score the data again at this one");
+        }
+        if (m.window() != shape.blockSize()) {
+            throw located.error("student.block_size", "is " + shape.blockSize() + ", but the teacher logits in "
+                    + teacherLogits + " cover windows of " + m.window() + " tokens: set student.block_size: "
+                    + m.window());
+        }
+        String weights = teacherModel.parameters().sha256();
+        Object scored = m.teacher() == null ? null : m.teacher().get("params_sha256");
+        if (!weights.equals(scored)) {
+            throw located.error("teacher", "has weights sha256 " + weights + ", but the teacher logits in "
+                    + teacherLogits + " were computed by a teacher with weights sha256 " + scored);
+        }
+        return TeacherLogitWindows.open(teacherLogits, m);
+    }
+
+    /**
+     * What both teachers share: the distillation loss on the student's logits, its parts for logging,
+     * and the live teacher's loss on the val windows, the floor the student's {@code val/loss} is
+     * compared with.
+     */
+    abstract static class TeacherObjective implements TrainJob.Objective, AutoCloseable {
+        final Gpt teacher;
+        final DistillationLoss loss;
         private double kd;
         private double ce;
         private int batches;
 
-        LiveTeacher(Gpt teacher, DistillationLoss loss) {
+        TeacherObjective(Gpt teacher, DistillationLoss loss) {
             this.teacher = teacher;
             this.loss = loss;
         }
 
+        /** The teacher's view of batch {@code b}. */
+        abstract DistillationLoss.Teacher target(Gpt.Batch b);
+
         @Override
         public double lossAndGradient(Gpt model, Gpt.Batch b, GptParameters grads, double scale, long dropoutSeed) {
-            long rows = (long) b.batch() * b.time();
-            if (logits == null || logits.rows() != rows) {
-                logits = Nd4j.createUninitializedDetached(DataType.FLOAT, rows, teacher.config().vocabSize());
-            }
-            teacher.logits(b.inputs(), b.batch(), b.time(), logits);
-            DistillationLoss.Teacher target = new DistillationLoss.Dense(logits);
+            DistillationLoss.Teacher target = target(b);
             return model.lossAndGradient(b, grads, scale, dropoutSeed, (l, targets, g, s) -> {
                 DistillationLoss.Value v = loss.apply(l, target, targets, g, s);
                 kd += v.kd();
@@ -151,7 +214,6 @@ public final class DistillJob {
             });
         }
 
-        /** The teacher's loss on the val windows: the floor the student's {@code val/loss} is compared with. */
         @Override
         public void begin(TokenWindows val, int evalBatches, int batch, int time, RunTracker tracker) {
             double sum = 0;
@@ -171,6 +233,64 @@ public final class DistillJob {
             ce = 0;
             batches = 0;
             return parts;
+        }
+
+        @Override
+        public void close() throws IOException {
+        }
+    }
+
+    /** A teacher run on each batch: its logits over the whole vocabulary. */
+    static final class LiveTeacher extends TeacherObjective {
+        /** The teacher's logits of the current batch, reused from batch to batch. */
+        private INDArray logits;
+
+        LiveTeacher(Gpt teacher, DistillationLoss loss) {
+            super(teacher, loss);
+        }
+
+        @Override
+        DistillationLoss.Teacher target(Gpt.Batch b) {
+            long rows = (long) b.batch() * b.time();
+            if (logits == null || logits.rows() != rows) {
+                logits = Nd4j.createUninitializedDetached(DataType.FLOAT, rows, teacher.config().vocabSize());
+            }
+            teacher.logits(b.inputs(), b.batch(), b.time(), logits);
+            return new DistillationLoss.Dense(logits);
+        }
+    }
+
+    /** Teacher logits computed beforehand: the batches are the scored windows, drawn by (seed, step, micro). */
+    static final class OfflineTeacher extends TeacherObjective {
+        private final TeacherLogitWindows windows;
+        private Gpt.Batch drawn;
+        private DistillationLoss.TopK buckets;
+
+        OfflineTeacher(Gpt teacher, DistillationLoss loss, TeacherLogitWindows windows) {
+            super(teacher, loss);
+            this.windows = windows;
+        }
+
+        @Override
+        public Gpt.Batch batch(TokenWindows train, long seed, long step, int micro, int batch, int time)
+                throws IOException {
+            TeacherLogitWindows.Sampled s = windows.randomBatch(seed, step, micro, batch);
+            drawn = s.batch();
+            buckets = s.teacher();
+            return drawn;
+        }
+
+        @Override
+        DistillationLoss.Teacher target(Gpt.Batch b) {
+            if (b != drawn) {
+                throw new IllegalStateException("offline teacher logits belong to the batch they were drawn with");
+            }
+            return buckets;
+        }
+
+        @Override
+        public void close() throws IOException {
+            windows.close();
         }
     }
 }

@@ -48,6 +48,12 @@ public final class TrainJob {
 
     /** What each step minimizes; plain training minimizes the next-token cross-entropy. */
     public interface Objective {
+        /** The batch of one micro-batch of one step: random windows of the train split by default. */
+        default Gpt.Batch batch(TokenWindows train, long seed, long step, int micro, int batch, int time)
+                throws IOException {
+            return train.randomBatch(seed, step, micro, batch, time);
+        }
+
         /** Adds {@code scale} times the loss's gradient on {@code b} to {@code grads}; returns the loss. */
         double lossAndGradient(Gpt model, Gpt.Batch b, GptParameters grads, double scale, long dropoutSeed);
 
@@ -142,7 +148,7 @@ public final class TrainJob {
                 double lr = schedule.at(step);
                 double loss = 0; // grads start zero: the optimizer's step leaves them so
                 for (int micro = 0; micro < accum; micro++) {
-                    Gpt.Batch b = train.randomBatch(spec.seed(), step, micro, batch, time);
+                    Gpt.Batch b = setup.objective().batch(train, spec.seed(), step, micro, batch, time);
                     loss += setup.objective().lossAndGradient(gpt, b, grads, 1.0 / accum,
                             TokenWindows.mix(spec.seed() + 1, step, micro)) / accum;
                 }

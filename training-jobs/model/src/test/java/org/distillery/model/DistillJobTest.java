@@ -13,6 +13,12 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.io.Sha256;
+import org.distillery.core.shard.ShardManifest;
+import org.distillery.core.shard.TeacherLogits;
+import org.distillery.core.shard.TeacherLogitsManifest;
+import org.distillery.core.shard.TokenShardReader;
+import org.distillery.core.shard.TokenShardWriter;
 import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.SpecReader;
@@ -58,9 +64,106 @@ class DistillJobTest {
 
     static TrainJob.Result distill(Path spec, Path shards, TrainJobTest.Recorder rec, PrintStream warnings)
             throws IOException {
-        return new DistillJob(SpecReader.readLocated(spec, DistillSpec.class), teacher, teacherFile.toString(), shards,
+        return distill(spec, shards, null, teacher, rec, warnings);
+    }
+
+    static TrainJob.Result distill(Path spec, Path shards, Path logits, Checkpoint t, TrainJobTest.Recorder rec,
+                                   PrintStream warnings) throws IOException {
+        return new DistillJob(SpecReader.readLocated(spec, DistillSpec.class), t, teacherFile.toString(), shards, logits,
                 tmp.resolve(spec.getFileName().toString().replace(".yaml", "")), false, rec, ProgressListener.NONE,
                 "test", warnings).run();
+    }
+
+    /**
+     * A teacher-logits output of every train window, scored with the code the Spark job runs per task
+     * (one shard here, where the job writes one per task).
+     */
+    static Path offlineLogits(Path out, int window, int k, double temperature) throws IOException {
+        ShardManifest prep = ShardManifest.read(data);
+        Gpt gpt = new Gpt(GptParameters.wrap(teacher.header().model(), teacher.section(Checkpoint.PARAMS)));
+        TeacherScorer scorer = new TeacherScorer(gpt, window, k, temperature, 4);
+        Files.createDirectories(out);
+        TeacherLogits.Shard shard;
+        try (TeacherLogits.Writer w = new TeacherLogits.Writer(out.resolve("train-00000.tlogits"), window, k, 257,
+                (float) temperature)) {
+            for (TokenShardWriter.Summary s : prep.splits().get("train").shards()) {
+                try (TokenShardReader r = TokenShardReader.open(data.resolve(s.file()))) {
+                    scorer.score(r, 0, TeacherScorer.windowsIn(r.tokens(), window), w);
+                }
+            }
+            scorer.flush(w);
+            shard = w.finish();
+        }
+        new TeacherLogitsManifest(TeacherLogitsManifest.FORMAT, TeacherLogitsManifest.VERSION, "test", "now",
+                Sha256.of(data.resolve(ShardManifest.FILE_NAME)), prep.tokenizer().sha256(), "train",
+                Map.of("params_sha256", gpt.parameters().sha256()), k, (float) temperature, window, 257,
+                shard.windows(), List.of(shard)).write(out);
+        return out;
+    }
+
+    @Test
+    void aStudentLearnsFromOfflineTeacherLogits() throws IOException {
+        Path logits = offlineLogits(tmp.resolve("logits-32"), 32, 16, 2.0);
+        TrainJobTest.Recorder rec = new TrainJobTest.Recorder();
+        TrainJob.Result r = distill(spec("offline", data, "{n_layer: 1, init: teacher}",
+                "{temperature: 2.0, kd_ratio: 0.7, top_k: 16, teacher_logits: " + logits + "}"), data, logits, teacher,
+                rec, System.err);
+        double kdFirst = rec.metrics.get("train/kd").firstEntry().getValue();
+        double kdLast = rec.metrics.get("train/kd").lastEntry().getValue();
+        assertTrue(kdLast < kdFirst * 0.5, "the divergence from the stored teacher fell: " + kdFirst + " -> " + kdLast);
+        assertTrue(r.valLoss() < r.unigramEntropy() - 0.3, "the student learnt: " + r.valLoss() + " vs unigram "
+                + r.unigramEntropy());
+        Map<?, ?> provenance = (Map<?, ?>) Checkpoint.readHeader(r.model()).spec().get("teacher_logits");
+        assertEquals(logits.toString(), provenance.get("path"));
+    }
+
+    /** With k = V − 1 the stored buckets lose nothing but fp16 rounding: the loss is the live teacher's. */
+    @Test
+    void offlineBucketsGiveTheLiveTeachersLoss() throws IOException {
+        Path logits = offlineLogits(tmp.resolve("logits-all"), 32, 256, 2.0);
+        Gpt gpt = new Gpt(GptParameters.wrap(teacher.header().model(), teacher.section(Checkpoint.PARAMS)));
+        Gpt student = new Gpt(GptParameters.initialize(new GptConfig(1, 2, 32, 32, 257, 0.0), 3));
+        try (TeacherLogitWindows w = TeacherLogitWindows.open(logits, TeacherLogitsManifest.read(logits))) {
+            TeacherLogitWindows.Sampled s = w.randomBatch(1, 2, 0, 3);
+            INDArray studentLogits = student.logits(s.batch().inputs(), 3, 32);
+            INDArray teacherLogits = gpt.logits(s.batch().inputs(), 3, 32);
+            for (DistillationLoss.Divergence d : DistillationLoss.Divergence.values()) {
+                DistillationLoss loss = new DistillationLoss(d, 0.3, 2.0, 1.0);
+                double live = loss.apply(studentLogits, new DistillationLoss.Dense(teacherLogits), s.batch().targets(),
+                        null, 1).loss();
+                double offline = loss.apply(studentLogits, s.teacher(), s.batch().targets(), null, 1).loss();
+                assertEquals(live, offline, 2e-3 * live, d + " loss");
+            }
+        }
+    }
+
+    @Test
+    void offlineLogitsThatDoNotFitTheRunAreRefusedNamingTheField() throws IOException {
+        Path logits = offlineLogits(tmp.resolve("logits-16"), 16, 8, 2.0);
+        String fit = "{temperature: 2.0, teacher_logits: " + logits + "}";
+        record Case(String student, String distillation, Checkpoint teacher, Path data, String expected) {
+        }
+        Path otherData = TinyPrep.write(tmp.resolve("prep-again"), 200, false);
+        Checkpoint otherTeacher = TinyTeacher.random(data, 2, 2, 32, 32, 9);
+        List<Case> cases = List.of(
+                new Case("{n_layer: 1, block_size: 16}", fit.replace("2.0", "1.0"), teacher, data,
+                        "distillation.temperature is 1.0, but the teacher logits in " + logits
+                                + " hold the rest's log-sum-exp at temperature 2.0"),
+                new Case("{n_layer: 1, block_size: 16}", fit.replace("}", ", top_k: 4}"), teacher, data,
+                        "distillation.top_k is 4, but the teacher logits in " + logits + " keep the top 8"),
+                new Case("{n_layer: 1}", fit, teacher, data,
+                        "student.block_size is 32, but the teacher logits in " + logits + " cover windows of 16 tokens"),
+                new Case("{n_layer: 1, block_size: 16}", fit, teacher, otherData,
+                        "distillation.teacher_logits is " + logits + ", computed for the prep output whose manifest has"
+                                + " sha256 " + Sha256.of(data.resolve(ShardManifest.FILE_NAME))),
+                new Case("{n_layer: 1, block_size: 16}", fit, otherTeacher, data,
+                        "were computed by a teacher with weights sha256 "));
+        for (Case c : cases) {
+            Path s = spec("misfit", c.data(), c.student(), c.distillation());
+            DistilleryException e = assertThrows(DistilleryException.class,
+                    () -> distill(s, c.data(), logits, c.teacher(), new TrainJobTest.Recorder(), System.err));
+            assertTrue(e.getMessage().contains("misfit.yaml:") && e.getMessage().contains(c.expected()), e.getMessage());
+        }
     }
 
     @Test
@@ -140,7 +243,7 @@ class DistillJobTest {
         Path other = TinyPrep.write(tmp.resolve("prep-other"), 40, true);
         DistilleryException e = assertThrows(DistilleryException.class, () -> distill(spec("mismatch", other,
                 "{n_layer: 1}", "{}"), other, new TrainJobTest.Recorder(), System.err));
-        String shardsSha = org.distillery.core.shard.ShardManifest.read(other).tokenizer().sha256();
+        String shardsSha = ShardManifest.read(other).tokenizer().sha256();
         assertTrue(e.getMessage().contains("uses tokenizer sha256 " + teacher.header().tokenizer().sha256()), e.getMessage());
         assertTrue(e.getMessage().contains("use tokenizer sha256 " + shardsSha), e.getMessage());
         assertTrue(e.getMessage().contains("must share a tokenizer"), e.getMessage());

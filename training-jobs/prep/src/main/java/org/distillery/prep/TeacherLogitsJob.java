@@ -2,7 +2,6 @@ package org.distillery.prep;
 
 import java.io.IOException;
 import java.io.Serializable;
-import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -21,7 +20,6 @@ import org.distillery.core.io.AtomicDirectory;
 import org.distillery.core.io.Sha256;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
-import org.distillery.core.shard.ShardFormatException;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.shard.TeacherLogits;
 import org.distillery.core.shard.TeacherLogitsManifest;
@@ -33,10 +31,7 @@ import org.distillery.model.Checkpoint;
 import org.distillery.model.Gpt;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
-import org.distillery.model.TopKLogits;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
+import org.distillery.model.TeacherScorer;
 
 /**
  * {@code distillery teacher-logits}: a teacher's top-k next-token logits over one split of a prep output,
@@ -198,7 +193,7 @@ public final class TeacherLogitsJob {
         long[] perShard = new long[shards.size()];
         long total = 0;
         for (int i = 0; i < perShard.length; i++) {
-            perShard[i] = Math.max(0, (shards.get(i).tokens() - 1) / window);
+            perShard[i] = TeacherScorer.windowsIn(shards.get(i).tokens(), window);
             total += perShard[i];
         }
         if (total == 0) {
@@ -238,62 +233,19 @@ public final class TeacherLogitsJob {
     /** One task on an executor: score its windows with the teacher and write them as one shard. */
     static TeacherLogits.Shard writeShard(Plan plan, Task task) throws IOException {
         Gpt teacher = Teachers.get(plan.teacherSha256(), plan.teacherFile());
-        int time = plan.window();
-        int k = plan.topK();
-        TopKLogits topK = new TopKLogits(plan.vocab(), k, plan.temperature());
-        TeacherLogits.Window[] batch = new TeacherLogits.Window[plan.batch()];
-        for (int i = 0; i < batch.length; i++) {
-            batch[i] = new TeacherLogits.Window(time, k);
-        }
-        int[] inputs = new int[batch.length * time];
-        INDArray logits = Nd4j.createUninitializedDetached(DataType.FLOAT, (long) batch.length * time, plan.vocab());
+        TeacherScorer scorer = new TeacherScorer(teacher, plan.window(), plan.topK(), plan.temperature(), plan.batch());
         Path target = Path.of(plan.staging()).resolve(shardName(plan.split(), task.index()));
-        try (TeacherLogits.Writer out = new TeacherLogits.Writer(target, time, k, plan.vocab(), plan.temperature())) {
-            int filled = 0;
+        try (TeacherLogits.Writer out = new TeacherLogits.Writer(target, plan.window(), plan.topK(), plan.vocab(),
+                plan.temperature())) {
             for (Piece piece : task.pieces()) {
-                Path file = Path.of(plan.dataDir()).resolve(piece.file());
-                try (TokenShardReader tokens = TokenShardReader.open(file, piece.sha256())) {
-                    for (long w = piece.firstWindow(); w < piece.firstWindow() + piece.windows(); w++) {
-                        int[] t = batch[filled].tokens;
-                        tokens.read(w * time, t);
-                        for (int id : t) {
-                            if (id < 0 || id >= plan.vocab()) {
-                                throw new ShardFormatException(file, "holds token id " + id + ", outside the "
-                                        + plan.vocab() + "-token vocabulary");
-                            }
-                        }
-                        if (++filled == batch.length) {
-                            score(teacher, topK, batch, filled, inputs, logits, out);
-                            filled = 0;
-                        }
-                    }
+                try (TokenShardReader tokens = TokenShardReader.open(Path.of(plan.dataDir()).resolve(piece.file()),
+                        piece.sha256())) {
+                    scorer.score(tokens, piece.firstWindow(), piece.windows(), out);
                 }
             }
-            if (filled > 0) {
-                INDArray tail = Nd4j.createUninitializedDetached(DataType.FLOAT, (long) filled * time, plan.vocab());
-                score(teacher, topK, batch, filled, java.util.Arrays.copyOf(inputs, filled * time), tail, out);
-            }
+            scorer.flush(out);
             return out.finish();
         }
-    }
-
-    /** Runs the teacher on the first {@code n} windows of {@code batch} and appends them to the shard. */
-    private static void score(Gpt teacher, TopKLogits topK, TeacherLogits.Window[] batch, int n, int[] inputs,
-                              INDArray logits, TeacherLogits.Writer out) throws IOException {
-        int time = batch[0].rest.length;
-        for (int b = 0; b < n; b++) {
-            System.arraycopy(batch[b].tokens, 0, inputs, b * time, time);
-        }
-        teacher.logits(inputs, n, time, logits);
-        FloatBuffer rows = logits.data().asNioFloat();
-        for (int b = 0; b < n; b++) {
-            TeacherLogits.Window w = batch[b];
-            for (int t = 0; t < time; t++) {
-                topK.select(rows, (long) b * time + t, w.ids, w.logits, w.rest, t);
-            }
-            out.add(w);
-        }
-        java.lang.ref.Reference.reachabilityFence(logits);
     }
 
     /** One loaded teacher per executor JVM, by the SHA-256 of its weights, whatever the number of tasks. */

@@ -29,7 +29,7 @@ public record DistillSpec(
 
     public DistillSpec {
         student = Objects.requireNonNullElseGet(student, () -> new Student(null, null, null, null, null, null, null));
-        distillation = Objects.requireNonNullElseGet(distillation, () -> new Distillation(null, null, null, null));
+        distillation = Objects.requireNonNullElseGet(distillation, () -> new Distillation(null, null, null, null, null, null));
         optimizer = Objects.requireNonNullElseGet(optimizer,
                 () -> new TrainSpec.Optimizer(null, null, null, null, null, null, null, null));
         training = Objects.requireNonNullElseGet(training, () -> new TrainSpec.Training(null, null, null, null));
@@ -62,8 +62,12 @@ public record DistillSpec(
     /**
      * The loss: {@code kd_ratio} · τ² · D(teacher ‖ student at temperature τ) + (1 − kd_ratio) · cross-entropy,
      * D one of {@link #LOSSES}; {@code beta} weighs the generalized JSD (0 is forward KL, 1 reverse KL).
+     * {@code teacher_logits} names a {@code distillery teacher-logits} output to learn from in place of
+     * running the teacher each step (a folder relative to the spec, or a name under the work dir's
+     * teacher-logits/); {@code top_k}, when given, is the k those logits must keep.
      */
-    public record Distillation(String loss, Double beta, Double temperature, Double kdRatio) {
+    public record Distillation(String loss, Double beta, Double temperature, Double kdRatio, String teacherLogits,
+                               Integer topK) {
         public Distillation {
             loss = Objects.requireNonNullElse(loss, "forward_kl");
             beta = Objects.requireNonNullElse(beta, 0.5);
@@ -111,6 +115,11 @@ public record DistillSpec(
         v.require(d.kdRatio() >= 0 && d.kdRatio() <= 1, "distillation.kd_ratio", "must be in [0, 1] (the weight of"
                 + " the distillation term against cross-entropy), found " + d.kdRatio());
         v.require(d.beta() >= 0 && d.beta() <= 1, "distillation.beta", "must be in [0, 1], found " + d.beta());
+        v.inRange(d.topK(), 1, 65536, "distillation.top_k");
+        if (d.topK() != null) {
+            v.require(d.teacherLogits() != null, "distillation.top_k", "checks offline teacher logits, so it needs"
+                    + " distillation.teacher_logits");
+        }
         TrainSpec.validateLoop(v, optimizer, training, eval, checkpoints);
     }
 }

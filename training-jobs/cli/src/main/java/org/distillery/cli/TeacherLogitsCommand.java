@@ -1,0 +1,70 @@
+package org.distillery.cli;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.apache.spark.sql.SparkSession;
+import org.distillery.core.progress.ProgressEvent;
+import org.distillery.core.progress.ProgressListener;
+import org.distillery.core.shard.TeacherLogitsManifest;
+import org.distillery.core.spec.SpecReader;
+import org.distillery.core.spec.TeacherLogitsSpec;
+import org.distillery.prep.SparkSessions;
+import org.distillery.prep.TeacherLogitsJob;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+@Command(name = "teacher-logits", description = "Run a teacher over prep shards on Spark and keep its top-k logits per"
+        + " position, for distill runs without a live teacher (distillation.teacher_logits).")
+final class TeacherLogitsCommand implements Callable<Integer> {
+    @ParentCommand
+    Distillery top;
+
+    @Parameters(paramLabel = "SPEC", description = "the teacher-logits spec (YAML)")
+    Path specFile;
+
+    @Option(names = "--master", description = "Spark master URL (default: the spec's spark.master, local[*])")
+    String master;
+
+    @Option(names = "--out", description = "output folder (default: <work-dir>/teacher-logits/<name>)")
+    Path out;
+
+    @Option(names = "--overwrite", description = "replace an existing output folder")
+    boolean overwrite;
+
+    @Override
+    public Integer call() throws Exception {
+        SpecReader.Located<TeacherLogitsSpec> located = SpecReader.readLocated(specFile, TeacherLogitsSpec.class);
+        TeacherLogitsSpec spec = located.spec();
+        Path data = TrainingLaunch.shards(top, specFile, located, spec.data());
+        TeacherSource teacher = TeacherSource.resolve(top, located, spec.teacher(), specFile);
+        Path output = out != null ? out : top.workDir().resolve("teacher-logits").resolve(spec.name());
+        String m = master != null ? master : spec.spark().master();
+        SparkSession spark = SparkSessions.open(m, "distillery-teacher-logits-" + spec.name(), spec.spark().partitions());
+        try (ProgressListener progress = top.progress(System.out)) {
+            TeacherLogitsJob.Result r;
+            try {
+                r = new TeacherLogitsJob(located, teacher.checkpoint(), teacher.path().toString(), data, output,
+                        overwrite, progress).run(spark);
+            } catch (RuntimeException e) {
+                progress.on(ProgressEvent.failed(TeacherLogitsJob.JOB, e.getMessage()));
+                throw e;
+            }
+            if (!top.showsJson()) {
+                TeacherLogitsManifest mf = r.manifest();
+                long positions = mf.windows() * mf.window();
+                long bytes = mf.shards().stream().mapToLong(s -> s.bytes()).sum();
+                System.out.println("output        " + r.output());
+                System.out.printf("windows       %d of %d tokens (%d positions) in %d shards%n", mf.windows(),
+                        mf.window(), positions, mf.shards().size());
+                System.out.printf("kept          top %d at temperature %s, %.1f bytes per position%n", mf.topK(),
+                        mf.temperature(), (double) bytes / positions);
+                System.out.printf("speed         %.0f positions/s (%.1f s)%n", positions / r.seconds(), r.seconds());
+            }
+        } finally {
+            spark.stop();
+        }
+        return 0;
+    }
+}
