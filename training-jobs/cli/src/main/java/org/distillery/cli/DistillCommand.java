@@ -33,20 +33,29 @@ final class DistillCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         SpecReader.Located<DistillSpec> located = SpecReader.readLocated(specFile, DistillSpec.class);
-        DistillSpec spec = located.spec();
-        Path data = TrainingLaunch.shards(top, specFile, located, spec.data());
-        TeacherSource teacher = TeacherSource.resolve(top, located, spec.teacher(), specFile);
-        Path logits = teacherLogits(located, spec.distillation().teacherLogits());
-        Path output = out != null ? out.toAbsolutePath() : top.workDir().resolve("distill").resolve(spec.name());
-        String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
-        TrainingLaunch.run(top, DistillJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile, "student",
-                false, (run, progress) -> new DistillJob(located, teacher.checkpoint(), teacher.path().toString(), data,
-                        logits, output, resume, run, progress, Distillery.version(), System.err).run());
+        Path output = out != null ? out.toAbsolutePath()
+                : top.workDir().resolve("distill").resolve(located.spec().name());
+        launch(top, located, specFile, output, resume, parentRun);
         return 0;
     }
 
+    /** Distills as {@code located} says into {@code output} in a tracked run (nested under {@code parentRun}). */
+    static TrainingLaunch.Launched launch(Distillery top, SpecReader.Located<DistillSpec> located, Path specFile,
+                                          Path output, boolean resume, String parentRun) throws java.io.IOException {
+        DistillSpec spec = located.spec();
+        Path data = TrainingLaunch.shards(top, specFile, located, spec.data());
+        TeacherSource teacher = TeacherSource.resolve(top, located, spec.teacher(), specFile);
+        Path logits = teacherLogits(top, located, specFile, spec.distillation().teacherLogits());
+        String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
+        return TrainingLaunch.run(top, DistillJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile,
+                "student", false, (run, progress) -> new DistillJob(located, teacher.checkpoint(),
+                        teacher.path().toString(), data, logits, output, resume, run, progress, Distillery.version(),
+                        System.err).run());
+    }
+
     /** {@code distillation.teacher_logits}: a folder relative to the spec, else a name under the work dir's teacher-logits/. */
-    private Path teacherLogits(SpecReader.Located<DistillSpec> located, String value) {
+    private static Path teacherLogits(Distillery top, SpecReader.Located<DistillSpec> located, Path specFile,
+                                      String value) {
         if (value == null) {
             return null;
         }

@@ -18,8 +18,8 @@ import picocli.CommandLine.Option;
 @Command(name = "distillery", mixinStandardHelpOptions = true, versionProvider = Distillery.Version.class,
         description = "Prepare text with Spark, train and distill small GPT models, export them for serving.",
         subcommands = {DatasetsCommand.class, PrepCommand.class, ShardsCommand.class, TokenizerCommand.class,
-            TrainCommand.class, TeacherLogitsCommand.class, DistillCommand.class, GenerateCommand.class,
-            ExportCommand.class, ImportCommand.class, RunsCommand.class, BenchCommand.class})
+            TrainCommand.class, TeacherLogitsCommand.class, DistillCommand.class, ExperimentCommand.class,
+            GenerateCommand.class, ExportCommand.class, ImportCommand.class, RunsCommand.class, BenchCommand.class})
 public final class Distillery {
     /** How progress is shown. */
     enum ProgressMode { auto, bar, json, none }

@@ -31,17 +31,23 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         SpecReader.Located<TrainSpec> located = SpecReader.readLocated(specFile, TrainSpec.class);
+        Path output = out != null ? out.toAbsolutePath() : top.workDir().resolve("train").resolve(located.spec().name());
+        launch(top, located, specFile, output, resume, parentRun);
+        return 0;
+    }
+
+    /** Trains {@code located} into {@code output} in a tracked run (nested under {@code parentRun} when given). */
+    static TrainingLaunch.Launched launch(Distillery top, SpecReader.Located<TrainSpec> located, Path specFile,
+                                          Path output, boolean resume, String parentRun) throws java.io.IOException {
         TrainSpec spec = located.spec();
         Path data = TrainingLaunch.shards(top, specFile, located, spec.data());
-        Path output = out != null ? out.toAbsolutePath() : top.workDir().resolve("train").resolve(spec.name());
         String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
-        TrainingLaunch.run(top, TrainJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile, "model",
-                true, (run, progress) -> {
+        return TrainingLaunch.run(top, TrainJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile,
+                "model", true, (run, progress) -> {
                     TrainJob.Result r = new TrainJob(located, data, output, resume, run, progress, Distillery.version())
                             .run();
                     run.logArtifact(data.resolve(ShardManifest.read(data).tokenizer().file()), "tokenizer");
                     return r;
                 });
-        return 0;
     }
 }

@@ -50,11 +50,15 @@ final class TrainingLaunch {
         TrainJob.Result run(TrackedRun run, ProgressListener progress) throws IOException;
     }
 
+    /** A finished job's result and the id of its run in the local run store. */
+    record Launched(TrainJob.Result result, String runId) {
+    }
+
     /**
      * Runs {@code job} in a tracked run named {@code <job>-<name>}, logs the spec and the model, and
      * prints the summary with the model under {@code label}; the unigram line where {@code unigram}.
      */
-    static void run(Distillery top, String jobName, String name, TrainSpec.Tracking tracking, String parentRun,
+    static Launched run(Distillery top, String jobName, String name, TrainSpec.Tracking tracking, String parentRun,
                     String resumeRunId, Path specFile, String label, boolean unigram, Job job) throws IOException {
         String experiment = tracking.experiment() != null ? tracking.experiment() : name;
         try (ProgressListener progress = top.progress(System.out);
@@ -84,6 +88,7 @@ final class TrainingLaunch {
                 }
                 System.out.printf("speed          %.0f tokens/s, %.1f ms/step%n", r.tokensPerSecond(), r.msPerStep());
             }
+            return new Launched(r, run.runId());
         }
     }
 }

@@ -3,9 +3,6 @@ package org.distillery.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -20,27 +17,15 @@ class DistilleryCommandTest {
     @TempDir
     Path dir;
 
-    private record Run(int code, String out, String err) {
-    }
-
-    private Run run(String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        PrintStream oldOut = System.out;
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        try {
-            int code = Distillery.run(args, System.out, new PrintStream(err, true, StandardCharsets.UTF_8));
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-        }
+    private static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     @Test
     void badSpecIsExitCodeTwoWithTheMessageOnStderr() throws Exception {
         Path spec = dir.resolve("bad.yaml");
         Files.writeString(spec, "name: x\nsources:\n  - path: a.txt\n    format: text\nfilterz: {}\n");
-        Run r = run("--progress=json", "prep", spec.toString());
+        CliRun r = run("--progress=json", "prep", spec.toString());
         assertEquals(2, r.code());
         assertTrue(r.err().startsWith("error: " + spec + ":5: unknown field 'filterz'"), r.err());
         assertEquals("", r.out());
@@ -61,7 +46,7 @@ class DistilleryCommandTest {
                   partitions: 2
                 """.formatted(RepoFixtures.datasets().resolve("nlp-corpus/sample")));
         Path out = dir.resolve("out");
-        Run r = run("--progress=json", "--datasets", RepoFixtures.datasets().toString(), "prep", spec.toString(),
+        CliRun r = run("--progress=json", "--datasets", RepoFixtures.datasets().toString(), "prep", spec.toString(),
                 "--out", out.toString());
         assertEquals(0, r.code(), r.err());
         List<ProgressEvent> events = r.out().lines().map(ProgressEvent::parse).toList();
@@ -72,11 +57,11 @@ class DistilleryCommandTest {
         assertEquals(out.toAbsolutePath().toString(), last.output());
         assertTrue(events.stream().allMatch(e -> ProgressEvent.SCHEMA.equals(e.schema())));
 
-        Run verify = run("shards", "verify", out.toString());
+        CliRun verify = run("shards", "verify", out.toString());
         assertEquals(0, verify.code(), verify.err());
         assertTrue(verify.out().contains(": ok, train "), verify.out());
 
-        Run encode = run("tokenizer", "encode", "--tokenizer", out.resolve("tokenizer.json").toString(), "a<|endoftext|>");
+        CliRun encode = run("tokenizer", "encode", "--tokenizer", out.resolve("tokenizer.json").toString(), "a<|endoftext|>");
         assertEquals(0, encode.code(), encode.err());
         assertTrue(encode.out().strip().endsWith(" 0"), "end-of-text is id 0: " + encode.out());
     }
@@ -105,12 +90,12 @@ class DistilleryCommandTest {
         Path model = trainTiny(work, "tiny", data, 1);
         Path out = dir.resolve("exports");
 
-        Run bad = run("--work-dir", work.toString(), "export", model.toString(), "--format", "gguf", "--dtype", "bf16",
+        CliRun bad = run("--work-dir", work.toString(), "export", model.toString(), "--format", "gguf", "--dtype", "bf16",
                 "--out", out.toString());
         assertEquals(2, bad.code());
         assertTrue(bad.err().contains("gguf exports are fp32 or fp16"), bad.err());
 
-        Run r = run("--work-dir", work.toString(), "--progress=none", "export", model.toString(), "--format", "hf,onnx,gguf",
+        CliRun r = run("--work-dir", work.toString(), "--progress=none", "export", model.toString(), "--format", "hf,onnx,gguf",
                 "--out", out.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(Files.exists(out.resolve("hf/model.safetensors")) && Files.exists(out.resolve("hf/config.json")));
@@ -123,13 +108,13 @@ class DistilleryCommandTest {
         assertTrue(Files.exists(artifacts.resolve("export/gguf/model.gguf")));
         assertTrue(Files.exists(artifacts.resolve("export/onnx/model.onnx")));
 
-        Run again = run("--work-dir", work.toString(), "export", model.toString(), "--format", "hf", "--out",
+        CliRun again = run("--work-dir", work.toString(), "export", model.toString(), "--format", "hf", "--out",
                 out.resolve("hf").toString());
         assertEquals(2, again.code(), "an existing export is not replaced without --overwrite");
 
         // With tracking on, the run reaches a real MLflow server with its exports as artifacts.
         try (MlflowServer server = new MlflowServer(dir.resolve("mlflow")).start()) {
-            Run tracked = run("--work-dir", work.toString(), "--progress=none", "--tracking-uri", server.uri(), "export",
+            CliRun tracked = run("--work-dir", work.toString(), "--progress=none", "--tracking-uri", server.uri(), "export",
                     model.toString(), "--format", "hf,gguf", "--out", out.toString(), "--overwrite");
             assertEquals(0, tracked.code(), tracked.err());
             String mlflowRun = store.find(meta.runId()).mlflowRunId();
@@ -145,7 +130,7 @@ class DistilleryCommandTest {
         }
 
         Path imported = dir.resolve("imported.ckpt");
-        Run imp = run("--work-dir", work.toString(), "import", out.resolve("hf").toString(), "--out", imported.toString());
+        CliRun imp = run("--work-dir", work.toString(), "import", out.resolve("hf").toString(), "--out", imported.toString());
         assertEquals(0, imp.code(), imp.err());
         assertTrue(imp.out().contains("checkpoint"), imp.out());
         float[] a = org.distillery.model.Checkpoint.read(model).section("params").toFloatVector();
@@ -175,12 +160,12 @@ class DistilleryCommandTest {
                 checkpoints: {every: 4, keep: 1}
                 """.formatted(data);
         Files.writeString(distill, yaml.replace("temperature: 1.5", "temperature: 0"));
-        Run bad = run("--work-dir", work.toString(), "distill", distill.toString());
+        CliRun bad = run("--work-dir", work.toString(), "distill", distill.toString());
         assertEquals(2, bad.code());
         assertTrue(bad.err().startsWith("error: " + distill + ":6: distillation.temperature must be positive"), bad.err());
 
         Files.writeString(distill, yaml);
-        Run r = run("--work-dir", work.toString(), "--progress=none", "distill", distill.toString());
+        CliRun r = run("--work-dir", work.toString(), "--progress=none", "distill", distill.toString());
         assertEquals(0, r.code(), r.err());
         Path student = work.resolve("distill/student/model.ckpt");
         assertTrue(r.out().contains("student        " + student), r.out());
@@ -202,7 +187,7 @@ class DistilleryCommandTest {
                 temperature: 1.5
                 spark: {master: 'local[2]', partitions: 2}
                 """.formatted(data));
-        Run scored = run("--work-dir", work.toString(), "--progress=none", "teacher-logits", scores.toString());
+        CliRun scored = run("--work-dir", work.toString(), "--progress=none", "teacher-logits", scores.toString());
         assertEquals(0, scored.code(), scored.err());
         Path logits = work.resolve("teacher-logits/scores");
         assertTrue(scored.out().contains("output        " + logits), scored.out());
@@ -211,14 +196,14 @@ class DistilleryCommandTest {
 
         Files.writeString(distill, yaml.replace("name: student", "name: student-offline")
                 .replace("kd_ratio: 0.8}", "kd_ratio: 0.8, teacher_logits: scores, top_k: 16}"));
-        Run offline = run("--work-dir", work.toString(), "--progress=none", "distill", distill.toString());
+        CliRun offline = run("--work-dir", work.toString(), "--progress=none", "distill", distill.toString());
         assertEquals(0, offline.code(), offline.err());
         Path offlineStudent = work.resolve("distill/student-offline/model.ckpt");
         assertEquals(logits.toString(), ((java.util.Map<?, ?>) org.distillery.model.Checkpoint.readHeader(offlineStudent)
                 .spec().get("teacher_logits")).get("path"));
 
         Files.writeString(distill, yaml.replace("kd_ratio: 0.8}", "kd_ratio: 0.8, teacher_logits: nowhere}"));
-        Run missing = run("--work-dir", work.toString(), "distill", distill.toString());
+        CliRun missing = run("--work-dir", work.toString(), "distill", distill.toString());
         assertEquals(2, missing.code());
         assertTrue(missing.err().contains(":6: distillation.teacher_logits is nowhere, but neither"), missing.err());
     }

@@ -78,6 +78,35 @@ public final class TokenWindows implements AutoCloseable {
         return batch(batch, time, b -> usable * (index * (long) batch + b) / windows);
     }
 
+    /**
+     * How many windows of {@code time + 1} tokens follow each other through the split's shards, each
+     * starting on the last token of the one before: every position but each shard's last is a target once.
+     */
+    public long consecutiveWindows(int time) {
+        long n = 0;
+        for (TokenShardReader r : shards) {
+            n += Math.max(0, (r.tokens() - 1) / time);
+        }
+        return n;
+    }
+
+    /** Consecutive windows {@code [first, first + batch)} (see {@link #consecutiveWindows}) as one batch. */
+    public Gpt.Batch consecutiveBatch(long first, int batch, int time) {
+        return batch(batch, time, b -> {
+            long w = first + b;
+            long before = 0; // usable starts of the shards before the window's shard
+            for (TokenShardReader r : shards) {
+                long n = Math.max(0, (r.tokens() - 1) / time);
+                if (w < n) {
+                    return before + w * time;
+                }
+                w -= n;
+                before += Math.max(0, r.tokens() - time);
+            }
+            throw new IndexOutOfBoundsException("window " + (first + b) + " of " + consecutiveWindows(time));
+        });
+    }
+
     /** How many windows of {@code time + 1} tokens start in the split, counted over its shards in order. */
     private long usableStarts(int time) {
         long total = 0;

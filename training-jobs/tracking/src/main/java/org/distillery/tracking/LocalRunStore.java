@@ -21,7 +21,7 @@ import org.distillery.core.io.AtomicFile;
 
 /**
  * Runs kept on disk when no MLflow server is configured, or while one is unreachable; {@code distillery
- * runs sync} replays them into a server later. Layout (format {@value #FORMAT}, docs/tracking.md):
+ * runs sync} replays them into a server later. Layout (format {@value #FORMAT}, docs/formats.md):
  *
  * <pre>
  * &lt;root&gt;/&lt;experiment&gt;/&lt;run id&gt;/meta.json      run id, name, parent, status, times, sync state
@@ -29,6 +29,7 @@ import org.distillery.core.io.AtomicFile;
  *                                   tags.json      {key: value}
  *                                   metrics.jsonl  one {"key","value","step","timestamp"} per line, appended
  *                                   artifacts/     files, as logged
+ *                                   artifacts.log  their paths in the order logged, appended
  * </pre>
  *
  * JSON files are replaced atomically; metric lines are appended and flushed one batch at a time, so a
@@ -36,6 +37,8 @@ import org.distillery.core.io.AtomicFile;
  */
 public final class LocalRunStore {
     public static final String FORMAT = "distillery.runs/1";
+    /** The artifacts in the order they were logged: what a mirror has sent is a prefix of it. */
+    static final String ARTIFACT_JOURNAL = "artifacts.log";
     static final ObjectMapper JSON = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
             .setSerializationInclusion(JsonInclude.Include.NON_NULL)
@@ -167,15 +170,23 @@ public final class LocalRunStore {
             for (Metric m : metrics) {
                 s.append(LINE.writeValueAsString(m)).append('\n');
             }
-            Path file = runDir(meta).resolve("metrics.jsonl");
+        } catch (IOException e) {
+            throw new DistilleryException(runDir(meta) + ": cannot encode metrics: " + e.getMessage(), e);
+        }
+        append(runDir(meta).resolve("metrics.jsonl"), s.toString(), "metrics");
+    }
+
+    /** Appends {@code text} to a journal file of the run and syncs it. */
+    private static void append(Path file, String text, String what) {
+        try {
             Files.createDirectories(file.getParent());
             try (var ch = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.CREATE,
                     java.nio.file.StandardOpenOption.APPEND, java.nio.file.StandardOpenOption.WRITE)) {
-                AtomicFile.writeFully(ch, java.nio.ByteBuffer.wrap(s.toString().getBytes(StandardCharsets.UTF_8)));
+                AtomicFile.writeFully(ch, java.nio.ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8)));
                 ch.force(false);
             }
         } catch (IOException e) {
-            throw new DistilleryException(runDir(meta) + ": cannot append metrics: " + e.getMessage(), e);
+            throw new DistilleryException(file + ": cannot append " + what + ": " + e.getMessage(), e);
         }
     }
 
@@ -221,6 +232,24 @@ public final class LocalRunStore {
         }
     }
 
+    /**
+     * Artifact files in the order they were logged, one entry per logging (a file logged again comes
+     * again, so its new content is mirrored too). A mirror that has sent the first n need only send
+     * the rest: sorted names would not do, a later file can sort before earlier ones. Runs from before
+     * the journal existed list their files sorted.
+     */
+    public List<String> loggedArtifacts(Meta meta) {
+        Path journal = runDir(meta).resolve(ARTIFACT_JOURNAL);
+        if (!Files.exists(journal)) {
+            return artifacts(meta);
+        }
+        try {
+            return Files.readAllLines(journal, StandardCharsets.UTF_8).stream().filter(l -> !l.isEmpty()).toList();
+        } catch (IOException e) {
+            throw new DistilleryException(journal + ": unreadable: " + e.getMessage(), e);
+        }
+    }
+
     public void copyArtifact(Meta meta, Path file, String artifactDir) {
         Path target = artifactsDir(meta).resolve(artifactDir == null ? "" : artifactDir).resolve(file.getFileName().toString());
         try {
@@ -229,6 +258,8 @@ public final class LocalRunStore {
         } catch (IOException e) {
             throw new DistilleryException(file + ": cannot copy into the run's artifacts: " + e.getMessage(), e);
         }
+        String relative = artifactsDir(meta).relativize(target).toString().replace('\\', '/');
+        append(runDir(meta).resolve(ARTIFACT_JOURNAL), relative + "\n", "to the artifact journal");
     }
 
     private static Map<String, String> readMap(Path file) {

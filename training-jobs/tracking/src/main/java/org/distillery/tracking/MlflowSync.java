@@ -94,7 +94,7 @@ public final class MlflowSync implements AutoCloseable {
             meta = meta.withSync(uri, runId, done, meta.syncedParams(), meta.syncedArtifacts());
             store.writeMeta(meta);
         }
-        List<String> artifacts = store.artifacts(meta);
+        List<String> artifacts = store.loggedArtifacts(meta);
         if (meta.syncedArtifacts() < artifacts.size()) {
             String root = client.getRun(runId).getInfo().getArtifactUri();
             for (int i = meta.syncedArtifacts(); i < artifacts.size(); i++) {

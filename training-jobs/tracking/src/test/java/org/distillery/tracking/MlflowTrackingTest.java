@@ -51,6 +51,8 @@ class MlflowTrackingTest {
         Warnings w = new Warnings();
         Path artifact = tmp.resolve("spec.yaml");
         Files.writeString(artifact, "name: demo\n");
+        Path report = tmp.resolve("a.md");
+        Files.writeString(report, "# report\n");
         String parentId;
         String childMlflowId;
         try (TrackedRun parent = TrackedRun.open(store, server.uri(), "pipeline-demo", "pipeline", null, null, w.out)) {
@@ -63,6 +65,8 @@ class MlflowTrackingTest {
                     run.logMetric("train/loss", 10.0 / step, step);
                 }
                 run.logArtifact(artifact, "spec");
+                // Mirrored already; a later artifact whose name sorts first must follow it to the server.
+                run.logArtifact(report, "report");
                 run.finish(RunStatus.FINISHED);
                 childMlflowId = run.mlflowRunId();
             }
@@ -84,6 +88,7 @@ class MlflowTrackingTest {
         assertEquals(120, losses.size());
         assertEquals(10.0 / 120, losses.stream().mapToDouble(Double::doubleValue).min().orElseThrow(), 1e-9);
         assertEquals("name: demo\n", server.getText("/get-artifact", "path", "spec/spec.yaml", "run_uuid", childMlflowId));
+        assertEquals("# report\n", server.getText("/get-artifact", "path", "report/a.md", "run_uuid", childMlflowId));
     }
 
     /** The server goes down mid-run: the run completes, a warning says where the data is, sync loses nothing. */

@@ -1,0 +1,252 @@
+package org.distillery.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.Callable;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.io.AtomicFile;
+import org.distillery.core.shard.ShardManifest;
+import org.distillery.core.spec.DistillSpec;
+import org.distillery.core.spec.ExperimentSpec;
+import org.distillery.core.spec.SpecReader;
+import org.distillery.core.spec.TrainSpec;
+import org.distillery.core.tracking.RunStatus;
+import org.distillery.model.Checkpoint;
+import org.distillery.model.Gpt;
+import org.distillery.model.GptParameters;
+import org.distillery.model.HeldOutLoss;
+import org.distillery.model.TokenWindows;
+import org.distillery.model.TrainJob;
+import org.distillery.tracking.LocalRunStore;
+import org.distillery.tracking.TrackedRun;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+/**
+ * {@code distillery experiment}: the teacher, the scratch student and the distilled students of an
+ * {@link ExperimentSpec}, one after the other, as child runs of one parent run; then every model on
+ * the whole held-out split and a report (table, JSON, loss-curve PNG) of the gap each student closed.
+ * Run again, it resumes: finished runs are kept, an interrupted one continues from its checkpoint,
+ * all under the same parent.
+ */
+@Command(name = "experiment", description = "Teacher, scratch student and distilled students at one token budget,"
+        + " under one parent run, with a report of the gap distillation closed.")
+final class ExperimentCommand implements Callable<Integer> {
+    static final String STATE_FILE = "experiment.json";
+
+    @ParentCommand
+    Distillery top;
+
+    @Parameters(paramLabel = "SPEC", description = "the experiment spec (YAML)")
+    Path specFile;
+
+    @Option(names = "--out", description = "output folder (default: <work-dir>/experiment/<name>)")
+    Path out;
+
+    /** One model of the experiment: what it is, where its spec and output are. */
+    record Member(ExperimentReport.Role role, String name, Path specFile, SpecReader.Located<?> located, Path output,
+                  long tokensPerStep) {
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        SpecReader.Located<ExperimentSpec> located = SpecReader.readLocated(specFile, ExperimentSpec.class);
+        ExperimentSpec spec = located.spec();
+        Path dir = specFile.toAbsolutePath().getParent();
+        Path output = (out != null ? out : top.workDir().resolve("experiment").resolve(spec.name())).toAbsolutePath();
+        List<Member> members = members(located, dir, output);
+        check(located, members);
+
+        Files.createDirectories(output);
+        String experiment = spec.tracking().experiment() != null ? spec.tracking().experiment() : spec.name();
+        String parentId = parentRunId(output);
+        List<ExperimentReport.Row> rows = new ArrayList<>();
+        try (TrackedRun parent = TrackedRun.open(top.runStore(), top.trackingUri(spec.tracking().uri()), experiment,
+                "experiment-" + spec.name(), null, parentId, System.err)) {
+            writeState(output, parent.runId());
+            try {
+                parent.logArtifact(specFile, "spec");
+                for (Member m : members) {
+                    parent.logArtifact(m.specFile(), "spec");
+                }
+                Path teacherModel = null;
+                for (Member m : members) {
+                    boolean resume = TrainJob.newestCheckpoint(m.output()) != null;
+                    TrainingLaunch.Launched l = switch (m.role()) {
+                        case TEACHER, SCRATCH -> TrainCommand.launch(top, cast(m.located()), m.specFile(), m.output(),
+                                resume, parent.runId());
+                        case STUDENT -> DistillCommand.launch(top, cast(m.located()), m.specFile(), m.output(), resume,
+                                parent.runId());
+                    };
+                    if (m.role() == ExperimentReport.Role.TEACHER) {
+                        teacherModel = l.result().model();
+                    }
+                    rows.add(evaluate(m, l, members.get(0)));
+                }
+                Objects.requireNonNull(teacherModel);
+                LocalRunStore store = new LocalRunStore(top.runStore());
+                Map<String, List<LocalRunStore.Metric>> curves = new LinkedHashMap<>();
+                for (ExperimentReport.Row r : rows) {
+                    curves.put(r.name(), store.metrics(store.find(r.runId())));
+                }
+                ExperimentReport report = ExperimentReport.of(spec, rows);
+                List<Path> files = report.write(output, curves, members.stream()
+                        .collect(java.util.stream.Collectors.toMap(Member::name, Member::tokensPerStep)));
+                for (Path f : files) {
+                    parent.logArtifact(f, "report");
+                }
+                for (ExperimentReport.Row r : rows) {
+                    parent.logMetric("held_out/" + r.name() + "/loss", r.heldOutLoss(), 0);
+                    if (r.gapClosed() != null) {
+                        parent.logMetric("gap_closed/" + r.name(), r.gapClosed(), 0);
+                    }
+                }
+                parent.setTags(Map.of("distillery.experiment.goal_met", String.valueOf(report.goalMet())));
+                parent.finish(RunStatus.FINISHED);
+                System.out.print(report.table());
+                System.out.println("report         " + output.resolve(ExperimentReport.MARKDOWN));
+            } catch (RuntimeException | IOException e) {
+                parent.finish(RunStatus.FAILED);
+                throw e;
+            }
+        }
+        return 0;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T extends org.distillery.core.spec.Spec> SpecReader.Located<T> cast(SpecReader.Located<?> l) {
+        return (SpecReader.Located<T>) l;
+    }
+
+    private List<Member> members(SpecReader.Located<ExperimentSpec> located, Path dir, Path output) {
+        ExperimentSpec spec = located.spec();
+        List<Member> members = new ArrayList<>();
+        SpecReader.Located<TrainSpec> teacher = SpecReader.readLocated(dir.resolve(spec.teacher()), TrainSpec.class);
+        SpecReader.Located<TrainSpec> scratch = SpecReader.readLocated(dir.resolve(spec.scratch()), TrainSpec.class);
+        members.add(member(ExperimentReport.Role.TEACHER, teacher, dir.resolve(spec.teacher()), output));
+        members.add(member(ExperimentReport.Role.SCRATCH, scratch, dir.resolve(spec.scratch()), output));
+        for (String s : spec.students()) {
+            Path f = dir.resolve(s);
+            SpecReader.Located<DistillSpec> d = SpecReader.readLocated(f, DistillSpec.class);
+            TrainSpec.Model shape = studentShape(d.spec(), teacher.spec());
+            members.add(new Member(ExperimentReport.Role.STUDENT, d.spec().name(), f, d, output.resolve(d.spec().name()),
+                    tokensPerStep(d.spec().training(), shape.blockSize())));
+        }
+        java.util.Set<String> names = new java.util.HashSet<>();
+        for (int i = 0; i < members.size(); i++) {
+            if (!names.add(members.get(i).name())) {
+                String field = i == 1 ? "scratch" : "students[" + (i - 2) + "]";
+                throw located.error(field, "names a spec called '" + members.get(i).name() + "', like another run of this"
+                        + " experiment: each run needs its own name (its output folder and run name)");
+            }
+        }
+        return members;
+    }
+
+    private static Member member(ExperimentReport.Role role, SpecReader.Located<TrainSpec> l, Path file, Path output) {
+        return new Member(role, l.spec().name(), file, l, output.resolve(l.spec().name()),
+                tokensPerStep(l.spec().training(), l.spec().model().blockSize()));
+    }
+
+    static long tokensPerStep(TrainSpec.Training t, int blockSize) {
+        return (long) t.batchSize() * t.gradAccum() * blockSize;
+    }
+
+    private static TrainSpec.Model studentShape(DistillSpec d, TrainSpec teacher) {
+        TrainSpec.Model tm = teacher.model();
+        return d.student().resolve(tm.nLayer(), tm.nHead(), tm.nEmbd(), tm.blockSize());
+    }
+
+    /**
+     * The comparison is only fair when the scratch student is the distilled students' shape and every
+     * student sees the same data and the same number of tokens; and the students must learn from this
+     * experiment's teacher.
+     */
+    private void check(SpecReader.Located<ExperimentSpec> located, List<Member> members) {
+        TrainSpec teacher = (TrainSpec) members.get(0).located().spec();
+        SpecReader.Located<?> scratchL = members.get(1).located();
+        TrainSpec scratch = (TrainSpec) scratchL.spec();
+        Path data = TrainingLaunch.shards(top, members.get(0).specFile(), members.get(0).located(), teacher.data());
+        Path teacherModel = members.get(0).output().resolve("model.ckpt");
+        for (int i = 1; i < members.size(); i++) {
+            Member m = members.get(i);
+            TrainSpec.Data d = m.located().spec() instanceof DistillSpec ds ? ds.data() : ((TrainSpec) m.located().spec()).data();
+            Path own = TrainingLaunch.shards(top, m.specFile(), m.located(), d);
+            if (!own.equals(data)) {
+                throw m.located().error("data", "points at " + own + ", but the teacher's spec "
+                        + members.get(0).specFile() + " trains on " + data + ": an experiment compares models on one"
+                        + " data set");
+            }
+            if (!(m.located().spec() instanceof DistillSpec ds)) {
+                continue;
+            }
+            TrainSpec.Model shape = studentShape(ds, teacher);
+            TrainSpec.Model sm = scratch.model();
+            if (!describe(shape).equals(describe(sm))) {
+                throw scratchL.error("model", "is " + describe(sm) + ", but " + m.specFile() + " distills into "
+                        + describe(shape) + ": the scratch student must have the distilled student's shape");
+            }
+            long budget = ds.training().steps() * m.tokensPerStep();
+            long scratchBudget = scratch.training().steps() * members.get(1).tokensPerStep();
+            if (budget != scratchBudget) {
+                throw m.located().error("training", "gives the student " + budget + " training tokens (steps x batch_size"
+                        + " x grad_accum x block_size), but the scratch student " + members.get(1).specFile() + " gets "
+                        + scratchBudget + ": compare them at one token budget");
+            }
+            Path wanted = teacherModel;
+            Path[] candidates = {m.specFile().toAbsolutePath().getParent().resolve(ds.teacher()).normalize(),
+                top.workDir().resolve(ds.teacher()).toAbsolutePath().normalize()};
+            if (!candidates[0].equals(wanted) && !candidates[1].equals(wanted)) {
+                throw m.located().error("teacher", "is " + ds.teacher() + ", but this experiment ("
+                        + located.source() + ") trains its teacher into " + wanted + ": name that file (relative to the"
+                        + " work dir: " + top.workDir().toAbsolutePath().relativize(wanted) + ")");
+            }
+        }
+    }
+
+    private static String describe(TrainSpec.Model m) {
+        return "n_layer " + m.nLayer() + ", n_head " + m.nHead() + ", n_embd " + m.nEmbd() + ", block_size "
+                + m.blockSize();
+    }
+
+    /** A model's loss on the whole val split, with what the report needs about its run. */
+    private ExperimentReport.Row evaluate(Member m, TrainingLaunch.Launched l, Member teacher) throws IOException {
+        Checkpoint ck = Checkpoint.read(l.result().model());
+        Gpt gpt = new Gpt(GptParameters.wrap(ck.header().model(), ck.section(Checkpoint.PARAMS)));
+        TrainSpec.Data d = m.located().spec() instanceof DistillSpec ds ? ds.data() : ((TrainSpec) m.located().spec()).data();
+        Path data = TrainingLaunch.shards(top, m.specFile(), m.located(), d);
+        HeldOutLoss h;
+        try (TokenWindows val = TokenWindows.open(data, ShardManifest.read(data), "val")) {
+            h = HeldOutLoss.of(gpt, val, 16);
+        }
+        return new ExperimentReport.Row(m.role(), m.name(), ck.header().model().parameterCount(), ck.header().tokensSeen(),
+                h.loss(), h.tokens(), l.result().valLoss(), l.runId(), null);
+    }
+
+    private static String parentRunId(Path output) throws IOException {
+        Path state = output.resolve(STATE_FILE);
+        if (!Files.exists(state)) {
+            return null;
+        }
+        try {
+            return new ObjectMapper().readTree(state.toFile()).path("parent_run_id").asText(null);
+        } catch (IOException e) {
+            throw new DistilleryException(state + ": not a readable experiment state (" + e.getMessage()
+                    + "); remove it to start the experiment's parent run afresh", e);
+        }
+    }
+
+    private static void writeState(Path output, String parentRunId) throws IOException {
+        AtomicFile.write(output.resolve(STATE_FILE), new ObjectMapper().writerWithDefaultPrettyPrinter()
+                .writeValueAsBytes(Map.of("parent_run_id", parentRunId)));
+    }
+}
