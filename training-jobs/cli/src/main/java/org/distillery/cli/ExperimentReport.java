@@ -108,16 +108,19 @@ record ExperimentReport(String name, double goal, List<Row> rows) {
         return List.of(md, json, png);
     }
 
-    /** Training loss (thin) and validation loss (with points) of every run against the tokens it had seen. */
+    /** Training cross-entropy (thin) and validation loss (with points) of every run against the tokens it had seen. */
     private JFreeChart chart(Map<String, List<LocalRunStore.Metric>> curves, Map<String, Long> tokensPerStep) {
         System.setProperty("java.awt.headless", "true");
         XYSeriesCollection data = new XYSeriesCollection();
         List<Boolean> isVal = new ArrayList<>();
         for (Row r : rows) {
             long perStep = tokensPerStep.get(r.name());
-            for (String key : List.of("train/loss", "val/loss")) {
-                XYSeries s = new XYSeries(r.name() + " " + key.substring(0, key.indexOf('/')));
-                for (LocalRunStore.Metric m : curves.getOrDefault(r.name(), List.of())) {
+            List<LocalRunStore.Metric> metrics = curves.getOrDefault(r.name(), List.of());
+            // A distill run's train/loss mixes in the divergence; its cross-entropy compares with the others.
+            String train = metrics.stream().anyMatch(m -> m.key().equals("train/ce")) ? "train/ce" : "train/loss";
+            for (String key : List.of(train, "val/loss")) {
+                XYSeries s = new XYSeries(r.name() + (key.equals("val/loss") ? " val" : " train CE"));
+                for (LocalRunStore.Metric m : metrics) {
                     if (m.key().equals(key)) {
                         s.addOrUpdate((double) m.step() * perStep, m.value());
                     }
@@ -127,7 +130,7 @@ record ExperimentReport(String name, double goal, List<Row> rows) {
             }
         }
         JFreeChart chart = ChartFactory.createXYLineChart("Experiment " + name + ": loss against training tokens",
-                "training tokens", "loss (nats per token)", data, PlotOrientation.VERTICAL, true, false, false);
+                "training tokens", "cross-entropy (nats per token)", data, PlotOrientation.VERTICAL, true, false, false);
         XYPlot plot = chart.getXYPlot();
         plot.setBackgroundPaint(Color.WHITE);
         plot.setDomainGridlinePaint(Color.LIGHT_GRAY);

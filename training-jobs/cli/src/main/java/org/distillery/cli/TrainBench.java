@@ -87,7 +87,7 @@ final class TrainBench implements Callable<Integer> {
         Path configFile = Files.createTempFile("bench-train", ".json");
         Path script = Files.createTempFile("torch_train_bench", ".py");
         try {
-            writeWindows(windows, batches);
+            writeWindows(windows, batches, batch, block);
             ObjectNode c = BenchCommand.JSON.createObjectNode();
             c.put("n_layer", layers).put("n_head", heads).put("n_embd", embd).put("block_size", block)
                     .put("vocab_size", config.vocabSize()).put("batch_size", batch).put("steps", steps)
@@ -100,7 +100,7 @@ final class TrainBench implements Callable<Integer> {
             }
 
             Side mine = runDistillery(config, batches);
-            JsonNode peer = runPeer(script, windows, configFile);
+            JsonNode peer = runPeer(python, script, windows, configFile);
 
             double tokensPerStep = (double) batch * block;
             ObjectNode f = BenchCommand.JSON.createObjectNode();
@@ -165,7 +165,7 @@ final class TrainBench implements Callable<Integer> {
     }
 
     /** int32 [steps, batch, block + 1]: each row's inputs and its last target, in native order. */
-    private void writeWindows(Path file, Gpt.Batch[] batches) throws IOException {
+    static void writeWindows(Path file, Gpt.Batch[] batches, int batch, int block) throws IOException {
         ByteBuffer buf = ByteBuffer.allocate(batch * (block + 1) * Integer.BYTES).order(ByteOrder.nativeOrder());
         try (DataOutputStream out = new DataOutputStream(Files.newOutputStream(file))) {
             for (Gpt.Batch b : batches) {
@@ -181,7 +181,8 @@ final class TrainBench implements Callable<Integer> {
         }
     }
 
-    private JsonNode runPeer(Path script, Path windows, Path configFile) throws IOException, InterruptedException {
+    static JsonNode runPeer(String python, Path script, Path windows, Path configFile)
+            throws IOException, InterruptedException {
         ProcessBuilder pb = new ProcessBuilder(BenchCommand.pythonCommand(python), script.toString(), windows.toString(),
                 configFile.toString());
         // PyTorch as a researcher runs it: not with the OpenMP settings bin/distillery makes for ND4J
@@ -191,7 +192,7 @@ final class TrainBench implements Callable<Integer> {
     }
 
     /** This process's peak resident set (VmHWM), in MB. */
-    private static double peakRssMb() throws IOException {
+    static double peakRssMb() throws IOException {
         for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
             if (line.startsWith("VmHWM:")) {
                 return Long.parseLong(line.replaceAll("\\D", "")) / 1024.0;

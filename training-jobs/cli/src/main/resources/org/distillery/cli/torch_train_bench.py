@@ -1,8 +1,11 @@
-"""PyTorch peer of `distillery bench train`: the same GPT-2, optimizer and batches, timed the same way.
+"""PyTorch peer of `distillery bench train` and `bench distill`: the same GPT-2, optimizer and batches,
+timed the same way.
 
 Usage: torch_train_bench.py BATCHES.bin CONFIG.json
 BATCHES.bin holds int32 [steps, batch, block_size + 1] token windows written by the Java side; every
-step trains on exactly the window Distillery trained on. Prints one JSON line of figures.
+step trains on exactly the window Distillery trained on. With a "teacher" shape in CONFIG, each step
+also runs that teacher (no gradients) and the loss is kd_ratio * T^2 * KL(teacher || student at T) +
+(1 - kd_ratio) * cross-entropy, as Distillery's forward_kl. Prints one JSON line of figures.
 """
 import json
 import math
@@ -53,13 +56,22 @@ class Gpt(nn.Module):
             elif name.endswith("bias"):
                 nn.init.zeros_(p)
 
-    def forward(self, idx, targets):
+    def forward(self, idx):
         t = idx.shape[1]
         x = self.wte(idx) + self.wpe(torch.arange(t))
         for block in self.h:
             x = block(x)
         logits = F.linear(self.ln_f(x), self.wte.weight)
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
+        return logits.view(-1, logits.size(-1))
+
+
+def distill_loss(student, teacher, targets, c):
+    """Forward KL at temperature T with the T^2 scaling, mixed with cross-entropy by kd_ratio."""
+    t = c["temperature"]
+    kd = F.kl_div(F.log_softmax(student / t, dim=-1), F.log_softmax(teacher / t, dim=-1), log_target=True,
+                  reduction="batchmean")
+    ce = F.cross_entropy(student, targets)
+    return c["kd_ratio"] * t * t * kd + (1 - c["kd_ratio"]) * ce
 
 
 def main():
@@ -70,6 +82,11 @@ def main():
     windows = np.fromfile(batches_file, dtype=np.int32).reshape(c["steps"], c["batch_size"], c["block_size"] + 1)
     data = torch.from_numpy(windows.astype(np.int64))
     model = Gpt(c)
+    teacher = None
+    if "teacher" in c:
+        teacher = Gpt({**c, **c["teacher"]}).eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
     decay = [p for n, p in model.named_parameters() if p.dim() == 2 and not n.startswith(("wte", "wpe"))]
     rest = [p for n, p in model.named_parameters() if not (p.dim() == 2 and not n.startswith(("wte", "wpe")))]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": c["weight_decay"]},
@@ -80,8 +97,14 @@ def main():
     for step in range(c["steps"]):
         if step == c["warmup"]:
             started = time.perf_counter()
-        x, y = data[step, :, :-1], data[step, :, 1:]
-        loss = model(x, y)
+        x, y = data[step, :, :-1], data[step, :, 1:].reshape(-1)
+        logits = model(x)
+        if teacher is None:
+            loss = F.cross_entropy(logits, y)
+        else:
+            with torch.no_grad():
+                teacher_logits = teacher(x)
+            loss = distill_loss(logits, teacher_logits, y, c)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), c["grad_clip"])

@@ -20,8 +20,9 @@ import org.distillery.core.io.Float16;
  *   per window:        T + 1 tokens (i32), then per position: k ids, k logits (fp16), rest log-sum-exp (f32)
  * </pre>
  *
- * The rest is log Σ exp(logit/τ) over the tokens outside the top k, at the temperature τ of the header, so
- * the teacher's whole distribution is kept: its top k tokens and the mass of all others. Windows follow each
+ * Logits are stored minus the position's largest (the first is 0), and the rest is log Σ exp((logit − largest)/τ)
+ * over the tokens outside the top k, at the temperature τ of the header, so the teacher's whole
+ * distribution is kept: its top k tokens and the mass of all others. Windows follow each
  * other in the split's shards, sharing their edge token, so every training position is covered once.
  */
 public final class TeacherLogits {

@@ -1,0 +1,262 @@
+package org.distillery.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.io.Directories;
+import org.distillery.core.io.Sha256;
+import org.distillery.core.shard.ShardManifest;
+import org.distillery.core.shard.TeacherLogits;
+import org.distillery.core.shard.TeacherLogitsManifest;
+import org.distillery.core.shard.TokenShardReader;
+import org.distillery.core.shard.TokenShardWriter;
+import org.distillery.model.AdamW;
+import org.distillery.model.DistillationLoss;
+import org.distillery.model.Gpt;
+import org.distillery.model.GptConfig;
+import org.distillery.model.GptParameters;
+import org.distillery.model.TeacherLogitWindows;
+import org.distillery.model.TeacherScorer;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * What distillation costs a student's training, in one run on the same token windows: plain training
+ * of the student, distillation against a live teacher, and distillation from stored top-k teacher
+ * logits (read from disk each step, as the distill job does); plus what the stored logits cost in
+ * bytes per token and what scoring them costs. PyTorch runs the same plain and live-teacher steps
+ * (its teacher has the same shape, its own random weights) on the same windows.
+ */
+@Command(name = "distill", description = "Student steps/s: plain, live teacher, offline top-k logits; against PyTorch.")
+final class DistillBench implements Callable<Integer> {
+    @Option(names = "--prep", required = true, description = "a prep output: its train shards and vocabulary")
+    Path prepDir;
+
+    @Option(names = "--steps", defaultValue = "100", description = "steps per mode (default 100)")
+    int steps;
+
+    @Option(names = "--warmup", defaultValue = "25", description = "untimed first steps of each mode (default 25)")
+    int warmup;
+
+    @Option(names = "--teacher-layers", defaultValue = "4")
+    int teacherLayers;
+
+    @Option(names = "--layers", defaultValue = "2", description = "the student's blocks (default 2)")
+    int layers;
+
+    @Option(names = "--heads", defaultValue = "4")
+    int heads;
+
+    @Option(names = "--embd", defaultValue = "128")
+    int embd;
+
+    @Option(names = "--block", defaultValue = "64")
+    int block;
+
+    @Option(names = "--batch", defaultValue = "12")
+    int batch;
+
+    @Option(names = "--top-k", defaultValue = "32")
+    int topK;
+
+    @Option(names = "--temperature", defaultValue = "2.0")
+    double temperature;
+
+    @Option(names = "--seed", defaultValue = "1")
+    long seed;
+
+    @Option(names = "--python", description = "Python with torch installed (default: $DISTILLERY_PYTHON,"
+            + " .venv/bin/python, python3; bin/setup-python --torch installs it)")
+    String python;
+
+    @Option(names = "--bench-dir", defaultValue = "target/bench")
+    Path benchDir;
+
+    private static final double KD_RATIO = 0.5;
+    private static final double LR = 1e-3;
+
+    /** One student step's loss on batch {@code s}, its gradient added to {@code grads}. */
+    @FunctionalInterface
+    private interface Step {
+        double run(Gpt student, int s, GptParameters grads) throws IOException;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        if (warmup >= steps) {
+            throw new DistilleryException("--warmup (" + warmup + ") must be below --steps (" + steps + ")");
+        }
+        ShardManifest manifest = ShardManifest.read(prepDir);
+        int vocab = manifest.tokenizer().vocabSize();
+        GptConfig teacherConfig = new GptConfig(teacherLayers, heads, embd, block, vocab, 0.0);
+        GptConfig studentConfig = new GptConfig(layers, heads, embd, block, vocab, 0.0);
+        Gpt teacher = new Gpt(GptParameters.initialize(teacherConfig, seed + 1));
+        Path work = Files.createTempDirectory("bench-distill");
+        try {
+            // Score as many consecutive train windows as the steps draw, with the code the Spark job runs per task.
+            long started = System.nanoTime();
+            TeacherLogitsManifest logitsManifest = score(teacher, manifest, work, (long) steps * batch);
+            double scoreSeconds = (System.nanoTime() - started) / 1e9;
+            long positions = logitsManifest.windows() * block;
+            long bytes = logitsManifest.shards().stream().mapToLong(TeacherLogits.Shard::bytes).sum();
+
+            try (TeacherLogitWindows windows = TeacherLogitWindows.open(work, logitsManifest)) {
+                Gpt.Batch[] batches = new Gpt.Batch[steps];
+                for (int s = 0; s < steps; s++) {
+                    batches[s] = windows.randomBatch(seed, s, 0, batch).batch();
+                }
+                DistillationLoss loss = new DistillationLoss(DistillationLoss.Divergence.FORWARD_KL, 0.5, temperature,
+                        KD_RATIO);
+                INDArray teacherLogits = Nd4j.createUninitializedDetached(DataType.FLOAT, (long) batch * block, vocab);
+                double plain = time(studentConfig, (student, s, grads) ->
+                        student.lossAndGradient(batches[s], grads, 1.0, s));
+                double live = time(studentConfig, (student, s, grads) -> {
+                    Gpt.Batch b = batches[s];
+                    teacher.logits(b.inputs(), batch, block, teacherLogits);
+                    DistillationLoss.Teacher dense = new DistillationLoss.Dense(teacherLogits);
+                    return student.lossAndGradient(b, grads, 1.0, s,
+                            (l, targets, g, sc) -> loss.apply(l, dense, targets, g, sc).loss());
+                });
+                double offline = time(studentConfig, (student, s, grads) -> {
+                    TeacherLogitWindows.Sampled drawn = windows.randomBatch(seed, s, 0, batch);
+                    return student.lossAndGradient(drawn.batch(), grads, 1.0, s,
+                            (l, targets, g, sc) -> loss.apply(l, drawn.teacher(), targets, g, sc).loss());
+                });
+
+                JsonNode torchPlain = peer(batches, studentConfig, null);
+                JsonNode torchLive = peer(batches, studentConfig, teacherConfig);
+
+                double tokensPerStep = (double) batch * block;
+                ObjectNode f = BenchCommand.JSON.createObjectNode();
+                f.put("benchmark", "distill");
+                f.put("teacher_parameters", teacherConfig.parameterCount());
+                f.put("student_parameters", studentConfig.parameterCount());
+                f.put("tokens_per_step", tokensPerStep);
+                f.put("timed_steps", steps - warmup);
+                f.put("top_k", topK);
+                f.put("temperature", temperature);
+                ObjectNode d = f.putObject("distillery");
+                d.put("kernels", teacher.engine());
+                for (Map.Entry<String, Double> e : Map.of("plain", plain, "live_teacher", live, "offline_logits",
+                        offline).entrySet()) {
+                    d.putObject(e.getKey()).put("ms_per_step", e.getValue())
+                            .put("tokens_per_s", tokensPerStep * 1000 / e.getValue());
+                }
+                d.put("live_over_plain_throughput", plain / live);
+                d.put("offline_over_plain_throughput", plain / offline);
+                d.put("offline_over_live_throughput", live / offline);
+                ObjectNode storage = f.putObject("teacher_logits");
+                storage.put("bytes_per_token", (double) bytes / positions);
+                storage.put("dense_fp32_bytes_per_token", 4.0 * vocab);
+                storage.put("scored_positions", positions);
+                storage.put("scoring_positions_per_s", positions / scoreSeconds);
+                ObjectNode t = f.putObject("pytorch");
+                t.put("torch_version", torchPlain.get("torch_version").asText());
+                t.putObject("plain").put("ms_per_step", torchPlain.get("ms_per_step").asDouble());
+                t.putObject("live_teacher").put("ms_per_step", torchLive.get("ms_per_step").asDouble());
+                double ratio = torchLive.get("ms_per_step").asDouble() / live;
+                f.put("ratio_live_distillery_over_pytorch", ratio);
+                BenchCommand.write(benchDir, "distill.json", f);
+                System.out.printf("bench distill: student %d-block, teacher %d-block; distillery plain %.1f, live teacher"
+                                + " %.1f (%.2fx plain throughput), offline top-%d %.1f ms/step (%.2fx plain, %.2fx live);"
+                                + " pytorch %s plain %.1f, live teacher %.1f ms/step; live ratio %.2fx; teacher logits"
+                                + " %.0f bytes/token (dense fp32 %.0f), scored at %.0f positions/s%n",
+                        layers, teacherLayers, plain, live, plain / live, topK, offline, plain / offline, live / offline,
+                        torchPlain.get("torch_version").asText(), torchPlain.get("ms_per_step").asDouble(),
+                        torchLive.get("ms_per_step").asDouble(), ratio, (double) bytes / positions, 4.0 * vocab,
+                        positions / scoreSeconds);
+            }
+            return 0;
+        } finally {
+            Directories.deleteRecursively(work);
+        }
+    }
+
+    /** The first {@code wanted} consecutive windows of the train split, scored into one shard and a manifest. */
+    private TeacherLogitsManifest score(Gpt teacher, ShardManifest manifest, Path dir, long wanted) throws IOException {
+        TeacherScorer scorer = new TeacherScorer(teacher, block, topK, temperature, batch);
+        TeacherLogits.Shard shard;
+        try (TeacherLogits.Writer w = new TeacherLogits.Writer(dir.resolve("train-00000.tlogits"), block, topK,
+                teacher.config().vocabSize(), (float) temperature)) {
+            long left = wanted;
+            for (TokenShardWriter.Summary s : manifest.splits().get("train").shards()) {
+                try (TokenShardReader r = TokenShardReader.open(prepDir.resolve(s.file()))) {
+                    long n = Math.min(left, TeacherScorer.windowsIn(r.tokens(), block));
+                    scorer.score(r, 0, n, w);
+                    left -= n;
+                }
+                if (left == 0) {
+                    break;
+                }
+            }
+            scorer.flush(w);
+            shard = w.finish();
+        }
+        TeacherLogitsManifest m = new TeacherLogitsManifest(TeacherLogitsManifest.FORMAT, TeacherLogitsManifest.VERSION,
+                Distillery.version(), java.time.Instant.now().toString(),
+                Sha256.of(prepDir.resolve(ShardManifest.FILE_NAME)), manifest.tokenizer().sha256(), "train",
+                Map.of("params_sha256", teacher.parameters().sha256()), topK, (float) temperature, block,
+                teacher.config().vocabSize(), shard.windows(), List.of(shard));
+        m.write(dir);
+        return m;
+    }
+
+    /** Mean ms per timed step of a fresh student trained with {@code step} and AdamW. */
+    private double time(GptConfig config, Step step) throws IOException {
+        GptParameters params = GptParameters.initialize(config, seed);
+        GptParameters grads = GptParameters.zeros(config);
+        Gpt student = new Gpt(params);
+        AdamW adam = new AdamW(params, 0.9, 0.95, 1e-8, 0.1);
+        long started = 0;
+        for (int s = 0; s < steps; s++) {
+            if (s == warmup) {
+                started = System.nanoTime();
+            }
+            double l = step.run(student, s, grads);
+            if (!Double.isFinite(l)) {
+                throw new IllegalStateException("bench step " + s + " diverged: loss " + l);
+            }
+            adam.step(params.flat(), grads.flat(), LR, 1.0);
+        }
+        return (System.nanoTime() - started) / 1e6 / (steps - warmup);
+    }
+
+    /** PyTorch on the same windows: plain training of the student, or (with a teacher shape) forward-KL distillation. */
+    private JsonNode peer(Gpt.Batch[] batches, GptConfig student, GptConfig teacher) throws Exception {
+        Path windows = Files.createTempFile("bench-distill", ".bin");
+        Path configFile = Files.createTempFile("bench-distill", ".json");
+        Path script = Files.createTempFile("torch_train_bench", ".py");
+        try {
+            TrainBench.writeWindows(windows, batches, batch, block);
+            ObjectNode c = BenchCommand.JSON.createObjectNode();
+            c.put("n_layer", student.nLayer()).put("n_head", heads).put("n_embd", embd).put("block_size", block)
+                    .put("vocab_size", student.vocabSize()).put("batch_size", batch).put("steps", steps)
+                    .put("warmup", warmup).put("threads", Runtime.getRuntime().availableProcessors()).put("seed", seed)
+                    .put("lr", LR).put("beta1", 0.9).put("beta2", 0.95).put("eps", 1e-8).put("weight_decay", 0.1)
+                    .put("grad_clip", 1.0);
+            if (teacher != null) {
+                c.putObject("teacher").put("n_layer", teacher.nLayer());
+                c.put("temperature", temperature).put("kd_ratio", KD_RATIO);
+            }
+            BenchCommand.JSON.writeValue(configFile.toFile(), c);
+            try (InputStream in = BenchCommand.class.getResourceAsStream("torch_train_bench.py")) {
+                Files.write(script, in.readAllBytes());
+            }
+            return TrainBench.runPeer(python, script, windows, configFile);
+        } finally {
+            Files.deleteIfExists(windows);
+            Files.deleteIfExists(configFile);
+            Files.deleteIfExists(script);
+        }
+    }
+}
