@@ -6,17 +6,13 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.io.Directories;
-import org.distillery.core.io.Sha256;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.shard.TeacherLogits;
 import org.distillery.core.shard.TeacherLogitsManifest;
-import org.distillery.core.shard.TokenShardReader;
-import org.distillery.core.shard.TokenShardWriter;
 import org.distillery.model.AdamW;
 import org.distillery.model.DistillationLoss;
 import org.distillery.model.Gpt;
@@ -105,7 +101,8 @@ final class DistillBench implements Callable<Integer> {
         try {
             // Score as many consecutive train windows as the steps draw, with the code the Spark job runs per task.
             long started = System.nanoTime();
-            TeacherLogitsManifest logitsManifest = score(teacher, manifest, work, (long) steps * batch);
+            TeacherLogitsManifest logitsManifest = TeacherScorer.scoreInProcess(teacher, prepDir, work, block, topK,
+                    temperature, batch, (long) steps * batch, Distillery.version());
             double scoreSeconds = (System.nanoTime() - started) / 1e9;
             long positions = logitsManifest.windows() * block;
             long bytes = logitsManifest.shards().stream().mapToLong(TeacherLogits.Shard::bytes).sum();
@@ -180,35 +177,6 @@ final class DistillBench implements Callable<Integer> {
         } finally {
             Directories.deleteRecursively(work);
         }
-    }
-
-    /** The first {@code wanted} consecutive windows of the train split, scored into one shard and a manifest. */
-    private TeacherLogitsManifest score(Gpt teacher, ShardManifest manifest, Path dir, long wanted) throws IOException {
-        TeacherScorer scorer = new TeacherScorer(teacher, block, topK, temperature, batch);
-        TeacherLogits.Shard shard;
-        try (TeacherLogits.Writer w = new TeacherLogits.Writer(dir.resolve("train-00000.tlogits"), block, topK,
-                teacher.config().vocabSize(), (float) temperature)) {
-            long left = wanted;
-            for (TokenShardWriter.Summary s : manifest.splits().get("train").shards()) {
-                try (TokenShardReader r = TokenShardReader.open(prepDir.resolve(s.file()))) {
-                    long n = Math.min(left, TeacherScorer.windowsIn(r.tokens(), block));
-                    scorer.score(r, 0, n, w);
-                    left -= n;
-                }
-                if (left == 0) {
-                    break;
-                }
-            }
-            scorer.flush(w);
-            shard = w.finish();
-        }
-        TeacherLogitsManifest m = new TeacherLogitsManifest(TeacherLogitsManifest.FORMAT, TeacherLogitsManifest.VERSION,
-                Distillery.version(), java.time.Instant.now().toString(),
-                Sha256.of(prepDir.resolve(ShardManifest.FILE_NAME)), manifest.tokenizer().sha256(), "train",
-                Map.of("params_sha256", teacher.parameters().sha256()), topK, (float) temperature, block,
-                teacher.config().vocabSize(), shard.windows(), List.of(shard));
-        m.write(dir);
-        return m;
     }
 
     /** Mean ms per timed step of a fresh student trained with {@code step} and AdamW. */

@@ -2,10 +2,18 @@ package org.distillery.model;
 
 import java.io.IOException;
 import java.nio.FloatBuffer;
+import java.nio.file.Path;
+import java.time.Instant;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.distillery.core.io.Sha256;
 import org.distillery.core.shard.ShardFormatException;
+import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.shard.TeacherLogits;
+import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.shard.TokenShardReader;
+import org.distillery.core.shard.TokenShardWriter;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -38,6 +46,42 @@ public final class TeacherScorer {
         }
         this.inputs = new int[batch * window];
         this.logits = Nd4j.createUninitializedDetached(DataType.FLOAT, (long) batch * window, vocab);
+    }
+
+    /**
+     * A teacher-logits output without Spark: the first {@code maxWindows} windows of the train split of
+     * {@code prep}, scored in this process into one shard of {@code out}, and its manifest. For
+     * benchmarks and tests; {@code distillery teacher-logits} spreads the same scoring over tasks.
+     */
+    public static TeacherLogitsManifest scoreInProcess(Gpt teacher, Path prep, Path out, int window, int k,
+                                                       double temperature, int batch, long maxWindows, String version)
+            throws IOException {
+        ShardManifest manifest = ShardManifest.read(prep);
+        int vocab = teacher.config().vocabSize();
+        TeacherScorer scorer = new TeacherScorer(teacher, window, k, temperature, batch);
+        TeacherLogits.Shard shard;
+        try (TeacherLogits.Writer w = new TeacherLogits.Writer(out.resolve("train-00000.tlogits"), window, k, vocab,
+                (float) temperature)) {
+            long left = maxWindows;
+            for (TokenShardWriter.Summary s : manifest.splits().get("train").shards()) {
+                if (left == 0) {
+                    break;
+                }
+                try (TokenShardReader r = TokenShardReader.open(prep.resolve(s.file()), s.sha256())) {
+                    long n = Math.min(left, windowsIn(r.tokens(), window));
+                    scorer.score(r, 0, n, w);
+                    left -= n;
+                }
+            }
+            scorer.flush(w);
+            shard = w.finish();
+        }
+        TeacherLogitsManifest m = new TeacherLogitsManifest(TeacherLogitsManifest.FORMAT, TeacherLogitsManifest.VERSION,
+                version, Instant.now().toString(), Sha256.of(prep.resolve(ShardManifest.FILE_NAME)),
+                manifest.tokenizer().sha256(), "train", Map.of("params_sha256", teacher.parameters().sha256()), k,
+                (float) temperature, window, vocab, shard.windows(), List.of(shard));
+        m.write(out);
+        return m;
     }
 
     /** How many whole windows a shard of {@code tokens} tokens holds. */

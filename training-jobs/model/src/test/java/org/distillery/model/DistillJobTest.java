@@ -15,10 +15,7 @@ import java.util.Map;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.io.Sha256;
 import org.distillery.core.shard.ShardManifest;
-import org.distillery.core.shard.TeacherLogits;
 import org.distillery.core.shard.TeacherLogitsManifest;
-import org.distillery.core.shard.TokenShardReader;
-import org.distillery.core.shard.TokenShardWriter;
 import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.SpecReader;
@@ -76,28 +73,12 @@ class DistillJobTest {
 
     /**
      * A teacher-logits output of every train window, scored with the code the Spark job runs per task
-     * (one shard here, where the job writes one per task).
+     * (in one shard, where the job writes one per task).
      */
     static Path offlineLogits(Path out, int window, int k, double temperature) throws IOException {
-        ShardManifest prep = ShardManifest.read(data);
         Gpt gpt = new Gpt(GptParameters.wrap(teacher.header().model(), teacher.section(Checkpoint.PARAMS)));
-        TeacherScorer scorer = new TeacherScorer(gpt, window, k, temperature, 4);
         Files.createDirectories(out);
-        TeacherLogits.Shard shard;
-        try (TeacherLogits.Writer w = new TeacherLogits.Writer(out.resolve("train-00000.tlogits"), window, k, 257,
-                (float) temperature)) {
-            for (TokenShardWriter.Summary s : prep.splits().get("train").shards()) {
-                try (TokenShardReader r = TokenShardReader.open(data.resolve(s.file()))) {
-                    scorer.score(r, 0, TeacherScorer.windowsIn(r.tokens(), window), w);
-                }
-            }
-            scorer.flush(w);
-            shard = w.finish();
-        }
-        new TeacherLogitsManifest(TeacherLogitsManifest.FORMAT, TeacherLogitsManifest.VERSION, "test", "now",
-                Sha256.of(data.resolve(ShardManifest.FILE_NAME)), prep.tokenizer().sha256(), "train",
-                Map.of("params_sha256", gpt.parameters().sha256()), k, (float) temperature, window, 257,
-                shard.windows(), List.of(shard)).write(out);
+        TeacherScorer.scoreInProcess(gpt, data, out, window, k, temperature, 4, Long.MAX_VALUE, "test");
         return out;
     }
 
