@@ -70,18 +70,8 @@ public final class DistillJob {
     public TrainJob.Result run() throws IOException {
         ShardManifest manifest = ShardManifest.read(dataDir);
         Checkpoint.Header th = teacher.header();
-        if (!th.tokenizer().sha256().equals(manifest.tokenizer().sha256())) {
-            throw new DistilleryException("the teacher " + teacherSource + " uses tokenizer sha256 "
-                    + th.tokenizer().sha256() + ", but the shards in " + dataDir + " use tokenizer sha256 "
-                    + manifest.tokenizer().sha256() + ": teacher and student must share a tokenizer (prep the data"
-                    + " with the teacher's tokenizer.json)");
-        }
+        requireTeacherFits(th, teacherSource, manifest, dataDir);
         GptConfig tc = th.model();
-        if (tc.vocabSize() != manifest.tokenizer().vocabSize()) {
-            throw new DistilleryException("the teacher " + teacherSource + " has a vocabulary of " + tc.vocabSize()
-                    + " but its tokenizer, which the shards use, has " + manifest.tokenizer().vocabSize()
-                    + " tokens: the student's logits must line up with the teacher's");
-        }
         TrainSpec.Model shape = spec.student().resolve(tc.nLayer(), tc.nHead(), tc.nEmbd(), tc.blockSize());
         if (shape.nEmbd() % shape.nHead() != 0) {
             throw located.error("student.n_embd", "is " + shape.nEmbd() + ", not divisible by student.n_head ("
@@ -134,6 +124,25 @@ public final class DistillJob {
                 located.lines());
         try (objective) {
             return new TrainJob(loop, dataDir, outDir, resume, tracker, progress, version, setup).run();
+        }
+    }
+
+    /**
+     * A teacher can only teach on shards of its own tokenizer, with its vocabulary: the check of
+     * {@code distill} and of {@code teacher-logits}, before either runs anything.
+     */
+    public static void requireTeacherFits(Checkpoint.Header th, String teacherSource, ShardManifest manifest,
+                                          Path dataDir) {
+        if (!th.tokenizer().sha256().equals(manifest.tokenizer().sha256())) {
+            throw new DistilleryException("the teacher " + teacherSource + " uses tokenizer sha256 "
+                    + th.tokenizer().sha256() + ", but the shards in " + dataDir + " use tokenizer sha256 "
+                    + manifest.tokenizer().sha256() + ": teacher and student must share a tokenizer (prep the data"
+                    + " with the teacher's tokenizer.json)");
+        }
+        if (th.model().vocabSize() != manifest.tokenizer().vocabSize()) {
+            throw new DistilleryException("the teacher " + teacherSource + " has a vocabulary of "
+                    + th.model().vocabSize() + " but its tokenizer, which the shards use, has "
+                    + manifest.tokenizer().vocabSize() + " tokens: the student's logits must line up with the teacher's");
         }
     }
 

@@ -15,7 +15,6 @@ import org.apache.spark.SparkException;
 import org.apache.spark.SparkFiles;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
-import org.distillery.core.DistilleryException;
 import org.distillery.core.io.AtomicDirectory;
 import org.distillery.core.io.Sha256;
 import org.distillery.core.progress.ProgressEvent;
@@ -28,6 +27,7 @@ import org.distillery.core.shard.TokenShardWriter;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TeacherLogitsSpec;
 import org.distillery.model.Checkpoint;
+import org.distillery.model.DistillJob;
 import org.distillery.model.Gpt;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
@@ -91,7 +91,7 @@ public final class TeacherLogitsJob {
         ShardManifest manifest = ShardManifest.read(dataDir);
         Checkpoint.Header th = teacher.header();
         GptConfig tc = th.model();
-        checkTeacher(manifest, th);
+        DistillJob.requireTeacherFits(th, teacherSource, manifest, dataDir);
         int window = spec.window() != null ? spec.window() : tc.blockSize();
         if (window > tc.blockSize()) {
             throw located.error("window", "is " + window + ", longer than the teacher's block_size " + tc.blockSize()
@@ -153,20 +153,6 @@ public final class TeacherLogitsJob {
             for (Path p : s.filter(f -> f.getFileName().toString().startsWith(".")).toList()) {
                 Files.deleteIfExists(p);
             }
-        }
-    }
-
-    private void checkTeacher(ShardManifest manifest, Checkpoint.Header th) {
-        if (!th.tokenizer().sha256().equals(manifest.tokenizer().sha256())) {
-            throw new DistilleryException("the teacher " + teacherSource + " uses tokenizer sha256 "
-                    + th.tokenizer().sha256() + ", but the shards in " + dataDir + " use tokenizer sha256 "
-                    + manifest.tokenizer().sha256() + ": the teacher must score the tokens it was trained on (prep"
-                    + " the data with the teacher's tokenizer.json)");
-        }
-        if (th.model().vocabSize() != manifest.tokenizer().vocabSize()) {
-            throw new DistilleryException("the teacher " + teacherSource + " has a vocabulary of "
-                    + th.model().vocabSize() + " but the shards' tokenizer has " + manifest.tokenizer().vocabSize()
-                    + " tokens");
         }
     }
 

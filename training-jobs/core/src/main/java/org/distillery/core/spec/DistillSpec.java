@@ -76,6 +76,12 @@ public record DistillSpec(
         }
     }
 
+    /** The {@code teacher} field of the specs that name one (distill, teacher-logits). */
+    static void validateTeacher(Validation v, String teacher) {
+        v.require(teacher != null && !teacher.isBlank(), "teacher",
+                "is required: a Distillery checkpoint (.ckpt) or a Hugging Face GPT-2 folder");
+    }
+
     /** The training loop's spec for a student of the given shape (data, optimizer, sections, seed). */
     public TrainSpec asTrainSpec(TrainSpec.Model studentModel) {
         return new TrainSpec(name, data, studentModel, optimizer, training, eval, checkpoints, tracking, null, seed);
@@ -84,8 +90,7 @@ public record DistillSpec(
     @Override
     public void validate(Validation v) {
         TrainSpec.validateName(v, name);
-        v.require(teacher != null && !teacher.isBlank(), "teacher",
-                "is required: a Distillery checkpoint (.ckpt) or a Hugging Face GPT-2 folder");
+        validateTeacher(v, teacher);
         TrainSpec.validateData(v, data);
         Student s = student;
         v.inRange(s.nLayer(), 1, 256, "student.n_layer");

@@ -35,8 +35,7 @@ public record TeacherLogitsSpec(
     @Override
     public void validate(Validation v) {
         TrainSpec.validateName(v, name);
-        v.require(teacher != null && !teacher.isBlank(), "teacher",
-                "is required: a Distillery checkpoint (.ckpt) or a Hugging Face GPT-2 folder");
+        DistillSpec.validateTeacher(v, teacher);
         TrainSpec.validateData(v, data);
         v.oneOf(split, SPLITS, "split");
         v.inRange(topK, 1, 65536, "top_k");
