@@ -8,7 +8,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.concurrent.Callable;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.io.AtomicFile;
@@ -54,7 +53,7 @@ final class ExperimentCommand implements Callable<Integer> {
 
     /** One model of the experiment: what it is, where its spec and output are. */
     record Member(ExperimentReport.Role role, String name, Path specFile, SpecReader.Located<?> located, Path output,
-                  long tokensPerStep) {
+                  long tokensPerStep, Path data) {
     }
 
     @Override
@@ -78,7 +77,6 @@ final class ExperimentCommand implements Callable<Integer> {
                 for (Member m : members) {
                     parent.logArtifact(m.specFile(), "spec");
                 }
-                Path teacherModel = null;
                 for (Member m : members) {
                     boolean resume = TrainJob.newestCheckpoint(m.output()) != null;
                     TrainingLaunch.Launched l = switch (m.role()) {
@@ -87,12 +85,8 @@ final class ExperimentCommand implements Callable<Integer> {
                         case STUDENT -> DistillCommand.launch(top, cast(m.located()), m.specFile(), m.output(), resume,
                                 parent.runId());
                     };
-                    if (m.role() == ExperimentReport.Role.TEACHER) {
-                        teacherModel = l.result().model();
-                    }
-                    rows.add(evaluate(m, l, members.get(0)));
+                    rows.add(evaluate(m, l));
                 }
-                Objects.requireNonNull(teacherModel);
                 LocalRunStore store = new LocalRunStore(top.runStore());
                 Map<String, List<LocalRunStore.Metric>> curves = new LinkedHashMap<>();
                 for (ExperimentReport.Row r : rows) {
@@ -139,7 +133,8 @@ final class ExperimentCommand implements Callable<Integer> {
             SpecReader.Located<DistillSpec> d = SpecReader.readLocated(f, DistillSpec.class);
             TrainSpec.Model shape = studentShape(d.spec(), teacher.spec());
             members.add(new Member(ExperimentReport.Role.STUDENT, d.spec().name(), f, d, output.resolve(d.spec().name()),
-                    tokensPerStep(d.spec().training(), shape.blockSize())));
+                    tokensPerStep(d.spec().training(), shape.blockSize()),
+                    TrainingLaunch.shards(top, f, d, d.spec().data())));
         }
         java.util.Set<String> names = new java.util.HashSet<>();
         for (int i = 0; i < members.size(); i++) {
@@ -152,9 +147,10 @@ final class ExperimentCommand implements Callable<Integer> {
         return members;
     }
 
-    private static Member member(ExperimentReport.Role role, SpecReader.Located<TrainSpec> l, Path file, Path output) {
+    private Member member(ExperimentReport.Role role, SpecReader.Located<TrainSpec> l, Path file, Path output) {
         return new Member(role, l.spec().name(), file, l, output.resolve(l.spec().name()),
-                tokensPerStep(l.spec().training(), l.spec().model().blockSize()));
+                tokensPerStep(l.spec().training(), l.spec().model().blockSize()),
+                TrainingLaunch.shards(top, file, l, l.spec().data()));
     }
 
     static long tokensPerStep(TrainSpec.Training t, int blockSize) {
@@ -175,14 +171,12 @@ final class ExperimentCommand implements Callable<Integer> {
         TrainSpec teacher = (TrainSpec) members.get(0).located().spec();
         SpecReader.Located<?> scratchL = members.get(1).located();
         TrainSpec scratch = (TrainSpec) scratchL.spec();
-        Path data = TrainingLaunch.shards(top, members.get(0).specFile(), members.get(0).located(), teacher.data());
+        Path data = members.get(0).data();
         Path teacherModel = members.get(0).output().resolve("model.ckpt");
         for (int i = 1; i < members.size(); i++) {
             Member m = members.get(i);
-            TrainSpec.Data d = m.located().spec() instanceof DistillSpec ds ? ds.data() : ((TrainSpec) m.located().spec()).data();
-            Path own = TrainingLaunch.shards(top, m.specFile(), m.located(), d);
-            if (!own.equals(data)) {
-                throw m.located().error("data", "points at " + own + ", but the teacher's spec "
+            if (!m.data().equals(data)) {
+                throw m.located().error("data", "points at " + m.data() + ", but the teacher's spec "
                         + members.get(0).specFile() + " trains on " + data + ": an experiment compares models on one"
                         + " data set");
             }
@@ -202,13 +196,10 @@ final class ExperimentCommand implements Callable<Integer> {
                         + " x grad_accum x block_size), but the scratch student " + members.get(1).specFile() + " gets "
                         + scratchBudget + ": compare them at one token budget");
             }
-            Path wanted = teacherModel;
-            Path[] candidates = {m.specFile().toAbsolutePath().getParent().resolve(ds.teacher()).normalize(),
-                top.workDir().resolve(ds.teacher()).toAbsolutePath().normalize()};
-            if (!candidates[0].equals(wanted) && !candidates[1].equals(wanted)) {
+            if (!TeacherSource.candidates(top, ds.teacher(), m.specFile()).contains(teacherModel)) {
                 throw m.located().error("teacher", "is " + ds.teacher() + ", but this experiment ("
-                        + located.source() + ") trains its teacher into " + wanted + ": name that file (relative to the"
-                        + " work dir: " + top.workDir().toAbsolutePath().relativize(wanted) + ")");
+                        + located.source() + ") trains its teacher into " + teacherModel + ": name that file (relative to the"
+                        + " work dir: " + top.workDir().toAbsolutePath().relativize(teacherModel) + ")");
             }
         }
     }
@@ -219,13 +210,11 @@ final class ExperimentCommand implements Callable<Integer> {
     }
 
     /** A model's loss on the whole val split, with what the report needs about its run. */
-    private ExperimentReport.Row evaluate(Member m, TrainingLaunch.Launched l, Member teacher) throws IOException {
+    private ExperimentReport.Row evaluate(Member m, TrainingLaunch.Launched l) throws IOException {
         Checkpoint ck = Checkpoint.read(l.result().model());
         Gpt gpt = new Gpt(GptParameters.wrap(ck.header().model(), ck.section(Checkpoint.PARAMS)));
-        TrainSpec.Data d = m.located().spec() instanceof DistillSpec ds ? ds.data() : ((TrainSpec) m.located().spec()).data();
-        Path data = TrainingLaunch.shards(top, m.specFile(), m.located(), d);
         HeldOutLoss h;
-        try (TokenWindows val = TokenWindows.open(data, ShardManifest.read(data), "val")) {
+        try (TokenWindows val = TokenWindows.open(m.data(), ShardManifest.read(m.data()), "val")) {
             h = HeldOutLoss.of(gpt, val, 16);
         }
         return new ExperimentReport.Row(m.role(), m.name(), ck.header().model().parameterCount(), ck.header().tokensSeen(),
