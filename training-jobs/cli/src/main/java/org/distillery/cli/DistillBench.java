@@ -3,7 +3,6 @@ package org.distillery.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -24,6 +23,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -50,36 +50,16 @@ final class DistillBench implements Callable<Integer> {
     @Option(names = "--layers", defaultValue = "2", description = "the student's blocks (default 2)")
     int layers;
 
-    @Option(names = "--heads", defaultValue = "4")
-    int heads;
-
-    @Option(names = "--embd", defaultValue = "128")
-    int embd;
-
-    @Option(names = "--block", defaultValue = "64")
-    int block;
-
-    @Option(names = "--batch", defaultValue = "12")
-    int batch;
-
     @Option(names = "--top-k", defaultValue = "32")
     int topK;
 
     @Option(names = "--temperature", defaultValue = "2.0")
     double temperature;
 
-    @Option(names = "--seed", defaultValue = "1")
-    long seed;
-
-    @Option(names = "--python", description = "Python with torch installed (default: $DISTILLERY_PYTHON,"
-            + " .venv/bin/python, python3; bin/setup-python --torch installs it)")
-    String python;
-
-    @Option(names = "--bench-dir", defaultValue = "target/bench")
-    Path benchDir;
+    @Mixin
+    GptBenchOptions gpt;
 
     private static final double KD_RATIO = 0.5;
-    private static final double LR = 1e-3;
 
     /** One student step's loss on batch {@code s}, its gradient added to {@code grads}. */
     @FunctionalInterface
@@ -94,8 +74,11 @@ final class DistillBench implements Callable<Integer> {
         }
         ShardManifest manifest = ShardManifest.read(prepDir);
         int vocab = manifest.tokenizer().vocabSize();
-        GptConfig teacherConfig = new GptConfig(teacherLayers, heads, embd, block, vocab, 0.0);
-        GptConfig studentConfig = new GptConfig(layers, heads, embd, block, vocab, 0.0);
+        int block = gpt.block;
+        int batch = gpt.batch;
+        long seed = gpt.seed;
+        GptConfig teacherConfig = new GptConfig(teacherLayers, gpt.heads, gpt.embd, block, vocab, 0.0);
+        GptConfig studentConfig = new GptConfig(layers, gpt.heads, gpt.embd, block, vocab, 0.0);
         Gpt teacher = new Gpt(GptParameters.initialize(teacherConfig, seed + 1));
         Path work = Files.createTempDirectory("bench-distill");
         try {
@@ -130,8 +113,11 @@ final class DistillBench implements Callable<Integer> {
                             (l, targets, g, sc) -> loss.apply(l, drawn.teacher(), targets, g, sc).loss());
                 });
 
-                JsonNode torchPlain = peer(batches, studentConfig, null);
-                JsonNode torchLive = peer(batches, studentConfig, teacherConfig);
+                JsonNode torchPlain = gpt.runPeer(batches, gpt.peerConfig(layers, vocab, steps, warmup));
+                ObjectNode kd = gpt.peerConfig(layers, vocab, steps, warmup);
+                kd.putObject("teacher").put("n_layer", teacherLayers);
+                kd.put("temperature", temperature).put("kd_ratio", KD_RATIO);
+                JsonNode torchLive = gpt.runPeer(batches, kd);
 
                 double tokensPerStep = (double) batch * block;
                 ObjectNode f = BenchCommand.JSON.createObjectNode();
@@ -163,7 +149,7 @@ final class DistillBench implements Callable<Integer> {
                 t.putObject("live_teacher").put("ms_per_step", torchLive.get("ms_per_step").asDouble());
                 double ratio = torchLive.get("ms_per_step").asDouble() / live;
                 f.put("ratio_live_distillery_over_pytorch", ratio);
-                BenchCommand.write(benchDir, "distill.json", f);
+                BenchCommand.write(gpt.benchDir, "distill.json", f);
                 System.out.printf("bench distill: student %d-block, teacher %d-block; distillery plain %.1f, live teacher"
                                 + " %.1f (%.2fx plain throughput), offline top-%d %.1f ms/step (%.2fx plain, %.2fx live);"
                                 + " pytorch %s plain %.1f, live teacher %.1f ms/step; live ratio %.2fx; teacher logits"
@@ -181,10 +167,11 @@ final class DistillBench implements Callable<Integer> {
 
     /** Mean ms per timed step of a fresh student trained with {@code step} and AdamW. */
     private double time(GptConfig config, Step step) throws IOException {
-        GptParameters params = GptParameters.initialize(config, seed);
+        GptParameters params = GptParameters.initialize(config, gpt.seed);
         GptParameters grads = GptParameters.zeros(config);
         Gpt student = new Gpt(params);
-        AdamW adam = new AdamW(params, 0.9, 0.95, 1e-8, 0.1);
+        AdamW adam = new AdamW(params, GptBenchOptions.BETA1, GptBenchOptions.BETA2, GptBenchOptions.EPS,
+                GptBenchOptions.WEIGHT_DECAY);
         long started = 0;
         for (int s = 0; s < steps; s++) {
             if (s == warmup) {
@@ -194,37 +181,8 @@ final class DistillBench implements Callable<Integer> {
             if (!Double.isFinite(l)) {
                 throw new IllegalStateException("bench step " + s + " diverged: loss " + l);
             }
-            adam.step(params.flat(), grads.flat(), LR, 1.0);
+            adam.step(params.flat(), grads.flat(), GptBenchOptions.LR, GptBenchOptions.CLIP);
         }
         return (System.nanoTime() - started) / 1e6 / (steps - warmup);
-    }
-
-    /** PyTorch on the same windows: plain training of the student, or (with a teacher shape) forward-KL distillation. */
-    private JsonNode peer(Gpt.Batch[] batches, GptConfig student, GptConfig teacher) throws Exception {
-        Path windows = Files.createTempFile("bench-distill", ".bin");
-        Path configFile = Files.createTempFile("bench-distill", ".json");
-        Path script = Files.createTempFile("torch_train_bench", ".py");
-        try {
-            TrainBench.writeWindows(windows, batches, batch, block);
-            ObjectNode c = BenchCommand.JSON.createObjectNode();
-            c.put("n_layer", student.nLayer()).put("n_head", heads).put("n_embd", embd).put("block_size", block)
-                    .put("vocab_size", student.vocabSize()).put("batch_size", batch).put("steps", steps)
-                    .put("warmup", warmup).put("threads", Runtime.getRuntime().availableProcessors()).put("seed", seed)
-                    .put("lr", LR).put("beta1", 0.9).put("beta2", 0.95).put("eps", 1e-8).put("weight_decay", 0.1)
-                    .put("grad_clip", 1.0);
-            if (teacher != null) {
-                c.putObject("teacher").put("n_layer", teacher.nLayer());
-                c.put("temperature", temperature).put("kd_ratio", KD_RATIO);
-            }
-            BenchCommand.JSON.writeValue(configFile.toFile(), c);
-            try (InputStream in = BenchCommand.class.getResourceAsStream("torch_train_bench.py")) {
-                Files.write(script, in.readAllBytes());
-            }
-            return TrainBench.runPeer(python, script, windows, configFile);
-        } finally {
-            Files.deleteIfExists(windows);
-            Files.deleteIfExists(configFile);
-            Files.deleteIfExists(script);
-        }
     }
 }

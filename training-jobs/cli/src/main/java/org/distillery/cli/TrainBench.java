@@ -2,12 +2,6 @@ package org.distillery.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.DataOutputStream;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.distillery.core.DistilleryException;
@@ -19,6 +13,7 @@ import org.distillery.model.GptParameters;
 import org.distillery.model.TokenWindows;
 import org.nd4j.linalg.factory.Nd4j;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -40,34 +35,8 @@ final class TrainBench implements Callable<Integer> {
     @Option(names = "--layers", defaultValue = "4")
     int layers;
 
-    @Option(names = "--heads", defaultValue = "4")
-    int heads;
-
-    @Option(names = "--embd", defaultValue = "128")
-    int embd;
-
-    @Option(names = "--block", defaultValue = "64")
-    int block;
-
-    @Option(names = "--batch", defaultValue = "12")
-    int batch;
-
-    @Option(names = "--seed", defaultValue = "1")
-    long seed;
-
-    @Option(names = "--python", description = "Python with torch installed (default: $DISTILLERY_PYTHON,"
-            + " .venv/bin/python, python3; bin/setup-python --torch installs it)")
-    String python;
-
-    @Option(names = "--bench-dir", defaultValue = "target/bench")
-    Path benchDir;
-
-    private static final double LR = 1e-3;
-    private static final double BETA1 = 0.9;
-    private static final double BETA2 = 0.95;
-    private static final double EPS = 1e-8;
-    private static final double WEIGHT_DECAY = 0.1;
-    private static final double CLIP = 1.0;
+    @Mixin
+    GptBenchOptions gpt;
 
     @Override
     public Integer call() throws Exception {
@@ -75,67 +44,49 @@ final class TrainBench implements Callable<Integer> {
             throw new DistilleryException("--warmup (" + warmup + ") must be below --steps (" + steps + ")");
         }
         ShardManifest manifest = ShardManifest.read(prepDir);
-        GptConfig config = new GptConfig(layers, heads, embd, block, manifest.tokenizer().vocabSize(), 0.0);
+        int block = gpt.block;
+        int batch = gpt.batch;
+        GptConfig config = new GptConfig(layers, gpt.heads, gpt.embd, block, manifest.tokenizer().vocabSize(), 0.0);
         int threads = Runtime.getRuntime().availableProcessors();
         Gpt.Batch[] batches = new Gpt.Batch[steps];
         try (TokenWindows train = TokenWindows.open(prepDir, manifest, "train")) {
             for (int s = 0; s < steps; s++) {
-                batches[s] = train.randomBatch(seed, s, 0, batch, block);
+                batches[s] = train.randomBatch(gpt.seed, s, 0, batch, block);
             }
         }
-        Path windows = Files.createTempFile("bench-train", ".bin");
-        Path configFile = Files.createTempFile("bench-train", ".json");
-        Path script = Files.createTempFile("torch_train_bench", ".py");
-        try {
-            writeWindows(windows, batches, batch, block);
-            ObjectNode c = BenchCommand.JSON.createObjectNode();
-            c.put("n_layer", layers).put("n_head", heads).put("n_embd", embd).put("block_size", block)
-                    .put("vocab_size", config.vocabSize()).put("batch_size", batch).put("steps", steps)
-                    .put("warmup", warmup).put("threads", threads).put("seed", seed).put("lr", LR)
-                    .put("beta1", BETA1).put("beta2", BETA2).put("eps", EPS).put("weight_decay", WEIGHT_DECAY)
-                    .put("grad_clip", CLIP);
-            BenchCommand.JSON.writeValue(configFile.toFile(), c);
-            try (InputStream in = BenchCommand.class.getResourceAsStream("torch_train_bench.py")) {
-                Files.write(script, in.readAllBytes());
-            }
+        ObjectNode c = gpt.peerConfig(layers, config.vocabSize(), steps, warmup);
+        Side mine = runDistillery(config, batches);
+        JsonNode peer = gpt.runPeer(batches, c);
 
-            Side mine = runDistillery(config, batches);
-            JsonNode peer = runPeer(python, script, windows, configFile);
-
-            double tokensPerStep = (double) batch * block;
-            ObjectNode f = BenchCommand.JSON.createObjectNode();
-            f.put("benchmark", "train");
-            f.set("model", c.deepCopy().without(java.util.List.of("steps", "warmup", "threads", "seed")));
-            f.put("parameters", config.parameterCount());
-            f.put("threads", threads);
-            f.put("timed_steps", steps - warmup);
-            ObjectNode d = f.putObject("distillery");
-            d.put("backend", Nd4j.getBackend().getClass().getSimpleName());
-            d.put("kernels", mine.engine);
-            d.put("ms_per_step", mine.msPerStep);
-            d.put("tokens_per_s", tokensPerStep * 1000 / mine.msPerStep);
-            d.put("peak_rss_mb", peakRssMb());
-            d.put("first_loss", mine.firstLoss);
-            d.put("last_loss", mine.lastLoss);
-            ObjectNode t = f.putObject("pytorch");
-            peer.fields().forEachRemaining(e -> t.set(e.getKey(), e.getValue()));
-            double ratio = peer.get("ms_per_step").asDouble() / mine.msPerStep;
-            f.put("ratio_distillery_over_pytorch", ratio);
-            BenchCommand.write(benchDir, "train.json", f);
-            System.out.printf("bench train: distillery %.1f ms/step (%.0f tokens/s, %.0f MB peak RSS, %s),"
-                            + " pytorch %s %.1f ms/step (%.0f tokens/s, %.0f MB), ratio %.2fx"
-                            + " (%d threads, %d timed steps, loss %.3f -> %.3f vs %.3f -> %.3f)%n",
-                    mine.msPerStep, d.get("tokens_per_s").asDouble(), d.get("peak_rss_mb").asDouble(), mine.engine,
-                    peer.get("torch_version").asText(), peer.get("ms_per_step").asDouble(),
-                    peer.get("tokens_per_s").asDouble(), peer.get("peak_rss_mb").asDouble(), ratio, threads,
-                    steps - warmup, mine.firstLoss, mine.lastLoss, peer.get("first_loss").asDouble(),
-                    peer.get("last_loss").asDouble());
-            return 0;
-        } finally {
-            Files.deleteIfExists(windows);
-            Files.deleteIfExists(configFile);
-            Files.deleteIfExists(script);
-        }
+        double tokensPerStep = (double) batch * block;
+        ObjectNode f = BenchCommand.JSON.createObjectNode();
+        f.put("benchmark", "train");
+        f.set("model", c.deepCopy().without(java.util.List.of("steps", "warmup", "threads", "seed")));
+        f.put("parameters", config.parameterCount());
+        f.put("threads", threads);
+        f.put("timed_steps", steps - warmup);
+        ObjectNode d = f.putObject("distillery");
+        d.put("backend", Nd4j.getBackend().getClass().getSimpleName());
+        d.put("kernels", mine.engine);
+        d.put("ms_per_step", mine.msPerStep);
+        d.put("tokens_per_s", tokensPerStep * 1000 / mine.msPerStep);
+        d.put("peak_rss_mb", GptBenchOptions.peakRssMb());
+        d.put("first_loss", mine.firstLoss);
+        d.put("last_loss", mine.lastLoss);
+        ObjectNode t = f.putObject("pytorch");
+        peer.fields().forEachRemaining(e -> t.set(e.getKey(), e.getValue()));
+        double ratio = peer.get("ms_per_step").asDouble() / mine.msPerStep;
+        f.put("ratio_distillery_over_pytorch", ratio);
+        BenchCommand.write(gpt.benchDir, "train.json", f);
+        System.out.printf("bench train: distillery %.1f ms/step (%.0f tokens/s, %.0f MB peak RSS, %s),"
+                        + " pytorch %s %.1f ms/step (%.0f tokens/s, %.0f MB), ratio %.2fx"
+                        + " (%d threads, %d timed steps, loss %.3f -> %.3f vs %.3f -> %.3f)%n",
+                mine.msPerStep, d.get("tokens_per_s").asDouble(), d.get("peak_rss_mb").asDouble(), mine.engine,
+                peer.get("torch_version").asText(), peer.get("ms_per_step").asDouble(),
+                peer.get("tokens_per_s").asDouble(), peer.get("peak_rss_mb").asDouble(), ratio, threads,
+                steps - warmup, mine.firstLoss, mine.lastLoss, peer.get("first_loss").asDouble(),
+                peer.get("last_loss").asDouble());
+        return 0;
     }
 
     private record Side(double msPerStep, double firstLoss, double lastLoss, String engine) {
@@ -143,10 +94,11 @@ final class TrainBench implements Callable<Integer> {
 
     /** The training step of TrainJob, without checkpoints or tracking: forward+backward, then AdamW with clipping. */
     private Side runDistillery(GptConfig config, Gpt.Batch[] batches) {
-        GptParameters params = GptParameters.initialize(config, seed);
+        GptParameters params = GptParameters.initialize(config, gpt.seed);
         GptParameters grads = GptParameters.zeros(config);
-        Gpt gpt = new Gpt(params);
-        AdamW adam = new AdamW(params, BETA1, BETA2, EPS, WEIGHT_DECAY);
+        Gpt model = new Gpt(params);
+        AdamW adam = new AdamW(params, GptBenchOptions.BETA1, GptBenchOptions.BETA2, GptBenchOptions.EPS,
+                GptBenchOptions.WEIGHT_DECAY);
         double first = Double.NaN;
         double last = Double.NaN;
         long started = 0;
@@ -154,50 +106,14 @@ final class TrainBench implements Callable<Integer> {
             if (s == warmup) {
                 started = System.nanoTime();
             }
-            last = gpt.lossAndGradient(batches[s], grads, 1.0, s);
-            adam.step(params.flat(), grads.flat(), LR, CLIP); // leaves grads zero for the next step
+            last = model.lossAndGradient(batches[s], grads, 1.0, s);
+            // leaves grads zero for the next step
+            adam.step(params.flat(), grads.flat(), GptBenchOptions.LR, GptBenchOptions.CLIP);
             if (s == 0) {
                 first = last;
             }
         }
         double ms = (System.nanoTime() - started) / 1e6 / (steps - warmup);
-        return new Side(ms, first, last, gpt.engine());
-    }
-
-    /** int32 [steps, batch, block + 1]: each row's inputs and its last target, in native order. */
-    static void writeWindows(Path file, Gpt.Batch[] batches, int batch, int block) throws IOException {
-        ByteBuffer buf = ByteBuffer.allocate(batch * (block + 1) * Integer.BYTES).order(ByteOrder.nativeOrder());
-        try (DataOutputStream out = new DataOutputStream(Files.newOutputStream(file))) {
-            for (Gpt.Batch b : batches) {
-                buf.clear();
-                for (int r = 0; r < batch; r++) {
-                    for (int i = 0; i < block; i++) {
-                        buf.putInt(b.inputs()[r * block + i]);
-                    }
-                    buf.putInt(b.targets()[r * block + block - 1]);
-                }
-                out.write(buf.array());
-            }
-        }
-    }
-
-    static JsonNode runPeer(String python, Path script, Path windows, Path configFile)
-            throws IOException, InterruptedException {
-        ProcessBuilder pb = new ProcessBuilder(BenchCommand.pythonCommand(python), script.toString(), windows.toString(),
-                configFile.toString());
-        // PyTorch as a researcher runs it: not with the OpenMP settings bin/distillery makes for ND4J
-        // (a passive wait policy makes torch's OpenMP threads sleep between ops: 55 -> 90 ms a step).
-        pb.environment().remove("OMP_WAIT_POLICY");
-        return BenchCommand.runPeer(pb, "PyTorch", "torch", "bin/setup-python --torch");
-    }
-
-    /** This process's peak resident set (VmHWM), in MB. */
-    static double peakRssMb() throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (line.startsWith("VmHWM:")) {
-                return Long.parseLong(line.replaceAll("\\D", "")) / 1024.0;
-            }
-        }
-        return Double.NaN;
+        return new Side(ms, first, last, model.engine());
     }
 }
