@@ -8,7 +8,7 @@ import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.model.DistillJob;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
@@ -21,21 +21,14 @@ final class DistillCommand implements Callable<Integer> {
     @Parameters(paramLabel = "SPEC", description = "the distill spec (YAML)")
     Path specFile;
 
-    @Option(names = "--out", description = "output folder (default: <work-dir>/distill/<name>)")
-    Path out;
-
-    @Option(names = "--resume", description = "continue from the newest checkpoint in the output folder")
-    boolean resume;
-
-    @Option(names = "--parent-run", description = "nest this run under a pipeline's run (a run id)")
-    String parentRun;
+    @Mixin
+    TrainingRunOptions run;
 
     @Override
     public Integer call() throws Exception {
         SpecReader.Located<DistillSpec> located = SpecReader.readLocated(specFile, DistillSpec.class);
-        Path output = out != null ? out.toAbsolutePath()
-                : top.workDir().resolve("distill").resolve(located.spec().name());
-        launch(top, located, specFile, output, resume, parentRun);
+        Path output = run.output(top, "distill", located.spec().name());
+        launch(top, located, specFile, output, run.resume, run.parentRun);
         return 0;
     }
 

@@ -7,7 +7,7 @@ import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
 import org.distillery.model.TrainJob;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
@@ -19,20 +19,14 @@ final class TrainCommand implements Callable<Integer> {
     @Parameters(paramLabel = "SPEC", description = "the train spec (YAML)")
     Path specFile;
 
-    @Option(names = "--out", description = "output folder (default: <work-dir>/train/<name>)")
-    Path out;
-
-    @Option(names = "--resume", description = "continue from the newest checkpoint in the output folder")
-    boolean resume;
-
-    @Option(names = "--parent-run", description = "nest this run under a pipeline's run (a run id)")
-    String parentRun;
+    @Mixin
+    TrainingRunOptions run;
 
     @Override
     public Integer call() throws Exception {
         SpecReader.Located<TrainSpec> located = SpecReader.readLocated(specFile, TrainSpec.class);
-        Path output = out != null ? out.toAbsolutePath() : top.workDir().resolve("train").resolve(located.spec().name());
-        launch(top, located, specFile, output, resume, parentRun);
+        Path output = run.output(top, "train", located.spec().name());
+        launch(top, located, specFile, output, run.resume, run.parentRun);
         return 0;
     }
 
