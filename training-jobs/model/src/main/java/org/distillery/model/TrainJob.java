@@ -127,6 +127,10 @@ public final class TrainJob {
             }
             Checkpoint.Tokenizer tokenizer = new Checkpoint.Tokenizer(manifest.tokenizer().sha256(),
                     manifest.tokenizer().vocabSize(), Files.readString(tokenizerFile, StandardCharsets.UTF_8));
+            if (resume) { // a killed run leaves the temporary file of the checkpoint it was writing
+                AtomicFile.removeLeftovers(outDir);
+                AtomicFile.removeLeftovers(outDir.resolve("checkpoints"));
+            }
             State state = initialState(config, manifest);
             Gpt gpt = new Gpt(state.params);
             GptParameters grads = GptParameters.zeros(config);

@@ -16,6 +16,7 @@ import org.apache.spark.SparkFiles;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
 import org.distillery.core.io.AtomicDirectory;
+import org.distillery.core.io.AtomicFile;
 import org.distillery.core.io.Sha256;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
@@ -127,7 +128,7 @@ public final class TeacherLogitsJob {
                         .map(t -> writeShard(plan, t)).collect());
                 shards.sort(Comparator.comparing(TeacherLogits.Shard::file));
                 Files.delete(teacherFile);
-                removeLeftovers(staging);
+                AtomicFile.removeLeftovers(staging); // temporary shards of task attempts that died
                 progress.on(ProgressEvent.stage(JOB, "manifest", 2, 2));
                 TeacherLogitsManifest m = new TeacherLogitsManifest(TeacherLogitsManifest.FORMAT,
                         TeacherLogitsManifest.VERSION, Versions.distillery(), Instant.now().toString(), datasetSha,
@@ -145,15 +146,6 @@ public final class TeacherLogitsJob {
         }
         progress.on(ProgressEvent.done(JOB, output.toString()));
         return new Result(output, written[0], (System.nanoTime() - started) / 1e9);
-    }
-
-    /** Temporary files of task attempts that died (a lost executor) are not part of the output. */
-    private static void removeLeftovers(Path staging) throws IOException {
-        try (java.util.stream.Stream<Path> s = Files.list(staging)) {
-            for (Path p : s.filter(f -> f.getFileName().toString().startsWith(".")).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 
     private Map<String, Object> teacherInfo(Checkpoint.Header th, String paramsSha) {

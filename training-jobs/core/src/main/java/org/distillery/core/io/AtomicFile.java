@@ -50,7 +50,7 @@ public final class AtomicFile {
     public static void writeChannel(Path target, ChannelContent content) throws IOException {
         Path dir = target.toAbsolutePath().getParent();
         Files.createDirectories(dir);
-        Path tmp = dir.resolve("." + target.getFileName() + ".tmp-" + UUID.randomUUID());
+        Path tmp = temporaryFor(dir, target);
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                 content.writeTo(ch);
@@ -60,6 +60,32 @@ public final class AtomicFile {
             syncDirectory(dir);
         } finally {
             Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** The temporary file a write of {@code target} goes through: hidden, beside it, never a final name. */
+    public static Path temporaryFor(Path dir, Path target) {
+        return dir.resolve("." + target.getFileName() + ".tmp-" + UUID.randomUUID());
+    }
+
+    /** Whether {@code file} is a temporary file of a write (see {@link #temporaryFor}). */
+    public static boolean isTemporary(Path file) {
+        String name = file.getFileName().toString();
+        return name.startsWith(".") && name.contains(".tmp-");
+    }
+
+    /**
+     * Deletes the temporary files that writes killed mid-way left in {@code dir} (a process killed with
+     * SIGKILL runs no finally). Call it only where no write into {@code dir} is under way.
+     */
+    public static void removeLeftovers(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return;
+        }
+        try (java.util.stream.Stream<Path> s = Files.list(dir)) {
+            for (Path p : s.filter(AtomicFile::isTemporary).toList()) {
+                Files.deleteIfExists(p);
+            }
         }
     }
 

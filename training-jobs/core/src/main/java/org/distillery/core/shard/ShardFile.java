@@ -8,7 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
-import java.util.UUID;
 import org.distillery.core.io.AtomicFile;
 import org.distillery.core.io.Sha256;
 
@@ -29,7 +28,7 @@ final class ShardFile {
     static Path temporaryFor(Path target) throws IOException {
         Path dir = target.toAbsolutePath().getParent();
         Files.createDirectories(dir);
-        return dir.resolve("." + target.getFileName() + ".tmp-" + UUID.randomUUID());
+        return AtomicFile.temporaryFor(dir, target);
     }
 
     /** Writes {@code header} at the start of the temporary file, syncs, closes, and renames it to {@code target}. */
