@@ -41,13 +41,27 @@ public final class AdamW {
 
     AdamW(GptParameters params, double beta1, double beta2, double eps, double weightDecay,
           INDArray m, INDArray v, long t, Kernels kernels) {
+        this(params.decayMask(), beta1, beta2, eps, weightDecay, m, v, t, kernels);
+    }
+
+    /**
+     * AdamW over any flat buffer of {@code decayMask.length()} values (weights an objective learns beside
+     * the model); {@code m}, {@code v} null for a fresh state.
+     */
+    public AdamW(INDArray decayMask, double beta1, double beta2, double eps, double weightDecay, INDArray m, INDArray v,
+                 long t) {
+        this(decayMask, beta1, beta2, eps, weightDecay, m, v, t, Kernels.forBackend());
+    }
+
+    private AdamW(INDArray decayMask, double beta1, double beta2, double eps, double weightDecay, INDArray m,
+                  INDArray v, long t, Kernels kernels) {
         this.kernels = kernels;
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.eps = eps;
         this.weightDecay = weightDecay;
-        this.decayMask = params.decayMask();
-        long n = params.flat().length();
+        this.decayMask = decayMask;
+        long n = decayMask.length();
         this.m = m != null ? m : Nd4j.zeros(DataType.FLOAT, n);
         this.v = v != null ? v : Nd4j.zeros(DataType.FLOAT, n);
         this.t = t;
@@ -60,12 +74,26 @@ public final class AdamW {
      * Returns the gradient's norm before clipping.
      */
     public double step(INDArray params, INDArray grads, double lr, double maxNorm) {
-        double norm = Math.sqrt(kernels.sumOfSquares(grads));
-        double scale = maxNorm > 0 && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1.0;
+        double norm = Math.sqrt(sumOfSquares(grads));
+        update(params, grads, lr, clipScale(norm, maxNorm));
+        return norm;
+    }
+
+    /** The squared L2 norm of a gradient: buffers optimized together are clipped by their joint norm. */
+    public double sumOfSquares(INDArray grads) {
+        return kernels.sumOfSquares(grads);
+    }
+
+    /** What multiplies a gradient of global norm {@code norm} to clip it to {@code maxNorm} (0: no clipping). */
+    public static double clipScale(double norm, double maxNorm) {
+        return maxNorm > 0 && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1.0;
+    }
+
+    /** One update with the gradient multiplied by {@code gradScale} first; consumes the gradient. */
+    public void update(INDArray params, INDArray grads, double lr, double gradScale) {
         t++;
         kernels.adamW(params, grads, m, v, decayMask, new Update(lr, beta1, beta2, eps, weightDecay,
-                1 - Math.pow(beta1, t), 1 - Math.pow(beta2, t), scale));
-        return norm;
+                1 - Math.pow(beta1, t), 1 - Math.pow(beta2, t), gradScale));
     }
 
     public INDArray firstMoment() {

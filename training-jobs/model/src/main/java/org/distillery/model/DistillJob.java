@@ -92,8 +92,10 @@ public final class DistillJob {
         DistillationLoss loss = new DistillationLoss(DistillationLoss.Divergence.parse(d.loss()), d.beta(),
                 d.temperature(), d.kdRatio());
         Gpt teacherModel = new Gpt(GptParameters.wrap(tc, teacher.section(Checkpoint.PARAMS)));
-        TeacherObjective objective = teacherLogits == null ? new LiveTeacher(teacherModel, loss)
-                : new OfflineTeacher(teacherModel, loss, openTeacherLogits(manifest, teacherModel, shape));
+        HiddenStateLoss hidden = hiddenStateLoss(d.hidden(), sc, teacherModel.parameters());
+        OnPolicy onPolicy = onPolicy(d, shape, loss);
+        TeacherObjective objective = teacherLogits == null ? new LiveTeacher(teacherModel, loss, hidden, onPolicy)
+                : new OfflineTeacher(teacherModel, loss, hidden, openTeacherLogits(manifest, teacherModel, shape));
 
         Map<String, Object> provenance = Checkpoint.JSON.convertValue(spec, new TypeReference<Map<String, Object>>() { });
         Map<String, Object> teacherInfo = new LinkedHashMap<>();
@@ -146,6 +148,57 @@ public final class DistillJob {
         }
     }
 
+    /** The hidden-state loss the spec asks for (null: none), its layers checked against both models. */
+    private HiddenStateLoss hiddenStateLoss(DistillSpec.Hidden h, GptConfig student, GptParameters teacherParams) {
+        if (h == null) {
+            return null;
+        }
+        GptConfig tc = teacherParams.config();
+        List<HiddenStateLoss.Pair> pairs = new java.util.ArrayList<>();
+        if (h.layers() == null) { // TinyBERT's uniform mapping: student layer i learns from teacher layer i·Lt/Ls
+            for (int i = 1; i <= student.nLayer(); i++) {
+                pairs.add(new HiddenStateLoss.Pair(i, (int) Math.round((double) i * tc.nLayer() / student.nLayer())));
+            }
+        } else {
+            for (int i = 0; i < h.layers().size(); i++) {
+                List<Integer> pair = h.layers().get(i);
+                String field = "distillation.hidden.layers[" + i + "]";
+                if (pair.get(0) > student.nLayer()) {
+                    throw located.error(field, "names student layer " + pair.get(0) + ", but the student has "
+                            + student.nLayer() + " blocks (layers 0.." + student.nLayer() + ")");
+                }
+                if (pair.get(1) > tc.nLayer()) {
+                    throw located.error(field, "names teacher layer " + pair.get(1) + ", but the teacher has "
+                            + tc.nLayer() + " blocks (layers 0.." + tc.nLayer() + ")");
+                }
+                pairs.add(new HiddenStateLoss.Pair(pair.get(0), pair.get(1)));
+            }
+        }
+        // A narrower student's embeddings start as the teacher's projected on its principal directions
+        // (StudentInit); their transpose maps the student's space back, a better start than noise.
+        INDArray init = student.nEmbd() == tc.nEmbd() ? null
+                : StudentInit.principalDirections(teacherParams.get("wte.weight"), student.nEmbd()).transpose().dup('c');
+        return new HiddenStateLoss(HiddenStateLoss.Kind.parse(h.loss()), h.weight(), pairs, student.nEmbd(),
+                tc.nEmbd(), init);
+    }
+
+    /** The on-policy settings (null: off), with the divergence-only loss its sampled batches use. */
+    private OnPolicy onPolicy(DistillSpec.Distillation d, TrainSpec.Model shape, DistillationLoss loss) {
+        DistillSpec.OnPolicy o = d.onPolicy();
+        if (o == null || o.ratio() == 0) {
+            return null;
+        }
+        if (o.promptTokens() >= shape.blockSize()) {
+            throw located.error("distillation.on_policy.prompt_tokens", "is " + o.promptTokens() + ", but the"
+                    + " student's windows hold " + shape.blockSize() + " tokens: leave room for it to sample");
+        }
+        return new OnPolicy(o.ratio(), o.promptTokens(), o.temperature(), loss.withKdRatio(1.0));
+    }
+
+    /** GKD's settings: the share of sampled micro-batches, the prompt, the sampling temperature, their loss. */
+    record OnPolicy(double ratio, int promptTokens, double temperature, DistillationLoss loss) {
+    }
+
     /**
      * Opens the offline logits after checking that they were made for this data, this teacher, this
      * temperature and this student's window; each mismatch names the spec field to change.
@@ -192,35 +245,94 @@ public final class DistillJob {
     }
 
     /**
-     * What both teachers share: the distillation loss on the student's logits, its parts for logging,
-     * and the live teacher's loss on the val windows, the floor the student's {@code val/loss} is
-     * compared with.
+     * What both teachers share: the distillation loss on the student's logits (plus the hidden-state loss
+     * and on-policy batches when asked for), its parts for logging, and the live teacher's loss on the
+     * val windows, the floor the student's {@code val/loss} is compared with.
      */
     abstract static class TeacherObjective implements TrainJob.Objective, AutoCloseable {
         final Gpt teacher;
         final DistillationLoss loss;
+        final HiddenStateLoss hidden;
+        final OnPolicy onPolicy;
+        /** The teacher's hidden states of the current batch, reused from batch to batch. */
+        private INDArray[] states;
+        /** The current micro-batch when the student sampled it. */
+        private Gpt.Batch sampled;
         private double kd;
         private double ce;
         private int batches;
+        private int dataBatches;
 
-        TeacherObjective(Gpt teacher, DistillationLoss loss) {
+        TeacherObjective(Gpt teacher, DistillationLoss loss, HiddenStateLoss hidden, OnPolicy onPolicy) {
             this.teacher = teacher;
             this.loss = loss;
+            this.hidden = hidden;
+            this.onPolicy = onPolicy;
         }
 
         /** The teacher's view of batch {@code b}. */
         abstract DistillationLoss.Teacher target(Gpt.Batch b);
 
+        /** The data windows of a micro-batch: random train windows unless the teacher decides. */
+        Gpt.Batch dataBatch(TokenWindows train, long seed, long step, int micro, int batch, int time)
+                throws IOException {
+            return train.randomBatch(seed, step, micro, batch, time);
+        }
+
+        @Override
+        public Gpt.Batch batch(Gpt model, TokenWindows train, long seed, long step, int micro, int batch, int time)
+                throws IOException {
+            Gpt.Batch data = dataBatch(train, seed, step, micro, batch, time);
+            sampled = null;
+            // GKD draws per batch: on-policy with probability ratio; by (seed, step, micro), so resume is exact
+            if (onPolicy != null && uniform(TokenWindows.mix(seed + 2, step, micro)) < onPolicy.ratio()) {
+                Sampler sampler = new Sampler(onPolicy.temperature(), 0, 1, TokenWindows.mix(seed + 3, step, micro));
+                sampled = Rollout.sample(model, data, onPolicy.promptTokens(), sampler);
+                return sampled;
+            }
+            return data;
+        }
+
+        private static double uniform(long bits) {
+            return (bits >>> 11) * 0x1.0p-53;
+        }
+
+        /**
+         * Runs the teacher on {@code b}: its hidden states for the hidden loss, and its logits into
+         * {@code logits} unless null (then the pass stops at the deepest layer the loss reads).
+         */
+        void runTeacher(Gpt.Batch b, INDArray logits) {
+            if (hidden == null) {
+                teacher.logits(b.inputs(), b.batch(), b.time(), logits);
+                return;
+            }
+            long rows = (long) b.batch() * b.time();
+            int[] layers = hidden.teacherLayers();
+            if (states == null || states[0].rows() != rows) {
+                states = new INDArray[layers.length];
+                for (int i = 0; i < layers.length; i++) {
+                    states[i] = Nd4j.createUninitializedDetached(DataType.FLOAT, rows, teacher.config().nEmbd());
+                }
+            }
+            teacher.hiddenStates(b.inputs(), b.batch(), b.time(), layers, states, logits);
+            hidden.teacher(states);
+        }
+
         @Override
         public double lossAndGradient(Gpt model, Gpt.Batch b, GptParameters grads, double scale, long dropoutSeed) {
             DistillationLoss.Teacher target = target(b);
-            return model.lossAndGradient(b, grads, scale, dropoutSeed, (l, targets, g, s) -> {
-                DistillationLoss.Value v = loss.apply(l, target, targets, g, s);
+            boolean onPolicyBatch = b == sampled;
+            DistillationLoss l = onPolicyBatch ? onPolicy.loss() : loss;
+            return model.lossAndGradient(b, grads, scale, dropoutSeed, (logits, targets, g, s) -> {
+                DistillationLoss.Value v = l.apply(logits, target, targets, g, s);
                 kd += v.kd();
-                ce += v.ce();
                 batches++;
+                if (!onPolicyBatch) { // the student's likelihood of its own samples says nothing
+                    ce += v.ce();
+                    dataBatches++;
+                }
                 return v.loss();
-            });
+            }, hidden);
         }
 
         @Override
@@ -237,11 +349,31 @@ public final class DistillJob {
             if (batches == 0) {
                 return Map.of();
             }
-            Map<String, Double> parts = Map.of("kd", kd / batches, "ce", ce / batches);
+            Map<String, Double> parts = new LinkedHashMap<>();
+            parts.put("kd", kd / batches);
+            if (dataBatches > 0) {
+                parts.put("ce", ce / dataBatches);
+            }
+            if (hidden != null) {
+                parts.put("hidden", hidden.takeMean());
+            }
+            if (onPolicy != null) {
+                parts.put("on_policy", 1.0 - (double) dataBatches / batches);
+            }
             kd = 0;
             ce = 0;
             batches = 0;
+            dataBatches = 0;
             return parts;
+        }
+
+        @Override
+        public TrainJob.Auxiliary auxiliary() {
+            if (hidden == null || hidden.parameters() == null) {
+                return null;
+            }
+            return new TrainJob.Auxiliary(hidden.parameters(), hidden.gradients(),
+                    Nd4j.zeros(DataType.FLOAT, hidden.parameters().length())); // an adapter: not decayed
         }
 
         @Override
@@ -254,8 +386,8 @@ public final class DistillJob {
         /** The teacher's logits of the current batch, reused from batch to batch. */
         private INDArray logits;
 
-        LiveTeacher(Gpt teacher, DistillationLoss loss) {
-            super(teacher, loss);
+        LiveTeacher(Gpt teacher, DistillationLoss loss, HiddenStateLoss hidden, OnPolicy onPolicy) {
+            super(teacher, loss, hidden, onPolicy);
         }
 
         @Override
@@ -264,24 +396,27 @@ public final class DistillJob {
             if (logits == null || logits.rows() != rows) {
                 logits = Nd4j.createUninitializedDetached(DataType.FLOAT, rows, teacher.config().vocabSize());
             }
-            teacher.logits(b.inputs(), b.batch(), b.time(), logits);
+            runTeacher(b, logits);
             return new DistillationLoss.Dense(logits);
         }
     }
 
-    /** Teacher logits computed beforehand: the batches are the scored windows, drawn by (seed, step, micro). */
+    /**
+     * Teacher logits computed beforehand: the batches are the scored windows, drawn by (seed, step, micro).
+     * A hidden-state loss still runs the teacher, up to the deepest layer it reads, without its LM head.
+     */
     static final class OfflineTeacher extends TeacherObjective {
         private final TeacherLogitWindows windows;
         private Gpt.Batch drawn;
         private DistillationLoss.TopK buckets;
 
-        OfflineTeacher(Gpt teacher, DistillationLoss loss, TeacherLogitWindows windows) {
-            super(teacher, loss);
+        OfflineTeacher(Gpt teacher, DistillationLoss loss, HiddenStateLoss hidden, TeacherLogitWindows windows) {
+            super(teacher, loss, hidden, null);
             this.windows = windows;
         }
 
         @Override
-        public Gpt.Batch batch(TokenWindows train, long seed, long step, int micro, int batch, int time)
+        Gpt.Batch dataBatch(TokenWindows train, long seed, long step, int micro, int batch, int time)
                 throws IOException {
             TeacherLogitWindows.Sampled s = windows.randomBatch(seed, step, micro, batch);
             drawn = s.batch();
@@ -293,6 +428,9 @@ public final class DistillJob {
         DistillationLoss.Teacher target(Gpt.Batch b) {
             if (b != drawn) {
                 throw new IllegalStateException("offline teacher logits belong to the batch they were drawn with");
+            }
+            if (hidden != null) {
+                runTeacher(b, null);
             }
             return buckets;
         }

@@ -106,6 +106,11 @@ public final class DistillationLoss {
         return temperature;
     }
 
+    /** The same loss with another weight on the divergence (on-policy batches use the divergence alone). */
+    public DistillationLoss withKdRatio(double ratio) {
+        return new DistillationLoss(divergence, beta, temperature, ratio, kernels);
+    }
+
     /**
      * The loss of the student's {@code logits [N, V]} against the teacher and the next tokens
      * {@code targets}; when {@code grad} is not null (it may be {@code logits} itself) it receives

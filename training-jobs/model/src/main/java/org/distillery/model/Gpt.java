@@ -67,7 +67,7 @@ public final class Gpt {
     /** Logits {@code [B*T, V]} for every position. */
     public INDArray logits(int[] tokens, int batch, int time) {
         try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, workspace)) {
-            return forward(new Batch(tokens, null, batch, time), null).logits.detach();
+            return forward(new Batch(tokens, null, batch, time), null, Head.ALL, new int[0]).logits.detach();
         }
     }
 
@@ -78,22 +78,51 @@ public final class Gpt {
      */
     public void logits(int[] tokens, int batch, int time, INDArray out) {
         try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, workspace)) {
-            out.assign(forward(new Batch(tokens, null, batch, time), null).logits);
+            out.assign(forward(new Batch(tokens, null, batch, time), null, Head.ALL, new int[0]).logits);
         }
     }
 
     /** Logits {@code [V]} of the last position of one sequence. */
     public INDArray lastLogits(int[] tokens) {
         try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, workspace)) {
-            INDArray all = forward(new Batch(tokens, null, 1, tokens.length), null).logits;
+            INDArray all = forward(new Batch(tokens, null, 1, tokens.length), null, Head.ALL, new int[0]).logits;
             return all.getRow(tokens.length - 1).detach();
+        }
+    }
+
+    /**
+     * Logits of the last position of each of B sequences of T tokens into {@code out} ({@code [B, V]},
+     * outside any workspace): sampling needs no other row, and the LM head over every position is most of
+     * a small model's forward pass.
+     */
+    public void lastLogits(int[] tokens, int batch, int time, INDArray out) {
+        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, workspace)) {
+            out.assign(forward(new Batch(tokens, null, batch, time), null, Head.LAST, new int[0]).logits);
+        }
+    }
+
+    /**
+     * The residual stream after the blocks listed in {@code layers} (0: the embeddings, l: after block l,
+     * before {@code ln_f}), each {@code [B*T, C]} into {@code hidden}, and, when {@code logits} is not
+     * null, the logits as {@link #logits(int[], int, int, INDArray)} does. Without logits the pass
+     * stops after the deepest layer asked for.
+     */
+    public void hiddenStates(int[] tokens, int batch, int time, int[] layers, INDArray[] hidden, INDArray logits) {
+        try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, workspace)) {
+            Forward f = forward(new Batch(tokens, null, batch, time), null, logits == null ? Head.NONE : Head.ALL, layers);
+            for (int i = 0; i < layers.length; i++) {
+                hidden[i].assign(f.hidden[i]);
+            }
+            if (logits != null) {
+                logits.assign(f.logits);
+            }
         }
     }
 
     /** Mean next-token cross-entropy (nats), no gradients and no dropout. */
     public double loss(Batch b) {
         try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, workspace)) {
-            Forward f = forward(b, null);
+            Forward f = forward(b, null, Head.ALL, new int[0]);
             return kernels.crossEntropy(f.logits, b.targets(), null, 0);
         }
     }
@@ -118,12 +147,40 @@ public final class Gpt {
 
     /** {@link #lossAndGradient(Batch, GptParameters, double, long)} of another loss on the logits. */
     public double lossAndGradient(Batch b, GptParameters grads, double scale, long dropoutSeed, LogitLoss loss) {
+        return lossAndGradient(b, grads, scale, dropoutSeed, loss, null);
+    }
+
+    /**
+     * A loss on hidden states (see {@link #hiddenStates}): given the states of {@link #layers()}, returns
+     * the loss and writes {@code scale} times its gradient with respect to each state into {@code grad}.
+     */
+    public interface HiddenLoss {
+        int[] layers();
+
+        double apply(INDArray[] hidden, INDArray[] grad, double scale);
+    }
+
+    /**
+     * The logit loss plus a loss on hidden states (null: none): both gradients flow back through the
+     * model in one backward pass, the hidden ones joining the residual stream where they were read.
+     */
+    public double lossAndGradient(Batch b, GptParameters grads, double scale, long dropoutSeed, LogitLoss loss,
+                                  HiddenLoss hiddenLoss) {
         try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, workspace)) {
             Random rng = c.dropout() > 0 ? Nd4j.getRandomFactory().getNewRandomInstance(dropoutSeed) : null;
-            Forward f = forward(b, rng);
+            int[] layers = hiddenLoss == null ? new int[0] : hiddenLoss.layers();
+            Forward f = forward(b, rng, Head.ALL, layers);
             INDArray dlogits = f.logits; // overwritten in place by the loss gradient
             double value = loss.apply(f.logits, b.targets(), dlogits, scale);
-            backward(f, dlogits, grads);
+            INDArray[] dhidden = null;
+            if (hiddenLoss != null) {
+                dhidden = new INDArray[layers.length];
+                for (int i = 0; i < layers.length; i++) {
+                    dhidden[i] = Nd4j.createUninitialized(DataType.FLOAT, f.hidden[i].shape());
+                }
+                value += hiddenLoss.apply(f.hidden, dhidden, scale);
+            }
+            backward(f, dlogits, grads, layers, dhidden);
             return value;
         }
     }
@@ -153,7 +210,12 @@ public final class Gpt {
         final List<Block> blocks = new ArrayList<>();
         Norm lnF;
         INDArray logits;
+        /** Copies of the residual stream at the layers asked for, in their order. */
+        INDArray[] hidden;
     }
+
+    /** Which rows get logits: every position, the last of each sequence (sampling), or none (hidden states only). */
+    private enum Head { ALL, LAST, NONE }
 
     private static final class Block {
         Norm ln1;
@@ -179,7 +241,7 @@ public final class Gpt {
         INDArray dropout;
     }
 
-    private Forward forward(Batch b, Random rng) {
+    private Forward forward(Batch b, Random rng, Head head, int[] capture) {
         int bs = b.batch();
         int t = b.time();
         if (t > c.blockSize()) {
@@ -195,7 +257,17 @@ public final class Gpt {
         INDArray pos = p.get("wpe.weight").get(NDArrayIndex.interval(0, t), NDArrayIndex.all()).reshape(1, (long) t * e);
         kernels.addBias(x.reshape('c', bs, (long) t * e), pos);
         f.embedDropout = dropout(x, rng);
-        for (int l = 0; l < c.nLayer(); l++) {
+        f.hidden = new INDArray[capture.length];
+        int deepest = 0;
+        for (int layer : capture) {
+            if (layer < 0 || layer > c.nLayer()) {
+                throw new IllegalArgumentException("hidden layer " + layer + " is not in 0.." + c.nLayer());
+            }
+            deepest = Math.max(deepest, layer);
+        }
+        capture(f, capture, 0, x);
+        int blocks = head == Head.NONE ? deepest : c.nLayer();
+        for (int l = 0; l < blocks; l++) {
             Block blk = new Block();
             blk.ln1 = layerNorm(x, p.layer(l, "ln_1.weight"), p.layer(l, "ln_1.bias"));
             INDArray qkv = linear(blk.ln1.y, p.layer(l, "attn.c_attn.weight"), p.layer(l, "attn.c_attn.bias"));
@@ -213,11 +285,32 @@ public final class Gpt {
             kernels.linearResidual(blk.gelu, p.layer(l, "mlp.c_proj.weight"), p.layer(l, "mlp.c_proj.bias"),
                     blk.mlpDropout, Nd4j.createUninitialized(DataType.FLOAT, n, e), x);
             f.blocks.add(blk);
+            capture(f, capture, l + 1, x);
+        }
+        if (head == Head.NONE) {
+            return f;
         }
         f.lnF = layerNorm(x, p.get("ln_f.weight"), p.get("ln_f.bias"));
-        f.logits = Nd4j.createUninitialized(DataType.FLOAT, n, c.vocabSize());
-        mmul(f.lnF.y, p.get("wte.weight"), f.logits, false, true, 0.0);
+        INDArray rows = f.lnF.y;
+        if (head == Head.LAST) {
+            int[] last = new int[bs];
+            for (int i = 0; i < bs; i++) {
+                last[i] = i * t + t - 1;
+            }
+            rows = kernels.gatherRows(f.lnF.y, last);
+        }
+        f.logits = Nd4j.createUninitialized(DataType.FLOAT, rows.rows(), c.vocabSize());
+        mmul(rows, p.get("wte.weight"), f.logits, false, true, 0.0);
         return f;
+    }
+
+    /** Copies the residual stream {@code x} wherever {@code layer} is asked for (x changes in place later). */
+    private static void capture(Forward f, int[] capture, int layer, INDArray x) {
+        for (int i = 0; i < capture.length; i++) {
+            if (capture[i] == layer) {
+                f.hidden[i] = x.dup();
+            }
+        }
     }
 
     private Attention attention(INDArray qkv, INDArray y, int bs, int t, Random rng) {
@@ -266,7 +359,8 @@ public final class Gpt {
 
     // ---- backward ---------------------------------------------------------------------------------
 
-    private void backward(Forward f, INDArray dlogits, GptParameters g) {
+    /** {@code dhidden[i]}: the gradient with respect to hidden state {@code layers[i]}, added where it was read. */
+    private void backward(Forward f, INDArray dlogits, GptParameters g, int[] layers, INDArray[] dhidden) {
         int bs = f.batch;
         int t = f.time;
         int e = c.nEmbd();
@@ -278,6 +372,7 @@ public final class Gpt {
         dx = Nd4j.createUninitialized(DataType.FLOAT, (long) bs * t, e);
         layerNormBackward(dlnF, f.lnF, p.get("ln_f.weight"), g.get("ln_f.weight"), g.get("ln_f.bias"), dx, false);
         for (int l = c.nLayer() - 1; l >= 0; l--) {
+            addHiddenGradient(dx, layers, dhidden, l + 1); // dx is now the gradient after block l + 1
             Block blk = f.blocks.get(l);
             // MLP: x3 = x2 + dropout(c_proj(gelu(c_fc(ln_2(x2)))))
             INDArray dmlp = masked(dx, blk.mlpDropout);
@@ -299,10 +394,19 @@ public final class Gpt {
             layerNormBackward(dln1, blk.ln1, p.layer(l, "ln_1.weight"), g.layer(l, "ln_1.weight"),
                     g.layer(l, "ln_1.bias"), dx, true);
         }
+        addHiddenGradient(dx, layers, dhidden, 0);
         INDArray demb = masked(dx, f.embedDropout);
         INDArray dwpe = g.get("wpe.weight").get(NDArrayIndex.interval(0, t), NDArrayIndex.all());
         kernels.addColumnSums(demb.reshape('c', bs, (long) t * e), dwpe);
         kernels.scatterAddRows(g.get("wte.weight"), f.inputs, demb);
+    }
+
+    private static void addHiddenGradient(INDArray dx, int[] layers, INDArray[] dhidden, int layer) {
+        for (int i = 0; i < layers.length; i++) {
+            if (layers[i] == layer) {
+                dx.addi(dhidden[i]);
+            }
+        }
     }
 
     private static INDArray masked(INDArray d, INDArray mask) {

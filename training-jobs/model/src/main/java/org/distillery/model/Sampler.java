@@ -46,6 +46,9 @@ public final class Sampler {
             }
             return best;
         }
+        if (topK == 0 && topP >= 1) { // the whole distribution: no need to sort it
+            return sampleAll(logits);
+        }
         Integer[] order = new Integer[v];
         for (int i = 0; i < v; i++) {
             order[i] = i;
@@ -83,5 +86,30 @@ public final class Sampler {
             }
         }
         return order[keep - 1];
+    }
+
+    private int sampleAll(float[] logits) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (float l : logits) {
+            max = Math.max(max, l);
+        }
+        double[] p = new double[logits.length];
+        double sum = 0;
+        for (int i = 0; i < logits.length; i++) {
+            p[i] = Math.exp((logits[i] - max) / temperature);
+            sum += p[i];
+        }
+        double r = rng.nextDouble() * sum;
+        for (int i = 0; i < logits.length; i++) {
+            r -= p[i];
+            if (r <= 0) {
+                return i;
+            }
+        }
+        int last = logits.length - 1;
+        while (p[last] == 0) {
+            last--;
+        }
+        return last;
     }
 }

@@ -33,6 +33,10 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class TrainJob {
     public static final String JOB = "train";
+    /** Checkpoint sections of an objective's own weights ({@link Objective#auxiliary()}) and their AdamW state. */
+    public static final String AUX_PARAMS = "objective.params";
+    static final String AUX_ADAM_M = "objective.adam.m";
+    static final String AUX_ADAM_V = "objective.adam.v";
 
     private final SpecReader.Located<TrainSpec> located;
     private final TrainSpec spec;
@@ -48,8 +52,11 @@ public final class TrainJob {
 
     /** What each step minimizes; plain training minimizes the next-token cross-entropy. */
     public interface Objective {
-        /** The batch of one micro-batch of one step: random windows of the train split by default. */
-        default Gpt.Batch batch(TokenWindows train, long seed, long step, int micro, int batch, int time)
+        /**
+         * The batch of one micro-batch of one step: random windows of the train split by default
+         * ({@code model}: the model being trained, for objectives that sample from it).
+         */
+        default Gpt.Batch batch(Gpt model, TokenWindows train, long seed, long step, int micro, int batch, int time)
                 throws IOException {
             return train.randomBatch(seed, step, micro, batch, time);
         }
@@ -65,6 +72,18 @@ public final class TrainJob {
         default Map<String, Double> takeParts() {
             return Map.of();
         }
+
+        /**
+         * Weights the objective learns beside the model (a projection between hidden states), or null:
+         * optimized by AdamW with the model's settings, clipped by the joint norm, checkpointed with it.
+         */
+        default Auxiliary auxiliary() {
+            return null;
+        }
+    }
+
+    /** An objective's own weights, a flat buffer, with its gradient buffer and AdamW's decay mask. */
+    public record Auxiliary(INDArray parameters, INDArray gradients, INDArray decayMask) {
     }
 
     /**
@@ -152,7 +171,7 @@ public final class TrainJob {
                 double lr = schedule.at(step);
                 double loss = 0; // grads start zero: the optimizer's step leaves them so
                 for (int micro = 0; micro < accum; micro++) {
-                    Gpt.Batch b = setup.objective().batch(train, spec.seed(), step, micro, batch, time);
+                    Gpt.Batch b = setup.objective().batch(gpt, train, spec.seed(), step, micro, batch, time);
                     loss += setup.objective().lossAndGradient(gpt, b, grads, 1.0 / accum,
                             TokenWindows.mix(spec.seed() + 1, step, micro)) / accum;
                 }
@@ -160,7 +179,7 @@ public final class TrainJob {
                     throw new DistilleryException("training diverged at step " + (step + 1) + " (loss " + loss
                             + "): lower optimizer.lr (" + o.lr() + ") or raise optimizer.warmup_steps");
                 }
-                double norm = state.adam.step(state.params.flat(), grads.flat(), lr, o.gradClip());
+                double norm = state.step(grads, lr, o.gradClip());
                 long done = step + 1;
                 stepsRun++;
                 lastLoss = loss;
@@ -220,9 +239,22 @@ public final class TrainJob {
                         + " but the spec asks for " + config + ": resume with the spec the run started with");
             }
             GptParameters params = GptParameters.wrap(config, ck.section(Checkpoint.PARAMS));
+            long t = ck.header().training().optimizerSteps();
             AdamW adam = new AdamW(params, o.beta1(), o.beta2(), o.eps(), o.weightDecay(), ck.section(Checkpoint.ADAM_M),
-                    ck.section(Checkpoint.ADAM_V), ck.header().training().optimizerSteps());
-            return new State(params, adam, ck.header().step());
+                    ck.section(Checkpoint.ADAM_V), t);
+            Auxiliary aux = setup.objective().auxiliary();
+            if (aux == null) {
+                return new State(params, adam, ck.header().step(), null, null);
+            }
+            INDArray saved = ck.sections().get(AUX_PARAMS);
+            if (saved == null || saved.length() != aux.parameters().length()) {
+                throw new DistilleryException(latest + ": holds " + (saved == null ? "no" : saved.length())
+                        + " objective weights (section " + AUX_PARAMS + "), but this run learns "
+                        + aux.parameters().length() + " beside the model: resume with the spec the run started with");
+            }
+            aux.parameters().assign(saved);
+            return new State(params, adam, ck.header().step(), aux, new AdamW(aux.decayMask(), o.beta1(), o.beta2(),
+                    o.eps(), o.weightDecay(), ck.section(AUX_ADAM_M), ck.section(AUX_ADAM_V), t));
         }
         GptParameters params;
         if (setup.init() != null) {
@@ -238,7 +270,10 @@ public final class TrainJob {
         } else {
             params = GptParameters.initialize(config, spec.seed());
         }
-        return new State(params, new AdamW(params, o.beta1(), o.beta2(), o.eps(), o.weightDecay()), 0);
+        Auxiliary aux = setup.objective().auxiliary();
+        return new State(params, new AdamW(params, o.beta1(), o.beta2(), o.eps(), o.weightDecay()), 0, aux,
+                aux == null ? null : new AdamW(aux.decayMask(), o.beta1(), o.beta2(), o.eps(), o.weightDecay(), null,
+                        null, 0));
     }
 
     private void requireSameTokenizer(Checkpoint.Header h, Path file, ShardManifest manifest) {
@@ -253,11 +288,28 @@ public final class TrainJob {
         final GptParameters params;
         final AdamW adam;
         final long step;
+        /** The objective's own weights and their optimizer (null for none). */
+        final Auxiliary auxiliary;
+        final AdamW auxiliaryAdam;
 
-        State(GptParameters params, AdamW adam, long step) {
+        State(GptParameters params, AdamW adam, long step, Auxiliary auxiliary, AdamW auxiliaryAdam) {
             this.params = params;
             this.adam = adam;
             this.step = step;
+            this.auxiliary = auxiliary;
+            this.auxiliaryAdam = auxiliaryAdam;
+        }
+
+        /** One optimizer step of the model and the objective's weights, clipped by their joint norm. */
+        double step(GptParameters grads, double lr, double clip) {
+            if (auxiliary == null) {
+                return adam.step(params.flat(), grads.flat(), lr, clip);
+            }
+            double norm = Math.sqrt(adam.sumOfSquares(grads.flat()) + auxiliaryAdam.sumOfSquares(auxiliary.gradients()));
+            double scale = AdamW.clipScale(norm, clip);
+            adam.update(params.flat(), grads.flat(), lr, scale);
+            auxiliaryAdam.update(auxiliary.parameters(), auxiliary.gradients(), lr, scale);
+            return norm;
         }
     }
 
@@ -331,6 +383,11 @@ public final class TrainJob {
         sections.put(Checkpoint.PARAMS, state.params.flat());
         sections.put(Checkpoint.ADAM_M, state.adam.firstMoment());
         sections.put(Checkpoint.ADAM_V, state.adam.secondMoment());
+        if (state.auxiliary != null) {
+            sections.put(AUX_PARAMS, state.auxiliary.parameters());
+            sections.put(AUX_ADAM_M, state.auxiliaryAdam.firstMoment());
+            sections.put(AUX_ADAM_V, state.auxiliaryAdam.secondMoment());
+        }
         Path dir = outDir.resolve("checkpoints");
         new Checkpoint(h, sections).write(dir.resolve(String.format("step-%08d.ckpt", step)));
         List<Path> all = checkpoints(outDir);

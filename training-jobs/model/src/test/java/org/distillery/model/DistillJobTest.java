@@ -18,6 +18,7 @@ import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.spec.DistillSpec;
+import org.distillery.core.spec.SpecException;
 import org.distillery.core.spec.SpecReader;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -217,6 +218,117 @@ class DistillJobTest {
         e = assertThrows(DistilleryException.class,
                 () -> StudentInit.fromTeacher(tp, new GptConfig(1, 2, 32, 32, 257, 0.0), List.of(5), 1));
         assertTrue(e.getMessage().contains("student.layers[0] is 5, but the teacher has blocks 0 to 1"), e.getMessage());
+    }
+
+    /**
+     * A narrower student learns the teacher's last hidden state through a learned projection, and half its
+     * micro-batches are its own samples scored by the teacher (GKD). Each step's logged loss is the mixture
+     * its kind of batch calls for; the projection is checkpointed, so a resumed run follows the
+     * uninterrupted one.
+     */
+    @Test
+    void hiddenStatesThroughAProjectionAndOnPolicySamplesTrainAndResume() throws IOException {
+        String student = "{n_layer: 1, n_embd: 16, n_head: 2, init: teacher}";
+        String distillation = "{temperature: 2.0, kd_ratio: 0.7, hidden: {loss: cosine, weight: 0.5},"
+                + " on_policy: {ratio: 0.5, prompt_tokens: 4}}";
+        TrainJobTest.Recorder rec = new TrainJobTest.Recorder();
+        TrainJob.Result r = distill(spec("gkd", data, student, distillation), data, rec, System.err);
+        Map<Long, Double> loss = rec.metrics.get("train/loss");
+        int sampled = 0;
+        for (long step = 1; step <= 30; step++) {
+            double onPolicy = rec.metrics.get("train/on_policy").get(step);
+            double kd = rec.metrics.get("train/kd").get(step);
+            double hidden = rec.metrics.get("train/hidden").get(step);
+            double want;
+            if (onPolicy == 1.0) { // the divergence alone: the student's likelihood of its own samples is no target
+                sampled++;
+                assertTrue(!rec.metrics.get("train/ce").containsKey(step), "no cross-entropy at step " + step);
+                want = 4 * kd + 0.5 * hidden;
+            } else {
+                assertEquals(0.0, onPolicy);
+                want = 0.7 * 4 * kd + 0.3 * rec.metrics.get("train/ce").get(step) + 0.5 * hidden;
+            }
+            assertEquals(want, loss.get(step), 1e-5 * want, "train/loss at step " + step);
+        }
+        assertTrue(sampled >= 5 && sampled <= 25, "about half the steps sampled: " + sampled);
+        double hiddenFirst = rec.metrics.get("train/hidden").firstEntry().getValue();
+        double hiddenLast = rec.metrics.get("train/hidden").lastEntry().getValue();
+        assertTrue(hiddenLast < hiddenFirst * 0.7, "the hidden-state loss fell: " + hiddenFirst + " -> " + hiddenLast);
+        assertTrue(r.valLoss() < r.unigramEntropy() - 0.3, "the student learnt: " + r.valLoss());
+        Checkpoint done = Checkpoint.read(r.model());
+        assertEquals(16 * 32, done.section(TrainJob.AUX_PARAMS).length(), "one 16 -> 32 projection");
+
+        // resume from the step-20 checkpoint in a fresh folder: steps 21..30 follow the same curve
+        Path parted = tmp.resolve("gkd-resumed");
+        Files.createDirectories(parted.resolve("checkpoints"));
+        Files.copy(tmp.resolve("gkd/checkpoints/step-00000020.ckpt"), parted.resolve("checkpoints/step-00000020.ckpt"));
+        TrainJobTest.Recorder rest = new TrainJobTest.Recorder();
+        TrainJob.Result resumed = new DistillJob(SpecReader.readLocated(tmp.resolve("gkd.yaml"), DistillSpec.class),
+                teacher, teacherFile.toString(), data, null, parted, true, rest, ProgressListener.NONE, "test",
+                System.err).run();
+        assertTrue(resumed.resumed());
+        for (long step = 21; step <= 30; step++) {
+            assertEquals(loss.get(step), rest.metrics.get("train/loss").get(step), 1e-4 * loss.get(step),
+                    "train/loss at step " + step);
+        }
+        assertTrue(Checkpoint.read(resumed.model()).section(TrainJob.AUX_PARAMS)
+                .equalsWithEps(done.section(TrainJob.AUX_PARAMS), 1e-4), "the projection resumed");
+    }
+
+    /** The student's samples: the data's prompt, then what greedy generation from the student gives. */
+    @Test
+    void onPolicyRowsKeepThePromptAndContinueAsTheStudentGenerates() {
+        GptParameters sp = GptParameters.initialize(new GptConfig(1, 2, 16, 32, 257, 0.0), 5);
+        Gpt student = new Gpt(sp);
+        Gpt.Batch data = GptTest.batch(student.config(), 3, 12, 6);
+        Gpt.Batch rolled = Rollout.sample(student, data, 4, new Sampler(0, 0, 1, 1));
+        for (int r = 0; r < 3; r++) {
+            int[] prompt = java.util.Arrays.copyOfRange(data.inputs(), r * 12, r * 12 + 4);
+            int[] want = new Generator(student).generate(prompt, 9, new Sampler(0, 0, 1, 1), -1);
+            assertEquals(java.util.Arrays.toString(want), java.util.Arrays.toString(Rollout.row(rolled, r)), "row " + r);
+        }
+        // sampled at temperature 1, the rows differ from greedy but keep the prompt
+        Gpt.Batch hot = Rollout.sample(student, data, 4, new Sampler(1.0, 0, 1, 2));
+        assertEquals(java.util.Arrays.toString(java.util.Arrays.copyOfRange(data.inputs(), 0, 4)),
+                java.util.Arrays.toString(java.util.Arrays.copyOfRange(hot.inputs(), 0, 4)));
+        assertTrue(!java.util.Arrays.equals(hot.inputs(), rolled.inputs()), "sampling is not greedy");
+    }
+
+    @Test
+    void hiddenAndOnPolicySettingsThatCannotWorkAreRefusedNamingTheField() throws IOException {
+        SpecException e = assertThrows(SpecException.class, () -> distill(spec("badlayer", data, "{n_layer: 1}",
+                "{hidden: {layers: [[1, 2], [2, 1]]}}"), data, new TrainJobTest.Recorder(), System.err));
+        assertTrue(e.getMessage().contains("distillation.hidden.layers[1] names student layer 2, but the student has 1"
+                + " blocks"), e.getMessage());
+        e = assertThrows(SpecException.class, () -> distill(spec("badteacherlayer", data, "{n_layer: 1}",
+                "{hidden: {loss: mse, layers: [[1, 3]]}}"), data, new TrainJobTest.Recorder(), System.err));
+        assertTrue(e.getMessage().contains("distillation.hidden.layers[0] names teacher layer 3"), e.getMessage());
+        e = assertThrows(SpecException.class, () -> distill(spec("longprompt", data, "{n_layer: 1}",
+                "{on_policy: {prompt_tokens: 32}}"), data, new TrainJobTest.Recorder(), System.err));
+        assertTrue(e.getMessage().contains("distillation.on_policy.prompt_tokens is 32, but the student's windows hold 32"
+                + " tokens"), e.getMessage());
+        e = assertThrows(SpecException.class, () -> distill(spec("offpolicy", data, "{n_layer: 1}",
+                "{teacher_logits: somewhere, on_policy: {ratio: 0.5}}"), data, new TrainJobTest.Recorder(), System.err));
+        assertTrue(e.getMessage().contains("distillation.on_policy needs a live teacher"), e.getMessage());
+        e = assertThrows(SpecException.class, () -> distill(spec("badhidden", data, "{n_layer: 1}",
+                "{hidden: {loss: l1, weight: -1, layers: [[1]]}}"), data, new TrainJobTest.Recorder(), System.err));
+        assertTrue(e.getMessage().contains("distillation.hidden.loss") && e.getMessage().contains("distillation.hidden.weight")
+                && e.getMessage().contains("distillation.hidden.layers[0] must be a pair"), e.getMessage());
+    }
+
+    /** Offline logits with a hidden-state loss: the teacher runs only up to the layer the loss reads. */
+    @Test
+    void offlineLogitsCombineWithAHiddenStateLoss() throws IOException {
+        Path logits = offlineLogits(tmp.resolve("logits-hidden"), 32, 16, 2.0);
+        TrainJobTest.Recorder rec = new TrainJobTest.Recorder();
+        Path s = spec("offline-hidden", data, "{n_layer: 1, init: teacher}",
+                "{temperature: 2.0, top_k: 16, teacher_logits: " + logits + ", hidden: {loss: mse}}");
+        Files.writeString(s, Files.readString(s).replace("steps: 30", "steps: 15"));
+        distill(s, data, logits, teacher, rec, System.err);
+        double first = rec.metrics.get("train/hidden").firstEntry().getValue();
+        double last = rec.metrics.get("train/hidden").lastEntry().getValue();
+        // the student starts as teacher block 0 and learns the state after the teacher's block 1 (the default pair)
+        assertTrue(last < first * 0.8, "the hidden-state loss fell: " + first + " -> " + last);
     }
 
     @Test

@@ -98,6 +98,109 @@ class GptTest {
         assertEquals(0.0, once.flat().sub(twice.flat()).amaxNumber().doubleValue(), 1e-6);
     }
 
+    /** sum(G_i ⊙ H_i) over the hidden states read: a linear loss, so its gradient wrt H_i is G_i. */
+    static final class LinearHiddenLoss implements Gpt.HiddenLoss {
+        final int[] layers;
+        final INDArray[] weights;
+
+        LinearHiddenLoss(int[] layers, int rows, int width) {
+            this.layers = layers;
+            this.weights = new INDArray[layers.length];
+            for (int i = 0; i < layers.length; i++) {
+                weights[i] = Nd4j.randn(Nd4j.getRandomFactory().getNewRandomInstance(40 + i), new long[] {rows, width})
+                        .castTo(DataType.FLOAT);
+            }
+        }
+
+        @Override
+        public int[] layers() {
+            return layers;
+        }
+
+        @Override
+        public double apply(INDArray[] hidden, INDArray[] grad, double scale) {
+            double v = 0;
+            for (int i = 0; i < layers.length; i++) {
+                v += hidden[i].mul(weights[i]).sumNumber().doubleValue();
+                grad[i].assign(weights[i].mul(scale));
+            }
+            return v;
+        }
+
+        double value(Gpt gpt, Gpt.Batch b) {
+            INDArray[] h = new INDArray[layers.length];
+            for (int i = 0; i < h.length; i++) {
+                h[i] = Nd4j.createUninitializedDetached(DataType.FLOAT, (long) b.batch() * b.time(), gpt.config().nEmbd());
+            }
+            gpt.hiddenStates(b.inputs(), b.batch(), b.time(), layers, h, null);
+            double v = 0;
+            for (int i = 0; i < layers.length; i++) {
+                v += h[i].mul(weights[i]).sumNumber().doubleValue();
+            }
+            return v;
+        }
+    }
+
+    /**
+     * A loss on hidden states sends its gradient back from where each state was read (the embeddings,
+     * between blocks, the last block): the gradient's directional derivative matches central differences.
+     */
+    @Test
+    void hiddenStateGradientsJoinTheResidualStreamWhereTheyWereRead() {
+        GptParameters p = params(TINY, 7);
+        Gpt gpt = new Gpt(p);
+        Gpt.Batch b = batch(TINY, 3, 8, 8);
+        LinearHiddenLoss hidden = new LinearHiddenLoss(new int[] {0, 1, 2}, 24, TINY.nEmbd());
+        GptParameters g = GptParameters.zeros(TINY);
+        Gpt.LogitLoss none = (logits, targets, grad, scale) -> {
+            grad.assign(0);
+            return 0;
+        };
+        double value = gpt.lossAndGradient(b, g, 1.0, 0, none, hidden);
+        assertEquals(hidden.value(gpt, b), value, 1e-3 * Math.abs(value));
+        INDArray direction = Nd4j.randn(Nd4j.getRandomFactory().getNewRandomInstance(9), new long[] {p.flat().length()})
+                .castTo(DataType.FLOAT);
+        direction.divi(direction.norm2Number());
+        double eps = 1e-3;
+        INDArray start = p.flat().dup();
+        p.flat().addi(direction.mul(eps));
+        double up = hidden.value(gpt, b);
+        p.flat().assign(start).subi(direction.mul(eps));
+        double down = hidden.value(gpt, b);
+        p.flat().assign(start);
+        double numeric = (up - down) / (2 * eps);
+        double analytic = g.flat().mul(direction).sumNumber().doubleValue();
+        assertEquals(numeric, analytic, 2e-2 * Math.abs(numeric) + 1e-3, "directional derivative");
+        // with the cross-entropy as well, the gradients add up
+        GptParameters ce = GptParameters.zeros(TINY);
+        double ceLoss = gpt.lossAndGradient(b, ce, 1.0, 0);
+        GptParameters both = GptParameters.zeros(TINY);
+        double sum = gpt.lossAndGradient(b, both, 1.0, 0, Kernels.forBackend()::crossEntropy, hidden);
+        assertEquals(ceLoss + value, sum, 1e-3 * Math.abs(sum));
+        assertEquals(0.0, both.flat().sub(ce.flat()).sub(g.flat()).amaxNumber().doubleValue(),
+                1e-4 * g.flat().amaxNumber().doubleValue());
+    }
+
+    @Test
+    void hiddenStatesAndLastLogitsAgreeWithTheFullPass() {
+        GptParameters p = params(TINY, 11);
+        Gpt gpt = new Gpt(p);
+        Gpt.Batch b = batch(TINY, 2, 8, 12);
+        INDArray logits = gpt.logits(b.inputs(), 2, 8);
+        INDArray[] full = {Nd4j.create(DataType.FLOAT, 16, 16), Nd4j.create(DataType.FLOAT, 16, 16)};
+        INDArray withHead = Nd4j.create(DataType.FLOAT, 16, 37);
+        gpt.hiddenStates(b.inputs(), 2, 8, new int[] {1, 2}, full, withHead);
+        assertEquals(0.0, withHead.sub(logits).amaxNumber().doubleValue(), 1e-6);
+        INDArray[] truncated = {Nd4j.create(DataType.FLOAT, 16, 16)};
+        gpt.hiddenStates(b.inputs(), 2, 8, new int[] {1}, truncated, null); // stops after block 1
+        assertEquals(0.0, truncated[0].sub(full[0]).amaxNumber().doubleValue(), 1e-6);
+        assertTrue(full[1].sub(full[0]).amaxNumber().doubleValue() > 1e-3, "block 2 changes the stream");
+        INDArray last = Nd4j.create(DataType.FLOAT, 2, 37);
+        gpt.lastLogits(b.inputs(), 2, 8, last);
+        assertEquals(0.0, last.getRow(0).sub(logits.getRow(7)).amaxNumber().doubleValue(), 1e-5);
+        assertEquals(0.0, last.getRow(1).sub(logits.getRow(15)).amaxNumber().doubleValue(), 1e-5);
+    }
+
     @Test
     void parameterCountMatchesGpt2Small() {
         // GPT-2 small: 124,439,808 parameters (transformers counts the tied head once).

@@ -26,10 +26,11 @@ public record DistillSpec(
 
     public static final List<String> LOSSES = List.of("forward_kl", "reverse_kl", "jsd");
     public static final List<String> INITS = List.of("teacher", "random");
+    public static final List<String> HIDDEN_LOSSES = List.of("cosine", "mse");
 
     public DistillSpec {
         student = Objects.requireNonNullElseGet(student, () -> new Student(null, null, null, null, null, null, null));
-        distillation = Objects.requireNonNullElseGet(distillation, () -> new Distillation(null, null, null, null, null, null));
+        distillation = Objects.requireNonNullElseGet(distillation, () -> new Distillation(null, null, null, null, null, null, null, null));
         optimizer = Objects.requireNonNullElseGet(optimizer,
                 () -> new TrainSpec.Optimizer(null, null, null, null, null, null, null, null));
         training = Objects.requireNonNullElseGet(training, () -> new TrainSpec.Training(null, null, null, null));
@@ -64,15 +65,44 @@ public record DistillSpec(
      * D one of {@link #LOSSES}; {@code beta} weighs the generalized JSD (0 is forward KL, 1 reverse KL).
      * {@code teacher_logits} names a {@code distillery teacher-logits} output to learn from in place of
      * running the teacher each step (a folder relative to the spec, or a name under the work dir's
-     * teacher-logits/); {@code top_k}, when given, is the k those logits must keep.
+     * teacher-logits/); {@code top_k}, when given, is the k those logits must keep. {@code hidden} adds
+     * a loss between hidden states; {@code on_policy} lets the student sample part of its sequences.
      */
     public record Distillation(String loss, Double beta, Double temperature, Double kdRatio, String teacherLogits,
-                               Integer topK) {
+                               Integer topK, Hidden hidden, OnPolicy onPolicy) {
         public Distillation {
             loss = Objects.requireNonNullElse(loss, "forward_kl");
             beta = Objects.requireNonNullElse(beta, 0.5);
             temperature = Objects.requireNonNullElse(temperature, 2.0);
             kdRatio = Objects.requireNonNullElse(kdRatio, 0.5);
+        }
+    }
+
+    /**
+     * A loss between hidden states, added to the distillation loss times {@code weight}: {@code cosine}
+     * (1 − cosine per position, as DistilBERT) or {@code mse} (as TinyBERT), between the pairs
+     * {@code [student layer, teacher layer]} in {@code layers} (0 is the embeddings, l the residual stream
+     * after block l; default: student layer i with teacher layer round(i · teacher layers / student layers)).
+     * A learned projection maps the student's width onto the teacher's when they differ.
+     */
+    public record Hidden(String loss, Double weight, List<List<Integer>> layers) {
+        public Hidden {
+            loss = Objects.requireNonNullElse(loss, "cosine");
+            weight = Objects.requireNonNullElse(weight, 1.0);
+        }
+    }
+
+    /**
+     * On-policy distillation (GKD, Agarwal et al. 2024): each micro-batch is, with probability
+     * {@code ratio}, the student's own continuations of the first {@code prompt_tokens} tokens of the data
+     * windows, sampled at {@code temperature} (0: greedy) and scored by the teacher with the divergence
+     * alone; otherwise the data windows, with the loss above.
+     */
+    public record OnPolicy(Double ratio, Integer promptTokens, Double temperature) {
+        public OnPolicy {
+            ratio = Objects.requireNonNullElse(ratio, 0.5);
+            promptTokens = Objects.requireNonNullElse(promptTokens, 8);
+            temperature = Objects.requireNonNullElse(temperature, 1.0);
         }
     }
 
@@ -124,6 +154,34 @@ public record DistillSpec(
         if (d.topK() != null) {
             v.require(d.teacherLogits() != null, "distillation.top_k", "checks offline teacher logits, so it needs"
                     + " distillation.teacher_logits");
+        }
+        if (d.hidden() != null) {
+            Hidden h = d.hidden();
+            v.oneOf(h.loss(), HIDDEN_LOSSES, "distillation.hidden.loss");
+            v.require(h.weight() >= 0 && Double.isFinite(h.weight()), "distillation.hidden.weight",
+                    "must be 0 or more, found " + h.weight());
+            if (h.layers() != null) {
+                v.require(!h.layers().isEmpty(), "distillation.hidden.layers", "is empty: list [student layer, teacher"
+                        + " layer] pairs, or leave it out for the default pairing");
+                for (int i = 0; i < h.layers().size(); i++) {
+                    List<Integer> pair = h.layers().get(i);
+                    v.require(pair != null && pair.size() == 2 && pair.get(0) != null && pair.get(1) != null
+                                    && pair.get(0) >= 0 && pair.get(1) >= 0, "distillation.hidden.layers[" + i + "]",
+                            "must be a pair [student layer, teacher layer] of layer indices (0: embeddings, l: after"
+                                    + " block l), found " + pair);
+                }
+            }
+        }
+        if (d.onPolicy() != null) {
+            OnPolicy o = d.onPolicy();
+            v.require(o.ratio() >= 0 && o.ratio() <= 1, "distillation.on_policy.ratio", "must be in [0, 1] (the"
+                    + " fraction of micro-batches the student samples), found " + o.ratio());
+            v.require(o.promptTokens() >= 1, "distillation.on_policy.prompt_tokens", "must be 1 or more, found "
+                    + o.promptTokens());
+            v.require(o.temperature() >= 0, "distillation.on_policy.temperature", "must be 0 (greedy) or more, found "
+                    + o.temperature());
+            v.require(d.teacherLogits() == null, "distillation.on_policy", "needs a live teacher to score the"
+                    + " student's samples, but distillation.teacher_logits is set: stored logits only cover the data");
         }
         TrainSpec.validateLoop(v, optimizer, training, eval, checkpoints);
     }

@@ -1,0 +1,55 @@
+package org.distillery.model;
+
+import java.util.Arrays;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The student's own sequences for on-policy distillation (GKD): each data window keeps its first
+ * {@code prompt} tokens and the student samples the rest, all rows of the batch advancing together, one
+ * position per forward pass (the logits of the last position only). The result has the data batch's
+ * shape, so the teacher scores it like any other.
+ */
+final class Rollout {
+    private Rollout() {
+    }
+
+    static Gpt.Batch sample(Gpt student, Gpt.Batch data, int prompt, Sampler sampler) {
+        int rows = data.batch();
+        int time = data.time();
+        if (prompt < 1 || prompt > time) {
+            throw new IllegalArgumentException("a prompt of " + prompt + " tokens does not fit windows of " + time);
+        }
+        int width = time + 1; // inputs and the next token after each
+        int[] seq = new int[rows * width];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(data.inputs(), r * time, seq, r * width, prompt);
+        }
+        INDArray last = Nd4j.createUninitializedDetached(DataType.FLOAT, rows, student.config().vocabSize());
+        for (int len = prompt; len < width; len++) {
+            int[] window = new int[rows * len];
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(seq, r * width, window, r * len, len);
+            }
+            student.lastLogits(window, rows, len, last);
+            for (int r = 0; r < rows; r++) {
+                seq[r * width + len] = sampler.next(last.getRow(r).toFloatVector());
+            }
+        }
+        int[] inputs = new int[rows * time];
+        int[] targets = new int[rows * time];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(seq, r * width, inputs, r * time, time);
+            System.arraycopy(seq, r * width + 1, targets, r * time, time);
+        }
+        return new Gpt.Batch(inputs, targets, rows, time);
+    }
+
+    /** A row's full sequence (inputs and the last target), for tests and logs. */
+    static int[] row(Gpt.Batch b, int r) {
+        int[] out = Arrays.copyOf(Arrays.copyOfRange(b.inputs(), r * b.time(), (r + 1) * b.time()), b.time() + 1);
+        out[b.time()] = b.targets()[(r + 1) * b.time() - 1];
+        return out;
+    }
+}
