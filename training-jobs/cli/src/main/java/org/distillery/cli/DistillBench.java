@@ -17,6 +17,9 @@ import org.distillery.model.DistillationLoss;
 import org.distillery.model.Gpt;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
+import org.distillery.model.HiddenStateLoss;
+import org.distillery.model.Rollout;
+import org.distillery.model.Sampler;
 import org.distillery.model.TeacherLogitWindows;
 import org.distillery.model.TeacherScorer;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -30,10 +33,11 @@ import picocli.CommandLine.Option;
  * What distillation costs a student's training, in one run on the same token windows: plain training
  * of the student, distillation against a live teacher, and distillation from stored top-k teacher
  * logits (read from disk each step, as the distill job does); plus what the stored logits cost in
- * bytes per token and what scoring them costs. PyTorch runs the same plain and live-teacher steps
+ * bytes per token and what scoring them costs; and the two options on top of a live teacher, a cosine
+ * loss on hidden states and on-policy steps (the student samples each window after a prompt). PyTorch runs the same plain and live-teacher steps
  * (its teacher has the same shape, its own random weights) on the same windows.
  */
-@Command(name = "distill", description = "Student steps/s: plain, live teacher, offline top-k logits; against PyTorch.")
+@Command(name = "distill", description = "Student steps/s: plain, live teacher, offline top-k logits, hidden-state loss, on-policy; against PyTorch.")
 final class DistillBench implements Callable<Integer> {
     @Option(names = "--prep", required = true, description = "a prep output: its train shards and vocabulary")
     Path prepDir;
@@ -60,6 +64,8 @@ final class DistillBench implements Callable<Integer> {
     GptBenchOptions gpt;
 
     private static final double KD_RATIO = 0.5;
+    /** On-policy steps: each window's first tokens are the prompt, the student samples the rest. */
+    private static final int PROMPT_TOKENS = 8;
 
     /** One student step's loss on batch {@code s}, its gradient added to {@code grads}. */
     @FunctionalInterface
@@ -112,6 +118,30 @@ final class DistillBench implements Callable<Integer> {
                     return student.lossAndGradient(drawn.batch(), grads, 1.0, s,
                             (l, targets, g, sc) -> loss.apply(l, drawn.teacher(), targets, g, sc).loss());
                 });
+                // live teacher plus a cosine loss on the hidden states of the default layer pairs
+                HiddenStateLoss hidden = new HiddenStateLoss(HiddenStateLoss.Kind.COSINE, 1.0,
+                        HiddenStateLoss.uniformPairs(layers, teacherLayers), gpt.embd, gpt.embd, null);
+                INDArray[] states = new INDArray[layers];
+                for (int i = 0; i < layers; i++) {
+                    states[i] = Nd4j.createUninitializedDetached(DataType.FLOAT, (long) batch * block, gpt.embd);
+                }
+                double withHidden = time(studentConfig, (student, s, grads) -> {
+                    Gpt.Batch b = batches[s];
+                    teacher.hiddenStates(b.inputs(), batch, block, hidden.teacherLayers(), states, teacherLogits);
+                    hidden.teacher(states);
+                    DistillationLoss.Teacher dense = new DistillationLoss.Dense(teacherLogits);
+                    return student.lossAndGradient(b, grads, 1.0, s,
+                            (l, targets, g, sc) -> loss.apply(l, dense, targets, g, sc).loss(), hidden);
+                });
+                // every step on-policy: the student continues each window's first tokens, the teacher scores them
+                DistillationLoss divergence = loss.withKdRatio(1.0);
+                double onPolicy = time(studentConfig, (student, s, grads) -> {
+                    Gpt.Batch b = Rollout.sample(student, batches[s], PROMPT_TOKENS, new Sampler(1.0, 0, 1, s));
+                    teacher.logits(b.inputs(), batch, block, teacherLogits);
+                    DistillationLoss.Teacher dense = new DistillationLoss.Dense(teacherLogits);
+                    return student.lossAndGradient(b, grads, 1.0, s,
+                            (l, targets, g, sc) -> divergence.apply(l, dense, targets, g, sc).loss());
+                });
 
                 JsonNode torchPlain = gpt.runPeer(batches, gpt.peerConfig(layers, vocab, steps, warmup));
                 ObjectNode kd = gpt.peerConfig(layers, vocab, steps, warmup);
@@ -131,13 +161,16 @@ final class DistillBench implements Callable<Integer> {
                 ObjectNode d = f.putObject("distillery");
                 d.put("kernels", teacher.engine());
                 for (Map.Entry<String, Double> e : Map.of("plain", plain, "live_teacher", live, "offline_logits",
-                        offline).entrySet()) {
+                        offline, "live_teacher_hidden_cosine", withHidden, "on_policy", onPolicy).entrySet()) {
                     d.putObject(e.getKey()).put("ms_per_step", e.getValue())
                             .put("tokens_per_s", tokensPerStep * 1000 / e.getValue());
                 }
                 d.put("live_over_plain_throughput", plain / live);
                 d.put("offline_over_plain_throughput", plain / offline);
                 d.put("offline_over_live_throughput", live / offline);
+                d.put("hidden_over_live_throughput", live / withHidden);
+                d.put("on_policy_over_live_throughput", live / onPolicy);
+                d.put("on_policy_prompt_tokens", PROMPT_TOKENS);
                 ObjectNode storage = f.putObject("teacher_logits");
                 storage.put("bytes_per_token", (double) bytes / positions);
                 storage.put("dense_fp32_bytes_per_token", 4.0 * vocab);
@@ -153,11 +186,12 @@ final class DistillBench implements Callable<Integer> {
                 System.out.printf("bench distill: student %d-block, teacher %d-block; distillery plain %.1f, live teacher"
                                 + " %.1f (%.2fx plain throughput), offline top-%d %.1f ms/step (%.2fx plain, %.2fx live);"
                                 + " pytorch %s plain %.1f, live teacher %.1f ms/step; live ratio %.2fx; teacher logits"
-                                + " %.0f bytes/token (dense fp32 %.0f), scored at %.0f positions/s%n",
+                                + " %.0f bytes/token (dense fp32 %.0f), scored at %.0f positions/s; live + hidden cosine %.1f"
+                        + " ms/step (%.2fx live), on-policy %.1f ms/step (%.2fx live)%n",
                         layers, teacherLayers, plain, live, plain / live, topK, offline, plain / offline, live / offline,
                         torchPlain.get("torch_version").asText(), torchPlain.get("ms_per_step").asDouble(),
                         torchLive.get("ms_per_step").asDouble(), ratio, (double) bytes / positions, 4.0 * vocab,
-                        positions / scoreSeconds);
+                        positions / scoreSeconds, withHidden, live / withHidden, onPolicy, live / onPolicy);
             }
             return 0;
         } finally {

@@ -155,10 +155,8 @@ public final class DistillJob {
         }
         GptConfig tc = teacherParams.config();
         List<HiddenStateLoss.Pair> pairs = new java.util.ArrayList<>();
-        if (h.layers() == null) { // TinyBERT's uniform mapping: student layer i learns from teacher layer i·Lt/Ls
-            for (int i = 1; i <= student.nLayer(); i++) {
-                pairs.add(new HiddenStateLoss.Pair(i, (int) Math.round((double) i * tc.nLayer() / student.nLayer())));
-            }
+        if (h.layers() == null) {
+            pairs.addAll(HiddenStateLoss.uniformPairs(student.nLayer(), tc.nLayer()));
         } else {
             for (int i = 0; i < h.layers().size(); i++) {
                 List<Integer> pair = h.layers().get(i);

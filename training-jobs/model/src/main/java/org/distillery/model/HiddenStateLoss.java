@@ -30,6 +30,15 @@ public final class HiddenStateLoss implements Gpt.HiddenLoss {
     public record Pair(int student, int teacher) {
     }
 
+    /** TinyBERT's uniform mapping: student layer i (1..Ls) learns from teacher layer round(i · Lt / Ls). */
+    public static List<Pair> uniformPairs(int studentLayers, int teacherLayers) {
+        List<Pair> pairs = new java.util.ArrayList<>();
+        for (int i = 1; i <= studentLayers; i++) {
+            pairs.add(new Pair(i, (int) Math.round((double) i * teacherLayers / studentLayers)));
+        }
+        return pairs;
+    }
+
     private final Kind kind;
     private final double weight;
     private final int[] studentLayers;

@@ -11,11 +11,11 @@ import org.nd4j.linalg.factory.Nd4j;
  * position per forward pass (the logits of the last position only). The result has the data batch's
  * shape, so the teacher scores it like any other.
  */
-final class Rollout {
+public final class Rollout {
     private Rollout() {
     }
 
-    static Gpt.Batch sample(Gpt student, Gpt.Batch data, int prompt, Sampler sampler) {
+    public static Gpt.Batch sample(Gpt student, Gpt.Batch data, int prompt, Sampler sampler) {
         int rows = data.batch();
         int time = data.time();
         if (prompt < 1 || prompt > time) {
@@ -33,8 +33,9 @@ final class Rollout {
                 System.arraycopy(seq, r * width, window, r * len, len);
             }
             student.lastLogits(window, rows, len, last);
+            int[] next = sampler.next(last);
             for (int r = 0; r < rows; r++) {
-                seq[r * width + len] = sampler.next(last.getRow(r).toFloatVector());
+                seq[r * width + len] = next[r];
             }
         }
         int[] inputs = new int[rows * time];

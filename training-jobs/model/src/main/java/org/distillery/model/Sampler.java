@@ -2,6 +2,7 @@ package org.distillery.model;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Picks the next token from a row of logits: greedy (temperature 0), or sampling at a temperature
@@ -88,15 +89,56 @@ public final class Sampler {
         return order[keep - 1];
     }
 
+    /**
+     * One token per row of {@code logits [B, V]}, which may be overwritten. Sampling from the whole
+     * distribution takes the engine's row-parallel softmax in place, then one scan per row: a scalar
+     * exp over a 50k vocabulary per row was as slow as the student's forward pass in a rollout.
+     */
+    public int[] next(INDArray logits) {
+        int rows = (int) logits.rows();
+        int[] out = new int[rows];
+        if (temperature == 0 || topK != 0 || topP < 1) {
+            for (int r = 0; r < rows; r++) {
+                out[r] = next(logits.getRow(r).toFloatVector());
+            }
+            return out;
+        }
+        KERNELS.softmaxRows(logits, (float) (1 / temperature), logits);
+        for (int r = 0; r < rows; r++) {
+            float[] p = logits.getRow(r).toFloatVector();
+            double u = rng.nextDouble();
+            int pick = -1;
+            double cum = 0;
+            for (int i = 0; i < p.length; i++) {
+                cum += p[i];
+                if (u < cum) {
+                    pick = i;
+                    break;
+                }
+            }
+            if (pick < 0) { // rounding left the sum a little under u: the last token with any mass
+                pick = p.length - 1;
+                while (pick > 0 && p[pick] == 0) {
+                    pick--;
+                }
+            }
+            out[r] = pick;
+        }
+        return out;
+    }
+
+    private static final Kernels KERNELS = Kernels.forBackend();
+
     private int sampleAll(float[] logits) {
         float max = Float.NEGATIVE_INFINITY;
         for (float l : logits) {
             max = Math.max(max, l);
         }
-        double[] p = new double[logits.length];
+        float[] p = new float[logits.length];
+        float inverse = (float) (1 / temperature);
         double sum = 0;
-        for (int i = 0; i < logits.length; i++) {
-            p[i] = Math.exp((logits[i] - max) / temperature);
+        for (int i = 0; i < logits.length; i++) { // FastExp: Math.exp over a 50k vocabulary was most of a rollout
+            p[i] = FastExp.exp((logits[i] - max) * inverse);
             sum += p[i];
         }
         double r = rng.nextDouble() * sum;

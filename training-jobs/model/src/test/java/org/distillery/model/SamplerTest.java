@@ -47,6 +47,31 @@ class SamplerTest {
         assertEquals(Set.of(1, 2), seen);
     }
 
+    /** The batched path (softmax in place, one scan per row) draws each token at its softmax probability. */
+    @Test
+    void batchedSamplingFollowsTheSoftmax() {
+        int rows = 4000;
+        org.nd4j.linalg.api.ndarray.INDArray logits = org.nd4j.linalg.factory.Nd4j.create(LOGITS).reshape(1, 5)
+                .repeat(0, rows).castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT);
+        int[] picks = new Sampler(2.0, 0, 1, 3).next(logits.dup());
+        double[] p = new double[5];
+        double z = 0;
+        for (int i = 0; i < 5; i++) {
+            p[i] = Math.exp(LOGITS[i] / 2.0);
+            z += p[i];
+        }
+        int[] counts = new int[5];
+        for (int k : picks) {
+            counts[k]++;
+        }
+        for (int i = 0; i < 5; i++) { // 4000 draws: a standard error of at most 0.008
+            assertEquals(p[i] / z, counts[i] / (double) rows, 0.03, "token " + i);
+        }
+        int[] greedy = new Sampler(0, 0, 1, 3).next(logits.dup());
+        assertEquals(1, greedy[0]);
+        assertEquals(1, greedy[rows - 1]);
+    }
+
     @Test
     void badSettingsAreRefused() {
         assertTrue(assertThrows(IllegalArgumentException.class, () -> new Sampler(-1, 0, 1, 0)).getMessage()
