@@ -1,6 +1,5 @@
 package org.distillery.model;
 
-import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -45,12 +44,5 @@ public final class Rollout {
             System.arraycopy(seq, r * width + 1, targets, r * time, time);
         }
         return new Gpt.Batch(inputs, targets, rows, time);
-    }
-
-    /** A row's full sequence (inputs and the last target), for tests and logs. */
-    static int[] row(Gpt.Batch b, int r) {
-        int[] out = Arrays.copyOf(Arrays.copyOfRange(b.inputs(), r * b.time(), (r + 1) * b.time()), b.time() + 1);
-        out[b.time()] = b.targets()[(r + 1) * b.time() - 1];
-        return out;
     }
 }

@@ -3,6 +3,7 @@ package org.distillery.model;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Picks the next token from a row of logits: greedy (temperature 0), or sampling at a temperature
@@ -48,7 +49,7 @@ public final class Sampler {
             return best;
         }
         if (topK == 0 && topP >= 1) { // the whole distribution: no need to sort it
-            return sampleAll(logits);
+            return next(Nd4j.createFromArray(logits).reshape(1, v))[0];
         }
         Integer[] order = new Integer[v];
         for (int i = 0; i < v; i++) {
@@ -128,30 +129,4 @@ public final class Sampler {
     }
 
     private static final Kernels KERNELS = Kernels.forBackend();
-
-    private int sampleAll(float[] logits) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (float l : logits) {
-            max = Math.max(max, l);
-        }
-        float[] p = new float[logits.length];
-        float inverse = (float) (1 / temperature);
-        double sum = 0;
-        for (int i = 0; i < logits.length; i++) { // FastExp: Math.exp over a 50k vocabulary was most of a rollout
-            p[i] = FastExp.exp((logits[i] - max) * inverse);
-            sum += p[i];
-        }
-        double r = rng.nextDouble() * sum;
-        for (int i = 0; i < logits.length; i++) {
-            r -= p[i];
-            if (r <= 0) {
-                return i;
-            }
-        }
-        int last = logits.length - 1;
-        while (p[last] == 0) {
-            last--;
-        }
-        return last;
-    }
 }

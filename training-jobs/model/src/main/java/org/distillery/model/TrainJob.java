@@ -230,6 +230,7 @@ public final class TrainJob {
     /** Model and optimizer to start from: the newest checkpoint on resume, spec.init, or a fresh init. */
     private State initialState(GptConfig config, ShardManifest manifest) {
         TrainSpec.Optimizer o = spec.optimizer();
+        Auxiliary aux = setup.objective().auxiliary();
         Path latest = resume ? newestCheckpoint(outDir) : null;
         if (latest != null) {
             Checkpoint ck = Checkpoint.read(latest);
@@ -242,7 +243,6 @@ public final class TrainJob {
             long t = ck.header().training().optimizerSteps();
             AdamW adam = new AdamW(params, o.beta1(), o.beta2(), o.eps(), o.weightDecay(), ck.section(Checkpoint.ADAM_M),
                     ck.section(Checkpoint.ADAM_V), t);
-            Auxiliary aux = setup.objective().auxiliary();
             if (aux == null) {
                 return new State(params, adam, ck.header().step(), null, null);
             }
@@ -270,7 +270,6 @@ public final class TrainJob {
         } else {
             params = GptParameters.initialize(config, spec.seed());
         }
-        Auxiliary aux = setup.objective().auxiliary();
         return new State(params, new AdamW(params, o.beta1(), o.beta2(), o.eps(), o.weightDecay()), 0, aux,
                 aux == null ? null : new AdamW(aux.decayMask(), o.beta1(), o.beta2(), o.eps(), o.weightDecay(), null,
                         null, 0));

@@ -275,6 +275,14 @@ class DistillJobTest {
                 .equalsWithEps(done.section(TrainJob.AUX_PARAMS), 1e-4), "the projection resumed");
     }
 
+    /** Row {@code r} of a batch as one sequence: its inputs, then the last target. */
+    static int[] row(Gpt.Batch b, int r) {
+        int[] out = java.util.Arrays.copyOf(java.util.Arrays.copyOfRange(b.inputs(), r * b.time(), (r + 1) * b.time()),
+                b.time() + 1);
+        out[b.time()] = b.targets()[(r + 1) * b.time() - 1];
+        return out;
+    }
+
     /** The student's samples: the data's prompt, then what greedy generation from the student gives. */
     @Test
     void onPolicyRowsKeepThePromptAndContinueAsTheStudentGenerates() {
@@ -285,7 +293,7 @@ class DistillJobTest {
         for (int r = 0; r < 3; r++) {
             int[] prompt = java.util.Arrays.copyOfRange(data.inputs(), r * 12, r * 12 + 4);
             int[] want = new Generator(student).generate(prompt, 9, new Sampler(0, 0, 1, 1), -1);
-            assertEquals(java.util.Arrays.toString(want), java.util.Arrays.toString(Rollout.row(rolled, r)), "row " + r);
+            assertEquals(java.util.Arrays.toString(want), java.util.Arrays.toString(row(rolled, r)), "row " + r);
         }
         // sampled at temperature 1, the rows differ from greedy but keep the prompt
         Gpt.Batch hot = Rollout.sample(student, data, 4, new Sampler(1.0, 0, 1, 2));
