@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.progress.GracefulStop;
+import org.distillery.core.progress.JobStoppedException;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.shard.ShardManifest;
@@ -64,16 +66,24 @@ final class TrainingLaunch {
         try (ProgressListener progress = top.progress(System.out);
              TrackedRun run = TrackedRun.open(top.runStore(), top.trackingUri(tracking.uri()), experiment,
                      jobName + "-" + name, parentRun, resumeRunId, System.err)) {
+            progress.on(ProgressEvent.run(jobName, run.runId(), experiment, jobName + "-" + name));
             TrainJob.Result r;
+            GracefulStop.begin(); // SIGTERM now waits for a checkpoint and a KILLED run instead of cutting us off
             try {
                 r = job.run(run, progress);
                 run.logArtifact(specFile, "spec");
                 run.logArtifact(r.model(), "model");
                 run.finish(RunStatus.FINISHED);
+            } catch (JobStoppedException e) {
+                progress.on(ProgressEvent.failed(jobName, e.getMessage()));
+                run.finish(RunStatus.KILLED);
+                throw e;
             } catch (RuntimeException e) {
                 progress.on(ProgressEvent.failed(jobName, e.getMessage()));
                 run.finish(RunStatus.FAILED);
                 throw e;
+            } finally {
+                GracefulStop.end();
             }
             progress.on(ProgressEvent.done(jobName, r.model().toString()));
             if (!top.showsJson()) {

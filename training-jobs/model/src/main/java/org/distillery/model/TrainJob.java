@@ -15,6 +15,8 @@ import java.util.stream.Stream;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.io.AtomicFile;
 import org.distillery.core.io.Sha256;
+import org.distillery.core.progress.GracefulStop;
+import org.distillery.core.progress.JobStoppedException;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.shard.ShardManifest;
@@ -192,15 +194,16 @@ public final class TrainJob {
                     tracker.logMetric("train/grad_norm", norm, done);
                     tracker.logMetric("train/tokens_per_second", stepsRun * tokensPerStep / secs, done);
                     parts.forEach((name, value) -> tracker.logMetric("train/" + name, value, done));
-                    progress.on(ProgressEvent.metric(setup.job(), "train/loss", loss));
+                    progress.on(ProgressEvent.metric(setup.job(), "train/loss", loss, done));
                 }
                 if (done % spec.eval().every() == 0 || done == steps) {
                     valLoss = evaluate(gpt, val, batch, time);
                     tracker.logMetric("val/loss", valLoss, done);
                     tracker.logMetric("val/perplexity", Math.exp(valLoss), done);
-                    progress.on(ProgressEvent.metric(setup.job(), "val/loss", valLoss));
+                    progress.on(ProgressEvent.metric(setup.job(), "val/loss", valLoss, done));
                 }
-                if (done % spec.checkpoints().every() == 0 || done == steps) {
+                boolean stop = GracefulStop.requested() && done < steps;
+                if (done % spec.checkpoints().every() == 0 || done == steps || stop) {
                     Map<String, Double> metrics = new TreeMap<>();
                     metrics.put("train/loss", loss);
                     if (Double.isFinite(valLoss)) {
@@ -208,6 +211,10 @@ public final class TrainJob {
                     }
                     saveCheckpoint(state, config, done, done * tokensPerStep, tokenizer, manifestSha, metrics);
                     tracker.flush(); // a resumed run redoes only the steps after this checkpoint
+                }
+                if (stop) {
+                    throw new JobStoppedException("stopped at step " + done + " of " + steps + " on request; "
+                            + "the checkpoint is in " + outDir.resolve("checkpoints") + ": resume with --resume");
                 }
             }
             double seconds = (System.nanoTime() - started) / 1e9;
