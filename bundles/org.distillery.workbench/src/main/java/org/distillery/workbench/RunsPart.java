@@ -1,16 +1,289 @@
 package org.distillery.workbench;
 
 import jakarta.annotation.PostConstruct;
+import jakarta.inject.Inject;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import org.distillery.workbench.core.engine.EngineSettings;
+import org.distillery.workbench.core.engine.JobProgress;
+import org.distillery.workbench.core.runs.LocalRunStore;
+import org.distillery.workbench.core.runs.MlflowRunStore;
+import org.distillery.workbench.core.runs.RunInfo;
+import org.distillery.workbench.core.runs.RunStore;
+import org.distillery.workbench.core.runs.RunStoreException;
 import org.eclipse.swt.SWT;
-import org.eclipse.swt.layout.FillLayout;
+import org.eclipse.swt.custom.SashForm;
+import org.eclipse.swt.graphics.Color;
+import org.eclipse.swt.layout.GridData;
+import org.eclipse.swt.layout.GridLayout;
+import org.eclipse.swt.widgets.Combo;
 import org.eclipse.swt.widgets.Composite;
 import org.eclipse.swt.widgets.Label;
+import org.eclipse.swt.widgets.Table;
+import org.eclipse.swt.widgets.TableColumn;
+import org.eclipse.swt.widgets.TableItem;
+import org.eclipse.swtchart.Chart;
+import org.eclipse.swtchart.ILineSeries;
+import org.eclipse.swtchart.ISeries;
 
-/** The Runs view: an empty placeholder in this first stage of the workbench (the product builds and starts). */
+/**
+ * Tracked runs from the local run store or the MLflow server: tick runs to overlay their curves of one
+ * metric in a chart (teacher, scratch student and KD student side by side), see a run's params. While
+ * a job runs, its run's curve grows from the job's own metric events, ahead of the store.
+ */
 public class RunsPart {
+    private static final int LIVE_MS = 1000;
+    private static final int IDLE_MS = 5000;
+    private static final int[][] PALETTE = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
+        {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+
+    @Inject
+    LaunchedJobs jobs;
+    @Inject
+    WorkbenchSettings settings;
+
+    private Combo source;
+    private Table runs;
+    private Combo metric;
+    private Chart chart;
+    private Table params;
+    private Label status;
+    private final List<RunInfo> shownRuns = new ArrayList<>();
+    private final Set<String> checked = new HashSet<>();
+    private final Set<String> autoChecked = new HashSet<>();
+    private final Map<String, Color> colors = new HashMap<>();
+
     @PostConstruct
     public void create(Composite parent) {
-        parent.setLayout(new FillLayout());
-        new Label(parent, SWT.NONE).setText("Runs");
+        parent.setLayout(new GridLayout(1, false));
+        Composite top = new Composite(parent, SWT.NONE);
+        top.setLayout(new GridLayout(5, false));
+        top.setLayoutData(new GridData(SWT.FILL, SWT.TOP, true, false));
+        new Label(top, SWT.NONE).setText("Runs from");
+        source = Widgets.named(new Combo(top, SWT.READ_ONLY), "runs.source");
+        source.addListener(SWT.Selection, e -> reload());
+        new Label(top, SWT.NONE).setText("Metric");
+        metric = Widgets.named(new Combo(top, SWT.READ_ONLY), "runs.metric");
+        metric.setLayoutData(new GridData(180, SWT.DEFAULT));
+        metric.addListener(SWT.Selection, e -> reload());
+        status = Widgets.named(new Label(top, SWT.NONE), "runs.status");
+        status.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false));
+
+        SashForm sash = new SashForm(parent, SWT.HORIZONTAL);
+        sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));
+        SashForm left = new SashForm(sash, SWT.VERTICAL);
+        runs = Widgets.named(new Table(left, SWT.CHECK | SWT.FULL_SELECTION | SWT.BORDER), "runs.table");
+        runs.setHeaderVisible(true);
+        for (String[] c : new String[][] {{"Run", "200"}, {"Experiment", "110"}, {"Status", "80"}}) {
+            TableColumn col = new TableColumn(runs, SWT.LEFT);
+            col.setText(c[0]);
+            col.setWidth(Integer.parseInt(c[1]));
+        }
+        runs.addListener(SWT.Selection, e -> {
+            if (e.detail == SWT.CHECK) {
+                RunInfo r = (RunInfo) e.item.getData();
+                if (((TableItem) e.item).getChecked()) {
+                    checked.add(r.id());
+                } else {
+                    checked.remove(r.id());
+                }
+                reload();
+            } else {
+                showParams();
+            }
+        });
+        params = Widgets.named(new Table(left, SWT.FULL_SELECTION | SWT.BORDER), "runs.params");
+        params.setHeaderVisible(true);
+        for (String[] c : new String[][] {{"Param", "190"}, {"Value", "200"}}) {
+            TableColumn col = new TableColumn(params, SWT.LEFT);
+            col.setText(c[0]);
+            col.setWidth(Integer.parseInt(c[1]));
+        }
+        left.setWeights(3, 2);
+        chart = Widgets.named(new Chart(sash, SWT.NONE), "runs.chart");
+        chart.getTitle().setText("Tick runs to plot them");
+        chart.getAxisSet().getXAxis(0).getTitle().setText("step");
+        chart.getAxisSet().getYAxis(0).getTitle().setText("");
+        sash.setWeights(2, 3);
+        parent.addDisposeListener(e -> colors.values().forEach(Color::dispose));
+        sources();
+        tick();
+    }
+
+    private void sources() {
+        EngineSettings s = settings.get();
+        List<String> items = new ArrayList<>();
+        if (!s.trackingUri().isEmpty()) {
+            items.add("MLflow " + s.trackingUri());
+        }
+        items.add("Local run store " + s.workDir().resolve("runs"));
+        if (!List.of(source.getItems()).equals(items)) {
+            source.setItems(items.toArray(String[]::new));
+            source.select(0);
+        }
+    }
+
+    private RunStore store() {
+        EngineSettings s = settings.get();
+        String item = source.getText();
+        return item.startsWith("MLflow ") ? new MlflowRunStore(s.trackingUri())
+                : new LocalRunStore(s.workDir().resolve("runs"));
+    }
+
+    private void tick() {
+        if (chart.isDisposed()) {
+            return;
+        }
+        sources();
+        reload();
+        chart.getDisplay().timerExec(jobs.anyRunning() ? LIVE_MS : IDLE_MS, this::tick);
+    }
+
+    /** Reads the runs and the ticked runs' curves again, and redraws. */
+    void reload() {
+        RunStore store = store();
+        List<RunInfo> list;
+        try {
+            list = store.runs();
+        } catch (RunStoreException e) {
+            status.setText(e.getMessage());
+            status.setToolTipText(e.getMessage());
+            return;
+        }
+        for (DistilleryJob j : jobs.all()) { // a job's new run is ticked once, to watch it live
+            String id = j.progress().runId();
+            if (id != null && autoChecked.add(id)) {
+                list.stream().filter(r -> r.is(id)).forEach(r -> checked.add(r.id()));
+            }
+        }
+        updateTable(list);
+        Map<RunInfo, Map<String, SortedMap<Long, Double>>> curves = new java.util.LinkedHashMap<>();
+        Set<String> names = new TreeSet<>();
+        for (RunInfo r : list) {
+            if (!checked.contains(r.id())) {
+                continue;
+            }
+            Map<String, SortedMap<Long, Double>> m = new TreeMap<>(store.metrics(r));
+            JobProgress live = jobs.forRun(r.localId() != null ? r.localId() : r.id());
+            if (live != null) {
+                live.metrics().forEach((k, v) -> m.merge(k, v, (stored, fresh) -> {
+                    SortedMap<Long, Double> both = new TreeMap<>(stored);
+                    both.putAll(fresh);
+                    return both;
+                }));
+            }
+            curves.put(r, m);
+            names.addAll(m.keySet());
+        }
+        updateMetrics(names);
+        plot(curves, metric.getText());
+        status.setText(list.size() + " runs in " + store.location() + (jobs.anyRunning() ? " (live)" : ""));
+        status.getParent().layout();
+    }
+
+    private void updateTable(List<RunInfo> list) {
+        boolean same = list.size() == shownRuns.size();
+        for (int i = 0; same && i < list.size(); i++) {
+            same = list.get(i).equals(shownRuns.get(i));
+        }
+        if (!same) {
+            RunInfo selected = runs.getSelectionCount() == 1 ? (RunInfo) runs.getSelection()[0].getData() : null;
+            runs.removeAll();
+            for (RunInfo r : list) {
+                TableItem item = new TableItem(runs, SWT.NONE);
+                item.setText(new String[] {r.name(), r.experiment(), r.status()});
+                item.setData(r);
+                if (selected != null && selected.id().equals(r.id())) {
+                    runs.setSelection(item);
+                }
+            }
+            shownRuns.clear();
+            shownRuns.addAll(list);
+        }
+        for (TableItem item : runs.getItems()) {
+            item.setChecked(checked.contains(((RunInfo) item.getData()).id()));
+        }
+    }
+
+    private void updateMetrics(Set<String> names) {
+        String current = metric.getText();
+        if (!List.of(metric.getItems()).equals(List.copyOf(names))) {
+            metric.setItems(names.toArray(String[]::new));
+        }
+        if (names.contains(current)) {
+            metric.setText(current);
+        } else if (!names.isEmpty()) {
+            metric.setText(names.contains("train/loss") ? "train/loss" : names.iterator().next());
+        }
+    }
+
+    private void plot(Map<RunInfo, Map<String, SortedMap<Long, Double>>> curves, String name) {
+        Set<String> wanted = new HashSet<>();
+        int index = 0;
+        for (var e : curves.entrySet()) {
+            SortedMap<Long, Double> curve = e.getValue().get(name);
+            RunInfo r = e.getKey();
+            index++;
+            if (curve == null || curve.isEmpty()) {
+                continue;
+            }
+            wanted.add(r.id());
+            ILineSeries<?> series = (ILineSeries<?>) chart.getSeriesSet().getSeries(r.id());
+            if (series == null) {
+                series = (ILineSeries<?>) chart.getSeriesSet().createSeries(ISeries.SeriesType.LINE, r.id());
+                series.setSymbolType(ILineSeries.PlotSymbolType.NONE);
+                series.setLineWidth(2);
+                series.setAntialias(SWT.ON);
+            }
+            series.setDescription(r.experiment() + " / " + r.name());
+            series.setLineColor(color(r.id(), index - 1));
+            series.setXSeries(curve.keySet().stream().mapToDouble(Long::doubleValue).toArray());
+            series.setYSeries(curve.values().stream().mapToDouble(Double::doubleValue).toArray());
+        }
+        for (ISeries<?> s : chart.getSeriesSet().getSeries()) {
+            if (!wanted.contains(s.getId())) {
+                chart.getSeriesSet().deleteSeries(s.getId());
+            }
+        }
+        chart.getTitle().setText(wanted.isEmpty() ? "Tick runs to plot them" : name);
+        chart.getAxisSet().getYAxis(0).getTitle().setText(wanted.isEmpty() ? "" : name);
+        chart.getAxisSet().adjustRange();
+        chart.redraw();
+    }
+
+    private Color color(String id, int index) {
+        return colors.computeIfAbsent(id, k -> {
+            int[] c = PALETTE[index % PALETTE.length];
+            return new Color(c[0], c[1], c[2]);
+        });
+    }
+
+    private void showParams() {
+        params.removeAll();
+        if (runs.getSelectionCount() != 1) {
+            return;
+        }
+        RunInfo r = (RunInfo) runs.getSelection()[0].getData();
+        try {
+            store().params(r).forEach((k, v) -> new TableItem(params, SWT.NONE).setText(new String[] {k, v}));
+        } catch (RunStoreException e) {
+            status.setText(e.getMessage());
+        }
+    }
+
+    /** The number of points the chart shows per series id, for tests that watch it fill. */
+    public Map<String, Integer> plotted() {
+        Map<String, Integer> out = new TreeMap<>();
+        for (ISeries<?> s : chart.getSeriesSet().getSeries()) {
+            out.put(s.getDescription(), s.getXSeries().length);
+        }
+        return out;
     }
 }

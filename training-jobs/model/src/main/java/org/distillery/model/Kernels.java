@@ -170,7 +170,15 @@ interface Kernels {
 
     static Kernels forBackend() {
         String backend = Nd4j.getBackend().getClass().getSimpleName();
-        if (!backend.startsWith("CpuBackend")) {
+        boolean cpu = backend.startsWith("CpuBackend");
+        // -Ddistillery.backend (the workbench's preference): fail rather than train on the other device
+        String wanted = System.getProperty("distillery.backend", "").strip().toLowerCase(java.util.Locale.ROOT);
+        if (!wanted.isEmpty() && !wanted.equals(cpu ? "cpu" : "cuda")) {
+            throw new org.distillery.core.DistilleryException("distillery.backend asks for " + wanted + ", but this "
+                    + "engine runs ND4J's " + backend + (wanted.equals("cuda") ? ": build it with the cuda profile "
+                    + "(./mvnw -Pcuda -DskipTests install) on a machine with CUDA" : ": build it without -Pcuda"));
+        }
+        if (!cpu) {
             return new Nd4jKernels();
         }
         return VectorKernels.available() ? new VectorKernels() : JavaKernels.withoutVectors();

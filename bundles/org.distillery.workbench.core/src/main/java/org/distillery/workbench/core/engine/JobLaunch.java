@@ -1,0 +1,146 @@
+package org.distillery.workbench.core.engine;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * One job to launch: a spec, the {@code distillery} command that runs it, and the options a launch
+ * configuration sets. {@link #command(EngineSettings)} turns it into the process the engine's CLI runs,
+ * exactly as a user would type it; the workbench re-implements none of the jobs.
+ *
+ * @param kind   the command
+ * @param spec   the spec file (YAML)
+ * @param resume continue from the newest checkpoint ({@code --resume}; training kinds only)
+ * @param master a Spark master for this launch ({@code --master}; Spark kinds only); empty for the preference's
+ */
+public record JobLaunch(Kind kind, Path spec, boolean resume, String master) {
+
+    /** The engine's job commands, and what each spec has at its top level that the others lack. */
+    public enum Kind {
+        PREP("prep", true, false, "sources"),
+        TEACHER_LOGITS("teacher-logits", true, false, "top_k"),
+        TRAIN("train", false, true, "model"),
+        DISTILL("distill", false, true, "distillation"),
+        EXPERIMENT("experiment", false, false, "students");
+
+        private final String command;
+        private final boolean spark;
+        private final boolean resumable;
+        private final String marker;
+
+        Kind(String command, boolean spark, boolean resumable, String marker) {
+            this.command = command;
+            this.spark = spark;
+            this.resumable = resumable;
+            this.marker = marker;
+        }
+
+        public String command() {
+            return command;
+        }
+
+        /** Runs on Spark: takes {@code --master}. */
+        public boolean spark() {
+            return spark;
+        }
+
+        /** Checkpoints as it goes: takes {@code --resume}. */
+        public boolean resumable() {
+            return resumable;
+        }
+
+        public static Kind ofCommand(String command) {
+            for (Kind k : values()) {
+                if (k.command.equals(command)) {
+                    return k;
+                }
+            }
+            throw new IllegalArgumentException("no job command '" + command + "', expected one of prep, teacher-logits, "
+                    + "train, distill, experiment");
+        }
+    }
+
+    private static final Pattern TOP_KEY = Pattern.compile("^([A-Za-z_][A-Za-z0-9_]*)\\s*:", Pattern.MULTILINE);
+
+    public JobLaunch {
+        master = master == null ? "" : master.strip();
+        if (resume && !kind.resumable()) {
+            throw new IllegalArgumentException(kind.command() + " jobs do not resume: they write their output at once");
+        }
+    }
+
+    /**
+     * The kind of job a spec describes, from the keys at its top level (a distill spec also has a model's
+     * keys, so the most specific marker wins); empty when the file is no spec of any kind.
+     */
+    public static java.util.Optional<Kind> guess(Path spec) {
+        Set<String> keys = new LinkedHashSet<>();
+        try {
+            Matcher m = TOP_KEY.matcher(Files.readString(spec, StandardCharsets.UTF_8));
+            while (m.find()) {
+                keys.add(m.group(1));
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(spec + ": cannot read the spec: " + e.getMessage(), e);
+        }
+        for (Kind k : List.of(Kind.EXPERIMENT, Kind.PREP, Kind.TEACHER_LOGITS, Kind.DISTILL, Kind.TRAIN)) {
+            if (keys.contains(k.marker)) {
+                return java.util.Optional.of(k);
+            }
+        }
+        return java.util.Optional.empty();
+    }
+
+    /** The process that runs this job: JSON progress on stdout, the engine's own errors on stderr. */
+    public EngineCommand command(EngineSettings settings) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(settings.launcher().toString());
+        cmd.add("--progress=json");
+        cmd.add("--work-dir=" + settings.workDir());
+        if (!settings.trackingUri().isEmpty()) {
+            cmd.add("--tracking-uri=" + settings.trackingUri());
+        }
+        cmd.add(kind.command());
+        cmd.add(spec.toAbsolutePath().toString());
+        String m = !master.isEmpty() ? master : settings.sparkMaster();
+        if (kind.spark() && !m.isEmpty()) {
+            cmd.add("--master=" + m);
+        }
+        if (resume) {
+            cmd.add("--resume");
+        }
+        Map<String, String> env = new LinkedHashMap<>();
+        if (settings.javaHome() != null) {
+            env.put("JAVA_HOME", settings.javaHome().toString());
+            env.put("PATH", settings.javaHome().resolve("bin") + java.io.File.pathSeparator
+                    + System.getenv().getOrDefault("PATH", ""));
+        }
+        String opts = System.getenv().getOrDefault("DISTILLERY_JAVA_OPTS", "");
+        env.put("DISTILLERY_JAVA_OPTS", (opts.isBlank() ? "" : opts.strip() + " ") + "-Ddistillery.backend="
+                + settings.backend().key());
+        Path dir = Files.isDirectory(settings.engine()) ? settings.engine() : spec.toAbsolutePath().getParent();
+        return new EngineCommand(cmd, env, dir);
+    }
+
+    /** A short label: {@code train demo.yaml}. */
+    public String label() {
+        return kind.command() + " " + spec.getFileName() + (resume ? " (resume)" : "");
+    }
+
+    /** The kind's command in lower case, for launch configuration attributes. */
+    public String kindKey() {
+        return kind.command().toLowerCase(Locale.ROOT);
+    }
+}

@@ -1,0 +1,169 @@
+package org.distillery.workbench.core.engine;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+import java.util.Map;
+import java.util.SortedMap;
+import java.util.TreeMap;
+
+/**
+ * What is known about one launched job, folded from its events and output: state, stage, progress,
+ * the run it announced and that run's live metric curves, and the last {@value #CONSOLE_LINES} console
+ * lines. Written by the process's reader threads, read by the UI: every method is synchronized and
+ * readers get copies.
+ */
+public final class JobProgress implements EngineProcess.Listener {
+    public static final int CONSOLE_LINES = 5000;
+
+    /** Where a job is in its life. */
+    public enum State { STARTING, RUNNING, FINISHED, FAILED, CANCELLED }
+
+    private final JobLaunch launch;
+    private final Deque<String> console = new ArrayDeque<>();
+    private final Map<String, SortedMap<Long, Double>> metrics = new TreeMap<>();
+    private final Map<String, Double> figures = new TreeMap<>();
+    private State state = State.STARTING;
+    private String stage = "";
+    private double fraction = -1;
+    private String progressText = "";
+    private String runId;
+    private String experiment;
+    private String output;
+    private String failure;
+    private long consoleCount;
+
+    public JobProgress(JobLaunch launch) {
+        this.launch = launch;
+    }
+
+    public JobLaunch launch() {
+        return launch;
+    }
+
+    @Override
+    public synchronized void event(ProgressEvent e) {
+        if (state == State.STARTING) {
+            state = State.RUNNING;
+        }
+        switch (e.type()) {
+            case "stage" -> {
+                stage = e.name() + " (" + e.index() + "/" + e.total() + ")";
+                fraction = -1;
+                progressText = "";
+            }
+            case "progress" -> {
+                fraction = e.fraction();
+                progressText = e.index() + (e.total() > 0 ? "/" + e.total() : "") + (e.unit() != null ? " " + e.unit() : "");
+            }
+            case "run" -> {
+                runId = e.run();
+                experiment = e.experiment();
+            }
+            case "metric" -> {
+                figures.put(e.name(), e.value());
+                if (e.step() >= 0) {
+                    metrics.computeIfAbsent(e.name(), k -> new TreeMap<>()).put(e.step(), e.value());
+                }
+            }
+            case "done" -> output = e.text();
+            case "failed" -> failure = e.text();
+            default -> { }
+        }
+    }
+
+    @Override
+    public synchronized void console(String line, boolean error) {
+        console.addLast(line);
+        consoleCount++;
+        if (console.size() > CONSOLE_LINES) {
+            console.removeFirst();
+        }
+        if (error && line.startsWith("error: ") && failure == null) {
+            failure = line.substring("error: ".length());
+        }
+    }
+
+    /** The process ended with {@code status}; {@code cancelled} when the user stopped it. */
+    public synchronized void exited(int status, boolean cancelled) {
+        state = cancelled ? State.CANCELLED : status == 0 ? State.FINISHED : State.FAILED;
+        if (state == State.FAILED && failure == null) {
+            failure = "exit status " + status;
+        }
+        if (state == State.FINISHED) {
+            fraction = 1;
+        }
+    }
+
+    public synchronized State state() {
+        return state;
+    }
+
+    public synchronized boolean ended() {
+        return state == State.FINISHED || state == State.FAILED || state == State.CANCELLED;
+    }
+
+    /** The current stage, {@code train (2/2)}; empty before the first. */
+    public synchronized String stage() {
+        return stage;
+    }
+
+    /** Progress within the stage in [0, 1], or -1 when unknown. */
+    public synchronized double fraction() {
+        return fraction;
+    }
+
+    /** {@code 120/300 steps}. */
+    public synchronized String progressText() {
+        return progressText;
+    }
+
+    /** The id the job's tracked run has in the local run store; null until announced (or for untracked jobs). */
+    public synchronized String runId() {
+        return runId;
+    }
+
+    public synchronized String experiment() {
+        return experiment;
+    }
+
+    /** What a finished job wrote. */
+    public synchronized String output() {
+        return output;
+    }
+
+    /** Why the job failed (its failed event or its error line), or null. */
+    public synchronized String failure() {
+        return failure;
+    }
+
+    /** The curves received so far, by metric name (copies). */
+    public synchronized Map<String, SortedMap<Long, Double>> metrics() {
+        Map<String, SortedMap<Long, Double>> copy = new TreeMap<>();
+        metrics.forEach((k, v) -> copy.put(k, new TreeMap<>(v)));
+        return copy;
+    }
+
+    /** The last value of every metric the job reported, curve or not (prep's counts, for one). */
+    public synchronized Map<String, Double> figures() {
+        return new TreeMap<>(figures);
+    }
+
+    /** Console lines from number {@code from} on (0 is the first line ever), for incremental display. */
+    public synchronized List<String> consoleSince(long from) {
+        long first = consoleCount - console.size();
+        List<String> out = new ArrayList<>();
+        long i = first;
+        for (String line : console) {
+            if (i++ >= from) {
+                out.add(line);
+            }
+        }
+        return out;
+    }
+
+    public synchronized long consoleCount() {
+        return consoleCount;
+    }
+}

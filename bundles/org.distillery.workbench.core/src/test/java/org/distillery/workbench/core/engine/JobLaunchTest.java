@@ -1,0 +1,58 @@
+package org.distillery.workbench.core.engine;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import org.distillery.core.testing.RepoFixtures;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class JobLaunchTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void theCheckoutsOwnSpecsAreRecognised() {
+        Path pipelines = RepoFixtures.root().resolve("pipelines");
+        assertEquals(Optional.of(JobLaunch.Kind.PREP), JobLaunch.guess(pipelines.resolve("demo/prep.yaml")));
+        assertEquals(Optional.of(JobLaunch.Kind.TRAIN), JobLaunch.guess(pipelines.resolve("demo/train.yaml")));
+        assertEquals(Optional.of(JobLaunch.Kind.DISTILL), JobLaunch.guess(pipelines.resolve("demo/distill.yaml")));
+        assertEquals(Optional.of(JobLaunch.Kind.EXPERIMENT), JobLaunch.guess(pipelines.resolve("kd-experiment/experiment.yaml")));
+        assertEquals(Optional.of(JobLaunch.Kind.TEACHER_LOGITS),
+                JobLaunch.guess(pipelines.resolve("kd-experiment/teacher-logits.yaml")));
+    }
+
+    @Test
+    void aFileThatIsNoSpecHasNoKind() throws Exception {
+        Path notes = tmp.resolve("notes.yaml");
+        Files.writeString(notes, "title: hello\n  model: nested, not top level\n");
+        assertEquals(Optional.empty(), JobLaunch.guess(notes));
+    }
+
+    @Test
+    void theCommandIsTheCliAsAUserWouldTypeIt() {
+        EngineSettings s = new EngineSettings(tmp, tmp.resolve("work"), "http://127.0.0.1:5000", "spark://m:7077",
+                Path.of("/opt/jdk17"), EngineSettings.Backend.CUDA);
+        Path spec = tmp.resolve("train.yaml");
+        EngineCommand train = new JobLaunch(JobLaunch.Kind.TRAIN, spec, true, "").command(s);
+        assertEquals(List.of(tmp.resolve("bin/distillery").toString(), "--progress=json", "--work-dir=" + tmp.resolve("work"),
+                "--tracking-uri=http://127.0.0.1:5000", "train", spec.toString(), "--resume"), train.command());
+        assertEquals("/opt/jdk17", train.environment().get("JAVA_HOME"));
+        assertTrue(train.environment().get("PATH").startsWith("/opt/jdk17/bin:"));
+        assertTrue(train.environment().get("DISTILLERY_JAVA_OPTS").endsWith("-Ddistillery.backend=cuda"));
+        assertEquals(tmp, train.directory());
+
+        EngineCommand prep = new JobLaunch(JobLaunch.Kind.PREP, spec, false, "local[2]").command(s);
+        assertEquals(List.of("prep", spec.toString(), "--master=local[2]"), prep.command().subList(4, 7));
+        EngineCommand prepDefault = new JobLaunch(JobLaunch.Kind.PREP, spec, false, null).command(s);
+        assertEquals("--master=spark://m:7077", prepDefault.command().get(6));
+        assertThrows(IllegalArgumentException.class, () -> new JobLaunch(JobLaunch.Kind.PREP, spec, true, ""));
+        assertEquals(JobLaunch.Kind.TEACHER_LOGITS, JobLaunch.Kind.ofCommand("teacher-logits"));
+        assertEquals("x 'a b' 'it'\\''s'", new EngineCommand(List.of("x", "a b", "it's"), java.util.Map.of(), tmp).display());
+    }
+}

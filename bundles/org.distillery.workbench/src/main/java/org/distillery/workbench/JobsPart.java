@@ -1,0 +1,141 @@
+package org.distillery.workbench;
+
+import jakarta.annotation.PostConstruct;
+import jakarta.inject.Inject;
+import java.util.List;
+import org.distillery.workbench.core.engine.JobLaunch;
+import org.distillery.workbench.core.engine.JobProgress;
+import org.eclipse.jface.dialogs.MessageDialog;
+import org.eclipse.swt.SWT;
+import org.eclipse.swt.custom.SashForm;
+import org.eclipse.swt.custom.StyledText;
+import org.eclipse.swt.layout.GridData;
+import org.eclipse.swt.layout.GridLayout;
+import org.eclipse.swt.widgets.Button;
+import org.eclipse.swt.widgets.Composite;
+import org.eclipse.swt.widgets.Table;
+import org.eclipse.swt.widgets.TableColumn;
+import org.eclipse.swt.widgets.TableItem;
+
+/**
+ * The launched jobs: state, stage and progress from each job's events, the selected job's console,
+ * Cancel (graceful stop, then kill) and Resume (a stopped training job, with --resume).
+ */
+public class JobsPart {
+    private static final int REFRESH_MS = 250;
+
+    @Inject
+    LaunchedJobs jobs;
+
+    private Table table;
+    private StyledText console;
+    private Button cancel;
+    private Button resume;
+    private DistilleryJob shown;
+    private long shownLines;
+
+    @PostConstruct
+    public void create(Composite parent) {
+        parent.setLayout(new GridLayout(1, false));
+        Composite bar = new Composite(parent, SWT.NONE);
+        bar.setLayout(new GridLayout(2, false));
+        cancel = Widgets.named(new Button(bar, SWT.PUSH), "jobs.cancel");
+        cancel.setText("Cancel");
+        cancel.setToolTipText("Stop the selected job: SIGTERM (a training job checkpoints), then a kill after "
+                + DistilleryJob.GRACE.toSeconds() + " s");
+        cancel.addListener(SWT.Selection, e -> {
+            DistilleryJob j = selected();
+            if (j != null) {
+                j.cancel();
+            }
+        });
+        resume = Widgets.named(new Button(bar, SWT.PUSH), "jobs.resume");
+        resume.setText("Resume");
+        resume.setToolTipText("Launch the selected stopped or failed training job again with --resume");
+        resume.addListener(SWT.Selection, e -> {
+            DistilleryJob j = selected();
+            if (j != null) {
+                try {
+                    jobs.resume(j);
+                } catch (RuntimeException ex) {
+                    MessageDialog.openError(parent.getShell(), "Resume", ex.getMessage());
+                }
+            }
+        });
+        SashForm sash = new SashForm(parent, SWT.VERTICAL);
+        sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));
+        table = Widgets.named(new Table(sash, SWT.SINGLE | SWT.FULL_SELECTION | SWT.BORDER), "jobs.table");
+        table.setHeaderVisible(true);
+        for (String[] c : new String[][] {{"Job", "220"}, {"State", "90"}, {"Stage", "150"}, {"Progress", "160"},
+                {"Run", "260"}}) {
+            TableColumn col = new TableColumn(table, SWT.LEFT);
+            col.setText(c[0]);
+            col.setWidth(Integer.parseInt(c[1]));
+        }
+        table.addListener(SWT.Selection, e -> showConsole());
+        console = Widgets.named(new StyledText(sash, SWT.MULTI | SWT.V_SCROLL | SWT.H_SCROLL | SWT.READ_ONLY
+                | SWT.BORDER), "jobs.console");
+        console.setFont(parent.getDisplay().getSystemFont());
+        sash.setWeights(2, 3);
+        refresh();
+    }
+
+    private DistilleryJob selected() {
+        int i = table.getSelectionIndex();
+        List<DistilleryJob> all = jobs.all();
+        return i >= 0 && i < all.size() ? all.get(i) : null;
+    }
+
+    private void refresh() {
+        if (table.isDisposed()) {
+            return;
+        }
+        List<DistilleryJob> all = jobs.all();
+        while (table.getItemCount() < all.size()) {
+            new TableItem(table, SWT.NONE);
+            table.setSelection(table.getItemCount() - 1); // follow the newest launch
+        }
+        for (int i = 0; i < all.size(); i++) {
+            JobProgress p = all.get(i).progress();
+            String progressText = p.fraction() >= 0 ? Math.round(p.fraction() * 100) + "%  " + p.progressText()
+                    : p.progressText();
+            String[] row = {p.launch().label(), p.state().name(), p.stage(), progressText,
+                    p.runId() == null ? "" : p.experiment() + " / " + p.runId()};
+            TableItem item = table.getItem(i);
+            for (int c = 0; c < row.length; c++) {
+                if (!row[c].equals(item.getText(c))) {
+                    item.setText(c, row[c]);
+                }
+            }
+        }
+        DistilleryJob sel = selected();
+        cancel.setEnabled(sel != null && !sel.progress().ended());
+        resume.setEnabled(sel != null && sel.progress().ended() && sel.progress().state() != JobProgress.State.FINISHED
+                && sel.progress().launch().kind().resumable());
+        showConsole();
+        table.getDisplay().timerExec(REFRESH_MS, this::refresh);
+    }
+
+    private void showConsole() {
+        DistilleryJob sel = selected();
+        if (sel != shown) {
+            shown = sel;
+            shownLines = 0;
+            console.setText("");
+        }
+        if (sel == null) {
+            return;
+        }
+        List<String> lines = sel.progress().consoleSince(shownLines);
+        if (!lines.isEmpty()) {
+            shownLines = sel.progress().consoleCount();
+            console.append(String.join("\n", lines) + "\n");
+            console.setTopIndex(console.getLineCount() - 1);
+        }
+    }
+
+    /** For the launch dialog's kinds. */
+    static String describe(JobLaunch.Kind k) {
+        return k.command() + (k.spark() ? " (Spark)" : "");
+    }
+}

@@ -1,0 +1,64 @@
+package org.distillery.workbench;
+
+import jakarta.inject.Inject;
+import jakarta.inject.Singleton;
+import java.util.ArrayList;
+import java.util.List;
+import org.distillery.workbench.core.engine.JobLaunch;
+import org.distillery.workbench.core.engine.JobProgress;
+import org.eclipse.e4.core.di.annotations.Creatable;
+
+/** The jobs launched in this session, newest last; the Jobs and Runs views read them. */
+@Creatable
+@Singleton
+public class LaunchedJobs {
+    private final List<DistilleryJob> jobs = new ArrayList<>();
+
+    @Inject
+    WorkbenchSettings settings;
+
+    /** Starts {@code launch} with the current engine settings; throws if they are not usable. */
+    public synchronized DistilleryJob launch(JobLaunch launch) {
+        var s = settings.get();
+        List<String> problems = s.validate();
+        if (!problems.isEmpty()) {
+            throw new IllegalStateException("the engine settings need fixing (Distillery > Preferences): "
+                    + String.join("; ", problems));
+        }
+        DistilleryJob job = new DistilleryJob(launch.command(s), new JobProgress(launch));
+        jobs.add(job);
+        job.schedule();
+        return job;
+    }
+
+    public synchronized List<DistilleryJob> all() {
+        return List.copyOf(jobs);
+    }
+
+    /** Whether any job is still running (views refresh faster then). */
+    public synchronized boolean anyRunning() {
+        return jobs.stream().anyMatch(j -> !j.progress().ended());
+    }
+
+    /** The job that announced the run {@code runId}, newest first, or null. */
+    public synchronized JobProgress forRun(String runId) {
+        for (int i = jobs.size() - 1; i >= 0; i--) {
+            if (runId != null && runId.equals(jobs.get(i).progress().runId())) {
+                return jobs.get(i).progress();
+            }
+        }
+        return null;
+    }
+
+    /** Launches a stopped or failed training job again with --resume. */
+    public DistilleryJob resume(DistilleryJob job) {
+        JobLaunch l = job.progress().launch();
+        return launch(new JobLaunch(l.kind(), l.spec(), true, l.master()));
+    }
+
+    synchronized List<JobProgress> progress() {
+        List<JobProgress> out = new ArrayList<>();
+        jobs.forEach(j -> out.add(j.progress()));
+        return out;
+    }
+}
