@@ -1,0 +1,299 @@
+package org.distillery.workbench.uitest;
+
+import jakarta.inject.Inject;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicReference;
+import org.distillery.workbench.LaunchHandler;
+import org.distillery.workbench.Widgets;
+import org.eclipse.e4.core.commands.ECommandService;
+import org.eclipse.e4.core.commands.EHandlerService;
+import org.eclipse.e4.core.di.annotations.Optional;
+import org.eclipse.e4.ui.di.UIEventTopic;
+import org.eclipse.e4.ui.workbench.IWorkbench;
+import org.eclipse.e4.ui.workbench.UIEvents;
+import org.eclipse.swt.SWT;
+import org.eclipse.swt.graphics.GC;
+import org.eclipse.swt.graphics.Image;
+import org.eclipse.swt.graphics.ImageData;
+import org.eclipse.swt.graphics.ImageLoader;
+import org.eclipse.swt.graphics.Rectangle;
+import org.eclipse.swt.widgets.Button;
+import org.eclipse.swt.widgets.Combo;
+import org.eclipse.swt.widgets.Composite;
+import org.eclipse.swt.widgets.Control;
+import org.eclipse.swt.widgets.Display;
+import org.eclipse.swt.widgets.Event;
+import org.eclipse.swt.widgets.Shell;
+import org.eclipse.swt.widgets.Table;
+import org.eclipse.swt.widgets.TableItem;
+import org.eclipse.swtchart.Chart;
+import org.eclipse.swtchart.ISeries;
+
+/**
+ * Drives the real workbench as a user would, from a thread of its own (as SWTBot does): opens Run As
+ * Distillery Job from the menu's command, types each spec into the dialog, presses Run, watches the Jobs
+ * view until the job ends and the Runs view's chart while it runs, then saves a screenshot of the
+ * window and a JSON report of what it saw, and closes the workbench. Configured by system properties:
+ * {@code distillery.uitest.specs} (comma-separated), {@code distillery.uitest.report},
+ * {@code distillery.uitest.screenshot}, {@code distillery.uitest.timeout} (seconds).
+ */
+public class UiDriver {
+    @Inject
+    ECommandService commands;
+    @Inject
+    EHandlerService handlers;
+    @Inject
+    org.eclipse.e4.core.contexts.IEclipseContext context; // the workbench itself joins it only once started
+
+    private Display display;
+    private final Map<String, Object> report = new LinkedHashMap<>();
+    private final List<Map<String, Object>> jobs = new ArrayList<>();
+    private long deadline;
+
+    @Inject
+    @Optional
+    public void started(@UIEventTopic(UIEvents.UILifeCycle.APP_STARTUP_COMPLETE) org.osgi.service.event.Event e) {
+        display = Display.getCurrent();
+        deadline = System.nanoTime() + Long.getLong("distillery.uitest.timeout", 600) * 1_000_000_000L;
+        Thread t = new Thread(this::drive, "distillery-ui-driver");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    private void drive() {
+        try {
+            report.put("jobs", jobs);
+            for (String spec : System.getProperty("distillery.uitest.specs", "").split(",")) {
+                if (!spec.isBlank()) {
+                    runJob(spec.strip());
+                }
+            }
+            Thread.sleep(1500); // the Runs view's next refresh after the last job ended
+            report.put("runs", ui(() -> rows(table("runs.table"))));
+            report.put("chart", ui(this::chart));
+            report.put("screenshot", screenshot(Path.of(System.getProperty("distillery.uitest.screenshot"))));
+            report.put("result", "ok");
+        } catch (Throwable t) {
+            report.put("result", "error: " + t);
+            java.io.StringWriter w = new java.io.StringWriter();
+            t.printStackTrace(new java.io.PrintWriter(w));
+            report.put("trace", w.toString());
+        } finally {
+            writeReport();
+            display.asyncExec(() -> context.get(IWorkbench.class).close());
+        }
+    }
+
+    private void runJob(String spec) throws Exception {
+        Map<String, Object> seen = new LinkedHashMap<>();
+        seen.put("spec", spec);
+        jobs.add(seen);
+        int before = ui(() -> table("jobs.table").getItemCount());
+        // The menu item's command, through the handler service, exactly as Run > Run As Distillery Job… does.
+        display.asyncExec(() -> handlers.executeHandler(commands.createCommand(LaunchHandler.COMMAND, Map.of())));
+        Shell dialog = waitFor("the launch dialog", () -> {
+            for (Shell s : display.getShells()) {
+                if ("Run Distillery Job".equals(s.getText()) && s.isVisible()) {
+                    return s;
+                }
+            }
+            return null;
+        });
+        ui(() -> {
+            org.eclipse.swt.widgets.Text text = find(dialog, "launch.spec", org.eclipse.swt.widgets.Text.class);
+            text.setText(spec); // fires Modify: the dialog guesses the kind and validates
+            return null;
+        });
+        seen.put("kind", ui(() -> find(dialog, "launch.kind", Combo.class).getText()));
+        ui(() -> {
+            Button run = find(dialog, "launch.run", Button.class);
+            if (!run.isEnabled()) {
+                throw new IllegalStateException("Run is disabled for " + spec);
+            }
+            run.notifyListeners(SWT.Selection, new Event());
+            return null;
+        });
+        TableItem[] row = new TableItem[1];
+        waitFor("a new row in the Jobs view", () -> ui(() -> {
+            Table t = table("jobs.table");
+            if (t.getItemCount() > before) {
+                row[0] = t.getItem(before);
+                return true;
+            }
+            return null;
+        }));
+        List<String> progress = new ArrayList<>();
+        int livePoints = 0;
+        String state;
+        while (true) {
+            String[] cells = ui(() -> new String[] {row[0].getText(0), row[0].getText(1), row[0].getText(2),
+                    row[0].getText(3), row[0].getText(4)});
+            state = cells[1];
+            String shown = cells[2] + " " + cells[3];
+            if (cells[3].contains("%") && (progress.isEmpty() || !progress.get(progress.size() - 1).equals(shown))) {
+                progress.add(shown);
+            }
+            if ("RUNNING".equals(state)) {
+                livePoints = Math.max(livePoints, ui(this::points));
+            }
+            if (state.equals("FINISHED") || state.equals("FAILED") || state.equals("CANCELLED")) {
+                seen.put("label", cells[0]);
+                seen.put("run", cells[4]);
+                break;
+            }
+            check("job " + spec + " to end (" + state + ")");
+            Thread.sleep(200);
+        }
+        seen.put("state", state);
+        seen.put("progressSeen", progress.size() > 12 ? progress.subList(progress.size() - 12, progress.size()) : progress);
+        seen.put("progressUpdates", progress.size());
+        seen.put("livePoints", livePoints);
+        seen.put("consoleTail", ui(() -> {
+            String text = find(table("jobs.table").getShell(), "jobs.console", org.eclipse.swt.custom.StyledText.class)
+                    .getText();
+            return text.length() > 3000 ? text.substring(text.length() - 3000) : text;
+        }));
+    }
+
+    private int points() {
+        Chart c = find(table("runs.table").getShell(), "runs.chart", Chart.class);
+        int max = 0;
+        for (ISeries<?> s : c.getSeriesSet().getSeries()) {
+            max = Math.max(max, s.getXSeries().length);
+        }
+        return max;
+    }
+
+    private Map<String, Object> chart() {
+        Chart c = find(table("runs.table").getShell(), "runs.chart", Chart.class);
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("title", c.getTitle().getText());
+        Map<String, Integer> series = new LinkedHashMap<>();
+        for (ISeries<?> s : c.getSeriesSet().getSeries()) {
+            series.put(s.getDescription(), s.getXSeries().length);
+        }
+        out.put("series", series);
+        return out;
+    }
+
+    private static List<String> rows(Table t) {
+        List<String> out = new ArrayList<>();
+        for (TableItem item : t.getItems()) {
+            StringBuilder s = new StringBuilder(item.getChecked() ? "[x] " : "[ ] ");
+            for (int c = 0; c < t.getColumnCount(); c++) {
+                s.append(c == 0 ? "" : " | ").append(item.getText(c));
+            }
+            out.add(s.toString());
+        }
+        return out;
+    }
+
+    private Table table(String name) {
+        for (Shell s : display.getShells()) {
+            Table t = findOrNull(s, name, Table.class);
+            if (t != null) {
+                return t;
+            }
+        }
+        throw new IllegalStateException("no table " + name);
+    }
+
+    private static <W extends Control> W find(Composite root, String name, Class<W> type) {
+        W w = findOrNull(root, name, type);
+        if (w == null) {
+            throw new IllegalStateException("no " + type.getSimpleName() + " named " + name + " in " + root);
+        }
+        return w;
+    }
+
+    private static <W extends Control> W findOrNull(Composite root, String name, Class<W> type) {
+        for (Control c : root.getChildren()) {
+            if (name.equals(c.getData(Widgets.KEY)) && type.isInstance(c)) {
+                return type.cast(c);
+            }
+            if (c instanceof Composite k) {
+                W w = findOrNull(k, name, type);
+                if (w != null) {
+                    return w;
+                }
+            }
+        }
+        return null;
+    }
+
+    /** Copies the workbench window from the screen into a PNG, as a user's screenshot would show it. */
+    private String screenshot(Path file) throws IOException {
+        ImageData data = ui(() -> {
+            Shell shell = table("runs.table").getShell();
+            Rectangle b = shell.getBounds();
+            GC gc = new GC(display);
+            Image image = new Image(display, b.width, b.height);
+            try {
+                gc.copyArea(image, b.x, b.y);
+                return image.getImageData();
+            } finally {
+                gc.dispose();
+                image.dispose();
+            }
+        });
+        ImageLoader loader = new ImageLoader();
+        loader.data = new ImageData[] {data};
+        Files.createDirectories(file.toAbsolutePath().getParent());
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        loader.save(tmp.toString(), SWT.IMAGE_PNG);
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        return file + " " + data.width + "x" + data.height;
+    }
+
+    private <T> T ui(Callable<T> action) {
+        AtomicReference<T> result = new AtomicReference<>();
+        AtomicReference<Exception> error = new AtomicReference<>();
+        display.syncExec(() -> {
+            try {
+                result.set(action.call());
+            } catch (Exception e) {
+                error.set(e);
+            }
+        });
+        if (error.get() != null) {
+            throw new IllegalStateException(error.get().getMessage(), error.get());
+        }
+        return result.get();
+    }
+
+    private <T> T waitFor(String what, Callable<T> probe) throws Exception {
+        while (true) {
+            T v = ui(probe);
+            if (v != null) {
+                return v;
+            }
+            check(what);
+            Thread.sleep(100);
+        }
+    }
+
+    private void check(String what) {
+        if (System.nanoTime() > deadline) {
+            throw new IllegalStateException("timed out waiting for " + what);
+        }
+    }
+
+    private void writeReport() {
+        try {
+            Path file = Path.of(System.getProperty("distillery.uitest.report"));
+            Files.writeString(file, new com.fasterxml.jackson.databind.ObjectMapper()
+                    .writerWithDefaultPrettyPrinter().writeValueAsString(report), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            System.err.println("ui driver: cannot write the report: " + e);
+        }
+    }
+}

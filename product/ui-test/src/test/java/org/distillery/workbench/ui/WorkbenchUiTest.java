@@ -1,0 +1,196 @@
+package org.distillery.workbench.ui;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.jar.JarFile;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The real workbench product, started from its launch script under Xvfb, with the UI driver bundle
+ * added to a copy of it. The driver launches a tiny pipeline from the Run As Distillery Job dialog
+ * (prep on Spark local[2], then training), the engine is this checkout's {@code bin/distillery}, and
+ * the test checks what the driver saw: each job's progress in the Jobs view, the run in the Runs view,
+ * its curve in the chart (growing while the job ran), and a screenshot, kept as
+ * {@code target/workbench-runs.png}.
+ */
+class WorkbenchUiTest {
+    private static final Path ROOT = Path.of("").toAbsolutePath().getParent().getParent();
+    private static final Path PRODUCT = ROOT.resolve(
+            "product/target/products/org.distillery.workbench.product/linux/gtk/x86_64");
+    private static final int STEPS = 60;
+    private static final int LOG_EVERY = 2;
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void launchesATinyPipelineAndChartsItsRun() throws Exception {
+        Path product = installWithDriver();
+        Path prep = tmp.resolve("specs/prep.yaml");
+        Files.createDirectories(prep.getParent());
+        Files.writeString(prep, """
+                name: uitest
+                sources:
+                  - path: %s
+                    format: json-sentences
+                tokenizer:
+                  vocab_size: 400
+                spark:
+                  master: local[2]
+                  partitions: 2
+                """.formatted(ROOT.resolve("datasets/nlp-corpus/sample")));
+        Path train = tmp.resolve("specs/train.yaml");
+        Files.writeString(train, """
+                name: uitest
+                data:
+                  prep: uitest
+                model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32}
+                optimizer: {lr: 0.01, warmup_steps: 5}
+                training: {steps: %d, batch_size: 8, log_every: %d}
+                eval: {every: 30, batches: 2}
+                checkpoints: {every: 30, keep: 1}
+                seed: 5
+                """.formatted(STEPS, LOG_EVERY));
+        Path report = tmp.resolve("report.json");
+        Path screenshot = ROOT.resolve("product/ui-test/target/workbench-runs.png");
+        Files.deleteIfExists(screenshot);
+
+        int display = freeDisplay();
+        Process xvfb = new ProcessBuilder("Xvfb", ":" + display, "-screen", "0", "1280x800x24", "-nolisten", "tcp")
+                .redirectErrorStream(true).redirectOutput(tmp.resolve("xvfb.log").toFile()).start();
+        Process app = null;
+        try {
+            waitForDisplay(display, xvfb);
+            ProcessBuilder pb = new ProcessBuilder(product.resolve("distillery-workbench").toString(), "-consoleLog")
+                    .redirectErrorStream(true).redirectOutput(tmp.resolve("workbench.log").toFile());
+            pb.environment().put("DISPLAY", ":" + display);
+            pb.environment().put("DISTILLERY_HOME", ROOT.toString()); // the copy is not inside the checkout
+            pb.environment().put("DISTILLERY_WORK_DIR", tmp.resolve("work").toString());
+            pb.environment().put("DISTILLERY_WORKBENCH_DATA", tmp.resolve("workspace").toString());
+            pb.environment().remove("MLFLOW_TRACKING_URI");
+            pb.environment().put("DISTILLERY_WORKBENCH_VMARGS", String.join(" ",
+                    "-Ddistillery.uitest.specs=" + prep + "," + train,
+                    "-Ddistillery.uitest.report=" + report,
+                    "-Ddistillery.uitest.screenshot=" + screenshot,
+                    "-Ddistillery.uitest.timeout=480"));
+            app = pb.start();
+            if (!app.waitFor(540, TimeUnit.SECONDS)) {
+                fail("the workbench did not finish the script in 540 s; log:\n" + tail(tmp.resolve("workbench.log")));
+            }
+        } finally {
+            if (app != null && app.isAlive()) {
+                app.destroyForcibly();
+            }
+            xvfb.destroy();
+            xvfb.waitFor(10, TimeUnit.SECONDS);
+        }
+        assertTrue(Files.exists(report), "the driver wrote no report; workbench log:\n" + tail(tmp.resolve("workbench.log")));
+        JsonNode r = new ObjectMapper().readTree(report.toFile());
+        assertEquals("ok", r.path("result").asText(), r.toPrettyString() + "\nworkbench log:\n"
+                + tail(tmp.resolve("workbench.log")));
+
+        JsonNode prepJob = r.path("jobs").get(0);
+        assertEquals("prep (Spark)", prepJob.path("kind").asText(), "the dialog's guess for " + prep);
+        assertEquals("FINISHED", prepJob.path("state").asText(), prepJob.toPrettyString());
+        assertTrue(prepJob.path("progressUpdates").asInt() >= 2, "prep progress seen: " + prepJob.path("progressSeen"));
+        JsonNode trainJob = r.path("jobs").get(1);
+        assertEquals("train", trainJob.path("kind").asText());
+        assertEquals("FINISHED", trainJob.path("state").asText(), trainJob.toPrettyString());
+        assertTrue(trainJob.path("progressUpdates").asInt() >= 3, "train progress seen: " + trainJob.path("progressSeen"));
+        assertTrue(trainJob.path("progressSeen").toString().contains("100%  " + STEPS + "/" + STEPS + " steps"),
+                trainJob.path("progressSeen").toString());
+        assertTrue(trainJob.path("run").asText().startsWith("uitest / "), "run column: " + trainJob.path("run"));
+        assertTrue(trainJob.path("livePoints").asInt() > 0, "the chart showed no point while the job ran");
+
+        List<String> runs = new ArrayList<>();
+        r.path("runs").forEach(n -> runs.add(n.asText()));
+        assertEquals(List.of("[x] train-uitest | uitest | FINISHED"), runs, "Runs view rows");
+        assertEquals("train/loss", r.path("chart").path("title").asText());
+        assertEquals(STEPS / LOG_EVERY, r.path("chart").path("series").path("uitest / train-uitest").asInt(),
+                "points of train/loss in the chart: " + r.path("chart"));
+
+        byte[] png = Files.readAllBytes(screenshot);
+        assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, Arrays.copyOf(png, 4), "not a PNG");
+        assertTrue(png.length > 20_000, "a screenshot of " + png.length + " bytes is too small to show the views");
+    }
+
+    /** A copy of the product with the driver bundle added to its simpleconfigurator bundle list. */
+    private Path installWithDriver() throws IOException {
+        assertTrue(Files.isDirectory(PRODUCT), "no product at " + PRODUCT + ": ./mvnw verify builds it");
+        Path copy = tmp.resolve("product");
+        try (Stream<Path> files = Files.walk(PRODUCT)) {
+            for (Path f : files.toList()) {
+                Path to = copy.resolve(PRODUCT.relativize(f).toString());
+                if (Files.isDirectory(f)) {
+                    Files.createDirectories(to);
+                } else {
+                    Files.copy(f, to, StandardCopyOption.COPY_ATTRIBUTES);
+                }
+            }
+        }
+        Path driver;
+        try (Stream<Path> jars = Files.list(ROOT.resolve("bundles/org.distillery.workbench.uitest/target"))) {
+            driver = jars.filter(p -> p.getFileName().toString().matches("org\\.distillery\\.workbench\\.uitest-.*\\.jar"))
+                    .filter(p -> !p.getFileName().toString().contains("sources")).findFirst()
+                    .orElseThrow(() -> new AssertionError("the UI driver bundle is not built"));
+        }
+        String version;
+        try (JarFile jar = new JarFile(driver.toFile())) {
+            version = jar.getManifest().getMainAttributes().getValue("Bundle-Version");
+        }
+        String name = "org.distillery.workbench.uitest_" + version + ".jar";
+        Files.copy(driver, copy.resolve("plugins").resolve(name));
+        Path info = copy.resolve("configuration/org.eclipse.equinox.simpleconfigurator/bundles.info");
+        Files.writeString(info, Files.readString(info) + "org.distillery.workbench.uitest," + version + ",plugins/" + name
+                + ",4,false\n");
+        return copy;
+    }
+
+    private static int freeDisplay() {
+        Random random = new Random();
+        for (int i = 0; i < 100; i++) {
+            int d = 100 + random.nextInt(400);
+            if (!Files.exists(Path.of("/tmp/.X11-unix/X" + d)) && !Files.exists(Path.of("/tmp/.X" + d + "-lock"))) {
+                return d;
+            }
+        }
+        throw new IllegalStateException("no free X display number");
+    }
+
+    private static void waitForDisplay(int display, Process xvfb) throws Exception {
+        for (int i = 0; i < 100; i++) {
+            if (Files.exists(Path.of("/tmp/.X11-unix/X" + display))) {
+                return;
+            }
+            if (!xvfb.isAlive()) {
+                fail("Xvfb exited (bin/test installs it): exit " + xvfb.exitValue());
+            }
+            Thread.sleep(100);
+        }
+        fail("Xvfb did not open display :" + display);
+    }
+
+    private static String tail(Path log) throws IOException {
+        if (!Files.exists(log)) {
+            return "(no log)";
+        }
+        String s = Files.readString(log);
+        return s.length() > 6000 ? s.substring(s.length() - 6000) : s;
+    }
+}
