@@ -8,7 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
-import org.distillery.core.testing.RepoFixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -18,7 +17,7 @@ class JobLaunchTest {
 
     @Test
     void theCheckoutsOwnSpecsAreRecognised() {
-        Path pipelines = RepoFixtures.root().resolve("pipelines");
+        Path pipelines = Path.of("").toAbsolutePath().getParent().getParent().resolve("pipelines"); // the checkout's
         assertEquals(Optional.of(JobLaunch.Kind.PREP), JobLaunch.guess(pipelines.resolve("demo/prep.yaml")));
         assertEquals(Optional.of(JobLaunch.Kind.TRAIN), JobLaunch.guess(pipelines.resolve("demo/train.yaml")));
         assertEquals(Optional.of(JobLaunch.Kind.DISTILL), JobLaunch.guess(pipelines.resolve("demo/distill.yaml")));
