@@ -3,7 +3,6 @@ package org.distillery.workbench;
 import jakarta.annotation.PostConstruct;
 import jakarta.inject.Inject;
 import java.util.List;
-import org.distillery.workbench.core.engine.JobLaunch;
 import org.distillery.workbench.core.engine.JobProgress;
 import org.eclipse.jface.dialogs.MessageDialog;
 import org.eclipse.swt.SWT;
@@ -132,10 +131,5 @@ public class JobsPart {
             console.append(String.join("\n", lines) + "\n");
             console.setTopIndex(console.getLineCount() - 1);
         }
-    }
-
-    /** For the launch dialog's kinds. */
-    static String describe(JobLaunch.Kind k) {
-        return k.command() + (k.spark() ? " (Spark)" : "");
     }
 }

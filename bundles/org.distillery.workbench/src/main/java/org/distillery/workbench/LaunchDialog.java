@@ -61,7 +61,7 @@ public class LaunchDialog extends TitleAreaDialog {
         new Label(c, SWT.NONE).setText("Job:");
         kind = Widgets.named(new Combo(c, SWT.READ_ONLY), "launch.kind");
         for (JobLaunch.Kind k : JobLaunch.Kind.values()) {
-            kind.add(JobsPart.describe(k));
+            kind.add(k.command() + (k.spark() ? " (Spark)" : ""));
         }
         kind.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false, 2, 1));
         new Label(c, SWT.NONE).setText("Spark master:");

@@ -55,10 +55,4 @@ public class LaunchedJobs {
         JobLaunch l = job.progress().launch();
         return launch(new JobLaunch(l.kind(), l.spec(), true, l.master()));
     }
-
-    synchronized List<JobProgress> progress() {
-        List<JobProgress> out = new ArrayList<>();
-        jobs.forEach(j -> out.add(j.progress()));
-        return out;
-    }
 }

@@ -277,13 +277,4 @@ public class RunsPart {
             status.setText(e.getMessage());
         }
     }
-
-    /** The number of points the chart shows per series id, for tests that watch it fill. */
-    public Map<String, Integer> plotted() {
-        Map<String, Integer> out = new TreeMap<>();
-        for (ISeries<?> s : chart.getSeriesSet().getSeries()) {
-            out.put(s.getDescription(), s.getXSeries().length);
-        }
-        return out;
-    }
 }

@@ -9,7 +9,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Matcher;
@@ -137,10 +136,5 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master) {
     /** A short label: {@code train demo.yaml}. */
     public String label() {
         return kind.command() + " " + spec.getFileName() + (resume ? " (resume)" : "");
-    }
-
-    /** The kind's command in lower case, for launch configuration attributes. */
-    public String kindKey() {
-        return kind.command().toLowerCase(Locale.ROOT);
     }
 }
