@@ -19,7 +19,8 @@ import picocli.CommandLine.Option;
         description = "Prepare text with Spark, train and distill small GPT models, export them for serving.",
         subcommands = {DatasetsCommand.class, PrepCommand.class, ShardsCommand.class, TokenizerCommand.class,
             TrainCommand.class, TeacherLogitsCommand.class, DistillCommand.class, ExperimentCommand.class,
-            GenerateCommand.class, ExportCommand.class, ImportCommand.class, RunsCommand.class, BenchCommand.class})
+            GenerateCommand.class, ExportCommand.class, ImportCommand.class, RunsCommand.class, BenchCommand.class,
+            ValidateCommand.class, ExportsCommand.class})
 public final class Distillery {
     /** How progress is shown. */
     enum ProgressMode { auto, bar, json, none }

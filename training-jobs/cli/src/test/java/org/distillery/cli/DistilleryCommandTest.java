@@ -17,6 +17,9 @@ class DistilleryCommandTest {
     @TempDir
     Path dir;
 
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON =
+            new com.fasterxml.jackson.databind.ObjectMapper();
+
     private static CliRun run(String... args) {
         return CliRun.of(args);
     }
@@ -136,6 +139,125 @@ class DistilleryCommandTest {
         float[] a = org.distillery.model.Checkpoint.read(model).section("params").toFloatVector();
         float[] b = org.distillery.model.Checkpoint.read(imported).section("params").toFloatVector();
         assertTrue(java.util.Arrays.equals(a, b), "import(export(m)) has m's weights");
+    }
+
+    /** What the workbench's Exports view runs: the list with provenance, and the serving readers' check. */
+    @Test
+    void exportsAreListedWithProvenanceAndCheckedByTheServingReaders() throws Exception {
+        Path data = org.distillery.model.TinyPrep.write(dir.resolve("prep"), 40, false);
+        Path work = dir.resolve("work");
+        Path model = trainTiny(work, "tiny", data, 1);
+        Path out = work.resolve("export/tiny");
+        assertEquals(0, run("--work-dir", work.toString(), "--progress=none", "export", model.toString(), "--format",
+                "hf,onnx,gguf", "--out", out.toString()).code());
+        String runId = org.distillery.model.Checkpoint.readHeader(model).runId();
+
+        CliRun list = run("--work-dir", work.toString(), "exports", "list", "--json");
+        assertEquals(0, list.code(), list.err());
+        com.fasterxml.jackson.databind.JsonNode exports = JSON.readTree(list.out()).get("exports");
+        assertEquals(1, exports.size());
+        assertEquals("tiny", exports.get(0).get("name").asText());
+        List<String> formats = new java.util.ArrayList<>();
+        for (com.fasterxml.jackson.databind.JsonNode f : exports.get(0).get("formats")) {
+            formats.add(f.get("format").asText());
+            assertEquals(runId, f.get("provenance").get("distillery.run_id").asText(), "provenance inside " + f);
+            assertEquals(model.toAbsolutePath().toString(), f.get("provenance").get("distillery.checkpoint").asText());
+        }
+        assertEquals(List.of("hf", "onnx", "gguf"), formats);
+
+        Path report = dir.resolve("check.json");
+        CliRun check = run("--progress=json", "exports", "check", out.toString(), "--report", report.toString(),
+                "--python", RepoFixtures.python());
+        assertEquals(0, check.code(), check.out() + check.err());
+        com.fasterxml.jackson.databind.JsonNode r = JSON.readTree(report.toFile());
+        assertTrue(r.get("reference").asText().startsWith("checkpoint "), r.toString());
+        for (com.fasterxml.jackson.databind.JsonNode c : r.get("checks")) {
+            assertTrue(c.get("ok").asBoolean(), c.toString());
+            assertTrue(c.get("provenance_read").asBoolean(), c.toString());
+        }
+        assertTrue(r.get("checks").get(0).get("reader").asText().startsWith("transformers "), r.toString());
+        assertTrue(r.get("checks").get(0).get("max_abs_logit_diff").asDouble() < 1e-3, r.toString());
+        assertTrue(r.get("checks").get(1).get("reader").asText().startsWith("onnxruntime "), r.toString());
+        assertTrue(check.out().contains("\"type\":\"stage\""), "progress events: " + check.out());
+
+        // The checkpoint gone, the hf folder read back is the reference; a damaged ONNX file fails its check alone.
+        Files.move(model, dir.resolve("moved.ckpt"));
+        Path onnx = out.resolve("onnx/model.onnx");
+        byte[] bytes = Files.readAllBytes(onnx);
+        Files.write(onnx, java.util.Arrays.copyOf(bytes, bytes.length - 4096));
+        CliRun damaged = run("--progress=none", "exports", "check", out.toString(), "--report", report.toString(),
+                "--python", RepoFixtures.python());
+        assertEquals(1, damaged.code(), damaged.out() + damaged.err());
+        r = JSON.readTree(report.toFile());
+        assertTrue(r.get("reference").asText().startsWith("the hf folder read back"), r.toString());
+        assertTrue(r.get("checks").get(0).get("ok").asBoolean(), r.toString());
+        assertTrue(!r.get("checks").get(1).get("ok").asBoolean(), r.toString());
+        assertTrue(r.get("checks").get(2).get("ok").asBoolean(), r.toString());
+        assertTrue(damaged.out().contains("onnx  FAIL"), damaged.out());
+    }
+
+    /** The spec editor's validation: the jobs' own reader, every problem with its file, line and field. */
+    @Test
+    void validateReportsProblemsWithFileLineAndField() throws Exception {
+        Path good = RepoFixtures.root().resolve("pipelines/demo/train.yaml");
+        CliRun ok = run("validate", "train", good.toString());
+        assertEquals(0, ok.code(), ok.err());
+        assertTrue(ok.out().contains("valid train spec"), ok.out());
+
+        Path bad = dir.resolve("bad.yaml");
+        Files.writeString(bad, "name: x\ndata:\n  prep: prep/x\nmodel:\n  n_layr: 2\n");
+        CliRun r = run("validate", "train", bad.toString(), "--json");
+        assertEquals(2, r.code());
+        com.fasterxml.jackson.databind.JsonNode v = JSON.readTree(r.out());
+        assertEquals("distillery.validation/1", v.get("format").asText());
+        assertTrue(!v.get("valid").asBoolean());
+        com.fasterxml.jackson.databind.JsonNode p = v.get("problems").get(0);
+        assertEquals(5, p.get("line").asInt());
+        assertEquals("model.n_layr", p.get("field").asText());
+        assertTrue(p.get("message").asText().contains("did you mean 'n_layer'"), p.toString());
+
+        Files.writeString(bad, "name: x\ndata:\n  prep: prep/x\ntraining:\n  steps: -3\n");
+        com.fasterxml.jackson.databind.JsonNode v2 = JSON.readTree(run("validate", "train", bad.toString(), "--json").out());
+        p = v2.get("problems").get(0);
+        assertEquals(5, p.get("line").asInt(), v2.toString());
+        assertEquals("training.steps", p.get("field").asText(), v2.toString());
+
+        CliRun kind = run("validate", "trian", bad.toString());
+        assertEquals(2, kind.code());
+        assertTrue(kind.err().contains("KIND: expected one of prep, train"), kind.err());
+    }
+
+    /** The Datasets view's sources: the catalogue with fetch state, and documents read as prep reads them. */
+    @Test
+    void datasetsAreListedAndSampledAsJson() throws Exception {
+        Path work = dir.resolve("work");
+        CliRun list = run("--work-dir", work.toString(), "--datasets", RepoFixtures.datasets().toString(), "datasets",
+                "list", "--json");
+        assertEquals(0, list.code(), list.err());
+        com.fasterxml.jackson.databind.JsonNode ds = JSON.readTree(list.out()).get("datasets");
+        com.fasterxml.jackson.databind.JsonNode nlp = null;
+        for (com.fasterxml.jackson.databind.JsonNode d : ds) {
+            if (d.get("name").asText().equals("nlp-corpus")) {
+                nlp = d;
+            }
+        }
+        assertTrue(nlp != null, ds.toString());
+        assertEquals("json-sentences", nlp.get("format").asText());
+        assertEquals("nlp-corpus", nlp.get("source").get("npm").asText());
+        assertTrue(!nlp.get("fetched").asBoolean(), "a fresh work dir has nothing fetched");
+
+        CliRun sample = run("--work-dir", work.toString(), "--datasets", RepoFixtures.datasets().toString(), "datasets",
+                "sample", "nlp-corpus", "--count", "3", "--json");
+        assertEquals(0, sample.code(), sample.err());
+        com.fasterxml.jackson.databind.JsonNode s = JSON.readTree(sample.out());
+        assertEquals(3, s.get("documents").size());
+        assertTrue(s.get("from").asText().endsWith("nlp-corpus/sample"), s.toString());
+        assertTrue(!s.get("documents").get(0).asText().isBlank());
+
+        CliRun tok = run("--work-dir", work.toString(), "--datasets", RepoFixtures.datasets().toString(), "datasets",
+                "sample", "gpt2-tokenizer");
+        assertEquals(2, tok.code());
+        assertTrue(tok.err().contains("is not a corpus"), tok.err());
     }
 
     /** A teacher trained and exported as a Hugging Face folder, distilled from that folder into a student. */

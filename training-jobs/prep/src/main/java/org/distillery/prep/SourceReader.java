@@ -103,7 +103,7 @@ final class SourceReader {
         };
     }
 
-    private static java.util.Iterator<String> sentences(String file, String content) {
+    static java.util.Iterator<String> sentences(String file, String content) {
         JsonNode root;
         try {
             root = JSON.readTree(content);

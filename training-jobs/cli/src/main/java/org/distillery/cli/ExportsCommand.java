@@ -1,0 +1,258 @@
+package org.distillery.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.io.AtomicFile;
+import org.distillery.core.progress.ProgressEvent;
+import org.distillery.core.progress.ProgressListener;
+import org.distillery.export.ExportFolder;
+import org.distillery.export.ExportFormat;
+import org.distillery.export.ExportProvenance;
+import org.distillery.export.HfImporter;
+import org.distillery.export.SafetensorsFile;
+import org.distillery.export.TensorType;
+import org.distillery.model.Checkpoint;
+import org.distillery.model.Gpt;
+import org.distillery.model.GptConfig;
+import org.distillery.model.GptParameters;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+@Command(name = "exports", description = "List exports with their provenance, and check them with the readers serving"
+        + " teams use (transformers, onnxruntime, gguf-py).",
+        subcommands = {ExportsCommand.ListCmd.class, ExportsCommand.Check.class})
+final class ExportsCommand {
+    static final String LIST_FORMAT = "distillery.exports/1";
+    static final String CHECK_FORMAT = "distillery.export-check/1";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @ParentCommand
+    Distillery top;
+
+    @Command(name = "list", description = "The exports under a folder (default: <work-dir>/export): formats, sizes,"
+            + " provenance read from inside each file.")
+    static final class ListCmd implements Callable<Integer> {
+        @ParentCommand
+        ExportsCommand parent;
+
+        @Parameters(arity = "0..1", paramLabel = "DIR")
+        Path dir;
+
+        @Option(names = "--json", description = "one JSON document (" + LIST_FORMAT + ")")
+        boolean json;
+
+        @Override
+        public Integer call() throws IOException {
+            Path root = (dir != null ? dir : parent.top.workDir().resolve("export")).toAbsolutePath();
+            List<ExportFolder> exports = ExportFolder.under(root);
+            if (json) {
+                ObjectNode out = JSON.createObjectNode().put("format", LIST_FORMAT).put("root", root.toString());
+                ArrayNode list = out.putArray("exports");
+                for (ExportFolder e : exports) {
+                    ObjectNode n = list.addObject().put("name", e.dir().getFileName().toString())
+                            .put("path", e.dir().toString());
+                    ArrayNode parts = n.putArray("formats");
+                    for (ExportFolder.Part p : e.parts()) {
+                        ObjectNode pn = parts.addObject().put("format", p.name()).put("path", p.dir().toString())
+                                .put("file", p.file().toString()).put("bytes", p.bytes());
+                        pn.put("problem", p.problem());
+                        ObjectNode prov = pn.putObject("provenance");
+                        p.provenance().forEach(prov::put);
+                    }
+                }
+                System.out.println(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(out));
+            } else {
+                for (ExportFolder e : exports) {
+                    for (ExportFolder.Part p : e.parts()) {
+                        System.out.printf("%-20s %-5s %10d  run %-34s step %s%n", e.dir().getFileName(), p.name(),
+                                p.bytes(), p.provenance().getOrDefault(ExportProvenance.PREFIX + "run_id", "-"),
+                                p.provenance().getOrDefault(ExportProvenance.PREFIX + "step", "-"));
+                    }
+                }
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "check", description = "Load each format of an export with its serving reader and compare its"
+            + " logits with Distillery's own on the same tokens (the checkpoint the export names, else the"
+            + " Hugging Face folder read back). Exit code 1 when a check fails.")
+    static final class Check implements Callable<Integer> {
+        @ParentCommand
+        ExportsCommand parent;
+
+        @Parameters(paramLabel = "EXPORT", description = "an export folder")
+        Path dir;
+
+        @Option(names = "--report", description = "also write the results as JSON (" + CHECK_FORMAT + ") to this file")
+        Path report;
+
+        @Option(names = "--python", description = "Python with transformers, onnxruntime and gguf (default:"
+                + " $DISTILLERY_PYTHON, .venv/bin/python, python3; bin/setup-python installs them)")
+        String python;
+
+        @Override
+        public Integer call() throws Exception {
+            ExportFolder export = ExportFolder.at(dir.toAbsolutePath());
+            if (export == null) {
+                throw new DistilleryException(dir + ": no export here (expected config.json + model.safetensors,"
+                        + " model.onnx or model.gguf, or hf/, onnx/, gguf/ subfolders)");
+            }
+            Reference ref = Reference.of(export);
+            int[] ids = probeIds(ref.gpt.config());
+            ObjectNode out = JSON.createObjectNode().put("format", CHECK_FORMAT).put("export", dir.toAbsolutePath()
+                    .toString()).put("reference", ref.what);
+            ArrayNode ia = out.putArray("ids");
+            for (int id : ids) {
+                ia.add(id);
+            }
+            ArrayNode results = out.putArray("checks");
+            boolean ok = true;
+            Path script = Files.createTempFile("export_consumers", ".py");
+            try (InputStream in = ExportsCommand.class.getResourceAsStream("export_consumers.py");
+                 ProgressListener progress = parent.top.progress(System.out)) {
+                Files.write(script, in.readAllBytes());
+                int i = 0;
+                for (ExportFolder.Part p : export.parts()) {
+                    progress.on(ProgressEvent.stage("exports-check", p.name(), ++i, export.parts().size()));
+                    ObjectNode r = check(p, script, ids, ref);
+                    results.add(r);
+                    ok &= r.get("ok").asBoolean();
+                }
+                out.put("ok", ok);
+                if (report != null) {
+                    AtomicFile.write(report, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(out));
+                }
+                progress.on(ProgressEvent.done("exports-check", ok ? "all readers agree" : "a check failed"));
+            } finally {
+                Files.deleteIfExists(script);
+            }
+            if (!parent.top.showsJson()) {
+                for (JsonNode r : results) {
+                    System.out.printf("%-5s %-4s %s%n", r.get("format").asText(), r.get("ok").asBoolean() ? "ok" : "FAIL",
+                            r.get("detail").asText());
+                }
+            }
+            return ok ? 0 : 1;
+        }
+
+        private ObjectNode check(ExportFolder.Part p, Path script, int[] ids, Reference ref)
+                throws IOException, InterruptedException {
+            String idList = String.join(",", java.util.Arrays.stream(ids).mapToObj(String::valueOf).toList());
+            List<String> cmd = new ArrayList<>(List.of(BenchCommand.pythonCommand(python), script.toString()));
+            switch (p.format()) {
+                case HF -> cmd.addAll(List.of("hf", p.dir().toString(), idList));
+                case ONNX -> cmd.addAll(List.of("onnx", p.file().toString(), idList));
+                case GGUF -> cmd.addAll(List.of("gguf", p.file().toString()));
+            }
+            ObjectNode r = JSON.createObjectNode().put("format", p.name()).put("path", p.dir().toString());
+            JsonNode py;
+            try {
+                py = BenchCommand.runPeer(new ProcessBuilder(cmd), p.name() + " reader", "transformers, onnxruntime"
+                        + " and gguf", "bin/setup-python");
+            } catch (DistilleryException e) {
+                return r.put("ok", false).put("detail", e.getMessage());
+            }
+            r.put("reader", py.path("reader").asText());
+            if (p.problem() != null) {
+                r.put("problem", p.problem());
+            }
+            String runId = p.provenance().get(ExportProvenance.PREFIX + "run_id");
+            String readRun = py.path("metadata").path(ExportProvenance.PREFIX + "run_id").asText(null);
+            boolean sameRun = p.problem() == null && (runId == null || runId.equals(readRun));
+            r.put("provenance_read", sameRun);
+            if (p.format() == ExportFormat.GGUF) {
+                boolean ok = sameRun && py.path("all_finite").asBoolean() && "gpt2".equals(py.path("architecture")
+                        .asText()) && py.path("tensors").asInt() > 0;
+                return r.put("ok", ok).put("detail", py.path("tensors").asInt() + " tensors read, all finite: "
+                        + py.path("all_finite").asBoolean() + ", architecture " + py.path("architecture").asText()
+                        + (sameRun ? "" : ", provenance run_id not read back"));
+            }
+            INDArray mine = ref.gpt.logits(ids, 1, ids.length);
+            JsonNode rows = py.get("logits");
+            double maxDiff = 0;
+            boolean sameArgmax = true;
+            for (int t = 0; t < ids.length; t++) {
+                JsonNode row = rows.get(t);
+                int best = 0;
+                int mineBest = 0;
+                for (int v = 0; v < row.size(); v++) {
+                    maxDiff = Math.max(maxDiff, Math.abs(mine.getDouble(t, v) - row.get(v).asDouble()));
+                    best = row.get(v).asDouble() > row.get(best).asDouble() ? v : best;
+                    mineBest = mine.getDouble(t, v) > mine.getDouble(t, mineBest) ? v : mineBest;
+                }
+                sameArgmax &= best == mineBest;
+            }
+            double tol = tolerance(p);
+            boolean ok = sameRun && maxDiff <= tol;
+            r.put("max_abs_logit_diff", maxDiff).put("tolerance", tol).put("same_argmax", sameArgmax);
+            if (py.has("greedy")) {
+                r.set("greedy", py.get("greedy"));
+            }
+            return r.put("ok", ok).put("detail", String.format("max |logit diff| %.2e (tolerance %.0e) over %d positions,"
+                    + " same argmax: %s%s", maxDiff, tol, ids.length, sameArgmax,
+                    sameRun ? "" : ", provenance run_id not read back"));
+        }
+
+        /** Float32 agrees to rounding; 16-bit weights move logits by their own rounding. */
+        private static double tolerance(ExportFolder.Part p) {
+            if (p.format() != ExportFormat.HF) {
+                return 1e-3;
+            }
+            TensorType t = SafetensorsFile.open(p.file()).entries().values().iterator().next().type();
+            return switch (t) {
+                case F16 -> 5e-2;
+                case BF16 -> 0.25;
+                default -> 1e-3;
+            };
+        }
+    }
+
+    /** Distillery's side of the comparison. */
+    private record Reference(String what, Gpt gpt) {
+        static Reference of(ExportFolder export) {
+            for (ExportFolder.Part p : export.parts()) {
+                String ck = p.provenance().get(ExportProvenance.PREFIX + "checkpoint");
+                if (ck != null && Files.isRegularFile(Path.of(ck))) {
+                    Checkpoint c = Checkpoint.read(Path.of(ck));
+                    return new Reference("checkpoint " + ck, gpt(c));
+                }
+            }
+            for (ExportFolder.Part p : export.parts()) {
+                if (p.format() == ExportFormat.HF) {
+                    return new Reference("the hf folder read back by Distillery (the checkpoint "
+                            + p.provenance().getOrDefault(ExportProvenance.PREFIX + "checkpoint", "-")
+                            + " is not there)", gpt(HfImporter.read(p.dir(), Distillery.version())));
+                }
+            }
+            throw new DistilleryException(export.dir() + ": nothing to compare with: the checkpoint it names is gone"
+                    + " and it has no hf folder");
+        }
+
+        private static Gpt gpt(Checkpoint c) {
+            return new Gpt(GptParameters.wrap(c.header().model(), c.section(Checkpoint.PARAMS)));
+        }
+    }
+
+    /** A fixed, spread-out token sequence inside the vocabulary and the context. */
+    static int[] probeIds(GptConfig c) {
+        int[] ids = new int[Math.min(8, c.blockSize())];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = (int) ((17L * i + 3) % c.vocabSize());
+        }
+        return ids;
+    }
+}
