@@ -99,6 +99,20 @@ public record EngineSettings(Path engine, Path workDir, String trackingUri, Stri
         return Files.isDirectory(engine) ? engine.resolve("bin").resolve("distillery") : engine;
     }
 
+    /** The variables every engine process gets: the JDK to run on and the ND4J backend it must find. */
+    public Map<String, String> environment() {
+        Map<String, String> env = new LinkedHashMap<>();
+        if (javaHome != null) {
+            env.put("JAVA_HOME", javaHome.toString());
+            env.put("PATH", javaHome.resolve("bin") + java.io.File.pathSeparator
+                    + System.getenv().getOrDefault("PATH", ""));
+        }
+        String opts = System.getenv().getOrDefault("DISTILLERY_JAVA_OPTS", "");
+        env.put("DISTILLERY_JAVA_OPTS", (opts.isBlank() ? "" : opts.strip() + " ") + "-Ddistillery.backend="
+                + backend.key());
+        return env;
+    }
+
     /** What is wrong with these settings, one message per field naming it; empty when they are usable. */
     public List<String> validate() {
         List<String> problems = new ArrayList<>();

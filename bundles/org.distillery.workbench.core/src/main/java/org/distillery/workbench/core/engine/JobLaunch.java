@@ -6,10 +6,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -120,17 +118,8 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master) {
         if (resume) {
             cmd.add("--resume");
         }
-        Map<String, String> env = new LinkedHashMap<>();
-        if (settings.javaHome() != null) {
-            env.put("JAVA_HOME", settings.javaHome().toString());
-            env.put("PATH", settings.javaHome().resolve("bin") + java.io.File.pathSeparator
-                    + System.getenv().getOrDefault("PATH", ""));
-        }
-        String opts = System.getenv().getOrDefault("DISTILLERY_JAVA_OPTS", "");
-        env.put("DISTILLERY_JAVA_OPTS", (opts.isBlank() ? "" : opts.strip() + " ") + "-Ddistillery.backend="
-                + settings.backend().key());
         Path dir = Files.isDirectory(settings.engine()) ? settings.engine() : spec.toAbsolutePath().getParent();
-        return new EngineCommand(cmd, env, dir);
+        return new EngineCommand(cmd, settings.environment(), dir);
     }
 
     /** A short label: {@code train demo.yaml}. */

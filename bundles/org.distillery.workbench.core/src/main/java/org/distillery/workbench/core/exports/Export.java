@@ -1,0 +1,60 @@
+package org.distillery.workbench.core.exports;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.distillery.workbench.core.engine.EngineQuery;
+
+/** An export folder and its formats, with the provenance read from inside each file ({@code exports list}). */
+public record Export(String name, Path path, List<Part> formats) {
+    public static final String LIST_FORMAT = "distillery.exports/1";
+    public static final String PREFIX = "distillery.";
+
+    /** One format: where it is, its size, its {@code distillery.*} provenance, or why that could not be read. */
+    public record Part(String format, Path path, Path file, long bytes, Map<String, String> provenance,
+                       String problem) {
+        /** A provenance value by its short key ({@code run_id}, {@code step}, {@code model.n_layer}); "" if absent. */
+        public String get(String key) {
+            return provenance.getOrDefault(PREFIX + key, "");
+        }
+    }
+
+    /** The exports under {@code root} (the engine's default, {@code <work>/export}, when null). */
+    public static List<Export> list(EngineQuery engine, Path root) {
+        return parse(root == null ? engine.json("exports", "list", "--json")
+                : engine.json("exports", "list", root.toString(), "--json"));
+    }
+
+    static List<Export> parse(JsonNode root) {
+        if (!LIST_FORMAT.equals(root.path("format").asText())) {
+            throw new IllegalArgumentException("expected a " + LIST_FORMAT + " document, got format '"
+                    + root.path("format").asText() + "'");
+        }
+        List<Export> out = new ArrayList<>();
+        for (JsonNode e : root.path("exports")) {
+            List<Part> parts = new ArrayList<>();
+            for (JsonNode f : e.path("formats")) {
+                Map<String, String> prov = new TreeMap<>();
+                f.path("provenance").fields().forEachRemaining(x -> prov.put(x.getKey(), x.getValue().asText()));
+                parts.add(new Part(f.path("format").asText(), Path.of(f.path("path").asText()),
+                        Path.of(f.path("file").asText()), f.path("bytes").asLong(), prov,
+                        f.path("problem").isTextual() ? f.path("problem").asText() : null));
+            }
+            out.add(new Export(e.path("name").asText(), Path.of(e.path("path").asText()), List.copyOf(parts)));
+        }
+        return out;
+    }
+
+    /** The provenance shared by every format, for the summary line: run, step, model shape. */
+    public String summary() {
+        if (formats.isEmpty()) {
+            return "";
+        }
+        Part p = formats.get(0);
+        return "run " + p.get("run_id") + ", step " + p.get("step") + ", " + p.get("model.n_layer") + " layers x "
+                + p.get("model.n_embd");
+    }
+}
