@@ -13,7 +13,6 @@ import org.eclipse.swt.layout.GridLayout;
 import org.eclipse.swt.widgets.Button;
 import org.eclipse.swt.widgets.Composite;
 import org.eclipse.swt.widgets.Table;
-import org.eclipse.swt.widgets.TableColumn;
 import org.eclipse.swt.widgets.TableItem;
 
 /**
@@ -63,14 +62,8 @@ public class JobsPart {
         });
         SashForm sash = new SashForm(parent, SWT.VERTICAL);
         sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));
-        table = Widgets.named(new Table(sash, SWT.SINGLE | SWT.FULL_SELECTION | SWT.BORDER), "jobs.table");
-        table.setHeaderVisible(true);
-        for (String[] c : new String[][] {{"Job", "220"}, {"State", "90"}, {"Stage", "150"}, {"Progress", "160"},
-                {"Run", "260"}}) {
-            TableColumn col = new TableColumn(table, SWT.LEFT);
-            col.setText(c[0]);
-            col.setWidth(Integer.parseInt(c[1]));
-        }
+        table = Widgets.table(sash, SWT.SINGLE, "jobs.table", "Job:220", "State:90", "Stage:150", "Progress:160",
+                "Run:260");
         table.addListener(SWT.Selection, e -> showConsole());
         console = Widgets.named(new StyledText(sash, SWT.MULTI | SWT.V_SCROLL | SWT.H_SCROLL | SWT.READ_ONLY
                 | SWT.BORDER), "jobs.console");

@@ -1,5 +1,7 @@
 package org.distillery.workbench;
 
+import jakarta.annotation.PostConstruct;
+import jakarta.annotation.PreDestroy;
 import jakarta.inject.Inject;
 import jakarta.inject.Singleton;
 import java.util.ArrayList;
@@ -7,15 +9,34 @@ import java.util.List;
 import org.distillery.workbench.core.engine.JobLaunch;
 import org.distillery.workbench.core.engine.JobProgress;
 import org.eclipse.e4.core.di.annotations.Creatable;
+import org.osgi.framework.FrameworkUtil;
+import org.osgi.framework.ServiceRegistration;
 
-/** The jobs launched in this session, newest last; the Jobs and Runs views read them. */
+/**
+ * The jobs launched in this session, newest last; the Jobs and Runs views read them. It is also an
+ * OSGi service while the workbench runs, so the debug platform's launch delegate can start jobs.
+ */
 @Creatable
 @Singleton
 public class LaunchedJobs {
     private final List<DistilleryJob> jobs = new ArrayList<>();
+    private ServiceRegistration<LaunchedJobs> registration;
 
     @Inject
     WorkbenchSettings settings;
+
+    @PostConstruct
+    void register() {
+        registration = FrameworkUtil.getBundle(LaunchedJobs.class).getBundleContext()
+                .registerService(LaunchedJobs.class, this, null);
+    }
+
+    @PreDestroy
+    void unregister() {
+        if (registration != null) {
+            registration.unregister();
+        }
+    }
 
     /** Starts {@code launch} with the current engine settings; throws if they are not usable. */
     public synchronized DistilleryJob launch(JobLaunch launch) {

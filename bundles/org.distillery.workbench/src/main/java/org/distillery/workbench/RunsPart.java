@@ -27,7 +27,6 @@ import org.eclipse.swt.widgets.Combo;
 import org.eclipse.swt.widgets.Composite;
 import org.eclipse.swt.widgets.Label;
 import org.eclipse.swt.widgets.Table;
-import org.eclipse.swt.widgets.TableColumn;
 import org.eclipse.swt.widgets.TableItem;
 import org.eclipse.swtchart.Chart;
 import org.eclipse.swtchart.ILineSeries;
@@ -79,13 +78,7 @@ public class RunsPart {
         SashForm sash = new SashForm(parent, SWT.HORIZONTAL);
         sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));
         SashForm left = new SashForm(sash, SWT.VERTICAL);
-        runs = Widgets.named(new Table(left, SWT.CHECK | SWT.FULL_SELECTION | SWT.BORDER), "runs.table");
-        runs.setHeaderVisible(true);
-        for (String[] c : new String[][] {{"Run", "200"}, {"Experiment", "110"}, {"Status", "80"}}) {
-            TableColumn col = new TableColumn(runs, SWT.LEFT);
-            col.setText(c[0]);
-            col.setWidth(Integer.parseInt(c[1]));
-        }
+        runs = Widgets.table(left, SWT.CHECK, "runs.table", "Run:200", "Experiment:110", "Status:80");
         runs.addListener(SWT.Selection, e -> {
             if (e.detail == SWT.CHECK) {
                 RunInfo r = (RunInfo) e.item.getData();
@@ -99,13 +92,7 @@ public class RunsPart {
                 showParams();
             }
         });
-        params = Widgets.named(new Table(left, SWT.FULL_SELECTION | SWT.BORDER), "runs.params");
-        params.setHeaderVisible(true);
-        for (String[] c : new String[][] {{"Param", "190"}, {"Value", "200"}}) {
-            TableColumn col = new TableColumn(params, SWT.LEFT);
-            col.setText(c[0]);
-            col.setWidth(Integer.parseInt(c[1]));
-        }
+        params = Widgets.table(left, SWT.NONE, "runs.params", "Param:190", "Value:200");
         left.setWeights(3, 2);
         chart = Widgets.named(new Chart(sash, SWT.NONE), "runs.chart");
         chart.getTitle().setText("Tick runs to plot them");

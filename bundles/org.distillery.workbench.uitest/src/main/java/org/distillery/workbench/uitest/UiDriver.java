@@ -12,7 +12,15 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicReference;
+import org.distillery.workbench.ExportsPart;
 import org.distillery.workbench.LaunchHandler;
+import org.distillery.workbench.SpecEditorPart;
+import org.eclipse.debug.core.DebugPlugin;
+import org.eclipse.debug.core.ILaunchConfiguration;
+import org.eclipse.debug.core.ILaunchManager;
+import org.eclipse.e4.ui.model.application.MApplication;
+import org.eclipse.e4.ui.workbench.modeling.EModelService;
+import org.eclipse.e4.ui.workbench.modeling.EPartService;
 import org.distillery.workbench.Widgets;
 import org.eclipse.e4.core.commands.ECommandService;
 import org.eclipse.e4.core.commands.EHandlerService;
@@ -77,10 +85,22 @@ public class UiDriver {
                     runJob(spec.strip());
                 }
             }
+            show("org.distillery.workbench.part.runs");
             Thread.sleep(1500); // the Runs view's next refresh after the last job ended
             report.put("runs", ui(() -> rows(table("runs.table"))));
             report.put("chart", ui(this::chart));
-            report.put("screenshot", screenshot(Path.of(System.getProperty("distillery.uitest.screenshot"))));
+            Path screenshot = Path.of(System.getProperty("distillery.uitest.screenshot"));
+            report.put("screenshot", screenshot(screenshot));
+            report.put("launchConfigurations", launchConfigurations());
+            String bad = System.getProperty("distillery.uitest.badspec");
+            if (bad != null) {
+                report.put("editor", editor(Path.of(bad), screenshot.resolveSibling("workbench-spec.png")));
+            }
+            report.put("datasets", datasets());
+            String checkpoint = System.getProperty("distillery.uitest.checkpoint");
+            if (checkpoint != null) {
+                report.put("exports", exports(Path.of(checkpoint), screenshot.resolveSibling("workbench-exports.png")));
+            }
             report.put("result", "ok");
         } catch (Throwable t) {
             report.put("result", "error: " + t);
@@ -162,6 +182,90 @@ public class UiDriver {
                     .getText();
             return text.length() > 3000 ? text.substring(text.length() - 3000) : text;
         }));
+    }
+
+    private EPartService parts() {
+        MApplication app = context.get(MApplication.class);
+        return app.getChildren().get(0).getContext().get(EPartService.class);
+    }
+
+    private void show(String partId) {
+        ui(() -> parts().showPart(partId, EPartService.PartState.ACTIVATE));
+    }
+
+    /** The "Distillery job" launch configurations the launches saved: name, kind and spec file. */
+    private List<String> launchConfigurations() throws Exception {
+        ILaunchManager m = DebugPlugin.getDefault().getLaunchManager();
+        List<String> out = new ArrayList<>();
+        for (ILaunchConfiguration c : m.getLaunchConfigurations(
+                m.getLaunchConfigurationType("org.distillery.workbench.launchConfigurationType"))) {
+            out.add(c.getName() + " | " + c.getAttribute("org.distillery.launch.kind", "") + " | "
+                    + Path.of(c.getAttribute("org.distillery.launch.spec", "")).getFileName());
+        }
+        java.util.Collections.sort(out);
+        return out;
+    }
+
+    /** Opens a spec with a mistake in the editor and reads the problems the engine's validation marked. */
+    private Map<String, Object> editor(Path spec, Path shot) throws Exception {
+        Map<String, Object> out = new LinkedHashMap<>();
+        org.eclipse.e4.ui.model.application.ui.basic.MPart part = ui(() -> SpecEditorPart.open(parts(),
+                context.get(EModelService.class), context.get(MApplication.class), spec));
+        Composite editor = ui(() -> (Composite) part.getWidget()); // its own widgets: other specs are open too
+        waitFor("the editor's problems of " + spec.getFileName(),
+                () -> find(editor, "editor.problems", Table.class).getItemCount() > 0 ? true : null);
+        out.put("problems", ui(() -> rows(find(editor, "editor.problems", Table.class))));
+        out.put("status", ui(() -> find(editor, "editor.status", org.eclipse.swt.widgets.Label.class).getText()));
+        out.put("markedLines", ui(() -> ((SpecEditorPart) part.getObject()).markedLines()));
+        out.put("screenshot", screenshot(shot));
+        return out;
+    }
+
+    /** The Datasets view: the catalogue, the prep outputs, a dataset's filters and its sample documents. */
+    private Map<String, Object> datasets() throws Exception {
+        Map<String, Object> out = new LinkedHashMap<>();
+        show("org.distillery.workbench.part.datasets");
+        waitFor("the dataset catalogue", () -> table("datasets.table").getItemCount() >= 3 ? true : null);
+        ui(() -> {
+            Table t = table("datasets.table");
+            for (int i = 0; i < t.getItemCount(); i++) {
+                if (t.getItem(i).getText(0).equals("nlp-corpus")) {
+                    t.setSelection(i);
+                    t.notifyListeners(SWT.Selection, new Event());
+                }
+            }
+            return null;
+        });
+        waitFor("the sample documents of nlp-corpus", () -> table("datasets.samples").getItemCount() > 0 ? true : null);
+        out.put("datasets", ui(() -> rows(table("datasets.table"))));
+        out.put("preps", ui(() -> rows(table("datasets.preps"))));
+        out.put("filters", ui(() -> rows(table("datasets.filters"))));
+        out.put("samples", ui(() -> table("datasets.samples").getItemCount()));
+        return out;
+    }
+
+    /** The Exports view: exports the trained checkpoint, lists it with provenance, checks it with the readers. */
+    private Map<String, Object> exports(Path checkpoint, Path shot) throws Exception {
+        Map<String, Object> out = new LinkedHashMap<>();
+        show("org.distillery.workbench.part.exports");
+        ui(() -> {
+            ((ExportsPart) parts().findPart("org.distillery.workbench.part.exports").getObject()).export(checkpoint);
+            return null;
+        });
+        waitFor("the export's three formats", () -> table("exports.table").getItemCount() == 3 ? true : null);
+        out.put("exports", ui(() -> rows(table("exports.table"))));
+        out.put("provenance", ui(() -> rows(table("exports.provenance"))));
+        ui(() -> {
+            Button check = find(table("exports.table").getShell(), "exports.check", Button.class);
+            check.notifyListeners(SWT.Selection, new Event());
+            return null;
+        });
+        waitFor("the readers' checks", () -> table("exports.checks").getItemCount() == 3 ? true : null);
+        out.put("checks", ui(() -> rows(table("exports.checks"))));
+        out.put("status", ui(() -> find(table("exports.table").getShell(), "exports.status",
+                org.eclipse.swt.widgets.Label.class).getText()));
+        out.put("screenshot", screenshot(shot));
+        return out;
     }
 
     private int points() {

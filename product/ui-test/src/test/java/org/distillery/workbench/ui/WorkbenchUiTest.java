@@ -67,6 +67,15 @@ class WorkbenchUiTest {
                 checkpoints: {every: 30, keep: 1}
                 seed: 5
                 """.formatted(STEPS, LOG_EVERY));
+        Path bad = tmp.resolve("specs/bad-train.yaml");
+        Files.writeString(bad, """
+                name: bad
+                data:
+                  prep: uitest
+                model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32}
+                training:
+                  stepz: 10
+                """);
         Path report = tmp.resolve("report.json");
         Path screenshot = ROOT.resolve("product/ui-test/target/workbench-runs.png");
         Files.deleteIfExists(screenshot);
@@ -87,6 +96,8 @@ class WorkbenchUiTest {
             pb.environment().put("DISTILLERY_WORKBENCH_VMARGS", String.join(" ",
                     "-Ddistillery.uitest.specs=" + prep + "," + train,
                     "-Ddistillery.uitest.report=" + report,
+                    "-Ddistillery.uitest.badspec=" + bad,
+                    "-Ddistillery.uitest.checkpoint=" + tmp.resolve("work/train/uitest/model.ckpt"),
                     "-Ddistillery.uitest.screenshot=" + screenshot,
                     "-Ddistillery.uitest.timeout=480"));
             app = pb.start();
@@ -125,9 +136,51 @@ class WorkbenchUiTest {
         assertEquals(STEPS / LOG_EVERY, r.path("chart").path("series").path("uitest / train-uitest").asInt(),
                 "points of train/loss in the chart: " + r.path("chart"));
 
+        // Each launch was saved as a "Distillery job" launch configuration, named after its spec.
+        assertEquals(List.of("prep prep | prep | prep.yaml", "train train | train | train.yaml"),
+                strings(r.path("launchConfigurations")));
+
+        // The spec editor: the engine's validation as a marker on the line, and a row in the problems table.
+        JsonNode editor = r.path("editor");
+        assertEquals(List.of(6), List.of(editor.path("markedLines").get(0).asInt()), editor.toPrettyString());
+        assertEquals(1, editor.path("markedLines").size(), editor.toPrettyString());
+        String problem = editor.path("problems").get(0).asText();
+        assertTrue(problem.startsWith("[ ] 6 | training.stepz | unknown field 'stepz' in 'training' (did you mean"
+                + " 'steps'?)"), problem);
+        assertEquals("bad-train.yaml: 1 problem (train spec)", editor.path("status").asText());
+
+        // Datasets: the catalogue with fetch state, the prep this test ran with its statistics, samples.
+        JsonNode ds = r.path("datasets");
+        assertTrue(strings(ds.path("datasets")).stream().anyMatch(s -> s.startsWith("[ ] nlp-corpus | json-sentences |"
+                + " MIT | sample only | ")), ds.path("datasets").toString());
+        assertTrue(strings(ds.path("preps")).stream().anyMatch(s -> s.startsWith("[ ] uitest | ")), ds.toString());
+        assertTrue(strings(ds.path("filters")).stream().anyMatch(s -> s.startsWith("[ ] min_words | ")), ds.toString());
+        assertTrue(strings(ds.path("filters")).stream().anyMatch(s -> s.startsWith("[ ] train tokens | ")), ds.toString());
+        assertEquals(20, ds.path("samples").asInt(), "sample documents of nlp-corpus");
+
+        // Exports: the trained checkpoint exported from the view, its provenance, the serving readers' checks.
+        JsonNode ex = r.path("exports");
+        List<String> exportRows = strings(ex.path("exports"));
+        assertEquals(3, exportRows.size(), exportRows.toString());
+        assertTrue(exportRows.get(0).startsWith("[ ] uitest | hf | ") && exportRows.get(1).startsWith("[ ] uitest | onnx")
+                && exportRows.get(2).startsWith("[ ] uitest | gguf"), exportRows.toString());
+        assertTrue(strings(ex.path("provenance")).contains("[ ] step | " + STEPS), ex.path("provenance").toString());
+        List<String> checks = strings(ex.path("checks"));
+        assertEquals(3, checks.size(), checks.toString());
+        for (String c : checks) {
+            assertTrue(c.contains(" | ok | "), "a serving reader disagreed: " + checks);
+        }
+        assertTrue(checks.get(0).contains("transformers") && checks.get(1).contains("onnxruntime"), checks.toString());
+
         byte[] png = Files.readAllBytes(screenshot);
         assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, Arrays.copyOf(png, 4), "not a PNG");
         assertTrue(png.length > 20_000, "a screenshot of " + png.length + " bytes is too small to show the views");
+    }
+
+    private static List<String> strings(JsonNode array) {
+        List<String> out = new ArrayList<>();
+        array.forEach(n -> out.add(n.asText()));
+        return out;
     }
 
     /** A copy of the product with the driver bundle added to its simpleconfigurator bundle list. */

@@ -6,8 +6,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -120,6 +122,67 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master) {
         }
         Path dir = Files.isDirectory(settings.engine()) ? settings.engine() : spec.toAbsolutePath().getParent();
         return new EngineCommand(cmd, settings.environment(), dir);
+    }
+
+    /** The launch configuration attributes ({@code org.eclipse.debug.core}) that store this launch. */
+    public static final String ATTR_KIND = "org.distillery.launch.kind";
+    public static final String ATTR_SPEC = "org.distillery.launch.spec";
+    public static final String ATTR_MASTER = "org.distillery.launch.master";
+    public static final String ATTR_RESUME = "org.distillery.launch.resume";
+
+    /** This launch as launch configuration attributes: kind, spec, Spark master, resume. */
+    public Map<String, Object> attributes() {
+        Map<String, Object> a = new LinkedHashMap<>();
+        a.put(ATTR_KIND, kind.command());
+        a.put(ATTR_SPEC, spec.toAbsolutePath().toString());
+        a.put(ATTR_MASTER, master);
+        a.put(ATTR_RESUME, resume);
+        return a;
+    }
+
+    /**
+     * The launch a configuration's attributes describe. A configuration edited by hand or written by
+     * another version gets a message naming the attribute and what it should hold.
+     */
+    public static JobLaunch fromAttributes(String configuration, Map<String, Object> a) {
+        Object kind = a.get(ATTR_KIND);
+        Object spec = a.get(ATTR_SPEC);
+        Object master = a.getOrDefault(ATTR_MASTER, "");
+        Object resume = a.getOrDefault(ATTR_RESUME, false);
+        if (!(spec instanceof String s) || s.isBlank()) {
+            throw new IllegalArgumentException(configuration + ": " + ATTR_SPEC + " must name the spec file, found "
+                    + spec);
+        }
+        if (!(kind instanceof String k)) {
+            throw new IllegalArgumentException(configuration + ": " + ATTR_KIND + " must be one of prep, teacher-logits,"
+                    + " train, distill, experiment; found " + kind);
+        }
+        if (!(master instanceof String m)) {
+            throw new IllegalArgumentException(configuration + ": " + ATTR_MASTER + " must be a Spark master URL or"
+                    + " empty, found " + master);
+        }
+        if (!(resume instanceof Boolean r)) {
+            throw new IllegalArgumentException(configuration + ": " + ATTR_RESUME + " must be true or false, found "
+                    + resume);
+        }
+        Kind parsed;
+        try {
+            parsed = Kind.ofCommand(k);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(configuration + ": " + ATTR_KIND + ": " + e.getMessage(), e);
+        }
+        try {
+            return new JobLaunch(parsed, Path.of(s), r, m);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(configuration + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** A launch configuration name for this launch: {@code train uitest} for {@code train} of {@code uitest.yaml}. */
+    public String configurationName() {
+        String file = spec.getFileName().toString();
+        int dot = file.lastIndexOf('.');
+        return kind.command() + " " + (dot > 0 ? file.substring(0, dot) : file);
     }
 
     /** A short label: {@code train demo.yaml}. */

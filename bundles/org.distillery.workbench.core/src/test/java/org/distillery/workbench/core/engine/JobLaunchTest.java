@@ -54,4 +54,30 @@ class JobLaunchTest {
         assertEquals(JobLaunch.Kind.TEACHER_LOGITS, JobLaunch.Kind.ofCommand("teacher-logits"));
         assertEquals("x 'a b' 'it'\\''s'", new EngineCommand(List.of("x", "a b", "it's"), java.util.Map.of(), tmp).display());
     }
+
+    @Test
+    void aLaunchConfigurationStoresTheLaunchAndNamesBadAttributes() {
+        Path spec = tmp.resolve("specs/uitest.yaml");
+        JobLaunch train = new JobLaunch(JobLaunch.Kind.TRAIN, spec, true, "");
+        java.util.Map<String, Object> a = train.attributes();
+        assertEquals("train", a.get(JobLaunch.ATTR_KIND));
+        assertEquals(spec.toAbsolutePath().toString(), a.get(JobLaunch.ATTR_SPEC));
+        assertEquals(train, JobLaunch.fromAttributes("train uitest", a));
+        assertEquals("train uitest", train.configurationName());
+        JobLaunch prep = new JobLaunch(JobLaunch.Kind.PREP, spec, false, "spark://m:7077");
+        assertEquals(prep, JobLaunch.fromAttributes("p", prep.attributes()));
+
+        java.util.Map<String, Object> bad = new java.util.HashMap<>(a);
+        bad.put(JobLaunch.ATTR_KIND, "trian");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> JobLaunch.fromAttributes("train uitest", bad));
+        assertTrue(e.getMessage().startsWith("train uitest: org.distillery.launch.kind: no job command 'trian'"),
+                e.getMessage());
+        bad.put(JobLaunch.ATTR_KIND, "prep");
+        e = assertThrows(IllegalArgumentException.class, () -> JobLaunch.fromAttributes("c", bad));
+        assertTrue(e.getMessage().contains("prep jobs do not resume"), e.getMessage());
+        bad.remove(JobLaunch.ATTR_SPEC);
+        e = assertThrows(IllegalArgumentException.class, () -> JobLaunch.fromAttributes("c", bad));
+        assertTrue(e.getMessage().startsWith("c: org.distillery.launch.spec must name the spec file"), e.getMessage());
+    }
 }

@@ -1,0 +1,194 @@
+package org.distillery.workbench;
+
+import jakarta.annotation.PostConstruct;
+import jakarta.inject.Inject;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Map;
+import org.distillery.workbench.core.engine.EngineQuery;
+import org.distillery.workbench.core.exports.Export;
+import org.distillery.workbench.core.exports.ExportCheck;
+import org.eclipse.jface.dialogs.MessageDialog;
+import org.eclipse.swt.SWT;
+import org.eclipse.swt.custom.SashForm;
+import org.eclipse.swt.layout.GridData;
+import org.eclipse.swt.layout.GridLayout;
+import org.eclipse.swt.program.Program;
+import org.eclipse.swt.widgets.Button;
+import org.eclipse.swt.widgets.Composite;
+import org.eclipse.swt.widgets.FileDialog;
+import org.eclipse.swt.widgets.Label;
+import org.eclipse.swt.widgets.Table;
+import org.eclipse.swt.widgets.TableItem;
+
+/**
+ * The exports in the work dir, one row per format, with the provenance each file carries (run, step,
+ * data and tokenizer hashes, model shape); Check runs the serving teams' readers on the selected
+ * export again, Open Folder shows it in the desktop's file manager.
+ */
+public class ExportsPart {
+    @Inject
+    WorkbenchSettings settings;
+
+    private Label status;
+    private Table exports;
+    private Table provenance;
+    private Table checks;
+    private Button check;
+    private Button open;
+
+    @PostConstruct
+    public void create(Composite parent) {
+        parent.setLayout(new GridLayout(1, false));
+        Composite top = new Composite(parent, SWT.NONE);
+        top.setLayout(new GridLayout(5, false));
+        top.setLayoutData(new GridData(SWT.FILL, SWT.TOP, true, false));
+        status = Widgets.named(new Label(top, SWT.NONE), "exports.status");
+        status.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false));
+        Button refresh = Widgets.named(new Button(top, SWT.PUSH), "exports.refresh");
+        refresh.setText("Refresh");
+        refresh.addListener(SWT.Selection, e -> reload());
+        Button export = Widgets.named(new Button(top, SWT.PUSH), "exports.export");
+        export.setText("Export Checkpoint…");
+        export.setToolTipText("Write a checkpoint as a Hugging Face folder, ONNX and GGUF under the work dir's export/");
+        export.addListener(SWT.Selection, e -> {
+            FileDialog d = new FileDialog(exports.getShell(), SWT.OPEN);
+            d.setText("Export Checkpoint");
+            d.setFilterExtensions(new String[] {"*.ckpt", "*"});
+            d.setFilterPath(settings.get().workDir().toString());
+            String chosen = d.open();
+            if (chosen != null) {
+                export(Path.of(chosen));
+            }
+        });
+        check = Widgets.named(new Button(top, SWT.PUSH), "exports.check");
+        check.setText("Check with Readers");
+        check.setToolTipText("Load each format with transformers, onnxruntime and gguf-py and compare with"
+                + " Distillery's logits");
+        check.addListener(SWT.Selection, e -> checkSelected());
+        open = Widgets.named(new Button(top, SWT.PUSH), "exports.open");
+        open.setText("Open Folder");
+        open.addListener(SWT.Selection, e -> openSelected());
+
+        SashForm sash = new SashForm(parent, SWT.VERTICAL);
+        sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));
+        exports = Widgets.table(sash, SWT.SINGLE, "exports.table", "Export:110", "Format:55", "Size:80r", "Run:250",
+                "Step:55r", "Model:120", "Folder:300");
+        exports.addListener(SWT.Selection, e -> selected());
+        SashForm bottom = new SashForm(sash, SWT.HORIZONTAL);
+        provenance = Widgets.table(bottom, SWT.NONE, "exports.provenance", "Provenance:230", "Value:330");
+        checks = Widgets.table(bottom, SWT.NONE, "exports.checks", "Format:55", "Reader:210", "Result:55",
+                "Detail:420");
+        bottom.setWeights(2, 3);
+        sash.setWeights(1, 1);
+        reload();
+    }
+
+    void reload() {
+        Path root = settings.get().workDir().resolve("export");
+        status.setText("Listing exports in " + root + " …");
+        EngineQuery engine = new EngineQuery(settings.get(), 120);
+        EngineQueryJob.start("Distillery: list exports", exports, () -> Export.list(engine, root), list -> {
+            exports.removeAll();
+            int formats = 0;
+            for (Export e : list) {
+                for (Export.Part p : e.formats()) {
+                    formats++;
+                    Widgets.row(exports, new Object[] {e, p}, e.name(), p.format(), size(p.bytes()),
+                            p.problem() != null ? p.problem() : p.get("run_id"), p.get("step"),
+                            p.get("model.n_layer").isEmpty() ? "" : p.get("model.n_layer") + " x " + p.get("model.n_embd")
+                                    + ", vocab " + p.get("model.vocab_size"), p.path().toString());
+                }
+            }
+            status.setText(list.size() + " exports (" + formats + " formats) in " + root);
+            if (exports.getItemCount() > 0) {
+                exports.select(0);
+            }
+            selected();
+        }, message -> status.setText("Exports: " + message));
+    }
+
+    /**
+     * Exports {@code checkpoint} in every format to {@code <work>/export/<name>}, named after the
+     * checkpoint's folder (a train or distill output), replacing an earlier export of it.
+     */
+    public void export(Path checkpoint) {
+        Path parent = checkpoint.toAbsolutePath().getParent();
+        String name = parent == null || parent.getFileName() == null ? "export" : parent.getFileName().toString();
+        Path out = settings.get().workDir().resolve("export").resolve(name);
+        status.setText("Exporting " + checkpoint + " to " + out + " …");
+        EngineQuery engine = new EngineQuery(settings.get(), 600);
+        EngineQueryJob.start("Distillery: export " + name, exports, () -> engine.run("export", checkpoint.toString(),
+                "--format", "hf,onnx,gguf", "--out", out.toString(), "--overwrite"), a -> {
+                    if (a.exitCode() != 0) {
+                        status.setText("Export " + name + ": " + a.error());
+                    } else {
+                        reload();
+                    }
+                }, message -> status.setText("Export " + name + ": " + message));
+    }
+
+    private Object[] selection() {
+        TableItem[] sel = exports.getSelection();
+        return sel.length == 0 ? null : (Object[]) sel[0].getData();
+    }
+
+    private void selected() {
+        Object[] sel = selection();
+        check.setEnabled(sel != null);
+        open.setEnabled(sel != null);
+        provenance.removeAll();
+        if (sel == null) {
+            return;
+        }
+        Export.Part p = (Export.Part) sel[1];
+        for (Map.Entry<String, String> e : p.provenance().entrySet()) {
+            Widgets.row(provenance, e, e.getKey().substring(Export.PREFIX.length()), e.getValue());
+        }
+        Widgets.row(provenance, null, "file", p.file().toString());
+    }
+
+    private void checkSelected() {
+        Object[] sel = selection();
+        if (sel == null) {
+            return;
+        }
+        Export e = (Export) sel[0];
+        check.setEnabled(false);
+        checks.removeAll();
+        status.setText("Checking " + e.path() + " with transformers, onnxruntime and gguf-py …");
+        EngineQuery engine = new EngineQuery(settings.get(), 600);
+        EngineQueryJob.start("Distillery: check export " + e.name(), checks, () -> ExportCheck.run(engine, e.path()),
+                c -> {
+                    for (ExportCheck.Result r : c.results()) {
+                        TableItem item = Widgets.row(checks, r, r.format(), r.reader(), r.ok() ? "ok" : "FAILED",
+                                r.detail());
+                        item.setForeground(checks.getDisplay().getSystemColor(r.ok() ? SWT.COLOR_DARK_GREEN
+                                : SWT.COLOR_RED));
+                    }
+                    status.setText(e.name() + ": " + (c.ok() ? "every reader agrees" : "a reader disagrees or failed")
+                            + " (against the " + c.reference() + ")");
+                    check.setEnabled(true);
+                }, message -> {
+                    status.setText("Check " + e.name() + ": " + message);
+                    check.setEnabled(true);
+                });
+    }
+
+    private void openSelected() {
+        Object[] sel = selection();
+        if (sel == null) {
+            return;
+        }
+        Path dir = ((Export.Part) sel[1]).path();
+        if (!Program.launch(dir.toString())) {
+            MessageDialog.openInformation(exports.getShell(), "Open Folder", "No file manager is registered for"
+                    + " folders on this desktop. The export is at\n" + dir);
+        }
+    }
+
+    private static String size(long bytes) {
+        return bytes >= 1 << 20 ? String.format(Locale.ROOT, "%.1f MB", bytes / 1048576.0)
+                : String.format(Locale.ROOT, "%.1f KB", bytes / 1024.0);
+    }
+}
