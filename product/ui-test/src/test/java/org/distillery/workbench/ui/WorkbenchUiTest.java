@@ -7,17 +7,12 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
 import java.util.concurrent.TimeUnit;
-import java.util.jar.JarFile;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -30,9 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code target/workbench-runs.png}.
  */
 class WorkbenchUiTest {
-    private static final Path ROOT = Path.of("").toAbsolutePath().getParent().getParent();
-    private static final Path PRODUCT = ROOT.resolve(
-            "product/target/products/org.distillery.workbench.product/linux/gtk/x86_64");
+    private static final Path ROOT = ProductUnderXvfb.ROOT;
     private static final int STEPS = 60;
     private static final int LOG_EVERY = 2;
 
@@ -41,7 +34,7 @@ class WorkbenchUiTest {
 
     @Test
     void launchesATinyPipelineAndChartsItsRun() throws Exception {
-        Path product = installWithDriver();
+        Path product = ProductUnderXvfb.installWithDriver(tmp.resolve("product"));
         Path prep = tmp.resolve("specs/prep.yaml");
         Files.createDirectories(prep.getParent());
         Files.writeString(prep, """
@@ -80,15 +73,12 @@ class WorkbenchUiTest {
         Path screenshot = ROOT.resolve("product/ui-test/target/workbench-runs.png");
         Files.deleteIfExists(screenshot);
 
-        int display = freeDisplay();
-        Process xvfb = new ProcessBuilder("Xvfb", ":" + display, "-screen", "0", "1280x800x24", "-nolisten", "tcp")
-                .redirectErrorStream(true).redirectOutput(tmp.resolve("xvfb.log").toFile()).start();
+        Path log = tmp.resolve("workbench.log");
         Process app = null;
-        try {
-            waitForDisplay(display, xvfb);
+        try (ProductUnderXvfb.Xvfb xvfb = ProductUnderXvfb.Xvfb.start(tmp.resolve("xvfb.log"))) {
             ProcessBuilder pb = new ProcessBuilder(product.resolve("distillery-workbench").toString(), "-consoleLog")
-                    .redirectErrorStream(true).redirectOutput(tmp.resolve("workbench.log").toFile());
-            pb.environment().put("DISPLAY", ":" + display);
+                    .redirectErrorStream(true).redirectOutput(log.toFile());
+            pb.environment().put("DISPLAY", xvfb.name());
             pb.environment().put("DISTILLERY_HOME", ROOT.toString()); // the copy is not inside the checkout
             pb.environment().put("DISTILLERY_WORK_DIR", tmp.resolve("work").toString());
             pb.environment().put("DISTILLERY_WORKBENCH_DATA", tmp.resolve("workspace").toString());
@@ -102,19 +92,17 @@ class WorkbenchUiTest {
                     "-Ddistillery.uitest.timeout=480"));
             app = pb.start();
             if (!app.waitFor(540, TimeUnit.SECONDS)) {
-                fail("the workbench did not finish the script in 540 s; log:\n" + tail(tmp.resolve("workbench.log")));
+                fail("the workbench did not finish the script in 540 s; log:\n" + ProductUnderXvfb.tail(log));
             }
         } finally {
             if (app != null && app.isAlive()) {
                 app.destroyForcibly();
             }
-            xvfb.destroy();
-            xvfb.waitFor(10, TimeUnit.SECONDS);
         }
-        assertTrue(Files.exists(report), "the driver wrote no report; workbench log:\n" + tail(tmp.resolve("workbench.log")));
+        assertTrue(Files.exists(report), "the driver wrote no report; workbench log:\n" + ProductUnderXvfb.tail(log));
         JsonNode r = new ObjectMapper().readTree(report.toFile());
         assertEquals("ok", r.path("result").asText(), r.toPrettyString() + "\nworkbench log:\n"
-                + tail(tmp.resolve("workbench.log")));
+                + ProductUnderXvfb.tail(log));
 
         JsonNode prepJob = r.path("jobs").get(0);
         assertEquals("prep (Spark)", prepJob.path("kind").asText(), "the dialog's guess for " + prep);
@@ -181,69 +169,5 @@ class WorkbenchUiTest {
         List<String> out = new ArrayList<>();
         array.forEach(n -> out.add(n.asText()));
         return out;
-    }
-
-    /** A copy of the product with the driver bundle added to its simpleconfigurator bundle list. */
-    private Path installWithDriver() throws IOException {
-        assertTrue(Files.isDirectory(PRODUCT), "no product at " + PRODUCT + ": ./mvnw verify builds it");
-        Path copy = tmp.resolve("product");
-        try (Stream<Path> files = Files.walk(PRODUCT)) {
-            for (Path f : files.toList()) {
-                Path to = copy.resolve(PRODUCT.relativize(f).toString());
-                if (Files.isDirectory(f)) {
-                    Files.createDirectories(to);
-                } else {
-                    Files.copy(f, to, StandardCopyOption.COPY_ATTRIBUTES);
-                }
-            }
-        }
-        Path driver;
-        try (Stream<Path> jars = Files.list(ROOT.resolve("bundles/org.distillery.workbench.uitest/target"))) {
-            driver = jars.filter(p -> p.getFileName().toString().matches("org\\.distillery\\.workbench\\.uitest-.*\\.jar"))
-                    .filter(p -> !p.getFileName().toString().contains("sources")).findFirst()
-                    .orElseThrow(() -> new AssertionError("the UI driver bundle is not built"));
-        }
-        String version;
-        try (JarFile jar = new JarFile(driver.toFile())) {
-            version = jar.getManifest().getMainAttributes().getValue("Bundle-Version");
-        }
-        String name = "org.distillery.workbench.uitest_" + version + ".jar";
-        Files.copy(driver, copy.resolve("plugins").resolve(name));
-        Path info = copy.resolve("configuration/org.eclipse.equinox.simpleconfigurator/bundles.info");
-        Files.writeString(info, Files.readString(info) + "org.distillery.workbench.uitest," + version + ",plugins/" + name
-                + ",4,false\n");
-        return copy;
-    }
-
-    private static int freeDisplay() {
-        Random random = new Random();
-        for (int i = 0; i < 100; i++) {
-            int d = 100 + random.nextInt(400);
-            if (!Files.exists(Path.of("/tmp/.X11-unix/X" + d)) && !Files.exists(Path.of("/tmp/.X" + d + "-lock"))) {
-                return d;
-            }
-        }
-        throw new IllegalStateException("no free X display number");
-    }
-
-    private static void waitForDisplay(int display, Process xvfb) throws Exception {
-        for (int i = 0; i < 100; i++) {
-            if (Files.exists(Path.of("/tmp/.X11-unix/X" + display))) {
-                return;
-            }
-            if (!xvfb.isAlive()) {
-                fail("Xvfb exited (bin/test installs it): exit " + xvfb.exitValue());
-            }
-            Thread.sleep(100);
-        }
-        fail("Xvfb did not open display :" + display);
-    }
-
-    private static String tail(Path log) throws IOException {
-        if (!Files.exists(log)) {
-            return "(no log)";
-        }
-        String s = Files.readString(log);
-        return s.length() > 6000 ? s.substring(s.length() - 6000) : s;
     }
 }
