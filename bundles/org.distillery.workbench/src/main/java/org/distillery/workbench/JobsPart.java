@@ -9,7 +9,6 @@ import org.eclipse.swt.SWT;
 import org.eclipse.swt.custom.SashForm;
 import org.eclipse.swt.custom.StyledText;
 import org.eclipse.swt.layout.GridData;
-import org.eclipse.swt.layout.GridLayout;
 import org.eclipse.swt.widgets.Button;
 import org.eclipse.swt.widgets.Composite;
 import org.eclipse.swt.widgets.Table;
@@ -34,23 +33,16 @@ public class JobsPart {
 
     @PostConstruct
     public void create(Composite parent) {
-        parent.setLayout(new GridLayout(1, false));
-        Composite bar = new Composite(parent, SWT.NONE);
-        bar.setLayout(new GridLayout(2, false));
-        cancel = Widgets.named(new Button(bar, SWT.PUSH), "jobs.cancel");
-        cancel.setText("Cancel");
-        cancel.setToolTipText("Stop the selected job: SIGTERM (a training job checkpoints), then a kill after "
-                + DistilleryJob.GRACE.toSeconds() + " s");
-        cancel.addListener(SWT.Selection, e -> {
+        Composite bar = Widgets.bar(parent, 2);
+        cancel = Widgets.button(bar, "Cancel", "jobs.cancel", () -> {
             DistilleryJob j = selected();
             if (j != null) {
                 j.cancel();
             }
         });
-        resume = Widgets.named(new Button(bar, SWT.PUSH), "jobs.resume");
-        resume.setText("Resume");
-        resume.setToolTipText("Launch the selected stopped or failed training job again with --resume");
-        resume.addListener(SWT.Selection, e -> {
+        cancel.setToolTipText("Stop the selected job: SIGTERM (a training job checkpoints), then a kill after "
+                + DistilleryJob.GRACE.toSeconds() + " s");
+        resume = Widgets.button(bar, "Resume", "jobs.resume", () -> {
             DistilleryJob j = selected();
             if (j != null) {
                 try {
@@ -60,6 +52,7 @@ public class JobsPart {
                 }
             }
         });
+        resume.setToolTipText("Launch the selected stopped or failed training job again with --resume");
         SashForm sash = new SashForm(parent, SWT.VERTICAL);
         sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));
         table = Widgets.table(sash, SWT.SINGLE, "jobs.table", "Job:220", "State:90", "Stage:150", "Progress:160",

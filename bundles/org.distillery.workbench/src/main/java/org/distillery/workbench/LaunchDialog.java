@@ -24,6 +24,7 @@ public class LaunchDialog extends TitleAreaDialog {
     private Combo kind;
     private Text master;
     private Button resume;
+    private Button overwrite;
     private JobLaunch result;
 
     public LaunchDialog(Shell parent, Path initialSpec) {
@@ -71,6 +72,10 @@ public class LaunchDialog extends TitleAreaDialog {
         resume = Widgets.named(new Button(c, SWT.CHECK), "launch.resume");
         resume.setText("Resume from the newest checkpoint");
         resume.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false, 3, 1));
+        overwrite = Widgets.named(new Button(c, SWT.CHECK), "launch.overwrite");
+        overwrite.setText("Replace the existing output folder (prep, teacher-logits)");
+        overwrite.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false, 3, 1));
+        overwrite.addListener(SWT.Selection, e -> validate());
         spec.addListener(SWT.Modify, e -> {
             Path p = Path.of(spec.getText().strip());
             if (Files.isRegularFile(p)) {
@@ -112,6 +117,8 @@ public class LaunchDialog extends TitleAreaDialog {
             problem = "Job: " + p.getFileName() + " looks like no known spec; choose the kind of job";
         } else if (resume.getSelection() && !JobLaunch.Kind.values()[kind.getSelectionIndex()].resumable()) {
             problem = "Resume: only train and distill jobs resume";
+        } else if (overwrite.getSelection() && !JobLaunch.Kind.values()[kind.getSelectionIndex()].spark()) {
+            problem = "Replace: only prep and teacher-logits jobs replace their output; training jobs resume";
         }
         setErrorMessage(problem);
         ok.setEnabled(problem == null);
@@ -120,7 +127,7 @@ public class LaunchDialog extends TitleAreaDialog {
     @Override
     protected void okPressed() {
         result = new JobLaunch(JobLaunch.Kind.values()[kind.getSelectionIndex()], Path.of(spec.getText().strip()),
-                resume.getSelection(), master.getText());
+                resume.getSelection(), master.getText(), overwrite.getSelection());
         super.okPressed();
     }
 

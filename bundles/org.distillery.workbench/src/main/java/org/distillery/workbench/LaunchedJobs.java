@@ -74,6 +74,6 @@ public class LaunchedJobs {
     /** Launches a stopped or failed training job again with --resume. */
     public DistilleryJob resume(DistilleryJob job) {
         JobLaunch l = job.progress().launch();
-        return launch(new JobLaunch(l.kind(), l.spec(), true, l.master()));
+        return launch(new JobLaunch(l.kind(), l.spec(), true, l.master(), false));
     }
 }

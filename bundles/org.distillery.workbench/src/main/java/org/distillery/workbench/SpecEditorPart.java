@@ -37,8 +37,6 @@ import org.eclipse.swt.SWT;
 import org.eclipse.swt.custom.SashForm;
 import org.eclipse.swt.graphics.Font;
 import org.eclipse.swt.layout.GridData;
-import org.eclipse.swt.layout.GridLayout;
-import org.eclipse.swt.widgets.Button;
 import org.eclipse.swt.widgets.Combo;
 import org.eclipse.swt.widgets.Composite;
 import org.eclipse.swt.widgets.Label;
@@ -94,10 +92,7 @@ public class SpecEditorPart {
     @PostConstruct
     public void create(Composite parent, MPart part) {
         file = Path.of(part.getPersistedState().get(SPEC));
-        parent.setLayout(new GridLayout(1, false));
-        Composite top = new Composite(parent, SWT.NONE);
-        top.setLayout(new GridLayout(6, false));
-        top.setLayoutData(new GridData(SWT.FILL, SWT.TOP, true, false));
+        Composite top = Widgets.bar(parent, 6);
         status = Widgets.named(new Label(top, SWT.NONE), "editor.status");
         status.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false));
         new Label(top, SWT.NONE).setText("Job");
@@ -106,9 +101,9 @@ public class SpecEditorPart {
             kind.add(k.command());
         }
         kind.addListener(SWT.Selection, e -> validate());
-        button(top, "Save", "editor.save", this::save);
-        button(top, "Validate", "editor.validate", this::validate);
-        button(top, "Run", "editor.run", this::run);
+        Widgets.button(top, "Save", "editor.save", this::save);
+        Widgets.button(top, "Validate", "editor.validate", this::validate);
+        Widgets.button(top, "Run", "editor.run", this::run);
 
         SashForm sash = new SashForm(parent, SWT.VERTICAL);
         sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));
@@ -162,12 +157,6 @@ public class SpecEditorPart {
             status.setText(e.getMessage());
         }
         validate();
-    }
-
-    private static void button(Composite parent, String text, String name, Runnable action) {
-        Button b = Widgets.named(new Button(parent, SWT.PUSH), name);
-        b.setText(text);
-        b.addListener(SWT.Selection, e -> action.run());
     }
 
     /** Writes the text to a temporary file beside the spec, syncs it and moves it over the spec. */

@@ -1,6 +1,9 @@
 package org.distillery.workbench;
 
 import org.eclipse.swt.SWT;
+import org.eclipse.swt.layout.GridData;
+import org.eclipse.swt.layout.GridLayout;
+import org.eclipse.swt.widgets.Button;
 import org.eclipse.swt.widgets.Composite;
 import org.eclipse.swt.widgets.Table;
 import org.eclipse.swt.widgets.TableColumn;
@@ -31,6 +34,23 @@ public final class Widgets {
             col.setWidth(Integer.parseInt(c.substring(colon + 1).replace("r", "")));
         }
         return t;
+    }
+
+    /** A view's top row: a grid of {@code columns} cells across the part, above its content. */
+    static Composite bar(Composite parent, int columns) {
+        parent.setLayout(new GridLayout(1, false));
+        Composite top = new Composite(parent, SWT.NONE);
+        top.setLayout(new GridLayout(columns, false));
+        top.setLayoutData(new GridData(SWT.FILL, SWT.TOP, true, false));
+        return top;
+    }
+
+    /** A named push button that runs {@code action}. */
+    static Button button(Composite parent, String text, String name, Runnable action) {
+        Button b = named(new Button(parent, SWT.PUSH), name);
+        b.setText(text);
+        b.addListener(SWT.Selection, e -> action.run());
+        return b;
     }
 
     /** Appends a row holding {@code data}. */

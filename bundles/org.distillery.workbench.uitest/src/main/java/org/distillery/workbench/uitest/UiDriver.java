@@ -118,6 +118,7 @@ public class UiDriver {
             Path screenshot = Path.of(System.getProperty("distillery.uitest.screenshot"));
             report.put("screenshot", screenshot(screenshot));
             report.put("launchConfigurations", launchConfigurations());
+            report.put("relaunch", relaunch("prep prep"));
             String bad = System.getProperty("distillery.uitest.badspec");
             if (bad != null) {
                 report.put("editor", editor(Path.of(bad), screenshot.resolveSibling("workbench-spec.png")));
@@ -160,6 +161,12 @@ public class UiDriver {
             return null;
         });
         seen.put("kind", ui(() -> find(dialog, "launch.kind", Combo.class).getText()));
+        ui(() -> { // a prep replaces its output, so that its launch configuration can run again
+            Button overwrite = find(dialog, "launch.overwrite", Button.class);
+            overwrite.setSelection(seen.get("kind").toString().startsWith("prep"));
+            overwrite.notifyListeners(SWT.Selection, new Event());
+            return null;
+        });
         ui(() -> {
             Button run = find(dialog, "launch.run", Button.class);
             if (!run.isEnabled()) {
@@ -230,6 +237,59 @@ public class UiDriver {
         }
         java.util.Collections.sort(out);
         return out;
+    }
+
+    /**
+     * Run > Recent Launches: shows the menu (its items are made as it opens), reads them, and picks
+     * {@code name}, which runs that saved launch configuration again as a new job.
+     */
+    private Map<String, Object> relaunch(String name) throws Exception {
+        Map<String, Object> out = new LinkedHashMap<>();
+        int before = ui(() -> table("jobs.table").getItemCount());
+        org.eclipse.swt.widgets.MenuItem[] pick = new org.eclipse.swt.widgets.MenuItem[1];
+        out.put("items", ui(() -> {
+            org.eclipse.swt.widgets.Menu recent = submenu(submenu(table("jobs.table").getShell().getMenuBar(), "Run"),
+                    "Recent Launches");
+            recent.notifyListeners(SWT.Show, new Event());
+            List<String> items = new ArrayList<>();
+            for (org.eclipse.swt.widgets.MenuItem i : recent.getItems()) {
+                items.add(i.getText());
+                if (i.getText().equals(name)) {
+                    pick[0] = i;
+                }
+            }
+            return items;
+        }));
+        if (pick[0] == null) {
+            throw new IllegalStateException("no '" + name + "' under Run > Recent Launches: " + out.get("items"));
+        }
+        ui(() -> {
+            pick[0].notifyListeners(SWT.Selection, new Event());
+            return null;
+        });
+        String state = waitFor("the relaunched job to end", () -> {
+            Table t = table("jobs.table");
+            if (t.getItemCount() > before) {
+                String s = t.getItem(before).getText(1);
+                return s.equals("FINISHED") || s.equals("FAILED") || s.equals("CANCELLED") ? s : null;
+            }
+            return null;
+        });
+        out.put("job", ui(() -> table("jobs.table").getItem(before).getText(0)));
+        out.put("state", state);
+        return out;
+    }
+
+    private static org.eclipse.swt.widgets.Menu submenu(org.eclipse.swt.widgets.Menu menu, String text) {
+        if ((menu.getStyle() & SWT.BAR) == 0) {
+            menu.notifyListeners(SWT.Show, new Event()); // JFace fills a menu's items as it opens
+        }
+        for (org.eclipse.swt.widgets.MenuItem i : menu.getItems()) {
+            if (i.getText().replace("&", "").equals(text)) {
+                return i.getMenu();
+            }
+        }
+        throw new IllegalStateException("no menu '" + text + "'");
     }
 
     /** Opens a spec with a mistake in the editor and reads the problems the engine's validation marked. */

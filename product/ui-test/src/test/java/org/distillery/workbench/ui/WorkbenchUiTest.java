@@ -128,6 +128,12 @@ class WorkbenchUiTest {
         assertEquals(List.of("prep prep | prep | prep.yaml", "train train | train | train.yaml"),
                 strings(r.path("launchConfigurations")));
 
+        // Run > Recent Launches lists them, newest first, and picking one runs it again.
+        JsonNode relaunch = r.path("relaunch");
+        assertEquals(List.of("train train", "prep prep"), strings(relaunch.path("items")));
+        assertEquals("prep prep.yaml (overwrite)", relaunch.path("job").asText());
+        assertEquals("FINISHED", relaunch.path("state").asText(), relaunch.toPrettyString());
+
         // The spec editor: the engine's validation as a marker on the line, and a row in the problems table.
         JsonNode editor = r.path("editor");
         assertEquals(List.of(6), List.of(editor.path("markedLines").get(0).asInt()), editor.toPrettyString());

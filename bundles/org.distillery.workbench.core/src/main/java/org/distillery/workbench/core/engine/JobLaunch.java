@@ -22,9 +22,11 @@ import java.util.regex.Pattern;
  * @param kind   the command
  * @param spec   the spec file (YAML)
  * @param resume continue from the newest checkpoint ({@code --resume}; training kinds only)
- * @param master a Spark master for this launch ({@code --master}; Spark kinds only); empty for the preference's
+ * @param master    a Spark master for this launch ({@code --master}; Spark kinds only); empty for the preference's
+ * @param overwrite replace an existing output folder ({@code --overwrite}; Spark kinds only, whose jobs write
+ *                  their output at once)
  */
-public record JobLaunch(Kind kind, Path spec, boolean resume, String master) {
+public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boolean overwrite) {
 
     /** The engine's job commands, and what each spec has at its top level that the others lack. */
     public enum Kind {
@@ -78,6 +80,15 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master) {
         if (resume && !kind.resumable()) {
             throw new IllegalArgumentException(kind.command() + " jobs do not resume: they write their output at once");
         }
+        if (overwrite && !kind.spark()) {
+            throw new IllegalArgumentException(kind.command() + " jobs do not overwrite: they resume from their"
+                    + " checkpoints");
+        }
+    }
+
+    /** A launch that leaves an existing output alone. */
+    public JobLaunch(Kind kind, Path spec, boolean resume, String master) {
+        this(kind, spec, resume, master, false);
     }
 
     /**
@@ -120,6 +131,9 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master) {
         if (resume) {
             cmd.add("--resume");
         }
+        if (overwrite) {
+            cmd.add("--overwrite");
+        }
         Path dir = Files.isDirectory(settings.engine()) ? settings.engine() : spec.toAbsolutePath().getParent();
         return new EngineCommand(cmd, settings.environment(), dir);
     }
@@ -129,6 +143,7 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master) {
     public static final String ATTR_SPEC = "org.distillery.launch.spec";
     public static final String ATTR_MASTER = "org.distillery.launch.master";
     public static final String ATTR_RESUME = "org.distillery.launch.resume";
+    public static final String ATTR_OVERWRITE = "org.distillery.launch.overwrite";
 
     /** This launch as launch configuration attributes: kind, spec, Spark master, resume. */
     public Map<String, Object> attributes() {
@@ -137,6 +152,7 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master) {
         a.put(ATTR_SPEC, spec.toAbsolutePath().toString());
         a.put(ATTR_MASTER, master);
         a.put(ATTR_RESUME, resume);
+        a.put(ATTR_OVERWRITE, overwrite);
         return a;
     }
 
@@ -149,6 +165,7 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master) {
         Object spec = a.get(ATTR_SPEC);
         Object master = a.getOrDefault(ATTR_MASTER, "");
         Object resume = a.getOrDefault(ATTR_RESUME, false);
+        Object overwrite = a.getOrDefault(ATTR_OVERWRITE, false);
         if (!(spec instanceof String s) || s.isBlank()) {
             throw new IllegalArgumentException(configuration + ": " + ATTR_SPEC + " must name the spec file, found "
                     + spec);
@@ -165,6 +182,10 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master) {
             throw new IllegalArgumentException(configuration + ": " + ATTR_RESUME + " must be true or false, found "
                     + resume);
         }
+        if (!(overwrite instanceof Boolean o)) {
+            throw new IllegalArgumentException(configuration + ": " + ATTR_OVERWRITE + " must be true or false, found "
+                    + overwrite);
+        }
         Kind parsed;
         try {
             parsed = Kind.ofCommand(k);
@@ -172,7 +193,7 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master) {
             throw new IllegalArgumentException(configuration + ": " + ATTR_KIND + ": " + e.getMessage(), e);
         }
         try {
-            return new JobLaunch(parsed, Path.of(s), r, m);
+            return new JobLaunch(parsed, Path.of(s), r, m, o);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(configuration + ": " + e.getMessage(), e);
         }
@@ -187,6 +208,7 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master) {
 
     /** A short label: {@code train demo.yaml}. */
     public String label() {
-        return kind.command() + " " + spec.getFileName() + (resume ? " (resume)" : "");
+        return kind.command() + " " + spec.getFileName() + (resume ? " (resume)" : "") + (overwrite ? " (overwrite)"
+                : "");
     }
 }

@@ -51,6 +51,9 @@ class JobLaunchTest {
         EngineCommand prepDefault = new JobLaunch(JobLaunch.Kind.PREP, spec, false, null).command(s);
         assertEquals("--master=spark://m:7077", prepDefault.command().get(6));
         assertThrows(IllegalArgumentException.class, () -> new JobLaunch(JobLaunch.Kind.PREP, spec, true, ""));
+        assertThrows(IllegalArgumentException.class, () -> new JobLaunch(JobLaunch.Kind.TRAIN, spec, false, "", true));
+        assertEquals(List.of("prep", spec.toString(), "--master=local[2]", "--overwrite"),
+                new JobLaunch(JobLaunch.Kind.PREP, spec, false, "local[2]", true).command(s).command().subList(4, 8));
         assertEquals(JobLaunch.Kind.TEACHER_LOGITS, JobLaunch.Kind.ofCommand("teacher-logits"));
         assertEquals("x 'a b' 'it'\\''s'", new EngineCommand(List.of("x", "a b", "it's"), java.util.Map.of(), tmp).display());
     }
@@ -64,8 +67,12 @@ class JobLaunchTest {
         assertEquals(spec.toAbsolutePath().toString(), a.get(JobLaunch.ATTR_SPEC));
         assertEquals(train, JobLaunch.fromAttributes("train uitest", a));
         assertEquals("train uitest", train.configurationName());
-        JobLaunch prep = new JobLaunch(JobLaunch.Kind.PREP, spec, false, "spark://m:7077");
+        JobLaunch prep = new JobLaunch(JobLaunch.Kind.PREP, spec, false, "spark://m:7077", true);
         assertEquals(prep, JobLaunch.fromAttributes("p", prep.attributes()));
+        assertEquals(true, prep.attributes().get(JobLaunch.ATTR_OVERWRITE));
+        java.util.Map<String, Object> old = new java.util.HashMap<>(prep.attributes());
+        old.remove(JobLaunch.ATTR_OVERWRITE); // a configuration saved before the attribute existed
+        assertEquals(new JobLaunch(JobLaunch.Kind.PREP, spec, false, "spark://m:7077"), JobLaunch.fromAttributes("p", old));
 
         java.util.Map<String, Object> bad = new java.util.HashMap<>(a);
         bad.put(JobLaunch.ATTR_KIND, "trian");
