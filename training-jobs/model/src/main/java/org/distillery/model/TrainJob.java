@@ -223,6 +223,9 @@ public final class TrainJob {
                 valLoss = evaluate(gpt, val, batch, time);
             }
             Path newest = newestCheckpoint(outDir);
+            if (stepsRun == 0 && newest != null) { // a resumed, finished job reports the last step's loss it saved
+                lastLoss = Checkpoint.readHeader(newest).metrics().getOrDefault("train/loss", Double.NaN);
+            }
             if (newest != null) { // temp file, fsync, rename: like every other final file
                 AtomicFile.write(model, out -> Files.copy(newest, out));
             }

@@ -145,6 +145,11 @@ class TrainJobTest {
             assertEquals(want, got, Math.abs(want) * 1e-5, "train/loss at step " + step);
         }
         assertEquals(whole.metrics.get("val/loss").get(20L), rest.metrics.get("val/loss").get(20L), 1e-5);
+
+        // Resumed once more, the finished run has no step left: it reports the last step's losses, not NaN.
+        TrainJob.Result again = train(parted, tmp.resolve("parted"), true, new Recorder());
+        assertEquals(r.trainLoss(), again.trainLoss(), 0.0, "train loss of a finished run resumed");
+        assertEquals(r.valLoss(), again.valLoss(), Math.abs(r.valLoss()) * 1e-5);
     }
 
     @Test
