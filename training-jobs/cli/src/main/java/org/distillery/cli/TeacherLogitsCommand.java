@@ -61,6 +61,10 @@ final class TeacherLogitsCommand implements Callable<Integer> {
                 System.out.printf("kept          top %d at temperature %s, %.1f bytes per position%n", mf.topK(),
                         mf.temperature(), (double) bytes / positions);
                 System.out.printf("speed         %.0f positions/s (%.1f s)%n", positions / r.seconds(), r.seconds());
+                if (r.reusedShards() > 0) {
+                    System.out.printf("resumed       %d of %d shards were scored by an earlier run that stopped%n",
+                            r.reusedShards(), mf.shards().size());
+                }
             }
         } finally {
             spark.stop();

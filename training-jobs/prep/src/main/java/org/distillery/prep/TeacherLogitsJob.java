@@ -59,7 +59,8 @@ public final class TeacherLogitsJob {
     private final ProgressListener progress;
 
     /** What a run wrote, with its wall time for the benchmark. */
-    public record Result(Path output, TeacherLogitsManifest manifest, double seconds) {
+    /** What the job wrote; {@code reusedShards} were scored by an earlier run of the same job that stopped. */
+    public record Result(Path output, TeacherLogitsManifest manifest, double seconds, int reusedShards) {
     }
 
     public TeacherLogitsJob(SpecReader.Located<TeacherLogitsSpec> spec, Checkpoint teacher, String teacherSource,
@@ -111,8 +112,25 @@ public final class TeacherLogitsJob {
         SparkProgress sparkProgress = new SparkProgress(JOB, progress);
         spark.sparkContext().addSparkListener(sparkProgress);
         TeacherLogitsManifest[] written = new TeacherLogitsManifest[1];
+        int[] reused = new int[1];
+        // A stopped run's finished shards are kept and reused by the next run of the same work: same teacher,
+        // data, split and settings, dealt into the same tasks.
+        String key = Sha256.of(String.join("\n", "teacher-logits/" + TeacherLogits.VERSION, teacherSha, datasetSha,
+                spec.split(), String.valueOf(window), String.valueOf(spec.topK()), String.valueOf(spec.temperature()),
+                String.valueOf(tc.vocabSize()), tasks.toString()));
         try {
-            AtomicDirectory.write(output, overwrite, staging -> {
+            AtomicDirectory.writeResumable(output, overwrite, key, staging -> {
+                List<TeacherLogits.Shard> shards = new ArrayList<>();
+                List<Task> todo = new ArrayList<>();
+                for (Task t : tasks) {
+                    TeacherLogits.Shard done = finished(staging.resolve(shardName(spec.split(), t.index())), t);
+                    if (done != null) {
+                        shards.add(done);
+                    } else {
+                        todo.add(t);
+                    }
+                }
+                reused[0] = shards.size();
                 // Weights only (no optimizer moments): the file every executor fetches once.
                 // Named by the weights' hash: executors keep fetched files by name, and one name must mean one content.
                 Path teacherFile = staging.resolve(".teacher-" + teacherSha.substring(0, 16) + ".ckpt");
@@ -124,8 +142,9 @@ public final class TeacherLogitsJob {
                         tc.vocabSize());
                 progress.on(ProgressEvent.stage(JOB, "score", 1, 2));
                 sparkProgress.stage("score");
-                List<TeacherLogits.Shard> shards = new ArrayList<>(sc.parallelize(tasks, tasks.size())
-                        .map(t -> writeShard(plan, t)).collect());
+                if (!todo.isEmpty()) {
+                    shards.addAll(sc.parallelize(todo, todo.size()).map(t -> writeShard(plan, t)).collect());
+                }
                 shards.sort(Comparator.comparing(TeacherLogits.Shard::file));
                 Files.delete(teacherFile);
                 AtomicFile.removeLeftovers(staging); // temporary shards of task attempts that died
@@ -145,7 +164,7 @@ public final class TeacherLogitsJob {
             spark.sparkContext().removeSparkListener(sparkProgress);
         }
         progress.on(ProgressEvent.done(JOB, output.toString()));
-        return new Result(output, written[0], (System.nanoTime() - started) / 1e9);
+        return new Result(output, written[0], (System.nanoTime() - started) / 1e9, reused[0]);
     }
 
     private Map<String, Object> teacherInfo(Checkpoint.Header th, String paramsSha) {
@@ -201,6 +220,27 @@ public final class TeacherLogitsJob {
             tasks.add(new Task(p, pieces));
         }
         return tasks;
+    }
+
+    /**
+     * The shard a stopped run finished for {@code task}, or null when it must be scored (again). Shards
+     * are renamed into place only once complete; one whose header or length does not hold, or that holds
+     * another number of windows, is removed.
+     */
+    static TeacherLogits.Shard finished(Path file, Task task) throws IOException {
+        if (!Files.isRegularFile(file)) {
+            return null;
+        }
+        long want = task.pieces().stream().mapToLong(Piece::windows).sum();
+        try (TeacherLogits.Reader r = new TeacherLogits.Reader(file)) {
+            if (r.header().windows() == want) {
+                return new TeacherLogits.Shard(file.getFileName().toString(), Sha256.of(file), want, Files.size(file));
+            }
+        } catch (IOException | RuntimeException e) {
+            // damaged: scored again below
+        }
+        Files.delete(file);
+        return null;
     }
 
     /** The name of output shard {@code index}. */

@@ -9,13 +9,16 @@ import java.io.IOException;
 import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import org.apache.spark.sql.SparkSession;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.io.AtomicDirectory;
 import org.distillery.core.progress.ProgressEvent;
+import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.shard.TeacherLogits;
 import org.distillery.core.shard.TeacherLogitsManifest;
@@ -121,6 +124,54 @@ class TeacherLogitsJobTest {
         synchronized (events) {
             assertTrue(events.stream().anyMatch(e -> "done".equals(e.type())), "a done event");
         }
+    }
+
+    /**
+     * A run that stops after scoring (here: as it starts the manifest, like a kill) leaves its finished
+     * shards in the staging folder; the next run of the same work reuses them and scores only what is
+     * missing, and the output is what a straight run writes.
+     */
+    @Test
+    void aStoppedRunResumesFromItsFinishedShards() throws IOException {
+        Path spec = spec("resume", "top_k: 8\ntemperature: 2.0\nwindow: 16\nbatch_size: 3\nspark: {partitions: 3}");
+        Path out = dir.resolve("resumed");
+        ProgressListener killAtManifest = e -> {
+            if ("stage".equals(e.type()) && "manifest".equals(e.stage())) {
+                throw new IllegalStateException("killed before the manifest");
+            }
+        };
+        TeacherLogitsJob first = new TeacherLogitsJob(SpecReader.readLocated(spec, TeacherLogitsSpec.class), teacher,
+                "teacher.ckpt", data, out, false, killAtManifest);
+        assertThrows(IllegalStateException.class, () -> first.run(spark));
+        assertTrue(!Files.exists(out), "no output under the final name");
+        Path staging = AtomicDirectory.resumableStaging(out);
+        Path kept = staging.resolve("train-00000.tlogits");
+        assertTrue(Files.isRegularFile(kept), "finished shards stay for the next run");
+        Files.delete(staging.resolve("train-00002.tlogits")); // as if the kill came before that task ended
+        FileTime keptTime = Files.getLastModifiedTime(kept);
+
+        TeacherLogitsJob.Result r = job(spec, "resumed").run(spark);
+        assertEquals(2, r.reusedShards());
+        assertEquals(keptTime, Files.getLastModifiedTime(out.resolve("train-00000.tlogits")), "reused, not rewritten");
+        assertTrue(!Files.exists(staging));
+        TeacherLogitsManifest m = TeacherLogitsManifest.read(out);
+        m.verify(out);
+        TeacherLogitsManifest straight = result.manifest();
+        assertEquals(straight.windows(), m.windows());
+        assertEquals(straight.shards().stream().map(TeacherLogits.Shard::windows).toList(),
+                m.shards().stream().map(TeacherLogits.Shard::windows).toList());
+        try (var files = Files.list(out)) {
+            assertEquals(Set.of("teacher-logits.json", "train-00000.tlogits", "train-00001.tlogits", "train-00002.tlogits"),
+                    new HashSet<>(files.map(p -> p.getFileName().toString()).toList()), "no staging files left");
+        }
+
+        // Other work (another top_k) finds nothing to resume: the stale staging folder is discarded.
+        Path other = spec("resume", "top_k: 4\ntemperature: 2.0\nwindow: 16\nbatch_size: 3\nspark: {partitions: 3}");
+        Files.createDirectories(AtomicDirectory.resumableStaging(dir.resolve("other")));
+        Files.copy(out.resolve("train-00001.tlogits"), AtomicDirectory.resumableStaging(dir.resolve("other"))
+                .resolve("train-00001.tlogits"));
+        assertEquals(0, job(other, "other").run(spark).reusedShards());
+        assertEquals(4, TeacherLogitsManifest.read(dir.resolve("other")).topK());
     }
 
     /** Each position holds the teacher's k best logits (relative to its top) and the rest's mass at τ. */

@@ -55,6 +55,53 @@ public final class AtomicDirectory {
         }
     }
 
+    /** The file in a resumable staging folder that names the work it holds. */
+    public static final String RESUME_KEY = ".resume-key";
+
+    /**
+     * Like {@link #write}, but for long work made of independent files: the staging folder has a fixed
+     * name ({@code .<target>.partial}) and is kept when {@code content} fails or the process dies, so
+     * the next run with the same {@code key} (what identifies the work: inputs and settings) finds the
+     * files already finished there. A staging folder left by other work is discarded. Files in it must
+     * be written through {@link AtomicFile}, so a finished name always holds a whole file.
+     */
+    public static void writeResumable(Path target, boolean overwrite, String key, Content content) throws IOException {
+        Path abs = target.toAbsolutePath();
+        Path parent = abs.getParent();
+        Files.createDirectories(parent);
+        if (Files.exists(abs) && !(Files.isDirectory(abs) && isEmpty(abs)) && !overwrite) {
+            throw new DistilleryException(target + ": already exists and is not empty (use --overwrite to replace it)");
+        }
+        Path staging = resumableStaging(abs);
+        Path keyFile = staging.resolve(RESUME_KEY);
+        if (Files.isDirectory(staging)
+                && !(Files.isRegularFile(keyFile) && Files.readString(keyFile).strip().equals(key))) {
+            Directories.deleteRecursively(staging); // another job's leftovers: nothing to resume from
+        }
+        Files.createDirectories(staging);
+        AtomicFile.write(keyFile, (key + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        AtomicFile.removeLeftovers(staging);
+        content.writeInto(staging); // on failure the staging folder stays, for the next run to resume
+        Files.delete(keyFile);
+        AtomicFile.syncDirectory(staging);
+        Path old = parent.resolve("." + abs.getFileName() + ".old-" + UUID.randomUUID());
+        try {
+            if (Files.exists(abs)) {
+                Files.move(abs, old);
+            }
+            Files.move(staging, abs);
+            AtomicFile.syncDirectory(parent);
+        } finally {
+            Directories.deleteRecursively(old);
+        }
+    }
+
+    /** Where {@link #writeResumable} stages {@code target}. */
+    public static Path resumableStaging(Path target) {
+        Path abs = target.toAbsolutePath();
+        return abs.getParent().resolve("." + abs.getFileName() + ".partial");
+    }
+
     private static boolean isEmpty(Path dir) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {
             return s.findAny().isEmpty();

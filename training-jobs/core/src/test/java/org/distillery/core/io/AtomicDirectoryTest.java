@@ -51,4 +51,28 @@ class AtomicDirectoryTest {
         assertTrue(Files.exists(target.resolve("b.bin")));
         assertEquals(List.of("export"), names());
     }
+
+    @Test
+    void aResumableWriteKeepsFinishedFilesForTheSameWorkOnly() throws IOException {
+        Path target = tmp.resolve("logits");
+        assertThrows(IOException.class, () -> AtomicDirectory.writeResumable(target, false, "work-1", staging -> {
+            AtomicFile.write(staging.resolve("a.bin"), new byte[] {1});
+            throw new IOException("killed after the first file");
+        }));
+        assertEquals(List.of(".logits.partial"), names(), "the staging folder stays; no final folder");
+        List<String> seen = new java.util.ArrayList<>();
+        assertThrows(IOException.class, () -> AtomicDirectory.writeResumable(target, false, "work-1", staging -> {
+            seen.add(Files.exists(staging.resolve("a.bin")) ? "a.bin kept" : "a.bin gone");
+            throw new IOException("killed again");
+        }));
+        AtomicDirectory.writeResumable(target, false, "work-2", staging -> {
+            seen.add(Files.exists(staging.resolve("a.bin")) ? "a.bin kept" : "a.bin gone");
+            AtomicFile.write(staging.resolve("b.bin"), new byte[] {2});
+        });
+        assertEquals(List.of("a.bin kept", "a.bin gone"), seen, "other work does not resume from it");
+        assertEquals(List.of("logits"), names());
+        try (Stream<Path> s2 = Files.list(target)) {
+            assertEquals(List.of("b.bin"), s2.map(p -> p.getFileName().toString()).toList(), "no resume key left");
+        }
+    }
 }
