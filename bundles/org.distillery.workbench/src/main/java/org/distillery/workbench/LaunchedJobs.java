@@ -61,6 +61,19 @@ public class LaunchedJobs {
         return jobs.stream().anyMatch(j -> !j.progress().ended());
     }
 
+    /**
+     * A number that changes whenever a job is launched, announces its run, reports a metric or ends:
+     * views poll it cheaply and reload only when it moved.
+     */
+    public synchronized long changes() {
+        long n = jobs.size();
+        for (DistilleryJob j : jobs) {
+            JobProgress p = j.progress();
+            n = n * 31 + p.metricEvents() * 7 + (p.runId() != null ? 3 : 0) + p.state().ordinal();
+        }
+        return n;
+    }
+
     /** The job that announced the run {@code runId}, newest first, or null. */
     public synchronized JobProgress forRun(String runId) {
         for (int i = jobs.size() - 1; i >= 0; i--) {

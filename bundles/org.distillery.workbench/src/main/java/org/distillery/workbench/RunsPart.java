@@ -37,8 +37,12 @@ import org.eclipse.swtchart.ISeries;
  * a job runs, its run's curve grows from the job's own metric events, ahead of the store.
  */
 public class RunsPart {
-    private static final int LIVE_MS = 1000;
-    private static final int IDLE_MS = 5000;
+    /** How often the view looks at the launched jobs; cheap, no store is read. */
+    private static final int POLL_MS = 250;
+    /** At most this often the store is read again while a job's metrics keep arriving. */
+    private static final long LIVE_MS = 500;
+    /** Runs started elsewhere (the CLI, the cluster) show up within this. */
+    private static final long IDLE_MS = 5000;
     private static final int[][] PALETTE = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
         {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
 
@@ -57,6 +61,9 @@ public class RunsPart {
     private final Set<String> checked = new HashSet<>();
     private final Set<String> autoChecked = new HashSet<>();
     private final Map<String, Color> colors = new HashMap<>();
+    private long lastReload;
+    private long seenChanges = Long.MIN_VALUE;
+    private long seenLaunches = -1;
 
     @PostConstruct
     public void create(Composite parent) {
@@ -124,13 +131,25 @@ public class RunsPart {
         if (chart.isDisposed()) {
             return;
         }
-        sources();
-        reload();
-        chart.getDisplay().timerExec(jobs.anyRunning() ? LIVE_MS : IDLE_MS, this::tick);
+        // A launch or an end is shown at once, a growing curve at most every LIVE_MS: a short job must
+        // not finish between two slow polls with its curve never drawn.
+        long now = System.currentTimeMillis();
+        long changes = jobs.changes();
+        int launches = jobs.all().size();
+        boolean moved = changes != seenChanges;
+        if (launches != seenLaunches || !jobs.anyRunning() && moved || moved && now - lastReload >= LIVE_MS
+                || now - lastReload >= IDLE_MS) {
+            seenChanges = changes;
+            seenLaunches = launches;
+            sources();
+            reload();
+        }
+        chart.getDisplay().timerExec(POLL_MS, this::tick);
     }
 
     /** Reads the runs and the ticked runs' curves again, and redraws. */
     void reload() {
+        lastReload = System.currentTimeMillis();
         RunStore store = store();
         List<RunInfo> list;
         try {

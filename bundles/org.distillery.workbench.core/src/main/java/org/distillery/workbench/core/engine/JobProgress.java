@@ -33,6 +33,7 @@ public final class JobProgress implements EngineProcess.Listener {
     private String output;
     private String failure;
     private long consoleCount;
+    private long metricEvents;
 
     public JobProgress(JobLaunch launch) {
         this.launch = launch;
@@ -62,6 +63,7 @@ public final class JobProgress implements EngineProcess.Listener {
                 experiment = e.experiment();
             }
             case "metric" -> {
+                metricEvents++;
                 figures.put(e.name(), e.value());
                 if (e.step() >= 0) {
                     metrics.computeIfAbsent(e.name(), k -> new TreeMap<>()).put(e.step(), e.value());
@@ -94,6 +96,11 @@ public final class JobProgress implements EngineProcess.Listener {
         if (state == State.FINISHED) {
             fraction = 1;
         }
+    }
+
+    /** How many metric events arrived so far; views compare it to see whether a curve grew. */
+    public synchronized long metricEvents() {
+        return metricEvents;
     }
 
     public synchronized State state() {

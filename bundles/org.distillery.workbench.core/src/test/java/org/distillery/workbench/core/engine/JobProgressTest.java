@@ -35,6 +35,7 @@ class JobProgressTest {
         assertEquals("demo", p.experiment());
         assertEquals(Map.of("train/loss", new java.util.TreeMap<>(Map.of(10L, 7.5, 20L, 7.0))), p.metrics());
         assertEquals(6.8, p.figures().get("val/unigram_entropy"));
+        assertEquals(3, p.metricEvents(), "every metric event counts, with a step or without");
         feed(p, ProgressEvent.done("train", "/w/model.ckpt"));
         p.exited(0, false);
         assertEquals(JobProgress.State.FINISHED, p.state());
