@@ -119,6 +119,107 @@ public final class Gpt {
         }
     }
 
+    /**
+     * A decoder over {@code batch} sequences of up to {@code length} positions (at most block_size) that
+     * keeps every layer's keys and values: after {@link Decoder#prefill}, each new token costs one
+     * position's pass through the blocks, where {@link #lastLogits(int[], int, int, INDArray)} runs the
+     * whole prefix again.
+     */
+    public Decoder decoder(int batch, int length) {
+        if (batch < 1 || length < 1 || length > c.blockSize()) {
+            throw new IllegalArgumentException("a decoder of " + batch + " sequences of " + length
+                    + " positions: both must be at least 1, and the length at most block_size " + c.blockSize());
+        }
+        return new Decoder(batch, length);
+    }
+
+    /**
+     * Decoding with a KV cache (see {@link #decoder}). The sequences advance together, one token each per
+     * {@link #next}; the logits are those of the full pass, up to the order of the sums in attention. The
+     * cache lives outside any workspace, {@code 2 * n_layer * batch * length * n_embd} floats.
+     */
+    public final class Decoder {
+        private final int batch;
+        private final INDArray[] keys;
+        private final INDArray[] values;
+        private int length;
+
+        private Decoder(int batch, int capacity) {
+            this.batch = batch;
+            keys = new INDArray[c.nLayer()];
+            values = new INDArray[c.nLayer()];
+            int d = c.nEmbd() / c.nHead();
+            for (int l = 0; l < c.nLayer(); l++) {
+                keys[l] = Nd4j.createUninitializedDetached(DataType.FLOAT, batch, c.nHead(), capacity, d);
+                values[l] = Nd4j.createUninitializedDetached(DataType.FLOAT, batch, c.nHead(), capacity, d);
+            }
+        }
+
+        /** Positions seen so far (the next token's position). */
+        public int length() {
+            return length;
+        }
+
+        /** Positions the cache holds; {@link #next} past them is an error (prefill again, a sliding window). */
+        public int capacity() {
+            return (int) keys[0].size(2);
+        }
+
+        /**
+         * Starts over from B prompts of T tokens ({@code [B*T]}, row by row) and writes the logits of
+         * each one's last position into {@code out [B, V]}.
+         */
+        public void prefill(int[] tokens, int time, INDArray out) {
+            check(tokens, time, 0);
+            step(tokens, time, 0, out);
+        }
+
+        /** Feeds one more token per sequence ({@code [B]}) and writes its position's logits into {@code out [B, V]}. */
+        public void next(int[] tokens, INDArray out) {
+            if (length == 0) {
+                throw new IllegalStateException("prefill the decoder with the prompts before feeding tokens");
+            }
+            check(tokens, 1, length);
+            step(tokens, 1, length, out);
+        }
+
+        private void check(int[] tokens, int time, int from) {
+            if (time < 1 || tokens.length != batch * time) {
+                throw new IllegalArgumentException(batch + " sequences of " + time + " tokens need " + batch * time
+                        + " tokens, not " + tokens.length);
+            }
+            if (from + time > capacity()) {
+                throw new IllegalArgumentException("position " + (from + time - 1) + " is past the decoder's "
+                        + capacity() + " positions");
+            }
+        }
+
+        private void step(int[] tokens, int time, int from, INDArray out) {
+            try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, workspace)) {
+                long n = (long) batch * time;
+                INDArray x = embed(tokens, batch, from, time);
+                for (int l = 0; l < c.nLayer(); l++) {
+                    Norm ln1 = layerNorm(x, p.layer(l, "ln_1.weight"), p.layer(l, "ln_1.bias"));
+                    INDArray qkv = linear(ln1.y, p.layer(l, "attn.c_attn.weight"), p.layer(l, "attn.c_attn.bias"));
+                    kernels.cacheKeysValues(qkv, keys[l], values[l], from, time);
+                    INDArray y = Nd4j.createUninitialized(DataType.FLOAT, n, c.nEmbd());
+                    if (from == 0) { // the prompts: causal attention among themselves, as in the full pass
+                        kernels.attention(qkv, null, Nd4j.createUninitialized(DataType.FLOAT, batch, c.nHead(), time, time),
+                                y, batch, time, c.nHead());
+                    } else {
+                        kernels.cachedAttention(qkv, keys[l], values[l], from + 1, y);
+                    }
+                    kernels.linearResidual(y, p.layer(l, "attn.c_proj.weight"), p.layer(l, "attn.c_proj.bias"), null,
+                            Nd4j.createUninitialized(DataType.FLOAT, n, c.nEmbd()), x);
+                    mlp(new Block(), l, x, null);
+                }
+                INDArray normed = layerNorm(x, p.get("ln_f.weight"), p.get("ln_f.bias")).y;
+                out.assign(head(time == 1 ? normed : lastRows(normed, batch, time)));
+            }
+            length = from + time;
+        }
+    }
+
     /** Mean next-token cross-entropy (nats), no gradients and no dropout. */
     public double loss(Batch b) {
         try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(STEP, workspace)) {
@@ -253,9 +354,7 @@ public final class Gpt {
         f.batch = bs;
         f.time = t;
         f.inputs = b.inputs();
-        INDArray x = kernels.gatherRows(p.get("wte.weight"), b.inputs());
-        INDArray pos = p.get("wpe.weight").get(NDArrayIndex.interval(0, t), NDArrayIndex.all()).reshape(1, (long) t * e);
-        kernels.addBias(x.reshape('c', bs, (long) t * e), pos);
+        INDArray x = embed(b.inputs(), bs, 0, t);
         f.embedDropout = dropout(x, rng);
         f.hidden = new INDArray[capture.length];
         int deepest = 0;
@@ -276,14 +375,7 @@ public final class Gpt {
             blk.attnDropout = dropoutMask(x.shape(), rng);
             kernels.linearResidual(blk.attnOut, p.layer(l, "attn.c_proj.weight"), p.layer(l, "attn.c_proj.bias"),
                     blk.attnDropout, Nd4j.createUninitialized(DataType.FLOAT, n, e), x);
-            blk.ln2 = layerNorm(x, p.layer(l, "ln_2.weight"), p.layer(l, "ln_2.bias"));
-            blk.fc = Nd4j.createUninitialized(DataType.FLOAT, n, 4L * e);
-            blk.gelu = Nd4j.createUninitialized(DataType.FLOAT, n, 4L * e);
-            blk.geluTanh = kernels.linearGelu(blk.ln2.y, p.layer(l, "mlp.c_fc.weight"), p.layer(l, "mlp.c_fc.bias"),
-                    blk.fc, blk.gelu);
-            blk.mlpDropout = dropoutMask(x.shape(), rng);
-            kernels.linearResidual(blk.gelu, p.layer(l, "mlp.c_proj.weight"), p.layer(l, "mlp.c_proj.bias"),
-                    blk.mlpDropout, Nd4j.createUninitialized(DataType.FLOAT, n, e), x);
+            mlp(blk, l, x, rng);
             f.blocks.add(blk);
             capture(f, capture, l + 1, x);
         }
@@ -291,17 +383,48 @@ public final class Gpt {
             return f;
         }
         f.lnF = layerNorm(x, p.get("ln_f.weight"), p.get("ln_f.bias"));
-        INDArray rows = f.lnF.y;
-        if (head == Head.LAST) {
-            int[] last = new int[bs];
-            for (int i = 0; i < bs; i++) {
-                last[i] = i * t + t - 1;
-            }
-            rows = kernels.gatherRows(f.lnF.y, last);
-        }
-        f.logits = Nd4j.createUninitialized(DataType.FLOAT, rows.rows(), c.vocabSize());
-        mmul(rows, p.get("wte.weight"), f.logits, false, true, 0.0);
+        f.logits = head(head == Head.LAST ? lastRows(f.lnF.y, bs, t) : f.lnF.y);
         return f;
+    }
+
+    /** Token plus position embeddings of B sequences of T tokens at positions {@code from..from+T-1}: {@code [B*T, C]}. */
+    private INDArray embed(int[] tokens, int batch, int from, int time) {
+        int e = c.nEmbd();
+        INDArray x = kernels.gatherRows(p.get("wte.weight"), tokens);
+        INDArray pos = p.get("wpe.weight").get(NDArrayIndex.interval(from, from + time), NDArrayIndex.all())
+                .reshape(1, (long) time * e);
+        kernels.addBias(x.reshape('c', batch, (long) time * e), pos);
+        return x;
+    }
+
+    /** Block l's MLP half on the residual stream x, in place: ln_2, c_fc, GELU, c_proj, dropout, residual. */
+    private void mlp(Block blk, int l, INDArray x, Random rng) {
+        long n = x.rows();
+        int e = c.nEmbd();
+        blk.ln2 = layerNorm(x, p.layer(l, "ln_2.weight"), p.layer(l, "ln_2.bias"));
+        blk.fc = Nd4j.createUninitialized(DataType.FLOAT, n, 4L * e);
+        blk.gelu = Nd4j.createUninitialized(DataType.FLOAT, n, 4L * e);
+        blk.geluTanh = kernels.linearGelu(blk.ln2.y, p.layer(l, "mlp.c_fc.weight"), p.layer(l, "mlp.c_fc.bias"),
+                blk.fc, blk.gelu);
+        blk.mlpDropout = dropoutMask(x.shape(), rng);
+        kernels.linearResidual(blk.gelu, p.layer(l, "mlp.c_proj.weight"), p.layer(l, "mlp.c_proj.bias"),
+                blk.mlpDropout, Nd4j.createUninitialized(DataType.FLOAT, n, e), x);
+    }
+
+    /** The last of each sequence's T rows of {@code y [B*T, C]}. */
+    private INDArray lastRows(INDArray y, int batch, int time) {
+        int[] last = new int[batch];
+        for (int i = 0; i < batch; i++) {
+            last[i] = i * time + time - 1;
+        }
+        return kernels.gatherRows(y, last);
+    }
+
+    /** The tied LM head: logits {@code [rows, V]} of final-normed rows. */
+    private INDArray head(INDArray rows) {
+        INDArray logits = Nd4j.createUninitialized(DataType.FLOAT, rows.rows(), c.vocabSize());
+        mmul(rows, p.get("wte.weight"), logits, false, true, 0.0);
+        return logits;
     }
 
     /** Copies the residual stream {@code x} wherever {@code layer} is asked for (x changes in place later). */

@@ -589,6 +589,54 @@ class JavaKernels implements Kernels {
         });
     }
 
+    /** {@link Kernels#cacheKeysValues}: each head's row copied to its place, without ND4J ops. */
+    @Override
+    public void cacheKeysValues(INDArray qkv, INDArray keys, INDArray values, int from, int time) {
+        long[] s = keys.shape();
+        int batch = (int) s[0];
+        int heads = (int) s[1];
+        int length = (int) s[2];
+        int d = (int) s[3];
+        int width = (int) qkv.columns();
+        FloatBuffer src = buffer(qkv);
+        FloatBuffer[] dst = {buffer(keys), buffer(values)};
+        for (int part = 1; part <= 2; part++) {
+            for (int b = 0; b < batch; b++) {
+                for (int h = 0; h < heads; h++) {
+                    for (int t = 0; t < time; t++) {
+                        dst[part - 1].put(((b * heads + h) * length + from + t) * d, src,
+                                (b * time + t) * width + (part * heads + h) * d, d);
+                    }
+                }
+            }
+        }
+    }
+
+    /** {@link Kernels#cachedAttention}: two BLAS products per (sequence, head) pair on the cache in place. */
+    @Override
+    public void cachedAttention(INDArray qkv, INDArray keys, INDArray values, int len, INDArray y) {
+        long[] s = keys.shape();
+        int heads = (int) s[1];
+        long slab = s[2] * s[3];
+        int d = (int) s[3];
+        int c = (int) y.columns();
+        int pairs = (int) (s[0] * heads);
+        INDArray scores = Nd4j.createUninitialized(DataType.FLOAT, pairs, len);
+        rows(pairs, (long) len * d, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                sgemm(false, true, 1, len, d, pointer(qkv, (long) (i / heads) * 3 * c + (long) (i % heads) * d), 3 * c,
+                        pointer(keys, i * slab), d, 0f, pointer(scores, (long) i * len), len);
+            }
+        });
+        softmaxRows(scores, (float) (1.0 / Math.sqrt(d)), scores);
+        rows(pairs, (long) len * d, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                sgemm(false, false, 1, d, len, pointer(scores, (long) i * len), len, pointer(values, i * slab), d, 0f,
+                        pointer(y, (long) (i / heads) * c + (long) (i % heads) * d), c);
+            }
+        });
+    }
+
     /** Offset of head h of sequence b (pair i = b * heads + h) in a {@code [B*T, width]} matrix of heads of size d. */
     private static long headOffset(int i, int heads, int time, int width, int d) {
         return (long) (i / heads) * time * width + (long) (i % heads) * d;

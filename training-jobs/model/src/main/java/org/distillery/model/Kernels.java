@@ -3,6 +3,8 @@ package org.distillery.model;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.INDArrayIndex;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * The arithmetic of a GPT step and its optimizer, behind one small interface with engines chosen at
@@ -166,6 +168,40 @@ interface Kernels {
         mergeHeads(dq, dqkv, 0);
         mergeHeads(dk, dqkv, 1);
         mergeHeads(dv, dqkv, 2);
+    }
+
+    /**
+     * Keeps keys and values for decoding: the k and v parts of {@code qkv [B*time, 3C]} go to {@code keys}
+     * and {@code values} ({@code [B, H, S, D]}, S the cache's length) at positions {@code from} to
+     * {@code from + time - 1}.
+     */
+    default void cacheKeysValues(INDArray qkv, INDArray keys, INDArray values, int from, int time) {
+        long[] s = keys.shape();
+        INDArrayIndex[] at = {NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(from, from + time),
+            NDArrayIndex.all()};
+        keys.get(at).assign(splitHeads(qkv, 1, (int) s[0], time, (int) s[1], (int) s[3]));
+        values.get(at).assign(splitHeads(qkv, 2, (int) s[0], time, (int) s[1], (int) s[3]));
+    }
+
+    /**
+     * Attention of one new position per sequence over the cached ones (decoding with a KV cache): the
+     * query is the q part of {@code qkv [B, 3C]}, the keys and values positions {@code 0..len-1} of
+     * {@code keys} and {@code values} ({@code [B, H, S, D]}, the new position's included, so nothing is
+     * masked); writes the heads' output, merged, into {@code y [B, C]}.
+     */
+    default void cachedAttention(INDArray qkv, INDArray keys, INDArray values, int len, INDArray y) {
+        long[] s = keys.shape();
+        int batch = (int) s[0];
+        int heads = (int) s[1];
+        int d = (int) s[3];
+        INDArrayIndex[] seen = {NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, len), NDArrayIndex.all()};
+        INDArray scores = Nd4j.createUninitialized(DataType.FLOAT, batch, heads, 1, len);
+        batchedGemm(splitHeads(qkv, 0, batch, 1, heads, d), keys.get(seen).dup('c'), scores, false, true);
+        INDArray rows = scores.reshape('c', (long) batch * heads, len);
+        softmaxRows(rows, (float) (1.0 / Math.sqrt(d)), rows);
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, batch, heads, 1, d);
+        batchedGemm(scores, values.get(seen).dup('c'), out, false, false);
+        mergeHeads(out, y, 0);
     }
 
     static Kernels forBackend() {

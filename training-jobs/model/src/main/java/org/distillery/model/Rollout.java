@@ -6,8 +6,9 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The student's own sequences for on-policy distillation (GKD): each data window keeps its first
- * {@code prompt} tokens and the student samples the rest, all rows of the batch advancing together, one
- * position per forward pass (the logits of the last position only). The result has the data batch's
+ * {@code prompt} tokens and the student samples the rest, all rows of the batch advancing together
+ * through a {@link Gpt.Decoder}: the prompts in one pass, then one position per sampled token, the
+ * earlier positions' keys and values kept. The result has the data batch's
  * shape, so the teacher scores it like any other.
  */
 public final class Rollout {
@@ -26,15 +27,19 @@ public final class Rollout {
             System.arraycopy(data.inputs(), r * time, seq, r * width, prompt);
         }
         INDArray last = Nd4j.createUninitializedDetached(DataType.FLOAT, rows, student.config().vocabSize());
+        Gpt.Decoder decoder = student.decoder(rows, time); // the last sampled token is a target, never fed
+        int[] prompts = new int[rows * prompt];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(seq, r * width, prompts, r * prompt, prompt);
+        }
+        decoder.prefill(prompts, prompt, last);
         for (int len = prompt; len < width; len++) {
-            int[] window = new int[rows * len];
-            for (int r = 0; r < rows; r++) {
-                System.arraycopy(seq, r * width, window, r * len, len);
-            }
-            student.lastLogits(window, rows, len, last);
             int[] next = sampler.next(last);
             for (int r = 0; r < rows; r++) {
                 seq[r * width + len] = next[r];
+            }
+            if (len < time) {
+                decoder.next(next, last);
             }
         }
         int[] inputs = new int[rows * time];

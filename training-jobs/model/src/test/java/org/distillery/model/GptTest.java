@@ -201,6 +201,59 @@ class GptTest {
         assertEquals(0.0, last.getRow(1).sub(logits.getRow(15)).amaxNumber().doubleValue(), 1e-5);
     }
 
+    /** Prefill and one token at a time through the KV cache give the full pass's last-position logits. */
+    @ParameterizedTest
+    @MethodSource("kernels")
+    void theDecoderGivesTheFullPassLogitsAtEveryPosition(Kernels kernels) {
+        GptConfig c = new GptConfig(2, 3, 21, 13, 37, 0.0); // head size 7: no whole SIMD vector
+        Gpt gpt = new Gpt(params(c, 21), kernels);
+        int rows = 3;
+        Gpt.Batch b = batch(c, rows, 13, 22);
+        Gpt.Decoder decoder = gpt.decoder(rows, 13);
+        INDArray cached = Nd4j.create(DataType.FLOAT, rows, 37);
+        INDArray full = Nd4j.create(DataType.FLOAT, rows, 37);
+        int prompt = 4;
+        for (int len = prompt; len <= 13; len++) {
+            int[] prefix = new int[rows * len];
+            int[] fed = new int[rows * (len == prompt ? prompt : 1)];
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(b.inputs(), r * 13, prefix, r * len, len);
+                int width = fed.length / rows;
+                System.arraycopy(b.inputs(), r * 13 + len - width, fed, r * width, width);
+            }
+            if (len == prompt) {
+                decoder.prefill(fed, prompt, cached);
+            } else {
+                decoder.next(fed, cached);
+            }
+            assertEquals(len, decoder.length());
+            gpt.lastLogits(prefix, rows, len, full);
+            assertEquals(0.0, cached.sub(full).amaxNumber().doubleValue(), 1e-4, "position " + (len - 1));
+        }
+        IllegalArgumentException past = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> decoder.next(new int[rows], cached));
+        assertEquals("position 13 is past the decoder's 13 positions", past.getMessage());
+    }
+
+    /** Generation past block_size slides its window (the cache rebuilt) and picks what the full pass picks. */
+    @Test
+    void greedyGenerationMatchesTheFullPassBeyondTheBlock() {
+        Gpt gpt = new Gpt(params(TINY, 31));
+        int[] prompt = {3, 1, 4, 1, 5};
+        int[] got = new Generator(gpt).generate(prompt, 12, new Sampler(0, 0, 1, 0), -1);
+        int[] want = java.util.Arrays.copyOf(prompt, prompt.length + 12);
+        for (int n = prompt.length; n < want.length; n++) {
+            int[] window = java.util.Arrays.copyOfRange(want, Math.max(0, n - TINY.blockSize()), n);
+            float[] logits = gpt.lastLogits(window).toFloatVector();
+            int best = 0;
+            for (int v = 1; v < logits.length; v++) {
+                best = logits[v] > logits[best] ? v : best;
+            }
+            want[n] = best;
+        }
+        assertArrayEquals(want, got, "17 tokens, block_size 8");
+    }
+
     @Test
     void parameterCountMatchesGpt2Small() {
         // GPT-2 small: 124,439,808 parameters (transformers counts the tied head once).

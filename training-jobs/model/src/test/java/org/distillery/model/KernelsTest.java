@@ -149,6 +149,41 @@ class KernelsTest {
         }
     }
 
+    /** A new position's attention over a cache equals the last row of causal attention over the whole prefix. */
+    @Test
+    void cachedAttentionAgreesWithTheLastRowOfFullAttention() {
+        int batch = 2;
+        int heads = 3;
+        int d = 7;
+        int time = 11;
+        int c = heads * d;
+        INDArray qkv = random(12, (long) batch * time, 3L * c);
+        agree("cached attention", 1e-5, k -> {
+            INDArray keys = Nd4j.create(DataType.FLOAT, batch, heads, time + 2, d); // room to spare
+            INDArray values = Nd4j.create(DataType.FLOAT, batch, heads, time + 2, d);
+            INDArray[] newest = new INDArray[batch];
+            for (int b = 0; b < batch; b++) {
+                newest[b] = qkv.getRow((long) b * time + time - 1).reshape(1, 3L * c);
+            }
+            INDArray prefix = Nd4j.create(DataType.FLOAT, (long) batch * (time - 1), 3L * c);
+            for (int b = 0; b < batch; b++) {
+                for (int t = 0; t < time - 1; t++) {
+                    prefix.putRow((long) b * (time - 1) + t, qkv.getRow((long) b * time + t));
+                }
+            }
+            k.cacheKeysValues(prefix, keys, values, 0, time - 1);
+            INDArray last = Nd4j.concat(0, newest);
+            k.cacheKeysValues(last, keys, values, time - 1, 1);
+            INDArray y = Nd4j.create(DataType.FLOAT, batch, c);
+            k.cachedAttention(last, keys, values, time, y);
+            INDArray full = Nd4j.create(DataType.FLOAT, (long) batch * time, c);
+            k.attention(qkv, null, Nd4j.create(DataType.FLOAT, batch, heads, time, time), full, batch, time, heads);
+            INDArray fullLast = Nd4j.concat(0, full.getRow(time - 1).reshape(1, c), full.getRow(2L * time - 1).reshape(1, c));
+            assertEquals(0.0, y.sub(fullLast).amaxNumber().doubleValue(), 1e-5, k.name());
+            return new INDArray[] {y, keys, values};
+        });
+    }
+
     @Test
     void productsAgreeOnViews() {
         INDArray flat = random(6, 3000);
