@@ -115,7 +115,7 @@ final class ExportBench implements Callable<Integer> {
     }
 
     /** A random model of the given shape with a byte-level tokenizer padded to its vocabulary. */
-    private static Checkpoint randomCheckpoint(GptConfig c) {
+    static Checkpoint randomCheckpoint(GptConfig c) {
         Map<String, Integer> vocab = new LinkedHashMap<>();
         vocab.put("<|endoftext|>", 0);
         for (int b = 0; b < 256; b++) {

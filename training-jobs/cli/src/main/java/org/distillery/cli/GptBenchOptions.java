@@ -13,7 +13,7 @@ import org.distillery.model.Gpt;
 import picocli.CommandLine.Option;
 
 /**
- * What the GPT training benchmarks share (a picocli mixin): the model's width, the batches, the seed,
+ * What the GPT benchmarks share (a picocli mixin): the model's width, the batches, the seed,
  * the optimizer both sides use, and the PyTorch peer ({@code torch_train_bench.py}) run on the very
  * windows Distillery trained on.
  */
