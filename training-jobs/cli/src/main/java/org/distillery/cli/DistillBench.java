@@ -13,18 +13,15 @@ import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.shard.TeacherLogits;
 import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.model.AdamW;
+import org.distillery.model.DistillJob;
 import org.distillery.model.DistillationLoss;
 import org.distillery.model.Gpt;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
 import org.distillery.model.HiddenStateLoss;
-import org.distillery.model.Rollout;
-import org.distillery.model.Sampler;
 import org.distillery.model.TeacherLogitWindows;
 import org.distillery.model.TeacherScorer;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
+import org.distillery.model.TokenWindows;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -96,52 +93,28 @@ final class DistillBench implements Callable<Integer> {
             long positions = logitsManifest.windows() * block;
             long bytes = logitsManifest.shards().stream().mapToLong(TeacherLogits.Shard::bytes).sum();
 
-            try (TeacherLogitWindows windows = TeacherLogitWindows.open(work, logitsManifest)) {
+            try (TeacherLogitWindows windows = TeacherLogitWindows.open(work, logitsManifest);
+                 TokenWindows train = TokenWindows.open(prepDir, manifest, "train")) {
                 Gpt.Batch[] batches = new Gpt.Batch[steps];
                 for (int s = 0; s < steps; s++) {
                     batches[s] = windows.randomBatch(seed, s, 0, batch).batch();
                 }
                 DistillationLoss loss = new DistillationLoss(DistillationLoss.Divergence.FORWARD_KL, 0.5, temperature,
                         KD_RATIO);
-                INDArray teacherLogits = Nd4j.createUninitializedDetached(DataType.FLOAT, (long) batch * block, vocab);
                 double plain = time(studentConfig, (student, s, grads) ->
                         student.lossAndGradient(batches[s], grads, 1.0, s));
-                double live = time(studentConfig, (student, s, grads) -> {
-                    Gpt.Batch b = batches[s];
-                    teacher.logits(b.inputs(), batch, block, teacherLogits);
-                    DistillationLoss.Teacher dense = new DistillationLoss.Dense(teacherLogits);
-                    return student.lossAndGradient(b, grads, 1.0, s,
-                            (l, targets, g, sc) -> loss.apply(l, dense, targets, g, sc).loss());
-                });
-                double offline = time(studentConfig, (student, s, grads) -> {
-                    TeacherLogitWindows.Sampled drawn = windows.randomBatch(seed, s, 0, batch);
-                    return student.lossAndGradient(drawn.batch(), grads, 1.0, s,
-                            (l, targets, g, sc) -> loss.apply(l, drawn.teacher(), targets, g, sc).loss());
-                });
+                // The other modes step with the distill job's own objectives, as a run would.
+                double live = time(studentConfig, DistillJob.TeacherObjective.live(teacher, loss, null, null), train);
+                double offline = time(studentConfig, DistillJob.TeacherObjective.offline(teacher, loss, null, windows),
+                        train);
                 // live teacher plus a cosine loss on the hidden states of the default layer pairs
                 HiddenStateLoss hidden = new HiddenStateLoss(HiddenStateLoss.Kind.COSINE, 1.0,
                         HiddenStateLoss.uniformPairs(layers, teacherLayers), gpt.embd, gpt.embd, null);
-                INDArray[] states = new INDArray[layers];
-                for (int i = 0; i < layers; i++) {
-                    states[i] = Nd4j.createUninitializedDetached(DataType.FLOAT, (long) batch * block, gpt.embd);
-                }
-                double withHidden = time(studentConfig, (student, s, grads) -> {
-                    Gpt.Batch b = batches[s];
-                    teacher.hiddenStates(b.inputs(), batch, block, hidden.teacherLayers(), states, teacherLogits);
-                    hidden.teacher(states);
-                    DistillationLoss.Teacher dense = new DistillationLoss.Dense(teacherLogits);
-                    return student.lossAndGradient(b, grads, 1.0, s,
-                            (l, targets, g, sc) -> loss.apply(l, dense, targets, g, sc).loss(), hidden);
-                });
-                // every step on-policy: the student continues each window's first tokens, the teacher scores them
-                DistillationLoss divergence = loss.withKdRatio(1.0);
-                double onPolicy = time(studentConfig, (student, s, grads) -> {
-                    Gpt.Batch b = Rollout.sample(student, batches[s], PROMPT_TOKENS, new Sampler(1.0, 0, 1, s));
-                    teacher.logits(b.inputs(), batch, block, teacherLogits);
-                    DistillationLoss.Teacher dense = new DistillationLoss.Dense(teacherLogits);
-                    return student.lossAndGradient(b, grads, 1.0, s,
-                            (l, targets, g, sc) -> divergence.apply(l, dense, targets, g, sc).loss());
-                });
+                double withHidden = time(studentConfig, DistillJob.TeacherObjective.live(teacher, loss, hidden, null),
+                        train);
+                // every micro-batch on-policy: the student continues each window's first tokens, the teacher scores them
+                double onPolicy = time(studentConfig, DistillJob.TeacherObjective.live(teacher, loss, null,
+                        DistillJob.OnPolicy.of(1.0, PROMPT_TOKENS, 1.0, loss)), train);
 
                 JsonNode torchPlain = gpt.runPeer(batches, gpt.peerConfig(layers, vocab, steps, warmup));
                 ObjectNode kd = gpt.peerConfig(layers, vocab, steps, warmup);
@@ -196,6 +169,14 @@ final class DistillBench implements Callable<Integer> {
             return 0;
         } finally {
             Directories.deleteRecursively(work);
+        }
+    }
+
+    /** {@link #time(GptConfig, Step)} of a job objective: its batch (from {@code train} or its own windows), its loss. */
+    private double time(GptConfig config, DistillJob.TeacherObjective objective, TokenWindows train) throws IOException {
+        try (objective) {
+            return time(config, (student, s, grads) -> objective.lossAndGradient(student,
+                    objective.batch(student, train, gpt.seed, s, 0, gpt.batch, gpt.block), grads, 1.0, s));
         }
     }
 

@@ -94,8 +94,8 @@ public final class DistillJob {
         Gpt teacherModel = new Gpt(GptParameters.wrap(tc, teacher.section(Checkpoint.PARAMS)));
         HiddenStateLoss hidden = hiddenStateLoss(d.hidden(), sc, teacherModel.parameters());
         OnPolicy onPolicy = onPolicy(d, shape, loss);
-        TeacherObjective objective = teacherLogits == null ? new LiveTeacher(teacherModel, loss, hidden, onPolicy)
-                : new OfflineTeacher(teacherModel, loss, hidden, openTeacherLogits(manifest, teacherModel, shape));
+        TeacherObjective objective = teacherLogits == null ? TeacherObjective.live(teacherModel, loss, hidden, onPolicy)
+                : TeacherObjective.offline(teacherModel, loss, hidden, openTeacherLogits(manifest, teacherModel, shape));
 
         Map<String, Object> provenance = Checkpoint.JSON.convertValue(spec, new TypeReference<Map<String, Object>>() { });
         Map<String, Object> teacherInfo = new LinkedHashMap<>();
@@ -190,11 +190,15 @@ public final class DistillJob {
             throw located.error("distillation.on_policy.prompt_tokens", "is " + o.promptTokens() + ", but the"
                     + " student's windows hold " + shape.blockSize() + " tokens: leave room for it to sample");
         }
-        return new OnPolicy(o.ratio(), o.promptTokens(), o.temperature(), loss.withKdRatio(1.0));
+        return OnPolicy.of(o.ratio(), o.promptTokens(), o.temperature(), loss);
     }
 
     /** GKD's settings: the share of sampled micro-batches, the prompt, the sampling temperature, their loss. */
-    record OnPolicy(double ratio, int promptTokens, double temperature, DistillationLoss loss) {
+    public record OnPolicy(double ratio, int promptTokens, double temperature, DistillationLoss loss) {
+        /** Sampled batches carry the divergence alone: the student's likelihood of its own samples is no target. */
+        public static OnPolicy of(double ratio, int promptTokens, double temperature, DistillationLoss dataLoss) {
+            return new OnPolicy(ratio, promptTokens, temperature, dataLoss.withKdRatio(1.0));
+        }
     }
 
     /**
@@ -245,9 +249,10 @@ public final class DistillJob {
     /**
      * What both teachers share: the distillation loss on the student's logits (plus the hidden-state loss
      * and on-policy batches when asked for), its parts for logging, and the live teacher's loss on the
-     * val windows, the floor the student's {@code val/loss} is compared with.
+     * val windows, the floor the student's {@code val/loss} is compared with. Public so that code that
+     * drives steps itself (the distillation benchmark) steps with the job's own objective.
      */
-    abstract static class TeacherObjective implements TrainJob.Objective, AutoCloseable {
+    public abstract static class TeacherObjective implements TrainJob.Objective, AutoCloseable {
         final Gpt teacher;
         final DistillationLoss loss;
         final HiddenStateLoss hidden;
@@ -266,6 +271,18 @@ public final class DistillJob {
             this.loss = loss;
             this.hidden = hidden;
             this.onPolicy = onPolicy;
+        }
+
+        /** A teacher run on each batch; {@code hidden} and {@code onPolicy} may be null (not used). */
+        public static TeacherObjective live(Gpt teacher, DistillationLoss loss, HiddenStateLoss hidden,
+                                            OnPolicy onPolicy) {
+            return new LiveTeacher(teacher, loss, hidden, onPolicy);
+        }
+
+        /** Logits scored beforehand, the batches drawn from their windows; {@code hidden} may be null. */
+        public static TeacherObjective offline(Gpt teacher, DistillationLoss loss, HiddenStateLoss hidden,
+                                               TeacherLogitWindows windows) {
+            return new OfflineTeacher(teacher, loss, hidden, windows);
         }
 
         /** The teacher's view of batch {@code b}. */
