@@ -62,14 +62,14 @@ public class LaunchedJobs {
     }
 
     /**
-     * A number that changes whenever a job is launched, announces its run, reports a metric or ends:
-     * views poll it cheaply and reload only when it moved.
+     * A count that grows whenever a job is launched, announces its run, reports a metric or changes state
+     * (every term only grows, so any change moves the sum): views poll it cheaply and reload only when it moved.
      */
     public synchronized long changes() {
         long n = jobs.size();
         for (DistilleryJob j : jobs) {
             JobProgress p = j.progress();
-            n = n * 31 + p.metricEvents() * 7 + (p.runId() != null ? 3 : 0) + p.state().ordinal();
+            n += p.metricEvents() + (p.runId() != null ? 1 : 0) + p.state().ordinal();
         }
         return n;
     }

@@ -103,18 +103,22 @@ final class DistillBench implements Callable<Integer> {
                         KD_RATIO);
                 double plain = time(studentConfig, (student, s, grads) ->
                         student.lossAndGradient(batches[s], grads, 1.0, s));
-                // The other modes step with the distill job's own objectives, as a run would.
-                double live = time(studentConfig, DistillJob.TeacherObjective.live(teacher, loss, null, null), train);
+                // The other modes step with the distill job's own objectives, as a run would: on the windows
+                // PyTorch runs on, or on those the objective draws (offline: the same scored windows, by (seed,
+                // step); on-policy: the student's continuations of train windows).
+                Draw same = (o, student, s) -> batches[s];
+                Draw drawn = (o, student, s) -> o.batch(student, train, seed, s, 0, batch, block);
+                double live = time(studentConfig, DistillJob.TeacherObjective.live(teacher, loss, null, null), same);
                 double offline = time(studentConfig, DistillJob.TeacherObjective.offline(teacher, loss, null, windows),
-                        train);
+                        drawn);
                 // live teacher plus a cosine loss on the hidden states of the default layer pairs
                 HiddenStateLoss hidden = new HiddenStateLoss(HiddenStateLoss.Kind.COSINE, 1.0,
                         HiddenStateLoss.uniformPairs(layers, teacherLayers), gpt.embd, gpt.embd, null);
                 double withHidden = time(studentConfig, DistillJob.TeacherObjective.live(teacher, loss, hidden, null),
-                        train);
+                        same);
                 // every micro-batch on-policy: the student continues each window's first tokens, the teacher scores them
                 double onPolicy = time(studentConfig, DistillJob.TeacherObjective.live(teacher, loss, null,
-                        DistillJob.OnPolicy.of(1.0, PROMPT_TOKENS, 1.0, loss)), train);
+                        DistillJob.OnPolicy.of(1.0, PROMPT_TOKENS, 1.0, loss)), drawn);
 
                 JsonNode torchPlain = gpt.runPeer(batches, gpt.peerConfig(layers, vocab, steps, warmup));
                 ObjectNode kd = gpt.peerConfig(layers, vocab, steps, warmup);
@@ -172,11 +176,17 @@ final class DistillBench implements Callable<Integer> {
         }
     }
 
-    /** {@link #time(GptConfig, Step)} of a job objective: its batch (from {@code train} or its own windows), its loss. */
-    private double time(GptConfig config, DistillJob.TeacherObjective objective, TokenWindows train) throws IOException {
+    /** The batch of step {@code s} for a job objective. */
+    @FunctionalInterface
+    private interface Draw {
+        Gpt.Batch batch(DistillJob.TeacherObjective objective, Gpt student, int s) throws IOException;
+    }
+
+    /** {@link #time(GptConfig, Step)} of a job objective on the batches {@code draw} gives; closes the objective. */
+    private double time(GptConfig config, DistillJob.TeacherObjective objective, Draw draw) throws IOException {
         try (objective) {
             return time(config, (student, s, grads) -> objective.lossAndGradient(student,
-                    objective.batch(student, train, gpt.seed, s, 0, gpt.batch, gpt.block), grads, 1.0, s));
+                    draw.batch(objective, student, s), grads, 1.0, s));
         }
     }
 

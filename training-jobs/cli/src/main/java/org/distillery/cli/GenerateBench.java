@@ -18,6 +18,7 @@ import org.distillery.model.Checkpoint;
 import org.distillery.model.Gpt;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
+import org.distillery.model.Rollout;
 import org.distillery.model.Sampler;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -116,27 +117,23 @@ final class GenerateBench implements Callable<Integer> {
         return 0;
     }
 
-    /** The sequences' new tokens through the decoder: the prompts in one pass, then a position per token. */
+    /**
+     * The sequences' new tokens through the KV-cache decoder, as the on-policy rollout runs it: windows of
+     * {@code prompt + fresh - 1} inputs whose first tokens are the prompts; the sampled tokens are the
+     * rows' targets from the prompt's last position on.
+     */
     private static int[][] decodeCached(Gpt model, int[][] prompts, int fresh) {
         int batch = prompts.length;
         int prompt = prompts[0].length;
-        Gpt.Decoder decoder = model.decoder(batch, prompt + fresh - 1);
-        INDArray logits = Nd4j.createUninitializedDetached(DataType.FLOAT, batch, model.config().vocabSize());
-        int[] flat = new int[batch * prompt];
+        int time = prompt + fresh - 1;
+        int[] inputs = new int[batch * time];
         for (int b = 0; b < batch; b++) {
-            System.arraycopy(prompts[b], 0, flat, b * prompt, prompt);
+            System.arraycopy(prompts[b], 0, inputs, b * time, prompt);
         }
-        decoder.prefill(flat, prompt, logits);
-        Sampler greedy = new Sampler(0, 0, 1, 0);
-        int[][] out = new int[batch][fresh];
-        for (int i = 0; i < fresh; i++) {
-            int[] next = greedy.next(logits);
-            for (int b = 0; b < batch; b++) {
-                out[b][i] = next[b];
-            }
-            if (i < fresh - 1) {
-                decoder.next(next, logits);
-            }
+        Gpt.Batch rolled = Rollout.sample(model, new Gpt.Batch(inputs, null, batch, time), prompt, new Sampler(0, 0, 1, 0));
+        int[][] out = new int[batch][];
+        for (int b = 0; b < batch; b++) {
+            out[b] = Arrays.copyOfRange(rolled.targets(), b * time + prompt - 1, (b + 1) * time);
         }
         return out;
     }
