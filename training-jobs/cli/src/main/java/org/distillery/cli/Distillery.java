@@ -70,14 +70,46 @@ public final class Distillery {
         return Path.of(env != null && !env.isBlank() ? env : "work").toAbsolutePath();
     }
 
+    /**
+     * The dataset descriptors: --datasets, else the checkout's datasets/ (DISTILLERY_HOME, or ./datasets), else
+     * the copy the job jar carries, so that a jar submitted with spark-submit needs no checkout.
+     */
     DatasetCatalog catalog() {
         Path dir = datasetsDir;
         if (dir == null) {
             String home = System.getProperty("distillery.home", System.getenv("DISTILLERY_HOME"));
             dir = home != null ? Path.of(home, "datasets") : Path.of("datasets");
+            if (!java.nio.file.Files.isDirectory(dir)) {
+                Path bundled = bundledCatalog();
+                dir = bundled != null ? bundled : dir;
+            }
         }
         return new DatasetCatalog(dir.toAbsolutePath(), workDir());
     }
+
+    /** The descriptors packed into this jar at build time (datasets/NAME/dataset.yaml), or null. */
+    static Path bundledCatalog() {
+        java.net.URL url = Distillery.class.getResource(BUNDLED_CATALOG);
+        if (url == null) {
+            return null;
+        }
+        try {
+            java.net.URI uri = url.toURI();
+            if ("jar".equals(uri.getScheme())) {
+                try {
+                    java.nio.file.FileSystems.getFileSystem(uri);
+                } catch (java.nio.file.FileSystemNotFoundException e) {
+                    java.nio.file.FileSystems.newFileSystem(uri, java.util.Map.of());
+                }
+            }
+            return Path.of(uri);
+        } catch (java.net.URISyntaxException | java.io.IOException e) {
+            throw new DistilleryException(url + ": cannot read the dataset catalogue inside the jar: " + e.getMessage(), e);
+        }
+    }
+
+    /** Where the build puts the checkout's dataset descriptors inside the jar. */
+    static final String BUNDLED_CATALOG = "/org/distillery/datasets";
 
     /** The progress listener for this run: events to stdout as JSON, or a bar on stderr. */
     ProgressListener progress(PrintStream out) {

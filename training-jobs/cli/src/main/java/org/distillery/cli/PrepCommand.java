@@ -24,7 +24,8 @@ final class PrepCommand implements Callable<Integer> {
     @Parameters(paramLabel = "SPEC", description = "the prep spec (YAML)")
     Path specFile;
 
-    @Option(names = "--master", description = "Spark master URL (default: the spec's spark.master, local[*])")
+    @Option(names = "--master", description = "Spark master URL (default: spark-submit's, then the spec's spark.master,"
+            + " then local[*])")
     String master;
 
     @Option(names = "--out", description = "output folder (default: <work-dir>/prep/<name>)")
@@ -37,9 +38,8 @@ final class PrepCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrepSpec spec = SpecReader.read(specFile, PrepSpec.class);
         Path output = out != null ? out : top.workDir().resolve("prep").resolve(spec.name());
-        String m = master != null ? master : spec.spark().master();
-        // On spark-submit the session already exists with the cluster's master; getOrCreate reuses it.
-        SparkSession spark = SparkSessions.open(m, "distillery-prep-" + spec.name(), spec.spark().partitions());
+        SparkSession spark = SparkSessions.open(new SparkSessions.Request("distillery-prep-" + spec.name(), master,
+                spec.spark().master(), spec.spark().partitions()), System.err);
         try (ProgressListener progress = top.progress(System.out)) {
             PrepJob.Result r;
             try {

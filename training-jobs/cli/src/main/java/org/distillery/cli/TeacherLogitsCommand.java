@@ -24,7 +24,8 @@ final class TeacherLogitsCommand implements Callable<Integer> {
     @Parameters(paramLabel = "SPEC", description = "the teacher-logits spec (YAML)")
     Path specFile;
 
-    @Option(names = "--master", description = "Spark master URL (default: the spec's spark.master, local[*])")
+    @Option(names = "--master", description = "Spark master URL (default: spark-submit's, then the spec's spark.master,"
+            + " then local[*])")
     String master;
 
     @Option(names = "--out", description = "output folder (default: <work-dir>/teacher-logits/<name>)")
@@ -40,8 +41,8 @@ final class TeacherLogitsCommand implements Callable<Integer> {
         Path data = TrainingLaunch.shards(top, specFile, located, spec.data());
         TeacherSource teacher = TeacherSource.resolve(top, located, spec.teacher(), specFile);
         Path output = out != null ? out : top.workDir().resolve("teacher-logits").resolve(spec.name());
-        String m = master != null ? master : spec.spark().master();
-        SparkSession spark = SparkSessions.open(m, "distillery-teacher-logits-" + spec.name(), spec.spark().partitions());
+        SparkSession spark = SparkSessions.open(new SparkSessions.Request("distillery-teacher-logits-" + spec.name(),
+                master, spec.spark().master(), spec.spark().partitions()), System.err);
         try (ProgressListener progress = top.progress(System.out)) {
             TeacherLogitsJob.Result r;
             try {

@@ -7,18 +7,21 @@ package org.distillery.model;
  * Relative error below 2e-7 over the whole float range ({@code FastExpTest}).
  */
 final class FastExp {
-    private static final float LOG2E = 1.44269504088896341f;
-    private static final float LN2_HI = 0.693359375f;
-    private static final float LN2_LO = -2.12194440e-4f;
+    static final float LOG2E = 1.44269504088896341f;
+    static final float LN2_HI = 0.693359375f;
+    static final float LN2_LO = -2.12194440e-4f;
+    /** Below this exp is 0 (the result would be subnormal), above it infinite. */
+    static final float MIN_ARG = -87.33f;
+    static final float MAX_ARG = 88.72f;
 
     private FastExp() {
     }
 
     static float exp(float x) {
-        if (x < -87.33f) {
+        if (x < MIN_ARG) {
             return 0f;
         }
-        if (x > 88.72f) {
+        if (x > MAX_ARG) {
             return Float.POSITIVE_INFINITY;
         }
         float n = (float) Math.floor(x * LOG2E + 0.5f);

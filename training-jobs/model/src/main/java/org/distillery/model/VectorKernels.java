@@ -3,6 +3,8 @@ package org.distillery.model;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -12,9 +14,14 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * {@link JavaKernels} with the hot loops written on the JDK's Vector API: the vocabulary softmax of
  * the loss, GELU, LayerNorm, the attention softmax, bias sums and AdamW run as SIMD over the arrays'
- * native memory, and exp and tanh come from the JDK's vector math (about 0.4 ns a value here against
- * 5.5 ns for a scalar exp). Sums run in vector lanes, so results differ from the scalar engine's in
- * the last bits, never in more.
+ * native memory. Sums run in vector lanes, so results differ from the scalar engine's in the last
+ * bits, never in more.
+ *
+ * <p>Every result is the same before and after the JIT compiles a kernel, so a job gives the same bits
+ * on any executor, however warm its JVM: exp and tanh are {@link FastExp}'s polynomial on vectors, operation
+ * for operation (the JDK's lanewise EXP and TANH are StrictMath's per lane when interpreted and SVML's
+ * once compiled, which differ in the last bit), and lanes are summed in lane order ({@code reduceLanes(ADD)}
+ * adds them in one order interpreted and another compiled).
  *
  * <p>The Vector API is an incubator module in Java 17: the JVM needs
  * {@code --add-modules=jdk.incubator.vector}, which bin/distillery, the tests and the Spark launchers
@@ -50,6 +57,46 @@ final class VectorKernels extends JavaKernels {
 
     private static void put(ByteBuffer b, int index, float v) {
         b.putFloat(index * Float.BYTES, v);
+    }
+
+    /** The lanes' sum, in lane order: the same whether or not C2 has compiled the caller. */
+    private static float sum(FloatVector v) {
+        float[] lanes = new float[L];
+        v.intoArray(lanes, 0);
+        float s = 0f;
+        for (float x : lanes) {
+            s += x;
+        }
+        return s;
+    }
+
+    /** {@link FastExp#exp} in every lane, bit for bit: the same operations in the same order. */
+    static FloatVector exp(FloatVector x) {
+        VectorMask<Float> under = x.lt(FastExp.MIN_ARG);
+        VectorMask<Float> over = x.compare(VectorOperators.GT, FastExp.MAX_ARG);
+        FloatVector xc = x.max(FastExp.MIN_ARG).min(FastExp.MAX_ARG); // lanes outside are replaced below
+        FloatVector t = xc.mul(FastExp.LOG2E).add(0.5f);
+        FloatVector n = (FloatVector) t.convert(VectorOperators.F2I, 0).convert(VectorOperators.I2F, 0);
+        n = n.sub(1f, n.compare(VectorOperators.GT, t)); // truncation to floor
+        FloatVector r = xc.sub(n.mul(FastExp.LN2_HI)).sub(n.mul(FastExp.LN2_LO));
+        FloatVector p = FloatVector.broadcast(S, 1.9875691500e-4f);
+        p = p.mul(r).add(1.3981999507e-3f);
+        p = p.mul(r).add(8.3334519073e-3f);
+        p = p.mul(r).add(4.1665795894e-2f);
+        p = p.mul(r).add(1.6666665459e-1f);
+        p = p.mul(r).add(5.0000001201e-1f);
+        p = p.mul(r).mul(r).add(r).add(1f);
+        IntVector e = (IntVector) n.convert(VectorOperators.F2I, 0);
+        VectorMask<Integer> top = e.compare(VectorOperators.GT, 127);
+        p = p.blend(p.mul(2f), top.cast(S)); // 2^128 is not a float: scale by 2 first, as FastExp does
+        FloatVector pow2 = e.sub(1, top).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        return p.mul(pow2).blend(0f, under).blend(Float.POSITIVE_INFINITY, over);
+    }
+
+    /** {@link JavaKernels}' tanh, {@code 1 - 2 / (exp(2u) + 1)}, in every lane. */
+    private static FloatVector tanh(FloatVector u) {
+        FloatVector two = FloatVector.broadcast(S, 2f);
+        return FloatVector.broadcast(S, 1f).sub(two.div(exp(u.mul(2f)).add(1f)));
     }
 
     // Loops run whole vectors up to S.loopBound and finish the tail with scalars: Java 17 does not
@@ -137,7 +184,7 @@ final class VectorKernels extends JavaKernels {
                 for (; j < bound; j += L) {
                     vs = vs.add(load(xs, o + j));
                 }
-                float sum = vs.reduceLanes(VectorOperators.ADD);
+                float sum = sum(vs);
                 for (; j < c; j++) {
                     sum += get(xs, o + j);
                 }
@@ -147,7 +194,7 @@ final class VectorKernels extends JavaKernels {
                     FloatVector d = load(xs, o + j).sub(mean);
                     vq = d.fma(d, vq);
                 }
-                float sq = vq.reduceLanes(VectorOperators.ADD);
+                float sq = sum(vq);
                 for (; j < c; j++) {
                     float d = get(xs, o + j) - mean;
                     sq += d * d;
@@ -190,8 +237,8 @@ final class VectorKernels extends JavaKernels {
                     s1 = s1.add(dxh);
                     s2 = dxh.fma(load(h, o + j), s2);
                 }
-                float m1 = s1.reduceLanes(VectorOperators.ADD);
-                float m2 = s2.reduceLanes(VectorOperators.ADD);
+                float m1 = sum(s1);
+                float m2 = sum(s2);
                 for (; j < c; j++) {
                     float dxh = get(d, o + j) * get(g, j);
                     m1 += dxh;
@@ -262,7 +309,7 @@ final class VectorKernels extends JavaKernels {
                 FloatVector v = load(xs, i);
                 acc = v.fma(v, acc);
             }
-            sum += acc.reduceLanes(VectorOperators.ADD);
+            sum += sum(acc);
         }
         for (; i < to; i++) {
             float v = get(xs, i);
@@ -279,7 +326,8 @@ final class VectorKernels extends JavaKernels {
         int bound = from + S.loopBound(to - from);
         for (int i = from; i < bound; i += L) {
             FloatVector v = load(xs, i);
-            FloatVector t = v.mul(v).mul(C).fma(v, v).mul(K).lanewise(VectorOperators.TANH);
+            FloatVector t = v.mul(v).mul(C).fma(v, v).mul(K);
+            t = tanh(t);
             store(t, ts, i);
             store(t.add(1f).mul(v).mul(0.5f), ys, i);
         }
@@ -321,7 +369,7 @@ final class VectorKernels extends JavaKernels {
             }
             int vecEnd = (seen + L - 1) / L * L;
             for (int j = 0; j < vecEnd; j += L) {
-                FloatVector.fromArray(S, row, j).sub(max).lanewise(VectorOperators.EXP).intoArray(row, j);
+                exp(FloatVector.fromArray(S, row, j).sub(max)).intoArray(row, j);
             }
             float sum = 0;
             for (int j = 0; j < seen; j++) {
@@ -350,7 +398,7 @@ final class VectorKernels extends JavaKernels {
             for (; j < bound; j += L) {
                 vdot = load(p, o + j).fma(load(d, o + j), vdot);
             }
-            float dot = vdot.reduceLanes(VectorOperators.ADD);
+            float dot = sum(vdot);
             for (; j < t; j++) {
                 dot += get(p, o + j) * get(d, o + j);
             }
@@ -395,15 +443,15 @@ final class VectorKernels extends JavaKernels {
         }
         FloatVector vsum = FloatVector.zero(S);
         for (j = 0; j < bound; j += L) {
-            FloatVector e = load(in, base + j).mul(scale).sub(max).lanewise(VectorOperators.EXP);
+            FloatVector e = exp(load(in, base + j).mul(scale).sub(max));
             if (out != null) {
                 store(e, out, base + j);
             }
             vsum = vsum.add(e);
         }
-        double sum = vsum.reduceLanes(VectorOperators.ADD);
+        double sum = sum(vsum);
         for (; j < v; j++) {
-            float e = (float) Math.exp(get(in, base + j) * scale - max);
+            float e = FastExp.exp(get(in, base + j) * scale - max);
             if (out != null) {
                 put(out, base + j, e);
             }

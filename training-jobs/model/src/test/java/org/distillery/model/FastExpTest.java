@@ -25,4 +25,32 @@ class FastExpTest {
         assertEquals(Float.POSITIVE_INFINITY, FastExp.exp(100f));
         assertEquals((float) Math.E, FastExp.exp(1f), 1e-6f);
     }
+
+    /**
+     * The Vector API engine's exp gives FastExp's bits in every lane: its results then do not depend on
+     * whether the JIT has compiled the kernel yet (the first calls here run interpreted, the last compiled).
+     */
+    @Test
+    void vectorExpEqualsFastExpBitForBit() {
+        int lanes = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
+        float[] edges = {Float.NEGATIVE_INFINITY, -100f, -87.34f, -87.33f, -87.32f, -1e-30f, 0f, 1e-30f, 1f, 88.7f,
+            88.72f, 88.73f, 100f, Float.POSITIVE_INFINITY, Float.NaN};
+        float[] xs = new float[lanes];
+        float[] got = new float[lanes];
+        long checked = 0;
+        for (int round = 0; round < 20_000; round++) {
+            for (int i = 0; i < lanes; i++) {
+                int k = round * lanes + i;
+                xs[i] = k < edges.length ? edges[k] : -90f + (k * 0.0137f) % 180f;
+            }
+            VectorKernels.exp(jdk.incubator.vector.FloatVector.fromArray(
+                    jdk.incubator.vector.FloatVector.SPECIES_PREFERRED, xs, 0)).intoArray(got, 0);
+            for (int i = 0; i < lanes; i++) {
+                assertEquals(Float.floatToIntBits(FastExp.exp(xs[i])), Float.floatToIntBits(got[i]),
+                        "exp(" + xs[i] + "): " + FastExp.exp(xs[i]) + " vs " + got[i]);
+                checked++;
+            }
+        }
+        assertTrue(checked > 100_000);
+    }
 }

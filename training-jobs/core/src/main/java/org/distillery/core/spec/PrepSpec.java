@@ -116,10 +116,12 @@ public record PrepSpec(
         }
     }
 
-    /** Defaults for the Spark session; {@code --master} on the command line wins. */
+    /**
+     * Defaults for the Spark session. {@code master} may be unset (null): {@code --master} on the command
+     * line, then the submitter's (spark-submit's) master win over it, and local[*] stands in when none is set.
+     */
     public record Spark(String master, Integer partitions) {
         public Spark {
-            master = Objects.requireNonNullElse(master, "local[*]");
             partitions = Objects.requireNonNullElse(partitions, 8);
         }
     }

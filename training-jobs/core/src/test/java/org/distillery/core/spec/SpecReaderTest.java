@@ -1,6 +1,7 @@
 package org.distillery.core.spec;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -27,7 +28,7 @@ class SpecReaderTest {
         PrepSpec s = SpecReader.read(f, PrepSpec.class);
         assertEquals(4096, s.tokenizer().vocabSize());
         assertEquals(DocUnit.FILE, s.sources().get(0).docUnit());
-        assertEquals("local[*]", s.spark().master());
+        assertNull(s.spark().master(), "unset: the command line's or the submitter's master, else local[*]");
     }
 
     @Test

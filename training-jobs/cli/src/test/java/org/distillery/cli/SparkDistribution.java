@@ -1,0 +1,194 @@
+package org.distillery.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.distillery.core.testing.RepoFixtures;
+
+/**
+ * A real Spark 4.1.3 distribution: the one the PyPI wheel {@code pyspark} carries ({@code bin/spark-submit},
+ * {@code bin/spark-class}, {@code jars/}), installed by {@code bin/setup-python} into {@code .venv}. Tests start
+ * a standalone master and worker from it on 127.0.0.1 and submit the job jar with its {@code spark-submit},
+ * as a user does on a cluster.
+ */
+final class SparkDistribution {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    final Path home;
+
+    private SparkDistribution(Path home) {
+        this.home = home;
+    }
+
+    /** The distribution in the test Python's pyspark; fails (never skips) when it is not installed. */
+    static SparkDistribution find() throws IOException, InterruptedException {
+        String python = RepoFixtures.python();
+        Process p = new ProcessBuilder(python, "-c", "import os, pyspark; print(os.path.dirname(pyspark.__file__))")
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            throw new IllegalStateException(python + " has no pyspark (bin/setup-python installs it): " + out);
+        }
+        Path home = Path.of(out.lines().reduce((a, b) -> b).orElse(out));
+        if (!Files.isExecutable(home.resolve("bin/spark-submit")) || !Files.isDirectory(home.resolve("jars"))) {
+            throw new IllegalStateException(home + " is not a Spark distribution (no bin/spark-submit or jars/)");
+        }
+        return new SparkDistribution(home);
+    }
+
+    /** The environment every Spark script of the distribution runs with. */
+    Map<String, String> environment() {
+        return Map.of("SPARK_HOME", home.toString(),
+                "JAVA_HOME", System.getProperty("java.home"),
+                "SPARK_LOCAL_IP", "127.0.0.1",
+                "SPARK_SCALA_VERSION", "2.13");
+    }
+
+    /** {@code bin/spark-submit ARGS} run in {@code cwd}, its stdout and stderr in {@code log}. */
+    Process submit(List<String> args, Path log, Path cwd) throws IOException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(home.resolve("bin/spark-submit").toString());
+        cmd.addAll(args);
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(cwd.toFile()).redirectErrorStream(true)
+                .redirectOutput(log.toFile());
+        pb.environment().putAll(environment());
+        pb.environment().remove("DISTILLERY_HOME");
+        return pb.start();
+    }
+
+    /** A standalone master and one worker ({@code cores}, {@code memory}) in {@code dir}. */
+    Cluster startCluster(Path dir, int cores, String memory) throws IOException, InterruptedException {
+        return new Cluster(this, Files.createDirectories(dir), cores, memory);
+    }
+
+    static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+
+    static String tail(Path log, int lines) throws IOException {
+        if (!Files.exists(log)) {
+            return "(no log at " + log + ")";
+        }
+        List<String> all = Files.readAllLines(log);
+        return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
+    }
+
+    /** A master and a worker of the distribution, started with {@code spark-class} as separate processes. */
+    static final class Cluster implements AutoCloseable {
+        final SparkDistribution spark;
+        final int masterPort;
+        final int masterUiPort;
+        final Path masterLog;
+        final Path workerLog;
+        final Path workerDir;
+        private final Process master;
+        private final Process worker;
+
+        Cluster(SparkDistribution spark, Path dir, int cores, String memory) throws IOException, InterruptedException {
+            this.spark = spark;
+            masterPort = freePort();
+            masterUiPort = freePort();
+            masterLog = dir.resolve("master.log");
+            workerLog = dir.resolve("worker.log");
+            workerDir = Files.createDirectories(dir.resolve("worker-work"));
+            master = start(dir, masterLog, List.of("org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                    "--port", String.valueOf(masterPort), "--webui-port", String.valueOf(masterUiPort)));
+            Process w = null;
+            try {
+                awaitLog(masterLog, "I have been elected leader", Duration.ofSeconds(90), master);
+                w = start(dir, workerLog, List.of("org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+                        "--cores", String.valueOf(cores), "--memory", memory, "--webui-port", String.valueOf(freePort()),
+                        "--work-dir", workerDir.toString(), masterUrl()));
+                awaitLog(workerLog, "Successfully registered with master", Duration.ofSeconds(90), w);
+            } catch (IOException | InterruptedException | RuntimeException e) {
+                destroy(w);
+                destroy(master);
+                throw e;
+            }
+            worker = w;
+        }
+
+        String masterUrl() {
+            return "spark://127.0.0.1:" + masterPort;
+        }
+
+        private Process start(Path dir, Path log, List<String> mainAndArgs) throws IOException {
+            List<String> cmd = new ArrayList<>();
+            cmd.add(spark.home.resolve("bin/spark-class").toString());
+            cmd.addAll(mainAndArgs);
+            ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true)
+                    .redirectOutput(log.toFile());
+            pb.environment().putAll(spark.environment());
+            pb.environment().put("SPARK_DAEMON_MEMORY", "512m");
+            return pb.start();
+        }
+
+        /** The master's status page as JSON: workers, active and completed applications and drivers. */
+        JsonNode status() throws IOException, InterruptedException {
+            HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + masterUiPort + "/json/")).timeout(Duration.ofSeconds(10)).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            return JSON.readTree(r.body());
+        }
+
+        /** Executor JVMs this worker launched: its child processes running the executor's main class. */
+        List<ProcessHandle> executors() {
+            return worker.descendants()
+                    .filter(p -> p.info().commandLine().map(c -> c.contains("CoarseGrainedExecutorBackend")).orElse(false))
+                    .toList();
+        }
+
+        /** A file every driver the worker ran in cluster mode wrote ({@code stdout}, {@code stderr}), newest last. */
+        List<Path> driverFiles(String name) throws IOException {
+            try (Stream<Path> s = Files.list(workerDir)) {
+                return s.filter(p -> p.getFileName().toString().startsWith("driver-")).sorted()
+                        .map(p -> p.resolve(name)).filter(Files::exists).toList();
+            }
+        }
+
+        @Override
+        public void close() {
+            destroy(worker);
+            destroy(master);
+        }
+
+        private static void destroy(Process p) {
+            if (p != null) {
+                p.descendants().forEach(ProcessHandle::destroyForcibly);
+                p.destroyForcibly();
+            }
+        }
+    }
+
+    static void awaitLog(Path log, String line, Duration timeout, Process p) throws IOException, InterruptedException {
+        long end = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < end) {
+            if (Files.exists(log) && Files.readString(log).contains(line)) {
+                return;
+            }
+            if (!p.isAlive()) {
+                throw new IllegalStateException("Spark process exited (" + p.exitValue() + ") before \"" + line
+                        + "\"; see " + log + ":\n" + tail(log, 30));
+            }
+            Thread.sleep(200);
+        }
+        throw new IllegalStateException("no \"" + line + "\" in " + log + " after " + timeout.toSeconds() + " s:\n"
+                + tail(log, 30));
+    }
+}
