@@ -37,7 +37,7 @@ import picocli.CommandLine.ParentCommand;
 
 /** Benchmarks: programs that write their figures to target/bench/*.json and print a one-line summary. */
 @Command(name = "bench", description = "Benchmarks (figures to target/bench/*.json).",
-        subcommands = {BenchCommand.Tokenizer.class, BenchCommand.Prep.class, TrainBench.class, DistillBench.class, GenerateBench.class,
+        subcommands = {BenchCommand.Tokenizer.class, PrepBench.class, TrainBench.class, DistillBench.class, GenerateBench.class,
             ExportBench.class})
 final class BenchCommand {
     static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -232,55 +232,5 @@ final class BenchCommand {
             md.update(line.toString().getBytes(StandardCharsets.UTF_8));
         }
         return new Encoded(tokens, Sha256.hex(md.digest()));
-    }
-
-    @Command(name = "prep", description = "Prep throughput: MB/s of raw text in, with the per-stage split.")
-    static final class Prep implements Callable<Integer> {
-        @ParentCommand
-        BenchCommand parent;
-
-        @Option(names = "--spec", required = true)
-        Path specFile;
-
-        @Option(names = "--master", defaultValue = "local[2]")
-        String master;
-
-        @Option(names = "--bench-dir", defaultValue = "target/bench")
-        Path benchDir;
-
-        @Override
-        public Integer call() throws Exception {
-            PrepSpec spec = SpecReader.read(specFile, PrepSpec.class);
-            Path out = Files.createTempDirectory("bench-prep").resolve("out");
-            SparkSession spark = SparkSessions.open(master, "distillery-bench-prep", spec.spark().partitions());
-            try {
-                long t0 = System.nanoTime();
-                PrepJob.Result r = new PrepJob(spec, specFile.toAbsolutePath().getParent(), parent.top.catalog(), out,
-                        false, ProgressListener.NONE).run(spark);
-                double seconds = (System.nanoTime() - t0) / 1e9;
-                long bytes = r.manifest().stats().bytesRead();
-                ObjectNode f = JSON.createObjectNode();
-                f.put("benchmark", "prep");
-                f.put("master", master);
-                f.put("bytes_in", bytes);
-                f.put("seconds", seconds);
-                f.put("mb_per_s", bytes / 1e6 / seconds);
-                f.put("documents_read", r.manifest().stats().documentsRead());
-                f.put("tokens_out", r.manifest().tokens("train") + r.manifest().tokens("val"));
-                ObjectNode stages = f.putObject("stage_seconds");
-                for (Map.Entry<String, Double> e : r.stageSeconds().entrySet()) {
-                    stages.put(e.getKey(), e.getValue());
-                }
-                write(benchDir, "prep.json", f);
-                StringBuilder split = new StringBuilder();
-                r.stageSeconds().forEach((k, v) -> split.append(String.format(" %s=%.1fs", k, v)));
-                System.out.printf("bench prep: %.2f MB/s (%.1f MB in %.1f s on %s);%s%n", bytes / 1e6 / seconds,
-                        bytes / 1e6, seconds, master, split);
-                Directories.deleteRecursively(out.getParent());
-                return 0;
-            } finally {
-                spark.stop();
-            }
-        }
     }
 }

@@ -19,6 +19,7 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.storage.StorageLevel;
+import org.apache.spark.util.sketch.BloomFilter;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.dataset.DatasetCatalog;
 import org.distillery.core.dataset.DatasetDescriptor;
@@ -176,7 +177,7 @@ public final class PrepJob {
         JavaPairRDD<String, String> kept = unique;
         long nearDuplicates = 0;
         if (spec.dedup().near().enabled()) {
-            kept = nearDedup(unique, partitions).persist(StorageLevel.MEMORY_AND_DISK());
+            kept = nearDedup(sc, unique, afterExact, partitions, cached).persist(StorageLevel.MEMORY_AND_DISK());
             cached.add(kept.rdd().toJavaRDD());
             nearDuplicates = afterExact - kept.count();
         }
@@ -403,17 +404,46 @@ public final class PrepJob {
         return out;
     }
 
-    private JavaPairRDD<String, String> nearDedup(JavaPairRDD<String, String> docs, int partitions) {
+    /**
+     * Near dedup by MinHash LSH. Every band bucket holding several documents proposes (member, smallest
+     * member) pairs; a member goes when its signature agrees with the smallest one's on at least
+     * {@code jaccard_threshold} of the permutations. Most buckets hold one document, so the work is cut to
+     * the few that matter: the band keys seen more than once are found first, without a shuffle, and
+     * only documents in such a bucket are grouped, compared and removed. Bloom filters pick those
+     * documents out: a false positive only costs a document a look that finds nothing. (A band key is its band's rows hashed from a band-specific seed: two buckets of
+     * different bands would merge only on a 64-bit collision, and then the signatures still decide.)
+     */
+    private JavaPairRDD<String, String> nearDedup(JavaSparkContext sc, JavaPairRDD<String, String> docs, long count,
+                                                  int partitions, List<JavaRDD<?>> cached) {
         PrepSpec.NearDedup n = spec.dedup().near();
         MinHasher hasher = new MinHasher(n.shingleWords(), n.bands(), n.rows(), n.seed());
         double threshold = n.jaccardThreshold();
         JavaPairRDD<String, long[]> sigs = docs.mapValues(hasher::signature).persist(StorageLevel.MEMORY_AND_DISK());
-        // Every band bucket with several documents proposes (member, smallest member) pairs.
+        cached.add(sigs.rdd().toJavaRDD());
+        // 1. Buckets with two or more documents, as a Bloom filter: each partition files its band keys in a
+        //    filter of keys seen and one of keys seen twice; merged, "seen twice" also takes the keys seen in
+        //    two partitions (the AND of their "seen" filters). No band key is shuffled.
+        long bandKeys = count * n.bands();
+        BandKeysSeen repeated = sigs.mapPartitions(part -> {
+            BloomFilter seen = BloomFilter.create(Math.max(1, bandKeys), 0.01);
+            BloomFilter twice = BloomFilter.create(Math.max(1, bandKeys), 0.01);
+            while (part.hasNext()) {
+                for (long k : hasher.bandKeys(part.next()._2())) {
+                    if (!seen.putLong(k)) {
+                        twice.putLong(k);
+                    }
+                }
+            }
+            return List.of(new BandKeysSeen(seen, twice)).iterator();
+        }).reduce(BandKeysSeen::merge);
+        Broadcast<BloomFilter> inShared = sc.broadcast(repeated.twice());
+        // 2. Their members, grouped: (member, smallest member) pairs.
         JavaPairRDD<String, String> candidates = sigs.flatMapToPair(d -> {
-            long[] keys = hasher.bandKeys(d._2());
-            List<Tuple2<Tuple2<Integer, Long>, String>> out = new ArrayList<>(keys.length);
-            for (int b = 0; b < keys.length; b++) {
-                out.add(new Tuple2<>(new Tuple2<>(b, keys[b]), d._1()));
+            List<Tuple2<Long, String>> out = new ArrayList<>();
+            for (long k : hasher.bandKeys(d._2())) {
+                if (inShared.value().mightContainLong(k)) {
+                    out.add(new Tuple2<>(k, d._1()));
+                }
             }
             return out.iterator();
         }).groupByKey(partitions).flatMapToPair(bucket -> {
@@ -429,17 +459,50 @@ public final class PrepJob {
                 }
             }
             return out.iterator();
-        }).distinct(partitions);
-        // Confirm each candidate by the signatures' agreement, an estimate of Jaccard similarity.
-        JavaPairRDD<String, Boolean> duplicates = candidates.join(sigs)
+        }).distinct(partitions).persist(StorageLevel.MEMORY_AND_DISK());
+        cached.add(candidates.rdd().toJavaRDD());
+        // 3. Confirm each pair by the signatures' agreement, an estimate of Jaccard similarity; only the
+        //    signatures of documents in some pair travel.
+        List<String> involved = candidates.flatMap(c -> List.of(c._1(), c._2()).iterator()).distinct().collect();
+        Broadcast<BloomFilter> inPairs = sc.broadcast(bloom(involved));
+        JavaPairRDD<String, long[]> pairSigs = sigs.filter(d -> inPairs.value().mightContainString(d._1()));
+        List<String> duplicates = candidates.join(pairSigs)
                 .mapToPair(c -> new Tuple2<>(c._2()._1(), new Tuple2<>(c._1(), c._2()._2())))
-                .join(sigs)
+                .join(pairSigs)
                 .filter(c -> MinHasher.similarity(c._2()._1()._2(), c._2()._2()) >= threshold)
-                .mapToPair(c -> new Tuple2<>(c._2()._1()._1(), true))
-                .reduceByKey((a, b) -> a);
-        JavaPairRDD<String, String> kept = docs.subtractByKey(duplicates);
-        sigs.unpersist();
-        return kept;
+                .map(c -> c._2()._1()._1())
+                .distinct()
+                .collect();
+        if (duplicates.isEmpty()) {
+            return docs;
+        }
+        // 4. Remove them: documents the filter flags go through an exact subtraction, the rest stay as they are.
+        Broadcast<BloomFilter> isDuplicate = sc.broadcast(bloom(duplicates));
+        JavaPairRDD<String, Boolean> exact = sc.parallelize(duplicates, 1).mapToPair(id -> new Tuple2<>(id, true));
+        JavaPairRDD<String, String> flagged = docs.filter(d -> isDuplicate.value().mightContainString(d._1()));
+        return docs.filter(d -> !isDuplicate.value().mightContainString(d._1()))
+                .union(flagged.subtractByKey(exact, partitions));
+    }
+
+    /** A Bloom filter of these ids with 1% false positives. */
+    private static BloomFilter bloom(List<String> ids) {
+        BloomFilter f = BloomFilter.create(Math.max(1, ids.size()), 0.01);
+        ids.forEach(f::putString);
+        return f;
+    }
+
+    /** The band keys a set of partitions saw, and those it saw more than once. */
+    record BandKeysSeen(BloomFilter seen, BloomFilter twice) implements java.io.Serializable {
+        BandKeysSeen merge(BandKeysSeen o) throws IOException, org.apache.spark.util.sketch.IncompatibleMergeException {
+            BloomFilter inBoth = copy(seen).intersectInPlace(o.seen);
+            return new BandKeysSeen(seen.mergeInPlace(o.seen), twice.mergeInPlace(o.twice).mergeInPlace(inBoth));
+        }
+
+        private static BloomFilter copy(BloomFilter f) throws IOException {
+            java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+            f.writeTo(bytes);
+            return BloomFilter.readFrom(new java.io.ByteArrayInputStream(bytes.toByteArray()));
+        }
     }
 
     private List<QualityFilter> qualityRules() {

@@ -47,18 +47,33 @@ public final class MinHasher implements Serializable {
         return bands;
     }
 
-    /** The signature of a document: for each permutation, the least permuted shingle hash. */
+    /**
+     * The signature of a document: for each permutation, the least permuted shingle hash. Each distinct
+     * shingle is permuted once (a repeated one cannot lower a minimum), one permutation at a time over all
+     * of them, so that the permutation's two constants stay in registers.
+     */
     public long[] signature(String text) {
+        long[] xs = shingleHashArray(text);
+        Arrays.sort(xs);
+        int n = 0;
+        for (int i = 0; i < xs.length; i++) {
+            long x = xs[i] & PRIME;
+            if (i == 0 || xs[i] != xs[i - 1]) {
+                xs[n++] = x;
+            }
+        }
         long[] sig = new long[a.length];
-        Arrays.fill(sig, Long.MAX_VALUE);
-        for (long h : shingleHashes(text)) {
-            long x = h & PRIME;
-            for (int i = 0; i < sig.length; i++) {
-                long v = mulAddMod(a[i], x, b[i]);
-                if (v < sig[i]) {
-                    sig[i] = v;
+        for (int i = 0; i < sig.length; i++) {
+            long ai = a[i];
+            long bi = b[i];
+            long min = Long.MAX_VALUE;
+            for (int j = 0; j < n; j++) {
+                long v = mulAddMod(ai, xs[j], bi);
+                if (v < min) {
+                    min = v;
                 }
             }
+            sig[i] = min;
         }
         return sig;
     }
@@ -89,22 +104,103 @@ public final class MinHasher implements Serializable {
 
     /** Hashes of the lower-cased word n-grams; a document shorter than n words is one shingle. */
     List<Long> shingleHashes(String text) {
-        String[] words = text.toLowerCase(Locale.ROOT).split("[^\\p{L}\\p{N}]+");
-        List<String> w = new ArrayList<>(words.length);
-        for (String s : words) {
-            if (!s.isEmpty()) {
-                w.add(s);
-            }
-        }
         List<Long> out = new ArrayList<>();
-        if (w.size() <= shingleWords) {
-            out.add(hash(String.join(" ", w)));
-            return out;
-        }
-        for (int i = 0; i + shingleWords <= w.size(); i++) {
-            out.add(hash(String.join(" ", w.subList(i, i + shingleWords))));
+        for (long h : shingleHashArray(text)) {
+            out.add(h);
         }
         return out;
+    }
+
+    /**
+     * {@link #hash} of each shingle, the words (maximal runs of letters and numbers of the lower-cased text)
+     * joined by one space, without building the strings: FNV-1a runs over the words' UTF-8 bytes in place.
+     */
+    long[] shingleHashArray(String text) {
+        String lower = text.toLowerCase(Locale.ROOT);
+        byte[] utf8 = lower.getBytes(StandardCharsets.UTF_8);
+        // Word boundaries as byte offsets into utf8: starts[k], ends[k].
+        int[] starts = new int[16];
+        int[] ends = new int[16];
+        int words = 0;
+        int bytePos = 0;
+        int wordStart = -1;
+        for (int i = 0; i < lower.length(); ) {
+            int cp = lower.codePointAt(i);
+            int len = utf8Length(cp);
+            boolean inWord = isWordChar(cp);
+            if (inWord && wordStart < 0) {
+                wordStart = bytePos;
+            } else if (!inWord && wordStart >= 0) {
+                if (words == starts.length) {
+                    starts = Arrays.copyOf(starts, words * 2);
+                    ends = Arrays.copyOf(ends, words * 2);
+                }
+                starts[words] = wordStart;
+                ends[words++] = bytePos;
+                wordStart = -1;
+            }
+            bytePos += len;
+            i += Character.charCount(cp);
+        }
+        if (wordStart >= 0) {
+            if (words == starts.length) {
+                starts = Arrays.copyOf(starts, words + 1);
+                ends = Arrays.copyOf(ends, words + 1);
+            }
+            starts[words] = wordStart;
+            ends[words++] = bytePos;
+        }
+        if (words <= shingleWords) {
+            return new long[] {mix(fnv(utf8, starts, ends, 0, words))};
+        }
+        long[] out = new long[words - shingleWords + 1];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = mix(fnv(utf8, starts, ends, i, shingleWords));
+        }
+        return out;
+    }
+
+    /** FNV-1a over words [from, from + count) joined by single spaces. */
+    private static long fnv(byte[] utf8, int[] starts, int[] ends, int from, int count) {
+        long h = 0xcbf29ce484222325L;
+        for (int w = from; w < from + count; w++) {
+            if (w > from) {
+                h ^= ' ';
+                h *= 0x100000001b3L;
+            }
+            for (int k = starts[w]; k < ends[w]; k++) {
+                h ^= utf8[k] & 0xFF;
+                h *= 0x100000001b3L;
+            }
+        }
+        return h;
+    }
+
+    /** {@code [\p{L}\p{N}]}: a letter, or a decimal digit, letter number or other number. */
+    private static boolean isWordChar(int cp) {
+        if (cp < 128) {
+            return (cp >= 'a' && cp <= 'z') || (cp >= '0' && cp <= '9') || (cp >= 'A' && cp <= 'Z');
+        }
+        if (Character.isLetter(cp)) {
+            return true;
+        }
+        int type = Character.getType(cp);
+        return type == Character.DECIMAL_DIGIT_NUMBER || type == Character.LETTER_NUMBER
+                || type == Character.OTHER_NUMBER;
+    }
+
+    /** The bytes UTF-8 takes for {@code cp}, as String.getBytes writes it (a lone surrogate becomes '?'). */
+    private static int utf8Length(int cp) {
+        if (cp < 0x80) {
+            return 1;
+        }
+        if (cp < 0x800) {
+            return 2;
+        }
+        if (Character.isSurrogate((char) cp)) {
+            return 1;
+        }
+        return cp < 0x10000 ? 3 : 4;
     }
 
     /** 64-bit FNV-1a over UTF-8, finished with a mixer; stable across JVMs, unlike String.hashCode. */

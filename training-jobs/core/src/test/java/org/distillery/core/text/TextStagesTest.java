@@ -57,4 +57,45 @@ class TextStagesTest {
         assertFalse(java.util.Arrays.equals(sa, new MinHasher(3, 16, 8, 43).signature(a)), "seed matters");
         assertTrue(java.util.Arrays.equals(sa, new MinHasher(3, 16, 8, 42).signature(a)), "deterministic");
     }
+
+    /** The shingle hashing without strings equals hashing each shingle's text as first written, on any text. */
+    @Test
+    void shingleHashesEqualHashingTheJoinedWords() {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(7);
+        String alphabet = "aB c1\n\t.,;İıßéÆ٣Ⅻ²中文😀-_'\u0301\ud800x";
+        for (int shingle = 1; shingle <= 4; shingle++) {
+            MinHasher h = new MinHasher(shingle, 2, 2, 1);
+            for (int doc = 0; doc < 2000; doc++) {
+                StringBuilder t = new StringBuilder();
+                int len = rnd.nextInt(60);
+                for (int i = 0; i < len; i++) {
+                    int at = rnd.nextInt(alphabet.length());
+                    t.append(Character.isHighSurrogate(alphabet.charAt(at)) && at + 1 < alphabet.length()
+                            && Character.isLowSurrogate(alphabet.charAt(at + 1)) && rnd.nextBoolean()
+                            ? alphabet.substring(at, at + 2) : String.valueOf(alphabet.charAt(at)));
+                }
+                String text = t.toString();
+                assertEquals(reference(text, shingle), h.shingleHashes(text), "shingles of '" + text + "'");
+            }
+        }
+    }
+
+    /** The shingles as they were first computed: a regex split, joined strings, each hashed. */
+    private static java.util.List<Long> reference(String text, int n) {
+        java.util.List<String> w = new java.util.ArrayList<>();
+        for (String s : text.toLowerCase(java.util.Locale.ROOT).split("[^\\p{L}\\p{N}]+")) {
+            if (!s.isEmpty()) {
+                w.add(s);
+            }
+        }
+        java.util.List<Long> out = new java.util.ArrayList<>();
+        if (w.size() <= n) {
+            out.add(MinHasher.hash(String.join(" ", w)));
+            return out;
+        }
+        for (int i = 0; i + n <= w.size(); i++) {
+            out.add(MinHasher.hash(String.join(" ", w.subList(i, i + n))));
+        }
+        return out;
+    }
 }

@@ -1,0 +1,150 @@
+package org.distillery.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.apache.spark.sql.SparkSession;
+import org.distillery.core.io.Directories;
+import org.distillery.core.progress.ProgressListener;
+import org.distillery.core.spec.PrepSpec;
+import org.distillery.core.spec.SpecReader;
+import org.distillery.prep.PrepJob;
+import org.distillery.prep.SparkSessions;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/**
+ * {@code bench prep}: MB/s of raw text through the whole prep job, with each stage's seconds, on a master
+ * of the user's choice ({@code local[2]} by default, or a cluster's: the job jar then goes to the executors
+ * in {@code spark.jars}). The job runs {@code --runs} times in one Spark session; the first run is reported
+ * apart (a cold JVM: classes load and the JIT compiles), the figure is the median of the others.
+ */
+@Command(name = "prep", description = "Prep throughput: MB/s of raw text in, with the per-stage split.")
+final class PrepBench implements Callable<Integer> {
+    @ParentCommand
+    BenchCommand parent;
+
+    @Option(names = "--spec", required = true)
+    Path specFile;
+
+    @Option(names = "--master", defaultValue = "local[2]", description = "Spark master (default local[2])")
+    String master;
+
+    @Option(names = "--runs", defaultValue = "3", description = "runs in one session; the first is the cold one")
+    int runs;
+
+    @Option(names = "--job-jar", description = "the job jar executors load on a cluster (default: the build's)")
+    Path jobJar;
+
+    @Option(names = "--bench-dir", defaultValue = "target/bench")
+    Path benchDir;
+
+    @Override
+    public Integer call() throws Exception {
+        PrepSpec spec = SpecReader.read(specFile, PrepSpec.class);
+        Map<String, String> conf = new HashMap<>();
+        if (!master.startsWith("local")) {
+            conf.put("spark.jars", jobJar().toUri().toString());
+            conf.put("spark.executor.extraJavaOptions", "--add-modules=jdk.incubator.vector");
+        }
+        Path tmp = Files.createTempDirectory("bench-prep");
+        SparkSession spark = SparkSessions.open(new SparkSessions.Request("distillery-bench-prep", master, null,
+                spec.spark().partitions(), conf), System.err);
+        List<Run> done = new ArrayList<>();
+        try {
+            for (int i = 0; i < Math.max(1, runs); i++) {
+                Path out = tmp.resolve("out-" + i);
+                long t0 = System.nanoTime();
+                PrepJob.Result r = new PrepJob(spec, specFile.toAbsolutePath().getParent(), parent.top.catalog(), out,
+                        false, ProgressListener.NONE).run(spark);
+                Run run = new Run((System.nanoTime() - t0) / 1e9, r.manifest().stats().bytesRead(),
+                        r.manifest().stats().documentsRead(), r.manifest().stats().documentsKept(),
+                        r.manifest().tokens("train") + r.manifest().tokens("val"), r.stageSeconds());
+                done.add(run);
+                System.err.printf("run %d: %.2f MB/s (%.1f s)%s%n", i + 1, run.mbPerSecond(), run.seconds(), run.split());
+                Directories.deleteRecursively(out);
+            }
+        } finally {
+            spark.stop();
+            Directories.deleteRecursively(tmp);
+        }
+        Run cold = done.get(0);
+        List<Run> warm = done.size() > 1 ? done.subList(1, done.size()) : done;
+        Run median = warm.stream().sorted(Comparator.comparingDouble(Run::seconds)).toList().get((warm.size() - 1) / 2);
+        int cores = cores(spark.sparkContext().master());
+        ObjectNode f = BenchCommand.JSON.createObjectNode();
+        f.put("benchmark", "prep");
+        f.put("master", master);
+        f.put("cores", cores);
+        f.put("bytes_in", median.bytes());
+        f.put("documents_read", median.documentsRead());
+        f.put("documents_kept", median.documentsKept());
+        f.put("tokens_out", median.tokens());
+        f.put("mb_per_s", median.mbPerSecond());
+        f.put("mb_per_s_per_core", median.mbPerSecond() / cores);
+        f.put("seconds", median.seconds());
+        f.put("cold_mb_per_s", cold.mbPerSecond());
+        f.put("cold_seconds", cold.seconds());
+        ObjectNode stages = f.putObject("stage_seconds");
+        median.stageSeconds().forEach(stages::put);
+        ArrayNode all = f.putArray("runs_seconds");
+        done.forEach(r -> all.add(r.seconds()));
+        String file = master.startsWith("local") ? "prep.json" : "prep-cluster.json";
+        BenchCommand.write(benchDir, file, f);
+        System.out.printf("bench prep: %.2f MB/s, %.2f per core (%.1f MB in %.1f s on %s, median of %d warm runs;"
+                + " cold run %.2f MB/s);%s%n", median.mbPerSecond(), median.mbPerSecond() / cores, median.bytes() / 1e6,
+                median.seconds(), master, warm.size(), cold.mbPerSecond(), median.split());
+        return 0;
+    }
+
+    /** One run's figures. */
+    record Run(double seconds, long bytes, long documentsRead, long documentsKept, long tokens,
+               Map<String, Double> stageSeconds) {
+        Run {
+            stageSeconds = new LinkedHashMap<>(stageSeconds);
+        }
+
+        double mbPerSecond() {
+            return bytes / 1e6 / seconds;
+        }
+
+        String split() {
+            StringBuilder b = new StringBuilder();
+            stageSeconds.forEach((k, v) -> b.append(String.format(" %s=%.1fs", k, v)));
+            return b.toString();
+        }
+    }
+
+    /** The cores the job runs on: local[N] says so; a cluster's are spark.cores.max or the executors'. */
+    private int cores(String m) {
+        if (m.startsWith("local")) {
+            String n = m.replaceAll("local\\[(\\d+|\\*)\\].*", "$1");
+            return n.equals("*") || n.equals(m) ? Runtime.getRuntime().availableProcessors() : Integer.parseInt(n);
+        }
+        return Integer.getInteger("distillery.bench.cores", 2);
+    }
+
+    private Path jobJar() {
+        if (jobJar != null) {
+            return jobJar;
+        }
+        String home = System.getProperty("distillery.home", ".");
+        Path target = Path.of(home, "training-jobs/cli/target");
+        try (var s = Files.list(target)) {
+            return s.filter(p -> p.getFileName().toString().endsWith("-job.jar")).findFirst()
+                    .orElseThrow(() -> new org.distillery.core.DistilleryException(target
+                            + ": no job jar; build it (./mvnw -q -DskipTests install) or pass --job-jar"));
+        } catch (java.io.IOException e) {
+            throw new org.distillery.core.DistilleryException(target + ": cannot list: " + e.getMessage(), e);
+        }
+    }
+}
