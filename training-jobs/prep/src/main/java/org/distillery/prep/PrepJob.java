@@ -120,35 +120,48 @@ public final class PrepJob {
         JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         int partitions = spec.spark().partitions();
 
-        // 1. Read and normalize.
+        // 1. Read, normalize and run the quality filters in one pass: each document is tagged with its source and
+        //    the first rule that rejects it ("empty", a rule's name or "kept"), and one count gives every figure.
         stage("read");
         TextNormalizer normalizer = new TextNormalizer(spec.normalize().nfc(), spec.normalize().collapseWhitespace(),
                 spec.normalize().stripControl());
-        List<ShardManifest.Source> sourceStats = new ArrayList<>();
-        JavaRDD<String> all = null;
+        List<QualityFilter> rules = qualityRules();
+        JavaRDD<Tuple2<Integer, String>> all = null;
         long bytesRead = 0;
-        for (SourceReader.Resolved src : sources) {
-            JavaRDD<String> raw = SourceReader.read(spark, src, partitions).persist(StorageLevel.MEMORY_AND_DISK());
-            cached.add(raw);
-            long n = raw.count();
+        for (int i = 0; i < sources.size(); i++) {
+            SourceReader.Resolved src = sources.get(i);
+            int index = i;
+            JavaRDD<Tuple2<Integer, String>> raw = SourceReader.read(spark, src, partitions).map(t -> new Tuple2<>(index, t));
             bytesRead += src.files().stream().mapToLong(PrepJob::size).sum();
-            sourceStats.add(new ShardManifest.Source(src.name(), src.format().toString(), src.sha256(), n));
             all = all == null ? raw : all.union(raw);
         }
-        JavaRDD<String> normalized = all.map(normalizer::normalize).repartition(partitions)
-                .persist(StorageLevel.MEMORY_AND_DISK());
-        cached.add(normalized);
-        long documentsRead = normalized.count();
+        // Spread evenly first: a source of a few large files arrives in as few partitions.
+        JavaPairRDD<String, String> tagged = all.repartition(partitions).mapToPair(d -> {
+            String t = normalizer.normalize(d._2());
+            String tag = t.isEmpty() ? "empty" : nullToKept(QualityFilter.firstRejecting(rules, t));
+            return new Tuple2<>(d._1() + "\t" + tag, t);
+        }).persist(StorageLevel.MEMORY_AND_DISK());
+        cached.add(tagged.rdd().toJavaRDD());
+        Map<String, Long> counts = tagged.countByKey();
+        List<ShardManifest.Source> sourceStats = new ArrayList<>();
+        Map<String, Long> byTag = new HashMap<>();
+        for (int i = 0; i < sources.size(); i++) {
+            SourceReader.Resolved src = sources.get(i);
+            String prefix = i + "\t";
+            long n = 0;
+            for (Map.Entry<String, Long> e : counts.entrySet()) {
+                if (e.getKey().startsWith(prefix)) {
+                    n += e.getValue();
+                    byTag.merge(e.getKey().substring(prefix.length()), e.getValue(), Long::sum);
+                }
+            }
+            sourceStats.add(new ShardManifest.Source(src.name(), src.format().toString(), src.sha256(), n));
+        }
+        long documentsRead = sourceStats.stream().mapToLong(ShardManifest.Source::documents).sum();
         metric("documents_read", documentsRead);
 
-        // 2. Quality filters: tag each document with the first rule that rejects it, count, keep the rest.
+        // 2. Quality filters: what each rule removed (counted above).
         stage("filter");
-        List<QualityFilter> rules = qualityRules();
-        JavaPairRDD<String, String> tagged = normalized.mapToPair(t -> new Tuple2<>(
-                t.isEmpty() ? "empty" : nullToKept(QualityFilter.firstRejecting(rules, t)), t))
-                .persist(StorageLevel.MEMORY_AND_DISK());
-        cached.add(tagged.rdd().toJavaRDD());
-        Map<String, Long> byTag = tagged.countByKey();
         Map<String, Long> removed = new LinkedHashMap<>();
         for (QualityFilter f : rules) {
             removed.put(f.name(), byTag.getOrDefault(f.name(), 0L));
@@ -163,7 +176,7 @@ public final class PrepJob {
 
         // 3a. Exact dedup by content hash.
         stage("dedup-exact");
-        JavaPairRDD<String, String> unique = tagged.filter(t -> t._1().equals("kept"))
+        JavaPairRDD<String, String> unique = tagged.filter(t -> t._1().endsWith("\tkept"))
                 .mapToPair(t -> new Tuple2<>(Sha256.of(t._2()), t._2()))
                 .reduceByKey((a, b) -> a)
                 .persist(StorageLevel.MEMORY_AND_DISK());
@@ -177,9 +190,9 @@ public final class PrepJob {
         JavaPairRDD<String, String> kept = unique;
         long nearDuplicates = 0;
         if (spec.dedup().near().enabled()) {
-            kept = nearDedup(sc, unique, afterExact, partitions, cached).persist(StorageLevel.MEMORY_AND_DISK());
-            cached.add(kept.rdd().toJavaRDD());
-            nearDuplicates = afterExact - kept.count();
+            NearDuplicates near = nearDedup(sc, unique, afterExact, partitions, cached);
+            kept = near.kept();
+            nearDuplicates = near.removed();
         }
         metric("near_duplicates", nearDuplicates);
         long documentsKept = afterExact - nearDuplicates;
@@ -286,35 +299,25 @@ public final class PrepJob {
     private BpeTokenizer trainTokenizer(JavaRDD<String> trainDocs) {
         PrepSpec.Tokenizer t = spec.tokenizer();
         List<String> specials = t.specialTokens();
-        // Pieces are counted per partition then reduced: the corpus-sized part of training, on Spark.
+        // Pieces are counted per partition then reduced: the corpus-sized part of training, on Spark. Each
+        // distinct piece is turned into its byte-level form once per partition, not once per occurrence.
         JavaPairRDD<String, Long> words = trainDocs.mapPartitionsToPair(it -> {
             Map<String, Long> local = new HashMap<>();
             while (it.hasNext()) {
                 for (String segment : withoutSpecials(it.next(), specials)) {
                     Gpt2PreTokenizer.split(segment, 0, segment.length(),
-                            (s, e) -> local.merge(ByteLevel.encode(segment.substring(s, e)), 1L, Long::sum));
+                            (s, e) -> local.merge(segment.substring(s, e), 1L, Long::sum));
                 }
             }
             List<Tuple2<String, Long>> out = new ArrayList<>(local.size());
-            local.forEach((k, v) -> out.add(new Tuple2<>(k, v)));
+            local.forEach((k, v) -> out.add(new Tuple2<>(ByteLevel.encode(k), v)));
             return out.iterator();
-        }).reduceByKey(Long::sum).persist(StorageLevel.MEMORY_AND_DISK());
+        }).reduceByKey(Long::sum);
         BpeTrainer trainer = new BpeTrainer(t.vocabSize(), t.minFrequency(), specials);
-        int offset = specials.size();
-        Map<Long, Long> pairs = new HashMap<>(words.flatMapToPair(wc -> {
-            String w = wc._1();
-            List<Tuple2<Long, Long>> out = new ArrayList<>(w.length());
-            for (int i = 0; i + 1 < w.length(); i++) {
-                long key = ((long) (offset + ByteLevel.byteOf(w.charAt(i))) << 32)
-                        | (offset + ByteLevel.byteOf(w.charAt(i + 1)));
-                out.add(new Tuple2<>(key, wc._2()));
-            }
-            return out.iterator();
-        }).reduceByKey(Long::sum).collectAsMap());
+        // The pairs are counted by the trainer from the unique words, which it walks anyway.
         Map<String, Long> wordCounts = new HashMap<>(words.collectAsMap());
-        words.unpersist();
         metric("tokenizer_unique_words", wordCounts.size());
-        return trainer.train(wordCounts, pairs, (done, total) -> {
+        return trainer.train(wordCounts, null, (done, total) -> {
             if (done % 64 == 0 || done == total) {
                 progress.on(ProgressEvent.progress(JOB, "tokenizer", done, total, "merges"));
             }
@@ -413,8 +416,12 @@ public final class PrepJob {
      * documents out: a false positive only costs a document a look that finds nothing. (A band key is its band's rows hashed from a band-specific seed: two buckets of
      * different bands would merge only on a 64-bit collision, and then the signatures still decide.)
      */
-    private JavaPairRDD<String, String> nearDedup(JavaSparkContext sc, JavaPairRDD<String, String> docs, long count,
-                                                  int partitions, List<JavaRDD<?>> cached) {
+    /** The documents near dedup keeps, and how many it removed. */
+    record NearDuplicates(JavaPairRDD<String, String> kept, long removed) {
+    }
+
+    private NearDuplicates nearDedup(JavaSparkContext sc, JavaPairRDD<String, String> docs, long count, int partitions,
+                                     List<JavaRDD<?>> cached) {
         PrepSpec.NearDedup n = spec.dedup().near();
         MinHasher hasher = new MinHasher(n.shingleWords(), n.bands(), n.rows(), n.seed());
         double threshold = n.jaccardThreshold();
@@ -474,14 +481,14 @@ public final class PrepJob {
                 .distinct()
                 .collect();
         if (duplicates.isEmpty()) {
-            return docs;
+            return new NearDuplicates(docs, 0);
         }
         // 4. Remove them: documents the filter flags go through an exact subtraction, the rest stay as they are.
         Broadcast<BloomFilter> isDuplicate = sc.broadcast(bloom(duplicates));
         JavaPairRDD<String, Boolean> exact = sc.parallelize(duplicates, 1).mapToPair(id -> new Tuple2<>(id, true));
         JavaPairRDD<String, String> flagged = docs.filter(d -> isDuplicate.value().mightContainString(d._1()));
-        return docs.filter(d -> !isDuplicate.value().mightContainString(d._1()))
-                .union(flagged.subtractByKey(exact, partitions));
+        return new NearDuplicates(docs.filter(d -> !isDuplicate.value().mightContainString(d._1()))
+                .union(flagged.subtractByKey(exact, partitions)), duplicates.size());
     }
 
     /** A Bloom filter of these ids with 1% false positives. */

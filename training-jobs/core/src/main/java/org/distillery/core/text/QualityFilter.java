@@ -68,16 +68,25 @@ public record QualityFilter(String name, Bound bound, double threshold, Measure 
                 return lines == 0 ? 0 : (double) repeated / lines;
             }
         },
+        /** Code points per word, words being runs between ASCII whitespace (regex {@code \s}). */
         MEAN_WORD_LENGTH {
             @Override
             public double applyAsDouble(String text) {
                 long words = 0;
                 long chars = 0;
-                for (String w : text.split("\\s+")) {
-                    if (!w.isEmpty()) {
-                        words++;
-                        chars += w.codePointCount(0, w.length());
+                boolean in = false;
+                for (int i = 0; i < text.length(); i++) {
+                    char c = text.charAt(i);
+                    boolean ws = c == ' ' || c == '\t' || c == '\n' || c == 0x0B || c == '\f' || c == '\r';
+                    if (!ws) {
+                        if (!in) {
+                            words++;
+                        }
+                        if (!Character.isLowSurrogate(c) || i == 0 || !Character.isHighSurrogate(text.charAt(i - 1))) {
+                            chars++;
+                        }
                     }
+                    in = !ws;
                 }
                 return words == 0 ? 0 : (double) chars / words;
             }
@@ -103,10 +112,21 @@ public record QualityFilter(String name, Bound bound, double threshold, Measure 
         return bound == Bound.MIN ? v >= threshold : v <= threshold;
     }
 
-    /** The name of the first rule in {@code rules} that rejects {@code text}, or null if all accept it. */
+    /**
+     * The name of the first rule in {@code rules} that rejects {@code text}, or null if all accept it. Each
+     * measure is taken once, however many rules bound it (min and max word length, say).
+     */
     public static String firstRejecting(List<QualityFilter> rules, String text) {
+        double[] measured = new double[Measure.values().length];
+        boolean[] done = new boolean[measured.length];
         for (QualityFilter f : rules) {
-            if (!f.accepts(text)) {
+            int m = f.measure.ordinal();
+            if (!done[m]) {
+                measured[m] = f.measure.applyAsDouble(text);
+                done[m] = true;
+            }
+            double v = measured[m];
+            if (!(f.bound == Bound.MIN ? v >= f.threshold : v <= f.threshold)) {
                 return f.name();
             }
         }

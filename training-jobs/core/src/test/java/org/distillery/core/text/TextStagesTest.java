@@ -98,4 +98,28 @@ class TextStagesTest {
         }
         return out;
     }
+
+    /** Mean word length without a regex equals the regex split it replaced. */
+    @Test
+    void meanWordLengthEqualsTheRegexSplit() {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(3);
+        String alphabet = "ab \t\n\u000b\f\r\u00a0\u2003é😀\ud800\udc00x";
+        for (int doc = 0; doc < 5000; doc++) {
+            StringBuilder t = new StringBuilder();
+            for (int i = rnd.nextInt(40); i > 0; i--) {
+                t.append(alphabet.charAt(rnd.nextInt(alphabet.length())));
+            }
+            String text = t.toString();
+            long words = 0;
+            long chars = 0;
+            for (String w : text.split("\\s+")) {
+                if (!w.isEmpty()) {
+                    words++;
+                    chars += w.codePointCount(0, w.length());
+                }
+            }
+            double want = words == 0 ? 0 : (double) chars / words;
+            assertEquals(want, QualityFilter.Measure.MEAN_WORD_LENGTH.applyAsDouble(text), "'" + text + "'");
+        }
+    }
 }
