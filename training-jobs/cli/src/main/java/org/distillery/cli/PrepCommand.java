@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
+import org.distillery.core.io.Location;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.shard.ShardManifest;
@@ -28,8 +29,9 @@ final class PrepCommand implements Callable<Integer> {
             + " then local[*])")
     String master;
 
-    @Option(names = "--out", description = "output folder (default: <work-dir>/prep/<name>)")
-    Path out;
+    @Option(names = "--out", description = "output folder: a path, or a Hadoop file system URI such as"
+            + " hdfs://namenode:8020/prep/run1 (default: <work-dir>/prep/<name>)")
+    String out;
 
     @Option(names = "--overwrite", description = "replace an existing output folder")
     boolean overwrite;
@@ -37,7 +39,8 @@ final class PrepCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrepSpec spec = SpecReader.read(specFile, PrepSpec.class);
-        Path output = out != null ? out : top.workDir().resolve("prep").resolve(spec.name());
+        Location output = out != null ? Location.parse(out, Path.of("").toAbsolutePath())
+                : Location.of(top.workDir().resolve("prep").resolve(spec.name()));
         SparkSession spark = SparkSessions.open(new SparkSessions.Request("distillery-prep-" + spec.name(), master,
                 spec.spark().master(), spec.spark().partitions()), System.err);
         try (ProgressListener progress = top.progress(System.out)) {
@@ -61,7 +64,7 @@ final class PrepCommand implements Callable<Integer> {
     private static void printSummary(PrepJob.Result r) {
         ShardManifest m = r.manifest();
         ShardManifest.Stats s = m.stats();
-        System.out.println("output        " + r.output());
+        System.out.println("output        " + r.location());
         System.out.println("documents     read " + s.documentsRead() + ", empty " + s.documentsEmpty() + ", kept "
                 + s.documentsKept());
         for (Map.Entry<String, Long> e : s.removedByFilter().entrySet()) {

@@ -44,6 +44,7 @@ class SparkSubmitIT {
     static Path jobJar;
     static Path prepSpec;
     static Path localPrep;
+    static Hdfs hdfs;
 
     @BeforeAll
     static void start() throws Exception {
@@ -78,12 +79,16 @@ class SparkSubmitIT {
                 List.of("prep", prepSpec.toString(), "--out", localPrep.toString()));
         local.assertSucceeded();
         cluster = spark.startCluster(dir.resolve("cluster"), 2, "3g");
+        hdfs = new Hdfs(dir.resolve("hdfs"));
     }
 
     @AfterAll
     static void stop() {
         if (cluster != null) {
             cluster.close();
+        }
+        if (hdfs != null) {
+            hdfs.close();
         }
     }
 
@@ -198,24 +203,37 @@ class SparkSubmitIT {
         assertTrue(s.log().contains("\"type\":\"done\""), "progress events on the driver's stdout");
     }
 
+    /**
+     * The driver runs on the worker and everything goes to HDFS: executors write their shards straight into a
+     * staging folder there and the driver publishes it with one rename; no folder is shared between processes.
+     */
     @Test
-    void prepInClusterModeRunsItsDriverOnTheWorker() throws Exception {
-        Path out = dir.resolve("prep-cluster");
+    void prepInClusterModeRunsItsDriverOnTheWorkerAndWritesToHdfs() throws Exception {
+        String out = hdfs.uri() + "/prep/cluster";
         Submitted s = submit("prep-cluster", cluster.masterUrl(), "cluster", List.of(),
-                List.of("prep", prepSpec.toString(), "--out", out.toString()));
+                List.of("prep", prepSpec.toString(), "--out", out));
         s.assertSucceeded();
         s.events().assertRanOnExecutors("prep, cluster mode");
-        ClusterIT.assertSameShards(localPrep, out);
+        org.apache.hadoop.fs.FileSystem fs = hdfs.fs();
+        List<String> names = new ArrayList<>();
+        for (org.apache.hadoop.fs.FileStatus f : fs.listStatus(new org.apache.hadoop.fs.Path("/prep"))) {
+            names.add(f.getPath().getName());
+        }
+        assertEquals(List.of("cluster"), names, "the output, and no staging folder left beside it");
+        Path copy = dir.resolve("prep-cluster-copy");
+        fs.copyToLocalFile(new org.apache.hadoop.fs.Path("/prep/cluster"), new org.apache.hadoop.fs.Path(copy.toUri()));
+        ClusterIT.assertSameShards(localPrep, copy);
         // The driver ran on the worker, under the worker's folder, and finished.
         JsonNode drivers = cluster.status().path("completeddrivers");
-        assertTrue(drivers.size() >= 1, "the master lists the driver: " + drivers);
         boolean finished = false;
         for (JsonNode d : drivers) {
             finished |= d.path("state").asText().equals("FINISHED") && d.path("mainclass").asText().contains("Distillery");
         }
         assertTrue(finished, "the master saw the driver finish: " + drivers);
-        String driverOut = Files.readString(cluster.driverFiles("stdout").get(cluster.driverFiles("stdout").size() - 1));
+        List<Path> stdout = cluster.driverFiles("stdout");
+        String driverOut = Files.readString(stdout.get(stdout.size() - 1));
         assertTrue(driverOut.contains("\"type\":\"done\""), "the driver's progress events in its stdout on the worker");
+        assertTrue(driverOut.contains(out), "the done event names the HDFS output");
     }
 
     @Test

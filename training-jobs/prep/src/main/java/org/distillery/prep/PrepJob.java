@@ -25,6 +25,7 @@ import org.distillery.core.dataset.DatasetCatalog;
 import org.distillery.core.dataset.DatasetDescriptor;
 import org.distillery.core.io.AtomicFile;
 import org.distillery.core.io.Directories;
+import org.distillery.core.io.Location;
 import org.distillery.core.io.Sha256;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
@@ -58,7 +59,9 @@ import scala.Tuple2;
  * </ol>
  *
  * Everything is written into a staging folder beside the output, which is renamed into place
- * only after the manifest is written: a killed job leaves no folder that looks complete.
+ * only after the manifest is written: a killed job leaves no folder that looks complete. The output may be
+ * a local folder or a folder on any Hadoop file system ({@code hdfs://...}): there the staging folder is on
+ * that file system too, each executor writes its shard straight into it, and one rename publishes it.
  */
 public final class PrepJob {
     public static final String JOB = "prep";
@@ -69,7 +72,7 @@ public final class PrepJob {
     private final PrepSpec spec;
     private final Path specDir;
     private final DatasetCatalog catalog;
-    private final Path output;
+    private final Location output;
     private final boolean overwrite;
     private final ProgressListener progress;
     private final Map<String, Double> stageSeconds = new LinkedHashMap<>();
@@ -78,32 +81,55 @@ public final class PrepJob {
     private String currentStage;
 
     /** What a run produced, with timings for the benchmark. */
-    public record Result(Path output, ShardManifest manifest, Map<String, Double> stageSeconds) {
+    public record Result(Location location, ShardManifest manifest, Map<String, Double> stageSeconds) {
+        /** The output folder, when it is local. */
+        public Path output() {
+            return location.local();
+        }
     }
 
     public PrepJob(PrepSpec spec, Path specDir, DatasetCatalog catalog, Path output, boolean overwrite,
                    ProgressListener progress) {
+        this(spec, specDir, catalog, Location.of(output), overwrite, progress);
+    }
+
+    public PrepJob(PrepSpec spec, Path specDir, DatasetCatalog catalog, Location output, boolean overwrite,
+                   ProgressListener progress) {
         this.spec = spec;
         this.specDir = specDir;
         this.catalog = catalog;
-        this.output = output.toAbsolutePath().normalize();
+        this.output = output;
         this.overwrite = overwrite;
         this.progress = progress;
     }
 
     public Result run(SparkSession spark) throws IOException {
-        if (Files.exists(output) && !overwrite) {
+        if (exists(output) && !overwrite) {
             throw new DistilleryException(output + ": output folder already exists; remove it or pass --overwrite");
         }
         List<SourceReader.Resolved> sources = resolveSources();
-        Path staging = output.resolveSibling("." + output.getFileName() + ".partial-" + UUID.randomUUID());
+        String stagingName = "." + output.name() + ".partial-" + UUID.randomUUID();
+        // Where the driver writes the tokenizer and the manifest: beside a local output, or a local scratch
+        // folder whose files are then uploaded beside a remote one.
+        Path staging = output.isRemote() ? Files.createTempDirectory("distillery-prep-")
+                : output.local().resolveSibling(stagingName);
+        Location shardStaging = output.isRemote() ? output.sibling(stagingName) : Location.of(staging);
         sparkProgress = new SparkProgress(JOB, progress);
         spark.sparkContext().addSparkListener(sparkProgress);
         List<JavaRDD<?>> cached = new ArrayList<>();
+        boolean published = false;
         try {
             Files.createDirectories(staging);
-            Result r = runStages(spark, sources, staging, cached);
-            moveIntoPlace(staging, output);
+            if (output.isRemote()) {
+                output.files().mkdirs(shardStaging.remote());
+            }
+            Result r = runStages(spark, sources, staging, shardStaging.toString(), cached);
+            if (output.isRemote()) {
+                publishRemote(staging, shardStaging);
+            } else {
+                moveIntoPlace(staging, output.local());
+            }
+            published = true;
             progress.on(ProgressEvent.done(JOB, output.toString()));
             return new Result(output, r.manifest(), r.stageSeconds());
         } catch (SparkException e) {
@@ -112,10 +138,40 @@ public final class PrepJob {
             spark.sparkContext().removeSparkListener(sparkProgress);
             cached.forEach(JavaRDD::unpersist);
             Directories.deleteRecursively(staging);
+            if (output.isRemote() && !published) {
+                try {
+                    output.files().delete(shardStaging.remote());
+                } catch (IOException | RuntimeException e) {
+                    // the hidden staging folder stays; the failure that brought us here is the one to report
+                }
+            }
         }
     }
 
-    private Result runStages(SparkSession spark, List<SourceReader.Resolved> sources, Path staging,
+    private static boolean exists(Location l) throws IOException {
+        return l.isRemote() ? l.files().exists(l.remote()) : Files.exists(l.local());
+    }
+
+    /**
+     * The tokenizer, then the manifest (last: its presence makes the folder complete) go up beside the shards
+     * the executors wrote; then one rename on the remote file system puts the folder in place.
+     */
+    private void publishRemote(Path local, Location remoteStaging) throws IOException {
+        var files = output.files();
+        files.upload(local.resolve(TOKENIZER_FILE), remoteStaging.resolve(TOKENIZER_FILE).remote());
+        files.upload(local.resolve(ShardManifest.FILE_NAME), remoteStaging.resolve(ShardManifest.FILE_NAME).remote());
+        Location old = output.sibling("." + output.name() + ".old-" + UUID.randomUUID());
+        boolean replaced = files.exists(output.remote());
+        if (replaced) {
+            files.rename(output.remote(), old.remote());
+        }
+        files.rename(remoteStaging.remote(), output.remote());
+        if (replaced) {
+            files.delete(old.remote());
+        }
+    }
+
+    private Result runStages(SparkSession spark, List<SourceReader.Resolved> sources, Path staging, String shardDir,
                              List<JavaRDD<?>> cached) throws IOException, SparkException {
         JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         int partitions = spec.spark().partitions();
@@ -236,7 +292,7 @@ public final class PrepJob {
         int width = TokenShard.widthFor(tokenizer.vocabSize());
         ShardPartitioner partitioner = new ShardPartitioner(spec.shards().train(), spec.shards().val());
         Broadcast<String> tokJson = sc.broadcast(tokenizerJson);
-        String stagingDir = staging.toString();
+        String stagingDir = shardDir;
         List<TokenShardWriter.Summary> written = keyed
                 .repartitionAndSortWithinPartitions(partitioner)
                 .mapPartitionsWithIndex((index, docs) -> writeShard(index, docs, partitioner, stagingDir, width,
@@ -278,21 +334,35 @@ public final class PrepJob {
         return new ShardManifest.Split(docs, tokens, shards);
     }
 
+    /**
+     * One executor's shard: written into the staging folder when it is local (shared with the driver), or
+     * into a scratch file on the executor and then copied into the remote staging folder.
+     */
     private static Iterator<TokenShardWriter.Summary> writeShard(int index, Iterator<Tuple2<String, String>> docs,
             ShardPartitioner partitioner, String stagingDir, int width, String tokenizerSha, String tokenizerJson,
             int eot) throws IOException {
         BpeTokenizer tok = TokenizerCache.get(tokenizerSha, tokenizerJson);
         String name = String.format("%s-%05d.bin", partitioner.isTrain(index) ? "train" : "val",
                 partitioner.shardIndex(index));
+        Location staging = Location.parse(stagingDir, Path.of("/"));
+        Path scratch = staging.isRemote() ? Files.createTempDirectory("distillery-shard-") : null;
         BpeTokenizer.IntList ids = new BpeTokenizer.IntList(1 << 12);
-        try (TokenShardWriter w = new TokenShardWriter(Path.of(stagingDir, name), width)) {
+        try (TokenShardWriter w = new TokenShardWriter((scratch != null ? scratch : staging.local()).resolve(name), width)) {
             while (docs.hasNext()) {
                 ids.clear();
                 tok.encodeTo(docs.next()._2(), ids);
                 ids.add(eot);
                 w.addDocument(ids.array(), ids.size());
             }
-            return List.of(w.finish()).iterator();
+            TokenShardWriter.Summary summary = w.finish();
+            if (scratch != null) {
+                staging.files().upload(scratch.resolve(name), staging.resolve(name).remote());
+            }
+            return List.of(summary).iterator();
+        } finally {
+            if (scratch != null) {
+                Directories.deleteRecursively(scratch);
+            }
         }
     }
 
