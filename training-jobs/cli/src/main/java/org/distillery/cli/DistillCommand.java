@@ -3,6 +3,8 @@ package org.distillery.cli;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.io.Location;
 import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.SpecReader;
@@ -27,8 +29,12 @@ final class DistillCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         SpecReader.Located<DistillSpec> located = SpecReader.readLocated(specFile, DistillSpec.class);
-        Path output = run.output(top, "distill", located.spec().name());
-        launch(top, located, specFile, output, run.resume, run.parentRun);
+        Location output = run.output(top, "distill", located.spec().name());
+        if (output.isRemote()) {
+            throw new DistilleryException(output + ": distill writes to a local folder for now (--out); train, prep and"
+                    + " export write to Hadoop file systems");
+        }
+        launch(top, located, specFile, output.local(), run.resume, run.parentRun);
         return 0;
     }
 

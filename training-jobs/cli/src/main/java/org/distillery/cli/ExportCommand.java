@@ -12,6 +12,8 @@ import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.io.AtomicDirectory;
+import org.distillery.core.io.Location;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.tracking.RunStatus;
@@ -34,15 +36,20 @@ final class ExportCommand implements Callable<Integer> {
     @ParentCommand
     Distillery top;
 
-    @Parameters(paramLabel = "CHECKPOINT", description = "a .ckpt file (a train job's model.ckpt, or an import)")
-    Path checkpoint;
+    @Parameters(paramLabel = "CHECKPOINT", description = "a .ckpt file (a train job's model.ckpt, or an import): a path"
+            + " or a Hadoop file system URI")
+    String checkpointArg;
 
     @Option(names = "--format", required = true, split = ",", description = "hf, onnx or gguf; several (hf,onnx,gguf)"
             + " write one subfolder each under --out")
     List<String> formats;
 
-    @Option(names = "--out", required = true, description = "the export folder")
-    Path out;
+    @Option(names = "--out", required = true, description = "the export folder: a path, or a Hadoop file system URI"
+            + " such as hdfs://namenode:8020/export/run1 (published there in one rename)")
+    String outArg;
+
+    private Path checkpoint;
+    private Path out;
 
     @Option(names = "--dtype", defaultValue = "fp32", description = "fp32 (default), fp16 or bf16 (hf); fp32 or fp16"
             + " (gguf); fp32 (onnx)")
@@ -66,29 +73,58 @@ final class ExportCommand implements Callable<Integer> {
         for (ExportFormat f : chosen) {
             f.check(type);
         }
-        Checkpoint ck = Checkpoint.read(checkpoint);
-        ExportProvenance provenance = ExportProvenance.of(ck.header(), checkpoint.toAbsolutePath().toString(),
-                Distillery.version());
+        Path cwd = Path.of("").toAbsolutePath();
+        Location ckAt = Location.parse(checkpointArg, cwd);
+        Location outAt = Location.parse(outArg, cwd);
+        Path fetched = null;
+        if (ckAt.isRemote()) { // read locally: the checkpoint's checksum is checked on the copy
+            fetched = Files.createTempFile("distillery-export-", ".ckpt");
+            ckAt.files().download(ckAt.remote(), fetched);
+        }
+        checkpoint = fetched != null ? fetched : ckAt.local();
         Map<ExportFormat, Path> written = new LinkedHashMap<>();
-        try (ProgressListener progress = top.progress(System.out)) {
-            int i = 0;
-            for (ExportFormat f : chosen) {
-                progress.on(ProgressEvent.stage(JOB, f.name().toLowerCase(Locale.ROOT), ++i, chosen.size()));
-                Path dir = chosen.size() == 1 ? out : out.resolve(f.name().toLowerCase(Locale.ROOT));
-                f.write(ck, dir, type, provenance, overwrite);
-                written.put(f, dir);
+        try {
+            Checkpoint ck = Checkpoint.read(checkpoint);
+            ExportProvenance provenance = ExportProvenance.of(ck.header(), ckAt.toString(), Distillery.version());
+            try (ProgressListener progress = top.progress(System.out)) {
+                if (outAt.isRemote()) {
+                    // Every format is written locally, then the whole folder goes up and is renamed into place.
+                    AtomicDirectory.write(outAt, overwrite, scratch -> {
+                        out = scratch;
+                        writeFormats(chosen, ck, type, provenance, progress, written);
+                        logToRun(ck.header().runId(), written);
+                    });
+                } else {
+                    out = outAt.local();
+                    writeFormats(chosen, ck, type, provenance, progress, written);
+                    logToRun(ck.header().runId(), written);
+                }
+                progress.on(ProgressEvent.done(JOB, outAt.toString()));
             }
-            logToRun(ck.header().runId(), written);
-            progress.on(ProgressEvent.done(JOB, out.toAbsolutePath().toString()));
+        } finally {
+            if (fetched != null) {
+                Files.deleteIfExists(fetched);
+            }
         }
         if (!top.showsJson()) {
-            for (Path p : written.values()) {
-                System.out.println("export         " + p.toAbsolutePath());
+            for (ExportFormat f : written.keySet()) {
+                System.out.println("export         " + (chosen.size() == 1 ? outAt
+                        : outAt.resolve(f.name().toLowerCase(Locale.ROOT))));
             }
         }
         return 0;
     }
 
+    private void writeFormats(Set<ExportFormat> chosen, Checkpoint ck, TensorType type, ExportProvenance provenance,
+                              ProgressListener progress, Map<ExportFormat, Path> written) throws IOException {
+        int i = 0;
+        for (ExportFormat f : chosen) {
+            progress.on(ProgressEvent.stage(JOB, f.name().toLowerCase(Locale.ROOT), ++i, chosen.size()));
+            Path dir = chosen.size() == 1 ? out : out.resolve(f.name().toLowerCase(Locale.ROOT));
+            f.write(ck, dir, type, provenance, overwrite);
+            written.put(f, dir);
+        }
+    }
     /** Adds the exports to the checkpoint's run as artifacts (export/<format>/...), when the run store has it. */
     private void logToRun(String runId, Map<ExportFormat, Path> exports) throws IOException {
         if (runId == null) {
@@ -99,7 +135,7 @@ final class ExportCommand implements Callable<Integer> {
         try {
             meta = store.find(runId);
         } catch (DistilleryException e) {
-            System.err.println("note: run " + runId + " of " + checkpoint + " is not in the run store " + top.runStore()
+            System.err.println("note: run " + runId + " of " + checkpointArg + " is not in the run store " + top.runStore()
                     + "; the export is not logged to it");
             return;
         }

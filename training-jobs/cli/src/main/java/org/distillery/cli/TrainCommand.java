@@ -1,6 +1,8 @@
 package org.distillery.cli;
 
 import java.nio.file.Path;
+import org.distillery.core.io.Location;
+import org.distillery.core.io.MirroredFolder;
 import java.util.concurrent.Callable;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.spec.SpecReader;
@@ -25,21 +27,35 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         SpecReader.Located<TrainSpec> located = SpecReader.readLocated(specFile, TrainSpec.class);
-        Path output = run.output(top, "train", located.spec().name());
-        launch(top, located, specFile, output, run.resume, run.parentRun);
+        Location output = run.output(top, "train", located.spec().name());
+        if (output.isRemote()) {
+            MirroredFolder mirror = TrainingLaunch.mirror(top, output, run.resume);
+            launch(top, located, specFile, mirror.local(), run.resume, run.parentRun, TrainingLaunch.copiesTo(mirror));
+        } else {
+            launch(top, located, specFile, output.local(), run.resume, run.parentRun, TrainJob.OutputListener.NONE);
+        }
         return 0;
     }
 
-    /** Trains {@code located} into {@code output} in a tracked run (nested under {@code parentRun} when given). */
     static TrainingLaunch.Launched launch(Distillery top, SpecReader.Located<TrainSpec> located, Path specFile,
                                           Path output, boolean resume, String parentRun) throws java.io.IOException {
+        return launch(top, located, specFile, output, resume, parentRun, TrainJob.OutputListener.NONE);
+    }
+
+    /**
+     * Trains {@code located} into {@code output} in a tracked run (nested under {@code parentRun} when given);
+     * {@code copies} hears of every checkpoint written or removed.
+     */
+    static TrainingLaunch.Launched launch(Distillery top, SpecReader.Located<TrainSpec> located, Path specFile,
+                                          Path output, boolean resume, String parentRun,
+                                          TrainJob.OutputListener copies) throws java.io.IOException {
         TrainSpec spec = located.spec();
         Path data = TrainingLaunch.shards(top, specFile, located, spec.data());
         String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
         return TrainingLaunch.run(top, TrainJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile,
                 "model", true, (run, progress) -> {
                     TrainJob.Result r = new TrainJob(located, data, output, resume, run, progress, Distillery.version())
-                            .run();
+                            .onOutput(copies).run();
                     run.logArtifact(data.resolve(ShardManifest.read(data).tokenizer().file()), "tokenizer");
                     return r;
                 });

@@ -3,6 +3,12 @@ package org.distillery.cli;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import org.distillery.core.io.Directories;
+import org.distillery.core.io.Location;
+import org.distillery.core.io.MirroredFolder;
+import org.distillery.core.io.Sha256;
+import org.distillery.core.shard.ShardCache;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.progress.GracefulStop;
 import org.distillery.core.progress.JobStoppedException;
@@ -25,8 +31,21 @@ final class TrainingLaunch {
     private TrainingLaunch() {
     }
 
-    /** The prep output of a spec's data section: under the work dir's prep/, or relative to the spec's folder. */
+    /**
+     * The prep output of a spec's data section: under the work dir's prep/, relative to the spec's folder, or
+     * on a Hadoop file system (a URI), then fetched once into the work dir's cache/prep/ and checked there.
+     */
     static Path shards(Distillery top, Path specFile, SpecReader.Located<?> located, TrainSpec.Data data) {
+        if (data.path() != null) {
+            Location at = Location.parse(data.path(), specFile.toAbsolutePath().getParent());
+            if (at.isRemote()) {
+                try {
+                    return ShardCache.fetch(at, top.workDir().resolve("cache").resolve("prep"));
+                } catch (IOException e) {
+                    throw new DistilleryException(at + ": cannot fetch the prep output: " + e.getMessage(), e);
+                }
+            }
+        }
         Path dir = data.prep() != null ? top.workDir().resolve("prep").resolve(data.prep())
                 : specFile.toAbsolutePath().getParent().resolve(data.path()).normalize();
         if (!Files.exists(dir.resolve(ShardManifest.FILE_NAME))) {
@@ -44,6 +63,43 @@ final class TrainingLaunch {
                     + "or --out for a new folder");
         }
         return newest != null ? Checkpoint.readHeader(newest).runId() : null;
+    }
+
+    /**
+     * The local working folder of an output on another file system ({@code <work-dir>/mirror/<hash>}): empty,
+     * but for the remote's newest checkpoint when resuming. Remote checkpoints without --resume are an error,
+     * as local ones are.
+     */
+    static MirroredFolder mirror(Distillery top, Location output, boolean resume) throws IOException {
+        Path local = top.workDir().resolve("mirror").resolve(Sha256.of(output.toString()).substring(0, 16));
+        Directories.deleteRecursively(local);
+        Files.createDirectories(local.resolve("checkpoints"));
+        MirroredFolder m = new MirroredFolder(output, local);
+        List<String> checkpoints = m.list("checkpoints").stream()
+                .filter(n -> n.matches("step-\\d{8}\\.ckpt")).toList();
+        if (!checkpoints.isEmpty()) {
+            if (!resume) {
+                throw new DistilleryException(output + " already holds checkpoints: pass --resume to continue that run,"
+                        + " or --out for a new folder");
+            }
+            m.pull("checkpoints/" + checkpoints.get(checkpoints.size() - 1));
+        }
+        return m;
+    }
+
+    /** Copies each file a job finishes to the remote folder, and removes what it removes. */
+    static TrainJob.OutputListener copiesTo(MirroredFolder mirror) {
+        return new TrainJob.OutputListener() {
+            @Override
+            public void written(Path file) throws IOException {
+                mirror.push(file);
+            }
+
+            @Override
+            public void removed(Path file) throws IOException {
+                mirror.remove(file);
+            }
+        };
     }
 
     /** A training job run inside its tracked run; it may log artifacts of its own. */

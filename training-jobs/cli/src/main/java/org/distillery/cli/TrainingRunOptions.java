@@ -1,12 +1,14 @@
 package org.distillery.cli;
 
 import java.nio.file.Path;
+import org.distillery.core.io.Location;
 import picocli.CommandLine.Option;
 
 /** The options of a command that trains a model into a folder of checkpoints ({@code train}, {@code distill}). */
 final class TrainingRunOptions {
-    @Option(names = "--out", description = "output folder (default: <work-dir>/<command>/<name>)")
-    Path out;
+    @Option(names = "--out", description = "output folder: a path, or a Hadoop file system URI such as"
+            + " hdfs://namenode:8020/train/run1 (default: <work-dir>/<command>/<name>)")
+    String out;
 
     @Option(names = "--resume", description = "continue from the newest checkpoint in the output folder")
     boolean resume;
@@ -15,7 +17,8 @@ final class TrainingRunOptions {
     String parentRun;
 
     /** {@code --out}, else {@code <work-dir>/<command>/<name>}. */
-    Path output(Distillery top, String command, String name) {
-        return out != null ? out.toAbsolutePath() : top.workDir().resolve(command).resolve(name);
+    Location output(Distillery top, String command, String name) {
+        return out != null ? Location.parse(out, Path.of("").toAbsolutePath())
+                : Location.of(top.workDir().resolve(command).resolve(name));
     }
 }

@@ -234,6 +234,79 @@ class SparkSubmitIT {
         String driverOut = Files.readString(stdout.get(stdout.size() - 1));
         assertTrue(driverOut.contains("\"type\":\"done\""), "the driver's progress events in its stdout on the worker");
         assertTrue(driverOut.contains(out), "the done event names the HDFS output");
+
+        trainFromHdfsKillResumeAndExportThere(out);
+    }
+
+    /**
+     * The shards the cluster wrote to HDFS train a model that checkpoints to HDFS; a second run is killed
+     * with SIGKILL, resumes from its HDFS checkpoint and follows the first run's loss curve; the model is
+     * exported to HDFS and read back as the same weights.
+     */
+    private void trainFromHdfsKillResumeAndExportThere(String prepOut) throws Exception {
+        int steps = 40;
+        Path spec = dir.resolve("train-hdfs.yaml");
+        Files.writeString(spec, """
+                name: on-hdfs
+                data: {path: "%s"}
+                model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32, dropout: 0.1}
+                optimizer: {lr: 0.01, warmup_steps: 5}
+                training: {steps: %d, batch_size: 8, log_every: 1}
+                eval: {every: 20, batches: 2}
+                checkpoints: {every: 5, keep: 2}
+                seed: 7
+                """.formatted(prepOut, steps));
+        org.apache.hadoop.fs.FileSystem fs = hdfs.fs();
+        Path workA = dir.resolve("train-work-a");
+        Process straight = TrainKillResumeIT.distillery(workA, "train", spec.toString(), "--out",
+                hdfs.uri() + "/train/straight");
+        TrainKillResumeIT.drain(straight, Long.MAX_VALUE);
+        assertEquals(0, straight.waitFor(), "the uninterrupted run on HDFS failed");
+
+        long killAt = 12 + new java.util.Random().nextInt(steps - 20);
+        Path workB = dir.resolve("train-work-b");
+        String outB = hdfs.uri() + "/train/killed";
+        Process victim = TrainKillResumeIT.distillery(workB, "train", spec.toString(), "--out", outB);
+        long reached = TrainKillResumeIT.drain(victim, killAt);
+        victim.destroyForcibly();
+        victim.waitFor(60, TimeUnit.SECONDS);
+        assertTrue(reached >= killAt, "the run ended at step " + reached + " before the kill at " + killAt);
+        List<String> left = new ArrayList<>();
+        for (org.apache.hadoop.fs.FileStatus f : fs.listStatus(new org.apache.hadoop.fs.Path("/train/killed/checkpoints"))) {
+            left.add(f.getPath().getName());
+        }
+        assertFalse(fs.exists(new org.apache.hadoop.fs.Path("/train/killed/model.ckpt")), "no model.ckpt after the kill");
+        assertTrue(left.stream().anyMatch(n -> n.matches("step-\\d{8}\\.ckpt")), "checkpoints on HDFS: " + left);
+        assertTrue(left.stream().allMatch(n -> n.matches("step-\\d{8}\\.ckpt") || n.startsWith(".")),
+                "nothing but whole checkpoints under final names: " + left);
+
+        Process resumed = TrainKillResumeIT.distillery(workB, "train", spec.toString(), "--out", outB, "--resume");
+        TrainKillResumeIT.drain(resumed, Long.MAX_VALUE);
+        assertEquals(0, resumed.waitFor(), "the resumed run failed");
+        TrainKillResumeIT.assertSameCurve(TrainKillResumeIT.lossCurve(workA), TrainKillResumeIT.lossCurve(workB), 1e-5,
+                "killed at " + killAt + " on HDFS");
+        Path model = dir.resolve("model-from-hdfs.ckpt");
+        fs.copyToLocalFile(new org.apache.hadoop.fs.Path("/train/killed/model.ckpt"),
+                new org.apache.hadoop.fs.Path(model.toUri()));
+        org.distillery.model.Checkpoint trained = org.distillery.model.Checkpoint.read(model);
+        assertEquals(steps, trained.header().step());
+
+        Process export = TrainKillResumeIT.distillery(workB, "export", outB + "/model.ckpt", "--format", "hf,gguf",
+                "--out", hdfs.uri() + "/export/on-hdfs");
+        TrainKillResumeIT.drain(export, Long.MAX_VALUE);
+        assertEquals(0, export.waitFor(), "export to HDFS failed");
+        List<String> exported = new ArrayList<>();
+        for (org.apache.hadoop.fs.FileStatus f : fs.listStatus(new org.apache.hadoop.fs.Path("/export"))) {
+            exported.add(f.getPath().getName());
+        }
+        assertEquals(List.of("on-hdfs"), exported, "the export, and no staging folder beside it");
+        Path back = dir.resolve("export-back");
+        fs.copyToLocalFile(new org.apache.hadoop.fs.Path("/export/on-hdfs"), new org.apache.hadoop.fs.Path(back.toUri()));
+        assertTrue(Files.isRegularFile(back.resolve("gguf/model.gguf")), "the GGUF file came back");
+        org.distillery.model.Checkpoint imported = org.distillery.export.HfImporter.read(back.resolve("hf"), "test");
+        assertArrayEquals(trained.section(org.distillery.model.Checkpoint.PARAMS).data().asFloat(),
+                imported.section(org.distillery.model.Checkpoint.PARAMS).data().asFloat(),
+                "the hf export read back from HDFS holds the trained weights");
     }
 
     @Test

@@ -186,7 +186,7 @@ class TrainKillResumeIT {
     }
 
     /** The same steps logged, each loss within {@code relative} of the reference's. */
-    private static void assertSameCurve(Map<Long, Double> want, Map<Long, Double> got, double relative, String context) {
+    static void assertSameCurve(Map<Long, Double> want, Map<Long, Double> got, double relative, String context) {
         assertEquals(want.keySet(), got.keySet(), "steps logged (" + context + ")");
         for (long s : want.keySet()) {
             double w = want.get(s);
@@ -195,7 +195,7 @@ class TrainKillResumeIT {
     }
 
     /** train/loss per step from the one run in a work dir's local run store (later lines win). */
-    private static Map<Long, Double> lossCurve(Path work) throws IOException {
+    static Map<Long, Double> lossCurve(Path work) throws IOException {
         LocalRunStore store = new LocalRunStore(work.resolve("runs"));
         List<LocalRunStore.Meta> runs = store.list();
         assertEquals(1, runs.size(), "a resumed run continues its run, it does not start another: " + runs);
@@ -212,7 +212,7 @@ class TrainKillResumeIT {
      * Reads the process's JSON progress until it reports step {@code until} (or ends); returns the
      * last step seen. Output is consumed so the child never blocks on a full pipe.
      */
-    private static long drain(Process p, long until) throws IOException {
+    static long drain(Process p, long until) throws IOException {
         long step = 0;
         BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
         String line;
@@ -231,11 +231,11 @@ class TrainKillResumeIT {
     }
 
     /** bin/distillery's JVM: the build's flags, the test class path (the cli and every module it uses). */
-    private static Process distillery(Path work, String... args) throws IOException {
+    static Process distillery(Path work, String... args) throws IOException {
         return distillery(work, null, args);
     }
 
-    private static Process distillery(Path work, Path stderr, String... args) throws IOException {
+    static Process distillery(Path work, Path stderr, String... args) throws IOException {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(List.of(Files.readString(Path.of("target", "jvm.options")).trim().split("\\s+")));

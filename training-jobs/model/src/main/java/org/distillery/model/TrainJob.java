@@ -101,6 +101,34 @@ public final class TrainJob {
         }
     }
 
+    /**
+     * Told of each file the job finishes or removes in its output folder, as it happens: a copy of the folder
+     * on another file system follows the job this way, so a killed job's last checkpoint is there too.
+     */
+    public interface OutputListener {
+        OutputListener NONE = new OutputListener() {
+            @Override
+            public void written(Path file) {
+            }
+
+            @Override
+            public void removed(Path file) {
+            }
+        };
+
+        void written(Path file) throws IOException;
+
+        void removed(Path file) throws IOException;
+    }
+
+    private OutputListener output = OutputListener.NONE;
+
+    /** Tells {@code listener} of every file this job finishes or removes in its output folder. */
+    public TrainJob onOutput(OutputListener listener) {
+        this.output = listener;
+        return this;
+    }
+
     public record Result(Path model, long steps, double trainLoss, double valLoss, double valPerplexity,
                          double unigramEntropy, double tokensPerSecond, double msPerStep, boolean resumed) {
     }
@@ -228,6 +256,7 @@ public final class TrainJob {
             }
             if (newest != null) { // temp file, fsync, rename: like every other final file
                 AtomicFile.write(model, out -> Files.copy(newest, out));
+                output.written(model);
             }
             tracker.logMetric("val/unigram_entropy", unigram, steps);
             progress.on(ProgressEvent.metric(setup.job(), "val/unigram_entropy", unigram));
@@ -398,10 +427,14 @@ public final class TrainJob {
             sections.put(AUX_ADAM_V, state.auxiliaryAdam.secondMoment());
         }
         Path dir = outDir.resolve("checkpoints");
-        new Checkpoint(h, sections).write(dir.resolve(String.format("step-%08d.ckpt", step)));
+        Path file = dir.resolve(String.format("step-%08d.ckpt", step));
+        new Checkpoint(h, sections).write(file);
+        output.written(file);
         List<Path> all = checkpoints(outDir);
         for (int i = 0; i < all.size() - spec.checkpoints().keep(); i++) {
-            Files.deleteIfExists(all.get(i));
+            if (Files.deleteIfExists(all.get(i))) {
+                output.removed(all.get(i));
+            }
         }
     }
 

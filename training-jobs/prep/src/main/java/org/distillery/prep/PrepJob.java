@@ -23,6 +23,7 @@ import org.apache.spark.util.sketch.BloomFilter;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.dataset.DatasetCatalog;
 import org.distillery.core.dataset.DatasetDescriptor;
+import org.distillery.core.io.AtomicDirectory;
 import org.distillery.core.io.AtomicFile;
 import org.distillery.core.io.Directories;
 import org.distillery.core.io.Location;
@@ -160,15 +161,7 @@ public final class PrepJob {
         var files = output.files();
         files.upload(local.resolve(TOKENIZER_FILE), remoteStaging.resolve(TOKENIZER_FILE).remote());
         files.upload(local.resolve(ShardManifest.FILE_NAME), remoteStaging.resolve(ShardManifest.FILE_NAME).remote());
-        Location old = output.sibling("." + output.name() + ".old-" + UUID.randomUUID());
-        boolean replaced = files.exists(output.remote());
-        if (replaced) {
-            files.rename(output.remote(), old.remote());
-        }
-        files.rename(remoteStaging.remote(), output.remote());
-        if (replaced) {
-            files.delete(old.remote());
-        }
+        AtomicDirectory.publish(remoteStaging, output);
     }
 
     private Result runStages(SparkSession spark, List<SourceReader.Resolved> sources, Path staging, String shardDir,

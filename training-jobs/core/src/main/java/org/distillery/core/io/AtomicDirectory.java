@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.UUID;
 import java.util.stream.Stream;
 import org.distillery.core.DistilleryException;
@@ -52,6 +53,68 @@ public final class AtomicDirectory {
         } finally {
             Directories.deleteRecursively(staging);
             Directories.deleteRecursively(old);
+        }
+    }
+
+    /**
+     * {@link #write} for a folder that may be on another file system ({@code hdfs://}): the content is written
+     * into a local scratch folder, copied file by file into a hidden staging folder beside the target, and put
+     * in place there with one rename ({@link #publish}). A failure removes the remote staging folder; a killed
+     * process leaves at most that hidden folder, never one under the target's name.
+     */
+    public static void write(Location target, boolean overwrite, Content content) throws IOException {
+        if (!target.isRemote()) {
+            write(target.local(), overwrite, content);
+            return;
+        }
+        RemoteFiles files = target.files();
+        if (files.exists(target.remote()) && !overwrite) {
+            throw new DistilleryException(target + ": already exists (use --overwrite to replace it)");
+        }
+        Path scratch = Files.createTempDirectory("distillery-out-");
+        Location staging = target.sibling("." + target.name() + ".partial-" + UUID.randomUUID());
+        boolean published = false;
+        try {
+            content.writeInto(scratch);
+            List<Path> written;
+            try (Stream<Path> s = Files.walk(scratch)) {
+                written = s.filter(Files::isRegularFile).sorted().toList();
+            }
+            for (Path f : written) {
+                Location to = staging;
+                for (Path part : scratch.relativize(f)) {
+                    to = to.resolve(part.toString());
+                }
+                files.upload(f, to.remote());
+            }
+            publish(staging, target);
+            published = true;
+        } finally {
+            Directories.deleteRecursively(scratch);
+            if (!published) {
+                try {
+                    files.delete(staging.remote());
+                } catch (IOException | RuntimeException e) {
+                    // the failure that brought us here is the one to report
+                }
+            }
+        }
+    }
+
+    /**
+     * Puts a complete staging folder on a remote file system in the place of {@code target}: an old target is
+     * renamed aside first and removed only once the new one is in place.
+     */
+    public static void publish(Location staging, Location target) throws IOException {
+        RemoteFiles files = target.files();
+        Location old = target.sibling("." + target.name() + ".old-" + UUID.randomUUID());
+        boolean replaced = files.exists(target.remote());
+        if (replaced) {
+            files.rename(target.remote(), old.remote());
+        }
+        files.rename(staging.remote(), target.remote());
+        if (replaced) {
+            files.delete(old.remote());
         }
     }
 
