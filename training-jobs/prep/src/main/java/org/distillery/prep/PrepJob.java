@@ -181,7 +181,7 @@ public final class PrepJob {
             SourceReader.Resolved src = sources.get(i);
             int index = i;
             JavaRDD<Tuple2<Integer, String>> raw = SourceReader.read(spark, src, partitions).map(t -> new Tuple2<>(index, t));
-            bytesRead += src.files().stream().mapToLong(PrepJob::size).sum();
+            bytesRead += src.files().stream().mapToLong(SourceReader.SourceFile::bytes).sum();
             all = all == null ? raw : all.union(raw);
         }
         // Spread evenly first: a source of a few large files arrives in as few partitions.
@@ -458,13 +458,14 @@ public final class PrepJob {
                     throw new DistilleryException(catalog.fetchedPath(d.name()) + ": fetched copy is incomplete; fetch"
                             + " it again with --force", e);
                 }
-                out.add(new SourceReader.Resolved(d.name(), format, root, SourceReader.listFiles(root, what), s.textField(),
-                        s.docUnit(), sha));
+                out.add(new SourceReader.Resolved(d.name(), format, root.toString(),
+                        SourceReader.list(Location.of(root), what), s.textField(), s.docUnit(), sha));
             } else {
-                Path root = specDir.resolve(s.path()).normalize();
-                List<Path> files = SourceReader.listFiles(root, what + ".path");
-                out.add(new SourceReader.Resolved(s.path(), s.format(), root, files, s.textField(), s.docUnit(),
-                        SourceReader.hashFiles(root, files)));
+                // A path relative to the spec's folder, or a URI of a Hadoop file system (hdfs://, s3a://).
+                Location root = Location.parse(s.path(), specDir);
+                List<SourceReader.SourceFile> files = SourceReader.list(root, what + ".path");
+                out.add(new SourceReader.Resolved(s.path(), s.format(), root.toString(), files, s.textField(),
+                        s.docUnit(), SourceReader.hash(root, files)));
             }
         }
         return out;
@@ -622,13 +623,6 @@ public final class PrepJob {
         progress.on(ProgressEvent.metric(JOB, name, value));
     }
 
-    private static long size(Path p) {
-        try {
-            return Files.size(p);
-        } catch (IOException e) {
-            return 0;
-        }
-    }
 
     private void moveIntoPlace(Path staging, Path target) throws IOException {
         AtomicFile.syncDirectory(staging);

