@@ -3,12 +3,13 @@ package org.distillery.cli;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import org.distillery.core.DistilleryException;
 import org.distillery.core.io.Location;
+import org.distillery.core.io.MirroredFolder;
 import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.model.DistillJob;
+import org.distillery.model.TrainJob;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
@@ -31,16 +32,26 @@ final class DistillCommand implements Callable<Integer> {
         SpecReader.Located<DistillSpec> located = SpecReader.readLocated(specFile, DistillSpec.class);
         Location output = run.output(top, "distill", located.spec().name());
         if (output.isRemote()) {
-            throw new DistilleryException(output + ": distill writes to a local folder for now (--out); train, prep and"
-                    + " export write to Hadoop file systems");
+            MirroredFolder mirror = TrainingLaunch.mirror(top, output, run.resume);
+            launch(top, located, specFile, mirror.local(), run.resume, run.parentRun, TrainingLaunch.copiesTo(mirror));
+        } else {
+            launch(top, located, specFile, output.local(), run.resume, run.parentRun, TrainJob.OutputListener.NONE);
         }
-        launch(top, located, specFile, output.local(), run.resume, run.parentRun);
         return 0;
     }
 
-    /** Distills as {@code located} says into {@code output} in a tracked run (nested under {@code parentRun}). */
     static TrainingLaunch.Launched launch(Distillery top, SpecReader.Located<DistillSpec> located, Path specFile,
                                           Path output, boolean resume, String parentRun) throws java.io.IOException {
+        return launch(top, located, specFile, output, resume, parentRun, TrainJob.OutputListener.NONE);
+    }
+
+    /**
+     * Distills as {@code located} says into {@code output} in a tracked run (nested under {@code parentRun});
+     * {@code copies} hears of every checkpoint written or removed.
+     */
+    static TrainingLaunch.Launched launch(Distillery top, SpecReader.Located<DistillSpec> located, Path specFile,
+                                          Path output, boolean resume, String parentRun,
+                                          TrainJob.OutputListener copies) throws java.io.IOException {
         DistillSpec spec = located.spec();
         Path data = TrainingLaunch.shards(top, specFile, located, spec.data());
         TeacherSource teacher = TeacherSource.resolve(top, located, spec.teacher(), specFile);
@@ -49,7 +60,7 @@ final class DistillCommand implements Callable<Integer> {
         return TrainingLaunch.run(top, DistillJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile,
                 "student", false, (run, progress) -> new DistillJob(located, teacher.checkpoint(),
                         teacher.path().toString(), data, logits, output, resume, run, progress, Distillery.version(),
-                        System.err).run());
+                        System.err).onOutput(copies).run());
     }
 
     /** {@code distillation.teacher_logits}: a folder relative to the spec, else a name under the work dir's teacher-logits/. */

@@ -58,27 +58,8 @@ class HdfsIT {
     }
 
     static PrepSpec spec(String brown, String sentences) throws IOException {
-        Path f = dir.resolve("prep-" + Math.abs((brown + sentences).hashCode()) + ".yaml");
-        Files.writeString(f, """
-                name: sources
-                sources:
-                  - path: %s
-                    format: brown-tagged
-                  - path: %s
-                    format: json-sentences
-                dedup:
-                  near:
-                    shingle_words: 3
-                tokenizer:
-                  vocab_size: 600
-                split:
-                  val_fraction: 0.1
-                shards:
-                  train: 2
-                  val: 1
-                spark:
-                  partitions: 4
-                """.formatted(brown, sentences));
+        Path f = SamplePrepSpec.write(dir.resolve("prep-" + Math.abs((brown + sentences).hashCode()) + ".yaml"), brown,
+                sentences, "partitions: 4");
         return SpecReader.read(f, PrepSpec.class);
     }
 
@@ -139,16 +120,6 @@ class HdfsIT {
         return teacher;
     }
 
-    static List<String> names(String folder) throws IOException {
-        List<String> out = new ArrayList<>();
-        org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(folder);
-        if (fs.exists(p)) {
-            for (org.apache.hadoop.fs.FileStatus f : fs.listStatus(p)) {
-                out.add(f.getPath().getName());
-            }
-        }
-        return out;
-    }
 
     @Test
     void missingPathsAreErrorsThatNameTheUri() throws Exception {
@@ -164,7 +135,7 @@ class HdfsIT {
         assertEquals(2, prep.exit(), prep.stderr());
         assertTrue(prep.stderr().contains("error: " + source + ": no such file or folder (sources[0].path)"),
                 prep.stderr());
-        assertEquals(List.of(), names("/prep").stream().filter(n -> n.contains("missing")).toList(), "nothing written");
+        assertEquals(List.of(), hdfs.names("/prep").stream().filter(n -> n.contains("missing")).toList(), "nothing written");
 
         String data = hdfs.uri() + "/no/such/parent/prep";
         Path train = dir.resolve("missing-data.yaml");
@@ -211,6 +182,34 @@ class HdfsIT {
         assertEquals(2, write.exit(), write.stderr());
         assertTrue(write.stderr().contains("permission denied"), write.stderr());
         assertTrue(write.stderr().contains(hdfs.uri() + "/locked/"), write.stderr());
-        assertEquals(List.of(), names("/locked"), "nothing partial in the folder it could not write");
+        assertEquals(List.of(), hdfs.names("/locked"), "nothing partial in the folder it could not write");
+    }
+
+    /** A distill run checkpoints to HDFS as training does, and its student lands there whole. */
+    @Test
+    void distillWritesItsCheckpointsAndStudentToHdfs() throws Exception {
+        teacher();
+        Path spec = dir.resolve("distill.yaml");
+        Files.writeString(spec, """
+                name: tiny-student
+                teacher: %s
+                data:
+                  path: %s
+                student: {n_layer: 1, init: random}
+                distillation: {loss: forward_kl, temperature: 2.0, kd_ratio: 0.5}
+                training: {steps: 6, batch_size: 4, log_every: 1}
+                eval: {every: 3, batches: 1}
+                checkpoints: {every: 3, keep: 1}
+                """.formatted(teacher, dir.resolve("tiny-prep")));
+        Ran r = distillery(Map.of(), "distill", spec.toString(), "--out", hdfs.uri() + "/distill/tiny");
+        assertEquals(0, r.exit(), r.stderr());
+        assertEquals(List.of("checkpoints", "model.ckpt"), hdfs.names("/distill/tiny"));
+        assertEquals(List.of("step-00000006.ckpt"), hdfs.names("/distill/tiny/checkpoints"), "keep: 1");
+        Path student = dir.resolve("student.ckpt");
+        fs.copyToLocalFile(new org.apache.hadoop.fs.Path("/distill/tiny/model.ckpt"),
+                new org.apache.hadoop.fs.Path(student.toUri()));
+        org.distillery.model.Checkpoint ck = org.distillery.model.Checkpoint.read(student);
+        assertEquals(6, ck.header().step());
+        assertEquals(1, ck.header().model().nLayer());
     }
 }

@@ -67,6 +67,14 @@ public final class DistillJob {
         this.warnings = warnings;
     }
 
+    private TrainJob.OutputListener output = TrainJob.OutputListener.NONE;
+
+    /** Tells {@code listener} of every file this job finishes or removes in its output folder. */
+    public DistillJob onOutput(TrainJob.OutputListener listener) {
+        this.output = listener;
+        return this;
+    }
+
     public TrainJob.Result run() throws IOException {
         ShardManifest manifest = ShardManifest.read(dataDir);
         Checkpoint.Header th = teacher.header();
@@ -125,7 +133,7 @@ public final class DistillJob {
         SpecReader.Located<TrainSpec> loop = new SpecReader.Located<>(spec.asTrainSpec(shape), located.source(),
                 located.lines());
         try (objective) {
-            return new TrainJob(loop, dataDir, outDir, resume, tracker, progress, version, setup).run();
+            return new TrainJob(loop, dataDir, outDir, resume, tracker, progress, version, setup).onOutput(output).run();
         }
     }
 
