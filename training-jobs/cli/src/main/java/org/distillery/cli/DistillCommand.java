@@ -58,7 +58,7 @@ final class DistillCommand implements Callable<Integer> {
         Path logits = teacherLogits(top, located, specFile, spec.distillation().teacherLogits());
         String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
         return TrainingLaunch.run(top, DistillJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile,
-                "student", false, (run, progress) -> new DistillJob(located, teacher.checkpoint(),
+                "student", false, copies, (run, progress) -> new DistillJob(located, teacher.checkpoint(),
                         teacher.path().toString(), data, logits, output, resume, run, progress, Distillery.version(),
                         System.err).onOutput(copies).run());
     }

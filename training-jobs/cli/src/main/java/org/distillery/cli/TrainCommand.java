@@ -53,7 +53,7 @@ final class TrainCommand implements Callable<Integer> {
         Path data = TrainingLaunch.shards(top, specFile, located, spec.data());
         String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
         return TrainingLaunch.run(top, TrainJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile,
-                "model", true, (run, progress) -> {
+                "model", true, copies, (run, progress) -> {
                     TrainJob.Result r = new TrainJob(located, data, output, resume, run, progress, Distillery.version())
                             .onOutput(copies).run();
                     run.logArtifact(data.resolve(ShardManifest.read(data).tokenizer().file()), "tokenizer");

@@ -99,6 +99,11 @@ final class TrainingLaunch {
             public void removed(Path file) throws IOException {
                 mirror.remove(file);
             }
+
+            @Override
+            public String nameOf(Path file) {
+                return mirror.remoteOf(file).toString();
+            }
         };
     }
 
@@ -114,10 +119,12 @@ final class TrainingLaunch {
 
     /**
      * Runs {@code job} in a tracked run named {@code <job>-<name>}, logs the spec and the model, and
-     * prints the summary with the model under {@code label}; the unigram line where {@code unigram}.
+     * prints the summary with the model under {@code label}, named as {@code output} names it (its remote copy);
+     * the unigram line where {@code unigram}.
      */
     static Launched run(Distillery top, String jobName, String name, TrainSpec.Tracking tracking, String parentRun,
-                    String resumeRunId, Path specFile, String label, boolean unigram, Job job) throws IOException {
+                    String resumeRunId, Path specFile, String label, boolean unigram, TrainJob.OutputListener output,
+                    Job job) throws IOException {
         String experiment = tracking.experiment() != null ? tracking.experiment() : name;
         try (ProgressListener progress = top.progress(System.out);
              TrackedRun run = TrackedRun.open(top.runStore(), top.trackingUri(tracking.uri()), experiment,
@@ -141,9 +148,9 @@ final class TrainingLaunch {
             } finally {
                 GracefulStop.end();
             }
-            progress.on(ProgressEvent.done(jobName, r.model().toString()));
+            progress.on(ProgressEvent.done(jobName, output.nameOf(r.model())));
             if (!top.showsJson()) {
-                System.out.printf("%-15s%s%n", label, r.model());
+                System.out.printf("%-15s%s%n", label, output.nameOf(r.model()));
                 System.out.println("run            " + run.runId()
                         + (run.mlflowRunId() != null ? " (MLflow " + run.mlflowRunId() + ")" : ""));
                 System.out.printf("train loss     %.4f%n", r.trainLoss());

@@ -91,7 +91,7 @@ class HdfsIT {
     }
 
     /** What a distillery process printed and how it ended. */
-    record Ran(int exit, String stderr, double seconds) {
+    record Ran(int exit, String stdout, String stderr, double seconds) {
     }
 
     static Ran distillery(Map<String, String> env, String... args) throws Exception {
@@ -101,14 +101,14 @@ class HdfsIT {
         cmd.addAll(List.of("-Xmx1g", "-cp", System.getProperty("java.class.path"), Distillery.class.getName(),
                 "--work-dir", dir.resolve("work").toString(), "--progress=none"));
         cmd.addAll(List.of(args));
+        Path out = Files.createTempFile(dir, "stdout", ".txt");
         Path err = Files.createTempFile(dir, "stderr", ".txt");
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                .redirectError(err.toFile());
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile());
         pb.environment().putAll(env);
         long t0 = System.nanoTime();
         Process p = pb.start();
         assertTrue(p.waitFor(180, TimeUnit.SECONDS), "distillery " + String.join(" ", args) + " did not end");
-        return new Ran(p.exitValue(), Files.readString(err), (System.nanoTime() - t0) / 1e9);
+        return new Ran(p.exitValue(), Files.readString(out), Files.readString(err), (System.nanoTime() - t0) / 1e9);
     }
 
     static Path teacher() throws Exception {
@@ -204,6 +204,8 @@ class HdfsIT {
         Ran r = distillery(Map.of(), "distill", spec.toString(), "--out", hdfs.uri() + "/distill/tiny");
         assertEquals(0, r.exit(), r.stderr());
         assertEquals(List.of("checkpoints", "model.ckpt"), hdfs.names("/distill/tiny"));
+        assertTrue(r.stdout().contains("student        " + hdfs.uri() + "/distill/tiny/model.ckpt"),
+                "the summary names the student on HDFS: " + r.stdout());
         assertEquals(List.of("step-00000006.ckpt"), hdfs.names("/distill/tiny/checkpoints"), "keep: 1");
         Path student = dir.resolve("student.ckpt");
         fs.copyToLocalFile(new org.apache.hadoop.fs.Path("/distill/tiny/model.ckpt"),

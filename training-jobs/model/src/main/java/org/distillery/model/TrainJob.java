@@ -119,6 +119,11 @@ public final class TrainJob {
         void written(Path file) throws IOException;
 
         void removed(Path file) throws IOException;
+
+        /** How a file of the output folder is named to the user: where its copy is, when there is one. */
+        default String nameOf(Path file) {
+            return file.toString();
+        }
     }
 
     private OutputListener output = OutputListener.NONE;
