@@ -4,7 +4,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.distillery.core.io.Location;
-import org.distillery.core.io.MirroredFolder;
 import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.SpecReader;
@@ -31,12 +30,8 @@ final class DistillCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         SpecReader.Located<DistillSpec> located = SpecReader.readLocated(specFile, DistillSpec.class);
         Location output = run.output(top, "distill", located.spec().name());
-        if (output.isRemote()) {
-            MirroredFolder mirror = TrainingLaunch.mirror(top, output, run.resume);
-            launch(top, located, specFile, mirror.local(), run.resume, run.parentRun, TrainingLaunch.copiesTo(mirror));
-        } else {
-            launch(top, located, specFile, output.local(), run.resume, run.parentRun, TrainJob.OutputListener.NONE);
-        }
+        TrainingLaunch.into(top, output, run.resume,
+                (folder, copies) -> launch(top, located, specFile, folder, run.resume, run.parentRun, copies));
         return 0;
     }
 

@@ -2,7 +2,6 @@ package org.distillery.cli;
 
 import java.nio.file.Path;
 import org.distillery.core.io.Location;
-import org.distillery.core.io.MirroredFolder;
 import java.util.concurrent.Callable;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.spec.SpecReader;
@@ -28,12 +27,8 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         SpecReader.Located<TrainSpec> located = SpecReader.readLocated(specFile, TrainSpec.class);
         Location output = run.output(top, "train", located.spec().name());
-        if (output.isRemote()) {
-            MirroredFolder mirror = TrainingLaunch.mirror(top, output, run.resume);
-            launch(top, located, specFile, mirror.local(), run.resume, run.parentRun, TrainingLaunch.copiesTo(mirror));
-        } else {
-            launch(top, located, specFile, output.local(), run.resume, run.parentRun, TrainJob.OutputListener.NONE);
-        }
+        TrainingLaunch.into(top, output, run.resume,
+                (folder, copies) -> launch(top, located, specFile, folder, run.resume, run.parentRun, copies));
         return 0;
     }
 

@@ -87,6 +87,25 @@ final class TrainingLaunch {
         return m;
     }
 
+    /** A job that writes into a local folder and tells {@code copies} of what it writes there. */
+    @FunctionalInterface
+    interface Launcher {
+        void into(Path folder, TrainJob.OutputListener copies) throws IOException;
+    }
+
+    /**
+     * Runs {@code launcher} into {@code output}: straight into it when it is local, else into a mirror folder
+     * whose files follow to the remote one as they are written.
+     */
+    static void into(Distillery top, Location output, boolean resume, Launcher launcher) throws IOException {
+        if (output.isRemote()) {
+            MirroredFolder mirror = mirror(top, output, resume);
+            launcher.into(mirror.local(), copiesTo(mirror));
+        } else {
+            launcher.into(output.local(), TrainJob.OutputListener.NONE);
+        }
+    }
+
     /** Copies each file a job finishes to the remote folder, and removes what it removes. */
     static TrainJob.OutputListener copiesTo(MirroredFolder mirror) {
         return new TrainJob.OutputListener() {
