@@ -48,9 +48,6 @@ final class ExportCommand implements Callable<Integer> {
             + " such as hdfs://namenode:8020/export/run1 (published there in one rename)")
     String outArg;
 
-    private Path checkpoint;
-    private Path out;
-
     @Option(names = "--dtype", defaultValue = "fp32", description = "fp32 (default), fp16 or bf16 (hf); fp32 or fp16"
             + " (gguf); fp32 (onnx)")
     String dtype;
@@ -81,7 +78,7 @@ final class ExportCommand implements Callable<Integer> {
             fetched = Files.createTempFile("distillery-export-", ".ckpt");
             ckAt.files().download(ckAt.remote(), fetched);
         }
-        checkpoint = fetched != null ? fetched : ckAt.local();
+        Path checkpoint = fetched != null ? fetched : ckAt.local();
         Map<ExportFormat, Path> written = new LinkedHashMap<>();
         try {
             Checkpoint ck = Checkpoint.read(checkpoint);
@@ -90,13 +87,11 @@ final class ExportCommand implements Callable<Integer> {
                 if (outAt.isRemote()) {
                     // Every format is written locally, then the whole folder goes up and is renamed into place.
                     AtomicDirectory.write(outAt, overwrite, scratch -> {
-                        out = scratch;
-                        writeFormats(chosen, ck, type, provenance, progress, written);
+                        writeFormats(scratch, chosen, ck, type, provenance, progress, written);
                         logToRun(ck.header().runId(), written);
                     });
                 } else {
-                    out = outAt.local();
-                    writeFormats(chosen, ck, type, provenance, progress, written);
+                    writeFormats(outAt.local(), chosen, ck, type, provenance, progress, written);
                     logToRun(ck.header().runId(), written);
                 }
                 progress.on(ProgressEvent.done(JOB, outAt.toString()));
@@ -115,8 +110,10 @@ final class ExportCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void writeFormats(Set<ExportFormat> chosen, Checkpoint ck, TensorType type, ExportProvenance provenance,
-                              ProgressListener progress, Map<ExportFormat, Path> written) throws IOException {
+    /** Each chosen format into {@code out} (one subfolder each when there are several). */
+    private void writeFormats(Path out, Set<ExportFormat> chosen, Checkpoint ck, TensorType type,
+                              ExportProvenance provenance, ProgressListener progress, Map<ExportFormat, Path> written)
+            throws IOException {
         int i = 0;
         for (ExportFormat f : chosen) {
             progress.on(ProgressEvent.stage(JOB, f.name().toLowerCase(Locale.ROOT), ++i, chosen.size()));
@@ -125,6 +122,7 @@ final class ExportCommand implements Callable<Integer> {
             written.put(f, dir);
         }
     }
+
     /** Adds the exports to the checkpoint's run as artifacts (export/<format>/...), when the run store has it. */
     private void logToRun(String runId, Map<ExportFormat, Path> exports) throws IOException {
         if (runId == null) {

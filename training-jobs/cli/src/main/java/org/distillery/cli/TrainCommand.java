@@ -1,8 +1,8 @@
 package org.distillery.cli;
 
 import java.nio.file.Path;
-import org.distillery.core.io.Location;
 import java.util.concurrent.Callable;
+import org.distillery.core.io.Location;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;

@@ -4,16 +4,16 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import org.distillery.core.DistilleryException;
 import org.distillery.core.io.Directories;
 import org.distillery.core.io.Location;
 import org.distillery.core.io.MirroredFolder;
 import org.distillery.core.io.Sha256;
-import org.distillery.core.shard.ShardCache;
-import org.distillery.core.DistilleryException;
 import org.distillery.core.progress.GracefulStop;
 import org.distillery.core.progress.JobStoppedException;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
+import org.distillery.core.shard.ShardCache;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
@@ -36,18 +36,16 @@ final class TrainingLaunch {
      * on a Hadoop file system (a URI), then fetched once into the work dir's cache/prep/ and checked there.
      */
     static Path shards(Distillery top, Path specFile, SpecReader.Located<?> located, TrainSpec.Data data) {
-        if (data.path() != null) {
-            Location at = Location.parse(data.path(), specFile.toAbsolutePath().getParent());
-            if (at.isRemote()) {
-                try {
-                    return ShardCache.fetch(at, top.workDir().resolve("cache").resolve("prep"));
-                } catch (IOException e) {
-                    throw new DistilleryException(at + ": cannot fetch the prep output: " + e.getMessage(), e);
-                }
+        Location at = data.prep() != null ? Location.of(top.workDir().resolve("prep").resolve(data.prep()))
+                : Location.parse(data.path(), specFile.toAbsolutePath().getParent());
+        if (at.isRemote()) {
+            try {
+                return ShardCache.fetch(at, top.workDir().resolve("cache").resolve("prep"));
+            } catch (IOException e) {
+                throw new DistilleryException(at + ": cannot fetch the prep output: " + e.getMessage(), e);
             }
         }
-        Path dir = data.prep() != null ? top.workDir().resolve("prep").resolve(data.prep())
-                : specFile.toAbsolutePath().getParent().resolve(data.path()).normalize();
+        Path dir = at.local();
         if (!Files.exists(dir.resolve(ShardManifest.FILE_NAME))) {
             throw located.error("data", "points at " + dir + ", which holds no prep output (no "
                     + ShardManifest.FILE_NAME + "): run distillery prep first");
@@ -59,10 +57,14 @@ final class TrainingLaunch {
     static String resumeRunId(Path output, boolean resume) {
         Path newest = TrainJob.newestCheckpoint(output);
         if (!resume && newest != null) {
-            throw new DistilleryException(output + " already holds checkpoints: pass --resume to continue that run, "
-                    + "or --out for a new folder");
+            throw holdsCheckpoints(output);
         }
         return newest != null ? Checkpoint.readHeader(newest).runId() : null;
+    }
+
+    private static DistilleryException holdsCheckpoints(Object output) {
+        return new DistilleryException(output + " already holds checkpoints: pass --resume to continue that run, "
+                + "or --out for a new folder");
     }
 
     /**
@@ -75,12 +77,10 @@ final class TrainingLaunch {
         Directories.deleteRecursively(local);
         Files.createDirectories(local.resolve("checkpoints"));
         MirroredFolder m = new MirroredFolder(output, local);
-        List<String> checkpoints = m.list("checkpoints").stream()
-                .filter(n -> n.matches("step-\\d{8}\\.ckpt")).toList();
+        List<String> checkpoints = m.list("checkpoints").stream().filter(TrainJob::isCheckpointName).toList();
         if (!checkpoints.isEmpty()) {
             if (!resume) {
-                throw new DistilleryException(output + " already holds checkpoints: pass --resume to continue that run,"
-                        + " or --out for a new folder");
+                throw holdsCheckpoints(output);
             }
             m.pull("checkpoints/" + checkpoints.get(checkpoints.size() - 1));
         }

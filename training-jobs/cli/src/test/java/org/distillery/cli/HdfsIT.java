@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -95,11 +94,8 @@ class HdfsIT {
     }
 
     static Ran distillery(Map<String, String> env, String... args) throws Exception {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(List.of(Files.readString(Path.of("target", "jvm.options")).trim().split("\\s+")));
-        cmd.addAll(List.of("-Xmx1g", "-cp", System.getProperty("java.class.path"), Distillery.class.getName(),
-                "--work-dir", dir.resolve("work").toString(), "--progress=none"));
+        List<String> cmd = TrainKillResumeIT.command(dir.resolve("work"));
+        cmd.add("--progress=none");
         cmd.addAll(List.of(args));
         Path out = Files.createTempFile(dir, "stdout", ".txt");
         Path err = Files.createTempFile(dir, "stderr", ".txt");

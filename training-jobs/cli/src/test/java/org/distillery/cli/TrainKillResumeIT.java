@@ -235,12 +235,18 @@ class TrainKillResumeIT {
         return distillery(work, null, args);
     }
 
-    static Process distillery(Path work, Path stderr, String... args) throws IOException {
+    /** The java command line that runs the distillery command in {@code work}, without its arguments. */
+    static List<String> command(Path work) throws IOException {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(List.of(Files.readString(Path.of("target", "jvm.options")).trim().split("\\s+")));
         cmd.addAll(List.of("-Xmx1g", "-cp", System.getProperty("java.class.path"), Distillery.class.getName(),
                 "--work-dir", work.toString()));
+        return cmd;
+    }
+
+    static Process distillery(Path work, Path stderr, String... args) throws IOException {
+        List<String> cmd = command(work);
         if (!List.of(args).contains("--progress=none")) {
             cmd.add("--progress=json");
         }

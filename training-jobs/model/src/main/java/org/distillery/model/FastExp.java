@@ -13,6 +13,9 @@ final class FastExp {
     /** Below this exp is 0 (the result would be subnormal), above it infinite. */
     static final float MIN_ARG = -87.33f;
     static final float MAX_ARG = 88.72f;
+    /** The polynomial's coefficients, highest degree first; the vector engine's exp uses the same ones. */
+    static final float[] P = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+        1.6666665459e-1f, 5.0000001201e-1f};
 
     private FastExp() {
     }
@@ -26,12 +29,10 @@ final class FastExp {
         }
         float n = (float) Math.floor(x * LOG2E + 0.5f);
         float r = x - n * LN2_HI - n * LN2_LO;
-        float p = 1.9875691500e-4f;
-        p = p * r + 1.3981999507e-3f;
-        p = p * r + 8.3334519073e-3f;
-        p = p * r + 4.1665795894e-2f;
-        p = p * r + 1.6666665459e-1f;
-        p = p * r + 5.0000001201e-1f;
+        float p = P[0];
+        for (int i = 1; i < P.length; i++) {
+            p = p * r + P[i];
+        }
         p = p * r * r + r + 1f;
         int e = (int) n;
         if (e < -126) { // the result is subnormal: scale in two steps

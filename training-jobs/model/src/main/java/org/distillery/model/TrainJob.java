@@ -443,6 +443,11 @@ public final class TrainJob {
         }
     }
 
+    /** Whether {@code name} is a checkpoint's name in {@code <out>/checkpoints} ({@code step-00000120.ckpt}). */
+    public static boolean isCheckpointName(String name) {
+        return name.matches("step-\\d{8}\\.ckpt");
+    }
+
     /** Checkpoints in {@code <out>/checkpoints}, oldest first. */
     static List<Path> checkpoints(Path out) {
         Path dir = out.resolve("checkpoints");
@@ -450,7 +455,7 @@ public final class TrainJob {
             return List.of();
         }
         try (Stream<Path> s = Files.list(dir)) {
-            return new ArrayList<>(s.filter(p -> p.getFileName().toString().matches("step-\\d{8}\\.ckpt")).sorted().toList());
+            return new ArrayList<>(s.filter(p -> isCheckpointName(p.getFileName().toString())).sorted().toList());
         } catch (IOException e) {
             throw new DistilleryException(dir + ": cannot list checkpoints: " + e.getMessage(), e);
         }

@@ -79,12 +79,10 @@ final class VectorKernels extends JavaKernels {
         FloatVector n = (FloatVector) t.convert(VectorOperators.F2I, 0).convert(VectorOperators.I2F, 0);
         n = n.sub(1f, n.compare(VectorOperators.GT, t)); // truncation to floor
         FloatVector r = xc.sub(n.mul(FastExp.LN2_HI)).sub(n.mul(FastExp.LN2_LO));
-        FloatVector p = FloatVector.broadcast(S, 1.9875691500e-4f);
-        p = p.mul(r).add(1.3981999507e-3f);
-        p = p.mul(r).add(8.3334519073e-3f);
-        p = p.mul(r).add(4.1665795894e-2f);
-        p = p.mul(r).add(1.6666665459e-1f);
-        p = p.mul(r).add(5.0000001201e-1f);
+        FloatVector p = FloatVector.broadcast(S, FastExp.P[0]);
+        for (int i = 1; i < FastExp.P.length; i++) {
+            p = p.mul(r).add(FastExp.P[i]);
+        }
         p = p.mul(r).mul(r).add(r).add(1f);
         IntVector e = (IntVector) n.convert(VectorOperators.F2I, 0);
         VectorMask<Integer> top = e.compare(VectorOperators.GT, 127);

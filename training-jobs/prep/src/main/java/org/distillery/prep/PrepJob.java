@@ -285,10 +285,9 @@ public final class PrepJob {
         int width = TokenShard.widthFor(tokenizer.vocabSize());
         ShardPartitioner partitioner = new ShardPartitioner(spec.shards().train(), spec.shards().val());
         Broadcast<String> tokJson = sc.broadcast(tokenizerJson);
-        String stagingDir = shardDir;
         List<TokenShardWriter.Summary> written = keyed
                 .repartitionAndSortWithinPartitions(partitioner)
-                .mapPartitionsWithIndex((index, docs) -> writeShard(index, docs, partitioner, stagingDir, width,
+                .mapPartitionsWithIndex((index, docs) -> writeShard(index, docs, partitioner, shardDir, width,
                         tokenizerSha, tokJson.value(), eot), true)
                 .collect();
         List<TokenShardWriter.Summary> train = new ArrayList<>();
@@ -471,19 +470,20 @@ public final class PrepJob {
         return out;
     }
 
+    /** The documents near dedup keeps, and how many it removed. */
+    record NearDuplicates(JavaPairRDD<String, String> kept, long removed) {
+    }
+
     /**
      * Near dedup by MinHash LSH. Every band bucket holding several documents proposes (member, smallest
      * member) pairs; a member goes when its signature agrees with the smallest one's on at least
      * {@code jaccard_threshold} of the permutations. Most buckets hold one document, so the work is cut to
      * the few that matter: the band keys seen more than once are found first, without a shuffle, and
      * only documents in such a bucket are grouped, compared and removed. Bloom filters pick those
-     * documents out: a false positive only costs a document a look that finds nothing. (A band key is its band's rows hashed from a band-specific seed: two buckets of
-     * different bands would merge only on a 64-bit collision, and then the signatures still decide.)
+     * documents out: a false positive only costs a document a look that finds nothing. (A band key is its
+     * band's rows hashed from a band-specific seed: two buckets of different bands would merge only on a
+     * 64-bit collision, and then the signatures still decide.)
      */
-    /** The documents near dedup keeps, and how many it removed. */
-    record NearDuplicates(JavaPairRDD<String, String> kept, long removed) {
-    }
-
     private NearDuplicates nearDedup(JavaSparkContext sc, JavaPairRDD<String, String> docs, long count, int partitions,
                                      List<JavaRDD<?>> cached) {
         PrepSpec.NearDedup n = spec.dedup().near();
@@ -622,7 +622,6 @@ public final class PrepJob {
     private void metric(String name, double value) {
         progress.on(ProgressEvent.metric(JOB, name, value));
     }
-
 
     private void moveIntoPlace(Path staging, Path target) throws IOException {
         AtomicFile.syncDirectory(staging);

@@ -46,6 +46,12 @@ public final class SparkSessions {
 
     /** The master a job runs on and who chose it. */
     public record Master(String url, String source) {
+        static final String SUBMITTER = "the submitter's SparkConf";
+
+        /** Whether the submitter chose it: then the session takes it from the SparkConf, as it is. */
+        boolean fromSubmitter() {
+            return source.equals(SUBMITTER);
+        }
     }
 
     /** Tests and benchmarks: {@code master} as if given on the command line. */
@@ -68,7 +74,7 @@ public final class SparkSessions {
         }
         Map<String, String> fill = settings(request, master.url());
         SparkSession.Builder b = SparkSession.builder();
-        if (!master.source().equals("the submitter's SparkConf")) {
+        if (!master.fromSubmitter()) {
             b.master(master.url());
         }
         String name = setting(submitted, "spark.app.name");
@@ -123,7 +129,7 @@ public final class SparkSessions {
             return new Master(cliMaster, "--master");
         }
         if (submitterMaster != null && !submitterMaster.isBlank()) {
-            return new Master(submitterMaster, "the submitter's SparkConf");
+            return new Master(submitterMaster, Master.SUBMITTER);
         }
         if (specMaster != null && !specMaster.isBlank()) {
             return new Master(specMaster, "the spec's spark.master");
