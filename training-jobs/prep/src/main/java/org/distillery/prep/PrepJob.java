@@ -1,5 +1,7 @@
 package org.distillery.prep;
 
+import com.carrotsearch.hppc.ObjectLongHashMap;
+import com.carrotsearch.hppc.cursors.ObjectLongCursor;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -180,17 +182,23 @@ public final class PrepJob {
         for (int i = 0; i < sources.size(); i++) {
             SourceReader.Resolved src = sources.get(i);
             int index = i;
-            JavaRDD<Tuple2<Integer, String>> raw = SourceReader.read(spark, src, partitions).map(t -> new Tuple2<>(index, t));
+            JavaRDD<String> texts = SourceReader.read(spark, src, partitions);
+            // Spread evenly: a source of a few large files arrives in as few partitions. One that arrives in
+            // enough is left where it is, which spares a shuffle of all its text: no result depends on where a
+            // document sits (ids are content hashes, the shards are sorted).
+            if (texts.getNumPartitions() < partitions) {
+                texts = texts.repartition(partitions);
+            }
+            JavaRDD<Tuple2<Integer, String>> raw = texts.map(t -> new Tuple2<>(index, t));
             bytesRead += src.files().stream().mapToLong(SourceReader.SourceFile::bytes).sum();
             all = all == null ? raw : all.union(raw);
         }
-        // Spread evenly first: a source of a few large files arrives in as few partitions.
-        JavaPairRDD<String, String> tagged = all.repartition(partitions).mapToPair(d -> {
+        // A kept document gets its id, the SHA-256 of its text, in the same pass; the others are only counted.
+        JavaPairRDD<String, Document> tagged = persist(all.mapToPair(d -> {
             String t = normalizer.normalize(d._2());
             String tag = t.isEmpty() ? "empty" : nullToKept(QualityFilter.firstRejecting(rules, t));
-            return new Tuple2<>(d._1() + "\t" + tag, t);
-        }).persist(StorageLevel.MEMORY_AND_DISK());
-        cached.add(tagged.rdd().toJavaRDD());
+            return new Tuple2<>(d._1() + "\t" + tag, tag.equals("kept") ? new Document(Sha256.of(t), t) : null);
+        }), cached);
         Map<String, Long> counts = tagged.countByKey();
         List<ShardManifest.Source> sourceStats = new ArrayList<>();
         Map<String, Long> byTag = new HashMap<>();
@@ -225,13 +233,11 @@ public final class PrepJob {
 
         // 3a. Exact dedup by content hash.
         stage("dedup-exact");
-        JavaPairRDD<String, String> unique = tagged.filter(t -> t._1().endsWith("\tkept"))
-                .mapToPair(t -> new Tuple2<>(Sha256.of(t._2()), t._2()))
-                .reduceByKey((a, b) -> a)
-                .persist(StorageLevel.MEMORY_AND_DISK());
-        cached.add(unique.rdd().toJavaRDD());
-        long afterExact = unique.count();
-        long exactDuplicates = afterFilter - afterExact;
+        ExactDuplicates exact = exactDedup(sc, tagged.filter(t -> t._1().endsWith("\tkept")).values(), afterFilter,
+                partitions);
+        JavaPairRDD<String, String> unique = exact.unique();
+        long exactDuplicates = exact.removed();
+        long afterExact = afterFilter - exactDuplicates;
         metric("exact_duplicates", exactDuplicates);
 
         // 3b. Near dedup: MinHash LSH; a document goes when it is similar to one with a smaller hash.
@@ -252,10 +258,9 @@ public final class PrepJob {
         stage("split");
         double valFraction = spec.split().valFraction();
         String salt = spec.split().salt();
-        JavaPairRDD<String, String> keyed = kept.mapToPair(d -> new Tuple2<>(
+        JavaPairRDD<String, String> keyed = persist(kept.mapToPair(d -> new Tuple2<>(
                 (isVal(d._1(), salt, valFraction) ? ShardPartitioner.VAL : ShardPartitioner.TRAIN) + d._1(), d._2()))
-                .persist(StorageLevel.MEMORY_AND_DISK());
-        cached.add(keyed.rdd().toJavaRDD());
+                , cached);
         Map<Boolean, Long> splitCounts = keyed.keys().map(k -> k.startsWith(ShardPartitioner.VAL)).countByValue();
         long valDocs = splitCounts.getOrDefault(true, 0L);
         long trainDocs = splitCounts.getOrDefault(false, 0L);
@@ -285,10 +290,13 @@ public final class PrepJob {
         int width = TokenShard.widthFor(tokenizer.vocabSize());
         ShardPartitioner partitioner = new ShardPartitioner(spec.shards().train(), spec.shards().val());
         Broadcast<String> tokJson = sc.broadcast(tokenizerJson);
+        // Documents are encoded where they are, in every partition at once, and their tokens travel to their
+        // shards: token arrays shuffle at a fraction of the cost of the text (Java serialization writes an int[]
+        // in bulk, a String a char at a time).
         List<TokenShardWriter.Summary> written = keyed
+                .mapPartitionsToPair(docs -> encode(docs, tokenizerSha, tokJson.value(), eot), true)
                 .repartitionAndSortWithinPartitions(partitioner)
-                .mapPartitionsWithIndex((index, docs) -> writeShard(index, docs, partitioner, shardDir, width,
-                        tokenizerSha, tokJson.value(), eot), true)
+                .mapPartitionsWithIndex((index, docs) -> writeShard(index, docs, partitioner, shardDir, width), true)
                 .collect();
         List<TokenShardWriter.Summary> train = new ArrayList<>();
         List<TokenShardWriter.Summary> val = new ArrayList<>();
@@ -326,25 +334,42 @@ public final class PrepJob {
         return new ShardManifest.Split(docs, tokens, shards);
     }
 
+    /** Each document's tokens, ended by {@code <|endoftext|>}. */
+    private static Iterator<Tuple2<String, int[]>> encode(Iterator<Tuple2<String, String>> docs, String tokenizerSha,
+                                                          String tokenizerJson, int eot) {
+        BpeTokenizer tok = TokenizerCache.get(tokenizerSha, tokenizerJson);
+        BpeTokenizer.IntList ids = new BpeTokenizer.IntList(1 << 12);
+        return new Iterator<>() {
+            @Override
+            public boolean hasNext() {
+                return docs.hasNext();
+            }
+
+            @Override
+            public Tuple2<String, int[]> next() {
+                Tuple2<String, String> d = docs.next();
+                ids.clear();
+                tok.encodeTo(d._2(), ids);
+                ids.add(eot);
+                return new Tuple2<>(d._1(), ids.toArray());
+            }
+        };
+    }
+
     /**
      * One executor's shard: written into the staging folder when it is local (shared with the driver), or
      * into a scratch file on the executor and then copied into the remote staging folder.
      */
-    private static Iterator<TokenShardWriter.Summary> writeShard(int index, Iterator<Tuple2<String, String>> docs,
-            ShardPartitioner partitioner, String stagingDir, int width, String tokenizerSha, String tokenizerJson,
-            int eot) throws IOException {
-        BpeTokenizer tok = TokenizerCache.get(tokenizerSha, tokenizerJson);
+    private static Iterator<TokenShardWriter.Summary> writeShard(int index, Iterator<Tuple2<String, int[]>> docs,
+            ShardPartitioner partitioner, String stagingDir, int width) throws IOException {
         String name = String.format("%s-%05d.bin", partitioner.isTrain(index) ? "train" : "val",
                 partitioner.shardIndex(index));
         Location staging = Location.parse(stagingDir, Path.of("/"));
         Path scratch = staging.isRemote() ? Files.createTempDirectory("distillery-shard-") : null;
-        BpeTokenizer.IntList ids = new BpeTokenizer.IntList(1 << 12);
         try (TokenShardWriter w = new TokenShardWriter((scratch != null ? scratch : staging.local()).resolve(name), width)) {
             while (docs.hasNext()) {
-                ids.clear();
-                tok.encodeTo(docs.next()._2(), ids);
-                ids.add(eot);
-                w.addDocument(ids.array(), ids.size());
+                int[] ids = docs.next()._2();
+                w.addDocument(ids, ids.length);
             }
             TokenShardWriter.Summary summary = w.finish();
             if (scratch != null) {
@@ -361,29 +386,77 @@ public final class PrepJob {
     private BpeTokenizer trainTokenizer(JavaRDD<String> trainDocs) {
         PrepSpec.Tokenizer t = spec.tokenizer();
         List<String> specials = t.specialTokens();
-        // Pieces are counted per partition then reduced: the corpus-sized part of training, on Spark. Each
-        // distinct piece is turned into its byte-level form once per partition, not once per occurrence.
-        JavaPairRDD<String, Long> words = trainDocs.mapPartitionsToPair(it -> {
-            Map<String, Long> local = new HashMap<>();
-            while (it.hasNext()) {
-                for (String segment : withoutSpecials(it.next(), specials)) {
-                    Gpt2PreTokenizer.split(segment, 0, segment.length(),
-                            (s, e) -> local.merge(segment.substring(s, e), 1L, Long::sum));
-                }
-            }
-            List<Tuple2<String, Long>> out = new ArrayList<>(local.size());
-            local.forEach((k, v) -> out.add(new Tuple2<>(ByteLevel.encode(k), v)));
-            return out.iterator();
-        }).reduceByKey(Long::sum);
+        Map<String, Long> wordCounts = countPieces(trainDocs, specials, spec.spark().partitions());
         BpeTrainer trainer = new BpeTrainer(t.vocabSize(), t.minFrequency(), specials);
         // The pairs are counted by the trainer from the unique words, which it walks anyway.
-        Map<String, Long> wordCounts = new HashMap<>(words.collectAsMap());
         metric("tokenizer_unique_words", wordCounts.size());
         return trainer.train(wordCounts, null, (done, total) -> {
             if (done % 64 == 0 || done == total) {
                 progress.on(ProgressEvent.progress(JOB, "tokenizer", done, total, "merges"));
             }
         });
+    }
+
+    /**
+     * The pre-tokenized pieces of the documents and their counts, the corpus-sized part of BPE training, on
+     * Spark: each partition counts its pieces and sends each reducer its share as two arrays (pieces, counts);
+     * each reducer merges its shares and turns each distinct piece into its byte-level form once.
+     */
+    static Map<String, Long> countPieces(JavaRDD<String> docs, List<String> specials, int partitions) {
+        List<Tuple2<String[], long[]>> counted = docs.mapPartitionsToPair(it -> {
+            ObjectLongHashMap<String> local = new ObjectLongHashMap<>();
+            while (it.hasNext()) {
+                for (String segment : withoutSpecials(it.next(), specials)) {
+                    Gpt2PreTokenizer.split(segment, 0, segment.length(), (s, e) -> local.addTo(segment.substring(s, e), 1));
+                }
+            }
+            // Each reducer's share, as parallel arrays.
+            int[] sizes = new int[partitions];
+            for (ObjectLongCursor<String> c : local) {
+                sizes[Math.floorMod(c.key.hashCode(), partitions)]++;
+            }
+            String[][] pieces = new String[partitions][];
+            long[][] counts = new long[partitions][];
+            for (int i = 0; i < partitions; i++) {
+                pieces[i] = new String[sizes[i]];
+                counts[i] = new long[sizes[i]];
+                sizes[i] = 0;
+            }
+            for (ObjectLongCursor<String> c : local) {
+                int to = Math.floorMod(c.key.hashCode(), partitions);
+                pieces[to][sizes[to]] = c.key;
+                counts[to][sizes[to]++] = c.value;
+            }
+            List<Tuple2<Integer, Tuple2<String[], long[]>>> out = new ArrayList<>();
+            for (int i = 0; i < partitions; i++) {
+                if (sizes[i] > 0) {
+                    out.add(new Tuple2<>(i, new Tuple2<>(pieces[i], counts[i])));
+                }
+            }
+            return out.iterator();
+        }).partitionBy(new org.apache.spark.HashPartitioner(partitions)).values().mapPartitions(shares -> {
+            ObjectLongHashMap<String> merged = new ObjectLongHashMap<>();
+            shares.forEachRemaining(share -> {
+                for (int i = 0; i < share._1().length; i++) {
+                    merged.addTo(share._1()[i], share._2()[i]);
+                }
+            });
+            String[] pieces = new String[merged.size()];
+            long[] counts = new long[merged.size()];
+            int n = 0;
+            for (ObjectLongCursor<String> c : merged) {
+                pieces[n] = ByteLevel.encode(c.key);
+                counts[n++] = c.value;
+            }
+            return List.of(new Tuple2<>(pieces, counts)).iterator();
+        }).collect();
+        Map<String, Long> out = new HashMap<>();
+        for (Tuple2<String[], long[]> share : counted) {
+            for (int i = 0; i < share._1().length; i++) {
+                out.put(share._1()[i], share._2()[i]);
+            }
+        }
+        return out;
     }
 
     static List<String> withoutSpecials(String text, List<String> specials) {
@@ -470,84 +543,106 @@ public final class PrepJob {
         return out;
     }
 
+    /**
+     * Keeps {@code rdd} in memory (spilling to disk) for the passes that follow, one list per partition. Spark
+     * estimates the size of what it caches by walking a sample of the objects each time the cache grows by a
+     * tenth: per record, that walk took a tenth of the job's time; per partition it is a handful of walks.
+     */
+    private static <K, V> JavaPairRDD<K, V> persist(JavaPairRDD<K, V> rdd, List<JavaRDD<?>> cached) {
+        JavaRDD<List<Tuple2<K, V>>> partitions = rdd.glom().persist(StorageLevel.MEMORY_AND_DISK());
+        cached.add(partitions);
+        return partitions.flatMapToPair(List::iterator);
+    }
+
+    /** A document that passed the filters: its id (the SHA-256 of its text, in hex) and its text. */
+    record Document(String id, String text) implements java.io.Serializable {
+    }
+
+    /** The documents exact dedup keeps, one per text (id → text), and how many it removed. */
+    record ExactDuplicates(JavaPairRDD<String, String> unique, long removed) {
+    }
+
+    /**
+     * Exact dedup by content hash. Most texts occur once, so the ids seen more than once are found first,
+     * without a shuffle, as a Bloom filter ({@link KeysSeen}); only the documents whose id may repeat are
+     * shuffled to keep one of each, and the rest stay where they are.
+     */
+    private static ExactDuplicates exactDedup(JavaSparkContext sc, JavaRDD<Document> docs, long count,
+                                              int partitions) {
+        Broadcast<long[]> repeats = sc.broadcast(RepeatedKeys.of(docs, (d, key) -> key.accept(idKey(d.id())),
+                partitions));
+        // id → (text, copies): one of each text, and how many there were.
+        JavaPairRDD<String, Tuple2<String, Long>> repeated = docs
+                .filter(d -> RepeatedKeys.contains(repeats.value(), idKey(d.id())))
+                .mapToPair(d -> new Tuple2<>(d.id(), new Tuple2<>(d.text(), 1L)))
+                .reduceByKey((x, y) -> new Tuple2<>(x._1(), x._2() + y._2()), partitions);
+        long removed = repeated.values().map(c -> c._2() - 1).fold(0L, Long::sum);
+        JavaPairRDD<String, String> once = docs.filter(d -> !RepeatedKeys.contains(repeats.value(), idKey(d.id())))
+                .mapToPair(d -> new Tuple2<>(d.id(), d.text()));
+        return new ExactDuplicates(once.union(repeated.mapValues(Tuple2::_1)), removed);
+    }
+
+    /** The first 64 bits of a document id. */
+    private static long idKey(String id) {
+        return Long.parseUnsignedLong(id, 0, 16, 16);
+    }
+
     /** The documents near dedup keeps, and how many it removed. */
     record NearDuplicates(JavaPairRDD<String, String> kept, long removed) {
     }
 
     /**
-     * Near dedup by MinHash LSH. Every band bucket holding several documents proposes (member, smallest
-     * member) pairs; a member goes when its signature agrees with the smallest one's on at least
+     * Near dedup by MinHash LSH. Every band bucket holding several documents compares its members with its
+     * smallest member; a member goes when its signature agrees with the smallest one's on at least
      * {@code jaccard_threshold} of the permutations. Most buckets hold one document, so the work is cut to
-     * the few that matter: the band keys seen more than once are found first, without a shuffle, and
-     * only documents in such a bucket are grouped, compared and removed. Bloom filters pick those
-     * documents out: a false positive only costs a document a look that finds nothing. (A band key is its
-     * band's rows hashed from a band-specific seed: two buckets of different bands would merge only on a
-     * 64-bit collision, and then the signatures still decide.)
+     * the few that matter: the band keys seen more than once are found first, without a shuffle
+     * ({@link KeysSeen}), and only documents in such a bucket travel to it, with their signatures, in one
+     * shuffle. A Bloom filter's false positive only costs a document a look that finds nothing. (A band
+     * key is its band's rows hashed from a band-specific seed: two buckets of different bands would merge
+     * only on a 64-bit collision, and then the signatures still decide.)
      */
     private NearDuplicates nearDedup(JavaSparkContext sc, JavaPairRDD<String, String> docs, long count, int partitions,
                                      List<JavaRDD<?>> cached) {
         PrepSpec.NearDedup n = spec.dedup().near();
         MinHasher hasher = new MinHasher(n.shingleWords(), n.bands(), n.rows(), n.seed());
         double threshold = n.jaccardThreshold();
-        JavaPairRDD<String, long[]> sigs = docs.mapValues(hasher::signature).persist(StorageLevel.MEMORY_AND_DISK());
-        cached.add(sigs.rdd().toJavaRDD());
-        // 1. Buckets with two or more documents, as a Bloom filter: each partition files its band keys in a
-        //    filter of keys seen and one of keys seen twice; merged, "seen twice" also takes the keys seen in
-        //    two partitions (the AND of their "seen" filters). No band key is shuffled.
-        long bandKeys = count * n.bands();
-        BandKeysSeen repeated = sigs.mapPartitions(part -> {
-            BloomFilter seen = BloomFilter.create(Math.max(1, bandKeys), 0.01);
-            BloomFilter twice = BloomFilter.create(Math.max(1, bandKeys), 0.01);
-            while (part.hasNext()) {
-                for (long k : hasher.bandKeys(part.next()._2())) {
-                    if (!seen.putLong(k)) {
-                        twice.putLong(k);
-                    }
-                }
-            }
-            return List.of(new BandKeysSeen(seen, twice)).iterator();
-        }).reduce(BandKeysSeen::merge);
-        Broadcast<BloomFilter> inShared = sc.broadcast(repeated.twice());
-        // 2. Their members, grouped: (member, smallest member) pairs.
-        JavaPairRDD<String, String> candidates = sigs.flatMapToPair(d -> {
-            List<Tuple2<Long, String>> out = new ArrayList<>();
+        JavaPairRDD<String, int[]> sigs = persist(docs.mapValues(hasher::signature), cached);
+        // 1. Buckets with two or more documents.
+        Broadcast<long[]> shared = sc.broadcast(RepeatedKeys.of(sigs, (d, key) -> {
             for (long k : hasher.bandKeys(d._2())) {
-                if (inShared.value().mightContainLong(k)) {
-                    out.add(new Tuple2<>(k, d._1()));
+                key.accept(k);
+            }
+        }, partitions));
+        // 2. Their members, grouped by bucket with their signatures: those like the bucket's smallest member go.
+        List<String> duplicates = sigs.flatMapToPair(d -> {
+            List<Tuple2<Long, Tuple2<String, int[]>>> out = new ArrayList<>();
+            for (long k : hasher.bandKeys(d._2())) {
+                if (RepeatedKeys.contains(shared.value(), k)) {
+                    out.add(new Tuple2<>(k, d));
                 }
             }
             return out.iterator();
-        }).groupByKey(partitions).flatMapToPair(bucket -> {
-            List<String> ids = new ArrayList<>();
-            bucket._2().forEach(ids::add);
-            List<Tuple2<String, String>> out = new ArrayList<>();
-            if (ids.size() > 1) {
-                String min = ids.stream().min(String::compareTo).get();
-                for (String id : ids) {
-                    if (!id.equals(min)) {
-                        out.add(new Tuple2<>(id, min));
-                    }
+        }).groupByKey(partitions).flatMap(bucket -> {
+            List<Tuple2<String, int[]>> members = new ArrayList<>();
+            Tuple2<String, int[]> smallest = null;
+            for (Tuple2<String, int[]> m : bucket._2()) {
+                members.add(m);
+                if (smallest == null || m._1().compareTo(smallest._1()) < 0) {
+                    smallest = m;
+                }
+            }
+            List<String> out = new ArrayList<>();
+            for (Tuple2<String, int[]> m : members) {
+                if (!m._1().equals(smallest._1()) && MinHasher.similarity(m._2(), smallest._2()) >= threshold) {
+                    out.add(m._1());
                 }
             }
             return out.iterator();
-        }).distinct(partitions).persist(StorageLevel.MEMORY_AND_DISK());
-        cached.add(candidates.rdd().toJavaRDD());
-        // 3. Confirm each pair by the signatures' agreement, an estimate of Jaccard similarity; only the
-        //    signatures of documents in some pair travel.
-        List<String> involved = candidates.flatMap(c -> List.of(c._1(), c._2()).iterator()).distinct().collect();
-        Broadcast<BloomFilter> inPairs = sc.broadcast(bloom(involved));
-        JavaPairRDD<String, long[]> pairSigs = sigs.filter(d -> inPairs.value().mightContainString(d._1()));
-        List<String> duplicates = candidates.join(pairSigs)
-                .mapToPair(c -> new Tuple2<>(c._2()._1(), new Tuple2<>(c._1(), c._2()._2())))
-                .join(pairSigs)
-                .filter(c -> MinHasher.similarity(c._2()._1()._2(), c._2()._2()) >= threshold)
-                .map(c -> c._2()._1()._1())
-                .distinct()
-                .collect();
+        }).distinct(partitions).collect();
         if (duplicates.isEmpty()) {
             return new NearDuplicates(docs, 0);
         }
-        // 4. Remove them: documents the filter flags go through an exact subtraction, the rest stay as they are.
+        // 3. Remove them: documents the filter flags go through an exact subtraction, the rest stay as they are.
         Broadcast<BloomFilter> isDuplicate = sc.broadcast(bloom(duplicates));
         JavaPairRDD<String, Boolean> exact = sc.parallelize(duplicates, 1).mapToPair(id -> new Tuple2<>(id, true));
         JavaPairRDD<String, String> flagged = docs.filter(d -> isDuplicate.value().mightContainString(d._1()));
@@ -560,20 +655,6 @@ public final class PrepJob {
         BloomFilter f = BloomFilter.create(Math.max(1, ids.size()), 0.01);
         ids.forEach(f::putString);
         return f;
-    }
-
-    /** The band keys a set of partitions saw, and those it saw more than once. */
-    record BandKeysSeen(BloomFilter seen, BloomFilter twice) implements java.io.Serializable {
-        BandKeysSeen merge(BandKeysSeen o) throws IOException, org.apache.spark.util.sketch.IncompatibleMergeException {
-            BloomFilter inBoth = copy(seen).intersectInPlace(o.seen);
-            return new BandKeysSeen(seen.mergeInPlace(o.seen), twice.mergeInPlace(o.twice).mergeInPlace(inBoth));
-        }
-
-        private static BloomFilter copy(BloomFilter f) throws IOException {
-            java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
-            f.writeTo(bytes);
-            return BloomFilter.readFrom(new java.io.ByteArrayInputStream(bytes.toByteArray()));
-        }
     }
 
     private List<QualityFilter> qualityRules() {

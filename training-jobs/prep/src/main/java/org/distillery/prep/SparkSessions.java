@@ -87,6 +87,7 @@ public final class SparkSessions {
                 b.config(k, v);
             }
         });
+        b.config(KRYO_REGISTRATOR, registrators(setting(submitted, KRYO_REGISTRATOR)));
         requireReachable(master.url());
         SparkSession session = b.getOrCreate();
         ExecutorWatch.watch(session.sparkContext());
@@ -119,9 +120,20 @@ public final class SparkSessions {
                 + "; start the master, or correct --master / spark-submit --master / spark.master");
     }
 
+    /** The submitter's Kryo registrators, and ours: needed whichever serializer runs (a cluster may choose Kryo). */
+    static String registrators(String submitted) {
+        String ours = SparkKryo.class.getName();
+        if (submitted == null || submitted.isBlank()) {
+            return ours;
+        }
+        return java.util.Arrays.asList(submitted.split("\\s*,\\s*")).contains(ours) ? submitted : submitted + "," + ours;
+    }
+
     private static String setting(SparkConf conf, String key) {
         return conf.contains(key) ? conf.get(key) : null;
     }
+
+    static final String KRYO_REGISTRATOR = "spark.kryo.registrator";
 
     /** The precedence above, as a function. */
     public static Master master(String cliMaster, String submitterMaster, String specMaster) {

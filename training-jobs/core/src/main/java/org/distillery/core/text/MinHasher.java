@@ -18,13 +18,13 @@ import java.util.SplittableRandom;
  * <p>Deterministic: the permutations come from {@code seed}, so local and cluster runs agree.
  */
 public final class MinHasher implements Serializable {
-    private static final long PRIME = (1L << 61) - 1; // a Mersenne prime: fast exact modular arithmetic
+    /** Whether the JVM has the Vector API, which {@link MinHashLanes} uses. */
+    static final boolean LANES = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
 
     private final int shingleWords;
     private final int bands;
     private final int rows;
-    private final long[] a;
-    private final long[] b;
+    private final int[] seeds;
 
     public MinHasher(int shingleWords, int bands, int rows, long seed) {
         if (shingleWords < 1 || bands < 1 || rows < 1) {
@@ -33,13 +33,10 @@ public final class MinHasher implements Serializable {
         this.shingleWords = shingleWords;
         this.bands = bands;
         this.rows = rows;
-        int n = bands * rows;
-        a = new long[n];
-        b = new long[n];
+        seeds = new int[bands * rows];
         SplittableRandom rnd = new SplittableRandom(seed);
-        for (int i = 0; i < n; i++) {
-            a[i] = 1 + rnd.nextLong(PRIME - 1);
-            b[i] = rnd.nextLong(PRIME);
+        for (int i = 0; i < seeds.length; i++) {
+            seeds[i] = rnd.nextInt();
         }
     }
 
@@ -48,38 +45,45 @@ public final class MinHasher implements Serializable {
     }
 
     /**
-     * The signature of a document: for each permutation, the least permuted shingle hash. Each distinct
-     * shingle is permuted once (a repeated one cannot lower a minimum), one permutation at a time over all
-     * of them, so that the permutation's two constants stay in registers.
+     * The signature of a document: for each permutation, the least permuted shingle hash. Permutation i
+     * of a 32-bit shingle hash x is {@code fmix32(x ^ seed_i)}, MurmurHash3's finalizer: a bijection of
+     * the 32-bit values with full avalanche, so each seed gives an independent-looking permutation, and
+     * "least" is the signed order. Computed on SIMD lanes, a permutation per lane, when the JVM has the
+     * Vector API; else one permutation at a time. Both are integer arithmetic, so they agree bit for bit.
      */
-    public long[] signature(String text) {
-        long[] xs = shingleHashArray(text);
-        Arrays.sort(xs);
-        int n = 0;
-        for (int i = 0; i < xs.length; i++) {
-            long x = xs[i] & PRIME;
-            if (i == 0 || xs[i] != xs[i - 1]) {
-                xs[n++] = x;
-            }
+    public int[] signature(String text) {
+        long[] hashes = shingleHashArray(text);
+        int[] xs = new int[hashes.length];
+        for (int k = 0; k < xs.length; k++) {
+            xs[k] = (int) (hashes[k] ^ (hashes[k] >>> 32));
         }
-        long[] sig = new long[a.length];
-        for (int i = 0; i < sig.length; i++) {
-            long ai = a[i];
-            long bi = b[i];
-            long min = Long.MAX_VALUE;
-            for (int j = 0; j < n; j++) {
-                long v = mulAddMod(ai, xs[j], bi);
-                if (v < min) {
-                    min = v;
-                }
-            }
-            sig[i] = min;
-        }
+        int[] sig = new int[seeds.length];
+        int from = LANES ? MinHashLanes.minimums(seeds, xs, sig) : 0;
+        minimums(seeds, from, xs, sig);
         return sig;
     }
 
+    /** Permutations [from, seeds.length) of the signature, one at a time, on scalar registers. */
+    static void minimums(int[] seeds, int from, int[] xs, int[] sig) {
+        for (int i = from; i < seeds.length; i++) {
+            int seed = seeds[i];
+            int min = Integer.MAX_VALUE;
+            for (int x : xs) {
+                min = Math.min(min, fmix32(x ^ seed));
+            }
+            sig[i] = min;
+        }
+    }
+
+    /** MurmurHash3's 32-bit finalizer. */
+    static int fmix32(int h) {
+        h = (h ^ (h >>> 16)) * 0x85ebca6b;
+        h = (h ^ (h >>> 13)) * 0xc2b2ae35;
+        return h ^ (h >>> 16);
+    }
+
     /** One key per band; documents sharing any key are near-duplicate candidates. */
-    public long[] bandKeys(long[] signature) {
+    public long[] bandKeys(int[] signature) {
         long[] keys = new long[bands];
         for (int band = 0; band < bands; band++) {
             long h = 0x9E3779B97F4A7C15L * (band + 1);
@@ -92,7 +96,7 @@ public final class MinHasher implements Serializable {
     }
 
     /** The fraction of permutations on which two signatures agree: an estimate of Jaccard similarity. */
-    public static double similarity(long[] s1, long[] s2) {
+    public static double similarity(int[] s1, int[] s2) {
         int same = 0;
         for (int i = 0; i < s1.length; i++) {
             if (s1[i] == s2[i]) {
@@ -217,17 +221,5 @@ public final class MinHasher implements Serializable {
         z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
         z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
         return z ^ (z >>> 31);
-    }
-
-    /** (a·x + b) mod 2^61-1 without overflow. */
-    private static long mulAddMod(long a, long x, long b) {
-        long hi = Math.multiplyHigh(a, x);
-        long lo = a * x;
-        // a·x = hi·2^64 + lo; reduce using 2^61 ≡ 1.
-        long r = (lo & PRIME) + (lo >>> 61) + (hi << 3);
-        r = (r & PRIME) + (r >>> 61);
-        r += b;
-        r = (r & PRIME) + (r >>> 61);
-        return r >= PRIME ? r - PRIME : r;
     }
 }

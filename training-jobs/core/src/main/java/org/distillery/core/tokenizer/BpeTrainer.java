@@ -1,13 +1,15 @@
 package org.distillery.core.tokenizer;
 
+import com.carrotsearch.hppc.LongLongHashMap;
+import com.carrotsearch.hppc.LongObjectHashMap;
+import com.carrotsearch.hppc.cursors.LongLongCursor;
+
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.PriorityQueue;
-import java.util.TreeMap;
 
 /**
  * Learns byte-level BPE merges from a table of pre-tokenized pieces ("words", as byte-level
@@ -62,13 +64,13 @@ public final class BpeTrainer {
             tokens.add(String.valueOf(ByteLevel.charOf(b)));
         }
         // Words in a fixed order, so "where" lists and hence results never depend on map order.
-        TreeMap<String, Long> sorted = new TreeMap<>(wordCounts);
-        int nWords = sorted.size();
+        String[] sorted = wordCounts.keySet().toArray(String[]::new);
+        Arrays.sort(sorted);
+        int nWords = sorted.length;
         int[][] words = new int[nWords][];
         long[] counts = new long[nWords];
-        int w = 0;
-        for (Map.Entry<String, Long> e : sorted.entrySet()) {
-            String word = e.getKey();
+        for (int w = 0; w < nWords; w++) {
+            String word = sorted[w];
             int[] syms = new int[word.length()];
             for (int i = 0; i < syms.length; i++) {
                 int b = ByteLevel.byteOf(word.charAt(i));
@@ -78,32 +80,33 @@ public final class BpeTrainer {
                 syms[i] = byteId(b);
             }
             words[w] = syms;
-            counts[w] = e.getValue();
-            w++;
+            counts[w] = wordCounts.get(word);
         }
 
-        Map<Long, long[]> pairCounts = new HashMap<>();
-        Map<Long, IntBag> where = new HashMap<>();
+        // Pair keys are (left << 32 | right) of ids below a few thousand: Long.hashCode folds them onto left ^ right,
+        // which piles a HashMap's entries into a few tree bins. HPPC's maps mix the bits and do not box.
+        LongLongHashMap pairCounts = new LongLongHashMap();
+        LongObjectHashMap<IntBag> where = new LongObjectHashMap<>();
         for (int i = 0; i < nWords; i++) {
             int[] s = words[i];
             for (int j = 0; j + 1 < s.length; j++) {
                 long k = PairTable.key(s[j], s[j + 1]);
                 if (initialPairCounts == null) {
-                    pairCounts.computeIfAbsent(k, x -> new long[1])[0] += counts[i];
+                    pairCounts.addTo(k, counts[i]);
                 }
-                where.computeIfAbsent(k, x -> new IntBag()).add(i);
+                bagOf(where, k).add(i);
             }
         }
         if (initialPairCounts != null) {
-            initialPairCounts.forEach((k, c) -> pairCounts.put(k, new long[] {c}));
+            initialPairCounts.forEach(pairCounts::put);
         }
 
         PriorityQueue<Candidate> queue = new PriorityQueue<>();
-        pairCounts.forEach((k, c) -> {
-            if (c[0] > 0) {
-                queue.add(new Candidate(k, c[0]));
+        for (LongLongCursor c : pairCounts) {
+            if (c.value > 0) {
+                queue.add(new Candidate(c.key, c.value));
             }
-        });
+        }
 
         Map<String, Integer> tokenIds = new HashMap<>();
         for (int i = 0; i < tokens.size(); i++) {
@@ -113,11 +116,9 @@ public final class BpeTrainer {
         int maxMerges = vocabSize - tokens.size();
         int[] stamp = new int[nWords];
         Arrays.fill(stamp, -1);
-        Map<Long, Long> delta = new LinkedHashMap<>();
         while (tokens.size() < vocabSize && !queue.isEmpty()) {
             Candidate top = queue.poll();
-            long[] current = pairCounts.get(top.key);
-            long count = current == null ? 0 : current[0];
+            long count = pairCounts.get(top.key);
             if (count != top.count) {
                 if (count > 0) {
                     queue.add(new Candidate(top.key, count));
@@ -140,7 +141,8 @@ public final class BpeTrainer {
             merges.add(new BpeTokenizer.Merge(tokens.get(a), tokens.get(b)));
             int mergeNo = merges.size();
 
-            delta.clear();
+            // A map per merge: a cleared one keeps its capacity, and walking it would cost its largest size again.
+            LongLongHashMap delta = new LongLongHashMap();
             IntBag bag = where.remove(top.key);
             pairCounts.remove(top.key);
             for (int idx = 0; idx < bag.size; idx++) {
@@ -156,33 +158,42 @@ public final class BpeTrainer {
                 }
                 long c = counts[wi];
                 for (int j = 0; j + 1 < s.length; j++) {
-                    delta.merge(PairTable.key(s[j], s[j + 1]), -c, Long::sum);
+                    delta.addTo(PairTable.key(s[j], s[j + 1]), -c);
                 }
                 for (int j = 0; j + 1 < merged.length; j++) {
                     long k = PairTable.key(merged[j], merged[j + 1]);
-                    delta.merge(k, c, Long::sum);
+                    delta.addTo(k, c);
                     if (merged[j] == z || merged[j + 1] == z) {
-                        where.computeIfAbsent(k, x -> new IntBag()).add(wi);
+                        bagOf(where, k).add(wi);
                     }
                 }
                 words[wi] = merged;
             }
-            delta.forEach((k, d) -> {
-                if (d == 0 || k == top.key) {
-                    return;
+            // The queue orders candidates completely (count, then ids), so the order they are added in is moot.
+            for (LongLongCursor d : delta) {
+                if (d.value == 0 || d.key == top.key) {
+                    continue;
                 }
-                long[] pc = pairCounts.computeIfAbsent(k, x -> new long[1]);
-                pc[0] += d;
-                if (pc[0] > 0) {
-                    queue.add(new Candidate(k, pc[0]));
+                long pc = pairCounts.addTo(d.key, d.value);
+                if (pc > 0) {
+                    queue.add(new Candidate(d.key, pc));
                 } else {
-                    pairCounts.remove(k);
+                    pairCounts.remove(d.key);
                 }
-            });
+            }
             progress.merged(tokens.size() - (vocabSize - maxMerges), maxMerges);
         }
 
         return new BpeTokenizer(tokenIds, merges, specialTokens);
+    }
+
+    private static IntBag bagOf(LongObjectHashMap<IntBag> where, long key) {
+        IntBag bag = where.get(key);
+        if (bag == null) {
+            bag = new IntBag();
+            where.put(key, bag);
+        }
+        return bag;
     }
 
     /** Replaces each non-overlapping (a, b), left to right, by z; returns {@code s} itself if none. */
