@@ -25,8 +25,12 @@ import picocli.CommandLine.ParentCommand;
 /**
  * {@code bench prep}: MB/s of raw text through the whole prep job, with each stage's seconds, on a master
  * of the user's choice ({@code local[2]} by default, or a cluster's: the job jar then goes to the executors
- * in {@code spark.jars}). The job runs {@code --runs} times in one Spark session; the first run is reported
- * apart (a cold JVM: classes load and the JIT compiles), the figure is the median of the others.
+ * in {@code spark.jars}). In one Spark session, the job first runs {@code --warmup} times, then {@code --runs}
+ * times; the figure is the median of the latter, as a benchmark harness measures after warm-up iterations
+ * (JMH's default is five of ten seconds each). A prep job on a real corpus runs for minutes with its code
+ * compiled; a run of this 19 MB one lasts seconds, and its time kept falling through the sixth or seventh run,
+ * the JIT compiling Spark's and the job's code on the same two cores. The first warm-up run
+ * (a cold JVM: classes load, nothing is compiled) is reported apart.
  */
 @Command(name = "prep", description = "Prep throughput: MB/s of raw text in, with the per-stage split.")
 final class PrepBench implements Callable<Integer> {
@@ -39,7 +43,11 @@ final class PrepBench implements Callable<Integer> {
     @Option(names = "--master", defaultValue = "local[2]", description = "Spark master (default local[2])")
     String master;
 
-    @Option(names = "--runs", defaultValue = "3", description = "runs in one session; the first is the cold one")
+    @Option(names = "--warmup", defaultValue = "5", description = "runs before the measured ones (the first is the"
+            + " cold one); default 5")
+    int warmup;
+
+    @Option(names = "--runs", defaultValue = "5", description = "measured runs, after the warm-up; default 5")
     int runs;
 
     @Option(names = "--job-jar", description = "the job jar executors load on a cluster (default: the build's)")
@@ -61,7 +69,7 @@ final class PrepBench implements Callable<Integer> {
                 spec.spark().partitions(), conf), System.err);
         List<Run> done = new ArrayList<>();
         try {
-            for (int i = 0; i < Math.max(1, runs); i++) {
+            for (int i = 0; i < Math.max(1, warmup) + Math.max(1, runs); i++) {
                 Path out = tmp.resolve("out-" + i);
                 long t0 = System.nanoTime();
                 PrepJob.Result r = new PrepJob(spec, specFile.toAbsolutePath().getParent(), parent.top.catalog(), out,
@@ -70,7 +78,8 @@ final class PrepBench implements Callable<Integer> {
                         r.manifest().stats().documentsRead(), r.manifest().stats().documentsKept(),
                         r.manifest().tokens("train") + r.manifest().tokens("val"), r.stageSeconds());
                 done.add(run);
-                System.err.printf("run %d: %.2f MB/s (%.1f s)%s%n", i + 1, run.mbPerSecond(), run.seconds(), run.split());
+                System.err.printf("%s %d: %.2f MB/s (%.1f s)%s%n", i < Math.max(1, warmup) ? "warm-up" : "run",
+                        i + 1, run.mbPerSecond(), run.seconds(), run.split());
                 Directories.deleteRecursively(out);
             }
         } finally {
@@ -78,7 +87,7 @@ final class PrepBench implements Callable<Integer> {
             Directories.deleteRecursively(tmp);
         }
         Run cold = done.get(0);
-        List<Run> warm = done.size() > 1 ? done.subList(1, done.size()) : done;
+        List<Run> warm = done.subList(Math.max(1, warmup), done.size());
         Run median = warm.stream().sorted(Comparator.comparingDouble(Run::seconds)).toList().get((warm.size() - 1) / 2);
         int cores = cores(spark.sparkContext().master());
         ObjectNode f = BenchCommand.JSON.createObjectNode();
@@ -92,6 +101,8 @@ final class PrepBench implements Callable<Integer> {
         f.put("mb_per_s", median.mbPerSecond());
         f.put("mb_per_s_per_core", median.mbPerSecond() / cores);
         f.put("seconds", median.seconds());
+        f.put("warmup_runs", Math.max(1, warmup));
+        f.put("measured_runs", warm.size());
         f.put("cold_mb_per_s", cold.mbPerSecond());
         f.put("cold_seconds", cold.seconds());
         ObjectNode stages = f.putObject("stage_seconds");
@@ -100,9 +111,9 @@ final class PrepBench implements Callable<Integer> {
         done.forEach(r -> all.add(r.seconds()));
         String file = master.startsWith("local") ? "prep.json" : "prep-cluster.json";
         BenchCommand.write(benchDir, file, f);
-        System.out.printf("bench prep: %.2f MB/s, %.2f per core (%.1f MB in %.1f s on %s, median of %d warm runs;"
-                + " cold run %.2f MB/s);%s%n", median.mbPerSecond(), median.mbPerSecond() / cores, median.bytes() / 1e6,
-                median.seconds(), master, warm.size(), cold.mbPerSecond(), median.split());
+        System.out.printf("bench prep: %.2f MB/s, %.2f per core (%.1f MB in %.1f s on %s, median of %d runs after"
+                + " %d warm-up; cold run %.2f MB/s);%s%n", median.mbPerSecond(), median.mbPerSecond() / cores, median.bytes() / 1e6,
+                median.seconds(), master, warm.size(), Math.max(1, warmup), cold.mbPerSecond(), median.split());
         return 0;
     }
 

@@ -193,13 +193,16 @@ public final class PrepJob {
             bytesRead += src.files().stream().mapToLong(SourceReader.SourceFile::bytes).sum();
             all = all == null ? raw : all.union(raw);
         }
+        if (all.getNumPartitions() > partitions) {
+            all = all.coalesce(partitions);
+        }
         // A kept document gets its id, the SHA-256 of its text, in the same pass; the others are only counted.
         JavaPairRDD<String, Document> tagged = persist(all.mapToPair(d -> {
             String t = normalizer.normalize(d._2());
             String tag = t.isEmpty() ? "empty" : nullToKept(QualityFilter.firstRejecting(rules, t));
             return new Tuple2<>(d._1() + "\t" + tag, tag.equals("kept") ? new Document(Sha256.of(t), t) : null);
         }), cached);
-        Map<String, Long> counts = tagged.countByKey();
+        Map<String, Long> counts = countValues(tagged.keys());
         List<ShardManifest.Source> sourceStats = new ArrayList<>();
         Map<String, Long> byTag = new HashMap<>();
         for (int i = 0; i < sources.size(); i++) {
@@ -261,7 +264,7 @@ public final class PrepJob {
         JavaPairRDD<String, String> keyed = persist(kept.mapToPair(d -> new Tuple2<>(
                 (isVal(d._1(), salt, valFraction) ? ShardPartitioner.VAL : ShardPartitioner.TRAIN) + d._1(), d._2()))
                 , cached);
-        Map<Boolean, Long> splitCounts = keyed.keys().map(k -> k.startsWith(ShardPartitioner.VAL)).countByValue();
+        Map<Boolean, Long> splitCounts = countValues(keyed.keys().map(k -> k.startsWith(ShardPartitioner.VAL)));
         long valDocs = splitCounts.getOrDefault(true, 0L);
         long trainDocs = splitCounts.getOrDefault(false, 0L);
         if (trainDocs == 0 || valDocs == 0) {
@@ -554,6 +557,21 @@ public final class PrepJob {
         return partitions.flatMapToPair(List::iterator);
     }
 
+    /**
+     * How often each value occurs, counted in each partition and merged on the driver: one pass and no
+     * shuffle, where {@code countByValue} shuffles the partitions' counts first (for a handful of values).
+     */
+    private static <T> Map<T, Long> countValues(JavaRDD<T> values) {
+        return values.mapPartitions(part -> {
+            HashMap<T, Long> counts = new HashMap<>();
+            part.forEachRemaining(v -> counts.merge(v, 1L, Long::sum));
+            return List.of(counts).iterator();
+        }).reduce((a, b) -> {
+            b.forEach((k, v) -> a.merge(k, v, Long::sum));
+            return a;
+        });
+    }
+
     /** A document that passed the filters: its id (the SHA-256 of its text, in hex) and its text. */
     record Document(String id, String text) implements java.io.Serializable {
     }
@@ -569,15 +587,15 @@ public final class PrepJob {
      */
     private static ExactDuplicates exactDedup(JavaSparkContext sc, JavaRDD<Document> docs, long count,
                                               int partitions) {
-        Broadcast<long[]> repeats = sc.broadcast(RepeatedKeys.of(docs, (d, key) -> key.accept(idKey(d.id())),
+        Broadcast<RepeatedKeys> repeats = sc.broadcast(RepeatedKeys.of(docs, (d, key) -> key.accept(idKey(d.id())),
                 partitions));
         // id → (text, copies): one of each text, and how many there were.
         JavaPairRDD<String, Tuple2<String, Long>> repeated = docs
-                .filter(d -> RepeatedKeys.contains(repeats.value(), idKey(d.id())))
+                .filter(d -> repeats.value().contains(idKey(d.id())))
                 .mapToPair(d -> new Tuple2<>(d.id(), new Tuple2<>(d.text(), 1L)))
                 .reduceByKey((x, y) -> new Tuple2<>(x._1(), x._2() + y._2()), partitions);
         long removed = repeated.values().map(c -> c._2() - 1).fold(0L, Long::sum);
-        JavaPairRDD<String, String> once = docs.filter(d -> !RepeatedKeys.contains(repeats.value(), idKey(d.id())))
+        JavaPairRDD<String, String> once = docs.filter(d -> !repeats.value().contains(idKey(d.id())))
                 .mapToPair(d -> new Tuple2<>(d.id(), d.text()));
         return new ExactDuplicates(once.union(repeated.mapValues(Tuple2::_1)), removed);
     }
@@ -608,7 +626,7 @@ public final class PrepJob {
         double threshold = n.jaccardThreshold();
         JavaPairRDD<String, int[]> sigs = persist(docs.mapValues(hasher::signature), cached);
         // 1. Buckets with two or more documents.
-        Broadcast<long[]> shared = sc.broadcast(RepeatedKeys.of(sigs, (d, key) -> {
+        Broadcast<RepeatedKeys> shared = sc.broadcast(RepeatedKeys.of(sigs, (d, key) -> {
             for (long k : hasher.bandKeys(d._2())) {
                 key.accept(k);
             }
@@ -617,7 +635,7 @@ public final class PrepJob {
         List<String> duplicates = sigs.flatMapToPair(d -> {
             List<Tuple2<Long, Tuple2<String, int[]>>> out = new ArrayList<>();
             for (long k : hasher.bandKeys(d._2())) {
-                if (RepeatedKeys.contains(shared.value(), k)) {
+                if (shared.value().contains(k)) {
                     out.add(new Tuple2<>(k, d));
                 }
             }

@@ -1,6 +1,7 @@
 package org.distillery.prep;
 
 import com.carrotsearch.hppc.LongArrayList;
+import com.carrotsearch.hppc.LongHashSet;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -16,18 +17,38 @@ import scala.Tuple2;
  * each share is sorted and scanned for repeats. Dedup then shuffles only the records whose key repeats,
  * which are few, instead of all of them.
  */
-final class RepeatedKeys {
+final class RepeatedKeys implements Serializable {
     /** The keys of one record. */
     @FunctionalInterface
     interface Keys<T> extends Serializable {
         void each(T record, LongConsumer key);
     }
 
-    private RepeatedKeys() {
+    private final long[] keys;
+    /** Built where the keys are looked up (once per executor for a broadcast), not shipped. */
+    private transient LongHashSet set;
+
+    private RepeatedKeys(long[] keys) {
+        this.keys = keys;
     }
 
-    /** The keys seen more than once, sorted: look one up with {@link #contains}. */
-    static <T> long[] of(JavaRDDLike<T, ?> records, Keys<T> keys, int partitions) {
+    /** How many keys repeat. */
+    int size() {
+        return keys.length;
+    }
+
+    boolean contains(long key) {
+        LongHashSet s = set;
+        if (s == null) {
+            s = new LongHashSet(keys.length);
+            s.addAll(keys);
+            set = s;
+        }
+        return s.contains(key);
+    }
+
+    /** The keys seen more than once. */
+    static <T> RepeatedKeys of(JavaRDDLike<T, ?> records, Keys<T> keys, int partitions) {
         List<long[]> repeated = records.mapPartitionsToPair(part -> {
             LongArrayList[] shares = new LongArrayList[partitions];
             for (int i = 0; i < partitions; i++) {
@@ -54,12 +75,6 @@ final class RepeatedKeys {
             }
             return List.of(twice.toArray()).iterator();
         }).collect();
-        long[] out = repeated.stream().flatMapToLong(Arrays::stream).toArray();
-        Arrays.sort(out);
-        return out;
-    }
-
-    static boolean contains(long[] sortedKeys, long key) {
-        return Arrays.binarySearch(sortedKeys, key) >= 0;
+        return new RepeatedKeys(repeated.stream().flatMapToLong(Arrays::stream).toArray());
     }
 }

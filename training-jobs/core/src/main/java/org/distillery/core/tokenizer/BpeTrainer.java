@@ -170,15 +170,17 @@ public final class BpeTrainer {
                 words[wi] = merged;
             }
             // The queue orders candidates completely (count, then ids), so the order they are added in is moot.
+            // A count that fell needs no entry: the pair's older, higher one is found stale when it comes up
+            // and goes back in with the count of the moment.
             for (LongLongCursor d : delta) {
                 if (d.value == 0 || d.key == top.key) {
                     continue;
                 }
                 long pc = pairCounts.addTo(d.key, d.value);
-                if (pc > 0) {
-                    queue.add(new Candidate(d.key, pc));
-                } else {
+                if (pc <= 0) {
                     pairCounts.remove(d.key);
+                } else if (d.value > 0) {
+                    queue.add(new Candidate(d.key, pc));
                 }
             }
             progress.merged(tokens.size() - (vocabSize - maxMerges), maxMerges);

@@ -152,6 +152,68 @@ class TextStagesTest {
         return out;
     }
 
+    /** The scanning Brown reader gives the text the regular expressions that first defined it gave. */
+    @Test
+    void brownTextEqualsTheRegexSplit() {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(4);
+        String[] pieces = {"The/at", "Fulton/np-tl", "``/``", "''/''", "./.", ",/,", "(/(", "n't/*", "a", "/x", "b/",
+            " ", " ", "\n", "\n", "\t", "\r", "\u000b", "\f", "\u0001", "\u00a0", "é/nn"};
+        for (int doc = 0; doc < 5000; doc++) {
+            StringBuilder t = new StringBuilder();
+            for (int i = rnd.nextInt(30); i > 0; i--) {
+                t.append(pieces[rnd.nextInt(pieces.length)]);
+            }
+            String text = t.toString();
+            assertEquals(brownReference(text), BrownTaggedText.toText(text), "'" + text + "'");
+        }
+    }
+
+    /** BrownTaggedText.toText as first written, with String.split. */
+    private static String brownReference(String tagged) {
+        StringBuilder out = new StringBuilder();
+        for (String paragraph : tagged.split("\\n\\s*\\n")) {
+            java.util.List<String> words = new java.util.ArrayList<>();
+            for (String token : paragraph.trim().split("\\s+")) {
+                if (token.isEmpty()) {
+                    continue;
+                }
+                int slash = token.lastIndexOf('/');
+                words.add(slash > 0 ? token.substring(0, slash) : token);
+            }
+            if (words.isEmpty()) {
+                continue;
+            }
+            if (!out.isEmpty()) {
+                out.append("\n\n");
+            }
+            boolean glueNext = true;
+            for (String w : words) {
+                String token = w;
+                boolean spaceBefore;
+                boolean glueAfter = false;
+                if (w.equals("``")) {
+                    token = "\"";
+                    spaceBefore = !glueNext;
+                    glueAfter = true;
+                } else if (w.equals("''")) {
+                    token = "\"";
+                    spaceBefore = false;
+                } else if (java.util.Set.of(".", ",", ";", ":", "?", "!", ")", "]", "'", "'s", "n't").contains(w)) {
+                    spaceBefore = false;
+                } else {
+                    spaceBefore = !glueNext;
+                    glueAfter = w.equals("(") || w.equals("[");
+                }
+                if (spaceBefore) {
+                    out.append(' ');
+                }
+                out.append(token);
+                glueNext = glueAfter;
+            }
+        }
+        return out.toString();
+    }
+
     /** Mean word length without a regex equals the regex split it replaced. */
     @Test
     void meanWordLengthEqualsTheRegexSplit() {
