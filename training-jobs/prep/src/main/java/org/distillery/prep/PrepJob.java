@@ -597,7 +597,8 @@ public final class PrepJob {
         long removed = repeated.values().map(c -> c._2() - 1).fold(0L, Long::sum);
         JavaPairRDD<String, String> once = docs.filter(d -> !repeats.value().contains(idKey(d.id())))
                 .mapToPair(d -> new Tuple2<>(d.id(), d.text()));
-        return new ExactDuplicates(once.union(repeated.mapValues(Tuple2::_1)), removed);
+        // The union's partitions are the inputs' and the shuffle's: back to the spec's count, without a shuffle.
+        return new ExactDuplicates(once.union(repeated.mapValues(Tuple2::_1)).coalesce(partitions), removed);
     }
 
     /** The first 64 bits of a document id. */
@@ -665,7 +666,7 @@ public final class PrepJob {
         JavaPairRDD<String, Boolean> exact = sc.parallelize(duplicates, 1).mapToPair(id -> new Tuple2<>(id, true));
         JavaPairRDD<String, String> flagged = docs.filter(d -> isDuplicate.value().mightContainString(d._1()));
         return new NearDuplicates(docs.filter(d -> !isDuplicate.value().mightContainString(d._1()))
-                .union(flagged.subtractByKey(exact, partitions)), duplicates.size());
+                .union(flagged.subtractByKey(exact, partitions)).coalesce(partitions), duplicates.size());
     }
 
     /** A Bloom filter of these ids with 1% false positives. */

@@ -23,7 +23,10 @@ public final class TextNormalizer implements Serializable {
     public String normalize(String text) {
         String s = nfc && !Normalizer.isNormalized(text, Normalizer.Form.NFC)
                 ? Normalizer.normalize(text, Normalizer.Form.NFC) : text;
-        StringBuilder out = new StringBuilder(s.length());
+        // Never longer than its input (runs collapse, CRLF shrinks): a char array, not a StringBuilder, whose
+        // per-char append checks its capacity and its coder.
+        char[] out = new char[s.length()];
+        int n = 0;
         int pendingSpace = 0; // 0 none, 1 a space is due before the next visible character
         int newlines = 0;
         boolean lineStart = true;
@@ -39,7 +42,7 @@ public final class TextNormalizer implements Serializable {
                 continue;
             }
             if (!collapseWhitespace) {
-                out.append(c);
+                out[n++] = c;
                 continue;
             }
             if (c == '\n') {
@@ -54,18 +57,22 @@ public final class TextNormalizer implements Serializable {
                 }
                 continue;
             }
-            if (newlines > 0 && out.length() > 0) {
-                out.append(newlines == 1 ? "\n" : "\n\n");
+            if (newlines > 0 && n > 0) {
+                out[n++] = '\n';
+                if (newlines > 1) {
+                    out[n++] = '\n';
+                }
             }
             newlines = 0;
             if (pendingSpace == 1) {
-                out.append(' ');
+                out[n++] = ' ';
                 pendingSpace = 0;
             }
             lineStart = false;
-            out.append(c);
+            out[n++] = c;
         }
-        return collapseWhitespace ? out.toString() : out.toString().strip();
+        String result = new String(out, 0, n);
+        return collapseWhitespace ? result : result.strip();
     }
 
     private static boolean isZeroWidth(char c) {

@@ -63,14 +63,15 @@ public final class BpeTrainer {
         for (int b = 0; b < 256; b++) {
             tokens.add(String.valueOf(ByteLevel.charOf(b)));
         }
-        // Words in a fixed order, so "where" lists and hence results never depend on map order.
-        String[] sorted = wordCounts.keySet().toArray(String[]::new);
-        Arrays.sort(sorted);
-        int nWords = sorted.length;
+        // Words are merged in place: words[w][0, lengths[w]) are word w's symbols. Their order is moot: each
+        // word's merges and the counts they add up to are the same whatever order they are visited in.
+        int nWords = wordCounts.size();
         int[][] words = new int[nWords][];
+        int[] lengths = new int[nWords];
         long[] counts = new long[nWords];
-        for (int w = 0; w < nWords; w++) {
-            String word = sorted[w];
+        int w = 0;
+        for (Map.Entry<String, Long> e : wordCounts.entrySet()) {
+            String word = e.getKey();
             int[] syms = new int[word.length()];
             for (int i = 0; i < syms.length; i++) {
                 int b = ByteLevel.byteOf(word.charAt(i));
@@ -80,7 +81,9 @@ public final class BpeTrainer {
                 syms[i] = byteId(b);
             }
             words[w] = syms;
-            counts[w] = wordCounts.get(word);
+            lengths[w] = syms.length;
+            counts[w] = e.getValue();
+            w++;
         }
 
         // Pair keys are (left << 32 | right) of ids below a few thousand: Long.hashCode folds them onto left ^ right,
@@ -152,22 +155,23 @@ public final class BpeTrainer {
                 }
                 stamp[wi] = mergeNo;
                 int[] s = words[wi];
-                int[] merged = mergeWord(s, a, b, z);
-                if (merged == s) {
+                int n = lengths[wi];
+                if (!contains(s, n, a, b)) {
                     continue;
                 }
                 long c = counts[wi];
-                for (int j = 0; j + 1 < s.length; j++) {
+                for (int j = 0; j + 1 < n; j++) {
                     delta.addTo(PairTable.key(s[j], s[j + 1]), -c);
                 }
-                for (int j = 0; j + 1 < merged.length; j++) {
-                    long k = PairTable.key(merged[j], merged[j + 1]);
+                n = mergeInPlace(s, n, a, b, z);
+                lengths[wi] = n;
+                for (int j = 0; j + 1 < n; j++) {
+                    long k = PairTable.key(s[j], s[j + 1]);
                     delta.addTo(k, c);
-                    if (merged[j] == z || merged[j + 1] == z) {
+                    if (s[j] == z || s[j + 1] == z) {
                         bagOf(where, k).add(wi);
                     }
                 }
-                words[wi] = merged;
             }
             // The queue orders candidates completely (count, then ids), so the order they are added in is moot.
             // A count that fell needs no entry: the pair's older, higher one is found stale when it comes up
@@ -198,24 +202,27 @@ public final class BpeTrainer {
         return bag;
     }
 
-    /** Replaces each non-overlapping (a, b), left to right, by z; returns {@code s} itself if none. */
-    private static int[] mergeWord(int[] s, int a, int b, int z) {
-        int n = 0;
-        int[] out = null;
-        for (int i = 0; i < s.length; i++) {
-            if (i + 1 < s.length && s[i] == a && s[i + 1] == b) {
-                if (out == null) {
-                    out = new int[s.length - 1];
-                    System.arraycopy(s, 0, out, 0, i);
-                    n = i;
-                }
-                out[n++] = z;
-                i++;
-            } else if (out != null) {
-                out[n++] = s[i];
+    private static boolean contains(int[] s, int n, int a, int b) {
+        for (int i = 0; i + 1 < n; i++) {
+            if (s[i] == a && s[i + 1] == b) {
+                return true;
             }
         }
-        return out == null ? s : Arrays.copyOf(out, n);
+        return false;
+    }
+
+    /** Replaces each non-overlapping (a, b) of s[0, n), left to right, by z, in place; returns the new length. */
+    private static int mergeInPlace(int[] s, int n, int a, int b, int z) {
+        int out = 0;
+        for (int i = 0; i < n; i++) {
+            if (i + 1 < n && s[i] == a && s[i + 1] == b) {
+                s[out++] = z;
+                i++;
+            } else {
+                s[out++] = s[i];
+            }
+        }
+        return out;
     }
 
     private record Candidate(long key, long count) implements Comparable<Candidate> {
