@@ -9,6 +9,7 @@ import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TeacherLogitsSpec;
 import org.distillery.prep.SparkSessions;
+import org.distillery.core.io.Location;
 import org.distillery.prep.TeacherLogitsJob;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -28,8 +29,9 @@ final class TeacherLogitsCommand implements Callable<Integer> {
             + " then local[*])")
     String master;
 
-    @Option(names = "--out", description = "output folder (default: <work-dir>/teacher-logits/<name>)")
-    Path out;
+    @Option(names = "--out", description = "output folder, a path or a Hadoop file system URI such as hdfs://...;"
+            + " default: <work-dir>/teacher-logits/<name>")
+    String out;
 
     @Option(names = "--overwrite", description = "replace an existing output folder")
     boolean overwrite;
@@ -38,9 +40,10 @@ final class TeacherLogitsCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         SpecReader.Located<TeacherLogitsSpec> located = SpecReader.readLocated(specFile, TeacherLogitsSpec.class);
         TeacherLogitsSpec spec = located.spec();
-        Path data = TrainingLaunch.shards(top, specFile, located, spec.data());
+        Location data = TrainingLaunch.shardsWhereTheyAre(top, specFile, located, spec.data());
         TeacherSource teacher = TeacherSource.resolve(top, located, spec.teacher(), specFile);
-        Path output = out != null ? out : top.workDir().resolve("teacher-logits").resolve(spec.name());
+        Location output = out != null ? Location.parse(out, Path.of("").toAbsolutePath())
+                : Location.of(top.workDir().resolve("teacher-logits").resolve(spec.name()));
         SparkSession spark = SparkSessions.open(new SparkSessions.Request("distillery-teacher-logits-" + spec.name(),
                 master, spec.spark().master(), spec.spark().partitions()), System.err);
         try (ProgressListener progress = top.progress(System.out)) {
@@ -56,7 +59,7 @@ final class TeacherLogitsCommand implements Callable<Integer> {
                 TeacherLogitsManifest mf = r.manifest();
                 long positions = mf.windows() * mf.window();
                 long bytes = mf.shards().stream().mapToLong(s -> s.bytes()).sum();
-                System.out.println("output        " + r.output());
+                System.out.println("output        " + r.location());
                 System.out.printf("windows       %d of %d tokens (%d positions) in %d shards%n", mf.windows(),
                         mf.window(), positions, mf.shards().size());
                 System.out.printf("kept          top %d at temperature %s, %.1f bytes per position%n", mf.topK(),

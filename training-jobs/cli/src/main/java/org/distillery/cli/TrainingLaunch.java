@@ -36,16 +36,29 @@ final class TrainingLaunch {
      * on a Hadoop file system (a URI), then fetched once into the work dir's cache/prep/ and checked there.
      */
     static Path shards(Distillery top, Path specFile, SpecReader.Located<?> located, TrainSpec.Data data) {
+        Location at = shardsWhereTheyAre(top, specFile, located, data);
+        if (!at.isRemote()) {
+            return at.local();
+        }
+        try {
+            return ShardCache.fetch(at, top.workDir().resolve("cache").resolve("prep"));
+        } catch (IOException e) {
+            throw new DistilleryException(at + ": cannot fetch the prep output: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Where the spec's data is, local or remote, not fetched: for Spark jobs, whose executors read the shards
+     * of their tasks themselves.
+     */
+    static Location shardsWhereTheyAre(Distillery top, Path specFile, SpecReader.Located<?> located,
+                                       TrainSpec.Data data) {
         Location at = data.prep() != null ? Location.of(top.workDir().resolve("prep").resolve(data.prep()))
                 : Location.parse(data.path(), specFile.toAbsolutePath().getParent());
-        if (at.isRemote()) {
-            try {
-                return ShardCache.fetch(at, top.workDir().resolve("cache").resolve("prep"));
-            } catch (IOException e) {
-                throw new DistilleryException(at + ": cannot fetch the prep output: " + e.getMessage(), e);
-            }
-        }
-        Path dir = at.local();
+        return at.isRemote() ? at : Location.of(requirePrep(located, at.local()));
+    }
+
+    private static Path requirePrep(SpecReader.Located<?> located, Path dir) {
         if (!Files.exists(dir.resolve(ShardManifest.FILE_NAME))) {
             throw located.error("data", "points at " + dir + ", which holds no prep output (no "
                     + ShardManifest.FILE_NAME + "): run distillery prep first");

@@ -19,7 +19,10 @@ import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.spec.PrepSpec;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.testing.RepoFixtures;
+import org.distillery.core.shard.TeacherLogits;
+import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.prep.PrepJob;
+import org.distillery.prep.TeacherLogitsJob;
 import org.distillery.prep.SparkSessions;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -84,6 +87,65 @@ class HdfsIT {
                     org.distillery.core.shard.ShardManifest.read(copy).sources().stream()
                             .map(org.distillery.core.shard.ShardManifest.Source::sha256).toList(),
                     "a source's identity is its files' names and contents, wherever they are");
+        } finally {
+            spark.stop();
+        }
+    }
+
+    /**
+     * Teacher logits read their shards from HDFS (each executor fetches those of its tasks) and stage their
+     * output there: a stopped run leaves its finished shards in the HDFS staging folder, the next run of the
+     * same work reuses them, and what it publishes equals a run on local files byte for byte.
+     */
+    @Test
+    void teacherLogitsReadHdfsStageThereAndResume() throws Exception {
+        Path prep = org.distillery.model.TinyPrep.write(dir.resolve("tl-prep"), 120, false);
+        org.distillery.model.Checkpoint teacherCk = org.distillery.model.TinyTeacher.random(prep, 2, 2, 32, 32, 5);
+        fs.copyFromLocalFile(new org.apache.hadoop.fs.Path(prep.toUri()), new org.apache.hadoop.fs.Path("/tl/prep"));
+        Path spec = dir.resolve("tl.yaml");
+        Files.writeString(spec, "name: tl\nteacher: teacher.ckpt\ndata: {path: tl-prep}\ntop_k: 8\ntemperature: 2.0\n"
+                + "window: 16\nbatch_size: 3\nspark: {partitions: 3}\n");
+        var located = SpecReader.readLocated(spec, org.distillery.core.spec.TeacherLogitsSpec.class);
+        Location data = Location.parse(hdfs.uri() + "/tl/prep", dir);
+        Location out = Location.parse(hdfs.uri() + "/tl/out", dir);
+        SparkSession spark = SparkSessions.open("local[2]", "hdfs-it-teacher-logits", 3);
+        try {
+            Path local = new TeacherLogitsJob(located, teacherCk, "teacher.ckpt", prep, dir.resolve("tl-local"), false,
+                    ProgressListener.NONE).run(spark).output();
+            ProgressListener killAtManifest = e -> {
+                if ("stage".equals(e.type()) && "manifest".equals(e.stage())) {
+                    throw new IllegalStateException("killed before the manifest");
+                }
+            };
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> new TeacherLogitsJob(
+                    located, teacherCk, "teacher.ckpt", data, out, false, killAtManifest).run(spark));
+            assertEquals(List.of(".out.partial", "prep"), hdfs.names("/tl"), "no output under the final name");
+            assertEquals(List.of(".resume-key", "train-00000.tlogits", "train-00001.tlogits", "train-00002.tlogits"),
+                    hdfs.names("/tl/.out.partial"), "the finished shards wait in the HDFS staging folder");
+            fs.delete(new org.apache.hadoop.fs.Path("/tl/.out.partial/train-00002.tlogits"), false); // killed earlier
+            long kept = fs.getFileStatus(new org.apache.hadoop.fs.Path("/tl/.out.partial/train-00000.tlogits"))
+                    .getModificationTime();
+
+            TeacherLogitsJob.Result r = new TeacherLogitsJob(located, teacherCk, "teacher.ckpt", data, out, false,
+                    ProgressListener.NONE).run(spark);
+            assertEquals(2, r.reusedShards());
+            assertEquals(out, r.location());
+            assertEquals(List.of("out", "prep"), hdfs.names("/tl"), "published with one rename, no staging left");
+            assertEquals(List.of("teacher-logits.json", "train-00000.tlogits", "train-00001.tlogits",
+                    "train-00002.tlogits"), hdfs.names("/tl/out"), "no upload or key file left in the output");
+            assertEquals(kept, fs.getFileStatus(new org.apache.hadoop.fs.Path("/tl/out/train-00000.tlogits"))
+                    .getModificationTime(), "reused, not rewritten");
+            Path back = dir.resolve("tl-back");
+            fs.copyToLocalFile(new org.apache.hadoop.fs.Path("/tl/out"), new org.apache.hadoop.fs.Path(back.toUri()));
+            TeacherLogitsManifest m = TeacherLogitsManifest.read(back);
+            m.verify(back);
+            TeacherLogitsManifest straight = TeacherLogitsManifest.read(local);
+            assertEquals(straight.shards(), m.shards(), "the same shards (names, windows, SHA-256, bytes)");
+            assertEquals(straight.datasetManifestSha256(), m.datasetManifestSha256(), "the dataset is its manifest, wherever it is");
+            for (TeacherLogits.Shard sh : m.shards()) {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(Files.readAllBytes(local.resolve(sh.file())),
+                        Files.readAllBytes(back.resolve(sh.file())), sh.file());
+            }
         } finally {
             spark.stop();
         }

@@ -184,11 +184,13 @@ class SparkSubmitIT {
     /**
      * The driver runs on the worker and everything goes to HDFS: executors write their shards straight into a
      * staging folder there and the driver publishes it with one rename; no folder is shared between processes.
+     * Under Kryo, which many clusters set as spark.serializer, the output is the same.
      */
     @Test
     void prepInClusterModeRunsItsDriverOnTheWorkerAndWritesToHdfs() throws Exception {
         String out = hdfs.uri() + "/prep/cluster";
-        Submitted s = submit("prep-cluster", cluster.masterUrl(), "cluster", List.of(),
+        Submitted s = submit("prep-cluster", cluster.masterUrl(), "cluster",
+                List.of("spark.serializer=org.apache.spark.serializer.KryoSerializer"),
                 List.of("prep", prepSpec.toString(), "--out", out));
         s.assertSucceeded();
         s.events().assertRanOnExecutors("prep, cluster mode");
@@ -276,29 +278,43 @@ class SparkSubmitIT {
                 "the hf export read back from HDFS holds the trained weights");
     }
 
+    /**
+     * On the cluster the job reads its shards from HDFS (each executor fetches those of its tasks) and writes
+     * its output there, under Kryo as many clusters configure: byte for byte what a local[2] run on local
+     * files writes.
+     */
     @Test
-    void teacherLogitsInClientModeEqualALocalRun() throws Exception {
+    void teacherLogitsInClientModeReadAndWriteHdfsAndEqualALocalRun() throws Exception {
         Path teacherFile = dir.resolve("teacher.ckpt");
         org.distillery.model.TinyTeacher.random(localPrep, 2, 2, 32, 32, 11).write(teacherFile);
-        Path spec = dir.resolve("scores.yaml");
-        Files.writeString(spec, """
+        org.apache.hadoop.fs.FileSystem fs = hdfs.fs();
+        fs.copyFromLocalFile(new org.apache.hadoop.fs.Path(localPrep.toUri()),
+                new org.apache.hadoop.fs.Path("/scores/prep"));
+        String body = """
                 name: scores
-                teacher: teacher.ckpt
-                data: {path: prep-local}
+                teacher: %s
+                data: {path: %s}
                 top_k: 8
                 temperature: 2.0
                 window: 24
                 batch_size: 4
                 spark: {partitions: 5}
-                """);
+                """;
+        Path spec = Files.writeString(dir.resolve("scores.yaml"), body.formatted(teacherFile, "prep-local"));
+        Path specOnHdfs = Files.writeString(dir.resolve("scores-hdfs.yaml"),
+                body.formatted(teacherFile, hdfs.uri() + "/scores/prep"));
         Path onLocal = dir.resolve("scores-local");
         submit("scores-local", "local[2]", "client", List.of(),
                 List.of("teacher-logits", spec.toString(), "--out", onLocal.toString())).assertSucceeded();
-        Path onCluster = dir.resolve("scores-cluster");
-        Submitted s = submit("scores-client", cluster.masterUrl(), "client", List.of(),
-                List.of("teacher-logits", spec.toString(), "--out", onCluster.toString()));
+        String out = hdfs.uri() + "/scores/cluster";
+        Submitted s = submit("scores-client", cluster.masterUrl(), "client",
+                List.of("spark.serializer=org.apache.spark.serializer.KryoSerializer"),
+                List.of("teacher-logits", specOnHdfs.toString(), "--out", out));
         s.assertSucceeded();
         s.events().assertRanOnExecutors("teacher-logits, client mode");
+        assertEquals(List.of("cluster", "prep"), hdfs.names("/scores"), "the output, and no staging folder beside it");
+        Path onCluster = dir.resolve("scores-cluster");
+        fs.copyToLocalFile(new org.apache.hadoop.fs.Path("/scores/cluster"), new org.apache.hadoop.fs.Path(onCluster.toUri()));
         TeacherLogitsManifest a = TeacherLogitsManifest.read(onLocal);
         TeacherLogitsManifest b = TeacherLogitsManifest.read(onCluster);
         b.verify(onCluster);

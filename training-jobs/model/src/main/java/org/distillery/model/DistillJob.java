@@ -142,7 +142,7 @@ public final class DistillJob {
      * {@code distill} and of {@code teacher-logits}, before either runs anything.
      */
     public static void requireTeacherFits(Checkpoint.Header th, String teacherSource, ShardManifest manifest,
-                                          Path dataDir) {
+                                          Object dataDir) {
         if (!th.tokenizer().sha256().equals(manifest.tokenizer().sha256())) {
             throw new DistilleryException("the teacher " + teacherSource + " uses tokenizer sha256 "
                     + th.tokenizer().sha256() + ", but the shards in " + dataDir + " use tokenizer sha256 "

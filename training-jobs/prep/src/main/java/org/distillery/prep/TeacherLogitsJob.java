@@ -16,10 +16,15 @@ import org.apache.spark.SparkFiles;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
 import org.distillery.core.io.AtomicDirectory;
+import org.distillery.core.DistilleryException;
 import org.distillery.core.io.AtomicFile;
+import org.distillery.core.io.Directories;
+import org.distillery.core.io.Location;
+import org.distillery.core.io.RemoteFiles;
 import org.distillery.core.io.Sha256;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
+import org.distillery.core.shard.ShardCache;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.shard.TeacherLogits;
 import org.distillery.core.shard.TeacherLogitsManifest;
@@ -53,24 +58,41 @@ public final class TeacherLogitsJob {
     private final TeacherLogitsSpec spec;
     private final Checkpoint teacher;
     private final String teacherSource;
-    private final Path dataDir;
-    private final Path output;
+    private final Location data;
+    private final Location output;
     private final boolean overwrite;
     private final ProgressListener progress;
 
-    /** What a run wrote, with its wall time for the benchmark. */
-    /** What the job wrote; {@code reusedShards} were scored by an earlier run of the same job that stopped. */
-    public record Result(Path output, TeacherLogitsManifest manifest, double seconds, int reusedShards) {
+    /**
+     * What the job wrote, with its wall time for the benchmark; {@code reusedShards} were scored by an earlier
+     * run of the same job that stopped.
+     */
+    public record Result(Location location, TeacherLogitsManifest manifest, double seconds, int reusedShards) {
+        /** The output folder, when it is local. */
+        public Path output() {
+            return location.local();
+        }
     }
 
     public TeacherLogitsJob(SpecReader.Located<TeacherLogitsSpec> spec, Checkpoint teacher, String teacherSource,
                             Path dataDir, Path output, boolean overwrite, ProgressListener progress) {
+        this(spec, teacher, teacherSource, Location.of(dataDir), Location.of(output), overwrite, progress);
+    }
+
+    /**
+     * @param data   a prep output, local or on another file system ({@code hdfs://}): executors then fetch the
+     *               shards their tasks read, by SHA-256, into a cache of their own
+     * @param output local, or on another file system: the resumable staging folder is then there too, and
+     *               executors write their shards straight into it
+     */
+    public TeacherLogitsJob(SpecReader.Located<TeacherLogitsSpec> spec, Checkpoint teacher, String teacherSource,
+                            Location data, Location output, boolean overwrite, ProgressListener progress) {
         this.located = spec;
         this.spec = spec.spec();
         this.teacher = teacher;
         this.teacherSource = teacherSource;
-        this.dataDir = dataDir.toAbsolutePath().normalize();
-        this.output = output.toAbsolutePath().normalize();
+        this.data = data;
+        this.output = output;
         this.overwrite = overwrite;
         this.progress = progress;
     }
@@ -90,10 +112,24 @@ public final class TeacherLogitsJob {
 
     public Result run(SparkSession spark) throws IOException {
         long started = System.nanoTime();
-        ShardManifest manifest = ShardManifest.read(dataDir);
+        // The manifest is read where the driver is; a remote one through a local copy of that one file.
+        Path manifestDir = data.isRemote() ? Files.createTempDirectory("distillery-manifest-") : data.local();
+        if (data.isRemote()) {
+            Location m = data.resolve(ShardManifest.FILE_NAME);
+            if (!m.files().exists(m.remote())) {
+                throw new DistilleryException(data + " holds no prep output (no " + ShardManifest.FILE_NAME
+                        + "): run distillery prep with --out " + data + " first");
+            }
+            m.files().download(m.remote(), manifestDir.resolve(ShardManifest.FILE_NAME));
+        }
+        ShardManifest manifest = ShardManifest.read(manifestDir);
+        String datasetSha = Sha256.of(manifestDir.resolve(ShardManifest.FILE_NAME));
+        if (data.isRemote()) {
+            Directories.deleteRecursively(manifestDir);
+        }
         Checkpoint.Header th = teacher.header();
         GptConfig tc = th.model();
-        DistillJob.requireTeacherFits(th, teacherSource, manifest, dataDir);
+        DistillJob.requireTeacherFits(th, teacherSource, manifest, data.toString());
         int window = spec.window() != null ? spec.window() : tc.blockSize();
         if (window > tc.blockSize()) {
             throw located.error("window", "is " + window + ", longer than the teacher's block_size " + tc.blockSize()
@@ -105,7 +141,6 @@ public final class TeacherLogitsJob {
         }
         List<Task> tasks = plan(manifest, window);
         long windows = tasks.stream().flatMap(t -> t.pieces().stream()).mapToLong(Piece::windows).sum();
-        String datasetSha = Sha256.of(dataDir.resolve(ShardManifest.FILE_NAME));
         GptParameters weights = GptParameters.wrap(tc, teacher.section(Checkpoint.PARAMS));
         String teacherSha = weights.sha256();
 
@@ -131,29 +166,44 @@ public final class TeacherLogitsJob {
                     }
                 }
                 reused[0] = shards.size();
-                // Weights only (no optimizer moments): the file every executor fetches once.
+                // Weights only (no optimizer moments): the file every executor fetches once, from the driver.
                 // Named by the weights' hash: executors keep fetched files by name, and one name must mean one content.
-                Path teacherFile = staging.resolve(".teacher-" + teacherSha.substring(0, 16) + ".ckpt");
-                new Checkpoint(th, Map.of(Checkpoint.PARAMS, weights.flat())).write(teacherFile);
-                JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-                sc.addFile(teacherFile.toString());
-                Plan plan = new Plan(dataDir.toString(), spec.split(), staging.toString(), teacherFile.getFileName().toString(),
-                        teacherSha, window, spec.topK(), spec.temperature().floatValue(), spec.batchSize(),
-                        tc.vocabSize());
-                progress.on(ProgressEvent.stage(JOB, "score", 1, 2));
-                sparkProgress.stage("score");
-                if (!todo.isEmpty()) {
-                    shards.addAll(sc.parallelize(todo, todo.size()).map(t -> writeShard(plan, t)).collect());
+                Path teacherDir = Files.createTempDirectory("distillery-teacher-");
+                Path teacherFile = teacherDir.resolve(".teacher-" + teacherSha.substring(0, 16) + ".ckpt");
+                try {
+                    new Checkpoint(th, Map.of(Checkpoint.PARAMS, weights.flat())).write(teacherFile);
+                    JavaSparkContext sc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+                    sc.addFile(teacherFile.toString());
+                    Plan plan = new Plan(data.toString(), spec.split(), staging.toString(),
+                            teacherFile.getFileName().toString(), teacherSha, window, spec.topK(),
+                            spec.temperature().floatValue(), spec.batchSize(), tc.vocabSize());
+                    progress.on(ProgressEvent.stage(JOB, "score", 1, 2));
+                    sparkProgress.stage("score");
+                    if (!todo.isEmpty()) {
+                        shards.addAll(sc.parallelize(todo, todo.size()).map(t -> writeShard(plan, t)).collect());
+                    }
+                } finally {
+                    Directories.deleteRecursively(teacherDir);
                 }
                 shards.sort(Comparator.comparing(TeacherLogits.Shard::file));
-                Files.delete(teacherFile);
-                AtomicFile.removeLeftovers(staging); // temporary shards of task attempts that died
+                removeLeftovers(staging); // temporary shards of task attempts that died
                 progress.on(ProgressEvent.stage(JOB, "manifest", 2, 2));
                 TeacherLogitsManifest m = new TeacherLogitsManifest(TeacherLogitsManifest.FORMAT,
                         TeacherLogitsManifest.VERSION, Versions.distillery(), Instant.now().toString(), datasetSha,
                         manifest.tokenizer().sha256(), spec.split(), teacherInfo(th, teacherSha), spec.topK(),
                         spec.temperature().floatValue(), window, tc.vocabSize(), windows, shards);
-                m.write(staging);
+                if (staging.isRemote()) {
+                    Path local = Files.createTempDirectory("distillery-manifest-");
+                    try {
+                        m.write(local);
+                        staging.files().upload(local.resolve(TeacherLogitsManifest.FILE_NAME),
+                                staging.resolve(TeacherLogitsManifest.FILE_NAME).remote());
+                    } finally {
+                        Directories.deleteRecursively(local);
+                    }
+                } else {
+                    m.write(staging.local());
+                }
                 written[0] = m;
             });
         } catch (IOException | RuntimeException e) {
@@ -183,7 +233,7 @@ public final class TeacherLogitsJob {
     List<Task> plan(ShardManifest manifest, int window) {
         ShardManifest.Split split = manifest.splits().get(spec.split());
         if (split == null || split.shards().isEmpty()) {
-            throw located.error("split", "is '" + spec.split() + "', but " + dataDir.resolve(ShardManifest.FILE_NAME)
+            throw located.error("split", "is '" + spec.split() + "', but " + data.resolve(ShardManifest.FILE_NAME)
                     + " has no such shards");
         }
         List<TokenShardWriter.Summary> shards = split.shards();
@@ -194,7 +244,7 @@ public final class TeacherLogitsJob {
             total += perShard[i];
         }
         if (total == 0) {
-            throw located.error("window", "is " + window + ", but no " + spec.split() + " shard in " + dataDir
+            throw located.error("window", "is " + window + ", but no " + spec.split() + " shard in " + data
                     + " holds " + (window + 1) + " tokens");
         }
         int parts = (int) Math.min(spec.spark().partitions(), total);
@@ -227,6 +277,29 @@ public final class TeacherLogitsJob {
      * are renamed into place only once complete; one whose header or length does not hold, or that holds
      * another number of windows, is removed.
      */
+    static TeacherLogits.Shard finished(Location file, Task task) throws IOException {
+        if (!file.isRemote()) {
+            return finished(file.local(), task);
+        }
+        RemoteFiles files = file.files();
+        if (!files.exists(file.remote())) {
+            return null;
+        }
+        // Checked on a local copy, as a local one would be; a damaged one is removed there too.
+        Path copy = Files.createTempFile("distillery-tlogits-", "");
+        try {
+            files.download(file.remote(), copy);
+            TeacherLogits.Shard done = finished(copy, task);
+            if (done == null) {
+                files.delete(file.remote());
+                return null;
+            }
+            return new TeacherLogits.Shard(file.name(), done.sha256(), done.windows(), done.bytes());
+        } finally {
+            Files.deleteIfExists(copy);
+        }
+    }
+
     static TeacherLogits.Shard finished(Path file, Task task) throws IOException {
         if (!Files.isRegularFile(file)) {
             return null;
@@ -243,6 +316,17 @@ public final class TeacherLogitsJob {
         return null;
     }
 
+    /** Where executors put shards on their way into a remote staging folder; a died attempt's are removed. */
+    private static final String UPLOADS = ".uploading";
+
+    private static void removeLeftovers(Location staging) throws IOException {
+        if (staging.isRemote()) {
+            staging.files().delete(staging.resolve(UPLOADS).remote());
+        } else {
+            AtomicFile.removeLeftovers(staging.local());
+        }
+    }
+
     /** The name of output shard {@code index}. */
     static String shardName(String split, int index) {
         return String.format("%s-%05d.tlogits", split, index);
@@ -252,19 +336,48 @@ public final class TeacherLogitsJob {
     static TeacherLogits.Shard writeShard(Plan plan, Task task) throws IOException {
         Gpt teacher = Teachers.get(plan.teacherSha256(), plan.teacherFile());
         TeacherScorer scorer = new TeacherScorer(teacher, plan.window(), plan.topK(), plan.temperature(), plan.batch());
-        Path target = Path.of(plan.staging()).resolve(shardName(plan.split(), task.index()));
-        try (TeacherLogits.Writer out = new TeacherLogits.Writer(target, plan.window(), plan.topK(), plan.vocab(),
-                plan.temperature())) {
-            for (Piece piece : task.pieces()) {
-                try (TokenShardReader tokens = TokenShardReader.open(Path.of(plan.dataDir()).resolve(piece.file()),
-                        piece.sha256())) {
-                    scorer.score(tokens, piece.firstWindow(), piece.windows(), out);
+        Location data = Location.parse(plan.dataDir(), Path.of("/"));
+        Location staging = Location.parse(plan.staging(), Path.of("/"));
+        String name = shardName(plan.split(), task.index());
+        // A remote staging folder gets the shard once it is whole: written here, uploaded under a hidden name,
+        // renamed into place (the name a resumed run trusts).
+        Path scratch = staging.isRemote() ? Files.createTempDirectory("distillery-tlogits-") : null;
+        Path target = scratch != null ? scratch.resolve(name) : staging.local().resolve(name);
+        try {
+            TeacherLogits.Shard shard;
+            try (TeacherLogits.Writer out = new TeacherLogits.Writer(target, plan.window(), plan.topK(), plan.vocab(),
+                    plan.temperature())) {
+                for (Piece piece : task.pieces()) {
+                    Path file = data.isRemote()
+                            ? ShardCache.file(data.resolve(piece.file()), piece.sha256(), SHARD_CACHE)
+                            : data.local().resolve(piece.file());
+                    try (TokenShardReader tokens = TokenShardReader.open(file, piece.sha256())) {
+                        scorer.score(tokens, piece.firstWindow(), piece.windows(), out);
+                    }
                 }
+                scorer.flush(out);
+                shard = out.finish();
             }
-            scorer.flush(out);
-            return out.finish();
+            if (scratch != null) {
+                RemoteFiles files = staging.files();
+                Location upload = staging.resolve(UPLOADS).resolve(java.util.UUID.randomUUID() + "-" + name);
+                Location done = staging.resolve(name);
+                files.upload(target, upload.remote());
+                if (files.exists(done.remote())) {
+                    files.delete(done.remote()); // an earlier attempt of this task finished after all
+                }
+                files.rename(upload.remote(), done.remote());
+            }
+            return shard;
+        } finally {
+            if (scratch != null) {
+                Directories.deleteRecursively(scratch);
+            }
         }
     }
+
+    /** Shards an executor fetched from a remote prep output, by SHA-256, shared by its tasks. */
+    private static final Path SHARD_CACHE = Path.of(System.getProperty("java.io.tmpdir"), "distillery-cache", "shards");
 
     /** One loaded teacher per executor JVM, by the SHA-256 of its weights, whatever the number of tasks. */
     static final class Teachers {

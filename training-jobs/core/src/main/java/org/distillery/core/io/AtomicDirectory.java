@@ -159,6 +159,52 @@ public final class AtomicDirectory {
         }
     }
 
+    /** Content written into a staging folder that may be on another file system. */
+    @FunctionalInterface
+    public interface LocatedContent {
+        void writeInto(Location staging) throws IOException;
+    }
+
+    /**
+     * {@link #writeResumable} for a folder anywhere. On another file system ({@code hdfs://}) the staging folder
+     * ({@code .<target>.partial}) is there too, beside the target, kept across failures with its key file as
+     * a local one is, and put in place with one rename. Files in it must appear whole under their final names
+     * (written elsewhere, then renamed in).
+     */
+    public static void writeResumable(Location target, boolean overwrite, String key, LocatedContent content)
+            throws IOException {
+        if (!target.isRemote()) {
+            writeResumable(target.local(), overwrite, key, staging -> content.writeInto(Location.of(staging)));
+            return;
+        }
+        RemoteFiles files = target.files();
+        if (files.exists(target.remote()) && !overwrite) {
+            throw new DistilleryException(target + ": already exists (use --overwrite to replace it)");
+        }
+        Location staging = target.sibling("." + target.name() + ".partial");
+        Location keyFile = staging.resolve(RESUME_KEY);
+        if (files.exists(staging.remote()) && !(files.exists(keyFile.remote()) && readString(files, keyFile).equals(key))) {
+            files.delete(staging.remote()); // another job's leftovers: nothing to resume from
+        }
+        files.mkdirs(staging.remote());
+        Path local = Files.createTempFile("distillery-resume-key", "");
+        try {
+            Files.writeString(local, key + "\n");
+            files.upload(local, keyFile.remote());
+        } finally {
+            Files.deleteIfExists(local);
+        }
+        content.writeInto(staging); // on failure the staging folder stays, for the next run to resume
+        files.delete(keyFile.remote());
+        publish(staging, target);
+    }
+
+    private static String readString(RemoteFiles files, Location file) throws IOException {
+        try (java.io.InputStream in = files.open(file.remote())) {
+            return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).strip();
+        }
+    }
+
     /** Where {@link #writeResumable} stages {@code target}. */
     public static Path resumableStaging(Path target) {
         Path abs = target.toAbsolutePath();

@@ -21,6 +21,36 @@ public final class ShardCache {
     private ShardCache() {
     }
 
+    /**
+     * The local copy of one shard file, by its SHA-256: for executors, which read only the shards of their
+     * tasks. Fetched into {@code cacheRoot/<sha256>} through a temporary name, checked, then renamed, so a
+     * file in the cache is always whole and always the content its name says.
+     */
+    public static Path file(Location shard, String sha256, Path cacheRoot) throws IOException {
+        Path copy = cacheRoot.resolve(sha256);
+        if (Files.isRegularFile(copy)) {
+            return copy;
+        }
+        Files.createDirectories(cacheRoot);
+        Path part = cacheRoot.resolve(".fetch-" + UUID.randomUUID());
+        try {
+            shard.files().download(shard.remote(), part);
+            String got = Sha256.of(part);
+            if (!got.equals(sha256)) {
+                throw new DistilleryException(shard + ": SHA-256 is " + got + ", the manifest says " + sha256
+                        + "; the prep output changed after its manifest was written: run prep again");
+            }
+            try {
+                Files.move(part, copy, StandardCopyOption.ATOMIC_MOVE);
+            } catch (java.nio.file.FileAlreadyExistsException e) {
+                // another task fetched it meanwhile
+            }
+            return copy;
+        } finally {
+            Files.deleteIfExists(part);
+        }
+    }
+
     /** The local copy of {@code prep}, fetched into {@code cacheRoot} unless it is there already. */
     public static Path fetch(Location prep, Path cacheRoot) throws IOException {
         RemoteFiles files = prep.files();
