@@ -1,5 +1,9 @@
 package org.distillery.cli;
 
+import org.distillery.core.DistilleryException;
+
+import org.distillery.core.shard.ShardCache;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -54,15 +58,26 @@ final class DistillCommand implements Callable<Integer> {
         String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
         return TrainingLaunch.run(top, DistillJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile,
                 "student", false, copies, (run, progress) -> new DistillJob(located, teacher.checkpoint(),
-                        teacher.path().toString(), data, logits, output, resume, run, progress, Distillery.version(),
+                        teacher.source(), data, logits, output, resume, run, progress, Distillery.version(),
                         System.err).onOutput(copies).run());
     }
 
-    /** {@code distillation.teacher_logits}: a folder relative to the spec, else a name under the work dir's teacher-logits/. */
+    /**
+     * {@code distillation.teacher_logits}: a folder relative to the spec, else a name under the work dir's
+     * teacher-logits/; or a Hadoop file system URI, fetched once into the work dir's cache/teacher-logits/.
+     */
     private static Path teacherLogits(Distillery top, SpecReader.Located<DistillSpec> located, Path specFile,
                                       String value) {
         if (value == null) {
             return null;
+        }
+        Location remote = Location.parse(value, specFile.toAbsolutePath().getParent());
+        if (remote.isRemote()) {
+            try {
+                return ShardCache.fetchTeacherLogits(remote, top.workDir().resolve("cache").resolve("teacher-logits"));
+            } catch (java.io.IOException e) {
+                throw new DistilleryException(remote + ": cannot fetch the teacher logits: " + e.getMessage(), e);
+            }
         }
         Path[] candidates = {specFile.toAbsolutePath().getParent().resolve(value).normalize(),
             top.workDir().resolve("teacher-logits").resolve(value).normalize()};

@@ -49,7 +49,7 @@ final class TeacherLogitsCommand implements Callable<Integer> {
         try (ProgressListener progress = top.progress(System.out)) {
             TeacherLogitsJob.Result r;
             try {
-                r = new TeacherLogitsJob(located, teacher.checkpoint(), teacher.path().toString(), data, output,
+                r = new TeacherLogitsJob(located, teacher.checkpoint(), teacher.source(), data, output,
                         overwrite, progress).run(spark);
             } catch (RuntimeException e) {
                 progress.on(ProgressEvent.failed(TeacherLogitsJob.JOB, e.getMessage()));

@@ -151,6 +151,43 @@ class HdfsIT {
         }
     }
 
+    /**
+     * A distill spec's teacher and its offline teacher logits may be on HDFS as well: the teacher-logits command
+     * writes there, and distill reads the teacher checkpoint and those logits from there.
+     */
+    @Test
+    void distillTakesItsTeacherAndTeacherLogitsFromHdfs() throws Exception {
+        teacher();
+        fs.copyFromLocalFile(new org.apache.hadoop.fs.Path(teacher.toUri()), new org.apache.hadoop.fs.Path("/teachers/t.ckpt"));
+        String teacherUri = hdfs.uri() + "/teachers/t.ckpt";
+        Path tlSpec = dir.resolve("tl-for-distill.yaml");
+        Files.writeString(tlSpec, "name: tl-for-distill\nteacher: " + teacherUri + "\ndata: {path: " + dir.resolve("tiny-prep")
+                + "}\ntop_k: 4\ntemperature: 2.0\nbatch_size: 4\nspark: {partitions: 2}\n");
+        Ran tl = distillery(Map.of(), "teacher-logits", tlSpec.toString(), "--master", "local[2]", "--out",
+                hdfs.uri() + "/logits/tiny");
+        assertEquals(0, tl.exit(), tl.stderr());
+        assertTrue(tl.stdout().contains("output        " + hdfs.uri() + "/logits/tiny"), tl.stdout());
+        Path spec = dir.resolve("distill-offline.yaml");
+        Files.writeString(spec, """
+                name: offline-student
+                teacher: %s
+                data:
+                  path: %s
+                student: {n_layer: 1, init: random}
+                distillation: {loss: forward_kl, temperature: 2.0, kd_ratio: 0.5, teacher_logits: %s}
+                training: {steps: 4, batch_size: 4, log_every: 1}
+                eval: {every: 4, batches: 1}
+                """.formatted(teacherUri, dir.resolve("tiny-prep"), hdfs.uri() + "/logits/tiny"));
+        Ran r = distillery(Map.of(), "distill", spec.toString(), "--out", dir.resolve("offline-student").toString());
+        assertEquals(0, r.exit(), r.stderr());
+        org.distillery.model.Checkpoint ck = org.distillery.model.Checkpoint.read(dir.resolve("offline-student/model.ckpt"));
+        assertEquals(4, ck.header().step());
+        try (var cached = Files.list(dir.resolve("work/cache/teacher-logits"))) {
+            assertEquals(1, cached.filter(p -> !p.getFileName().toString().startsWith(".")).count(),
+                    "the logits were fetched once into the work dir's cache, by their manifest");
+        }
+    }
+
     /** What a distillery process printed and how it ended. */
     record Ran(int exit, String stdout, String stderr, double seconds) {
     }

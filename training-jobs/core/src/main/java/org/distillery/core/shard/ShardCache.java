@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.UUID;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.io.Directories;
@@ -12,8 +14,8 @@ import org.distillery.core.io.RemoteFiles;
 import org.distillery.core.io.Sha256;
 
 /**
- * Prep outputs on another file system ({@code hdfs://}), copied once into a local cache for the jobs that
- * read shards at random (training windows, teacher-logit windows). A copy is named by its manifest's
+ * Prep and teacher-logits outputs on another file system ({@code hdfs://}), copied once into a local cache for
+ * the jobs that read them at random (training windows, teacher-logit windows). A copy is named by its manifest's
  * SHA-256 and appears only after every shard and the tokenizer were checked against that manifest, so a
  * copy in the cache is always whole and always the output it names.
  */
@@ -53,29 +55,56 @@ public final class ShardCache {
 
     /** The local copy of {@code prep}, fetched into {@code cacheRoot} unless it is there already. */
     public static Path fetch(Location prep, Path cacheRoot) throws IOException {
-        RemoteFiles files = prep.files();
-        Location manifestFile = prep.resolve(ShardManifest.FILE_NAME);
+        return fetch(prep, ShardManifest.FILE_NAME, "prep", cacheRoot, copy -> {
+            ShardManifest m = ShardManifest.read(copy);
+            List<String> files = new ArrayList<>();
+            files.add(m.tokenizer().file());
+            m.splits().values().forEach(split -> split.shards().forEach(s -> files.add(s.file())));
+            return files;
+        }, copy -> ShardManifest.read(copy).verify(copy));
+    }
+
+    /** The local copy of a teacher-logits output, fetched into {@code cacheRoot} as {@link #fetch} does a prep. */
+    public static Path fetchTeacherLogits(Location logits, Path cacheRoot) throws IOException {
+        return fetch(logits, TeacherLogitsManifest.FILE_NAME, "teacher-logits", cacheRoot,
+                copy -> TeacherLogitsManifest.read(copy).shards().stream().map(TeacherLogits.Shard::file).toList(),
+                copy -> TeacherLogitsManifest.read(copy).verify(copy));
+    }
+
+    /** What a manifest in a folder lists, and its check of the files. */
+    private interface Described {
+        List<String> files(Path copy) throws IOException;
+    }
+
+    private interface Check {
+        void verify(Path copy) throws IOException;
+    }
+
+    /**
+     * A folder described by its manifest, copied to {@code cacheRoot/<manifest SHA-256>}: the manifest first,
+     * then the files it lists, checked against it, then one rename.
+     */
+    private static Path fetch(Location folder, String manifestName, String what, Path cacheRoot, Described listing,
+                              Check check) throws IOException {
+        RemoteFiles files = folder.files();
+        Location manifestFile = folder.resolve(manifestName);
         if (!files.exists(manifestFile.remote())) {
-            throw new DistilleryException(prep + " holds no prep output (no " + ShardManifest.FILE_NAME
-                    + "): run distillery prep with --out " + prep + " first");
+            throw new DistilleryException(folder + " holds no " + what + " output (no " + manifestName
+                    + "): run distillery " + what + " with --out " + folder + " first");
         }
         Files.createDirectories(cacheRoot);
         Path staging = cacheRoot.resolve(".fetch-" + UUID.randomUUID());
         try {
             Files.createDirectories(staging);
-            files.download(manifestFile.remote(), staging.resolve(ShardManifest.FILE_NAME));
-            Path copy = cacheRoot.resolve(Sha256.of(staging.resolve(ShardManifest.FILE_NAME)));
+            files.download(manifestFile.remote(), staging.resolve(manifestName));
+            Path copy = cacheRoot.resolve(Sha256.of(staging.resolve(manifestName)));
             if (Files.isDirectory(copy)) {
                 return copy;
             }
-            ShardManifest m = ShardManifest.read(staging);
-            files.download(prep.resolve(m.tokenizer().file()).remote(), staging.resolve(m.tokenizer().file()));
-            for (ShardManifest.Split split : m.splits().values()) {
-                for (TokenShardWriter.Summary s : split.shards()) {
-                    files.download(prep.resolve(s.file()).remote(), staging.resolve(s.file()));
-                }
+            for (String f : listing.files(staging)) {
+                files.download(folder.resolve(f).remote(), staging.resolve(f));
             }
-            m.verify(staging);
+            check.verify(staging);
             try {
                 Files.move(staging, copy, StandardCopyOption.ATOMIC_MOVE);
             } catch (java.nio.file.FileAlreadyExistsException | java.nio.file.DirectoryNotEmptyException e) {
