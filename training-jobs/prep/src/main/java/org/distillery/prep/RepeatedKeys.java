@@ -14,7 +14,7 @@ import scala.Tuple2;
 /**
  * The 64-bit keys that occur more than once in a data set (content hashes, LSH band keys), found by
  * shuffling the keys alone: each partition sends every other partition its share as one primitive array,
- * each share is sorted and scanned for repeats. Dedup then shuffles only the records whose key repeats,
+ * and each partition files the keys it receives in a hash set of those seen and one of those seen again. Dedup then shuffles only the records whose key repeats,
  * which are few, instead of all of them.
  */
 final class RepeatedKeys implements Serializable {
@@ -63,16 +63,15 @@ final class RepeatedKeys implements Serializable {
             }
             return out.iterator();
         }).partitionBy(new HashPartitioner(partitions)).values().mapPartitions(part -> {
-            LongArrayList all = new LongArrayList();
-            part.forEachRemaining(a -> all.add(a, 0, a.length));
-            long[] sorted = all.toArray();
-            Arrays.sort(sorted);
-            LongArrayList twice = new LongArrayList();
-            for (int i = 1; i < sorted.length; i++) {
-                if (sorted[i] == sorted[i - 1] && (twice.isEmpty() || twice.get(twice.size() - 1) != sorted[i])) {
-                    twice.add(sorted[i]);
+            LongHashSet seen = new LongHashSet();
+            LongHashSet twice = new LongHashSet();
+            part.forEachRemaining(share -> {
+                for (long k : share) {
+                    if (!seen.add(k)) {
+                        twice.add(k);
+                    }
                 }
-            }
+            });
             return List.of(twice.toArray()).iterator();
         }).collect();
         return new RepeatedKeys(repeated.stream().flatMapToLong(Arrays::stream).toArray());
