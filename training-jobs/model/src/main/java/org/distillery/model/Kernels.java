@@ -7,8 +7,8 @@ import org.nd4j.linalg.indexing.INDArrayIndex;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
- * The arithmetic of a GPT step and its optimizer, behind one small interface with engines chosen at
- * run time by {@link #forBackend()}:
+ * The arithmetic of a GPT step and its optimizer, behind one small interface with engines registered by
+ * name and chosen at run time ({@link KernelEngines}; {@code -Ddistillery.kernels=vector|java|nd4j} forces one):
  * <ul>
  *   <li>{@link VectorKernels} (CPU, when {@code jdk.incubator.vector} is in the boot layer): SIMD
  *       loops over the arrays' native memory, exp and tanh from the JDK's vector math, matrix
@@ -204,19 +204,19 @@ interface Kernels {
         mergeHeads(out, y, 0);
     }
 
+    /**
+     * The engine for this process ({@link KernelEngines#preferred}), after the workbench's device check:
+     * {@code -Ddistillery.backend=cpu|cuda} fails rather than train on the other device.
+     */
     static Kernels forBackend() {
-        String backend = Nd4j.getBackend().getClass().getSimpleName();
-        boolean cpu = backend.startsWith("CpuBackend");
-        // -Ddistillery.backend (the workbench's preference): fail rather than train on the other device
+        boolean cpu = KernelEngines.onCpu();
         String wanted = System.getProperty("distillery.backend", "").strip().toLowerCase(java.util.Locale.ROOT);
         if (!wanted.isEmpty() && !wanted.equals(cpu ? "cpu" : "cuda")) {
+            String backend = Nd4j.getBackend().getClass().getSimpleName();
             throw new org.distillery.core.DistilleryException("distillery.backend asks for " + wanted + ", but this "
                     + "engine runs ND4J's " + backend + (wanted.equals("cuda") ? ": build it with the cuda profile "
                     + "(./mvnw -Pcuda -DskipTests install) on a machine with CUDA" : ": build it without -Pcuda"));
         }
-        if (!cpu) {
-            return new Nd4jKernels();
-        }
-        return VectorKernels.available() ? new VectorKernels() : JavaKernels.withoutVectors();
+        return KernelEngines.preferred();
     }
 }
