@@ -110,10 +110,24 @@ public final class MlflowSync implements AutoCloseable {
         return meta;
     }
 
+    /**
+     * The experiment's id, made when it does not exist yet. Looked up by a search, which answers "none" for a new
+     * name: the client's get-by-name answers 404, which it logs as a warning ("Rate limit exceeded") and retries.
+     */
+    private String experimentId(String name) {
+        if (name.contains("'") && name.contains("\"")) {
+            // no quoting that MLflow's filter grammar reads holds both: the lookup that may warn
+            return client.getExperimentByName(name).map(Service.Experiment::getExperimentId)
+                    .orElseGet(() -> client.createExperiment(name));
+        }
+        String quoted = name.contains("'") ? "\"" + name + "\"" : "'" + name + "'";
+        return client.searchExperiments("name = " + quoted, Service.ViewType.ALL, 1, java.util.List.of())
+                .getItems().stream().findFirst().map(Service.Experiment::getExperimentId)
+                .orElseGet(() -> client.createExperiment(name));
+    }
+
     private String createRun(LocalRunStore.Meta meta) {
-        String experimentId = client.getExperimentByName(meta.experiment())
-                .map(Service.Experiment::getExperimentId)
-                .orElseGet(() -> client.createExperiment(meta.experiment()));
+        String experimentId = experimentId(meta.experiment());
         Service.CreateRun.Builder req = Service.CreateRun.newBuilder().setExperimentId(experimentId)
                 .setStartTime(meta.startTime());
         if (meta.runName() != null) {

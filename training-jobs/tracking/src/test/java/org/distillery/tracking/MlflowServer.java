@@ -35,6 +35,11 @@ public final class MlflowServer implements AutoCloseable {
         }
     }
 
+    /** What the server printed, its access log included. */
+    public String log() throws IOException {
+        return Files.readString(dir.resolve("server.log"));
+    }
+
     public String uri() {
         return "http://127.0.0.1:" + port;
     }
