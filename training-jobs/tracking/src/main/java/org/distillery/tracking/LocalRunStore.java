@@ -137,6 +137,31 @@ public final class LocalRunStore {
         write(runDir(meta).resolve("meta.json"), meta);
     }
 
+    /** One monitor per lock file: a JVM may hold a file's lock once only (a second lock would throw). */
+    private static final java.util.concurrent.ConcurrentHashMap<Path, Object> IN_THIS_JVM =
+            new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * Reloads the run's description, applies {@code change} and writes it back, holding a lock on the run's
+     * {@code .meta.lock} the whole time, across processes: a live run (its status) and a {@code runs sync}
+     * (its sync fields) each change their own fields, and neither writes back a stale copy of the other's.
+     */
+    public Meta update(Meta meta, java.util.function.UnaryOperator<Meta> change) {
+        Path dir = runDir(meta);
+        Path lockFile = dir.resolve(".meta.lock");
+        synchronized (IN_THIS_JVM.computeIfAbsent(lockFile.toAbsolutePath().normalize(), k -> new Object())) {
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(lockFile,
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
+                 java.nio.channels.FileLock held = ch.lock()) {
+                Meta next = change.apply(readMeta(dir.resolve("meta.json")));
+                write(dir.resolve("meta.json"), next);
+                return next;
+            } catch (IOException e) {
+                throw new DistilleryException(lockFile + ": cannot lock the run's description: " + e.getMessage(), e);
+            }
+        }
+    }
+
     public synchronized Meta reload(Meta meta) {
         return readMeta(runDir(meta).resolve("meta.json"));
     }

@@ -54,10 +54,11 @@ public final class MlflowSync implements AutoCloseable {
         meta = store.reload(meta);
         String runId = meta.mlflowRunId();
         if (runId == null || !uri.equals(meta.mlflowUri())) {
-            runId = createRun(meta);
-            meta = meta.withSync(uri, runId, 0, List.of(), 0);
-            store.writeMeta(meta);
+            String created = createRun(meta);
+            meta = store.update(meta, m -> m.withSync(uri, created, 0, List.of(), 0));
+            runId = created;
         }
+        String run = runId;
         List<Service.RunTag> tags = new ArrayList<>();
         for (Map.Entry<String, String> e : store.tags(meta).entrySet()) {
             tags.add(Service.RunTag.newBuilder().setKey(e.getKey()).setValue(e.getValue()).build());
@@ -73,9 +74,8 @@ public final class MlflowSync implements AutoCloseable {
             for (int i = 0; i < params.size(); i += MAX_PARAMS) {
                 client.logBatch(runId, List.of(), params.subList(i, Math.min(params.size(), i + MAX_PARAMS)), List.of());
             }
-            meta = meta.withSync(uri, runId, meta.syncedMetrics(), new ArrayList<>(allParams.keySet()),
-                    meta.syncedArtifacts());
-            store.writeMeta(meta);
+            List<String> synced = new ArrayList<>(allParams.keySet());
+            meta = store.update(meta, m -> m.withSync(uri, run, m.syncedMetrics(), synced, m.syncedArtifacts()));
         }
         if (!tags.isEmpty()) {
             client.logBatch(runId, List.of(), List.of(), tags);
@@ -91,16 +91,16 @@ public final class MlflowSync implements AutoCloseable {
             }
             client.logBatch(runId, batch, List.of(), List.of());
             done = end;
-            meta = meta.withSync(uri, runId, done, meta.syncedParams(), meta.syncedArtifacts());
-            store.writeMeta(meta);
+            long metricsDone = done;
+            meta = store.update(meta, m -> m.withSync(uri, run, metricsDone, m.syncedParams(), m.syncedArtifacts()));
         }
         List<String> artifacts = store.loggedArtifacts(meta);
         if (meta.syncedArtifacts() < artifacts.size()) {
             String root = client.getRun(runId).getInfo().getArtifactUri();
             for (int i = meta.syncedArtifacts(); i < artifacts.size(); i++) {
                 upload(root, store.artifactsDir(meta).resolve(artifacts.get(i)), artifacts.get(i));
-                meta = meta.withSync(uri, runId, done, meta.syncedParams(), i + 1);
-                store.writeMeta(meta);
+                int artifactsDone = i + 1;
+                meta = store.update(meta, m -> m.withSync(uri, run, m.syncedMetrics(), m.syncedParams(), artifactsDone));
             }
         }
         if (!"RUNNING".equals(meta.status())) {

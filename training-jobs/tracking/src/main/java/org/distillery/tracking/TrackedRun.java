@@ -109,8 +109,8 @@ public final class TrackedRun implements RunTracker {
         finished = true;
         store.appendMetrics(meta, buffer);
         buffer.clear();
-        meta = store.reload(meta).withStatus(status.name(), System.currentTimeMillis());
-        store.writeMeta(meta);
+        long end = System.currentTimeMillis();
+        meta = store.update(meta, m -> m.withStatus(status.name(), end));
         trySync(true);
     }
 
