@@ -236,8 +236,7 @@ public final class PrepJob {
 
         // 3a. Exact dedup by content hash.
         stage("dedup-exact");
-        ExactDuplicates exact = exactDedup(sc, tagged.filter(t -> t._1().endsWith("\tkept")).values(), afterFilter,
-                partitions);
+        ExactDuplicates exact = exactDedup(sc, tagged.filter(t -> t._1().endsWith("\tkept")).values(), partitions);
         JavaPairRDD<String, String> unique = exact.unique();
         long exactDuplicates = exact.removed();
         long afterExact = afterFilter - exactDuplicates;
@@ -248,7 +247,7 @@ public final class PrepJob {
         JavaPairRDD<String, String> kept = unique;
         long nearDuplicates = 0;
         if (spec.dedup().near().enabled()) {
-            NearDuplicates near = nearDedup(sc, unique, afterExact, partitions, cached);
+            NearDuplicates near = nearDedup(sc, unique, partitions, cached);
             kept = near.kept();
             nearDuplicates = near.removed();
         }
@@ -581,12 +580,11 @@ public final class PrepJob {
     }
 
     /**
-     * Exact dedup by content hash. Most texts occur once, so the ids seen more than once are found first,
-     * without a shuffle, as a Bloom filter ({@link KeysSeen}); only the documents whose id may repeat are
+     * Exact dedup by content hash. Most texts occur once, so the ids seen more than once are found first, by
+     * shuffling only their 64-bit keys ({@link RepeatedKeys}); only the documents whose id repeats are
      * shuffled to keep one of each, and the rest stay where they are.
      */
-    private static ExactDuplicates exactDedup(JavaSparkContext sc, JavaRDD<Document> docs, long count,
-                                              int partitions) {
+    private static ExactDuplicates exactDedup(JavaSparkContext sc, JavaRDD<Document> docs, int partitions) {
         Broadcast<RepeatedKeys> repeats = sc.broadcast(RepeatedKeys.of(docs, (d, key) -> key.accept(idKey(d.id())),
                 partitions));
         // id → (text, copies): one of each text, and how many there were.
@@ -614,13 +612,13 @@ public final class PrepJob {
      * Near dedup by MinHash LSH. Every band bucket holding several documents compares its members with its
      * smallest member; a member goes when its signature agrees with the smallest one's on at least
      * {@code jaccard_threshold} of the permutations. Most buckets hold one document, so the work is cut to
-     * the few that matter: the band keys seen more than once are found first, without a shuffle
-     * ({@link KeysSeen}), and only documents in such a bucket travel to it, with their signatures, in one
-     * shuffle. A Bloom filter's false positive only costs a document a look that finds nothing. (A band
-     * key is its band's rows hashed from a band-specific seed: two buckets of different bands would merge
-     * only on a 64-bit collision, and then the signatures still decide.)
+     * the few that matter: the band keys seen more than once are found first, by shuffling only the keys
+     * ({@link RepeatedKeys}), and only documents in such a bucket travel to it, with their signatures, in one
+     * shuffle. (A band key is its band's rows hashed from a band-specific seed: two buckets of different bands
+     * would merge only on a 64-bit collision, and then the signatures still decide.) The duplicates found are
+     * removed through a Bloom filter: a false positive only costs a document an exact look that keeps it.
      */
-    private NearDuplicates nearDedup(JavaSparkContext sc, JavaPairRDD<String, String> docs, long count, int partitions,
+    private NearDuplicates nearDedup(JavaSparkContext sc, JavaPairRDD<String, String> docs, int partitions,
                                      List<JavaRDD<?>> cached) {
         PrepSpec.NearDedup n = spec.dedup().near();
         MinHasher hasher = new MinHasher(n.shingleWords(), n.bands(), n.rows(), n.seed());

@@ -16,7 +16,6 @@ import org.apache.spark.SparkFiles;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
 import org.distillery.core.io.AtomicDirectory;
-import org.distillery.core.DistilleryException;
 import org.distillery.core.io.AtomicFile;
 import org.distillery.core.io.Directories;
 import org.distillery.core.io.Location;
@@ -115,12 +114,7 @@ public final class TeacherLogitsJob {
         // The manifest is read where the driver is; a remote one through a local copy of that one file.
         Path manifestDir = data.isRemote() ? Files.createTempDirectory("distillery-manifest-") : data.local();
         if (data.isRemote()) {
-            Location m = data.resolve(ShardManifest.FILE_NAME);
-            if (!m.files().exists(m.remote())) {
-                throw new DistilleryException(data + " holds no prep output (no " + ShardManifest.FILE_NAME
-                        + "): run distillery prep with --out " + data + " first");
-            }
-            m.files().download(m.remote(), manifestDir.resolve(ShardManifest.FILE_NAME));
+            ShardCache.fetchManifest(data, ShardManifest.FILE_NAME, "prep", manifestDir);
         }
         ShardManifest manifest = ShardManifest.read(manifestDir);
         String datasetSha = Sha256.of(manifestDir.resolve(ShardManifest.FILE_NAME));
@@ -359,14 +353,9 @@ public final class TeacherLogitsJob {
                 shard = out.finish();
             }
             if (scratch != null) {
-                RemoteFiles files = staging.files();
-                Location upload = staging.resolve(UPLOADS).resolve(java.util.UUID.randomUUID() + "-" + name);
-                Location done = staging.resolve(name);
-                files.upload(target, upload.remote());
-                if (files.exists(done.remote())) {
-                    files.delete(done.remote()); // an earlier attempt of this task finished after all
-                }
-                files.rename(upload.remote(), done.remote());
+                // (over the shard of an earlier attempt of this task that finished after all)
+                staging.files().put(target, staging.resolve(name).remote(),
+                        staging.resolve(UPLOADS).resolve(java.util.UUID.randomUUID() + "-" + name).remote());
             }
             return shard;
         } finally {

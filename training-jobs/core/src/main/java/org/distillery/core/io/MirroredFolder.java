@@ -84,21 +84,7 @@ public final class MirroredFolder {
     public void push(Path file) throws IOException {
         Location target = remoteOf(file);
         Location tmp = target.sibling("." + target.name() + ".uploading-" + UUID.randomUUID());
-        RemoteFiles files = remote.files();
-        try {
-            files.upload(file, tmp.remote());
-            if (files.exists(target.remote())) {
-                files.delete(target.remote());
-            }
-            files.rename(tmp.remote(), target.remote());
-        } catch (IOException | RuntimeException e) {
-            try {
-                files.delete(tmp.remote());
-            } catch (IOException | RuntimeException ignored) {
-                // the upload's own failure is the one to report
-            }
-            throw e;
-        }
+        remote.files().put(file, target.remote(), tmp.remote());
     }
 
     /** Removes a file's remote copy (the job removed the local one). */

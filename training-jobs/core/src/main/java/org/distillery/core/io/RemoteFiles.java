@@ -32,6 +32,27 @@ public interface RemoteFiles {
     /** Copies a local file to {@code target}, replacing it; the parent folders are made. */
     void upload(Path local, URI target) throws IOException;
 
+    /**
+     * Copies a finished local file to {@code target} so that the target name only ever holds a whole file:
+     * uploaded as {@code temporary}, then renamed over any old target. A failed upload leaves no temporary.
+     */
+    default void put(Path local, URI target, URI temporary) throws IOException {
+        try {
+            upload(local, temporary);
+            if (exists(target)) {
+                delete(target);
+            }
+            rename(temporary, target);
+        } catch (IOException | RuntimeException e) {
+            try {
+                delete(temporary);
+            } catch (IOException | RuntimeException ignored) {
+                // the upload's own failure is the one to report
+            }
+            throw e;
+        }
+    }
+
     /** Copies {@code file} to a local path. */
     void download(URI file, Path local) throws IOException;
 

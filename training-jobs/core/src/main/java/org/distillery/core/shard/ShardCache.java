@@ -71,6 +71,19 @@ public final class ShardCache {
                 copy -> TeacherLogitsManifest.read(copy).verify(copy));
     }
 
+    /**
+     * The manifest of a remote {@code what} output ({@code prep}: {@link ShardManifest#FILE_NAME}) into the local
+     * folder {@code into}; an error naming the folder and the command that writes one when it holds none.
+     */
+    public static void fetchManifest(Location folder, String manifestName, String what, Path into) throws IOException {
+        Location manifestFile = folder.resolve(manifestName);
+        if (!folder.files().exists(manifestFile.remote())) {
+            throw new DistilleryException(folder + " holds no " + what + " output (no " + manifestName
+                    + "): run distillery " + what + " with --out " + folder + " first");
+        }
+        folder.files().download(manifestFile.remote(), into.resolve(manifestName));
+    }
+
     /** What a manifest in a folder lists, and its check of the files. */
     private interface Described {
         List<String> files(Path copy) throws IOException;
@@ -87,16 +100,11 @@ public final class ShardCache {
     private static Path fetch(Location folder, String manifestName, String what, Path cacheRoot, Described listing,
                               Check check) throws IOException {
         RemoteFiles files = folder.files();
-        Location manifestFile = folder.resolve(manifestName);
-        if (!files.exists(manifestFile.remote())) {
-            throw new DistilleryException(folder + " holds no " + what + " output (no " + manifestName
-                    + "): run distillery " + what + " with --out " + folder + " first");
-        }
         Files.createDirectories(cacheRoot);
         Path staging = cacheRoot.resolve(".fetch-" + UUID.randomUUID());
         try {
             Files.createDirectories(staging);
-            files.download(manifestFile.remote(), staging.resolve(manifestName));
+            fetchManifest(folder, manifestName, what, staging);
             Path copy = cacheRoot.resolve(Sha256.of(staging.resolve(manifestName)));
             if (Files.isDirectory(copy)) {
                 return copy;

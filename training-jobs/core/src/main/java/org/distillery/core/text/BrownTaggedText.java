@@ -77,6 +77,11 @@ public final class BrownTaggedText {
             }
             t = end + 1;
         }
+        appendParagraph(words, out);
+    }
+
+    /** One paragraph's words (tags stripped) as running text, after a blank line when text precedes it. */
+    static void appendParagraph(List<String> words, StringBuilder out) {
         if (words.isEmpty()) {
             return;
         }
