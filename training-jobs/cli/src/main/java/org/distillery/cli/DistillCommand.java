@@ -1,18 +1,16 @@
 package org.distillery.cli;
 
-import org.distillery.core.DistilleryException;
-
-import org.distillery.core.shard.ShardCache;
-
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import org.distillery.core.DistilleryException;
 import org.distillery.core.io.Location;
+import org.distillery.core.shard.ShardCache;
 import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.SpecReader;
-import org.distillery.model.DistillJob;
-import org.distillery.model.TrainJob;
+import org.distillery.model.distill.DistillJob;
+import org.distillery.model.train.TrainJob;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;

@@ -10,7 +10,7 @@ import org.distillery.model.AdamW;
 import org.distillery.model.Gpt;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
-import org.distillery.model.TokenWindows;
+import org.distillery.model.train.TokenWindows;
 import org.nd4j.linalg.factory.Nd4j;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

@@ -6,7 +6,7 @@ import org.distillery.core.io.Location;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
-import org.distillery.model.TrainJob;
+import org.distillery.model.train.TrainJob;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;

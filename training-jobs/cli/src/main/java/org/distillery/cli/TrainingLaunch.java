@@ -19,7 +19,7 @@ import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
 import org.distillery.core.tracking.RunStatus;
 import org.distillery.model.Checkpoint;
-import org.distillery.model.TrainJob;
+import org.distillery.model.train.TrainJob;
 import org.distillery.tracking.TrackedRun;
 
 /**

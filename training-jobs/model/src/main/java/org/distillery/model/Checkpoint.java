@@ -1,6 +1,7 @@
 package org.distillery.model;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
@@ -58,6 +59,11 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
             .setSerializationInclusion(JsonInclude.Include.NON_NULL)
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+
+    /** A value (a spec, a config) as the JSON object a header stores it as: for provenance. */
+    public static Map<String, Object> asJsonObject(Object value) {
+        return JSON.convertValue(value, new TypeReference<Map<String, Object>>() { });
+    }
 
     /** What a checkpoint says about itself; {@code sections} lists the float arrays that follow. */
     public record Header(

@@ -14,10 +14,10 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
-class GptTest {
+public class GptTest {
     static final GptConfig TINY = new GptConfig(2, 2, 16, 8, 37, 0.0);
 
-    static Gpt.Batch batch(GptConfig c, int b, int t, long seed) {
+    public static Gpt.Batch batch(GptConfig c, int b, int t, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         int[] in = new int[b * t];
         int[] tg = new int[b * t];

@@ -32,11 +32,11 @@ import org.distillery.core.shard.TokenShardWriter;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TeacherLogitsSpec;
 import org.distillery.model.Checkpoint;
-import org.distillery.model.DistillJob;
 import org.distillery.model.Gpt;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
-import org.distillery.model.TeacherScorer;
+import org.distillery.model.distill.DistillJob;
+import org.distillery.model.distill.TeacherScorer;
 
 /**
  * {@code distillery teacher-logits}: a teacher's top-k next-token logits over one split of a prep output,

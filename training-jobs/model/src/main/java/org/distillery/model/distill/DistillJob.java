@@ -1,6 +1,5 @@
-package org.distillery.model;
+package org.distillery.model.distill;
 
-import com.fasterxml.jackson.core.type.TypeReference;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -9,13 +8,21 @@ import java.util.List;
 import java.util.Map;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.io.Sha256;
+import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
 import org.distillery.core.tracking.RunTracker;
-import org.distillery.core.progress.ProgressListener;
+import org.distillery.model.Checkpoint;
+import org.distillery.model.DistillationLoss;
+import org.distillery.model.Gpt;
+import org.distillery.model.GptConfig;
+import org.distillery.model.GptParameters;
+import org.distillery.model.Sampler;
+import org.distillery.model.train.TokenWindows;
+import org.distillery.model.train.TrainJob;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -105,10 +112,10 @@ public final class DistillJob {
         TeacherObjective objective = teacherLogits == null ? TeacherObjective.live(teacherModel, loss, hidden, onPolicy)
                 : TeacherObjective.offline(teacherModel, loss, hidden, openTeacherLogits(manifest, teacherModel, shape));
 
-        Map<String, Object> provenance = Checkpoint.JSON.convertValue(spec, new TypeReference<Map<String, Object>>() { });
+        Map<String, Object> provenance = Checkpoint.asJsonObject(spec);
         Map<String, Object> teacherInfo = new LinkedHashMap<>();
         teacherInfo.put("source", teacherSource);
-        teacherInfo.put("model", Checkpoint.JSON.convertValue(tc, new TypeReference<Map<String, Object>>() { }));
+        teacherInfo.put("model", Checkpoint.asJsonObject(tc));
         teacherInfo.put("step", th.step());
         teacherInfo.put("run_id", th.runId());
         provenance.put("teacher_checkpoint", teacherInfo);

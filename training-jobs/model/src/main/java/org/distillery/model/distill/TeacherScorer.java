@@ -1,4 +1,4 @@
-package org.distillery.model;
+package org.distillery.model.distill;
 
 import java.io.IOException;
 import java.nio.FloatBuffer;
@@ -14,6 +14,7 @@ import org.distillery.core.shard.TeacherLogits;
 import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.shard.TokenShardReader;
 import org.distillery.core.shard.TokenShardWriter;
+import org.distillery.model.Gpt;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;

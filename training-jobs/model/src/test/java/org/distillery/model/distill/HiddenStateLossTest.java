@@ -1,4 +1,4 @@
-package org.distillery.model;
+package org.distillery.model.distill;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

@@ -1,4 +1,4 @@
-package org.distillery.model;
+package org.distillery.model.train;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -9,6 +9,7 @@ import org.distillery.core.shard.ShardFormatException;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.shard.TokenShardReader;
 import org.distillery.core.shard.TokenShardWriter;
+import org.distillery.model.Gpt;
 
 /**
  * Windows of {@code time + 1} tokens from one split's shards, read through memory maps: the corpus
@@ -169,7 +170,7 @@ public final class TokenWindows implements AutoCloseable {
     }
 
     /** SplitMix64 of (seed, step, micro): independent streams per micro-batch. */
-    static long mix(long seed, long step, long micro) {
+    public static long mix(long seed, long step, long micro) {
         long z = seed * 0x9E3779B97F4A7C15L + step * 0xBF58476D1CE4E5B9L + micro * 0x94D049BB133111EBL;
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;

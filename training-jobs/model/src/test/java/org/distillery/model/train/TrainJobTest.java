@@ -1,4 +1,4 @@
-package org.distillery.model;
+package org.distillery.model.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -18,21 +18,25 @@ import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
 import org.distillery.core.tracking.RunStatus;
 import org.distillery.core.tracking.RunTracker;
+import org.distillery.model.Checkpoint;
+import org.distillery.model.GptConfig;
+import org.distillery.model.TinyPrep;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-class TrainJobTest {
+/** Also the distillation tests' fixtures: a tiny prep output, specs, a metric recorder. */
+public class TrainJobTest {
     @TempDir
     static Path tmp;
-    static Path data;
+    public static Path data;
 
     @BeforeAll
     static void data() throws IOException {
         data = TinyPrep.write(tmp.resolve("prep"), 200, false);
     }
 
-    static Path spec(Path dir, String name, int steps, String extra) throws IOException {
+    public static Path spec(Path dir, String name, int steps, String extra) throws IOException {
         Path f = dir.resolve(name + ".yaml");
         Files.writeString(f, """
                 name: %s
@@ -49,8 +53,8 @@ class TrainJobTest {
     }
 
     /** Records metrics as the tracking store would see them. */
-    static final class Recorder implements RunTracker {
-        final Map<String, TreeMap<Long, Double>> metrics = new TreeMap<>();
+    public static final class Recorder implements RunTracker {
+        public final Map<String, TreeMap<Long, Double>> metrics = new TreeMap<>();
 
         @Override
         public String runId() {
@@ -87,18 +91,18 @@ class TrainJobTest {
         }
     }
 
-    static TrainJob.Result train(Path spec, Path out, boolean resume, Recorder rec) throws IOException {
+    public static TrainJob.Result train(Path spec, Path out, boolean resume, Recorder rec) throws IOException {
         return train(spec, out, resume, rec, ProgressListener.NONE);
     }
 
-    static TrainJob.Result train(Path spec, Path out, boolean resume, Recorder rec, ProgressListener progress)
+    public static TrainJob.Result train(Path spec, Path out, boolean resume, Recorder rec, ProgressListener progress)
             throws IOException {
         return new TrainJob(SpecReader.readLocated(spec, TrainSpec.class), data, out, resume, rec, progress, "test")
                 .run();
     }
 
     /** Stands for a kill: the job dies as step {@code at} completes, before that step's metrics or checkpoint. */
-    static ProgressListener crashAt(long at) {
+    public static ProgressListener crashAt(long at) {
         return e -> {
             if ("progress".equals(e.type()) && e.done() != null && e.done() == at) {
                 throw new IllegalStateException("crash at step " + at);

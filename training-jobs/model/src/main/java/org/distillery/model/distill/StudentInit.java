@@ -1,8 +1,10 @@
-package org.distillery.model;
+package org.distillery.model.distill;
 
 import java.util.ArrayList;
 import java.util.List;
 import org.distillery.core.DistilleryException;
+import org.distillery.model.GptConfig;
+import org.distillery.model.GptParameters;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.eigen.Eigen;

@@ -1,4 +1,4 @@
-package org.distillery.model;
+package org.distillery.model.distill;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -8,6 +8,9 @@ import java.util.SplittableRandom;
 import org.distillery.core.shard.ShardFormatException;
 import org.distillery.core.shard.TeacherLogits;
 import org.distillery.core.shard.TeacherLogitsManifest;
+import org.distillery.model.DistillationLoss;
+import org.distillery.model.Gpt;
+import org.distillery.model.train.TokenWindows;
 
 /**
  * The windows of a {@code teacher-logits} output, drawn for training as {@link TokenWindows} draws

@@ -1,5 +1,7 @@
-package org.distillery.model;
+package org.distillery.model.distill;
 
+import org.distillery.model.Gpt;
+import org.distillery.model.Sampler;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;

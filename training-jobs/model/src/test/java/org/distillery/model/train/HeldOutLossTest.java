@@ -1,4 +1,4 @@
-package org.distillery.model;
+package org.distillery.model.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -8,6 +8,10 @@ import java.util.Arrays;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.shard.TokenShardReader;
 import org.distillery.core.shard.TokenShardWriter;
+import org.distillery.model.Gpt;
+import org.distillery.model.GptConfig;
+import org.distillery.model.GptParameters;
+import org.distillery.model.TinyPrep;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

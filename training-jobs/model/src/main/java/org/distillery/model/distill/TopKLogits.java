@@ -1,6 +1,7 @@
-package org.distillery.model;
+package org.distillery.model.distill;
 
 import java.nio.FloatBuffer;
+import org.distillery.model.FastExp;
 
 /**
  * A teacher's distribution cut to what an offline distill run needs: per row of logits, the k largest

@@ -1,6 +1,5 @@
-package org.distillery.model;
+package org.distillery.model.train;
 
-import com.fasterxml.jackson.core.type.TypeReference;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -23,6 +22,11 @@ import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
 import org.distillery.core.tracking.RunTracker;
+import org.distillery.model.AdamW;
+import org.distillery.model.Checkpoint;
+import org.distillery.model.Gpt;
+import org.distillery.model.GptConfig;
+import org.distillery.model.GptParameters;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -155,7 +159,7 @@ public final class TrainJob {
         this.progress = progress;
         this.version = version;
         this.specMap = setup.provenance() != null ? setup.provenance()
-                : Checkpoint.JSON.convertValue(this.spec, new TypeReference<Map<String, Object>>() { });
+                : Checkpoint.asJsonObject(this.spec);
     }
 
     public Result run() throws IOException {

@@ -1,4 +1,4 @@
-package org.distillery.model;
+package org.distillery.model.train;
 
 /** Linear warmup from 0 to {@code peak}, then cosine decay to {@code min} at the last step. */
 public record LearningRate(double peak, double min, int warmupSteps, int totalSteps) {

@@ -1,4 +1,6 @@
-package org.distillery.model;
+package org.distillery.model.train;
+
+import org.distillery.model.Gpt;
 
 /**
  * A model's mean next-token loss over a whole held-out split, not a sample of it: every consecutive
