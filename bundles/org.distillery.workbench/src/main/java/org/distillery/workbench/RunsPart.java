@@ -13,7 +13,7 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 import org.distillery.workbench.core.engine.EngineSettings;
 import org.distillery.workbench.core.engine.JobProgress;
-import org.distillery.workbench.core.runs.LocalRunStore;
+import org.distillery.workbench.core.runs.LocalRuns;
 import org.distillery.workbench.core.runs.MlflowRunStore;
 import org.distillery.workbench.core.runs.RunInfo;
 import org.distillery.workbench.core.runs.RunStore;
@@ -124,7 +124,7 @@ public class RunsPart {
         EngineSettings s = settings.get();
         String item = source.getText();
         return item.startsWith("MLflow ") ? new MlflowRunStore(s.trackingUri())
-                : new LocalRunStore(s.workDir().resolve("runs"));
+                : new LocalRuns(s.workDir().resolve("runs"));
     }
 
     private void tick() {

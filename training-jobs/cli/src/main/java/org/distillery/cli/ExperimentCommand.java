@@ -23,7 +23,7 @@ import org.distillery.model.GptParameters;
 import org.distillery.model.train.HeldOutLoss;
 import org.distillery.model.train.TokenWindows;
 import org.distillery.model.train.TrainJob;
-import org.distillery.tracking.LocalRunStore;
+import org.distillery.core.runs.LocalRunStore;
 import org.distillery.tracking.TrackedRun;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

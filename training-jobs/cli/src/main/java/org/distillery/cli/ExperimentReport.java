@@ -13,7 +13,7 @@ import java.util.Locale;
 import java.util.Map;
 import org.distillery.core.io.AtomicFile;
 import org.distillery.core.spec.ExperimentSpec;
-import org.distillery.tracking.LocalRunStore;
+import org.distillery.core.runs.LocalRunStore;
 import org.jfree.chart.ChartFactory;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;

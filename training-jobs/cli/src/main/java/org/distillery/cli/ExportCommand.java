@@ -21,7 +21,7 @@ import org.distillery.export.ExportFormat;
 import org.distillery.export.ExportProvenance;
 import org.distillery.export.TensorType;
 import org.distillery.model.Checkpoint;
-import org.distillery.tracking.LocalRunStore;
+import org.distillery.core.runs.LocalRunStore;
 import org.distillery.tracking.TrackedRun;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

@@ -3,7 +3,7 @@ package org.distillery.cli;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.distillery.core.DistilleryException;
-import org.distillery.tracking.LocalRunStore;
+import org.distillery.core.runs.LocalRunStore;
 import org.distillery.tracking.MlflowSync;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

@@ -12,27 +12,23 @@ final class TerminalProgress implements ProgressListener {
 
     @Override
     public synchronized void on(ProgressEvent e) {
-        switch (e.type()) {
-            case "stage" -> {
-                closeBar();
-                bar = new ProgressBarBuilder()
-                        .setTaskName(String.format("[%d/%d] %s", e.index(), e.stages(), e.stage()))
-                        .setInitialMax(-1)
-                        .setStyle(ProgressBarStyle.COLORFUL_UNICODE_BLOCK)
-                        .setUpdateIntervalMillis(200)
-                        .continuousUpdate()
-                        .build();
+        if (e instanceof ProgressEvent.Stage s) {
+            closeBar();
+            bar = new ProgressBarBuilder()
+                    .setTaskName(String.format("[%d/%d] %s", s.index(), s.stages(), s.stage()))
+                    .setInitialMax(-1)
+                    .setStyle(ProgressBarStyle.COLORFUL_UNICODE_BLOCK)
+                    .setUpdateIntervalMillis(200)
+                    .continuousUpdate()
+                    .build();
+        } else if (e instanceof ProgressEvent.Progress p) {
+            if (bar != null && p.total() > 0) {
+                bar.maxHint(p.total());
+                bar.stepTo(p.done());
+                bar.setExtraMessage(p.unit());
             }
-            case "progress" -> {
-                if (bar != null && e.total() != null && e.total() > 0) {
-                    bar.maxHint(e.total());
-                    bar.stepTo(e.done());
-                    bar.setExtraMessage(e.unit());
-                }
-            }
-            case "done", "failed" -> closeBar();
-            default -> {
-            }
+        } else if (e instanceof ProgressEvent.Done || e instanceof ProgressEvent.Failed) {
+            closeBar();
         }
     }
 

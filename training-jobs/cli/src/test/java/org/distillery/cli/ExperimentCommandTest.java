@@ -12,7 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import javax.imageio.ImageIO;
 import org.distillery.model.TinyPrep;
-import org.distillery.tracking.LocalRunStore;
+import org.distillery.core.runs.LocalRunStore;
 import org.distillery.tracking.MlflowServer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -15,6 +15,7 @@ import org.apache.hadoop.fs.permission.FsPermission;
 import org.apache.spark.sql.SparkSession;
 import org.distillery.core.dataset.DatasetCatalog;
 import org.distillery.core.io.Location;
+import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.spec.PrepSpec;
 import org.distillery.core.spec.SpecReader;
@@ -113,7 +114,7 @@ class HdfsIT {
             Path local = new TeacherLogitsJob(located, teacherCk, "teacher.ckpt", prep, dir.resolve("tl-local"), false,
                     ProgressListener.NONE).run(spark).output();
             ProgressListener killAtManifest = e -> {
-                if ("stage".equals(e.type()) && "manifest".equals(e.stage())) {
+                if (e instanceof ProgressEvent.Stage s && "manifest".equals(s.stage())) {
                     throw new IllegalStateException("killed before the manifest");
                 }
             };

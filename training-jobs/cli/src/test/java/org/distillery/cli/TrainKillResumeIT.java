@@ -20,7 +20,7 @@ import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.io.AtomicFile;
 import org.distillery.model.Checkpoint;
 import org.distillery.model.TinyPrep;
-import org.distillery.tracking.LocalRunStore;
+import org.distillery.core.runs.LocalRunStore;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -219,8 +219,8 @@ class TrainKillResumeIT {
         while ((line = r.readLine()) != null) {
             if (line.startsWith("{")) {
                 ProgressEvent e = ProgressEvent.parse(line);
-                if ("progress".equals(e.type()) && "train".equals(e.stage())) {
-                    step = e.done();
+                if (e instanceof ProgressEvent.Progress pe && "train".equals(pe.stage())) {
+                    step = pe.done();
                     if (step >= until) {
                         return step;
                     }

@@ -127,10 +127,11 @@ class PrepJobTest {
 
     @Test
     void reportsStagesAndMetricsAsProgressEvents() {
-        List<String> stages = events.stream().filter(e -> e.type().equals("stage")).map(ProgressEvent::stage).toList();
+        List<String> stages = events.stream().filter(e -> e instanceof ProgressEvent.Stage)
+                .map(e -> ((ProgressEvent.Stage) e).stage()).toList();
         assertEquals(List.of(PrepJob.STAGES), stages);
-        assertTrue(events.stream().anyMatch(e -> e.type().equals("progress") && "tasks".equals(e.unit())));
-        assertTrue(events.stream().anyMatch(e -> e.type().equals("metric") && e.name().equals("dedup_ratio")));
+        assertTrue(events.stream().anyMatch(e -> e instanceof ProgressEvent.Progress p && "tasks".equals(p.unit())));
+        assertTrue(events.stream().anyMatch(e -> e instanceof ProgressEvent.Metric m && m.name().equals("dedup_ratio")));
         assertEquals("done", events.get(events.size() - 1).type());
     }
 }

@@ -136,7 +136,7 @@ class TeacherLogitsJobTest {
         Path spec = spec("resume", "top_k: 8\ntemperature: 2.0\nwindow: 16\nbatch_size: 3\nspark: {partitions: 3}");
         Path out = dir.resolve("resumed");
         ProgressListener killAtManifest = e -> {
-            if ("stage".equals(e.type()) && "manifest".equals(e.stage())) {
+            if (e instanceof ProgressEvent.Stage s && "manifest".equals(s.stage())) {
                 throw new IllegalStateException("killed before the manifest");
             }
         };

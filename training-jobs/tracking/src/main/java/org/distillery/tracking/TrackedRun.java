@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.distillery.core.runs.LocalRunStore;
 import org.distillery.core.tracking.RunStatus;
 import org.distillery.core.tracking.RunTracker;
 

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.spec.SpecException;
 import org.distillery.core.spec.SpecReader;
@@ -104,7 +105,7 @@ public class TrainJobTest {
     /** Stands for a kill: the job dies as step {@code at} completes, before that step's metrics or checkpoint. */
     public static ProgressListener crashAt(long at) {
         return e -> {
-            if ("progress".equals(e.type()) && e.done() != null && e.done() == at) {
+            if (e instanceof ProgressEvent.Progress p && p.done() == at) {
                 throw new IllegalStateException("crash at step " + at);
             }
         };

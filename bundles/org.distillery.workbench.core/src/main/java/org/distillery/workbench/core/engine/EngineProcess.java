@@ -8,6 +8,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
+import org.distillery.core.progress.ProgressEvent;
 
 /**
  * A running engine job: its stdout read line by line into progress events and console lines, its
@@ -57,7 +58,7 @@ public final class EngineProcess {
                         continue;
                     }
                     try {
-                        var event = ProgressEvent.parse(line, lineNumber);
+                        var event = ProgressEvent.read(line, lineNumber);
                         if (event.isPresent()) {
                             listener.event(event.get());
                         } else {

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SortedMap;
 import java.util.TreeMap;
+import org.distillery.core.progress.ProgressEvent;
 
 /**
  * What is known about one launched job, folded from its events and output: state, stage, progress,
@@ -48,30 +49,26 @@ public final class JobProgress implements EngineProcess.Listener {
         if (state == State.STARTING) {
             state = State.RUNNING;
         }
-        switch (e.type()) {
-            case "stage" -> {
-                stage = e.name() + " (" + e.index() + "/" + e.total() + ")";
-                fraction = -1;
-                progressText = "";
+        if (e instanceof ProgressEvent.Stage s) {
+            stage = s.stage() + " (" + s.index() + "/" + s.stages() + ")";
+            fraction = -1;
+            progressText = "";
+        } else if (e instanceof ProgressEvent.Progress p) {
+            fraction = p.fraction();
+            progressText = p.done() + (p.total() > 0 ? "/" + p.total() : "") + (p.unit() != null ? " " + p.unit() : "");
+        } else if (e instanceof ProgressEvent.Run r) {
+            runId = r.run();
+            experiment = r.experiment();
+        } else if (e instanceof ProgressEvent.Metric m) {
+            metricEvents++;
+            figures.put(m.name(), m.value());
+            if (m.step() != null) {
+                metrics.computeIfAbsent(m.name(), k -> new TreeMap<>()).put(m.step(), m.value());
             }
-            case "progress" -> {
-                fraction = e.fraction();
-                progressText = e.index() + (e.total() > 0 ? "/" + e.total() : "") + (e.unit() != null ? " " + e.unit() : "");
-            }
-            case "run" -> {
-                runId = e.run();
-                experiment = e.experiment();
-            }
-            case "metric" -> {
-                metricEvents++;
-                figures.put(e.name(), e.value());
-                if (e.step() >= 0) {
-                    metrics.computeIfAbsent(e.name(), k -> new TreeMap<>()).put(e.step(), e.value());
-                }
-            }
-            case "done" -> output = e.text();
-            case "failed" -> failure = e.text();
-            default -> { }
+        } else if (e instanceof ProgressEvent.Done d) {
+            output = d.output();
+        } else if (e instanceof ProgressEvent.Failed f) {
+            failure = f.message();
         }
     }
 

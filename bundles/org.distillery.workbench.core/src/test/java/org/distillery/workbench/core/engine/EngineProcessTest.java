@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import org.distillery.core.progress.ProgressEvent;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -62,7 +63,7 @@ class EngineProcessTest {
                 + "echo 'error: the spec is wrong' >&2\nexit 2\n"), listener);
         assertEquals(2, p.waitFor());
         assertEquals(List.of("stage", "metric"), events.stream().map(ProgressEvent::type).toList());
-        assertEquals(10, events.get(1).step());
+        assertEquals(10L, ((ProgressEvent.Metric) events.get(1)).step());
         assertTrue(console.contains("out: hi from " + tmp), console.toString());
         assertTrue(console.contains("err: error: the spec is wrong"), console.toString());
         assertTrue(console.contains("err: stdout line 4: field done is \"x\", expected a number"), console.toString());

@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 /** A job's state folded from the events the engine writes (made by the engine's own writer). */
 class JobProgressTest {
     private static void feed(JobProgress p, ProgressEvent e) {
-        p.event(org.distillery.workbench.core.engine.ProgressEvent.parse(e.toJson(), 1).orElseThrow());
+        p.event(ProgressEvent.read(e.toJson(), 1).orElseThrow());
     }
 
     @Test

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Stores written by the engine's own tracking code, then read back the way the workbench reads them. */
-class LocalRunStoreTest {
+class LocalRunsTest {
     @TempDir
     Path tmp;
 
@@ -36,7 +36,7 @@ class LocalRunStoreTest {
         try (TrackedRun student = TrackedRun.open(root, null, "kd demo", "distill-student", null, null, System.err)) {
             student.logMetric("train/loss", 9.0, 1);
             student.flush();
-            LocalRunStore store = new LocalRunStore(root);
+            LocalRuns store = new LocalRuns(root);
             List<RunInfo> runs = store.runs();
             assertEquals(List.of("train-teacher", "distill-student"), runs.stream().map(RunInfo::name).toList());
             RunInfo t = runs.get(0);
@@ -63,7 +63,7 @@ class LocalRunStoreTest {
 
     @Test
     void anEmptyOrMissingStoreHasNoRuns() {
-        assertEquals(List.of(), new LocalRunStore(tmp.resolve("none")).runs());
+        assertEquals(List.of(), new LocalRuns(tmp.resolve("none")).runs());
     }
 
     @Test
@@ -71,13 +71,13 @@ class LocalRunStoreTest {
         Path run = tmp.resolve("runs/exp/r1");
         Files.createDirectories(run);
         Files.writeString(run.resolve("meta.json"), "{\"format\":\"distillery.runs/9\",\"run_id\":\"r1\"}");
-        RunStoreException e = assertThrows(RunStoreException.class, () -> new LocalRunStore(tmp.resolve("runs")).runs());
+        RunStoreException e = assertThrows(RunStoreException.class, () -> new LocalRuns(tmp.resolve("runs")).runs());
         assertEquals(run.resolve("meta.json") + ": format is 'distillery.runs/9', expected distillery.runs/1", e.getMessage());
         Files.writeString(run.resolve("meta.json"), "{\"format\":\"distillery.runs/1\",\"run_id\":\"r1\",\"experiment\":\"exp\","
                 + "\"status\":\"RUNNING\"}");
-        RunInfo r = new LocalRunStore(tmp.resolve("runs")).runs().get(0);
+        RunInfo r = new LocalRuns(tmp.resolve("runs")).runs().get(0);
         Files.writeString(run.resolve("metrics.jsonl"), "{\"key\":\"a\",\"value\":\"high\",\"step\":1}\n");
-        e = assertThrows(RunStoreException.class, () -> new LocalRunStore(tmp.resolve("runs")).metrics(r));
+        e = assertThrows(RunStoreException.class, () -> new LocalRuns(tmp.resolve("runs")).metrics(r));
         assertTrue(e.getMessage().startsWith(run.resolve("metrics.jsonl") + ": line 1 is no metric"), e.getMessage());
     }
 }

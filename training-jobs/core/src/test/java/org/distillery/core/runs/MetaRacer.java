@@ -1,4 +1,4 @@
-package org.distillery.tracking;
+package org.distillery.core.runs;
 
 import java.nio.file.Path;
 

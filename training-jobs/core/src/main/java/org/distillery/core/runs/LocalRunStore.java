@@ -1,8 +1,9 @@
-package org.distillery.tracking;
+package org.distillery.core.runs;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -127,7 +128,18 @@ public final class LocalRunStore {
 
     private static Meta readMeta(Path file) {
         try {
-            return JSON.readValue(file.toFile(), Meta.class);
+            JsonNode n = JSON.readTree(file.toFile());
+            if (!FORMAT.equals(n.path("format").asText())) {
+                throw new DistilleryException(file + ": format is '" + n.path("format").asText() + "', expected " + FORMAT);
+            }
+            for (String field : List.of("run_id", "experiment", "status")) {
+                JsonNode v = n.get(field);
+                if (v == null || !v.isTextual()) {
+                    throw new DistilleryException(file + ": field " + field + " is " + (v == null ? "missing" : v)
+                            + ", expected a string");
+                }
+            }
+            return JSON.treeToValue(n, Meta.class);
         } catch (IOException e) {
             throw new DistilleryException(file + ": not a readable run description: " + e.getMessage(), e);
         }
@@ -226,17 +238,33 @@ public final class LocalRunStore {
             String text = Files.readString(file, StandardCharsets.UTF_8);
             int start = 0;
             int nl;
+            long number = 0;
             while ((nl = text.indexOf('\n', start)) >= 0) { // an unterminated last line is a killed write: skip it
                 String line = text.substring(start, nl);
                 start = nl + 1;
+                number++;
                 if (!line.isBlank()) {
-                    out.add(LINE.readValue(line, Metric.class));
+                    out.add(metric(file, number, line));
                 }
             }
         } catch (IOException e) {
             throw new DistilleryException(file + ": unreadable metrics: " + e.getMessage(), e);
         }
         return out;
+    }
+
+    private static Metric metric(Path file, long number, String line) {
+        Metric m;
+        try {
+            m = LINE.readValue(line, Metric.class);
+        } catch (IOException e) {
+            m = null;
+        }
+        if (m == null || m.key() == null) {
+            throw new DistilleryException(file + ": line " + number + " is no metric, expected "
+                    + "{\"key\", \"value\", \"step\", \"timestamp\"}");
+        }
+        return m;
     }
 
     public Path artifactsDir(Meta meta) {

@@ -1,4 +1,4 @@
-package org.distillery.tracking;
+package org.distillery.core.runs;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
