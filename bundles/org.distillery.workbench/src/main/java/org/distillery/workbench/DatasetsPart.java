@@ -98,7 +98,7 @@ public class DatasetsPart {
                 Widgets.row(preps, p, p.name(), p.problem());
                 continue;
             }
-            Widgets.row(preps, p, p.name(), String.join(", ", p.sources().stream().map(PrepOutput.Source::name).toList()),
+            Widgets.row(preps, p, p.name(), String.join(", ", p.sourceNames()),
                     count(p.documentsRead()), count(p.documentsKept()), count(p.exactDuplicates()),
                     count(p.nearDuplicates()), String.format(Locale.ROOT, "%.2f%%", 100 * p.dedupRatio()),
                     count(p.tokens()));

@@ -1,7 +1,5 @@
 package org.distillery.workbench.core.datasets;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -10,23 +8,17 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.shard.ShardManifest;
 
 /**
- * What a prep job made, from its {@code manifest.json} ({@code distillery.token-shards/1}): the
- * sources it read, the documents each filter removed, the duplicates found, and the tokens per split.
- * A manifest that cannot be read is kept with its {@code problem}, so one bad folder hides no other.
+ * What a prep job made, read from its {@code manifest.json} by the engine's own {@link ShardManifest}: the
+ * sources it read, the documents each filter removed, the duplicates found, and the tokens per split. A
+ * manifest that cannot be read is kept with its {@code problem} (and no manifest), so one bad folder
+ * hides no other.
  */
-public record PrepOutput(String name, Path dir, String createdAt, List<Source> sources, long documentsRead,
-                         Map<String, Long> removedByFilter, long exactDuplicates, long nearDuplicates,
-                         double dedupRatio, long documentsKept, Map<String, Long> tokensBySplit, int vocabSize,
-                         String problem) {
-    public static final String MANIFEST = "manifest.json";
-    public static final String FORMAT = "distillery.token-shards";
-    private static final ObjectMapper JSON = new ObjectMapper();
-
-    /** One source of a prep: a dataset (or local files) and how many documents it gave. */
-    public record Source(String name, String format, long documents) {
-    }
+public record PrepOutput(String name, Path dir, ShardManifest manifest, String problem) {
+    public static final String MANIFEST = ShardManifest.FILE_NAME;
 
     /** The prep outputs in {@code prepDir} (a work dir's {@code prep/}), by name. */
     public static List<PrepOutput> under(Path prepDir) {
@@ -45,43 +37,69 @@ public record PrepOutput(String name, Path dir, String createdAt, List<Source> s
     }
 
     public static PrepOutput read(Path dir) {
-        Path file = dir.resolve(MANIFEST);
         String name = dir.getFileName().toString();
-        JsonNode m;
         try {
-            m = JSON.readTree(file.toFile());
-        } catch (IOException e) {
-            return broken(name, dir, file + ": not readable JSON: " + e.getMessage());
+            return new PrepOutput(name, dir, ShardManifest.read(dir), null);
+        } catch (IOException | DistilleryException e) {
+            return new PrepOutput(name, dir, null, e.getMessage());
         }
-        if (m == null || !FORMAT.equals(m.path("format").asText())) {
-            return broken(name, dir, file + ": format is '" + (m == null ? "" : m.path("format").asText())
-                    + "', expected " + FORMAT);
-        }
-        List<Source> sources = new ArrayList<>();
-        for (JsonNode s : m.path("sources")) {
-            sources.add(new Source(s.path("name").asText(), s.path("format").asText(), s.path("documents").asLong()));
-        }
-        JsonNode stats = m.path("stats");
-        Map<String, Long> removed = new LinkedHashMap<>();
-        stats.path("removed_by_filter").fields().forEachRemaining(e -> removed.put(e.getKey(), e.getValue().asLong()));
-        Map<String, Long> tokens = new LinkedHashMap<>();
-        m.path("splits").fields().forEachRemaining(e -> tokens.put(e.getKey(), e.getValue().path("tokens").asLong()));
-        return new PrepOutput(name, dir, m.path("created_at").asText(""), List.copyOf(sources),
-                stats.path("documents_read").asLong(), removed, stats.path("exact_duplicates").asLong(),
-                stats.path("near_duplicates").asLong(), stats.path("dedup_ratio").asDouble(),
-                stats.path("documents_kept").asLong(), tokens, m.path("tokenizer").path("vocab_size").asInt(), null);
     }
 
-    private static PrepOutput broken(String name, Path dir, String problem) {
-        return new PrepOutput(name, dir, "", List.of(), 0, Map.of(), 0, 0, 0, 0, Map.of(), 0, problem);
+    public List<ShardManifest.Source> sources() {
+        return manifest == null ? List.of() : manifest.sources();
+    }
+
+    public List<String> sourceNames() {
+        return sources().stream().map(ShardManifest.Source::name).toList();
     }
 
     /** Whether this prep read the named dataset. */
     public boolean uses(String dataset) {
-        return sources.stream().anyMatch(s -> s.name().equals(dataset));
+        return sources().stream().anyMatch(s -> s.name().equals(dataset));
+    }
+
+    public String createdAt() {
+        return manifest == null ? "" : manifest.createdAt();
+    }
+
+    public long documentsRead() {
+        return manifest == null ? 0 : manifest.stats().documentsRead();
+    }
+
+    /** Documents each filter removed, in the order the filters ran. */
+    public Map<String, Long> removedByFilter() {
+        return manifest == null ? Map.of() : manifest.stats().removedByFilter();
+    }
+
+    public long exactDuplicates() {
+        return manifest == null ? 0 : manifest.stats().exactDuplicates();
+    }
+
+    public long nearDuplicates() {
+        return manifest == null ? 0 : manifest.stats().nearDuplicates();
+    }
+
+    public double dedupRatio() {
+        return manifest == null ? 0 : manifest.stats().dedupRatio();
+    }
+
+    public long documentsKept() {
+        return manifest == null ? 0 : manifest.stats().documentsKept();
+    }
+
+    public Map<String, Long> tokensBySplit() {
+        Map<String, Long> out = new LinkedHashMap<>();
+        if (manifest != null) {
+            manifest.splits().forEach((split, s) -> out.put(split, s.tokens()));
+        }
+        return out;
     }
 
     public long tokens() {
-        return tokensBySplit.values().stream().mapToLong(Long::longValue).sum();
+        return tokensBySplit().values().stream().mapToLong(Long::longValue).sum();
+    }
+
+    public int vocabSize() {
+        return manifest == null ? 0 : manifest.tokenizer().vocabSize();
     }
 }

@@ -122,7 +122,7 @@ class EngineAnswersTest {
         try {
             PrepOutput b = PrepOutput.under(settings.workDir().resolve("prep")).get(0);
             assertEquals("broken", b.name());
-            assertTrue(b.problem().contains("manifest.json: format is 'something else', expected distillery.token-shards"),
+            assertTrue(b.problem().contains("manifest.json: has format 'something else', expected 'distillery.token-shards'"),
                     b.problem());
         } finally {
             Files.delete(broken.resolve(PrepOutput.MANIFEST));
