@@ -4,6 +4,8 @@ import jakarta.annotation.PostConstruct;
 import jakarta.inject.Inject;
 import java.util.List;
 import org.distillery.workbench.core.engine.JobProgress;
+import org.eclipse.e4.core.di.annotations.Optional;
+import org.eclipse.e4.ui.di.UIEventTopic;
 import org.eclipse.jface.dialogs.MessageDialog;
 import org.eclipse.swt.SWT;
 import org.eclipse.swt.custom.SashForm;
@@ -16,11 +18,10 @@ import org.eclipse.swt.widgets.TableItem;
 
 /**
  * The launched jobs: state, stage and progress from each job's events, the selected job's console,
- * Cancel (graceful stop, then kill) and Resume (a stopped training job, with --resume).
+ * Cancel (graceful stop, then kill) and Resume (a stopped training job, with --resume). Redrawn when a
+ * job's change is published ({@link JobTopics}).
  */
 public class JobsPart {
-    private static final int REFRESH_MS = 250;
-
     @Inject
     LaunchedJobs jobs;
 
@@ -57,11 +58,17 @@ public class JobsPart {
         sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));
         table = Widgets.table(sash, SWT.SINGLE, "jobs.table", "Job:220", "State:90", "Stage:150", "Progress:160",
                 "Run:260");
-        table.addListener(SWT.Selection, e -> showConsole());
+        table.addListener(SWT.Selection, e -> refresh());
         console = Widgets.named(new StyledText(sash, SWT.MULTI | SWT.V_SCROLL | SWT.H_SCROLL | SWT.READ_ONLY
                 | SWT.BORDER), "jobs.console");
         console.setFont(parent.getDisplay().getSystemFont());
         sash.setWeights(2, 3);
+        refresh();
+    }
+
+    @Inject
+    @Optional
+    void jobChanged(@UIEventTopic(JobTopics.ALL) DistilleryJob job) {
         refresh();
     }
 
@@ -72,7 +79,7 @@ public class JobsPart {
     }
 
     private void refresh() {
-        if (table.isDisposed()) {
+        if (table == null || table.isDisposed()) {
             return;
         }
         List<DistilleryJob> all = jobs.all();
@@ -98,7 +105,6 @@ public class JobsPart {
         resume.setEnabled(sel != null && sel.progress().ended() && sel.progress().state() != JobProgress.State.FINISHED
                 && sel.progress().launch().kind().resumable());
         showConsole();
-        table.getDisplay().timerExec(REFRESH_MS, this::refresh);
     }
 
     private void showConsole() {

@@ -5,15 +5,22 @@ import jakarta.annotation.PreDestroy;
 import jakarta.inject.Inject;
 import jakarta.inject.Singleton;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.distillery.workbench.core.engine.JobLaunch;
 import org.distillery.workbench.core.engine.JobProgress;
 import org.eclipse.e4.core.di.annotations.Creatable;
+import org.eclipse.e4.core.services.events.IEventBroker;
+import org.eclipse.e4.ui.di.UISynchronize;
+import org.eclipse.e4.ui.model.application.MApplication;
 import org.osgi.framework.FrameworkUtil;
 import org.osgi.framework.ServiceRegistration;
 
 /**
- * The jobs launched in this session, newest last; the Jobs and Runs views read them. It is also an
+ * The jobs launched in this session, newest last. Each job's changes are published on the application's
+ * {@link IEventBroker} ({@link JobTopics}), which the Jobs and Runs views subscribe to. It is also an
  * OSGi service while the workbench runs, so the debug platform's launch delegate can start jobs.
  */
 @Creatable
@@ -24,9 +31,17 @@ public class LaunchedJobs {
 
     @Inject
     WorkbenchSettings settings;
+    @Inject
+    MApplication application;
+
+    private IEventBroker broker;
+    private UISynchronize ui;
 
     @PostConstruct
     void register() {
+        // The application's own broker and UI thread: this singleton outlives the part that first asked for it.
+        broker = application.getContext().get(IEventBroker.class);
+        ui = application.getContext().get(UISynchronize.class);
         registration = FrameworkUtil.getBundle(LaunchedJobs.class).getBundleContext()
                 .registerService(LaunchedJobs.class, this, null);
     }
@@ -47,31 +62,41 @@ public class LaunchedJobs {
                     + String.join("; ", problems));
         }
         DistilleryJob job = new DistilleryJob(launch.command(s), new JobProgress(launch));
+        Map<JobProgress.Change, AtomicBoolean> queued = new EnumMap<>(JobProgress.Change.class);
+        for (JobProgress.Change c : JobProgress.Change.values()) {
+            queued.put(c, new AtomicBoolean());
+        }
+        job.progress().observe((p, change) -> publish(job, change, queued.get(change)));
         jobs.add(job);
+        broker.post(JobTopics.LAUNCHED, job);
         job.schedule();
         return job;
+    }
+
+    /**
+     * A job can print thousands of lines and steps a second while the views need only its latest state: a
+     * topic has at most one delivery per job waiting for the UI thread, and changes that come before it is
+     * delivered ride along with it. A state change or a run is delivered each time.
+     */
+    private void publish(DistilleryJob job, JobProgress.Change change, AtomicBoolean waiting) {
+        String topic = JobTopics.of(change);
+        if (change == JobProgress.Change.STATE || change == JobProgress.Change.RUN) {
+            broker.post(topic, job);
+        } else if (waiting.compareAndSet(false, true)) {
+            ui.asyncExec(() -> {
+                waiting.set(false);
+                broker.send(topic, job);
+            });
+        }
     }
 
     public synchronized List<DistilleryJob> all() {
         return List.copyOf(jobs);
     }
 
-    /** Whether any job is still running (views refresh faster then). */
+    /** Whether any job is still running. */
     public synchronized boolean anyRunning() {
         return jobs.stream().anyMatch(j -> !j.progress().ended());
-    }
-
-    /**
-     * A count that grows whenever a job is launched, announces its run, reports a metric or changes state
-     * (every term only grows, so any change moves the sum): views poll it cheaply and reload only when it moved.
-     */
-    public synchronized long changes() {
-        long n = jobs.size();
-        for (DistilleryJob j : jobs) {
-            JobProgress p = j.progress();
-            n += p.metricEvents() + (p.runId() != null ? 1 : 0) + p.state().ordinal();
-        }
-        return n;
     }
 
     /** The job that announced the run {@code runId}, newest first, or null. */

@@ -2,6 +2,8 @@ package org.distillery.workbench;
 
 import jakarta.annotation.PostConstruct;
 import jakarta.inject.Inject;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -11,6 +13,7 @@ import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.distillery.workbench.core.engine.EngineSettings;
 import org.distillery.workbench.core.engine.JobProgress;
 import org.distillery.workbench.core.runs.LocalRuns;
@@ -18,6 +21,10 @@ import org.distillery.workbench.core.runs.MlflowRunStore;
 import org.distillery.workbench.core.runs.RunInfo;
 import org.distillery.workbench.core.runs.RunStore;
 import org.distillery.workbench.core.runs.RunStoreException;
+import org.distillery.workbench.core.runs.RunStoreWatch;
+import org.eclipse.e4.core.di.annotations.Optional;
+import org.eclipse.e4.ui.di.UIEventTopic;
+import org.eclipse.e4.ui.di.UISynchronize;
 import org.eclipse.swt.SWT;
 import org.eclipse.swt.custom.SashForm;
 import org.eclipse.swt.graphics.Color;
@@ -34,15 +41,11 @@ import org.eclipse.swtchart.ISeries;
 /**
  * Tracked runs from the local run store or the MLflow server: tick runs to overlay their curves of one
  * metric in a chart (teacher, scratch student and KD student side by side), see a run's params. While
- * a job runs, its run's curve grows from the job's own metric events, ahead of the store.
+ * a job runs, its run's curve grows from the job's own metric events, ahead of the store. The store is
+ * read again when a job announces its run or ends ({@link JobTopics}), when the local store changes on
+ * disk ({@link RunStoreWatch}: runs started elsewhere, by the CLI or a cluster), and on Refresh.
  */
 public class RunsPart {
-    /** How often the view looks at the launched jobs; cheap, no store is read. */
-    private static final int POLL_MS = 250;
-    /** At most this often the store is read again while a job's metrics keep arriving. */
-    private static final long LIVE_MS = 500;
-    /** Runs started elsewhere (the CLI, the cluster) show up within this. */
-    private static final long IDLE_MS = 5000;
     private static final int[][] PALETTE = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
         {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
 
@@ -50,6 +53,8 @@ public class RunsPart {
     LaunchedJobs jobs;
     @Inject
     WorkbenchSettings settings;
+    @Inject
+    UISynchronize ui;
 
     private Combo source;
     private Table runs;
@@ -61,20 +66,24 @@ public class RunsPart {
     private final Set<String> checked = new HashSet<>();
     private final Set<String> autoChecked = new HashSet<>();
     private final Map<String, Color> colors = new HashMap<>();
-    private long lastReload;
-    private long seenChanges = Long.MIN_VALUE;
-    private long seenLaunches = -1;
+    /** The runs as last read, and the ticked ones' curves as stored. */
+    private List<RunInfo> listed = List.of();
+    private final Map<String, Map<String, SortedMap<Long, Double>>> stored = new HashMap<>();
+    private RunStoreWatch watch;
+    private final AtomicBoolean reloadQueued = new AtomicBoolean();
 
     @PostConstruct
     public void create(Composite parent) {
-        Composite top = Widgets.bar(parent, 5);
+        Composite top = Widgets.bar(parent, 6);
         new Label(top, SWT.NONE).setText("Runs from");
         source = Widgets.named(new Combo(top, SWT.READ_ONLY), "runs.source");
         source.addListener(SWT.Selection, e -> reload());
         new Label(top, SWT.NONE).setText("Metric");
         metric = Widgets.named(new Combo(top, SWT.READ_ONLY), "runs.metric");
         metric.setLayoutData(new GridData(180, SWT.DEFAULT));
-        metric.addListener(SWT.Selection, e -> reload());
+        metric.addListener(SWT.Selection, e -> draw());
+        Widgets.button(top, "Refresh", "runs.refresh", this::reload)
+                .setToolTipText("Read the runs again (an MLflow server's runs change without telling)");
         status = Widgets.named(new Label(top, SWT.NONE), "runs.status");
         status.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false));
 
@@ -102,9 +111,75 @@ public class RunsPart {
         chart.getAxisSet().getXAxis(0).getTitle().setText("step");
         chart.getAxisSet().getYAxis(0).getTitle().setText("");
         sash.setWeights(2, 3);
-        parent.addDisposeListener(e -> colors.values().forEach(Color::dispose));
+        parent.addDisposeListener(e -> {
+            colors.values().forEach(Color::dispose);
+            if (watch != null) {
+                watch.close();
+            }
+        });
         sources();
-        tick();
+        reload();
+    }
+
+    @Inject
+    @Optional
+    void jobAnnouncedItsRun(@UIEventTopic(JobTopics.RUN) DistilleryJob job) {
+        reload();
+    }
+
+    @Inject
+    @Optional
+    void jobStartedOrEnded(@UIEventTopic(JobTopics.STATE) DistilleryJob job) {
+        reload();
+    }
+
+    /** A running job's curves grow from its own events; the store is not read for them. */
+    @Inject
+    @Optional
+    void jobMetrics(@UIEventTopic(JobTopics.METRIC) DistilleryJob job) {
+        if (chart != null && !chart.isDisposed()) {
+            draw();
+        }
+    }
+
+    /** Whether {@code path} (in the store) is the metrics a job launched here is appending, while it runs. */
+    private boolean grownByAJobHere(Path path) {
+        if (path.getNameCount() != 3 || !path.getFileName().toString().equals("metrics.jsonl")) {
+            return false;
+        }
+        JobProgress job = jobs.forRun(path.getName(1).toString());
+        return job != null && !job.ended();
+    }
+
+    /** Watches the local store the view shows (none for MLflow); a change on disk reads it again. */
+    private void watch(Path root) {
+        if (watch != null && watch.root().equals(root)) {
+            return;
+        }
+        if (watch != null) {
+            watch.close();
+            watch = null;
+        }
+        if (root == null) {
+            return;
+        }
+        try {
+            watch = RunStoreWatch.start(root, paths -> {
+                if (paths.stream().allMatch(this::grownByAJobHere)) {
+                    return; // the job's own metric events draw that curve, ahead of the store
+                }
+                if (reloadQueued.compareAndSet(false, true)) { // one reload waiting at most; it reads the latest
+                    ui.asyncExec(() -> {
+                        reloadQueued.set(false);
+                        if (!chart.isDisposed()) {
+                            reload();
+                        }
+                    });
+                }
+            });
+        } catch (IOException e) {
+            status.setText(root + ": cannot watch for new runs (" + e.getMessage() + "); use Refresh");
+        }
     }
 
     private void sources() {
@@ -127,30 +202,11 @@ public class RunsPart {
                 : new LocalRuns(s.workDir().resolve("runs"));
     }
 
-    private void tick() {
-        if (chart.isDisposed()) {
-            return;
-        }
-        // A launch or an end is shown at once, a growing curve at most every LIVE_MS: a short job must
-        // not finish between two slow polls with its curve never drawn.
-        long now = System.currentTimeMillis();
-        long changes = jobs.changes();
-        int launches = jobs.all().size();
-        boolean moved = changes != seenChanges;
-        if (launches != seenLaunches || !jobs.anyRunning() && moved || moved && now - lastReload >= LIVE_MS
-                || now - lastReload >= IDLE_MS) {
-            seenChanges = changes;
-            seenLaunches = launches;
-            sources();
-            reload();
-        }
-        chart.getDisplay().timerExec(POLL_MS, this::tick);
-    }
-
     /** Reads the runs and the ticked runs' curves again, and redraws. */
     void reload() {
-        lastReload = System.currentTimeMillis();
+        sources();
         RunStore store = store();
+        watch(store instanceof LocalRuns ? settings.get().workDir().resolve("runs") : null);
         List<RunInfo> list;
         try {
             list = store.runs();
@@ -166,17 +222,35 @@ public class RunsPart {
             }
         }
         updateTable(list);
+        listed = list;
+        stored.clear();
+        for (RunInfo r : list) {
+            if (checked.contains(r.id())) {
+                try {
+                    stored.put(r.id(), store.metrics(r));
+                } catch (RunStoreException e) {
+                    status.setText(e.getMessage());
+                    status.setToolTipText(e.getMessage());
+                    return;
+                }
+            }
+        }
+        draw();
+    }
+
+    /** Plots the ticked runs' stored curves with what their running jobs reported since. */
+    private void draw() {
         Map<RunInfo, Map<String, SortedMap<Long, Double>>> curves = new java.util.LinkedHashMap<>();
         Set<String> names = new TreeSet<>();
-        for (RunInfo r : list) {
-            if (!checked.contains(r.id())) {
+        for (RunInfo r : listed) {
+            if (!checked.contains(r.id()) || !stored.containsKey(r.id())) {
                 continue;
             }
-            Map<String, SortedMap<Long, Double>> m = new TreeMap<>(store.metrics(r));
+            Map<String, SortedMap<Long, Double>> m = new TreeMap<>(stored.get(r.id()));
             JobProgress live = jobs.forRun(r.localId() != null ? r.localId() : r.id());
             if (live != null) {
-                live.metrics().forEach((k, v) -> m.merge(k, v, (stored, fresh) -> {
-                    SortedMap<Long, Double> both = new TreeMap<>(stored);
+                live.metrics().forEach((k, v) -> m.merge(k, v, (kept, fresh) -> {
+                    SortedMap<Long, Double> both = new TreeMap<>(kept);
                     both.putAll(fresh);
                     return both;
                 }));
@@ -186,7 +260,7 @@ public class RunsPart {
         }
         updateMetrics(names);
         plot(curves, metric.getText());
-        status.setText(list.size() + " runs in " + store.location() + (jobs.anyRunning() ? " (live)" : ""));
+        status.setText(listed.size() + " runs in " + store().location() + (jobs.anyRunning() ? " (live)" : ""));
         status.getParent().layout();
     }
 

@@ -7,19 +7,42 @@ import java.util.List;
 import java.util.Map;
 import java.util.SortedMap;
 import java.util.TreeMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.distillery.core.progress.ProgressEvent;
 
 /**
  * What is known about one launched job, folded from its events and output: state, stage, progress,
  * the run it announced and that run's live metric curves, and the last {@value #CONSOLE_LINES} console
  * lines. Written by the process's reader threads, read by the UI: every method is synchronized and
- * readers get copies.
+ * readers get copies. {@link Observer}s hear of each change after it is made (outside the lock), on the
+ * thread that made it: the workbench turns them into events for its views.
  */
 public final class JobProgress implements EngineProcess.Listener {
     public static final int CONSOLE_LINES = 5000;
 
     /** Where a job is in its life. */
     public enum State { STARTING, RUNNING, FINISHED, FAILED, CANCELLED }
+
+    /** What changed: the views each redraw what shows it. */
+    public enum Change {
+        /** The job started or ended ({@link #state()}). */
+        STATE,
+        /** A stage began or its progress moved. */
+        PROGRESS,
+        /** The job announced its tracked run. */
+        RUN,
+        /** A metric arrived. */
+        METRIC,
+        /** A console line arrived. */
+        CONSOLE
+    }
+
+    /** Hears of changes to a job. */
+    public interface Observer {
+        void changed(JobProgress job, Change change);
+    }
+
+    private final List<Observer> observers = new CopyOnWriteArrayList<>();
 
     private final JobLaunch launch;
     private final Deque<String> console = new ArrayDeque<>();
@@ -44,55 +67,80 @@ public final class JobProgress implements EngineProcess.Listener {
         return launch;
     }
 
-    @Override
-    public synchronized void event(ProgressEvent e) {
-        if (state == State.STARTING) {
-            state = State.RUNNING;
-        }
-        if (e instanceof ProgressEvent.Stage s) {
-            stage = s.stage() + " (" + s.index() + "/" + s.stages() + ")";
-            fraction = -1;
-            progressText = "";
-        } else if (e instanceof ProgressEvent.Progress p) {
-            fraction = p.fraction();
-            progressText = p.done() + (p.total() > 0 ? "/" + p.total() : "") + (p.unit() != null ? " " + p.unit() : "");
-        } else if (e instanceof ProgressEvent.Run r) {
-            runId = r.run();
-            experiment = r.experiment();
-        } else if (e instanceof ProgressEvent.Metric m) {
-            metricEvents++;
-            figures.put(m.name(), m.value());
-            if (m.step() != null) {
-                metrics.computeIfAbsent(m.name(), k -> new TreeMap<>()).put(m.step(), m.value());
-            }
-        } else if (e instanceof ProgressEvent.Done d) {
-            output = d.output();
-        } else if (e instanceof ProgressEvent.Failed f) {
-            failure = f.message();
+    public void observe(Observer observer) {
+        observers.add(observer);
+    }
+
+    private void tell(Change change) {
+        for (Observer o : observers) {
+            o.changed(this, change);
         }
     }
 
     @Override
-    public synchronized void console(String line, boolean error) {
-        console.addLast(line);
-        consoleCount++;
-        if (console.size() > CONSOLE_LINES) {
-            console.removeFirst();
+    public void event(ProgressEvent e) {
+        boolean started;
+        synchronized (this) {
+            started = state == State.STARTING;
+            if (started) {
+                state = State.RUNNING;
+            }
+            if (e instanceof ProgressEvent.Stage s) {
+                stage = s.stage() + " (" + s.index() + "/" + s.stages() + ")";
+                fraction = -1;
+                progressText = "";
+            } else if (e instanceof ProgressEvent.Progress p) {
+                fraction = p.fraction();
+                progressText = p.done() + (p.total() > 0 ? "/" + p.total() : "") + (p.unit() != null ? " " + p.unit() : "");
+            } else if (e instanceof ProgressEvent.Run r) {
+                runId = r.run();
+                experiment = r.experiment();
+            } else if (e instanceof ProgressEvent.Metric m) {
+                metricEvents++;
+                figures.put(m.name(), m.value());
+                if (m.step() != null) {
+                    metrics.computeIfAbsent(m.name(), k -> new TreeMap<>()).put(m.step(), m.value());
+                }
+            } else if (e instanceof ProgressEvent.Done d) {
+                output = d.output();
+            } else if (e instanceof ProgressEvent.Failed f) {
+                failure = f.message();
+            }
         }
-        if (error && line.startsWith("error: ") && failure == null) {
-            failure = line.substring("error: ".length());
+        if (started) {
+            tell(Change.STATE);
         }
+        tell(e instanceof ProgressEvent.Run ? Change.RUN : e instanceof ProgressEvent.Metric ? Change.METRIC
+                : Change.PROGRESS);
+    }
+
+    @Override
+    public void console(String line, boolean error) {
+        synchronized (this) {
+            console.addLast(line);
+            consoleCount++;
+            if (console.size() > CONSOLE_LINES) {
+                console.removeFirst();
+            }
+            if (error && line.startsWith("error: ") && failure == null) {
+                failure = line.substring("error: ".length());
+            }
+        }
+        tell(Change.CONSOLE);
     }
 
     /** The process ended with {@code status}; {@code cancelled} when the user stopped it. */
-    public synchronized void exited(int status, boolean cancelled) {
-        state = cancelled ? State.CANCELLED : status == 0 ? State.FINISHED : State.FAILED;
-        if (state == State.FAILED && failure == null) {
-            failure = "exit status " + status;
+    public void exited(int status, boolean cancelled) {
+        synchronized (this) {
+            state = cancelled ? State.CANCELLED : status == 0 ? State.FINISHED : State.FAILED;
+            if (state == State.FAILED && failure == null) {
+                failure = "exit status " + status;
+            }
+            if (state == State.FINISHED) {
+                fraction = 1;
+            }
         }
-        if (state == State.FINISHED) {
-            fraction = 1;
-        }
+        tell(Change.STATE);
     }
 
     /** How many metric events arrived so far; views compare it to see whether a curve grew. */

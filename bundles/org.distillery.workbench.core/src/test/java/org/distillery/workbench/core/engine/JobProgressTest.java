@@ -66,4 +66,21 @@ class JobProgressTest {
                 c.consoleSince(c.consoleCount() - 2));
         assertEquals(JobProgress.CONSOLE_LINES, c.consoleSince(0).size());
     }
+
+    @Test
+    void observersHearEachChangeAfterItIsMade() {
+        JobProgress p = new JobProgress(new JobLaunch(JobLaunch.Kind.TRAIN, Path.of("t.yaml"), false, ""));
+        List<String> heard = new java.util.ArrayList<>();
+        p.observe((job, change) -> heard.add(change + (change == JobProgress.Change.RUN ? " " + job.runId() : "")
+                + (change == JobProgress.Change.STATE ? " " + job.state() : "")));
+        p.console("$ distillery train t.yaml", false);
+        feed(p, ProgressEvent.run("train", "ab12", "demo", "train-demo"));
+        feed(p, ProgressEvent.stage("train", "train", 2, 2));
+        feed(p, ProgressEvent.progress("train", "train", 30, 120, "steps"));
+        feed(p, ProgressEvent.metric("train", "train/loss", 7.5, 10));
+        feed(p, ProgressEvent.done("train", "/w/model.ckpt"));
+        p.exited(0, false);
+        assertEquals(List.of("CONSOLE", "STATE RUNNING", "RUN ab12", "PROGRESS", "PROGRESS", "METRIC", "PROGRESS",
+                "STATE FINISHED"), heard);
+    }
 }

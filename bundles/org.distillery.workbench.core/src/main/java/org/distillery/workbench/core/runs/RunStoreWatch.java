@@ -1,0 +1,121 @@
+package org.distillery.workbench.core.runs;
+
+import java.io.IOException;
+import java.nio.file.ClosedWatchServiceException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardWatchEventKinds;
+import java.nio.file.WatchEvent;
+import java.nio.file.WatchKey;
+import java.nio.file.WatchService;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+/**
+ * Tells when a local run store changes on disk, whoever writes it (a job launched here, the CLI, another
+ * workbench): a run created, its description or metrics written. The file system notifies a
+ * {@link WatchService} on the store's folder, its experiments' and its runs' folders; one daemon thread
+ * waits on it. {@code changed} runs on that thread, once per batch of notifications, with the paths that
+ * changed relative to the store ({@code <experiment>/<run id>/metrics.jsonl}).
+ */
+public final class RunStoreWatch implements AutoCloseable {
+    /** The store's folder is depth 0, an experiment's 1, a run's 2. */
+    private static final int RUN_DEPTH = 2;
+
+    private final Path root;
+    private final WatchService watch;
+    private final Map<WatchKey, Integer> depths = new HashMap<>();
+    private final Thread thread;
+
+    private RunStoreWatch(Path root, Consumer<List<Path>> changed) throws IOException {
+        this.root = root;
+        this.watch = root.getFileSystem().newWatchService();
+        register(root, 0);
+        this.thread = new Thread(() -> loop(changed), "distillery-runs-watch");
+        thread.setDaemon(true);
+        thread.start();
+    }
+
+    /** Watches {@code root} (created if missing, as the engine would create it) until closed. */
+    public static RunStoreWatch start(Path root, Consumer<List<Path>> changed) throws IOException {
+        Files.createDirectories(root);
+        return new RunStoreWatch(root, changed);
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    private void register(Path dir, int depth) throws IOException {
+        WatchKey key = dir.register(watch, StandardWatchEventKinds.ENTRY_CREATE, StandardWatchEventKinds.ENTRY_MODIFY,
+                StandardWatchEventKinds.ENTRY_DELETE);
+        synchronized (depths) {
+            depths.put(key, depth);
+        }
+        if (depth < RUN_DEPTH) {
+            try (Stream<Path> children = Files.list(dir)) {
+                for (Path c : children.filter(Files::isDirectory).toList()) {
+                    register(c, depth + 1);
+                }
+            }
+        }
+    }
+
+    private void loop(Consumer<List<Path>> changed) {
+        try {
+            while (true) {
+                WatchKey key = watch.take();
+                Integer depth;
+                synchronized (depths) {
+                    depth = depths.get(key);
+                }
+                List<Path> paths = new ArrayList<>();
+                for (WatchEvent<?> e : key.pollEvents()) {
+                    if (e.kind() == StandardWatchEventKinds.OVERFLOW) {
+                        paths.add(Path.of(""));
+                        continue;
+                    }
+                    Path child = ((Path) key.watchable()).resolve((Path) e.context());
+                    paths.add(root.relativize(child));
+                    // A new experiment or run folder: watch it too, and what it already holds.
+                    if (depth != null && depth < RUN_DEPTH && e.kind() == StandardWatchEventKinds.ENTRY_CREATE) {
+                        if (Files.isDirectory(child)) {
+                            try {
+                                register(child, depth + 1);
+                                // written before the watch on it began: reported as changed too
+                                try (Stream<Path> inside = Files.walk(child, RUN_DEPTH - depth)) {
+                                    inside.forEach(f -> paths.add(root.relativize(f)));
+                                }
+                            } catch (IOException ignored) {
+                                // gone again, or unreadable: the next listing of the store says so
+                            }
+                        }
+                    }
+                }
+                if (!key.reset()) {
+                    synchronized (depths) {
+                        depths.remove(key);
+                    }
+                }
+                if (!paths.isEmpty()) {
+                    changed.accept(paths);
+                }
+            }
+        } catch (InterruptedException | ClosedWatchServiceException e) {
+            // closed
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            watch.close();
+        } catch (IOException e) {
+            // nothing left to release
+        }
+    }
+}
