@@ -1,9 +1,11 @@
 package org.distillery.cli;
 
+import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.dataset.DatasetCatalog;
+import org.distillery.core.io.FileAccessException;
 import org.distillery.core.progress.JsonLinesProgress;
 import org.distillery.core.progress.ProgressListener;
 import picocli.CommandLine;
@@ -11,9 +13,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * The {@code distillery} command. Results go to stdout; errors to stderr with exit code 2 for a
- * user error (a spec, a file, a dataset) and 1 for anything else. Progress is a bar on a terminal
- * and JSON lines ({@code distillery.progress/1}) on stdout otherwise.
+ * The {@code distillery} command. Results go to stdout; errors to stderr as one {@code error:} line, with
+ * exit code 2 for a user error (a spec, a file, a dataset) and 1 for anything else. A failed read or write
+ * names the file and says what happened in plain words ({@code no space left on device}); the stack
+ * trace is printed with {@code --verbose} only, or for an error Distillery did not foresee (a bug).
+ * Progress is a bar on a terminal and JSON lines ({@code distillery.progress/1}) on stdout otherwise.
  */
 @Command(name = "distillery", mixinStandardHelpOptions = true, versionProvider = Distillery.Version.class,
         description = "Prepare text with Spark, train and distill small GPT models, export them for serving.",
@@ -37,29 +41,48 @@ public final class Distillery {
             scope = CommandLine.ScopeType.INHERIT)
     Path datasetsDir;
 
+    @Option(names = "--verbose", description = "print the stack trace of an error too",
+            scope = CommandLine.ScopeType.INHERIT)
+    boolean verbose;
+
     public static void main(String[] args) {
         System.exit(run(args, System.out, System.err));
     }
 
     /** Runs the command line; returns the exit code. */
     public static int run(String[] args, PrintStream out, PrintStream err) {
-        CommandLine cl = new CommandLine(new Distillery());
+        Distillery top = new Distillery();
+        CommandLine cl = new CommandLine(top);
         cl.setOut(new java.io.PrintWriter(out, true));
         cl.setErr(new java.io.PrintWriter(err, true));
         cl.setExecutionExceptionHandler((e, line, parsed) -> {
-            Throwable t = e;
-            while (!(t instanceof DistilleryException) && t.getCause() != null && t.getCause() != t) {
-                t = t.getCause();
+            Failure f = Failure.of(e);
+            err.println("error: " + f.message());
+            if (top.verbose || f.unforeseen()) {
+                e.printStackTrace(err);
             }
-            if (t instanceof DistilleryException) {
-                err.println("error: " + t.getMessage());
-                return 2;
-            }
-            err.println("error: " + e);
-            e.printStackTrace(err);
-            return 1;
+            return f.exitCode();
         });
         return cl.execute(args);
+    }
+
+    /**
+     * What the {@code error:} line says about a failed command: the first error in the cause chain that
+     * Distillery raised for the user (exit 2), or that is a failed read or write (exit 1: the file and the
+     * problem in plain words); anything else is {@code unforeseen} (a bug) and shows its stack trace.
+     */
+    record Failure(String message, int exitCode, boolean unforeseen) {
+        static Failure of(Throwable e) {
+            for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+                if (t instanceof DistilleryException) {
+                    return new Failure(t.getMessage(), 2, false);
+                }
+                if (t instanceof IOException io) {
+                    return new Failure(FileAccessException.describe(io), 1, false);
+                }
+            }
+            return new Failure(e.toString(), 1, true);
+        }
     }
 
     Path workDir() {

@@ -173,8 +173,8 @@ final class TrainingLaunch {
                 progress.on(ProgressEvent.failed(jobName, e.getMessage()));
                 run.finish(RunStatus.KILLED);
                 throw e;
-            } catch (RuntimeException e) {
-                progress.on(ProgressEvent.failed(jobName, e.getMessage()));
+            } catch (RuntimeException | IOException e) {
+                progress.on(ProgressEvent.failed(jobName, Distillery.Failure.of(e).message()));
                 run.finish(RunStatus.FAILED);
                 throw e;
             } finally {

@@ -121,7 +121,11 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
                 header.step(), header.tokensSeen(), header.training(), header.tokenizer(), header.data(),
                 header.metrics(), header.spec(), header.runId(), list);
         byte[] json = JSON.writeValueAsBytes(h);
-        AtomicFile.write(file, out -> {
+        long floats = 0;
+        for (Section sec : list) {
+            floats += sec.floats();
+        }
+        AtomicFile.write(file, PREFIX + json.length + 4 * floats + 32, out -> {
             MessageDigest digest = Sha256.newDigest();
             DigestOutputStream d = new DigestOutputStream(out, digest);
             ByteBuffer prefix = ByteBuffer.allocate(PREFIX).order(ByteOrder.LITTLE_ENDIAN);

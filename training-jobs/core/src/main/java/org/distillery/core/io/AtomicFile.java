@@ -16,7 +16,8 @@ import java.util.UUID;
 /**
  * Writes a file so that its final name only ever holds complete content: the bytes go to a
  * temporary file in the same folder, which is forced to disk and then renamed over the final name
- * (an atomic rename on one file system). A crash leaves at most a {@code .tmp-} file behind.
+ * (an atomic rename on one file system). A crash leaves at most a {@code .tmp-} file behind; a failed
+ * write leaves nothing and throws a {@link FileAccessException} that names the file.
  */
 public final class AtomicFile {
     private AtomicFile() {
@@ -39,7 +40,12 @@ public final class AtomicFile {
     }
 
     public static void write(Path target, Content content) throws IOException {
-        writeChannel(target, ch -> {
+        write(target, -1, content);
+    }
+
+    /** As {@link #write(Path, Content)}, refused before it starts if the file system has no room for {@code bytes}. */
+    public static void write(Path target, long bytes, Content content) throws IOException {
+        writeChannel(target, bytes, ch -> {
             OutputStream out = new java.io.BufferedOutputStream(Channels.newOutputStream(ch), 1 << 16);
             content.writeTo(out);
             out.flush();
@@ -48,24 +54,43 @@ public final class AtomicFile {
 
     /** As {@link #write(Path, Content)}, the content written straight to the temporary file's channel. */
     public static void writeChannel(Path target, ChannelContent content) throws IOException {
+        writeChannel(target, -1, content);
+    }
+
+    private static void writeChannel(Path target, long bytes, ChannelContent content) throws IOException {
         Path dir = target.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
         Path tmp = temporaryFor(dir, target);
         try {
+            Files.createDirectories(dir);
+            if (bytes >= 0) {
+                FileAccessException.requireSpace(target, bytes);
+            }
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                 content.writeTo(ch);
                 ch.force(true);
             }
             moveIntoPlace(tmp, target);
             syncDirectory(dir);
+        } catch (IOException e) {
+            throw FileAccessException.of(target, e);
         } finally {
-            Files.deleteIfExists(tmp);
+            try {
+                Files.deleteIfExists(tmp);
+            } catch (IOException e) {
+                // the folder itself is unwritable or gone: there is no temporary file to leave behind
+            }
         }
     }
 
     /** The temporary file a write of {@code target} goes through: hidden, beside it, never a final name. */
     public static Path temporaryFor(Path dir, Path target) {
         return dir.resolve("." + target.getFileName() + ".tmp-" + UUID.randomUUID());
+    }
+
+    /** Whether {@code file} is the temporary file of a write of {@code target}. */
+    static boolean isTemporaryOf(Path file, Path target) {
+        return file.getFileName() != null && target.getFileName() != null
+                && file.getFileName().toString().startsWith("." + target.getFileName() + ".tmp-");
     }
 
     /** Whether {@code file} is a temporary file of a write (see {@link #temporaryFor}). */

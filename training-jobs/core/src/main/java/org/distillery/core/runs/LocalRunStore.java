@@ -19,6 +19,7 @@ import java.util.UUID;
 import java.util.stream.Stream;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.io.AtomicFile;
+import org.distillery.core.io.FileAccessException;
 
 /**
  * Runs kept on disk when no MLflow server is configured, or while one is unreachable; {@code distillery
@@ -223,7 +224,7 @@ public final class LocalRunStore {
                 ch.force(false);
             }
         } catch (IOException e) {
-            throw new DistilleryException(file + ": cannot append " + what + ": " + e.getMessage(), e);
+            throw new DistilleryException("cannot append " + what + ": " + FileAccessException.of(file, e).getMessage(), e);
         }
     }
 
@@ -330,7 +331,7 @@ public final class LocalRunStore {
         try {
             AtomicFile.write(file, JSON.writeValueAsBytes(value));
         } catch (IOException e) {
-            throw new DistilleryException(file + ": cannot write: " + e.getMessage(), e);
+            throw new DistilleryException("cannot write the run store: " + FileAccessException.of(file, e).getMessage(), e);
         }
     }
 
