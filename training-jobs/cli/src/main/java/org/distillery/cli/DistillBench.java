@@ -87,8 +87,8 @@ final class DistillBench implements Callable<Integer> {
         try {
             // Score as many consecutive train windows as the steps draw, with the code the Spark job runs per task.
             long started = System.nanoTime();
-            TeacherLogitsManifest logitsManifest = TeacherScorer.scoreInProcess(teacher, prepDir, work, block, topK,
-                    temperature, batch, (long) steps * batch, Distillery.version());
+            TeacherLogitsManifest logitsManifest = TeacherScorer.scoreInProcess(teacher, prepDir, work,
+                    new TeacherScorer.Settings(block, topK, temperature, batch), (long) steps * batch, Distillery.version());
             double scoreSeconds = (System.nanoTime() - started) / 1e9;
             long positions = logitsManifest.windows() * block;
             long bytes = logitsManifest.shards().stream().mapToLong(TeacherLogits.Shard::bytes).sum();

@@ -4,6 +4,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.JobContext;
 import org.distillery.core.io.Location;
 import org.distillery.core.shard.ShardCache;
 import org.distillery.core.shard.TeacherLogitsManifest;
@@ -56,8 +57,8 @@ final class DistillCommand implements Callable<Integer> {
         String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
         return TrainingLaunch.run(top, DistillJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile,
                 "student", false, copies, (run, progress) -> new DistillJob(located, teacher.checkpoint(),
-                        teacher.source(), data, logits, output, resume, run, progress, Distillery.version(),
-                        System.err).onOutput(copies).run());
+                        teacher.source(), data, logits, JobContext.of(output, run, Distillery.version())
+                        .resuming(resume).reportingTo(progress)).onOutput(copies).run());
     }
 
     /**

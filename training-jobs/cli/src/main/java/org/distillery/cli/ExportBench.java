@@ -7,7 +7,6 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -124,9 +123,8 @@ final class ExportBench implements Callable<Integer> {
         BpeTokenizer tok = new BpeTokenizer(vocab, java.util.List.of(), java.util.List.of("<|endoftext|>"));
         String json = HfTokenizerJson.toJson(tok);
         GptParameters params = GptParameters.initialize(c, 1);
-        Checkpoint.Header h = new Checkpoint.Header(Checkpoint.FORMAT, Checkpoint.VERSION, Distillery.version(),
-                Instant.now().toString(), c, 0, 0, null, new Checkpoint.Tokenizer(Sha256.of(json), tok.vocabSize(), json),
-                null, Map.of(), Map.of(), null, null);
+        Checkpoint.Header h = Checkpoint.Header.of(Distillery.version(), c,
+                new Checkpoint.Tokenizer(Sha256.of(json), tok.vocabSize(), json));
         Map<String, INDArray> sections = new LinkedHashMap<>();
         sections.put(Checkpoint.PARAMS, params.flat());
         return new Checkpoint(h, sections);

@@ -2,6 +2,7 @@ package org.distillery.cli;
 
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import org.distillery.core.JobContext;
 import org.distillery.core.io.Location;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.spec.SpecReader;
@@ -49,8 +50,8 @@ final class TrainCommand implements Callable<Integer> {
         String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
         return TrainingLaunch.run(top, TrainJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile,
                 "model", true, copies, (run, progress) -> {
-                    TrainJob.Result r = new TrainJob(located, data, output, resume, run, progress, Distillery.version())
-                            .onOutput(copies).run();
+                    TrainJob.Result r = new TrainJob(located, data, JobContext.of(output, run, Distillery.version())
+                            .resuming(resume).reportingTo(progress)).onOutput(copies).run();
                     run.logArtifact(data.resolve(ShardManifest.read(data).tokenizer().file()), "tokenizer");
                     return r;
                 });

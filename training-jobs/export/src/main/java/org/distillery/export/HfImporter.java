@@ -6,7 +6,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.time.Instant;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -79,11 +78,10 @@ public final class HfImporter {
         String dataSha = metadata.get(p + "dataset_manifest_sha256");
         Map<String, Object> spec = new LinkedHashMap<>();
         spec.put("imported_from", dir.toAbsolutePath().toString());
-        Checkpoint.Header h = new Checkpoint.Header(Checkpoint.FORMAT, Checkpoint.VERSION, distilleryVersion,
-                Instant.now().toString(), config, step, 0, null,
-                new Checkpoint.Tokenizer(Sha256.of(tokenizerJson), tok.vocabSize(), tokenizerJson),
-                dataSha == null ? null : new Checkpoint.Data(dataSha, null), Map.of(), spec, metadata.get(p + "run_id"),
-                null);
+        Checkpoint.Header h = Checkpoint.Header.of(distilleryVersion, config,
+                        new Checkpoint.Tokenizer(Sha256.of(tokenizerJson), tok.vocabSize(), tokenizerJson))
+                .atStep(step, 0).withData(dataSha == null ? null : new Checkpoint.Data(dataSha, null)).withSpec(spec)
+                .withRunId(metadata.get(p + "run_id"));
         Map<String, INDArray> sections = new LinkedHashMap<>();
         sections.put(Checkpoint.PARAMS, params.flat());
         return new Checkpoint(h, sections);

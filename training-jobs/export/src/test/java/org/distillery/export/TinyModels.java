@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -64,9 +63,10 @@ final class TinyModels {
             adam.step(params.flat(), grads.flat(), 3e-3, 1.0);
         }
         String json = HfTokenizerJson.toJson(tok);
-        Checkpoint.Header h = new Checkpoint.Header(Checkpoint.FORMAT, Checkpoint.VERSION, "test", Instant.now().toString(),
-                config, 30, 30L * batch * time, null, new Checkpoint.Tokenizer(Sha256.of(json), tok.vocabSize(), json),
-                new Checkpoint.Data("ab".repeat(32), "/data"), Map.of("train/loss", 1.0), Map.of(), "run-123", null);
+        Checkpoint.Header h = Checkpoint.Header.of("test", config, new Checkpoint.Tokenizer(Sha256.of(json),
+                        tok.vocabSize(), json))
+                .atStep(30, 30L * batch * time).withData(new Checkpoint.Data("ab".repeat(32), "/data"))
+                .withMetrics(Map.of("train/loss", 1.0)).withRunId("run-123");
         Map<String, INDArray> sections = new LinkedHashMap<>();
         sections.put(Checkpoint.PARAMS, params.flat());
         return new Checkpoint(h, sections);

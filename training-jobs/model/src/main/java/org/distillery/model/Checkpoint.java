@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -81,6 +82,55 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
             Map<String, Object> spec,
             String runId,
             List<Section> sections) {
+
+        /**
+         * A header for weights of {@code model} with their {@code tokenizer}, written now by {@code distilleryVersion}:
+         * step 0, no training state, data, metrics, spec or run. The {@code with...} methods add those.
+         */
+        public static Header of(String distilleryVersion, GptConfig model, Tokenizer tokenizer) {
+            return new Header(FORMAT, VERSION, distilleryVersion, Instant.now().toString(), model, 0, 0, null, tokenizer,
+                    null, Map.of(), Map.of(), null, null);
+        }
+
+        /** At optimizer step {@code step}, after {@code tokensSeen} training tokens. */
+        public Header atStep(long step, long tokensSeen) {
+            return new Header(format, version, distilleryVersion, createdAt, model, step, tokensSeen, training, tokenizer,
+                    data, metrics, spec, runId, sections);
+        }
+
+        /** With the state training resumes from. */
+        public Header withTraining(Training t) {
+            return new Header(format, version, distilleryVersion, createdAt, model, step, tokensSeen, t, tokenizer, data,
+                    metrics, spec, runId, sections);
+        }
+
+        /** Trained on {@code d} (null: not known). */
+        public Header withData(Data d) {
+            return new Header(format, version, distilleryVersion, createdAt, model, step, tokensSeen, training, tokenizer, d,
+                    metrics, spec, runId, sections);
+        }
+
+        public Header withMetrics(Map<String, Double> m) {
+            return new Header(format, version, distilleryVersion, createdAt, model, step, tokensSeen, training, tokenizer,
+                    data, m, spec, runId, sections);
+        }
+
+        /** The spec (or import source) the weights came from, as provenance. */
+        public Header withSpec(Map<String, Object> s) {
+            return new Header(format, version, distilleryVersion, createdAt, model, step, tokensSeen, training, tokenizer,
+                    data, metrics, s, runId, sections);
+        }
+
+        /** Made by the tracked run {@code id} (null: none). */
+        public Header withRunId(String id) {
+            return new Header(format, version, distilleryVersion, createdAt, model, step, tokensSeen, training, tokenizer,
+                    data, metrics, spec, id, sections);
+        }
+
+        Header withSections(List<Section> list) {
+            return new Header(FORMAT, VERSION, distilleryVersion, createdAt, model, step, tokensSeen, training, tokenizer,
+                    data, metrics, spec, runId, list);
+        }
     }
 
     /**
@@ -117,9 +167,7 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
         for (Map.Entry<String, INDArray> e : sections.entrySet()) {
             list.add(new Section(e.getKey(), e.getValue().length()));
         }
-        Header h = new Header(FORMAT, VERSION, header.distilleryVersion(), header.createdAt(), header.model(),
-                header.step(), header.tokensSeen(), header.training(), header.tokenizer(), header.data(),
-                header.metrics(), header.spec(), header.runId(), list);
+        Header h = header.withSections(list);
         byte[] json = JSON.writeValueAsBytes(h);
         long floats = 0;
         for (Section sec : list) {

@@ -20,9 +20,8 @@ public final class TinyTeacher {
         ShardManifest m = ShardManifest.read(prep);
         GptConfig c = new GptConfig(layers, heads, embd, block, m.tokenizer().vocabSize(), 0.0);
         String json = Files.readString(prep.resolve(m.tokenizer().file()), StandardCharsets.UTF_8);
-        Checkpoint.Header h = new Checkpoint.Header(Checkpoint.FORMAT, Checkpoint.VERSION, "test", "2026-01-01T00:00:00Z",
-                c, 0, 0, null, new Checkpoint.Tokenizer(m.tokenizer().sha256(), m.tokenizer().vocabSize(), json), null,
-                Map.of(), Map.of(), null, null);
+        Checkpoint.Header h = Checkpoint.Header.of("test", c,
+                new Checkpoint.Tokenizer(m.tokenizer().sha256(), m.tokenizer().vocabSize(), json));
         return new Checkpoint(h, Map.of(Checkpoint.PARAMS, GptParameters.initialize(c, seed).flat()));
     }
 }

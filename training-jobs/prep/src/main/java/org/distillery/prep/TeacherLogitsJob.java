@@ -329,7 +329,8 @@ public final class TeacherLogitsJob {
     /** One task on an executor: score its windows with the teacher and write them as one shard. */
     static TeacherLogits.Shard writeShard(Plan plan, Task task) throws IOException {
         Gpt teacher = Teachers.get(plan.teacherSha256(), plan.teacherFile());
-        TeacherScorer scorer = new TeacherScorer(teacher, plan.window(), plan.topK(), plan.temperature(), plan.batch());
+        TeacherScorer scorer = new TeacherScorer(teacher, new TeacherScorer.Settings(plan.window(), plan.topK(),
+                plan.temperature(), plan.batch()));
         Location data = Location.parse(plan.dataDir(), Path.of("/"));
         Location staging = Location.parse(plan.staging(), Path.of("/"));
         String name = shardName(plan.split(), task.index());

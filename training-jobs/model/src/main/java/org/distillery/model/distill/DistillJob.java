@@ -1,14 +1,13 @@
 package org.distillery.model.distill;
 
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.JobContext;
 import org.distillery.core.io.Sha256;
-import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.spec.DistillSpec;
@@ -45,12 +44,7 @@ public final class DistillJob {
     private final Checkpoint teacher;
     private final String teacherSource;
     private final Path dataDir;
-    private final Path outDir;
-    private final boolean resume;
-    private final RunTracker tracker;
-    private final ProgressListener progress;
-    private final String version;
-    private final PrintStream warnings;
+    private final JobContext context;
     private final Path teacherLogits;
 
     /**
@@ -58,20 +52,14 @@ public final class DistillJob {
      * names, resolved by the caller (null: a live teacher).
      */
     public DistillJob(SpecReader.Located<DistillSpec> spec, Checkpoint teacher, String teacherSource, Path dataDir,
-                      Path teacherLogits, Path outDir, boolean resume, RunTracker tracker, ProgressListener progress,
-                      String version, PrintStream warnings) {
+                      Path teacherLogits, JobContext context) {
         this.teacherLogits = teacherLogits;
         this.located = spec;
         this.spec = spec.spec();
         this.teacher = teacher;
         this.teacherSource = teacherSource;
         this.dataDir = dataDir;
-        this.outDir = outDir;
-        this.resume = resume;
-        this.tracker = tracker;
-        this.progress = progress;
-        this.version = version;
-        this.warnings = warnings;
+        this.context = context;
     }
 
     private TrainJob.OutputListener output = TrainJob.OutputListener.NONE;
@@ -99,7 +87,7 @@ public final class DistillJob {
         GptConfig sc = new GptConfig(shape.nLayer(), shape.nHead(), shape.nEmbd(), shape.blockSize(), tc.vocabSize(),
                 shape.dropout());
         if (sc.parameterCount() >= tc.parameterCount()) {
-            warnings.println("warning: " + located.source() + ": the student (" + sc.parameterCount()
+            context.warnings().println("warning: " + located.source() + ": the student (" + sc.parameterCount()
                     + " parameters) is not smaller than the teacher (" + tc.parameterCount() + "): distillation is"
                     + " meant to make a cheaper model");
         }
@@ -129,7 +117,7 @@ public final class DistillJob {
         if (th.runId() != null) {
             tags.put("distillery.teacher.run_id", th.runId());
         }
-        tracker.setTags(tags);
+        context.tracker().setTags(tags);
 
         List<Integer> layers = spec.student().layers();
         TrainJob.Setup setup = new TrainJob.Setup(JOB, objective,
@@ -140,7 +128,7 @@ public final class DistillJob {
         SpecReader.Located<TrainSpec> loop = new SpecReader.Located<>(spec.asTrainSpec(shape), located.source(),
                 located.lines());
         try (objective) {
-            return new TrainJob(loop, dataDir, outDir, resume, tracker, progress, version, setup).onOutput(output).run();
+            return new TrainJob(loop, dataDir, context, setup).onOutput(output).run();
         }
     }
 

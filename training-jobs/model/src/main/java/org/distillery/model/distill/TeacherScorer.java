@@ -36,7 +36,18 @@ public final class TeacherScorer {
     private final INDArray logits;
     private int filled;
 
-    public TeacherScorer(Gpt teacher, int window, int k, double temperature, int batch) {
+    /**
+     * How windows are scored: {@code window} tokens each, the {@code topK} logits kept per position at
+     * {@code temperature}, {@code batch} windows through the teacher at a time.
+     */
+    public record Settings(int window, int topK, double temperature, int batch) {
+    }
+
+    public TeacherScorer(Gpt teacher, Settings settings) {
+        int window = settings.window();
+        int k = settings.topK();
+        int batch = settings.batch();
+        double temperature = settings.temperature();
         this.teacher = teacher;
         this.time = window;
         this.vocab = teacher.config().vocabSize();
@@ -54,12 +65,14 @@ public final class TeacherScorer {
      * {@code prep}, scored in this process into one shard of {@code out}, and its manifest. For
      * benchmarks and tests; {@code distillery teacher-logits} spreads the same scoring over tasks.
      */
-    public static TeacherLogitsManifest scoreInProcess(Gpt teacher, Path prep, Path out, int window, int k,
-                                                       double temperature, int batch, long maxWindows, String version)
-            throws IOException {
+    public static TeacherLogitsManifest scoreInProcess(Gpt teacher, Path prep, Path out, Settings settings,
+                                                       long maxWindows, String version) throws IOException {
         ShardManifest manifest = ShardManifest.read(prep);
         int vocab = teacher.config().vocabSize();
-        TeacherScorer scorer = new TeacherScorer(teacher, window, k, temperature, batch);
+        int window = settings.window();
+        int k = settings.topK();
+        double temperature = settings.temperature();
+        TeacherScorer scorer = new TeacherScorer(teacher, settings);
         TeacherLogits.Shard shard;
         try (TeacherLogits.Writer w = new TeacherLogits.Writer(out.resolve("train-00000.tlogits"), window, k, vocab,
                 (float) temperature)) {

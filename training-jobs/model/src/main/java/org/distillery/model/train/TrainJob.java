@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -12,6 +11,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.stream.Stream;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.JobContext;
 import org.distillery.core.io.AtomicFile;
 import org.distillery.core.io.Sha256;
 import org.distillery.core.progress.GracefulStop;
@@ -142,22 +142,22 @@ public final class TrainJob {
                          double unigramEntropy, double tokensPerSecond, double msPerStep, boolean resumed) {
     }
 
-    public TrainJob(SpecReader.Located<TrainSpec> spec, Path dataDir, Path outDir, boolean resume,
-                    RunTracker tracker, ProgressListener progress, String version) {
-        this(spec, dataDir, outDir, resume, tracker, progress, version, Setup.plain());
+    /** Trains on the prep output {@code dataDir} into {@code context.output()}. */
+    public TrainJob(SpecReader.Located<TrainSpec> spec, Path dataDir, JobContext context) {
+        this(spec, dataDir, context, Setup.plain());
     }
 
-    public TrainJob(SpecReader.Located<TrainSpec> spec, Path dataDir, Path outDir, boolean resume,
-                    RunTracker tracker, ProgressListener progress, String version, Setup setup) {
+    /** As {@link #TrainJob(SpecReader.Located, Path, JobContext)}, with another objective (distillation's). */
+    public TrainJob(SpecReader.Located<TrainSpec> spec, Path dataDir, JobContext context, Setup setup) {
         this.setup = setup;
         this.located = spec;
         this.spec = spec.spec();
         this.dataDir = dataDir;
-        this.outDir = outDir;
-        this.resume = resume;
-        this.tracker = tracker;
-        this.progress = progress;
-        this.version = version;
+        this.outDir = context.output();
+        this.resume = context.resume();
+        this.tracker = context.tracker();
+        this.progress = context.progress();
+        this.version = context.version();
         this.specMap = setup.provenance() != null ? setup.provenance()
                 : Checkpoint.asJsonObject(this.spec);
     }
@@ -420,12 +420,11 @@ public final class TrainJob {
     private void saveCheckpoint(State state, GptConfig config, long step, long tokens, Checkpoint.Tokenizer tokenizer,
                                 String manifestSha, Map<String, Double> metrics) throws IOException {
         TrainSpec.Optimizer o = spec.optimizer();
-        Checkpoint.Header h = new Checkpoint.Header(Checkpoint.FORMAT, Checkpoint.VERSION, version,
-                Instant.now().toString(), config, step, tokens,
-                new Checkpoint.Training(spec.seed(), state.adam.steps(), spec.training().batchSize(),
-                        spec.training().gradAccum(), o.beta1(), o.beta2(), o.eps(), o.weightDecay()),
-                tokenizer, new Checkpoint.Data(manifestSha, dataDir.toString()), metrics,
-                specMap, tracker.runId(), null);
+        Checkpoint.Header h = Checkpoint.Header.of(version, config, tokenizer).atStep(step, tokens)
+                .withTraining(new Checkpoint.Training(spec.seed(), state.adam.steps(), spec.training().batchSize(),
+                        spec.training().gradAccum(), o.beta1(), o.beta2(), o.eps(), o.weightDecay()))
+                .withData(new Checkpoint.Data(manifestSha, dataDir.toString())).withMetrics(metrics).withSpec(specMap)
+                .withRunId(tracker.runId());
         Map<String, INDArray> sections = new LinkedHashMap<>();
         sections.put(Checkpoint.PARAMS, state.params.flat());
         sections.put(Checkpoint.ADAM_M, state.adam.firstMoment());

@@ -13,8 +13,8 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.JobContext;
 import org.distillery.core.io.Sha256;
-import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.spec.DistillSpec;
@@ -80,8 +80,8 @@ class DistillJobTest {
     static TrainJob.Result distill(Path spec, Path shards, Path logits, Checkpoint t, TrainJobTest.Recorder rec,
                                    PrintStream warnings) throws IOException {
         return new DistillJob(SpecReader.readLocated(spec, DistillSpec.class), t, teacherFile.toString(), shards, logits,
-                tmp.resolve(spec.getFileName().toString().replace(".yaml", "")), false, rec, ProgressListener.NONE,
-                "test", warnings).run();
+                JobContext.of(tmp.resolve(spec.getFileName().toString().replace(".yaml", "")), rec, "test")
+                        .warningTo(warnings)).run();
     }
 
     /**
@@ -91,7 +91,8 @@ class DistillJobTest {
     static Path offlineLogits(Path out, int window, int k, double temperature) throws IOException {
         Gpt gpt = new Gpt(GptParameters.wrap(teacher.header().model(), teacher.section(Checkpoint.PARAMS)));
         Files.createDirectories(out);
-        TeacherScorer.scoreInProcess(gpt, data, out, window, k, temperature, 4, Long.MAX_VALUE, "test");
+        TeacherScorer.scoreInProcess(gpt, data, out, new TeacherScorer.Settings(window, k, temperature, 4), Long.MAX_VALUE,
+                "test");
         return out;
     }
 
@@ -276,8 +277,7 @@ class DistillJobTest {
         Files.copy(tmp.resolve("gkd/checkpoints/step-00000020.ckpt"), parted.resolve("checkpoints/step-00000020.ckpt"));
         TrainJobTest.Recorder rest = new TrainJobTest.Recorder();
         TrainJob.Result resumed = new DistillJob(SpecReader.readLocated(tmp.resolve("gkd.yaml"), DistillSpec.class),
-                teacher, teacherFile.toString(), data, null, parted, true, rest, ProgressListener.NONE, "test",
-                System.err).run();
+                teacher, teacherFile.toString(), data, null, JobContext.of(parted, rest, "test").resuming(true)).run();
         assertTrue(resumed.resumed());
         for (long step = 21; step <= 30; step++) {
             assertEquals(loss.get(step), rest.metrics.get("train/loss").get(step), 1e-4 * loss.get(step),

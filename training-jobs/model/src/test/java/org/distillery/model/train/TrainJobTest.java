@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.JobContext;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.spec.SpecException;
@@ -98,8 +99,8 @@ public class TrainJobTest {
 
     public static TrainJob.Result train(Path spec, Path out, boolean resume, Recorder rec, ProgressListener progress)
             throws IOException {
-        return new TrainJob(SpecReader.readLocated(spec, TrainSpec.class), data, out, resume, rec, progress, "test")
-                .run();
+        return new TrainJob(SpecReader.readLocated(spec, TrainSpec.class), data,
+                JobContext.of(out, rec, "test").resuming(resume).reportingTo(progress)).run();
     }
 
     /** Stands for a kill: the job dies as step {@code at} completes, before that step's metrics or checkpoint. */
@@ -174,8 +175,8 @@ public class TrainJobTest {
         Path s = tmp.resolve("tok2.yaml");
         Files.writeString(s, Files.readString(spec(tmp, "tok", 10, "")).replace(data.toString(), other.toString()));
         DistilleryException e = assertThrows(DistilleryException.class, () -> new TrainJob(
-                SpecReader.readLocated(s, TrainSpec.class), other, out, true, new Recorder(), ProgressListener.NONE,
-                "test").run());
+                SpecReader.readLocated(s, TrainSpec.class), other, JobContext.of(out, new Recorder(), "test").resuming(true))
+                .run());
         assertTrue(e.getMessage().contains("was trained with tokenizer sha256"), e.getMessage());
         assertTrue(e.getMessage().contains("step-00000005.ckpt"), e.getMessage());
     }
