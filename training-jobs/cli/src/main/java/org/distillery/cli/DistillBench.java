@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.distillery.core.DistilleryException;
@@ -31,8 +32,10 @@ import picocli.CommandLine.Option;
  * of the student, distillation against a live teacher, and distillation from stored top-k teacher
  * logits (read from disk each step, as the distill job does); plus what the stored logits cost in
  * bytes per token and what scoring them costs; and the two options on top of a live teacher, a cosine
- * loss on hidden states and on-policy steps (the student samples each window after a prompt). PyTorch runs the same plain and live-teacher steps
- * (its teacher has the same shape, its own random weights) on the same windows.
+ * loss on hidden states and on-policy steps (the student samples each window after a prompt). The five modes
+ * run interleaved, step by step, after the warm-up steps of all of them: none gains by running first or last.
+ * PyTorch runs the same plain and live-teacher steps (its teacher has the same shape, its own random weights)
+ * on the same windows, with the same warm-up.
  */
 @Command(name = "distill", description = "Student steps/s: plain, live teacher, offline top-k logits, hidden-state loss, on-policy; against PyTorch.")
 final class DistillBench implements Callable<Integer> {
@@ -42,7 +45,8 @@ final class DistillBench implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "100", description = "steps per mode (default 100)")
     int steps;
 
-    @Option(names = "--warmup", defaultValue = "25", description = "untimed first steps of each mode (default 25)")
+    @Option(names = "--warmup", defaultValue = "25", description = "untimed first steps of every mode, all run before"
+            + " any timed step (default 25)")
     int warmup;
 
     @Option(names = "--teacher-layers", defaultValue = "4")
@@ -101,24 +105,36 @@ final class DistillBench implements Callable<Integer> {
                 }
                 DistillationLoss loss = new DistillationLoss(DistillationLoss.Divergence.FORWARD_KL, 0.5, temperature,
                         KD_RATIO);
-                double plain = time(studentConfig, (student, s, grads) ->
-                        student.lossAndGradient(batches[s], grads, 1.0, s));
-                // The other modes step with the distill job's own objectives, as a run would: on the windows
+                // The distillation modes step with the distill job's own objectives, as a run would: on the windows
                 // PyTorch runs on, or on those the objective draws (offline: the same scored windows, by (seed,
                 // step); on-policy: the student's continuations of train windows).
                 Draw same = (o, student, s) -> batches[s];
                 Draw drawn = (o, student, s) -> o.batch(student, train, seed, s, 0, batch, block);
-                double live = time(studentConfig, DistillJob.TeacherObjective.live(teacher, loss, null, null), same);
-                double offline = time(studentConfig, DistillJob.TeacherObjective.offline(teacher, loss, null, windows),
-                        drawn);
                 // live teacher plus a cosine loss on the hidden states of the default layer pairs
                 HiddenStateLoss hidden = new HiddenStateLoss(HiddenStateLoss.Kind.COSINE, 1.0,
                         HiddenStateLoss.uniformPairs(layers, teacherLayers), gpt.embd, gpt.embd, null);
-                double withHidden = time(studentConfig, DistillJob.TeacherObjective.live(teacher, loss, hidden, null),
-                        same);
-                // every micro-batch on-policy: the student continues each window's first tokens, the teacher scores them
-                double onPolicy = time(studentConfig, DistillJob.TeacherObjective.live(teacher, loss, null,
-                        DistillJob.OnPolicy.of(1.0, PROMPT_TOKENS, 1.0, loss)), drawn);
+                Map<String, Double> ms;
+                try (DistillJob.TeacherObjective live = DistillJob.TeacherObjective.live(teacher, loss, null, null);
+                     DistillJob.TeacherObjective offline = DistillJob.TeacherObjective.offline(teacher, loss, null,
+                             windows);
+                     DistillJob.TeacherObjective withHidden = DistillJob.TeacherObjective.live(teacher, loss, hidden,
+                             null);
+                     // every micro-batch on-policy: the student continues each window's first tokens, the teacher scores them
+                     DistillJob.TeacherObjective onPolicy = DistillJob.TeacherObjective.live(teacher, loss, null,
+                             DistillJob.OnPolicy.of(1.0, PROMPT_TOKENS, 1.0, loss))) {
+                    ms = timeInterleaved(List.of(
+                            new Runner("plain", studentConfig, (student, s, grads) ->
+                                    student.lossAndGradient(batches[s], grads, 1.0, s)),
+                            new Runner("live_teacher", studentConfig, step(live, same)),
+                            new Runner("offline_logits", studentConfig, step(offline, drawn)),
+                            new Runner("live_teacher_hidden_cosine", studentConfig, step(withHidden, same)),
+                            new Runner("on_policy", studentConfig, step(onPolicy, drawn))));
+                }
+                double plain = ms.get("plain");
+                double live = ms.get("live_teacher");
+                double offline = ms.get("offline_logits");
+                double withHidden = ms.get("live_teacher_hidden_cosine");
+                double onPolicy = ms.get("on_policy");
 
                 JsonNode torchPlain = gpt.runPeer(batches, gpt.peerConfig(layers, vocab, steps, warmup));
                 ObjectNode kd = gpt.peerConfig(layers, vocab, steps, warmup);
@@ -182,32 +198,61 @@ final class DistillBench implements Callable<Integer> {
         Gpt.Batch batch(DistillJob.TeacherObjective objective, Gpt student, int s) throws IOException;
     }
 
-    /** {@link #time(GptConfig, Step)} of a job objective on the batches {@code draw} gives; closes the objective. */
-    private double time(GptConfig config, DistillJob.TeacherObjective objective, Draw draw) throws IOException {
-        try (objective) {
-            return time(config, (student, s, grads) -> objective.lossAndGradient(student,
-                    draw.batch(objective, student, s), grads, 1.0, s));
+    /** A step of a job objective on the batches {@code draw} gives. */
+    private static Step step(DistillJob.TeacherObjective objective, Draw draw) {
+        return (student, s, grads) -> objective.lossAndGradient(student, draw.batch(objective, student, s), grads, 1.0, s);
+    }
+
+    /** One mode under test: a fresh student stepped by {@code step} with AdamW, and the time its timed steps took. */
+    private final class Runner {
+        final String name;
+        final Step step;
+        final GptParameters params;
+        final GptParameters grads;
+        final Gpt student;
+        final AdamW adam;
+        long timedNanos;
+
+        Runner(String name, GptConfig config, Step step) {
+            this.name = name;
+            this.step = step;
+            this.params = GptParameters.initialize(config, gpt.seed);
+            this.grads = GptParameters.zeros(config);
+            this.student = new Gpt(params);
+            this.adam = new AdamW(params, GptBenchOptions.BETA1, GptBenchOptions.BETA2, GptBenchOptions.EPS,
+                    GptBenchOptions.WEIGHT_DECAY);
+        }
+
+        void run(int s) throws IOException {
+            long t0 = System.nanoTime();
+            double l = step.run(student, s, grads);
+            if (!Double.isFinite(l)) {
+                throw new IllegalStateException("bench mode " + name + ", step " + s + " diverged: loss " + l);
+            }
+            adam.step(params.flat(), grads.flat(), GptBenchOptions.LR, GptBenchOptions.CLIP);
+            if (s >= warmup) {
+                timedNanos += System.nanoTime() - t0;
+            }
         }
     }
 
-    /** Mean ms per timed step of a fresh student trained with {@code step} and AdamW. */
-    private double time(GptConfig config, Step step) throws IOException {
-        GptParameters params = GptParameters.initialize(config, gpt.seed);
-        GptParameters grads = GptParameters.zeros(config);
-        Gpt student = new Gpt(params);
-        AdamW adam = new AdamW(params, GptBenchOptions.BETA1, GptBenchOptions.BETA2, GptBenchOptions.EPS,
-                GptBenchOptions.WEIGHT_DECAY);
-        long started = 0;
+    /**
+     * Mean ms per timed step of each mode, the modes interleaved: step s of every mode runs before step s + 1 of
+     * any, each step starting at the next mode, so the JIT, the caches and the machine's noise fall on all of them
+     * alike; and the untimed first {@code warmup} steps of all modes (every code path compiled) come before any
+     * timed step.
+     */
+    private Map<String, Double> timeInterleaved(List<Runner> runners) throws IOException {
+        int n = runners.size();
         for (int s = 0; s < steps; s++) {
-            if (s == warmup) {
-                started = System.nanoTime();
+            for (int i = 0; i < n; i++) {
+                runners.get((s + i) % n).run(s);
             }
-            double l = step.run(student, s, grads);
-            if (!Double.isFinite(l)) {
-                throw new IllegalStateException("bench step " + s + " diverged: loss " + l);
-            }
-            adam.step(params.flat(), grads.flat(), GptBenchOptions.LR, GptBenchOptions.CLIP);
         }
-        return (System.nanoTime() - started) / 1e6 / (steps - warmup);
+        Map<String, Double> ms = new java.util.LinkedHashMap<>();
+        for (Runner r : runners) {
+            ms.put(r.name, r.timedNanos / 1e6 / (steps - warmup));
+        }
+        return ms;
     }
 }

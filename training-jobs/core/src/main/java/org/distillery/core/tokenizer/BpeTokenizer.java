@@ -22,7 +22,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * natural text repeats its words.
  */
 public final class BpeTokenizer {
-    private static final int CACHE_LIMIT = 200_000;
+    /** As many pieces as tokenizers' BPE caches (its DEFAULT_CACHE_CAPACITY); later pieces are encoded each time, as there. */
+    public static final int CACHE_PIECES = 10_000;
 
     private final List<String> idToToken;
     private final Map<String, Integer> tokenToId;
@@ -31,6 +32,7 @@ public final class BpeTokenizer {
     private final int[] byteIds = new int[256];
     private final PairTable pairs;
     private final Map<String, int[]> cache = new ConcurrentHashMap<>();
+    private final int cachePieces;
 
     /** One merge rule, in rank order: the tokens {@code left} and {@code right} become their concatenation. */
     public record Merge(String left, String right) {
@@ -42,6 +44,11 @@ public final class BpeTokenizer {
      * @param specialTokens tokens matched verbatim in the text before pre-tokenization; each must be in vocab
      */
     public BpeTokenizer(Map<String, Integer> vocab, List<Merge> merges, List<String> specialTokens) {
+        this(vocab, merges, specialTokens, CACHE_PIECES);
+    }
+
+    private BpeTokenizer(Map<String, Integer> vocab, List<Merge> merges, List<String> specialTokens, int cachePieces) {
+        this.cachePieces = cachePieces;
         int maxId = vocab.values().stream().mapToInt(Integer::intValue).max().orElse(-1);
         String[] tokens = new String[maxId + 1];
         vocab.forEach((t, id) -> {
@@ -84,6 +91,11 @@ public final class BpeTokenizer {
                 pairs.put(l, r, rank, to);
             }
         }
+    }
+
+    /** The same tokenizer with a cache of {@code pieces} encoded pieces (0: none, as tiktoken), for benchmarks. */
+    public BpeTokenizer withPieceCache(int pieces) {
+        return new BpeTokenizer(tokenToId, merges, specialTokens, pieces);
     }
 
     public int vocabSize() {
@@ -152,7 +164,7 @@ public final class BpeTokenizer {
             int[] ids = cache.get(piece);
             if (ids == null) {
                 ids = bpe(piece);
-                if (cache.size() < CACHE_LIMIT) {
+                if (cache.size() < cachePieces) {
                     cache.put(piece, ids);
                 }
             }
