@@ -208,16 +208,7 @@ public final class TrainJob {
             long stepsRun = 0;
             for (long step = state.step; step < steps; step++) {
                 double lr = schedule.at(step);
-                double loss = 0; // grads start zero: the optimizer's step leaves them so
-                for (int micro = 0; micro < accum; micro++) {
-                    Gpt.Batch b = setup.objective().batch(gpt, train, spec.seed(), step, micro, batch, time);
-                    loss += setup.objective().lossAndGradient(gpt, b, grads, 1.0 / accum,
-                            TokenWindows.mix(spec.seed() + 1, step, micro)) / accum;
-                }
-                if (!Double.isFinite(loss)) {
-                    throw new DistilleryException("training diverged at step " + (step + 1) + " (loss " + loss
-                            + "): lower optimizer.lr (" + o.lr() + ") or raise optimizer.warmup_steps");
-                }
+                double loss = lossAndGradient(gpt, train, grads, step, batch, time);
                 double norm = state.step(grads, lr, o.gradClip());
                 long done = step + 1;
                 stepsRun++;
@@ -225,28 +216,16 @@ public final class TrainJob {
                 Map<String, Double> parts = setup.objective().takeParts();
                 progress.on(ProgressEvent.progress(setup.job(), "train", done, steps, "steps"));
                 if (done % spec.training().logEvery() == 0 || done == steps) {
-                    double secs = (System.nanoTime() - started) / 1e9;
-                    tracker.logMetric("train/loss", loss, done);
-                    tracker.logMetric("train/lr", lr, done);
-                    tracker.logMetric("train/grad_norm", norm, done);
-                    tracker.logMetric("train/tokens_per_second", stepsRun * tokensPerStep / secs, done);
-                    parts.forEach((name, value) -> tracker.logMetric("train/" + name, value, done));
-                    progress.on(ProgressEvent.metric(setup.job(), "train/loss", loss, done));
+                    double tokensPerSecond = stepsRun * tokensPerStep / ((System.nanoTime() - started) / 1e9);
+                    logTraining(done, loss, lr, norm, tokensPerSecond, parts);
                 }
                 if (done % spec.eval().every() == 0 || done == steps) {
-                    valLoss = evaluate(gpt, val, batch, time);
-                    tracker.logMetric("val/loss", valLoss, done);
-                    tracker.logMetric("val/perplexity", Math.exp(valLoss), done);
-                    progress.on(ProgressEvent.metric(setup.job(), "val/loss", valLoss, done));
+                    valLoss = evaluateAndLog(gpt, val, done, batch, time);
                 }
                 boolean stop = GracefulStop.requested() && done < steps;
                 if (done % spec.checkpoints().every() == 0 || done == steps || stop) {
-                    Map<String, Double> metrics = new TreeMap<>();
-                    metrics.put("train/loss", loss);
-                    if (Double.isFinite(valLoss)) {
-                        metrics.put("val/loss", valLoss);
-                    }
-                    saveCheckpoint(state, config, done, done * tokensPerStep, tokenizer, manifestSha, metrics);
+                    saveCheckpoint(state, config, done, done * tokensPerStep, tokenizer, manifestSha,
+                            checkpointMetrics(loss, valLoss));
                     tracker.flush(); // a resumed run redoes only the steps after this checkpoint
                 }
                 if (stop) {
@@ -273,6 +252,56 @@ public final class TrainJob {
                     stepsRun == 0 ? 0 : stepsRun * tokensPerStep / seconds, stepsRun == 0 ? 0 : seconds * 1000 / stepsRun,
                     state.step > 0);
         }
+    }
+
+    /**
+     * One optimizer step's loss, its gradient accumulated in {@code grads} (zero before: the optimizer's step
+     * leaves them so) over the spec's micro-batches; a loss that is not finite stops the run.
+     */
+    private double lossAndGradient(Gpt gpt, TokenWindows train, GptParameters grads, long step, int batch, int time)
+            throws IOException {
+        int accum = spec.training().gradAccum();
+        double loss = 0;
+        for (int micro = 0; micro < accum; micro++) {
+            Gpt.Batch b = setup.objective().batch(gpt, train, spec.seed(), step, micro, batch, time);
+            loss += setup.objective().lossAndGradient(gpt, b, grads, 1.0 / accum,
+                    TokenWindows.mix(spec.seed() + 1, step, micro)) / accum;
+        }
+        if (!Double.isFinite(loss)) {
+            throw new DistilleryException("training diverged at step " + (step + 1) + " (loss " + loss
+                    + "): lower optimizer.lr (" + spec.optimizer().lr() + ") or raise optimizer.warmup_steps");
+        }
+        return loss;
+    }
+
+    /** The training curves at step {@code done}, to the run and as a progress event. */
+    private void logTraining(long done, double loss, double lr, double norm, double tokensPerSecond,
+                             Map<String, Double> parts) {
+        tracker.logMetric("train/loss", loss, done);
+        tracker.logMetric("train/lr", lr, done);
+        tracker.logMetric("train/grad_norm", norm, done);
+        tracker.logMetric("train/tokens_per_second", tokensPerSecond, done);
+        parts.forEach((name, value) -> tracker.logMetric("train/" + name, value, done));
+        progress.on(ProgressEvent.metric(setup.job(), "train/loss", loss, done));
+    }
+
+    /** The validation loss at step {@code done}, logged to the run and as a progress event. */
+    private double evaluateAndLog(Gpt gpt, TokenWindows val, long done, int batch, int time) {
+        double valLoss = evaluate(gpt, val, batch, time);
+        tracker.logMetric("val/loss", valLoss, done);
+        tracker.logMetric("val/perplexity", Math.exp(valLoss), done);
+        progress.on(ProgressEvent.metric(setup.job(), "val/loss", valLoss, done));
+        return valLoss;
+    }
+
+    /** What a checkpoint records of where training stood: the last losses (validation once there is one). */
+    private static Map<String, Double> checkpointMetrics(double loss, double valLoss) {
+        Map<String, Double> metrics = new TreeMap<>();
+        metrics.put("train/loss", loss);
+        if (Double.isFinite(valLoss)) {
+            metrics.put("val/loss", valLoss);
+        }
+        return metrics;
     }
 
     /** Model and optimizer to start from: the newest checkpoint on resume, spec.init, or a fresh init. */
