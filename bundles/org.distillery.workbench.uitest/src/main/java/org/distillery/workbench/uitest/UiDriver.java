@@ -128,6 +128,10 @@ public class UiDriver {
             if (checkpoint != null) {
                 report.put("exports", exports(Path.of(checkpoint), screenshot.resolveSibling("workbench-exports.png")));
             }
+            String cancelSpec = System.getProperty("distillery.uitest.cancelspec");
+            if (cancelSpec != null) {
+                report.put("cancel", cancel(cancelSpec));
+            }
             report.put("result", "ok");
         } catch (Throwable t) {
             report.put("result", "error: " + t);
@@ -144,6 +148,43 @@ public class UiDriver {
         Map<String, Object> seen = new LinkedHashMap<>();
         seen.put("spec", spec);
         jobs.add(seen);
+        TableItem[] row = {launch(spec, seen)};
+        List<String> progress = new ArrayList<>();
+        int livePoints = 0;
+        String state;
+        while (true) {
+            String[] cells = ui(() -> new String[] {row[0].getText(0), row[0].getText(1), row[0].getText(2),
+                    row[0].getText(3), row[0].getText(4)});
+            state = cells[1];
+            String shown = cells[2] + " " + cells[3];
+            if (cells[3].contains("%") && (progress.isEmpty() || !progress.get(progress.size() - 1).equals(shown))) {
+                progress.add(shown);
+            }
+            if ("RUNNING".equals(state)) {
+                livePoints = Math.max(livePoints, ui(this::points));
+            }
+            if (state.equals("FINISHED") || state.equals("FAILED") || state.equals("CANCELLED")) {
+                seen.put("label", cells[0]);
+                seen.put("run", cells[4]);
+                break;
+            }
+            check("job " + spec + " to end (" + state + ")");
+            Thread.sleep(200);
+        }
+        seen.put("state", state);
+        seen.put("progressSeen", progress.size() > 12 ? progress.subList(progress.size() - 12, progress.size()) : progress);
+        seen.put("progressUpdates", progress.size());
+        seen.put("livePoints", livePoints);
+        seen.put("consoleTail", ui(() -> {
+            String text = find(table("jobs.table").getShell(), "jobs.console", org.eclipse.swt.custom.StyledText.class)
+                    .getText();
+            return text.length() > 3000 ? text.substring(text.length() - 3000) : text;
+        }));
+    }
+
+
+    /** Launches {@code spec} through Run As Distillery Job… and returns its new row in the Jobs view. */
+    private TableItem launch(String spec, Map<String, Object> seen) throws Exception {
         int before = ui(() -> table("jobs.table").getItemCount());
         // The menu item's command, through the handler service, exactly as Run > Run As Distillery Job… does.
         display.asyncExec(() -> handlers.executeHandler(commands.createCommand(LaunchHandler.COMMAND, Map.of())));
@@ -184,37 +225,39 @@ public class UiDriver {
             }
             return null;
         }));
-        List<String> progress = new ArrayList<>();
-        int livePoints = 0;
-        String state;
-        while (true) {
-            String[] cells = ui(() -> new String[] {row[0].getText(0), row[0].getText(1), row[0].getText(2),
-                    row[0].getText(3), row[0].getText(4)});
-            state = cells[1];
-            String shown = cells[2] + " " + cells[3];
-            if (cells[3].contains("%") && (progress.isEmpty() || !progress.get(progress.size() - 1).equals(shown))) {
-                progress.add(shown);
-            }
-            if ("RUNNING".equals(state)) {
-                livePoints = Math.max(livePoints, ui(this::points));
-            }
-            if (state.equals("FINISHED") || state.equals("FAILED") || state.equals("CANCELLED")) {
-                seen.put("label", cells[0]);
-                seen.put("run", cells[4]);
-                break;
-            }
-            check("job " + spec + " to end (" + state + ")");
-            Thread.sleep(200);
-        }
+        return row[0];
+    }
+
+    /**
+     * Launches {@code spec}, presses Cancel in the Jobs view once its job reports steps, and reports how it
+     * ended: a training job checkpoints on SIGTERM, marks its run KILLED and the view shows it CANCELLED.
+     */
+    private Map<String, Object> cancel(String spec) throws Exception {
+        Map<String, Object> seen = new LinkedHashMap<>();
+        seen.put("spec", spec);
+        TableItem row = launch(spec, seen);
+        waitFor("the job to report steps", () -> ui(() -> row.getText(1).equals("RUNNING")
+                && row.getText(3).contains("steps") ? true : null));
+        seen.put("progressAtCancel", ui(() -> row.getText(3)));
+        ui(() -> {
+            Table t = table("jobs.table");
+            t.setSelection(row);
+            t.notifyListeners(SWT.Selection, new Event());
+            find(t.getShell(), "jobs.cancel", Button.class).notifyListeners(SWT.Selection, new Event());
+            return null;
+        });
+        String state = waitFor("the cancelled job to end", () -> ui(() -> {
+            String st = row.getText(1);
+            return st.equals("RUNNING") || st.equals("STARTING") ? null : st;
+        }));
         seen.put("state", state);
-        seen.put("progressSeen", progress.size() > 12 ? progress.subList(progress.size() - 12, progress.size()) : progress);
-        seen.put("progressUpdates", progress.size());
-        seen.put("livePoints", livePoints);
+        seen.put("resumeEnabled", ui(() -> find(table("jobs.table").getShell(), "jobs.resume", Button.class).isEnabled()));
         seen.put("consoleTail", ui(() -> {
             String text = find(table("jobs.table").getShell(), "jobs.console", org.eclipse.swt.custom.StyledText.class)
                     .getText();
             return text.length() > 3000 ? text.substring(text.length() - 3000) : text;
         }));
+        return seen;
     }
 
     private EPartService parts() {

@@ -60,6 +60,17 @@ class WorkbenchUiTest {
                 checkpoints: {every: 30, keep: 1}
                 seed: 5
                 """.formatted(STEPS, LOG_EVERY));
+        Path long_ = tmp.resolve("specs/long-train.yaml"); // runs until the driver presses Cancel
+        Files.writeString(long_, """
+                name: uitest-long
+                data:
+                  prep: uitest
+                model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32}
+                training: {steps: 100000, batch_size: 8, log_every: 10}
+                eval: {every: 100000, batches: 2}
+                checkpoints: {every: 100000, keep: 1}
+                tracking: {experiment: uitest-cancel}
+                """);
         Path bad = tmp.resolve("specs/bad-train.yaml");
         Files.writeString(bad, """
                 name: bad
@@ -87,6 +98,7 @@ class WorkbenchUiTest {
                     "-Ddistillery.uitest.specs=" + prep + "," + train,
                     "-Ddistillery.uitest.report=" + report,
                     "-Ddistillery.uitest.badspec=" + bad,
+                    "-Ddistillery.uitest.cancelspec=" + long_,
                     "-Ddistillery.uitest.checkpoint=" + tmp.resolve("work/train/uitest/model.ckpt"),
                     "-Ddistillery.uitest.screenshot=" + screenshot,
                     "-Ddistillery.uitest.timeout=480"));
@@ -167,6 +179,18 @@ class WorkbenchUiTest {
             assertTrue(c.contains(" | ok | "), "a serving reader disagreed: " + checks);
         }
         assertTrue(checks.get(0).contains("transformers") && checks.get(1).contains("onnxruntime"), checks.toString());
+
+        // Cancel on a running training job: SIGTERM, a checkpoint, the run KILLED, the job CANCELLED; the view
+        // learns it from the job's events and offers Resume.
+        JsonNode cancel = r.path("cancel");
+        assertEquals("CANCELLED", cancel.path("state").asText(), cancel.toPrettyString());
+        assertTrue(cancel.path("consoleTail").asText().contains("Cancel: SIGTERM"), cancel.toPrettyString());
+        assertTrue(cancel.path("consoleTail").asText().contains("on request"), "the job's own stop message: "
+                + cancel.path("consoleTail").asText());
+        assertTrue(cancel.path("resumeEnabled").asBoolean(), "Resume offered for the cancelled job");
+        Path killed = tmp.resolve("work/train/uitest-long/checkpoints");
+        assertTrue(Files.isDirectory(killed) && Files.list(killed).anyMatch(f -> f.toString().endsWith(".ckpt")),
+                "the stopped job's checkpoint in " + killed);
 
         byte[] png = Files.readAllBytes(screenshot);
         assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, Arrays.copyOf(png, 4), "not a PNG");
