@@ -72,7 +72,7 @@ final class DatasetsCommand {
         @ParentCommand
         DatasetsCommand parent;
 
-        @Parameters(arity = "1..*", paramLabel = "NAME")
+        @Parameters(arity = "1..*", paramLabel = "NAME", description = "datasets of the catalogue (datasets list)")
         List<String> names;
 
         @Option(names = "--force", description = "fetch again even if already fetched")
@@ -95,7 +95,7 @@ final class DatasetsCommand {
         @ParentCommand
         DatasetsCommand parent;
 
-        @Parameters(paramLabel = "NAME")
+        @Parameters(paramLabel = "NAME", description = "a dataset of the catalogue (datasets list)")
         String name;
 
         @Option(names = "--count", defaultValue = "20", description = "how many documents (default: 20)")

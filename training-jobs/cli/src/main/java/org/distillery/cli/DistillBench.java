@@ -42,17 +42,17 @@ final class DistillBench implements Callable<Integer> {
     @Option(names = "--prep", required = true, description = "a prep output: its train shards and vocabulary")
     Path prepDir;
 
-    @Option(names = "--steps", defaultValue = "100", description = "steps per mode (default 100)")
+    @Option(names = "--steps", defaultValue = "100", description = "steps per mode")
     int steps;
 
     @Option(names = "--warmup", defaultValue = "25", description = "untimed first steps of every mode, all run before"
-            + " any timed step (default 25)")
+            + " any timed step")
     int warmup;
 
     @Option(names = "--teacher-layers", defaultValue = "4")
     int teacherLayers;
 
-    @Option(names = "--layers", defaultValue = "2", description = "the student's blocks (default 2)")
+    @Option(names = "--layers", defaultValue = "2", description = "the student's blocks")
     int layers;
 
     @Option(names = "--top-k", defaultValue = "32")

@@ -3,11 +3,14 @@ package org.distillery.cli;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.List;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.dataset.DatasetCatalog;
 import org.distillery.core.io.FileAccessException;
 import org.distillery.core.progress.JsonLinesProgress;
 import org.distillery.core.progress.ProgressListener;
+import org.distillery.core.spec.SpecReader;
+import picocli.AutoComplete;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -24,7 +27,8 @@ import picocli.CommandLine.Option;
         subcommands = {DatasetsCommand.class, PrepCommand.class, ShardsCommand.class, TokenizerCommand.class,
             TrainCommand.class, TeacherLogitsCommand.class, DistillCommand.class, ExperimentCommand.class,
             GenerateCommand.class, ExportCommand.class, ImportCommand.class, RunsCommand.class, BenchCommand.class,
-            ValidateCommand.class, ExportsCommand.class})
+            ValidateCommand.class, ExportsCommand.class, CommandLine.HelpCommand.class,
+            AutoComplete.GenerateCompletion.class})
 public final class Distillery {
     /** How progress is shown. */
     enum ProgressMode { auto, bar, json, none }
@@ -53,8 +57,10 @@ public final class Distillery {
     public static int run(String[] args, PrintStream out, PrintStream err) {
         Distillery top = new Distillery();
         CommandLine cl = new CommandLine(top);
+        helpEverywhere(cl);
         cl.setOut(new java.io.PrintWriter(out, true));
         cl.setErr(new java.io.PrintWriter(err, true));
+        cl.setParameterExceptionHandler(Distillery::usageError);
         cl.setExecutionExceptionHandler((e, line, parsed) -> {
             Failure f = Failure.of(e);
             err.println("error: " + f.message());
@@ -64,6 +70,55 @@ public final class Distillery {
             return f.exitCode();
         });
         return cl.execute(args);
+    }
+
+    /**
+     * Every command and subcommand answers {@code -h}/{@code --help} with its usage (and exit 0, whatever else
+     * the command line lacks), and shows each option's default.
+     */
+    private static void helpEverywhere(CommandLine c) {
+        CommandLine.Model.CommandSpec spec = c.getCommandSpec();
+        if (spec.options().stream().noneMatch(CommandLine.Model.OptionSpec::usageHelp)) {
+            spec.addOption(CommandLine.Model.OptionSpec.builder("-h", "--help").usageHelp(true)
+                    .description("Show this help message and exit.").build());
+        }
+        spec.usageMessage().showDefaultValues(true);
+        c.getSubcommands().values().forEach(Distillery::helpEverywhere);
+    }
+
+    /**
+     * A command line picocli cannot parse: one {@code error:} line, what may have been meant, where the help is;
+     * exit 2. An unknown option is named even when picocli first finds a required one missing (a misspelt
+     * {@code --fromat} is the cause of a missing {@code --format}).
+     */
+    private static int usageError(CommandLine.ParameterException ex, String[] args) {
+        CommandLine cmd = ex.getCommandLine();
+        java.io.PrintWriter err = cmd.getErr();
+        CommandLine.ParameterException shown = ex;
+        if (ex instanceof CommandLine.MissingParameterException) {
+            java.util.List<String> unknown = new java.util.ArrayList<>();
+            for (String a : args) {
+                String name = a.contains("=") ? a.substring(0, a.indexOf('=')) : a;
+                if (name.startsWith("-") && name.length() > 1 && !name.equals("--") && !name.matches("-[0-9.].*")
+                        && cmd.getCommandSpec().findOption(name) == null && cmd.getSubcommands().get(name) == null) {
+                    unknown.add(a);
+                }
+            }
+            if (!unknown.isEmpty()) {
+                shown = new CommandLine.UnmatchedArgumentException(cmd, unknown);
+            }
+        }
+        String hint = "";
+        if (shown instanceof CommandLine.UnmatchedArgumentException u && !u.getUnmatched().isEmpty()) {
+            String first = u.getUnmatched().get(0);
+            hint = SpecReader.closest(first.contains("=") ? first.substring(0, first.indexOf('=')) : first,
+                    List.copyOf(cmd.getCommandSpec().optionsMap().keySet())).map(o -> " (did you mean '" + o + "'?)")
+                    .orElse("");
+        }
+        err.println("error: " + shown.getMessage() + hint);
+        err.println("Try '" + cmd.getCommandSpec().qualifiedName() + " --help' for more information.");
+        err.flush();
+        return 2;
     }
 
     /**

@@ -48,7 +48,7 @@ final class ExportBench implements Callable<Integer> {
     @Option(names = "--block", defaultValue = "1024")
     int block;
 
-    @Option(names = "--repeat", defaultValue = "3", description = "timed runs per case; the best is kept (default 3)")
+    @Option(names = "--repeat", defaultValue = "3", description = "timed runs per case; the best is kept")
     int repeat;
 
     @Option(names = "--dir", description = "scratch folder on the disk to measure (default: target/bench/export-scratch)")

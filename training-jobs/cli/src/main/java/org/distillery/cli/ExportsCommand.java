@@ -48,7 +48,8 @@ final class ExportsCommand {
         @ParentCommand
         ExportsCommand parent;
 
-        @Parameters(arity = "0..1", paramLabel = "DIR")
+        @Parameters(arity = "0..1", paramLabel = "DIR", description = "the folder holding the exports (default:"
+                + " <work-dir>/export)")
         Path dir;
 
         @Option(names = "--json", description = "one JSON document (" + LIST_FORMAT + ")")

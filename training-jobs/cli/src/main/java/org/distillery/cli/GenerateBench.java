@@ -42,14 +42,14 @@ final class GenerateBench implements Callable<Integer> {
     @Option(names = "--vocab", defaultValue = "8192")
     int vocab;
 
-    @Option(names = "--prompt", defaultValue = "8", description = "prompt tokens per sequence (default 8); the rest"
+    @Option(names = "--prompt", defaultValue = "8", description = "prompt tokens per sequence; the rest"
             + " of the block is generated")
     int prompt;
 
-    @Option(names = "--warmup", defaultValue = "6", description = "untimed decodes per side, for the JIT (default 6)")
+    @Option(names = "--warmup", defaultValue = "6", description = "untimed decodes per side, for the JIT")
     int warmup;
 
-    @Option(names = "--repeat", defaultValue = "7", description = "timed decodes per side; the median is kept (default 7)")
+    @Option(names = "--repeat", defaultValue = "7", description = "timed decodes per side; the median is kept")
     int repeat;
 
     @Mixin

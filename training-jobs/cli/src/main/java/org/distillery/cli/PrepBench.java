@@ -40,7 +40,7 @@ final class PrepBench implements Callable<Integer> {
     @Option(names = "--spec", required = true)
     Path specFile;
 
-    @Option(names = "--master", defaultValue = "local[2]", description = "Spark master (default local[2])")
+    @Option(names = "--master", defaultValue = "local[2]", description = "Spark master")
     String master;
 
     @Option(names = "--warmup", defaultValue = "5", description = "runs before the measured ones (the first is the"

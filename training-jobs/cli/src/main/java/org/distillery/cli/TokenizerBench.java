@@ -42,13 +42,13 @@ final class TokenizerBench implements Callable<Integer> {
     @Option(names = "--prep", required = true, description = "a prep output: its tokenizer and its training text")
     Path prepDir;
 
-    @Option(names = "--threads", defaultValue = "1", description = "threads on every side (default: ${DEFAULT-VALUE})")
+    @Option(names = "--threads", defaultValue = "1", description = "threads on every side")
     int threads;
 
-    @Option(names = "--warmup", defaultValue = "3", description = "untimed passes first (default: ${DEFAULT-VALUE})")
+    @Option(names = "--warmup", defaultValue = "3", description = "untimed passes first")
     int warmup;
 
-    @Option(names = "--repeat", defaultValue = "5", description = "timed passes over the text (default: ${DEFAULT-VALUE})")
+    @Option(names = "--repeat", defaultValue = "5", description = "timed passes over the text")
     int repeat;
 
     @Option(names = "--python", description = "Python with tokenizers and tiktoken (default: $DISTILLERY_PYTHON,"

@@ -42,7 +42,7 @@ final class TokenizerCommand {
         @ArgGroup(exclusive = true, multiplicity = "1")
         Source source;
 
-        @Parameters(arity = "0..1", paramLabel = "TEXT")
+        @Parameters(arity = "0..1", paramLabel = "TEXT", description = "the text to encode (default: stdin)")
         String text;
 
         @Override

@@ -25,11 +25,11 @@ final class TrainBench implements Callable<Integer> {
     @Option(names = "--prep", required = true, description = "a prep output: its train shards and vocabulary")
     Path prepDir;
 
-    @Option(names = "--steps", defaultValue = "150", description = "steps in all (default 150)")
+    @Option(names = "--steps", defaultValue = "150", description = "steps in all")
     int steps;
 
     @Option(names = "--warmup", defaultValue = "30",
-            description = "untimed first steps, for both sides (default 30: the JIT compiles the JVM side's kernels over the first 20-30 steps)")
+            description = "untimed first steps, for both sides (the JIT compiles the JVM side's kernels over the first 20-30 steps)")
     int warmup;
 
     @Option(names = "--layers", defaultValue = "4")

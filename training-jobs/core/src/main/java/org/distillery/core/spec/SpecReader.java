@@ -228,7 +228,8 @@ public final class SpecReader {
         return "a mapping of fields (" + type.getSimpleName() + ")";
     }
 
-    private static java.util.Optional<String> closest(String field, List<String> allowed) {
+    /** The name in {@code allowed} a misspelt {@code field} most likely meant (a few edits away), if any. */
+    public static java.util.Optional<String> closest(String field, List<String> allowed) {
         return allowed.stream()
                 .map(a -> Map.entry(a, editDistance(field, a)))
                 .filter(e -> e.getValue() <= Math.max(2, field.length() / 3))
