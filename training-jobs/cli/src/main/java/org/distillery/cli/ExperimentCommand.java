@@ -172,7 +172,7 @@ final class ExperimentCommand implements Callable<Integer> {
         SpecReader.Located<?> scratchL = members.get(1).located();
         TrainSpec scratch = (TrainSpec) scratchL.spec();
         Path data = members.get(0).data();
-        Path teacherModel = members.get(0).output().resolve("model.ckpt");
+        Path teacherModel = members.get(0).output().resolve(TrainJob.MODEL_FILE);
         for (int i = 1; i < members.size(); i++) {
             Member m = members.get(i);
             if (!m.data().equals(data)) {

@@ -36,8 +36,8 @@ final class ExportCommand implements Callable<Integer> {
     @ParentCommand
     Distillery top;
 
-    @Parameters(paramLabel = "CHECKPOINT", description = "a .ckpt file (a train job's model.ckpt, or an import): a path"
-            + " or a Hadoop file system URI")
+    @Parameters(paramLabel = "CHECKPOINT", description = "a .ckpt file (a train job's model.ckpt, or an import), or a"
+            + " train or distill output folder: a path or a Hadoop file system URI")
     String checkpointArg;
 
     @Option(names = "--format", required = true, split = ",", description = "hf, onnx or gguf; several (hf,onnx,gguf)"
@@ -78,7 +78,7 @@ final class ExportCommand implements Callable<Integer> {
             fetched = Files.createTempFile("distillery-export-", ".ckpt");
             ckAt.files().download(ckAt.remote(), fetched);
         }
-        Path checkpoint = fetched != null ? fetched : ckAt.local();
+        Path checkpoint = fetched != null ? fetched : ModelFiles.checkpoint(ckAt.local());
         Map<ExportFormat, Path> written = new LinkedHashMap<>();
         try {
             Checkpoint ck = Checkpoint.read(checkpoint);

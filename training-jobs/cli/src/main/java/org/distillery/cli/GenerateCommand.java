@@ -16,16 +16,17 @@ import picocli.CommandLine.Parameters;
 
 @Command(name = "generate", description = "Continue a prompt with a trained checkpoint.")
 final class GenerateCommand implements Callable<Integer> {
-    @Parameters(index = "0", paramLabel = "CHECKPOINT", description = "a .ckpt file (a train job's model.ckpt)")
+    @Parameters(index = "0", paramLabel = "CHECKPOINT", description = "a .ckpt file, or a train or distill output folder"
+            + " (its model.ckpt)")
     Path checkpoint;
 
     @Parameters(index = "1", paramLabel = "PROMPT", description = "the text to continue")
     String prompt;
 
-    @Option(names = "--max-new-tokens", defaultValue = "50", description = "tokens to generate (default: 50)")
+    @Option(names = "--max-new-tokens", defaultValue = "50", description = "tokens to generate")
     int maxNewTokens;
 
-    @Option(names = "--temperature", defaultValue = "0", description = "0 for greedy decoding (default), else > 0")
+    @Option(names = "--temperature", defaultValue = "0", description = "0 for greedy decoding, else > 0")
     double temperature;
 
     @Option(names = "--top-k", defaultValue = "0", description = "sample among the k most likely tokens (0: all)")
@@ -39,17 +40,21 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Checkpoint ck = Checkpoint.read(checkpoint);
-        BpeTokenizer tok = HfTokenizerJson.parse(ck.header().tokenizer().json(), checkpoint + " (embedded tokenizer)");
-        int[] ids = tok.encode(prompt);
-        if (ids.length == 0) {
-            throw new DistilleryException("the prompt encodes to no tokens: give some text");
+        if (maxNewTokens < 0) {
+            throw new DistilleryException("--max-new-tokens is " + maxNewTokens + "; give a count of 0 or more");
         }
         Sampler sampler;
         try {
             sampler = new Sampler(temperature, topK, topP, seed);
         } catch (IllegalArgumentException e) {
             throw new DistilleryException(e.getMessage());
+        }
+        Path file = ModelFiles.checkpoint(checkpoint);
+        Checkpoint ck = Checkpoint.read(file);
+        BpeTokenizer tok = HfTokenizerJson.parse(ck.header().tokenizer().json(), file + " (embedded tokenizer)");
+        int[] ids = tok.encode(prompt);
+        if (ids.length == 0) {
+            throw new DistilleryException("the prompt encodes to no tokens: give some text");
         }
         Gpt gpt = new Gpt(GptParameters.wrap(ck.header().model(), ck.section(Checkpoint.PARAMS)));
         int[] out = new Generator(gpt).generate(ids, maxNewTokens, sampler, tok.idOf("<|endoftext|>"));

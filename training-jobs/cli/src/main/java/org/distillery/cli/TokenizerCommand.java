@@ -19,7 +19,8 @@ final class TokenizerCommand {
 
     /** Which tokenizer: a tokenizer.json, or GPT-2's vocab.json + merges.txt. */
     static final class Source {
-        @Option(names = "--tokenizer", description = "a Hugging Face tokenizer.json")
+        @Option(names = "--tokenizer", description = "a Hugging Face tokenizer.json, or a prep output folder (its"
+                + " tokenizer.json)")
         Path tokenizerJson;
 
         @ArgGroup(exclusive = false)
@@ -33,7 +34,8 @@ final class TokenizerCommand {
         }
 
         BpeTokenizer load() {
-            return tokenizerJson != null ? HfTokenizerJson.read(tokenizerJson) : Gpt2VocabFiles.read(gpt2.vocab, gpt2.merges);
+            return tokenizerJson != null ? HfTokenizerJson.read(ModelFiles.tokenizer(tokenizerJson))
+                    : Gpt2VocabFiles.read(gpt2.vocab, gpt2.merges);
         }
     }
 

@@ -22,7 +22,7 @@ public final class Sampler {
      * @param topP        keep the most likely tokens up to this cumulative probability (1: all)
      */
     public Sampler(double temperature, int topK, double topP, long seed) {
-        if (temperature < 0) {
+        if (!(temperature >= 0) || Double.isInfinite(temperature)) { // NaN too
             throw new IllegalArgumentException("temperature must be 0 (greedy) or positive, found " + temperature);
         }
         if (topK < 0) {

@@ -39,6 +39,8 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class TrainJob {
     public static final String JOB = "train";
+    /** The final model in a train (or distill) output folder. */
+    public static final String MODEL_FILE = "model.ckpt";
     /** Checkpoint sections of an objective's own weights ({@link Objective#auxiliary()}) and their AdamW state. */
     public static final String AUX_PARAMS = "objective.params";
     static final String AUX_ADAM_M = "objective.adam.m";
@@ -234,7 +236,7 @@ public final class TrainJob {
                 }
             }
             double seconds = (System.nanoTime() - started) / 1e9;
-            Path model = outDir.resolve("model.ckpt");
+            Path model = outDir.resolve(MODEL_FILE);
             if (Double.isNaN(valLoss)) { // nothing left to run: a resumed, finished job
                 valLoss = evaluate(gpt, val, batch, time);
             }

@@ -1,0 +1,56 @@
+package org.distillery.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.distillery.model.TinyPrep;
+import org.distillery.model.TinyTeacher;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Mistakes users make on the command line: each gets one error line and exit 2, or does what was meant. */
+class UserMistakesTest {
+    @TempDir
+    static Path dir;
+    static Path prep;
+    static Path run;
+
+    @BeforeAll
+    static void aRunFolder() throws Exception {
+        prep = TinyPrep.write(dir.resolve("prep"), 20, false);
+        run = Files.createDirectories(dir.resolve("train/demo"));
+        TinyTeacher.random(prep, 1, 2, 16, 16, 3).write(run.resolve("model.ckpt"));
+    }
+
+    private static void assertOneLine(CliRun r, String expected) {
+        assertEquals(2, r.code(), r.err());
+        assertEquals(List.of(expected), r.err().lines().toList());
+        assertEquals("", r.out());
+    }
+
+    @Test
+    void aRunOrPrepFolderStandsForItsModelOrTokenizer() {
+        CliRun g = CliRun.of("generate", run.toString(), "ab", "--max-new-tokens", "3");
+        assertEquals(0, g.code(), g.err());
+        assertTrue(g.out().startsWith("ab"), g.out());
+        CliRun t = CliRun.of("tokenizer", "encode", "--tokenizer", prep.toString(), "ab");
+        assertEquals(0, t.code(), t.err());
+        assertTrue(t.out().strip().matches("\\d+( \\d+)*"), t.out());
+        Path empty = dir.resolve("empty");
+        empty.toFile().mkdirs();
+        assertOneLine(CliRun.of("generate", empty.toString(), "ab"), "error: " + empty
+                + ": a folder without model.ckpt; expected a .ckpt file or a train or distill output folder");
+    }
+
+    @Test
+    void generateRefusesCountsAndTemperaturesThatMeanNothing() {
+        assertOneLine(CliRun.of("generate", run.toString(), "ab", "--max-new-tokens", "-5"),
+                "error: --max-new-tokens is -5; give a count of 0 or more");
+        assertOneLine(CliRun.of("generate", run.toString(), "ab", "--temperature", "NaN"),
+                "error: temperature must be 0 (greedy) or positive, found NaN");
+    }
+}
