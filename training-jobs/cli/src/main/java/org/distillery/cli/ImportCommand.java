@@ -1,8 +1,10 @@
 package org.distillery.cli;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import org.distillery.core.DistilleryException;
 import org.distillery.export.HfImporter;
 import org.distillery.model.Checkpoint;
 import org.distillery.model.GptConfig;
@@ -20,13 +22,22 @@ final class ImportCommand implements Callable<Integer> {
     @Parameters(paramLabel = "HF_DIR", description = "a folder saved by save_pretrained (or a Distillery hf export)")
     Path dir;
 
-    @Option(names = "--out", description = "the checkpoint to write (default: <work-dir>/import/<folder name>.ckpt)")
+    @Option(names = "--out", description = "the checkpoint to write, or a folder to write <folder name>.ckpt into"
+            + " (default: <work-dir>/import/<folder name>.ckpt)")
     Path out;
+
+    @Option(names = "--overwrite", description = "replace an existing checkpoint (as export and prep do)")
+    boolean overwrite;
 
     @Override
     public Integer call() throws IOException {
+        String name = dir.toAbsolutePath().normalize().getFileName() + ".ckpt";
+        Path file = out == null ? top.workDir().resolve("import").resolve(name)
+                : Files.isDirectory(out) ? out.resolve(name) : out;
+        if (Files.exists(file) && !overwrite) {
+            throw new DistilleryException(file + ": already exists; remove it or pass --overwrite");
+        }
         Checkpoint ck = HfImporter.read(dir, Distillery.version());
-        Path file = out != null ? out : top.workDir().resolve("import").resolve(dir.toAbsolutePath().getFileName() + ".ckpt");
         ck.write(file);
         GptConfig c = ck.header().model();
         System.out.println("checkpoint     " + file.toAbsolutePath());

@@ -53,4 +53,20 @@ class UserMistakesTest {
         assertOneLine(CliRun.of("generate", run.toString(), "ab", "--temperature", "NaN"),
                 "error: temperature must be 0 (greedy) or positive, found NaN");
     }
+
+    @Test
+    void importRefusesToReplaceACheckpointUnlessToldAndWritesIntoAFolder() {
+        Path export = dir.resolve("export");
+        CliRun e = CliRun.of("--progress=none", "export", run.toString(), "--format", "hf", "--out", export.toString());
+        assertEquals(0, e.code(), e.err());
+        Path into = dir.resolve("imports");
+        into.toFile().mkdirs();
+        CliRun first = CliRun.of("import", export.toString(), "--out", into.toString());
+        assertEquals(0, first.code(), first.err());
+        assertTrue(Files.isRegularFile(into.resolve("export.ckpt")), "written into the folder");
+        assertOneLine(CliRun.of("import", export.toString(), "--out", into.toString()),
+                "error: " + into.resolve("export.ckpt") + ": already exists; remove it or pass --overwrite");
+        CliRun again = CliRun.of("import", export.toString(), "--out", into.toString(), "--overwrite");
+        assertEquals(0, again.code(), again.err());
+    }
 }
