@@ -52,13 +52,21 @@ final class RunsCommand {
             LocalRunStore store = new LocalRunStore(runs.top.runStore());
             List<LocalRunStore.Meta> all = runId != null ? List.of(store.find(runId)) : store.list();
             int failed = 0;
+            int synced = 0;
             try (MlflowSync sync = new MlflowSync(uri, store)) {
                 for (LocalRunStore.Meta m : all) {
                     try {
                         LocalRunStore.Meta done = sync.sync(m);
+                        synced++;
                         System.out.println(m.runId() + " -> " + done.mlflowRunId() + " (" + done.syncedMetrics()
                                 + " metrics, " + done.syncedArtifacts() + " artifacts, " + done.status() + ")");
                     } catch (RuntimeException e) {
+                        String unreachable = unreachable(e);
+                        if (unreachable != null) { // the same for every run that follows: say it once
+                            throw new DistilleryException("cannot reach the MLflow server at " + uri + ": " + unreachable
+                                    + "; " + synced + " of " + all.size() + " runs synced; run the command again once it"
+                                    + " answers (synced data is not sent twice)");
+                        }
                         failed++;
                         System.err.println("error: " + m.runId() + ": " + e.getMessage());
                     }
@@ -69,6 +77,22 @@ final class RunsCommand {
                         + "; run the command again once the server is reachable (synced data is not sent twice)");
             }
             return 0;
+        }
+
+        /** Why the server cannot be reached (no connection, unknown host, no answer), or null for another failure. */
+        private static String unreachable(Throwable e) {
+            for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+                if (t instanceof java.net.ConnectException) {
+                    return "connection refused";
+                }
+                if (t instanceof java.net.UnknownHostException) {
+                    return "unknown host " + t.getMessage();
+                }
+                if (t instanceof java.net.SocketTimeoutException || t instanceof java.net.NoRouteToHostException) {
+                    return "no answer";
+                }
+            }
+            return null;
         }
     }
 }

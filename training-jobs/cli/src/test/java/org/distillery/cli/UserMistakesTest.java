@@ -69,4 +69,15 @@ class UserMistakesTest {
         CliRun again = CliRun.of("import", export.toString(), "--out", into.toString(), "--overwrite");
         assertEquals(0, again.code(), again.err());
     }
+
+    @Test
+    void aServerThatIsDownIsSaidOnceNotOncePerRun() {
+        Path work = dir.resolve("work-sync");
+        org.distillery.core.runs.LocalRunStore store = new org.distillery.core.runs.LocalRunStore(work.resolve("runs"));
+        store.create("exp", "train-a", null);
+        store.create("exp", "train-b", null);
+        assertOneLine(CliRun.of("--work-dir", work.toString(), "runs", "sync", "--to", "http://127.0.0.1:1"),
+                "error: cannot reach the MLflow server at http://127.0.0.1:1: connection refused; 0 of 2 runs synced;"
+                        + " run the command again once it answers (synced data is not sent twice)");
+    }
 }
