@@ -107,6 +107,11 @@ public final class LocalRunStore {
         throw new DistilleryException("no run " + runId + " in the local run store " + root);
     }
 
+    /** A run's description, read from its own folder: no listing of the store. */
+    public Meta find(String experiment, String runId) {
+        return readMeta(root.resolve(safe(experiment)).resolve(runId).resolve("meta.json"));
+    }
+
     public List<Meta> list() {
         List<Meta> out = new ArrayList<>();
         if (!Files.isDirectory(root)) {

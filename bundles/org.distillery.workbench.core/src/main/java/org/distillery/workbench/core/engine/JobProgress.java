@@ -143,7 +143,7 @@ public final class JobProgress implements EngineProcess.Listener {
         tell(Change.STATE);
     }
 
-    /** How many metric events arrived so far; views compare it to see whether a curve grew. */
+    /** How many metric events arrived so far, with a step or without. */
     public synchronized long metricEvents() {
         return metricEvents;
     }

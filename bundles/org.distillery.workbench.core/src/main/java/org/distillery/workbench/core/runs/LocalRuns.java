@@ -38,14 +38,14 @@ public final class LocalRuns implements RunStore {
 
     @Override
     public Map<String, String> params(RunInfo run) {
-        return read(() -> new TreeMap<>(store.params(store.find(run.id()))));
+        return read(() -> new TreeMap<>(store.params(store.find(run.experiment(), run.id()))));
     }
 
     @Override
     public Map<String, SortedMap<Long, Double>> metrics(RunInfo run) {
         return read(() -> {
             Map<String, SortedMap<Long, Double>> out = new TreeMap<>();
-            for (LocalRunStore.Metric m : store.metrics(store.find(run.id()))) {
+            for (LocalRunStore.Metric m : store.metrics(store.find(run.experiment(), run.id()))) {
                 out.computeIfAbsent(m.key(), k -> new TreeMap<>()).put(m.step(), m.value());
             }
             return out;
