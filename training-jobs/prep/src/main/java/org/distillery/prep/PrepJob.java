@@ -231,7 +231,7 @@ public final class PrepJob {
         ShardManifest manifest = new ShardManifest(ShardManifest.FORMAT, ShardManifest.VERSION,
                 Versions.distillery(), Instant.now().toString(),
                 new ShardManifest.TokenizerRef(TOKENIZER_FILE, tokenizerSha, tokenizer.vocabSize()),
-                TokenShard.dtypeName(TokenShard.widthFor(tokenizer.vocabSize())), eot, sourceSha, read.sources(), stats,
+                TokenShard.dtypeName(shards.width()), eot, sourceSha, read.sources(), stats,
                 splits, specMap);
         manifest.write(staging);
         metric("train_tokens", manifest.tokens("train"));

@@ -32,8 +32,8 @@ final class ShardsStage {
         this.stagingDir = stagingDir;
     }
 
-    /** The shards written, in file order. */
-    record Output(List<TokenShardWriter.Summary> train, List<TokenShardWriter.Summary> val) {
+    /** The shards written, in file order, and the bytes per token they hold. */
+    record Output(List<TokenShardWriter.Summary> train, List<TokenShardWriter.Summary> val, int width) {
         static ShardManifest.Split split(List<TokenShardWriter.Summary> shards) {
             long docs = shards.stream().mapToLong(TokenShardWriter.Summary::documents).sum();
             long tokens = shards.stream().mapToLong(TokenShardWriter.Summary::tokens).sum();
@@ -62,7 +62,7 @@ final class ShardsStage {
         }
         train.sort(Comparator.comparing(TokenShardWriter.Summary::file));
         val.sort(Comparator.comparing(TokenShardWriter.Summary::file));
-        return new Output(train, val);
+        return new Output(train, val, width);
     }
 
     /** Each document's tokens, ended by {@code <|endoftext|>}. */
