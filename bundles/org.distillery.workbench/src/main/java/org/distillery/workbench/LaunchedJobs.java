@@ -8,7 +8,6 @@ import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.distillery.workbench.core.engine.JobLaunch;
 import org.distillery.workbench.core.engine.JobProgress;
 import org.eclipse.e4.core.di.annotations.Creatable;
@@ -62,11 +61,11 @@ public class LaunchedJobs {
                     + String.join("; ", problems));
         }
         DistilleryJob job = new DistilleryJob(launch.command(s), new JobProgress(launch));
-        Map<JobProgress.Change, AtomicBoolean> queued = new EnumMap<>(JobProgress.Change.class);
+        Map<JobProgress.Change, UiCoalesced> deliveries = new EnumMap<>(JobProgress.Change.class);
         for (JobProgress.Change c : JobProgress.Change.values()) {
-            queued.put(c, new AtomicBoolean());
+            deliveries.put(c, new UiCoalesced(ui, () -> broker.send(JobTopics.of(c), job)));
         }
-        job.progress().observe((p, change) -> publish(job, change, queued.get(change)));
+        job.progress().observe((p, change) -> publish(job, change, deliveries.get(change)));
         jobs.add(job);
         broker.post(JobTopics.LAUNCHED, job);
         job.schedule();
@@ -78,15 +77,11 @@ public class LaunchedJobs {
      * topic has at most one delivery per job waiting for the UI thread, and changes that come before it is
      * delivered ride along with it. A state change or a run is delivered each time.
      */
-    private void publish(DistilleryJob job, JobProgress.Change change, AtomicBoolean waiting) {
-        String topic = JobTopics.of(change);
+    private void publish(DistilleryJob job, JobProgress.Change change, UiCoalesced delivery) {
         if (change == JobProgress.Change.STATE || change == JobProgress.Change.RUN) {
-            broker.post(topic, job);
-        } else if (waiting.compareAndSet(false, true)) {
-            ui.asyncExec(() -> {
-                waiting.set(false);
-                broker.send(topic, job);
-            });
+            broker.post(JobTopics.of(change), job);
+        } else {
+            delivery.request();
         }
     }
 

@@ -13,7 +13,6 @@ import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.distillery.workbench.core.engine.EngineSettings;
 import org.distillery.workbench.core.engine.JobProgress;
 import org.distillery.workbench.core.runs.LocalRuns;
@@ -70,7 +69,7 @@ public class RunsPart {
     private List<RunInfo> listed = List.of();
     private final Map<String, Map<String, SortedMap<Long, Double>>> stored = new HashMap<>();
     private RunStoreWatch watch;
-    private final AtomicBoolean reloadQueued = new AtomicBoolean();
+    private UiCoalesced storeChanged;
 
     @PostConstruct
     public void create(Composite parent) {
@@ -115,6 +114,11 @@ public class RunsPart {
             colors.values().forEach(Color::dispose);
             if (watch != null) {
                 watch.close();
+            }
+        });
+        storeChanged = new UiCoalesced(ui, () -> {
+            if (!chart.isDisposed()) {
+                reload();
             }
         });
         sources();
@@ -168,14 +172,7 @@ public class RunsPart {
                 if (paths.stream().allMatch(this::grownByAJobHere)) {
                     return; // the job's own metric events draw that curve, ahead of the store
                 }
-                if (reloadQueued.compareAndSet(false, true)) { // one reload waiting at most; it reads the latest
-                    ui.asyncExec(() -> {
-                        reloadQueued.set(false);
-                        if (!chart.isDisposed()) {
-                            reload();
-                        }
-                    });
-                }
+                storeChanged.request(); // one reload waiting at most; it reads the latest
             });
         } catch (IOException e) {
             status.setText(root + ": cannot watch for new runs (" + e.getMessage() + "); use Refresh");
