@@ -20,7 +20,8 @@ import picocli.CommandLine.Option;
  * exit code 2 for a user error (a spec, a file, a dataset) and 1 for anything else. A failed read or write
  * names the file and says what happened in plain words ({@code no space left on device}); the stack
  * trace is printed with {@code --verbose} only, or for an error Distillery did not foresee (a bug).
- * Progress is a bar on a terminal and JSON lines ({@code distillery.progress/1}) on stdout otherwise.
+ * Progress is a bar on a terminal and JSON lines ({@code distillery.progress/1}) on stderr otherwise, or in the
+ * file {@code --progress-file} names.
  */
 @Command(name = "distillery", mixinStandardHelpOptions = true, versionProvider = Distillery.Version.class,
         description = "Prepare text with Spark, train and distill small GPT models, export them for serving.",
@@ -189,17 +190,35 @@ public final class Distillery {
     /** Where the build puts the checkout's dataset descriptors inside the jar. */
     static final String BUNDLED_CATALOG = "/org/distillery/datasets";
 
-    /** The progress listener for this run: events to stdout as JSON, or a bar on stderr. */
-    ProgressListener progress(PrintStream out) {
+    @Option(names = "--progress-file", paramLabel = "FILE", description = "also write the JSON progress events to"
+            + " FILE (replaced); with it, --progress=auto shows no events on stderr off a terminal",
+            scope = CommandLine.ScopeType.INHERIT)
+    Path progressFile;
+
+    /**
+     * The progress listener for this run: a bar on a terminal, or JSON lines on stderr, so that stdout holds only
+     * the results ({@code cmd > results.txt}); and the JSON lines into {@code --progress-file} when named.
+     */
+    ProgressListener progress() {
         ProgressMode mode = progressMode;
         if (mode == ProgressMode.auto) {
-            mode = System.console() != null ? ProgressMode.bar : ProgressMode.json;
+            mode = terminal() ? ProgressMode.bar : progressFile != null ? ProgressMode.none : ProgressMode.json;
         }
-        return switch (mode) {
-            case json -> new JsonLinesProgress(out);
+        ProgressListener shown = switch (mode) {
+            case json -> new JsonLinesProgress(System.err);
             case bar -> new TerminalProgress();
             default -> ProgressListener.NONE;
         };
+        return progressFile == null ? shown : shown.and(JsonLinesProgress.toFile(progressFile));
+    }
+
+    /**
+     * Whether stderr, where the bar is drawn, is a terminal: {@code bin/distillery} says so (its filter makes
+     * stderr a pipe); else whether the JVM has a console (java -jar, spark-submit).
+     */
+    static boolean terminal() {
+        String said = System.getProperty("distillery.terminal");
+        return said != null ? Boolean.parseBoolean(said) : System.console() != null;
     }
 
     @Option(names = "--tracking-uri", description = "MLflow tracking server (default: $MLFLOW_TRACKING_URI, then the"
@@ -226,10 +245,6 @@ public final class Distillery {
     static String version() {
         String v = Distillery.class.getPackage().getImplementationVersion();
         return v != null ? v : "dev";
-    }
-
-    boolean showsJson() {
-        return progressMode == ProgressMode.json || (progressMode == ProgressMode.auto && System.console() == null);
     }
 
     /** The version from the jar's manifest. */

@@ -83,7 +83,7 @@ final class ExportCommand implements Callable<Integer> {
         try {
             Checkpoint ck = Checkpoint.read(checkpoint);
             ExportProvenance provenance = ExportProvenance.of(ck.header(), ckAt.toString(), Distillery.version());
-            try (ProgressListener progress = top.progress(System.out)) {
+            try (ProgressListener progress = top.progress()) {
                 if (outAt.isRemote()) {
                     // Every format is written locally, then the whole folder goes up and is renamed into place.
                     AtomicDirectory.write(outAt, overwrite, scratch -> {
@@ -101,11 +101,9 @@ final class ExportCommand implements Callable<Integer> {
                 Files.deleteIfExists(fetched);
             }
         }
-        if (!top.showsJson()) {
-            for (ExportFormat f : written.keySet()) {
-                System.out.println("export         " + (chosen.size() == 1 ? outAt
-                        : outAt.resolve(f.name().toLowerCase(Locale.ROOT))));
-            }
+        for (ExportFormat f : written.keySet()) {
+            System.out.println("export         " + (chosen.size() == 1 ? outAt
+                    : outAt.resolve(f.name().toLowerCase(Locale.ROOT))));
         }
         return 0;
     }

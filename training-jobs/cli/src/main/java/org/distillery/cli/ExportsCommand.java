@@ -112,10 +112,11 @@ final class ExportsCommand {
                 throw new DistilleryException(dir + ": no export here (expected config.json + model.safetensors,"
                         + " model.onnx or model.gguf, or hf/, onnx/, gguf/ subfolders)");
             }
-            Reference ref = Reference.of(export);
-            int[] ids = probeIds(ref.gpt.config());
+            boolean allDamaged = export.parts().stream().allMatch(p -> p.problem() != null);
+            Reference ref = allDamaged ? null : Reference.of(export);
+            int[] ids = ref == null ? new int[0] : probeIds(ref.gpt.config());
             ObjectNode out = JSON.createObjectNode().put("format", CHECK_FORMAT).put("export", dir.toAbsolutePath()
-                    .toString()).put("reference", ref.what);
+                    .toString()).put("reference", ref == null ? "none: every format is damaged" : ref.what);
             ArrayNode ia = out.putArray("ids");
             for (int id : ids) {
                 ia.add(id);
@@ -124,7 +125,7 @@ final class ExportsCommand {
             boolean ok = true;
             Path script = Files.createTempFile("export_consumers", ".py");
             try (InputStream in = ExportsCommand.class.getResourceAsStream("export_consumers.py");
-                 ProgressListener progress = parent.top.progress(System.out)) {
+                 ProgressListener progress = parent.top.progress()) {
                 Files.write(script, in.readAllBytes());
                 int i = 0;
                 for (ExportFolder.Part p : export.parts()) {
@@ -141,11 +142,9 @@ final class ExportsCommand {
             } finally {
                 Files.deleteIfExists(script);
             }
-            if (!parent.top.showsJson()) {
-                for (JsonNode r : results) {
-                    System.out.printf("%-5s %-4s %s%n", r.get("format").asText(), r.get("ok").asBoolean() ? "ok" : "FAIL",
-                            r.get("detail").asText());
-                }
+            for (JsonNode r : results) {
+                System.out.printf("%-5s %-4s %s%n", r.get("format").asText(), r.get("ok").asBoolean() ? "ok" : "FAIL",
+                        r.get("detail").asText());
             }
             return ok ? 0 : 1;
         }
@@ -160,17 +159,18 @@ final class ExportsCommand {
                 case GGUF -> cmd.addAll(List.of("gguf", p.file().toString()));
             }
             ObjectNode r = JSON.createObjectNode().put("format", p.name()).put("path", p.dir().toString());
+            if (p.problem() != null) {
+                // Distillery's own reader already found the damage and names it; a serving reader would only
+                // fail with a traceback that blames the installation.
+                return r.put("ok", false).put("problem", p.problem()).put("detail", "damaged: " + p.problem());
+            }
             JsonNode py;
             try {
-                py = BenchCommand.runPeer(new ProcessBuilder(cmd), p.name() + " reader", "transformers, onnxruntime"
-                        + " and gguf", "bin/setup-python");
+                py = readWithPython(cmd, p);
             } catch (DistilleryException e) {
                 return r.put("ok", false).put("detail", e.getMessage());
             }
             r.put("reader", py.path("reader").asText());
-            if (p.problem() != null) {
-                r.put("problem", p.problem());
-            }
             String runId = p.provenance().get(ExportProvenance.PREFIX + "run_id");
             String readRun = py.path("metadata").path(ExportProvenance.PREFIX + "run_id").asText(null);
             boolean sameRun = p.problem() == null && (runId == null || runId.equals(readRun));
@@ -206,6 +206,43 @@ final class ExportsCommand {
             return r.put("ok", ok).put("detail", String.format("max |logit diff| %.2e (tolerance %.0e) over %d positions,"
                     + " same argmax: %s%s", maxDiff, tol, ids.length, sameArgmax,
                     sameRun ? "" : ", provenance run_id not read back"));
+        }
+
+        /**
+         * Runs a serving reader on {@code p}: its JSON answer. Its stderr is kept (transformers' progress bars and
+         * warnings do not reach ours); a failure is one line: the reader's own last words, and the installation
+         * blamed only when a module is missing.
+         */
+        private JsonNode readWithPython(List<String> cmd, ExportFolder.Part p) throws IOException, InterruptedException {
+            ProcessBuilder pb = new ProcessBuilder(cmd);
+            pb.environment().put("TRANSFORMERS_VERBOSITY", "error");
+            pb.environment().put("HF_HUB_DISABLE_PROGRESS_BARS", "1");
+            pb.environment().put("TQDM_DISABLE", "1");
+            pb.environment().put("PYTHONWARNINGS", "ignore");
+            Path errors = Files.createTempFile("exports-check", ".stderr");
+            pb.redirectError(errors.toFile());
+            try {
+                Process proc;
+                try {
+                    proc = pb.start();
+                } catch (IOException e) {
+                    throw new DistilleryException("cannot run " + cmd.get(0) + " (" + e.getMessage() + "): give"
+                            + " --python, or run bin/setup-python");
+                }
+                String out = new String(proc.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+                if (proc.waitFor() == 0) {
+                    return JSON.readTree(out.lines().reduce((a, b) -> b).orElse("{}"));
+                }
+                String last = Files.readAllLines(errors).stream().filter(l -> !l.isBlank()).reduce((a, b) -> b)
+                        .orElse("exit " + proc.exitValue()).strip();
+                if (last.startsWith("ModuleNotFoundError") || last.startsWith("ImportError")) {
+                    throw new DistilleryException("the " + p.name() + " reader cannot start with " + cmd.get(0)
+                            + " (" + last + "): run bin/setup-python, or give --python");
+                }
+                throw new DistilleryException("the " + p.name() + " reader failed on " + p.file() + ": " + last);
+            } finally {
+                Files.deleteIfExists(errors);
+            }
         }
 
         /** Float32 agrees to rounding; 16-bit weights move logits by their own rounding. */

@@ -43,7 +43,7 @@ final class PrepCommand implements Callable<Integer> {
                 : Location.of(top.workDir().resolve("prep").resolve(spec.name()));
         SparkSession spark = SparkSessions.open(new SparkSessions.Request("distillery-prep-" + spec.name(), master,
                 spec.spark().master(), spec.spark().partitions()), System.err);
-        try (ProgressListener progress = top.progress(System.out)) {
+        try (ProgressListener progress = top.progress()) {
             PrepJob.Result r;
             try {
                 r = new PrepJob(spec, specFile.toAbsolutePath().getParent(), top.catalog(), output, overwrite, progress)
@@ -52,9 +52,7 @@ final class PrepCommand implements Callable<Integer> {
                 progress.on(ProgressEvent.failed(PrepJob.JOB, e.getMessage()));
                 throw e;
             }
-            if (!top.showsJson()) {
-                printSummary(r);
-            }
+            printSummary(r);
         } finally {
             spark.stop();
         }

@@ -46,7 +46,7 @@ final class TeacherLogitsCommand implements Callable<Integer> {
                 : Location.of(top.workDir().resolve("teacher-logits").resolve(spec.name()));
         SparkSession spark = SparkSessions.open(new SparkSessions.Request("distillery-teacher-logits-" + spec.name(),
                 master, spec.spark().master(), spec.spark().partitions()), System.err);
-        try (ProgressListener progress = top.progress(System.out)) {
+        try (ProgressListener progress = top.progress()) {
             TeacherLogitsJob.Result r;
             try {
                 r = new TeacherLogitsJob(located, teacher.checkpoint(), teacher.source(), data, output,
@@ -55,20 +55,18 @@ final class TeacherLogitsCommand implements Callable<Integer> {
                 progress.on(ProgressEvent.failed(TeacherLogitsJob.JOB, e.getMessage()));
                 throw e;
             }
-            if (!top.showsJson()) {
-                TeacherLogitsManifest mf = r.manifest();
-                long positions = mf.windows() * mf.window();
-                long bytes = mf.shards().stream().mapToLong(s -> s.bytes()).sum();
-                System.out.println("output        " + r.location());
-                System.out.printf("windows       %d of %d tokens (%d positions) in %d shards%n", mf.windows(),
-                        mf.window(), positions, mf.shards().size());
-                System.out.printf("kept          top %d at temperature %s, %.1f bytes per position%n", mf.topK(),
-                        mf.temperature(), (double) bytes / positions);
-                System.out.printf("speed         %.0f positions/s (%.1f s)%n", positions / r.seconds(), r.seconds());
-                if (r.reusedShards() > 0) {
-                    System.out.printf("resumed       %d of %d shards were scored by an earlier run that stopped%n",
-                            r.reusedShards(), mf.shards().size());
-                }
+            TeacherLogitsManifest mf = r.manifest();
+            long positions = mf.windows() * mf.window();
+            long bytes = mf.shards().stream().mapToLong(s -> s.bytes()).sum();
+            System.out.println("output        " + r.location());
+            System.out.printf("windows       %d of %d tokens (%d positions) in %d shards%n", mf.windows(),
+                    mf.window(), positions, mf.shards().size());
+            System.out.printf("kept          top %d at temperature %s, %.1f bytes per position%n", mf.topK(),
+                    mf.temperature(), (double) bytes / positions);
+            System.out.printf("speed         %.0f positions/s (%.1f s)%n", positions / r.seconds(), r.seconds());
+            if (r.reusedShards() > 0) {
+                System.out.printf("resumed       %d of %d shards were scored by an earlier run that stopped%n",
+                        r.reusedShards(), mf.shards().size());
             }
         } finally {
             spark.stop();

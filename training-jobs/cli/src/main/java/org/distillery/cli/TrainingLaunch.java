@@ -158,7 +158,7 @@ final class TrainingLaunch {
                     String resumeRunId, Path specFile, String label, boolean unigram, TrainJob.OutputListener output,
                     Job job) throws IOException {
         String experiment = tracking.experiment() != null ? tracking.experiment() : name;
-        try (ProgressListener progress = top.progress(System.out);
+        try (ProgressListener progress = top.progress();
              TrackedRun run = TrackedRun.open(top.runStore(), top.trackingUri(tracking.uri()), experiment,
                      jobName + "-" + name, parentRun, resumeRunId, System.err)) {
             progress.on(ProgressEvent.run(jobName, run.runId(), experiment, jobName + "-" + name));
@@ -181,18 +181,16 @@ final class TrainingLaunch {
                 GracefulStop.end();
             }
             progress.on(ProgressEvent.done(jobName, output.nameOf(r.model())));
-            if (!top.showsJson()) {
-                System.out.printf("%-15s%s%n", label, output.nameOf(r.model()));
-                System.out.println("run            " + run.runId()
-                        + (run.mlflowRunId() != null ? " (MLflow " + run.mlflowRunId() + ")" : ""));
-                System.out.printf("train loss     %.4f%n", r.trainLoss());
-                System.out.printf("val loss       %.4f (perplexity %.2f)%n", r.valLoss(), r.valPerplexity());
-                if (unigram) {
-                    System.out.printf("unigram entropy of val tokens %.4f nats: the model is %.4f nats below it%n",
-                            r.unigramEntropy(), r.unigramEntropy() - r.valLoss());
-                }
-                System.out.printf("speed          %.0f tokens/s, %.1f ms/step%n", r.tokensPerSecond(), r.msPerStep());
+            System.out.printf("%-15s%s%n", label, output.nameOf(r.model()));
+            System.out.println("run            " + run.runId()
+                    + (run.mlflowRunId() != null ? " (MLflow " + run.mlflowRunId() + ")" : ""));
+            System.out.printf("train loss     %.4f%n", r.trainLoss());
+            System.out.printf("val loss       %.4f (perplexity %.2f)%n", r.valLoss(), r.valPerplexity());
+            if (unigram) {
+                System.out.printf("unigram entropy of val tokens %.4f nats: the model is %.4f nats below it%n",
+                        r.unigramEntropy(), r.unigramEntropy() - r.valLoss());
             }
+            System.out.printf("speed          %.0f tokens/s, %.1f ms/step%n", r.tokensPerSecond(), r.msPerStep());
             return new Launched(r, run.runId());
         }
     }

@@ -1,6 +1,7 @@
 package org.distillery.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
@@ -35,7 +36,7 @@ class DistilleryCommandTest {
     }
 
     @Test
-    void prepWritesJsonProgressEventsAndTheShardsVerify() throws Exception {
+    void prepWritesJsonProgressEventsOnStderrResultsOnStdoutAndTheShardsVerify() throws Exception {
         Path spec = dir.resolve("prep.yaml");
         Files.writeString(spec, """
                 name: cli
@@ -52,13 +53,16 @@ class DistilleryCommandTest {
         CliRun r = run("--progress=json", "--datasets", RepoFixtures.datasets().toString(), "prep", spec.toString(),
                 "--out", out.toString());
         assertEquals(0, r.code(), r.err());
-        List<ProgressEvent> events = r.out().lines().map(ProgressEvent::parse).toList();
+        // Progress events on stderr (Spark's log lines between them), the results on stdout.
+        List<ProgressEvent> events = r.err().lines().filter(l -> l.startsWith("{"))
+                .map(ProgressEvent::parse).toList();
         assertEquals("stage", events.get(0).type());
         assertEquals("read", ((ProgressEvent.Stage) events.get(0)).stage());
         ProgressEvent last = events.get(events.size() - 1);
         assertEquals("done", last.type());
         assertEquals(out.toAbsolutePath().toString(), ((ProgressEvent.Done) last).output());
-        assertTrue(r.out().lines().allMatch(l -> l.startsWith("{\"schema\":\"" + ProgressEvent.SCHEMA + "\"")));
+        assertTrue(r.out().startsWith("output        " + out.toAbsolutePath() + "\n"), r.out());
+        assertFalse(r.out().contains("{"), "no events among the results: " + r.out());
 
         CliRun verify = run("shards", "verify", out.toString());
         assertEquals(0, verify.code(), verify.err());
@@ -178,7 +182,9 @@ class DistilleryCommandTest {
         assertTrue(r.get("checks").get(0).get("reader").asText().startsWith("transformers "), r.toString());
         assertTrue(r.get("checks").get(0).get("max_abs_logit_diff").asDouble() < 1e-3, r.toString());
         assertTrue(r.get("checks").get(1).get("reader").asText().startsWith("onnxruntime "), r.toString());
-        assertTrue(check.out().contains("\"type\":\"stage\""), "progress events: " + check.out());
+        assertTrue(check.err().contains("\"type\":\"stage\""), "progress events: " + check.err());
+        assertTrue(check.out().contains("onnx  ok"), "the results on stdout whatever the progress: " + check.out());
+        assertFalse(check.out().contains("\"type\""), check.out());
 
         // The checkpoint gone, the hf folder read back is the reference; a damaged ONNX file fails its check alone.
         Files.move(model, dir.resolve("moved.ckpt"));

@@ -178,7 +178,7 @@ class SparkSubmitIT {
         ClusterIT.assertSameShards(localPrep, out);
         assertEquals(1, s.log().lines().filter(l -> l.startsWith("note: the spec's spark.master local[*] is overridden by "
                 + cluster.masterUrl() + " (the submitter's SparkConf)")).count(), "the overridden spec master is reported once");
-        assertTrue(s.log().contains("\"type\":\"done\""), "progress events on the driver's stdout");
+        assertTrue(s.log().contains("\"type\":\"done\""), "progress events on the driver's stderr");
     }
 
     /**
@@ -208,8 +208,12 @@ class SparkSubmitIT {
         assertTrue(finished, "the master saw the driver finish: " + drivers);
         List<Path> stdout = cluster.driverFiles("stdout");
         String driverOut = Files.readString(stdout.get(stdout.size() - 1));
-        assertTrue(driverOut.contains("\"type\":\"done\""), "the driver's progress events in its stdout on the worker");
-        assertTrue(driverOut.contains(out), "the done event names the HDFS output");
+        assertTrue(driverOut.contains("output        " + out), "the driver's results in its stdout on the worker: "
+                + driverOut);
+        List<Path> stderr = cluster.driverFiles("stderr");
+        String driverErr = Files.readString(stderr.get(stderr.size() - 1));
+        assertTrue(driverErr.contains("\"type\":\"done\"") && driverErr.contains(out),
+                "the driver's progress events, the done one naming the HDFS output, in its stderr on the worker");
 
         trainFromHdfsKillResumeAndExportThere(out);
     }

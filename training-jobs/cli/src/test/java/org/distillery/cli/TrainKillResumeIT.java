@@ -131,7 +131,7 @@ class TrainKillResumeIT {
         long reached = drain(p, stopAt);
         p.toHandle().destroy(); // SIGTERM, the graceful stop (Process.destroy would also close our end of the pipes)
         List<String> rest = new ArrayList<>();
-        new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8)).lines().forEach(rest::add);
+        new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8)).lines().forEach(rest::add);
         assertTrue(p.waitFor(90, TimeUnit.SECONDS), "no exit after SIGTERM");
         assertEquals(143, p.exitValue(), "exit status after SIGTERM");
         String failed = rest.stream().filter(l -> l.contains("\"failed\"")).findFirst().orElse("");
@@ -171,15 +171,15 @@ class TrainKillResumeIT {
                 checkpoints: {every: 3, keep: 1}
                 """.formatted(data));
         Path work = tmp.resolve("work");
-        Path stderr = tmp.resolve("stderr.txt");
         int port;
         try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
             port = s.getLocalPort(); // closed again: connections are refused
         }
-        Process p = distillery(work, stderr, "--tracking-uri", "http://127.0.0.1:" + port, "train", spec.toString());
-        drain(p, Long.MAX_VALUE);
+        Process p = distillery(work, "--tracking-uri", "http://127.0.0.1:" + port, "train", spec.toString());
+        List<String> stderr = new ArrayList<>();
+        drain(p, Long.MAX_VALUE, stderr);
         assertEquals(0, p.waitFor(), "training must not fail for a tracking server that is down");
-        String err = Files.readString(stderr);
+        String err = String.join("\n", stderr);
         assertTrue(err.contains("127.0.0.1:" + port) && err.toLowerCase(java.util.Locale.ROOT).contains("warning"),
                 "stderr: " + err);
         assertEquals(6, lossCurve(work).size(), "every metric is in the local run store");
@@ -209,14 +209,21 @@ class TrainKillResumeIT {
     }
 
     /**
-     * Reads the process's JSON progress until it reports step {@code until} (or ends); returns the
-     * last step seen. Output is consumed so the child never blocks on a full pipe.
+     * Reads the process's JSON progress events (its stderr) until it reports step {@code until} (or ends); returns
+     * the last step seen. Output is consumed so the child never blocks on a full pipe; other stderr lines are
+     * echoed to ours.
      */
     static long drain(Process p, long until) throws IOException {
+        return drain(p, until, new ArrayList<>());
+    }
+
+    /** {@link #drain(Process, long)}, keeping every stderr line read in {@code lines}. */
+    static long drain(Process p, long until, List<String> lines) throws IOException {
         long step = 0;
-        BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        BufferedReader r = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8));
         String line;
         while ((line = r.readLine()) != null) {
+            lines.add(line);
             if (line.startsWith("{")) {
                 ProgressEvent e = ProgressEvent.parse(line);
                 if (e instanceof ProgressEvent.Progress pe && "train".equals(pe.stage())) {
@@ -225,14 +232,27 @@ class TrainKillResumeIT {
                         return step;
                     }
                 }
+            } else {
+                System.err.println(line);
             }
         }
         return step;
     }
 
-    /** bin/distillery's JVM: the build's flags, the test class path (the cli and every module it uses). */
+    /**
+     * bin/distillery's JVM: the build's flags, the test class path (the cli and every module it uses); JSON progress
+     * on its stderr, for {@link #drain}.
+     */
     static Process distillery(Path work, String... args) throws IOException {
-        return distillery(work, null, args);
+        List<String> cmd = command(work);
+        if (!List.of(args).contains("--progress=none")) {
+            cmd.add("--progress=json");
+        }
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().put("OMP_WAIT_POLICY", "PASSIVE");
+        pb.environment().remove("MLFLOW_TRACKING_URI");
+        return pb.start();
     }
 
     /** The java command line that runs the distillery command in {@code work}, without its arguments. */
@@ -243,18 +263,5 @@ class TrainKillResumeIT {
         cmd.addAll(List.of("-Xmx1g", "-cp", System.getProperty("java.class.path"), Distillery.class.getName(),
                 "--work-dir", work.toString()));
         return cmd;
-    }
-
-    static Process distillery(Path work, Path stderr, String... args) throws IOException {
-        List<String> cmd = command(work);
-        if (!List.of(args).contains("--progress=none")) {
-            cmd.add("--progress=json");
-        }
-        cmd.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(
-                stderr == null ? ProcessBuilder.Redirect.INHERIT : ProcessBuilder.Redirect.to(stderr.toFile()));
-        pb.environment().put("OMP_WAIT_POLICY", "PASSIVE");
-        pb.environment().remove("MLFLOW_TRACKING_URI");
-        return pb.start();
     }
 }

@@ -70,6 +70,30 @@ class UserMistakesTest {
         assertEquals(0, again.code(), again.err());
     }
 
+    /** Damaged files are named by Distillery's own readers, not blamed on the installation in a traceback. */
+    @Test
+    void exportsCheckNamesTheDamageItself() throws Exception {
+        Path export = dir.resolve("damaged");
+        assertEquals(0, CliRun.of("--progress=none", "export", run.toString(), "--format", "hf,gguf", "--out",
+                export.toString()).code());
+        Path safetensors = export.resolve("hf/model.safetensors");
+        byte[] bytes = Files.readAllBytes(safetensors);
+        Files.write(safetensors, java.util.Arrays.copyOf(bytes, bytes.length - 100));
+        Path gguf = export.resolve("gguf/model.gguf");
+        bytes = Files.readAllBytes(gguf);
+        bytes[0] = 'X';
+        Files.write(gguf, bytes);
+        CliRun r = CliRun.of("--progress=none", "exports", "check", export.toString());
+        assertEquals(1, r.code(), r.out() + r.err());
+        List<String> lines = r.out().lines().toList();
+        assertEquals(2, lines.size(), r.out());
+        assertTrue(lines.get(0).startsWith("hf    FAIL damaged: " + safetensors + ": tensor ")
+                && lines.get(0).endsWith(": truncated?"), lines.get(0));
+        assertEquals("gguf  FAIL damaged: " + gguf + ": starts with 0x46554758, not the GGUF magic (\"GGUF\"): not a"
+                + " GGUF file", lines.get(1));
+        assertEquals("", r.err());
+    }
+
     @Test
     void aServerThatIsDownIsSaidOnceNotOncePerRun() {
         Path work = dir.resolve("work-sync");

@@ -11,8 +11,8 @@ import java.util.concurrent.TimeUnit;
 import org.distillery.core.progress.ProgressEvent;
 
 /**
- * A running engine job: its stdout read line by line into progress events and console lines, its
- * stderr into console lines, and a two-step stop (SIGTERM, which lets a training job checkpoint and
+ * A running engine job: its stderr read line by line into progress events and console lines (the engine's
+ * errors and logs), its stdout (the results) into console lines, and a two-step stop (SIGTERM, which lets a training job checkpoint and
  * close its run, then SIGKILL when the grace period is over).
  */
 public final class EngineProcess {
@@ -53,8 +53,8 @@ public final class EngineProcess {
                 String line;
                 while ((line = r.readLine()) != null) {
                     lineNumber++;
-                    if (error) {
-                        listener.console(line, true);
+                    if (!error) {
+                        listener.console(line, false);
                         continue;
                     }
                     try {
@@ -62,11 +62,11 @@ public final class EngineProcess {
                         if (event.isPresent()) {
                             listener.event(event.get());
                         } else {
-                            listener.console(line, false);
+                            listener.console(line, true);
                         }
                     } catch (IllegalArgumentException e) {
-                        listener.console(line, false);
-                        listener.console("stdout " + e.getMessage(), true);
+                        listener.console(line, true);
+                        listener.console("stderr " + e.getMessage(), true);
                     }
                 }
             } catch (IOException e) {

@@ -113,7 +113,7 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
         return java.util.Optional.empty();
     }
 
-    /** The process that runs this job: JSON progress on stdout, the engine's own errors on stderr. */
+    /** The process that runs this job: its results on stdout, JSON progress events and errors on stderr. */
     public EngineCommand command(EngineSettings settings) {
         List<String> cmd = new ArrayList<>();
         cmd.add(settings.launcher().toString());

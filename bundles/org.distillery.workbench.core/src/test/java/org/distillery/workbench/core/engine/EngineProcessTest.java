@@ -51,12 +51,13 @@ class EngineProcessTest {
     }
 
     private static String event(String json) {
-        return "echo '{\"schema\":\"distillery.progress/1\",\"job\":\"train\"," + json + "}'\n";
+        return "echo '{\"schema\":\"distillery.progress/1\",\"job\":\"train\"," + json + "}' >&2\n";
     }
 
     @Test
-    void outputBecomesEventsAndConsoleLines() throws Exception {
+    void stderrBecomesEventsAndErrorLinesStdoutResultLines() throws Exception {
         EngineProcess p = EngineProcess.start(script("echo \"$GREETING from $(pwd)\"\n"
+                + "echo 'val loss       5.1234'\n"
                 + event("\"type\":\"stage\",\"stage\":\"train\",\"index\":2,\"stages\":2")
                 + event("\"type\":\"metric\",\"name\":\"train/loss\",\"value\":3.5,\"step\":10")
                 + event("\"type\":\"progress\",\"stage\":\"train\",\"done\":\"x\"")
@@ -66,7 +67,8 @@ class EngineProcessTest {
         assertEquals(10L, ((ProgressEvent.Metric) events.get(1)).step());
         assertTrue(console.contains("out: hi from " + tmp), console.toString());
         assertTrue(console.contains("err: error: the spec is wrong"), console.toString());
-        assertTrue(console.contains("err: stdout line 4: field done is \"x\", expected a number"), console.toString());
+        assertTrue(console.contains("out: val loss       5.1234"), console.toString());
+        assertTrue(console.contains("err: stderr line 3: field done is \"x\", expected a number"), console.toString());
     }
 
     @Test
