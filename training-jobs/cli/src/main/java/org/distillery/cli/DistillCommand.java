@@ -56,7 +56,7 @@ final class DistillCommand implements Callable<Integer> {
         Path logits = teacherLogits(top, located, specFile, spec.distillation().teacherLogits());
         String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
         return TrainingLaunch.run(top, DistillJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile,
-                "student", false, copies, (run, progress) -> new DistillJob(located, teacher.checkpoint(),
+                copies, (run, progress) -> new DistillJob(located, teacher.checkpoint(),
                         teacher.source(), data, logits, JobContext.of(output, run, Distillery.version())
                         .resuming(resume).reportingTo(progress)).onOutput(copies).run());
     }

@@ -7,6 +7,7 @@ import java.util.List;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.dataset.DatasetCatalog;
 import org.distillery.core.io.FileAccessException;
+import org.distillery.core.progress.GracefulStop;
 import org.distillery.core.progress.JsonLinesProgress;
 import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.spec.SpecReader;
@@ -70,7 +71,13 @@ public final class Distillery {
             }
             return f.exitCode();
         });
-        return cl.execute(args);
+        try {
+            return cl.execute(args);
+        } finally {
+            out.flush();
+            err.flush();
+            GracefulStop.end(); // a SIGTERM's shutdown waited for the job's run to close and its error line
+        }
     }
 
     /**

@@ -19,6 +19,7 @@ import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
 import org.distillery.core.tracking.RunStatus;
 import org.distillery.model.Checkpoint;
+import org.distillery.model.distill.DistillJob;
 import org.distillery.model.train.TrainJob;
 import org.distillery.tracking.TrackedRun;
 
@@ -75,6 +76,11 @@ final class TrainingLaunch {
         return newest != null ? Checkpoint.readHeader(newest).runId() : null;
     }
 
+    /** --resume where there is nothing to resume is no error (a job scheduler retries with it); but said. */
+    private static void noCheckpointToResume(Object output) {
+        System.err.println("note: --resume: " + output + " holds no checkpoint yet; starting a fresh run");
+    }
+
     private static DistilleryException holdsCheckpoints(Object output) {
         return new DistilleryException(output + " already holds checkpoints: pass --resume to continue that run, "
                 + "or --out for a new folder");
@@ -96,6 +102,8 @@ final class TrainingLaunch {
                 throw holdsCheckpoints(output);
             }
             m.pull("checkpoints/" + checkpoints.get(checkpoints.size() - 1));
+        } else if (resume) {
+            noCheckpointToResume(output);
         }
         return m;
     }
@@ -115,6 +123,9 @@ final class TrainingLaunch {
             MirroredFolder mirror = mirror(top, output, resume);
             launcher.into(mirror.local(), copiesTo(mirror));
         } else {
+            if (resume && TrainJob.newestCheckpoint(output.local()) == null) {
+                noCheckpointToResume(output);
+            }
             launcher.into(output.local(), TrainJob.OutputListener.NONE);
         }
     }
@@ -150,20 +161,21 @@ final class TrainingLaunch {
     }
 
     /**
-     * Runs {@code job} in a tracked run named {@code <job>-<name>}, logs the spec and the model, and
-     * prints the summary with the model under {@code label}, named as {@code output} names it (its remote copy);
-     * the unigram line where {@code unigram}.
+     * Runs {@code job} in a tracked run named {@code <job>-<name>}, logs the spec and the model, and prints the
+     * summary on stdout: the model (the student, for distill) named as {@code output} names it (its remote copy),
+     * the losses (distill's train loss is the mix it optimizes; the teacher's val loss beside the student's), and
+     * the speed of the steps this invocation ran.
      */
     static Launched run(Distillery top, String jobName, String name, TrainSpec.Tracking tracking, String parentRun,
-                    String resumeRunId, Path specFile, String label, boolean unigram, TrainJob.OutputListener output,
-                    Job job) throws IOException {
+                        String resumeRunId, Path specFile, TrainJob.OutputListener output, Job job) throws IOException {
         String experiment = tracking.experiment() != null ? tracking.experiment() : name;
         try (ProgressListener progress = top.progress();
              TrackedRun run = TrackedRun.open(top.runStore(), top.trackingUri(tracking.uri()), experiment,
                      jobName + "-" + name, parentRun, resumeRunId, System.err)) {
             progress.on(ProgressEvent.run(jobName, run.runId(), experiment, jobName + "-" + name));
             TrainJob.Result r;
-            GracefulStop.begin(); // SIGTERM now waits for a checkpoint and a KILLED run instead of cutting us off
+            // SIGTERM now waits for a checkpoint, a KILLED run and the error line (Distillery.run ends the wait)
+            GracefulStop.begin();
             try {
                 r = job.run(run, progress);
                 run.logArtifact(specFile, "spec");
@@ -177,20 +189,32 @@ final class TrainingLaunch {
                 progress.on(ProgressEvent.failed(jobName, Distillery.Failure.of(e).message()));
                 run.finish(RunStatus.FAILED);
                 throw e;
-            } finally {
-                GracefulStop.end();
             }
             progress.on(ProgressEvent.done(jobName, output.nameOf(r.model())));
-            System.out.printf("%-15s%s%n", label, output.nameOf(r.model()));
+            boolean distill = DistillJob.JOB.equals(jobName);
+            System.out.printf("%-15s%s%n", distill ? "student" : "model", output.nameOf(r.model()));
             System.out.println("run            " + run.runId()
                     + (run.mlflowRunId() != null ? " (MLflow " + run.mlflowRunId() + ")" : ""));
-            System.out.printf("train loss     %.4f%n", r.trainLoss());
+            System.out.printf("train loss     %.4f%s%n", r.trainLoss(), distill
+                    ? " (the distillation mix of teacher and data losses at the last step)" : "");
             System.out.printf("val loss       %.4f (perplexity %.2f)%n", r.valLoss(), r.valPerplexity());
-            if (unigram) {
+            Double teacher = r.baselines().get(DistillJob.TEACHER_LOSS);
+            if (teacher != null) {
+                System.out.printf("teacher        val loss %.4f (perplexity %.2f): the student is %.4f nats %s it%n",
+                        teacher, Math.exp(teacher), Math.abs(r.valLoss() - teacher),
+                        r.valLoss() >= teacher ? "above" : "below");
+            }
+            if (!distill) {
                 System.out.printf("unigram entropy of val tokens %.4f nats: the model is %.4f nats below it%n",
                         r.unigramEntropy(), r.unigramEntropy() - r.valLoss());
             }
-            System.out.printf("speed          %.0f tokens/s, %.1f ms/step%n", r.tokensPerSecond(), r.msPerStep());
+            if (r.stepsRun() > 0) {
+                System.out.printf("speed          %.0f tokens/s, %.1f ms/step%s%n", r.tokensPerSecond(), r.msPerStep(),
+                        r.resumed() ? " over the " + r.stepsRun() + " steps after the resume" : "");
+            } else {
+                System.out.println("speed          - (the run had already finished all " + r.steps()
+                        + " steps; nothing left to run)");
+            }
             return new Launched(r, run.runId());
         }
     }

@@ -297,6 +297,10 @@ class DistilleryCommandTest {
         assertEquals(0, r.code(), r.err());
         Path student = work.resolve("distill/student/model.ckpt");
         assertTrue(r.out().contains("student        " + student), r.out());
+        assertTrue(r.out().contains(" (the distillation mix of teacher and data losses at the last step)\n"), r.out());
+        assertTrue(r.out().matches("(?s).*\nteacher        val loss \\d+\\.\\d{4} \\(perplexity [0-9.]+\\): the student is"
+                + " \\d+\\.\\d{4} nats (above|below) it\n.*"), r.out());
+        assertFalse(r.out().contains("unigram"), "the unigram line is the train summary's: " + r.out());
         org.distillery.model.Checkpoint.Header h = org.distillery.model.Checkpoint.readHeader(student);
         assertEquals(1, h.model().nLayer());
         assertEquals(16, h.model().nEmbd());

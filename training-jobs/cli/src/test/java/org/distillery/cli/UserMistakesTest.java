@@ -70,6 +70,34 @@ class UserMistakesTest {
         assertEquals(0, again.code(), again.err());
     }
 
+    /**
+     * --resume with nothing to resume starts fresh and says so; resuming a finished run has no speed to report
+     * (it used to print 'speed 0 tokens/s').
+     */
+    @Test
+    void resumeSaysWhatItResumes() throws Exception {
+        Path spec = dir.resolve("resume.yaml");
+        Files.writeString(spec, """
+                name: resume
+                data:
+                  path: %s
+                model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16}
+                training: {steps: 3, batch_size: 2, log_every: 1}
+                eval: {every: 3, batches: 1}
+                """.formatted(prep));
+        Path work = dir.resolve("work-resume");
+        CliRun fresh = CliRun.of("--work-dir", work.toString(), "--progress=none", "train", spec.toString(), "--resume");
+        assertEquals(0, fresh.code(), fresh.err());
+        assertTrue(fresh.err().contains("note: --resume: " + work.resolve("train/resume") + " holds no checkpoint yet;"
+                + " starting a fresh run\n"), fresh.err());
+        assertTrue(fresh.out().matches("(?s).*\nspeed          \\d+ tokens/s, [0-9.]+ ms/step\n.*"), fresh.out());
+        CliRun again = CliRun.of("--work-dir", work.toString(), "--progress=none", "train", spec.toString(), "--resume");
+        assertEquals(0, again.code(), again.err());
+        assertTrue(again.out().contains("\nspeed          - (the run had already finished all 3 steps; nothing left to"
+                + " run)\n"), again.out());
+        assertTrue(!again.err().contains("note: --resume"), again.err());
+    }
+
     /** Damaged files are named by Distillery's own readers, not blamed on the installation in a traceback. */
     @Test
     void exportsCheckNamesTheDamageItself() throws Exception {

@@ -19,12 +19,17 @@ public final class GracefulStop {
     private GracefulStop() {
     }
 
-    /** A job's loop starts: from now on a SIGTERM waits for {@link #end()}. */
+    /**
+     * A job's loop starts: from now on a SIGTERM waits for {@link #end()}. Several jobs of one command (an
+     * experiment's) share the wait, so that the command, not the first job, decides when the process may go.
+     */
     public static synchronized void begin() {
         if (active == null) {
             Runtime.getRuntime().addShutdownHook(new Thread(GracefulStop::onShutdown, "distillery-graceful-stop"));
         }
-        active = new CountDownLatch(1);
+        if (active == null || active.getCount() == 0) {
+            active = new CountDownLatch(1);
+        }
     }
 
     /** Whether the process was asked to stop: the loop should checkpoint and leave. */
@@ -32,7 +37,11 @@ public final class GracefulStop {
         return requested;
     }
 
-    /** The job's loop is over (stopped or not): the shutdown, if there is one, may go on. */
+    /**
+     * The command is over (stopped or not), its run closed and its last words printed: the shutdown, if there is
+     * one, may go on. Called any earlier, the JVM halts while the stop's error line and the run's last
+     * writes are still on their way.
+     */
     public static synchronized void end() {
         if (active != null) {
             active.countDown();

@@ -13,7 +13,6 @@ import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
-import org.distillery.core.tracking.RunTracker;
 import org.distillery.model.Checkpoint;
 import org.distillery.model.DistillationLoss;
 import org.distillery.model.Gpt;
@@ -38,6 +37,8 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class DistillJob {
     public static final String JOB = "distill";
+    /** The teacher's loss on the val windows, the bar the student is measured against. */
+    public static final String TEACHER_LOSS = "val/teacher_loss";
 
     private final SpecReader.Located<DistillSpec> located;
     private final DistillSpec spec;
@@ -354,12 +355,12 @@ public final class DistillJob {
         }
 
         @Override
-        public void begin(TokenWindows val, int evalBatches, int batch, int time, RunTracker tracker) {
+        public Map<String, Double> baselines(TokenWindows val, int evalBatches, int batch, int time) {
             double sum = 0;
             for (int i = 0; i < evalBatches; i++) {
                 sum += teacher.loss(val.evalBatch(i, evalBatches, batch, time));
             }
-            tracker.logMetric("val/teacher_loss", sum / evalBatches, 0);
+            return Map.of(TEACHER_LOSS, sum / evalBatches);
         }
 
         @Override

@@ -72,8 +72,12 @@ public final class TrainJob {
         /** Adds {@code scale} times the loss's gradient on {@code b} to {@code grads}; returns the loss. */
         double lossAndGradient(Gpt model, Gpt.Batch b, GptParameters grads, double scale, long dropoutSeed);
 
-        /** Called once before a fresh run's first step, with the val windows (to log baselines). */
-        default void begin(TokenWindows val, int evalBatches, int batch, int time, RunTracker tracker) {
+        /**
+         * Figures the run is measured against, taken on the val windows before training (the teacher's loss):
+         * logged at step 0 of a fresh run, and given in the result of every run, resumed ones too.
+         */
+        default Map<String, Double> baselines(TokenWindows val, int evalBatches, int batch, int time) {
+            return Map.of();
         }
 
         /** Parts of the loss since the last call, to log as {@code train/<name>} (empty for plain training). */
@@ -140,8 +144,13 @@ public final class TrainJob {
         return this;
     }
 
+    /**
+     * A finished run: the model, its last losses, the objective's {@code baselines} (the teacher's val loss), and
+     * the speed of the steps this invocation ran ({@code stepsRun}; none when it resumed a finished run).
+     */
     public record Result(Path model, long steps, double trainLoss, double valLoss, double valPerplexity,
-                         double unigramEntropy, double tokensPerSecond, double msPerStep, boolean resumed) {
+                         double unigramEntropy, double tokensPerSecond, double msPerStep, boolean resumed,
+                         long stepsRun, Map<String, Double> baselines) {
     }
 
     /** Trains on the prep output {@code dataDir} into {@code context.output()}. */
@@ -198,8 +207,9 @@ public final class TrainJob {
             LearningRate schedule = new LearningRate(o.lr(), o.minLr(), o.warmupSteps(), steps);
             double unigram = unigramEntropy(val, config.vocabSize());
             logStart(config, manifest, manifestSha, state, gpt.engine());
+            Map<String, Double> baselines = setup.objective().baselines(val, spec.eval().batches(), batch, time);
             if (state.step == 0) {
-                setup.objective().begin(val, spec.eval().batches(), batch, time, tracker);
+                baselines.forEach((name, value) -> tracker.logMetric(name, value, 0));
             }
 
             progress.on(ProgressEvent.stage(setup.job(), "train", 2, 2));
@@ -252,7 +262,7 @@ public final class TrainJob {
             progress.on(ProgressEvent.metric(setup.job(), "val/unigram_entropy", unigram));
             return new Result(model, steps, lastLoss, valLoss, Math.exp(valLoss), unigram,
                     stepsRun == 0 ? 0 : stepsRun * tokensPerStep / seconds, stepsRun == 0 ? 0 : seconds * 1000 / stepsRun,
-                    state.step > 0);
+                    state.step > 0, stepsRun, baselines);
         }
     }
 
