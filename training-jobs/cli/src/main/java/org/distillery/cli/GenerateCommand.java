@@ -35,17 +35,19 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--top-p", defaultValue = "1", description = "nucleus sampling: the top tokens up to this mass")
     double topP;
 
-    @Option(names = "--seed", defaultValue = "0", description = "sampling seed")
-    long seed;
+    @Option(names = "--seed", description = "sampling seed (default: a fresh random one, printed on stderr so the"
+            + " output can be repeated)")
+    Long seed;
 
     @Override
     public Integer call() {
         if (maxNewTokens < 0) {
             throw new DistilleryException("--max-new-tokens is " + maxNewTokens + "; give a count of 0 or more");
         }
+        long chosen = seed != null ? seed : new java.security.SecureRandom().nextLong() >>> 1;
         Sampler sampler;
         try {
-            sampler = new Sampler(temperature, topK, topP, seed);
+            sampler = new Sampler(temperature, topK, topP, chosen);
         } catch (IllegalArgumentException e) {
             throw new DistilleryException(e.getMessage());
         }
@@ -57,8 +59,13 @@ final class GenerateCommand implements Callable<Integer> {
             throw new DistilleryException("the prompt encodes to no tokens: give some text");
         }
         Gpt gpt = new Gpt(GptParameters.wrap(ck.header().model(), ck.section(Checkpoint.PARAMS)));
-        int[] out = new Generator(gpt).generate(ids, maxNewTokens, sampler, tok.idOf("<|endoftext|>"));
-        System.out.println(tok.decode(out));
+        if (seed == null && temperature > 0) {
+            System.err.println("note: sampling with seed " + chosen + " (--seed " + chosen + " repeats this output)");
+        }
+        int eot = tok.idOf("<|endoftext|>");
+        int[] out = new Generator(gpt).generate(ids, maxNewTokens, sampler, eot);
+        int end = out.length > ids.length && out[out.length - 1] == eot ? out.length - 1 : out.length; // it ended
+        System.out.println(tok.decode(java.util.Arrays.copyOf(out, end)));
         return 0;
     }
 }

@@ -70,6 +70,39 @@ class UserMistakesTest {
         assertEquals(0, again.code(), again.err());
     }
 
+    /** Sampling without --seed uses a fresh seed and prints it, so that a good output can be had again. */
+    @Test
+    void generateSaysWhichSeedItDrew() {
+        CliRun first = CliRun.of("generate", run.toString(), "ab", "--temperature", "1", "--max-new-tokens", "8");
+        assertEquals(0, first.code(), first.err());
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+                "note: sampling with seed (\\d+) \\(--seed \\1 repeats this output\\)\n").matcher(first.err());
+        assertTrue(m.matches(), first.err());
+        CliRun again = CliRun.of("generate", run.toString(), "ab", "--temperature", "1", "--max-new-tokens", "8",
+                "--seed", m.group(1));
+        assertEquals(first.out(), again.out());
+        assertEquals("", again.err());
+        assertEquals("", CliRun.of("generate", run.toString(), "ab", "--max-new-tokens", "2").err(), "greedy: no seed");
+    }
+
+    /** A model that ends its text: the end-of-text token ends the output, it is not printed. */
+    @Test
+    void generateStopsAtEndOfTextWithoutPrintingIt() throws Exception {
+        org.distillery.model.Checkpoint ck = TinyTeacher.random(prep, 1, 2, 16, 16, 3);
+        org.distillery.model.GptParameters p = org.distillery.model.GptParameters.wrap(ck.header().model(),
+                ck.section(org.distillery.model.Checkpoint.PARAMS));
+        int eot = org.distillery.core.shard.ShardManifest.read(prep).eotId();
+        // Final LayerNorm outputs a multiple of end-of-text's (tied) embedding, scaled up: its logit wins everywhere.
+        org.nd4j.linalg.api.ndarray.INDArray row = p.get("wte.weight").getRow(eot).muli(10);
+        p.get("ln_f.weight").assign(0);
+        p.get("ln_f.bias").assign(row);
+        Path file = dir.resolve("ends.ckpt");
+        ck.write(file);
+        CliRun r = CliRun.of("generate", file.toString(), "ab", "--max-new-tokens", "5");
+        assertEquals(0, r.code(), r.err());
+        assertEquals("ab\n", r.out());
+    }
+
     /**
      * --resume with nothing to resume starts fresh and says so; resuming a finished run has no speed to report
      * (it used to print 'speed 0 tokens/s').
