@@ -48,9 +48,13 @@ final class ExportCommand implements Callable<Integer> {
             + " such as hdfs://namenode:8020/export/run1 (published there in one rename)")
     String outArg;
 
-    @Option(names = "--dtype", defaultValue = "fp32", description = "fp32 (default), fp16 or bf16 (hf); fp32 or fp16"
-            + " (gguf); fp32 (onnx)")
+    @Option(names = "--dtype", defaultValue = "fp32", description = "fp32, fp16 or bf16: the weights' type; a format"
+            + " that lacks it is written in the nearest it has, and told (onnx: fp32; gguf: fp16 for bf16)")
     String dtype;
+
+    @Option(names = "--log-to-run", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "add the export to the artifacts of the checkpoint's run (export/<folder name>/<format>/)")
+    boolean logToRun;
 
     @Option(names = "--overwrite", description = "replace an existing export folder")
     boolean overwrite;
@@ -67,8 +71,13 @@ final class ExportCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new DistilleryException("--dtype: " + e.getMessage());
         }
+        Map<ExportFormat, TensorType> types = new LinkedHashMap<>();
         for (ExportFormat f : chosen) {
-            f.check(type);
+            types.put(f, f.nearest(type));
+            if (types.get(f) != type) {
+                System.err.println("note: " + f.name().toLowerCase(Locale.ROOT) + " is written in "
+                        + types.get(f).optionName() + ", the nearest it holds to " + type.optionName());
+            }
         }
         Path cwd = Path.of("").toAbsolutePath();
         Location ckAt = Location.parse(checkpointArg, cwd);
@@ -87,12 +96,12 @@ final class ExportCommand implements Callable<Integer> {
                 if (outAt.isRemote()) {
                     // Every format is written locally, then the whole folder goes up and is renamed into place.
                     AtomicDirectory.write(outAt, overwrite, scratch -> {
-                        writeFormats(scratch, chosen, ck, type, provenance, progress, written);
-                        logToRun(ck.header().runId(), written);
+                        writeFormats(scratch, types, ck, provenance, progress, written);
+                        logToRun(ck.header().runId(), outAt.name(), written);
                     });
                 } else {
-                    writeFormats(outAt.local(), chosen, ck, type, provenance, progress, written);
-                    logToRun(ck.header().runId(), written);
+                    writeFormats(outAt.local(), types, ck, provenance, progress, written);
+                    logToRun(ck.header().runId(), outAt.name(), written);
                 }
                 progress.on(ProgressEvent.done(JOB, outAt.toString()));
             }
@@ -103,27 +112,31 @@ final class ExportCommand implements Callable<Integer> {
         }
         for (ExportFormat f : written.keySet()) {
             System.out.println("export         " + (chosen.size() == 1 ? outAt
-                    : outAt.resolve(f.name().toLowerCase(Locale.ROOT))));
+                    : outAt.resolve(f.name().toLowerCase(Locale.ROOT))) + " (" + types.get(f).optionName() + ")");
         }
         return 0;
     }
 
-    /** Each chosen format into {@code out} (one subfolder each when there are several). */
-    private void writeFormats(Path out, Set<ExportFormat> chosen, Checkpoint ck, TensorType type,
+    /** Each chosen format into {@code out} in its type (one subfolder each when there are several). */
+    private void writeFormats(Path out, Map<ExportFormat, TensorType> types, Checkpoint ck,
                               ExportProvenance provenance, ProgressListener progress, Map<ExportFormat, Path> written)
             throws IOException {
         int i = 0;
-        for (ExportFormat f : chosen) {
-            progress.on(ProgressEvent.stage(JOB, f.name().toLowerCase(Locale.ROOT), ++i, chosen.size()));
-            Path dir = chosen.size() == 1 ? out : out.resolve(f.name().toLowerCase(Locale.ROOT));
-            f.write(ck, dir, type, provenance, overwrite);
+        for (Map.Entry<ExportFormat, TensorType> e : types.entrySet()) {
+            ExportFormat f = e.getKey();
+            progress.on(ProgressEvent.stage(JOB, f.name().toLowerCase(Locale.ROOT), ++i, types.size()));
+            Path dir = types.size() == 1 ? out : out.resolve(f.name().toLowerCase(Locale.ROOT));
+            f.write(ck, dir, e.getValue(), provenance, overwrite);
             written.put(f, dir);
         }
     }
 
-    /** Adds the exports to the checkpoint's run as artifacts (export/<format>/...), when the run store has it. */
-    private void logToRun(String runId, Map<ExportFormat, Path> exports) throws IOException {
-        if (runId == null) {
+    /**
+     * Adds the exports to the checkpoint's run as artifacts ({@code export/<folder name>/<format>/...}: each export
+     * its own entries, another one does not replace them), when asked and the run store has the run.
+     */
+    private void logToRun(String runId, String exportName, Map<ExportFormat, Path> exports) throws IOException {
+        if (runId == null || !logToRun) {
             return;
         }
         LocalRunStore store = new LocalRunStore(top.runStore());
@@ -140,7 +153,7 @@ final class ExportCommand implements Callable<Integer> {
             for (Map.Entry<ExportFormat, Path> e : exports.entrySet()) {
                 try (Stream<Path> files = Files.list(e.getValue())) {
                     for (Path file : files.sorted().toList()) {
-                        run.logArtifact(file, "export/" + e.getKey().name().toLowerCase(Locale.ROOT));
+                        run.logArtifact(file, "export/" + exportName + "/" + e.getKey().name().toLowerCase(Locale.ROOT));
                     }
                 }
             }

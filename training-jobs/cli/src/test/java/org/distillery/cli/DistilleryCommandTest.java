@@ -97,10 +97,20 @@ class DistilleryCommandTest {
         Path model = trainTiny(work, "tiny", data, 1);
         Path out = dir.resolve("exports");
 
-        CliRun bad = run("--work-dir", work.toString(), "export", model.toString(), "--format", "gguf", "--dtype", "bf16",
-                "--out", out.toString());
-        assertEquals(2, bad.code());
-        assertTrue(bad.err().contains("gguf exports are fp32 or fp16"), bad.err());
+        // Each format in the nearest type it holds to the one asked, and said; not logged to the run when asked so.
+        Path mixed = dir.resolve("mixed");
+        CliRun nearest = run("--work-dir", work.toString(), "--progress=none", "export", model.toString(), "--format",
+                "hf,onnx,gguf", "--dtype", "bf16", "--out", mixed.toString(), "--no-log-to-run");
+        assertEquals(0, nearest.code(), nearest.err());
+        assertEquals(List.of("note: onnx is written in fp32, the nearest it holds to bf16",
+                "note: gguf is written in fp16, the nearest it holds to bf16"), nearest.err().lines().toList());
+        assertEquals(List.of("export         " + mixed.resolve("hf") + " (bf16)",
+                "export         " + mixed.resolve("onnx") + " (fp32)",
+                "export         " + mixed.resolve("gguf") + " (fp16)"), nearest.out().lines().toList());
+        assertEquals(org.distillery.export.TensorType.BF16, org.distillery.export.SafetensorsFile.open(
+                mixed.resolve("hf/model.safetensors")).entries().values().iterator().next().type());
+        assertEquals(1, org.distillery.export.GgufFile.open(mixed.resolve("gguf/model.gguf")).tensors().values()
+                .iterator().next().type(), "ggml type 1, F16");
 
         CliRun r = run("--work-dir", work.toString(), "--progress=none", "export", model.toString(), "--format", "hf,onnx,gguf",
                 "--out", out.toString());
@@ -111,9 +121,10 @@ class DistilleryCommandTest {
         org.distillery.core.runs.LocalRunStore store = new org.distillery.core.runs.LocalRunStore(work.resolve("runs"));
         org.distillery.core.runs.LocalRunStore.Meta meta = store.list().get(0);
         Path artifacts = store.runDir(meta).resolve("artifacts");
-        assertTrue(Files.exists(artifacts.resolve("export/hf/model.safetensors")), "logged to the training run");
-        assertTrue(Files.exists(artifacts.resolve("export/gguf/model.gguf")));
-        assertTrue(Files.exists(artifacts.resolve("export/onnx/model.onnx")));
+        assertTrue(Files.exists(artifacts.resolve("export/exports/hf/model.safetensors")), "logged to the training run");
+        assertTrue(Files.exists(artifacts.resolve("export/exports/gguf/model.gguf")));
+        assertTrue(Files.exists(artifacts.resolve("export/exports/onnx/model.onnx")));
+        assertFalse(Files.exists(artifacts.resolve("export/mixed")), "--no-log-to-run");
 
         CliRun again = run("--work-dir", work.toString(), "export", model.toString(), "--format", "hf", "--out",
                 out.resolve("hf").toString());
@@ -127,12 +138,12 @@ class DistilleryCommandTest {
             String mlflowRun = store.find(meta.runId()).mlflowRunId();
             assertTrue(mlflowRun != null, "the run was created on the server: " + tracked.err());
             java.util.Set<String> listed = new java.util.TreeSet<>();
-            server.get("/api/2.0/mlflow/artifacts/list", "run_id", mlflowRun, "path", "export/hf").path("files")
+            server.get("/api/2.0/mlflow/artifacts/list", "run_id", mlflowRun, "path", "export/exports/hf").path("files")
                     .forEach(f -> listed.add(f.get("path").asText()));
-            assertTrue(listed.containsAll(List.of("export/hf/model.safetensors", "export/hf/config.json",
-                    "export/hf/tokenizer.json")), listed.toString());
+            assertTrue(listed.containsAll(List.of("export/exports/hf/model.safetensors", "export/exports/hf/config.json",
+                    "export/exports/hf/tokenizer.json")), listed.toString());
             assertTrue(java.util.Arrays.equals(Files.readAllBytes(out.resolve("gguf/model.gguf")),
-                    server.getBytes("/get-artifact", "path", "export/gguf/model.gguf", "run_uuid", mlflowRun)),
+                    server.getBytes("/get-artifact", "path", "export/exports/gguf/model.gguf", "run_uuid", mlflowRun)),
                     "the GGUF on the server is the file written");
         }
 

@@ -19,10 +19,8 @@ public enum ExportFormat {
     /** An ONNX model: input_ids to logits, float32. */
     ONNX {
         @Override
-        public void check(TensorType type) {
-            if (type != TensorType.F32) {
-                throw new DistilleryException("--dtype " + type.optionName() + ": onnx exports are fp32");
-            }
+        public TensorType nearest(TensorType asked) {
+            return TensorType.F32;
         }
 
         @Override
@@ -34,10 +32,8 @@ public enum ExportFormat {
     /** A GGUF file as llama.cpp's gpt2 architecture reads it. */
     GGUF {
         @Override
-        public void check(TensorType type) {
-            if (type == TensorType.BF16) {
-                throw new DistilleryException("--dtype bf16: gguf exports are fp32 or fp16");
-            }
+        public TensorType nearest(TensorType asked) {
+            return asked == TensorType.BF16 ? TensorType.F16 : asked; // the 16-bit type llama.cpp's gpt2 reads here
         }
 
         @Override
@@ -47,8 +43,12 @@ public enum ExportFormat {
         }
     };
 
-    /** Fails when this format cannot hold {@code type}. */
-    public void check(TensorType type) {
+    /**
+     * The weight type this format is written in when {@code asked} is asked for: {@code asked} where the format
+     * holds it, else the nearest it holds (ONNX: fp32; GGUF: fp16 for bf16).
+     */
+    public TensorType nearest(TensorType asked) {
+        return asked;
     }
 
     public abstract void write(Checkpoint ck, Path dir, TensorType type, ExportProvenance p, boolean overwrite)
