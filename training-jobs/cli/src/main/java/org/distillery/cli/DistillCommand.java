@@ -55,8 +55,8 @@ final class DistillCommand implements Callable<Integer> {
         TeacherSource teacher = TeacherSource.resolve(top, located, spec.teacher(), specFile);
         Path logits = teacherLogits(top, located, specFile, spec.distillation().teacherLogits());
         String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
-        return TrainingLaunch.run(top, DistillJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile,
-                copies, (run, progress) -> new DistillJob(located, teacher.checkpoint(),
+        return TrainingLaunch.run(top, new TrainingLaunch.Request(DistillJob.JOB, spec.name(), spec.tracking(),
+                parentRun, resumeRunId, specFile, output, copies), (run, progress) -> new DistillJob(located, teacher.checkpoint(),
                         teacher.source(), data, logits, JobContext.of(output, run, Distillery.version())
                         .resuming(resume).reportingTo(progress)).onOutput(copies).run());
     }

@@ -157,6 +157,17 @@ public final class Distillery {
     }
 
     /**
+     * Which work folder is in use and how it was chosen, for a listing that found nothing there: run from outside
+     * the checkout, {@code ./work} is another folder than the one the jobs wrote.
+     */
+    String workDirNote() {
+        String env = System.getenv("DISTILLERY_WORK_DIR");
+        String how = workDir != null ? "given by --work-dir"
+                : env != null && !env.isBlank() ? "from $DISTILLERY_WORK_DIR" : "./work of the current folder";
+        return "the work folder is " + workDir() + " (" + how + "; --work-dir or $DISTILLERY_WORK_DIR choose another)";
+    }
+
+    /**
      * The dataset descriptors: --datasets, else the checkout's datasets/ (DISTILLERY_HOME, or ./datasets), else
      * the copy the job jar carries, so that a jar submitted with spark-submit needs no checkout.
      */

@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.io.AtomicFile;
+import org.distillery.core.io.ByteSize;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
 import org.distillery.export.ExportFolder;
@@ -58,7 +59,16 @@ final class ExportsCommand {
         @Override
         public Integer call() throws IOException {
             Path root = (dir != null ? dir : parent.top.workDir().resolve("export")).toAbsolutePath();
+            if (!Files.isDirectory(root)) {
+                if (dir != null) {
+                    throw new DistilleryException(dir + ": no such folder");
+                }
+                System.err.println("note: no exports: " + root + " does not exist; " + parent.top.workDirNote());
+            }
             List<ExportFolder> exports = ExportFolder.under(root);
+            if (exports.isEmpty() && Files.isDirectory(root)) {
+                System.err.println("note: no exports in " + root + (dir == null ? "; " + parent.top.workDirNote() : ""));
+            }
             if (json) {
                 ObjectNode out = JSON.createObjectNode().put("format", LIST_FORMAT).put("root", root.toString());
                 ArrayNode list = out.putArray("exports");
@@ -75,12 +85,15 @@ final class ExportsCommand {
                     }
                 }
                 System.out.println(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(out));
-            } else {
+            } else if (!exports.isEmpty()) {
+                String row = "%-20s  %-6s  %10s  %-32s  %6s  %s%n";
+                System.out.printf(row, "EXPORT", "FORMAT", "SIZE", "RUN", "STEP", "PATH");
                 for (ExportFolder e : exports) {
                     for (ExportFolder.Part p : e.parts()) {
-                        System.out.printf("%-20s %-5s %10d  run %-34s step %s%n", e.dir().getFileName(), p.name(),
-                                p.bytes(), p.provenance().getOrDefault(ExportProvenance.PREFIX + "run_id", "-"),
-                                p.provenance().getOrDefault(ExportProvenance.PREFIX + "step", "-"));
+                        System.out.printf(row, e.dir().getFileName(), p.name(), ByteSize.human(p.bytes()),
+                                p.problem() != null ? "damaged: see exports check"
+                                        : p.provenance().getOrDefault(ExportProvenance.PREFIX + "run_id", "-"),
+                                p.provenance().getOrDefault(ExportProvenance.PREFIX + "step", "-"), p.file());
                     }
                 }
             }

@@ -48,8 +48,8 @@ final class TrainCommand implements Callable<Integer> {
         TrainSpec spec = located.spec();
         Path data = TrainingLaunch.shards(top, specFile, located, spec.data());
         String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
-        return TrainingLaunch.run(top, TrainJob.JOB, spec.name(), spec.tracking(), parentRun, resumeRunId, specFile,
-                copies, (run, progress) -> {
+        return TrainingLaunch.run(top, new TrainingLaunch.Request(TrainJob.JOB, spec.name(), spec.tracking(),
+                parentRun, resumeRunId, specFile, output, copies), (run, progress) -> {
                     TrainJob.Result r = new TrainJob(located, data, JobContext.of(output, run, Distillery.version())
                             .resuming(resume).reportingTo(progress)).onOutput(copies).run();
                     run.logArtifact(data.resolve(ShardManifest.read(data).tokenizer().file()), "tokenizer");

@@ -161,24 +161,45 @@ final class TrainingLaunch {
     }
 
     /**
-     * Runs {@code job} in a tracked run named {@code <job>-<name>}, logs the spec and the model, and prints the
-     * summary on stdout: the model (the student, for distill) named as {@code output} names it (its remote copy),
-     * the losses (distill's train loss is the mix it optimizes; the teacher's val loss beside the student's), and
-     * the speed of the steps this invocation ran.
+     * A training job to run: its kind ({@code train}, {@code distill}) and spec name, where its run is tracked and
+     * nested, the run it resumes (null: a fresh one), and the local {@code folder} it writes, which {@code copies}
+     * follow (names in the summary are theirs: the remote copy's).
      */
-    static Launched run(Distillery top, String jobName, String name, TrainSpec.Tracking tracking, String parentRun,
-                        String resumeRunId, Path specFile, TrainJob.OutputListener output, Job job) throws IOException {
+    record Request(String job, String name, TrainSpec.Tracking tracking, String parentRun, String resumeRunId,
+                   Path specFile, Path folder, TrainJob.OutputListener copies) {
+        /** Where the output is, as the user named it (the remote folder of a mirror). */
+        String outputName() {
+            String model = copies.nameOf(folder.resolve(TrainJob.MODEL_FILE));
+            return model.substring(0, model.length() - TrainJob.MODEL_FILE.length() - 1);
+        }
+    }
+
+    /** The run's tag naming its output folder ({@code runs list} shows it). */
+    static final String OUTPUT_TAG = "distillery.output";
+
+    /**
+     * Runs {@code job} in a tracked run named {@code <job>-<name>}, tags it with its output folder, logs the spec and
+     * the model, and prints the summary on stdout: the model (the student, for distill), the losses (distill's train
+     * loss is the mix it optimizes; the teacher's val loss beside the student's), and the speed of the steps this
+     * invocation ran.
+     */
+    static Launched run(Distillery top, Request request, Job job) throws IOException {
+        String jobName = request.job();
+        String name = request.name();
+        TrainSpec.Tracking tracking = request.tracking();
+        TrainJob.OutputListener output = request.copies();
         String experiment = tracking.experiment() != null ? tracking.experiment() : name;
         try (ProgressListener progress = top.progress();
              TrackedRun run = TrackedRun.open(top.runStore(), top.trackingUri(tracking.uri()), experiment,
-                     jobName + "-" + name, parentRun, resumeRunId, System.err)) {
+                     jobName + "-" + name, request.parentRun(), request.resumeRunId(), System.err)) {
             progress.on(ProgressEvent.run(jobName, run.runId(), experiment, jobName + "-" + name));
+            run.setTags(java.util.Map.of(OUTPUT_TAG, request.outputName()));
             TrainJob.Result r;
             // SIGTERM now waits for a checkpoint, a KILLED run and the error line (Distillery.run ends the wait)
             GracefulStop.begin();
             try {
                 r = job.run(run, progress);
-                run.logArtifact(specFile, "spec");
+                run.logArtifact(request.specFile(), "spec");
                 run.logArtifact(r.model(), "model");
                 run.finish(RunStatus.FINISHED);
             } catch (JobStoppedException e) {

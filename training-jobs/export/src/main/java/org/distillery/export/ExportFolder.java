@@ -48,27 +48,41 @@ public record ExportFolder(Path dir, List<Part> parts) {
         return parts.isEmpty() ? null : new ExportFolder(dir, List.copyOf(parts));
     }
 
-    /** The exports directly under {@code root} (and {@code root} itself if it is one), sorted by name. */
+    /**
+     * The exports under {@code root}, sorted by name: {@code root} alone when it is one export (its files in it, or
+     * only format-named subfolders: {@code hf/}, {@code onnx/}, {@code gguf/}), else every export folder directly
+     * under it, one named {@code hf} among them too.
+     */
     public static List<ExportFolder> under(Path root) {
         if (!Files.isDirectory(root)) {
             return List.of();
         }
-        ExportFolder self = at(root);
-        if (self != null) {
-            return List.of(self);
+        if (part(root) != null) {
+            return List.of(at(root));
         }
         List<ExportFolder> out = new ArrayList<>();
+        boolean onlyFormatNames = true;
         try (Stream<Path> dirs = Files.list(root)) {
             for (Path d : dirs.filter(Files::isDirectory).sorted().toList()) {
                 ExportFolder e = at(d);
                 if (e != null) {
                     out.add(e);
+                    onlyFormatNames &= isFormatName(d.getFileName().toString());
                 }
             }
         } catch (IOException e) {
             throw new DistilleryException(root + ": cannot list exports: " + e.getMessage(), e);
         }
-        return out;
+        return onlyFormatNames && !out.isEmpty() ? List.of(at(root)) : out;
+    }
+
+    private static boolean isFormatName(String name) {
+        for (ExportFormat f : ExportFormat.values()) {
+            if (f.name().toLowerCase(Locale.ROOT).equals(name)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static Part part(Path dir) {

@@ -44,7 +44,7 @@ public final class FileAccessException extends IOException {
         if (problem.equals(NO_SPACE)) {
             long free = usableSpace(file);
             if (free >= 0) {
-                problem += " (" + human(free) + " free)";
+                problem += " (" + ByteSize.human(free) + " free)";
             }
         }
         return new FileAccessException(file, problem, cause);
@@ -57,8 +57,8 @@ public final class FileAccessException extends IOException {
     public static void requireSpace(Path file, long needed) throws FileAccessException {
         long free = usableSpace(file);
         if (free >= 0 && free < needed) {
-            throw new FileAccessException(file, NO_SPACE + " (needs " + human(needed) + ", "
-                    + human(free) + " free)", null);
+            throw new FileAccessException(file, NO_SPACE + " (needs " + ByteSize.human(needed) + ", "
+                    + ByteSize.human(free) + " free)", null);
         }
     }
 
@@ -113,20 +113,5 @@ public final class FileAccessException extends IOException {
             }
         }
         return -1;
-    }
-
-    /** A size as people read it: {@code 412.0 KiB}. */
-    static String human(long bytes) {
-        if (bytes < 1024) {
-            return bytes + " B";
-        }
-        String[] units = {"KiB", "MiB", "GiB", "TiB"};
-        double v = bytes;
-        int u = -1;
-        do {
-            v /= 1024;
-            u++;
-        } while (v >= 1024 && u < units.length - 1);
-        return String.format(Locale.ROOT, "%.1f %s", v, units[u]);
     }
 }
