@@ -24,10 +24,23 @@ record TeacherSource(String source, Checkpoint checkpoint) {
         if (at.isRemote()) {
             return fetch(at);
         }
+        Path p = find(top, located, teacher, specFile);
+        return new TeacherSource(p.toString(), Files.isDirectory(p) ? HfImporter.read(p, Distillery.version())
+                : Checkpoint.read(p));
+    }
+
+    /**
+     * The local checkpoint file or Hugging Face folder a spec's {@code teacher} names, not read yet; an error at the
+     * spec's line when there is none. A teacher on a Hadoop file system is not looked for (null).
+     */
+    static Path find(Distillery top, SpecReader.Located<?> located, String teacher, Path specFile) {
+        Path specDir = specFile.toAbsolutePath().getParent();
+        if (Location.parse(teacher, specDir).isRemote()) {
+            return null;
+        }
         for (Path p : candidates(top, teacher, specFile)) {
             if (Files.isRegularFile(p) || Files.isRegularFile(p.resolve("config.json"))) {
-                return new TeacherSource(p.toString(), Files.isDirectory(p) ? HfImporter.read(p, Distillery.version())
-                        : Checkpoint.read(p));
+                return p;
             }
         }
         throw located.error("teacher", "is " + teacher + ", which is neither a checkpoint nor a Hugging Face folder (with"

@@ -56,12 +56,13 @@ final class TrainingLaunch {
                                        TrainSpec.Data data) {
         Location at = data.prep() != null ? Location.of(top.workDir().resolve("prep").resolve(data.prep()))
                 : Location.parse(data.path(), specFile.toAbsolutePath().getParent());
-        return at.isRemote() ? at : Location.of(requirePrep(located, at.local()));
+        return at.isRemote() ? at : Location.of(requirePrep(located, data.prep() != null ? "data.prep" : "data.path",
+                at.local()));
     }
 
-    private static Path requirePrep(SpecReader.Located<?> located, Path dir) {
+    private static Path requirePrep(SpecReader.Located<?> located, String field, Path dir) {
         if (!Files.exists(dir.resolve(ShardManifest.FILE_NAME))) {
-            throw located.error("data", "points at " + dir + ", which holds no prep output (no "
+            throw located.error(field, "points at " + dir + ", which holds no prep output (no "
                     + ShardManifest.FILE_NAME + "): run distillery prep first");
         }
         return dir;

@@ -3,6 +3,7 @@ package org.distillery.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -11,6 +12,8 @@ import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.io.Location;
+import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.ExperimentSpec;
 import org.distillery.core.spec.PrepSpec;
@@ -19,9 +22,11 @@ import org.distillery.core.spec.SpecException;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TeacherLogitsSpec;
 import org.distillery.core.spec.TrainSpec;
+import org.distillery.prep.PrepJob;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
 
 /**
  * Checks a spec exactly as its job would before it starts (the same {@link SpecReader}), without
@@ -78,6 +83,9 @@ final class ValidateCommand implements Callable<Integer> {
         }
     }
 
+    @ParentCommand
+    Distillery top;
+
     @Parameters(index = "0", paramLabel = "KIND", description = "prep, train, distill, teacher-logits or experiment")
     String kind;
 
@@ -90,7 +98,7 @@ final class ValidateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Kind k = Kind.parse(kind);
-        List<Problem> problems = check(k, specFile);
+        List<Problem> problems = check(top, k, specFile);
         if (json) {
             ObjectNode root = new ObjectMapper().createObjectNode().put("format", FORMAT)
                     .put("file", specFile.toString()).put("kind", k.command()).put("valid", problems.isEmpty());
@@ -110,19 +118,112 @@ final class ValidateCommand implements Callable<Integer> {
         return problems.isEmpty() ? 0 : 2;
     }
 
-    /** Every problem of the spec (and of an experiment's members), in file order. */
-    static List<Problem> check(Kind kind, Path file) {
+    /**
+     * Every problem of the spec (and of an experiment's members), in file order, then what the job would find
+     * missing before it starts: the prep output a train spec names, a distill spec's teacher and teacher logits,
+     * a prep spec's sources. A spec of another kind is named as such.
+     */
+    static List<Problem> check(Distillery top, Kind kind, Path file) {
         List<Problem> out = new ArrayList<>();
         Spec spec = read(file, kind.type, out);
+        if (spec == null) {
+            likelyKind(kind, file).ifPresent(other -> out.add(0, new Problem(file.toString(), 1, null, "this is not a "
+                    + kind.command() + " spec but looks like a " + other.command() + " one: distillery validate "
+                    + other.command() + " " + file)));
+            return out;
+        }
+        inputs(top, kind, file, out);
         if (spec instanceof ExperimentSpec e) {
             Path dir = file.toAbsolutePath().getParent();
-            read(dir.resolve(e.teacher()), TrainSpec.class, out);
-            read(dir.resolve(e.scratch()), TrainSpec.class, out);
-            for (String s : e.students()) {
-                read(dir.resolve(s), DistillSpec.class, out);
+            for (String member : java.util.stream.Stream.concat(java.util.stream.Stream.of(e.teacher(), e.scratch()),
+                    e.students().stream()).toList()) {
+                Kind k = member.equals(e.teacher()) || member.equals(e.scratch()) ? Kind.TRAIN : Kind.DISTILL;
+                Path m = dir.resolve(member);
+                if (read(m, k.type, out) != null) {
+                    // A student's teacher is the one the experiment trains first: only its data is looked for.
+                    if (k == Kind.TRAIN) {
+                        inputs(top, k, m, out);
+                    } else {
+                        SpecReader.Located<DistillSpec> l = SpecReader.readLocated(m, DistillSpec.class);
+                        run(List.of(() -> TrainingLaunch.shardsWhereTheyAre(top, m, l, l.spec().data())), m, out);
+                    }
+                }
             }
         }
         return out;
+    }
+
+    /** The kind of spec {@code file} reads as without a problem, when it is not {@code asked}. */
+    private static java.util.Optional<Kind> likelyKind(Kind asked, Path file) {
+        for (Kind k : Kind.values()) {
+            if (k != asked) {
+                try {
+                    SpecReader.read(file, k.type);
+                    return java.util.Optional.of(k);
+                } catch (DistilleryException e) {
+                    // not this kind either
+                }
+            }
+        }
+        return java.util.Optional.empty();
+    }
+
+    /** What the job of {@code kind} checks of its inputs before it starts, each problem at its spec line. */
+    private static void inputs(Distillery top, Kind kind, Path file, List<Problem> out) {
+        List<Runnable> checks = new ArrayList<>();
+        switch (kind) {
+            case TRAIN -> {
+                SpecReader.Located<TrainSpec> l = SpecReader.readLocated(file, TrainSpec.class);
+                checks.add(() -> TrainingLaunch.shardsWhereTheyAre(top, file, l, l.spec().data()));
+                String init = l.spec().init();
+                checks.add(() -> {
+                    if (init != null && !Files.isRegularFile(Path.of(init))) {
+                        throw l.error("init", "is " + init + ", which is no checkpoint file");
+                    }
+                });
+            }
+            case DISTILL -> {
+                SpecReader.Located<DistillSpec> l = SpecReader.readLocated(file, DistillSpec.class);
+                checks.add(() -> TrainingLaunch.shardsWhereTheyAre(top, file, l, l.spec().data()));
+                checks.add(() -> TeacherSource.find(top, l, l.spec().teacher(), file));
+                String logits = l.spec().distillation().teacherLogits();
+                checks.add(() -> {
+                    if (logits != null && !Location.parse(logits, file.toAbsolutePath().getParent()).isRemote()) {
+                        DistillCommand.teacherLogits(top, l, file, logits);
+                    }
+                });
+            }
+            case TEACHER_LOGITS -> {
+                SpecReader.Located<TeacherLogitsSpec> l = SpecReader.readLocated(file, TeacherLogitsSpec.class);
+                checks.add(() -> TrainingLaunch.shardsWhereTheyAre(top, file, l, l.spec().data()));
+                checks.add(() -> TeacherSource.find(top, l, l.spec().teacher(), file));
+            }
+            case PREP -> {
+                SpecReader.Located<PrepSpec> l = SpecReader.readLocated(file, PrepSpec.class);
+                PrepSpec spec = l.spec();
+                Path dir = file.toAbsolutePath().getParent();
+                for (PrepJob.InputProblem p : new PrepJob(spec, dir, top.catalog(), top.workDir().resolve("prep")
+                        .resolve(spec.name()), false, ProgressListener.NONE).inputProblems()) {
+                    out.add(new Problem(file.toString(), l.line(p.field()), p.field(), p.message()));
+                }
+            }
+            case EXPERIMENT -> {
+            }
+        }
+        run(checks, file, out);
+    }
+
+    /** Runs each check, its problem (if any) added to {@code out}. */
+    private static void run(List<Runnable> checks, Path file, List<Problem> out) {
+        for (Runnable c : checks) {
+            try {
+                c.run();
+            } catch (SpecException e) {
+                e.problems().forEach(p -> out.add(Problem.of(p, file.toString())));
+            } catch (DistilleryException e) {
+                out.add(Problem.of(e.getMessage(), file.toString()));
+            }
+        }
     }
 
     private static Spec read(Path file, Class<? extends Spec> type, List<Problem> out) {

@@ -217,7 +217,11 @@ class DistilleryCommandTest {
     @Test
     void validateReportsProblemsWithFileLineAndField() throws Exception {
         Path good = RepoFixtures.root().resolve("pipelines/demo/train.yaml");
-        CliRun ok = run("validate", "train", good.toString());
+        Path work = dir.resolve("validate-work");
+        CliRun missing = run("--work-dir", work.toString(), "validate", "train", good.toString());
+        assertEquals(2, missing.code(), "the prep output it names is not there yet");
+        org.distillery.model.TinyPrep.write(work.resolve("prep/demo"), 20, false);
+        CliRun ok = run("--work-dir", work.toString(), "validate", "train", good.toString());
         assertEquals(0, ok.code(), ok.err());
         assertTrue(ok.out().contains("valid train spec"), ok.out());
 

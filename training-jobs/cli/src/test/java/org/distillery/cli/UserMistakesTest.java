@@ -131,6 +131,39 @@ class UserMistakesTest {
         assertTrue(!again.err().contains("note: --resume"), again.err());
     }
 
+    /** validate checks what the job checks before it starts, reports every problem, and names a spec's kind. */
+    @Test
+    void validateFindsWhatTheJobWouldAndEveryProblem() throws Exception {
+        Path work = dir.resolve("work-validate");
+        Path train = dir.resolve("typo.yaml");
+        Files.writeString(train, "name: typo\ndata:\n  prep: dmeo\nmodel: {n_layer: 1, n_head: 2, n_embd: 16}\n");
+        CliRun r = CliRun.of("--work-dir", work.toString(), "validate", "train", train.toString());
+        assertEquals(2, r.code(), r.out() + r.err());
+        assertEquals(List.of(train + ":3: data.prep points at " + work.resolve("prep/dmeo") + ", which holds no prep output"
+                + " (no manifest.json): run distillery prep first"), r.err().lines().toList());
+
+        Path many = dir.resolve("many.yaml");
+        Files.writeString(many, "name: many\ndata:\n  path: " + prep + "\nmodel: {n_layer: 1, n_head: x}\n"
+                + "training: {stepz: 3}\n");
+        CliRun all = CliRun.of("--work-dir", work.toString(), "validate", "train", many.toString());
+        assertEquals(List.of(many + ":4: field 'model.n_head' must be an integer, found 'x'",
+                many + ":5: unknown field 'stepz' in 'training' (did you mean 'steps'?); allowed: batch_size, grad_accum,"
+                        + " log_every, steps"), all.err().lines().toList());
+
+        Path prepSpec = dir.resolve("prep-spec.yaml");
+        Files.writeString(prepSpec, "name: p\nsources:\n  - path: nowhere/\n    format: text\n");
+        CliRun kind = CliRun.of("--work-dir", work.toString(), "validate", "train", prepSpec.toString());
+        assertEquals(prepSpec + ":1: this is not a train spec but looks like a prep one: distillery validate prep "
+                + prepSpec, kind.err().lines().findFirst().orElse(""));
+        CliRun asPrep = CliRun.of("--work-dir", work.toString(), "validate", "prep", prepSpec.toString(), "--json");
+        assertEquals(2, asPrep.code());
+        com.fasterxml.jackson.databind.JsonNode p = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(asPrep.out()).get("problems").get(0);
+        assertEquals(3, p.get("line").asInt());
+        assertEquals("sources[0].path", p.get("field").asText());
+        assertEquals(dir.resolve("nowhere") + ": no such file or folder (sources[0].path)", p.get("message").asText());
+    }
+
     /** Damaged files are named by Distillery's own readers, not blamed on the installation in a traceback. */
     @Test
     void exportsCheckNamesTheDamageItself() throws Exception {

@@ -260,6 +260,52 @@ public final class PrepJob {
         }
     }
 
+    /**
+     * What the job checks of its inputs before it reads them, every problem at once, without reading a corpus: each
+     * source is there (a fetched dataset of the catalogue, or files at its path), and so are the tokenizer files a
+     * spec names. For {@code distillery validate}.
+     */
+    public List<InputProblem> inputProblems() {
+        List<InputProblem> problems = new ArrayList<>();
+        for (int i = 0; i < spec.sources().size(); i++) {
+            PrepSpec.Source s = spec.sources().get(i);
+            String what = "sources[" + i + "]";
+            try {
+                if (s.dataset() != null) {
+                    DatasetDescriptor d = catalog.get(s.dataset());
+                    if (d.sourceFormat() == null) {
+                        throw new DistilleryException(what + ": dataset '" + d.name() + "' is a " + d.format()
+                                + ", not a corpus; use it under tokenizer: instead");
+                    }
+                    requireFetched(d.name(), what);
+                } else {
+                    SourceReader.list(Location.parse(s.path(), specDir), what + ".path");
+                }
+            } catch (DistilleryException e) {
+                problems.add(new InputProblem(s.dataset() != null ? what + ".dataset" : what + ".path", e.getMessage()));
+            }
+        }
+        PrepSpec.Tokenizer t = spec.tokenizer();
+        Map<String, String> files = new java.util.LinkedHashMap<>();
+        files.put("tokenizer.from", t.from());
+        files.put("tokenizer.gpt2_vocab", t.gpt2Vocab());
+        files.put("tokenizer.gpt2_merges", t.gpt2Merges());
+        files.forEach((field, file) -> {
+            try {
+                if (file != null && !Files.isRegularFile(resolve(file))) {
+                    problems.add(new InputProblem(field, resolve(file) + ": no such file"));
+                }
+            } catch (DistilleryException e) {
+                problems.add(new InputProblem(field, e.getMessage()));
+            }
+        });
+        return problems;
+    }
+
+    /** An input the job would not find: the spec field that names it, and what is wrong. */
+    public record InputProblem(String field, String message) {
+    }
+
     private List<SourceReader.Resolved> resolveSources() {
         List<SourceReader.Resolved> out = new ArrayList<>();
         for (int i = 0; i < spec.sources().size(); i++) {

@@ -4,13 +4,17 @@ import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.DeserializationContext;
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonDeserializer;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.deser.DeserializationProblemHandler;
 import com.fasterxml.jackson.databind.exc.InvalidFormatException;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
-import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -49,6 +53,11 @@ public final class SpecReader {
         public SpecException error(String path, String message) {
             return new SpecException(List.of(source + ":" + lineOf(lines, path) + ": " + path + " " + message));
         }
+
+        /** The line of the field at {@code path} ({@code sources[0].path}), or of its closest parent in the file. */
+        public int line(String path) {
+            return lineOf(lines, path);
+        }
     }
 
     public static <T extends Spec> Located<T> readLocated(Path file, Class<T> type) {
@@ -82,49 +91,185 @@ public final class SpecReader {
             throw new SpecException(List.of(source + ":1: the spec is empty"));
         }
         Map<String, Integer> lines = fieldLines(text, source);
-        T spec;
-        try {
-            spec = YAML.readValue(text, type);
-        } catch (UnrecognizedPropertyException e) {
-            String field = e.getPropertyName();
-            List<String> allowed = e.getKnownPropertyIds().stream().map(Object::toString).sorted().toList();
-            String parent = path(e.getPath().subList(0, e.getPath().size() - 1));
-            String where = parent.isEmpty() ? "at the top level" : "in '" + parent + "'";
-            String hint = closest(field, allowed).map(s -> " (did you mean '" + s + "'?)").orElse("");
-            String full = parent.isEmpty() ? field : parent + "." + field;
-            String at = lines.containsKey(full) ? source + ":" + lines.get(full) : at(source, e.getLocation());
-            throw new SpecException(List.of(at + ": unknown field '" + field + "' " + where
-                    + hint + "; allowed: " + String.join(", ", allowed)));
-        } catch (InvalidFormatException e) {
-            String expected = e.getTargetType().isEnum()
-                    ? "one of " + Arrays.stream(e.getTargetType().getEnumConstants()).map(Object::toString).toList()
-                    : describe(e.getTargetType());
-            throw new SpecException(List.of(at(source, e.getLocation()) + ": field '" + path(e.getPath()) + "' must be "
-                    + expected + ", found '" + e.getValue() + "'"));
-        } catch (MismatchedInputException e) {
-            String field = path(e.getPath());
-            String what = e.getTargetType() == null ? "a different value" : describe(e.getTargetType());
-            throw new SpecException(List.of(at(source, e.getLocation()) + ": "
-                    + (field.isEmpty() ? "the spec" : "field '" + field + "'") + " must be " + what));
-        } catch (JsonMappingException e) {
-            throw new SpecException(List.of(at(source, e.getLocation()) + ": field '" + path(e.getPath()) + "': "
-                    + e.getOriginalMessage()));
+        JsonNode tree;
+        try (JsonParser p = YAML.getFactory().createParser(text)) {
+            tree = p.nextToken() == null ? null : scalarsAsWritten(p);
         } catch (JacksonException e) {
             throw new SpecException(List.of(at(source, e.getLocation()) + ": " + e.getOriginalMessage()));
+        } catch (IOException e) {
+            throw new DistilleryException(source + ": cannot read: " + e.getMessage(), e);
         }
-        if (spec == null) {
+        if (tree == null || tree.isNull()) {
             throw new SpecException(List.of(source + ":1: the spec is empty"));
         }
-        Validation v = new Validation();
-        spec.validate(v);
-        if (!v.problems().isEmpty()) {
-            List<String> msgs = new ArrayList<>();
-            for (Validation.Problem p : v.problems()) {
-                msgs.add(source + ":" + lineOf(lines, p.path()) + ": " + p.path() + " " + p.message());
+        if (!tree.isObject()) {
+            throw new SpecException(List.of(source + ":1: the spec must be " + describe(type)));
+        }
+        // Every problem, not only the first: unknown fields are noted and skipped as the binding goes; a field of
+        // the wrong type is noted, taken out, and the binding runs again without it.
+        Map<String, String> problems = new java.util.LinkedHashMap<>();
+        ObjectNode fields = (ObjectNode) tree;
+        T spec = null;
+        for (int attempt = 0; attempt < MAX_PROBLEMS && spec == null; attempt++) {
+            try {
+                spec = YAML.readerFor(type).withHandler(new UnknownFields(source, lines, problems)).readValue(fields);
+            } catch (InvalidFormatException e) {
+                String expected = e.getTargetType().isEnum()
+                        ? "one of " + Arrays.stream(e.getTargetType().getEnumConstants()).map(Object::toString).toList()
+                        : describe(e.getTargetType());
+                String field = path(e.getPath());
+                problems.putIfAbsent(field, source + ":" + lineOf(lines, field) + ": field '" + field + "' must be "
+                        + expected + ", found '" + e.getValue() + "'");
+                dropOrStop(fields, e, problems);
+            } catch (MismatchedInputException e) {
+                String field = path(e.getPath());
+                String what = e.getTargetType() == null ? "a different value" : describe(e.getTargetType());
+                problems.putIfAbsent(field, source + ":" + lineOf(lines, field) + ": "
+                        + (field.isEmpty() ? "the spec" : "field '" + field + "'") + " must be " + what);
+                dropOrStop(fields, e, problems);
+            } catch (JsonMappingException e) {
+                String field = path(e.getPath());
+                problems.putIfAbsent(field, source + ":" + lineOf(lines, field) + ": field '" + field + "': "
+                        + e.getOriginalMessage());
+                dropOrStop(fields, e, problems);
+            } catch (IOException e) {
+                throw new SpecException(List.of(source + ": " + e.getMessage()));
             }
-            throw new SpecException(msgs);
+        }
+        // The binding's problems in file order (it meets them in another); the spec's own checks after them, in the
+        // order they are made (a root cause before what follows from it).
+        List<Map.Entry<String, String>> bound = new ArrayList<>(problems.entrySet());
+        bound.sort(Comparator.comparingInt(e -> lineOf(lines, e.getKey())));
+        problems.clear();
+        bound.forEach(e -> problems.put(e.getKey(), e.getValue()));
+        if (spec != null) {
+            Validation v = new Validation();
+            spec.validate(v);
+            for (Validation.Problem p : v.problems()) {
+                if (!problems.containsKey(p.path())) { // a field already reported (and left out) is not reported again
+                    problems.put(p.path(), source + ":" + lineOf(lines, p.path()) + ": " + p.path() + " " + p.message());
+                }
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new SpecException(List.copyOf(problems.values()));
         }
         return spec;
+    }
+
+    /** At most this many problems are reported from one spec (a file that is something else entirely has more). */
+    private static final int MAX_PROBLEMS = 50;
+
+    /**
+     * The YAML value at the parser as a tree whose scalars keep the text they were written as: bound to a string
+     * field, {@code version: 1.10} stays "1.10" and a hash of digits keeps its leading zeros; a number field parses
+     * the text as the streaming binding did.
+     */
+    private static JsonNode scalarsAsWritten(JsonParser p) throws IOException {
+        com.fasterxml.jackson.databind.node.JsonNodeFactory f = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance;
+        JsonToken t = p.currentToken();
+        if (t == JsonToken.START_OBJECT) {
+            ObjectNode o = f.objectNode();
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                p.nextToken();
+                o.set(name, scalarsAsWritten(p));
+            }
+            return o;
+        }
+        if (t == JsonToken.START_ARRAY) {
+            com.fasterxml.jackson.databind.node.ArrayNode a = f.arrayNode();
+            while (p.nextToken() != JsonToken.END_ARRAY) {
+                a.add(scalarsAsWritten(p));
+            }
+            return a;
+        }
+        return switch (t) {
+            case VALUE_TRUE, VALUE_FALSE -> f.booleanNode(t == JsonToken.VALUE_TRUE);
+            case VALUE_NULL -> f.nullNode();
+            default -> f.textNode(p.getText());
+        };
+    }
+
+    /** Takes the field a binding error names out of the tree; stops (throws what was found) when it cannot. */
+    private static void dropOrStop(ObjectNode root, JsonMappingException e, Map<String, String> problems) {
+        List<JsonMappingException.Reference> refs = e.getPath();
+        if (refs.isEmpty()) {
+            throw new SpecException(List.copyOf(problems.values()));
+        }
+        JsonNode parent = root;
+        for (JsonMappingException.Reference r : refs.subList(0, refs.size() - 1)) {
+            parent = r.getFieldName() != null ? parent.path(r.getFieldName()) : parent.path(r.getIndex());
+        }
+        JsonMappingException.Reference last = refs.get(refs.size() - 1);
+        if (parent instanceof ObjectNode o && last.getFieldName() != null && o.has(last.getFieldName())) {
+            o.remove(last.getFieldName());
+        } else if (parent instanceof com.fasterxml.jackson.databind.node.ArrayNode a && last.getIndex() >= 0
+                && last.getIndex() < a.size()) {
+            a.remove(last.getIndex());
+        } else {
+            throw new SpecException(List.copyOf(problems.values()));
+        }
+    }
+
+    /** Notes each unknown field (with the names allowed where it is, and the one likely meant) and skips it. */
+    private static final class UnknownFields extends DeserializationProblemHandler {
+        private final String source;
+        private final Map<String, Integer> lines;
+        private final Map<String, String> problems;
+
+        UnknownFields(String source, Map<String, Integer> lines, Map<String, String> problems) {
+            this.source = source;
+            this.lines = lines;
+            this.problems = problems;
+        }
+
+        @Override
+        public boolean handleUnknownProperty(DeserializationContext ctxt, JsonParser p, JsonDeserializer<?> deserializer,
+                                             Object beanOrClass, String field) throws IOException {
+            String parent = parentOf(field, pointerPath(p.getParsingContext().getParent()));
+            List<String> allowed = deserializer.getKnownPropertyNames().stream().map(Object::toString).sorted().toList();
+            String where = parent.isEmpty() ? "at the top level" : "in '" + parent + "'";
+            String hint = closest(field, allowed).map(x -> " (did you mean '" + x + "'?)").orElse("");
+            String full = parent.isEmpty() ? field : parent + "." + field;
+            problems.putIfAbsent(full, source + ":" + lineOf(lines, full) + ": unknown field '" + field + "' " + where
+                    + hint + "; allowed: " + String.join(", ", allowed));
+            p.skipChildren();
+            return true;
+        }
+
+        /**
+         * Where an unknown field is: the one place in the file where a field of that name is, else where the parser
+         * says (records are bound from a buffer whose context does not always know its parents).
+         */
+        private String parentOf(String field, String fromParser) {
+            List<String> at = lines.keySet().stream().filter(k -> k.equals(field) || k.endsWith("." + field)).toList();
+            if (at.size() == 1) {
+                String full = at.get(0);
+                return full.equals(field) ? "" : full.substring(0, full.length() - field.length() - 1);
+            }
+            return fromParser;
+        }
+    }
+
+    /** The dotted path ({@code sources[0].path}) of a place in the tree being bound. */
+    private static String pointerPath(com.fasterxml.jackson.core.JsonStreamContext c) {
+        List<String> parts = new ArrayList<>();
+        for (com.fasterxml.jackson.core.JsonStreamContext x = c; x != null && !x.inRoot(); x = x.getParent()) {
+            if (x.inArray()) {
+                parts.add(0, "[" + x.getCurrentIndex() + "]");
+            } else if (x.getCurrentName() != null) {
+                parts.add(0, x.getCurrentName());
+            }
+        }
+        StringBuilder b = new StringBuilder();
+        for (String part : parts) {
+            if (!b.isEmpty() && !part.startsWith("[")) {
+                b.append('.');
+            }
+            b.append(part);
+        }
+        return b.toString();
     }
 
     /** The line of a field, or of its closest parent that appears in the file. */

@@ -35,6 +35,31 @@ class TrainSpecTest {
         assertEquals("t.yaml:7: model.n_embd must be divisible by model.n_head (4), found 130", e.getMessage());
     }
 
+    /** Unknown fields, values of the wrong type and the spec's own checks: every one, each at its line. */
+    @Test
+    void everyProblemIsReportedNotOnlyTheFirst() {
+        String spec = OK.replace("n_layer: 2", "n_layers: 2").replace("n_head: 4", "n_head: four")
+                .replace("n_embd: 128", "n_embd: 130") + "training:\n  steps: 1.5\n  batch_sise: 4\n";
+        SpecException e = assertThrows(SpecException.class, () -> SpecReader.parse(spec, "t.yaml", TrainSpec.class));
+        assertEquals(java.util.List.of(
+                "t.yaml:5: unknown field 'n_layers' in 'model' (did you mean 'n_layer'?); allowed: block_size, dropout,"
+                        + " n_embd, n_head, n_layer",
+                "t.yaml:6: field 'model.n_head' must be an integer, found 'four'",
+                "t.yaml:11: field 'training.steps' must be an integer, found '1.5'",
+                "t.yaml:12: unknown field 'batch_sise' in 'training' (did you mean 'batch_size'?); allowed: batch_size,"
+                        + " grad_accum, log_every, steps"), e.problems().subList(0, 4));
+        // The spec's own checks follow, on what could be read (n_head left out: its default).
+        assertEquals(java.util.List.of("t.yaml:7: model.n_embd must be divisible by model.n_head (4), found 130"),
+                e.problems().subList(4, e.problems().size()));
+    }
+
+    /** Scalars keep the text they were written as: a version of digits and dots, a hash of digits. */
+    @Test
+    void stringFieldsKeepTheirTextAsWritten() {
+        TrainSpec s = SpecReader.parse(OK.replace("name: t", "name: 1.10"), "t.yaml", TrainSpec.class);
+        assertEquals("1.10", s.name());
+    }
+
     @Test
     void negativeLearningRateNamesTheFieldAndLine() {
         SpecException e = assertThrows(SpecException.class,
