@@ -27,11 +27,14 @@ final class DistillCommand implements Callable<Integer> {
     Path specFile;
 
     @Mixin
+    SpecOverrides set;
+
+    @Mixin
     TrainingRunOptions run;
 
     @Override
     public Integer call() throws Exception {
-        SpecReader.Located<DistillSpec> located = SpecReader.readLocated(specFile, DistillSpec.class);
+        SpecReader.Located<DistillSpec> located = SpecReader.readLocated(specFile, DistillSpec.class, set.list());
         Location output = run.output(top, "distill", located.spec().name());
         TrainingLaunch.into(top, output, run.resume,
                 (folder, copies) -> launch(top, located, specFile, folder, run.resume, run.parentRun, copies));
@@ -56,9 +59,12 @@ final class DistillCommand implements Callable<Integer> {
         Path logits = teacherLogits(top, located, specFile, spec.distillation().teacherLogits());
         String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
         return TrainingLaunch.run(top, new TrainingLaunch.Request(DistillJob.JOB, spec.name(), spec.tracking(),
-                parentRun, resumeRunId, specFile, output, copies), (run, progress) -> new DistillJob(located, teacher.checkpoint(),
-                        teacher.source(), data, logits, JobContext.of(output, run, Distillery.version())
-                        .resuming(resume).reportingTo(progress)).onOutput(copies).run());
+                parentRun, resumeRunId, specFile, output, copies), (run, progress) -> {
+                    TrainingLaunch.tagOverrides(run, located);
+                    return new DistillJob(located, teacher.checkpoint(), teacher.source(), data, logits,
+                            JobContext.of(output, run, Distillery.version()).resuming(resume).reportingTo(progress))
+                            .onOutput(copies).run();
+                });
     }
 
     /**

@@ -13,6 +13,7 @@ import org.distillery.core.spec.SpecReader;
 import org.distillery.prep.PrepJob;
 import org.distillery.prep.SparkSessions;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
@@ -24,6 +25,9 @@ final class PrepCommand implements Callable<Integer> {
 
     @Parameters(paramLabel = "SPEC", description = "the prep spec (YAML)")
     Path specFile;
+
+    @Mixin
+    SpecOverrides set;
 
     @Option(names = "--master", description = "Spark master URL (default: spark-submit's, then the spec's spark.master,"
             + " then local[*])")
@@ -38,7 +42,7 @@ final class PrepCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        PrepSpec spec = SpecReader.read(specFile, PrepSpec.class);
+        PrepSpec spec = SpecReader.readLocated(specFile, PrepSpec.class, set.list()).spec();
         Location output = out != null ? Location.parse(out, Path.of("").toAbsolutePath())
                 : Location.of(top.workDir().resolve("prep").resolve(spec.name()));
         SparkSession spark = SparkSessions.open(new SparkSessions.Request("distillery-prep-" + spec.name(), master,

@@ -12,6 +12,7 @@ import org.distillery.prep.SparkSessions;
 import org.distillery.core.io.Location;
 import org.distillery.prep.TeacherLogitsJob;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
@@ -24,6 +25,9 @@ final class TeacherLogitsCommand implements Callable<Integer> {
 
     @Parameters(paramLabel = "SPEC", description = "the teacher-logits spec (YAML)")
     Path specFile;
+
+    @Mixin
+    SpecOverrides set;
 
     @Option(names = "--master", description = "Spark master URL (default: spark-submit's, then the spec's spark.master,"
             + " then local[*])")
@@ -38,7 +42,8 @@ final class TeacherLogitsCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        SpecReader.Located<TeacherLogitsSpec> located = SpecReader.readLocated(specFile, TeacherLogitsSpec.class);
+        SpecReader.Located<TeacherLogitsSpec> located = SpecReader.readLocated(specFile, TeacherLogitsSpec.class,
+                set.list());
         TeacherLogitsSpec spec = located.spec();
         Location data = TrainingLaunch.shardsWhereTheyAre(top, specFile, located, spec.data());
         TeacherSource teacher = TeacherSource.resolve(top, located, spec.teacher(), specFile);

@@ -22,11 +22,14 @@ final class TrainCommand implements Callable<Integer> {
     Path specFile;
 
     @Mixin
+    SpecOverrides set;
+
+    @Mixin
     TrainingRunOptions run;
 
     @Override
     public Integer call() throws Exception {
-        SpecReader.Located<TrainSpec> located = SpecReader.readLocated(specFile, TrainSpec.class);
+        SpecReader.Located<TrainSpec> located = SpecReader.readLocated(specFile, TrainSpec.class, set.list());
         Location output = run.output(top, "train", located.spec().name());
         TrainingLaunch.into(top, output, run.resume,
                 (folder, copies) -> launch(top, located, specFile, folder, run.resume, run.parentRun, copies));
@@ -50,6 +53,7 @@ final class TrainCommand implements Callable<Integer> {
         String resumeRunId = TrainingLaunch.resumeRunId(output, resume);
         return TrainingLaunch.run(top, new TrainingLaunch.Request(TrainJob.JOB, spec.name(), spec.tracking(),
                 parentRun, resumeRunId, specFile, output, copies), (run, progress) -> {
+                    TrainingLaunch.tagOverrides(run, located);
                     TrainJob.Result r = new TrainJob(located, data, JobContext.of(output, run, Distillery.version())
                             .resuming(resume).reportingTo(progress)).onOutput(copies).run();
                     run.logArtifact(data.resolve(ShardManifest.read(data).tokenizer().file()), "tokenizer");

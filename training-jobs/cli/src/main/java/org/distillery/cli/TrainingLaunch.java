@@ -175,6 +175,16 @@ final class TrainingLaunch {
         }
     }
 
+    /** The run's tag listing the {@code --set} overrides its spec was read with (the spec artifact is the file). */
+    static final String OVERRIDES_TAG = "distillery.spec_overrides";
+
+    /** Tags {@code run} with the overrides {@code located} was read with, if any. */
+    static void tagOverrides(TrackedRun run, SpecReader.Located<?> located) {
+        if (!located.overrides().isEmpty()) {
+            run.setTags(java.util.Map.of(OVERRIDES_TAG, String.join(" ", located.overrides().values())));
+        }
+    }
+
     /** The run's tag naming its output folder ({@code runs list} shows it). */
     static final String OUTPUT_TAG = "distillery.output";
 

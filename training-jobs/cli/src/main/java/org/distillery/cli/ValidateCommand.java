@@ -24,6 +24,7 @@ import org.distillery.core.spec.TeacherLogitsSpec;
 import org.distillery.core.spec.TrainSpec;
 import org.distillery.prep.PrepJob;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
@@ -95,10 +96,13 @@ final class ValidateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "one JSON document (" + FORMAT + ") on stdout, whatever the outcome")
     boolean json;
 
+    @Mixin
+    SpecOverrides set;
+
     @Override
     public Integer call() throws Exception {
         Kind k = Kind.parse(kind);
-        List<Problem> problems = check(top, k, specFile);
+        List<Problem> problems = check(top, k, specFile, set.list());
         if (json) {
             ObjectNode root = new ObjectMapper().createObjectNode().put("format", FORMAT)
                     .put("file", specFile.toString()).put("kind", k.command()).put("valid", problems.isEmpty());
@@ -123,26 +127,26 @@ final class ValidateCommand implements Callable<Integer> {
      * missing before it starts: the prep output a train spec names, a distill spec's teacher and teacher logits,
      * a prep spec's sources. A spec of another kind is named as such.
      */
-    static List<Problem> check(Distillery top, Kind kind, Path file) {
+    static List<Problem> check(Distillery top, Kind kind, Path file, List<String> overrides) {
         List<Problem> out = new ArrayList<>();
-        Spec spec = read(file, kind.type, out);
+        Spec spec = read(file, kind.type, overrides, out);
         if (spec == null) {
             likelyKind(kind, file).ifPresent(other -> out.add(0, new Problem(file.toString(), 1, null, "this is not a "
                     + kind.command() + " spec but looks like a " + other.command() + " one: distillery validate "
                     + other.command() + " " + file)));
             return out;
         }
-        inputs(top, kind, file, out);
+        inputs(top, kind, file, overrides, out);
         if (spec instanceof ExperimentSpec e) {
             Path dir = file.toAbsolutePath().getParent();
             for (String member : java.util.stream.Stream.concat(java.util.stream.Stream.of(e.teacher(), e.scratch()),
                     e.students().stream()).toList()) {
                 Kind k = member.equals(e.teacher()) || member.equals(e.scratch()) ? Kind.TRAIN : Kind.DISTILL;
                 Path m = dir.resolve(member);
-                if (read(m, k.type, out) != null) {
+                if (read(m, k.type, List.of(), out) != null) {
                     // A student's teacher is the one the experiment trains first: only its data is looked for.
                     if (k == Kind.TRAIN) {
-                        inputs(top, k, m, out);
+                        inputs(top, k, m, List.of(), out);
                     } else {
                         SpecReader.Located<DistillSpec> l = SpecReader.readLocated(m, DistillSpec.class);
                         run(List.of(() -> TrainingLaunch.shardsWhereTheyAre(top, m, l, l.spec().data())), m, out);
@@ -169,11 +173,11 @@ final class ValidateCommand implements Callable<Integer> {
     }
 
     /** What the job of {@code kind} checks of its inputs before it starts, each problem at its spec line. */
-    private static void inputs(Distillery top, Kind kind, Path file, List<Problem> out) {
+    private static void inputs(Distillery top, Kind kind, Path file, List<String> overrides, List<Problem> out) {
         List<Runnable> checks = new ArrayList<>();
         switch (kind) {
             case TRAIN -> {
-                SpecReader.Located<TrainSpec> l = SpecReader.readLocated(file, TrainSpec.class);
+                SpecReader.Located<TrainSpec> l = SpecReader.readLocated(file, TrainSpec.class, overrides);
                 checks.add(() -> TrainingLaunch.shardsWhereTheyAre(top, file, l, l.spec().data()));
                 String init = l.spec().init();
                 checks.add(() -> {
@@ -183,7 +187,7 @@ final class ValidateCommand implements Callable<Integer> {
                 });
             }
             case DISTILL -> {
-                SpecReader.Located<DistillSpec> l = SpecReader.readLocated(file, DistillSpec.class);
+                SpecReader.Located<DistillSpec> l = SpecReader.readLocated(file, DistillSpec.class, overrides);
                 checks.add(() -> TrainingLaunch.shardsWhereTheyAre(top, file, l, l.spec().data()));
                 checks.add(() -> TeacherSource.find(top, l, l.spec().teacher(), file));
                 String logits = l.spec().distillation().teacherLogits();
@@ -194,12 +198,12 @@ final class ValidateCommand implements Callable<Integer> {
                 });
             }
             case TEACHER_LOGITS -> {
-                SpecReader.Located<TeacherLogitsSpec> l = SpecReader.readLocated(file, TeacherLogitsSpec.class);
+                SpecReader.Located<TeacherLogitsSpec> l = SpecReader.readLocated(file, TeacherLogitsSpec.class, overrides);
                 checks.add(() -> TrainingLaunch.shardsWhereTheyAre(top, file, l, l.spec().data()));
                 checks.add(() -> TeacherSource.find(top, l, l.spec().teacher(), file));
             }
             case PREP -> {
-                SpecReader.Located<PrepSpec> l = SpecReader.readLocated(file, PrepSpec.class);
+                SpecReader.Located<PrepSpec> l = SpecReader.readLocated(file, PrepSpec.class, overrides);
                 PrepSpec spec = l.spec();
                 Path dir = file.toAbsolutePath().getParent();
                 for (PrepJob.InputProblem p : new PrepJob(spec, dir, top.catalog(), top.workDir().resolve("prep")
@@ -226,9 +230,9 @@ final class ValidateCommand implements Callable<Integer> {
         }
     }
 
-    private static Spec read(Path file, Class<? extends Spec> type, List<Problem> out) {
+    private static Spec read(Path file, Class<? extends Spec> type, List<String> overrides, List<Problem> out) {
         try {
-            return SpecReader.read(file, type);
+            return SpecReader.readLocated(file, type, overrides).spec();
         } catch (SpecException e) {
             e.problems().forEach(p -> out.add(Problem.of(p, file.toString())));
         } catch (DistilleryException e) {

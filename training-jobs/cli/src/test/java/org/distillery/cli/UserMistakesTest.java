@@ -131,6 +131,39 @@ class UserMistakesTest {
         assertTrue(!again.err().contains("note: --resume"), again.err());
     }
 
+    /** --set overrides a spec field from the command line, checked like the file; a warmup longer than the run warns. */
+    @Test
+    void setOverridesTheSpecAndAWarmupLongerThanTheRunWarns() throws Exception {
+        Path spec = dir.resolve("set.yaml");
+        Files.writeString(spec, """
+                name: set
+                data:
+                  path: %s
+                model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16}
+                training: {steps: 50, batch_size: 2, log_every: 1}
+                eval: {every: 50, batches: 1}
+                """.formatted(prep));
+        Path work = dir.resolve("work-set");
+        assertOneLine(CliRun.of("--work-dir", work.toString(), "train", spec.toString(), "--set", "training.stepz=2"),
+                "error: --set training.stepz=2: unknown field 'stepz' in 'training' (did you mean 'steps'?); allowed:"
+                        + " batch_size, grad_accum, log_every, steps");
+        CliRun r = CliRun.of("--work-dir", work.toString(), "--progress=none", "train", spec.toString(), "--set",
+                "training.steps=3", "--set", "optimizer.warmup_steps=10");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("warning: --set optimizer.warmup_steps=10: optimizer.warmup_steps (10) is longer"
+                + " than the run (training.steps 3): the learning rate never reaches optimizer.lr"), r.err());
+        org.distillery.core.runs.LocalRunStore store = new org.distillery.core.runs.LocalRunStore(work.resolve("runs"));
+        org.distillery.core.runs.LocalRunStore.Meta m = store.list().get(0);
+        assertEquals("3", store.params(m).get("training.steps"));
+        assertEquals("--set training.steps=3 --set optimizer.warmup_steps=10",
+                store.tags(m).get(TrainingLaunch.OVERRIDES_TAG));
+        CliRun v = CliRun.of("--work-dir", work.toString(), "validate", "train", spec.toString(), "--set",
+                "model.n_head=3");
+        assertEquals(2, v.code());
+        assertEquals(List.of(spec + ":4: model.n_embd must be divisible by model.n_head (3), found 16"),
+                v.err().lines().toList(), "the overridden value is checked with the file's");
+    }
+
     /** validate checks what the job checks before it starts, reports every problem, and names a spec's kind. */
     @Test
     void validateFindsWhatTheJobWouldAndEveryProblem() throws Exception {

@@ -47,34 +47,57 @@ public final class SpecReader {
     private SpecReader() {
     }
 
-    /** A spec with the line of each of its fields, for checks that can only run once the job opens its data. */
-    public record Located<T extends Spec>(T spec, String source, Map<String, Integer> lines) {
+    /**
+     * A spec with the line of each of its fields, for checks that can only run once the job opens its data, and the
+     * {@code --set} overrides it was read with (path to {@code --set path=value}), which problems name instead.
+     */
+    public record Located<T extends Spec>(T spec, String source, Map<String, Integer> lines,
+                                          Map<String, String> overrides) {
+        public Located(T spec, String source, Map<String, Integer> lines) {
+            this(spec, source, lines, Map.of());
+        }
+
         /** An error at {@code path}, shaped like every other spec problem. */
         public SpecException error(String path, String message) {
-            return new SpecException(List.of(source + ":" + lineOf(lines, path) + ": " + path + " " + message));
+            return new SpecException(List.of(where(path) + ": " + path + " " + message));
         }
 
         /** The line of the field at {@code path} ({@code sources[0].path}), or of its closest parent in the file. */
         public int line(String path) {
             return lineOf(lines, path);
         }
+
+        /** Where a problem at {@code path} comes from: {@code file:line}, or the {@code --set} that gave the value. */
+        public String where(String path) {
+            for (Map.Entry<String, String> o : overrides.entrySet()) {
+                if (path.equals(o.getKey()) || path.startsWith(o.getKey() + ".") || path.startsWith(o.getKey() + "[")) {
+                    return o.getValue();
+                }
+            }
+            return source + ":" + lineOf(lines, path);
+        }
     }
 
     public static <T extends Spec> Located<T> readLocated(Path file, Class<T> type) {
-        T spec = read(file, type);
-        String text;
-        try {
-            text = Files.readString(file, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new DistilleryException(file + ": cannot read spec file: " + e.getMessage(), e);
-        }
-        return new Located<>(spec, file.toString(), fieldLines(text, file.toString()));
+        return readLocated(file, type, List.of());
+    }
+
+    /**
+     * Reads {@code file} with {@code overrides} applied ({@code training.steps=20}, {@code sources[0].path=x}: a
+     * dotted path to a field, a YAML value), each checked as the file is; problems with an overridden value name its
+     * {@code --set}.
+     */
+    public static <T extends Spec> Located<T> readLocated(Path file, Class<T> type, List<String> overrides) {
+        return parseLocated(readText(file), file.toString(), type, overrides);
     }
 
     public static <T extends Spec> T read(Path file, Class<T> type) {
-        String text;
+        return parseLocated(readText(file), file.toString(), type, List.of()).spec();
+    }
+
+    private static String readText(Path file) {
         try {
-            text = Files.readString(file, StandardCharsets.UTF_8);
+            return Files.readString(file, StandardCharsets.UTF_8);
         } catch (NoSuchFileException e) {
             throw new DistilleryException(file + ": spec file not found");
         } catch (AccessDeniedException e) {
@@ -82,11 +105,15 @@ public final class SpecReader {
         } catch (IOException e) {
             throw new DistilleryException(file + ": cannot read spec file: " + e.getMessage(), e);
         }
-        return parse(text, file.toString(), type);
     }
 
     /** Parses spec text; {@code source} names it in messages. */
     public static <T extends Spec> T parse(String text, String source, Class<T> type) {
+        return parseLocated(text, source, type, List.of()).spec();
+    }
+
+    private static <T extends Spec> Located<T> parseLocated(String text, String source, Class<T> type,
+                                                           List<String> overrideList) {
         if (text.lines().allMatch(l -> l.isBlank() || l.strip().startsWith("#"))) {
             throw new SpecException(List.of(source + ":1: the spec is empty"));
         }
@@ -105,6 +132,8 @@ public final class SpecReader {
         if (!tree.isObject()) {
             throw new SpecException(List.of(source + ":1: the spec must be " + describe(type)));
         }
+        Map<String, String> overrides = override((ObjectNode) tree, overrideList);
+        Located<T> where = new Located<>(null, source, lines, overrides);
         // Every problem, not only the first: unknown fields are noted and skipped as the binding goes; a field of
         // the wrong type is noted, taken out, and the binding runs again without it.
         Map<String, String> problems = new java.util.LinkedHashMap<>();
@@ -112,24 +141,24 @@ public final class SpecReader {
         T spec = null;
         for (int attempt = 0; attempt < MAX_PROBLEMS && spec == null; attempt++) {
             try {
-                spec = YAML.readerFor(type).withHandler(new UnknownFields(source, lines, problems)).readValue(fields);
+                spec = YAML.readerFor(type).withHandler(new UnknownFields(where, problems)).readValue(fields);
             } catch (InvalidFormatException e) {
                 String expected = e.getTargetType().isEnum()
                         ? "one of " + Arrays.stream(e.getTargetType().getEnumConstants()).map(Object::toString).toList()
                         : describe(e.getTargetType());
                 String field = path(e.getPath());
-                problems.putIfAbsent(field, source + ":" + lineOf(lines, field) + ": field '" + field + "' must be "
+                problems.putIfAbsent(field, where.where(field) + ": field '" + field + "' must be "
                         + expected + ", found '" + e.getValue() + "'");
                 dropOrStop(fields, e, problems);
             } catch (MismatchedInputException e) {
                 String field = path(e.getPath());
                 String what = e.getTargetType() == null ? "a different value" : describe(e.getTargetType());
-                problems.putIfAbsent(field, source + ":" + lineOf(lines, field) + ": "
+                problems.putIfAbsent(field, where.where(field) + ": "
                         + (field.isEmpty() ? "the spec" : "field '" + field + "'") + " must be " + what);
                 dropOrStop(fields, e, problems);
             } catch (JsonMappingException e) {
                 String field = path(e.getPath());
-                problems.putIfAbsent(field, source + ":" + lineOf(lines, field) + ": field '" + field + "': "
+                problems.putIfAbsent(field, where.where(field) + ": field '" + field + "': "
                         + e.getOriginalMessage());
                 dropOrStop(fields, e, problems);
             } catch (IOException e) {
@@ -147,14 +176,100 @@ public final class SpecReader {
             spec.validate(v);
             for (Validation.Problem p : v.problems()) {
                 if (!problems.containsKey(p.path())) { // a field already reported (and left out) is not reported again
-                    problems.put(p.path(), source + ":" + lineOf(lines, p.path()) + ": " + p.path() + " " + p.message());
+                    problems.put(p.path(), where.where(p.path()) + ": " + p.path() + " " + p.message());
                 }
             }
         }
         if (!problems.isEmpty()) {
             throw new SpecException(List.copyOf(problems.values()));
         }
-        return spec;
+        return new Located<>(spec, source, lines, overrides);
+    }
+
+    /**
+     * Applies {@code --set path=value} overrides to the tree, each value read as YAML (a number, a word, a list);
+     * returns each path with the option that set it, for messages.
+     */
+    private static Map<String, String> override(ObjectNode root, List<String> overrides) {
+        Map<String, String> set = new java.util.LinkedHashMap<>();
+        List<String> problems = new ArrayList<>();
+        for (String o : overrides) {
+            int eq = o.indexOf('=');
+            String key = eq < 0 ? "" : o.substring(0, eq).strip();
+            if (!key.matches("[a-z_][a-z0-9_]*(\\[\\d+])*(\\.[a-z_][a-z0-9_]*(\\[\\d+])*)*")) {
+                problems.add("--set " + o + ": expected KEY=VALUE with KEY a dotted path to a spec field, such as"
+                        + " training.steps=20 or sources[0].path=data/");
+                continue;
+            }
+            JsonNode value;
+            try (JsonParser p = YAML.getFactory().createParser(o.substring(eq + 1))) {
+                value = p.nextToken() == null ? com.fasterxml.jackson.databind.node.NullNode.getInstance()
+                        : scalarsAsWritten(p);
+            } catch (IOException e) {
+                problems.add("--set " + o + ": the value is no YAML value: " + e.getMessage().lines().findFirst()
+                        .orElse(""));
+                continue;
+            }
+            String trouble = put(root, key, value);
+            if (trouble != null) {
+                problems.add("--set " + o + ": " + trouble);
+                continue;
+            }
+            set.put(key, "--set " + o);
+        }
+        if (!problems.isEmpty()) {
+            throw new SpecException(problems);
+        }
+        return set;
+    }
+
+    /** Puts {@code value} at the dotted {@code path}, making the mappings on the way; why not, or null. */
+    private static String put(ObjectNode root, String path, JsonNode value) {
+        JsonNode at = root;
+        String[] parts = path.split("\\.");
+        String walked = "";
+        for (int i = 0; i < parts.length; i++) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("([a-z0-9_]+)((?:\\[\\d+])*)").matcher(parts[i]);
+            m.matches();
+            String name = m.group(1);
+            List<Integer> indexes = new ArrayList<>();
+            java.util.regex.Matcher ix = java.util.regex.Pattern.compile("\\[(\\d+)]").matcher(m.group(2));
+            while (ix.find()) {
+                indexes.add(Integer.parseInt(ix.group(1)));
+            }
+            if (!(at instanceof ObjectNode o)) {
+                return walked + " is not a mapping of fields";
+            }
+            boolean last = i == parts.length - 1;
+            walked = walked.isEmpty() ? name : walked + "." + name;
+            if (indexes.isEmpty()) {
+                if (last) {
+                    o.set(name, value);
+                    return null;
+                }
+                if (!o.has(name) || o.get(name).isNull()) {
+                    o.putObject(name);
+                }
+                at = o.get(name);
+                continue;
+            }
+            JsonNode list = o.get(name);
+            for (int k = 0; k < indexes.size(); k++) {
+                int index = indexes.get(k);
+                if (!(list instanceof com.fasterxml.jackson.databind.node.ArrayNode a) || index >= a.size()) {
+                    return walked + " has no element " + index + (list instanceof com.fasterxml.jackson.databind.node
+                            .ArrayNode a2 ? " (it has " + a2.size() + ")" : " (it is not a list in the spec)");
+                }
+                walked += "[" + index + "]";
+                if (last && k == indexes.size() - 1) {
+                    a.set(index, value);
+                    return null;
+                }
+                list = a.get(index);
+            }
+            at = list;
+        }
+        return null;
     }
 
     /** At most this many problems are reported from one spec (a file that is something else entirely has more). */
@@ -214,13 +329,13 @@ public final class SpecReader {
 
     /** Notes each unknown field (with the names allowed where it is, and the one likely meant) and skips it. */
     private static final class UnknownFields extends DeserializationProblemHandler {
-        private final String source;
+        private final Located<?> where;
         private final Map<String, Integer> lines;
         private final Map<String, String> problems;
 
-        UnknownFields(String source, Map<String, Integer> lines, Map<String, String> problems) {
-            this.source = source;
-            this.lines = lines;
+        UnknownFields(Located<?> where, Map<String, String> problems) {
+            this.where = where;
+            this.lines = where.lines();
             this.problems = problems;
         }
 
@@ -232,7 +347,7 @@ public final class SpecReader {
             String where = parent.isEmpty() ? "at the top level" : "in '" + parent + "'";
             String hint = closest(field, allowed).map(x -> " (did you mean '" + x + "'?)").orElse("");
             String full = parent.isEmpty() ? field : parent + "." + field;
-            problems.putIfAbsent(full, source + ":" + lineOf(lines, full) + ": unknown field '" + field + "' " + where
+            problems.putIfAbsent(full, this.where.where(full) + ": unknown field '" + field + "' " + where
                     + hint + "; allowed: " + String.join(", ", allowed));
             p.skipChildren();
             return true;
@@ -243,7 +358,8 @@ public final class SpecReader {
          * says (records are bound from a buffer whose context does not always know its parents).
          */
         private String parentOf(String field, String fromParser) {
-            List<String> at = lines.keySet().stream().filter(k -> k.equals(field) || k.endsWith("." + field)).toList();
+            List<String> at = java.util.stream.Stream.concat(lines.keySet().stream(), where.overrides().keySet()
+                    .stream()).distinct().filter(k -> k.equals(field) || k.endsWith("." + field)).toList();
             if (at.size() == 1) {
                 String full = at.get(0);
                 return full.equals(field) ? "" : full.substring(0, full.length() - field.length() - 1);

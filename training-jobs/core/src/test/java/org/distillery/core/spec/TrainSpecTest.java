@@ -53,6 +53,34 @@ class TrainSpecTest {
                 e.problems().subList(4, e.problems().size()));
     }
 
+    /** --set overrides a field by its dotted path, checked like the file; its problems name the option. */
+    @Test
+    void setOverridesFieldsAndItsProblemsNameTheOption(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path file = dir.resolve("t.yaml");
+        java.nio.file.Files.writeString(file, OK);
+        TrainSpec s = SpecReader.readLocated(file, TrainSpec.class, java.util.List.of("training.steps=20",
+                "model.n_head=2", "optimizer.lr=3e-4")).spec();
+        assertEquals(20, s.training().steps());
+        assertEquals(2, s.model().nHead());
+        assertEquals(3e-4, s.optimizer().lr(), 1e-12);
+        assertEquals(2, s.model().nLayer(), "the rest as the file says");
+
+        SpecException e = assertThrows(SpecException.class, () -> SpecReader.readLocated(file, TrainSpec.class,
+                java.util.List.of("training.stepz=20", "model.n_head=x", "optimizer.lr=-1")));
+        assertEquals(java.util.List.of(
+                "--set training.stepz=20: unknown field 'stepz' in 'training' (did you mean 'steps'?); allowed:"
+                        + " batch_size, grad_accum, log_every, steps",
+                "--set model.n_head=x: field 'model.n_head' must be an integer, found 'x'",
+                "--set optimizer.lr=-1: optimizer.lr must be positive, found -1.0"), e.problems().subList(0, 3));
+
+        SpecException bad = assertThrows(SpecException.class, () -> SpecReader.readLocated(file, TrainSpec.class,
+                java.util.List.of("steps 20", "name.x=1")));
+        assertEquals(java.util.List.of("--set steps 20: expected KEY=VALUE with KEY a dotted path to a spec field,"
+                + " such as training.steps=20 or sources[0].path=data/", "--set name.x=1: name is not a mapping of fields"),
+                bad.problems());
+    }
+
     /** Scalars keep the text they were written as: a version of digits and dots, a hash of digits. */
     @Test
     void stringFieldsKeepTheirTextAsWritten() {

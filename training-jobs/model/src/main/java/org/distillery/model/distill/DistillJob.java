@@ -127,7 +127,7 @@ public final class DistillJob {
                         : GptParameters.initialize(config, spec.seed()),
                 provenance);
         SpecReader.Located<TrainSpec> loop = new SpecReader.Located<>(spec.asTrainSpec(shape), located.source(),
-                located.lines());
+                located.lines(), located.overrides());
         try (objective) {
             return new TrainJob(loop, dataDir, context, setup).onOutput(output).run();
         }

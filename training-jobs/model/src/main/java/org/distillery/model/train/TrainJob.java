@@ -51,6 +51,7 @@ public final class TrainJob {
     private final Path dataDir;
     private final Path outDir;
     private final boolean resume;
+    private final java.io.PrintStream warnings;
     private final RunTracker tracker;
     private final ProgressListener progress;
     private final String version;
@@ -169,6 +170,7 @@ public final class TrainJob {
         this.tracker = context.tracker();
         this.progress = context.progress();
         this.version = context.version();
+        this.warnings = context.warnings();
         this.specMap = setup.provenance() != null ? setup.provenance()
                 : Checkpoint.asJsonObject(this.spec);
     }
@@ -184,6 +186,11 @@ public final class TrainJob {
         int batch = spec.training().batchSize();
         int accum = spec.training().gradAccum();
         int steps = spec.training().steps();
+        if (spec.optimizer().warmupSteps() > steps && !resume) {
+            warnings.println("warning: " + located.where("optimizer.warmup_steps") + ": optimizer.warmup_steps ("
+                    + spec.optimizer().warmupSteps() + ") is longer than the run (training.steps " + steps
+                    + "): the learning rate never reaches optimizer.lr (" + spec.optimizer().lr() + ")");
+        }
         progress.on(ProgressEvent.stage(setup.job(), "open", 1, 2));
         try (TokenWindows train = TokenWindows.open(dataDir, manifest, "train");
              TokenWindows val = TokenWindows.open(dataDir, manifest, "val")) {
