@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.dataset.DatasetCatalog;
 import org.distillery.core.io.FileAccessException;
@@ -91,8 +93,33 @@ public final class Distillery {
                     .description("Show this help message and exit.").build());
         }
         spec.usageMessage().showDefaultValues(true);
+        if (c.getParent() != null) {
+            String command = spec.qualifiedName(" ").substring(spec.root().name().length() + 1);
+            for (CommandLine.Model.OptionSpec o : List.copyOf(spec.options())) {
+                Set<String> where = APPLIES.get(o.longestName());
+                if (o.inherited() && where != null && !where.contains(command)) {
+                    spec.remove(o);
+                }
+            }
+        }
         c.getSubcommands().values().forEach(Distillery::helpEverywhere);
     }
+
+    /**
+     * The commands each global option means something to: it is offered (and listed in the help) there only; given
+     * before the command it is accepted anywhere, as {@code distillery --work-dir DIR COMMAND} always was.
+     * {@code --verbose} and {@code --help} apply everywhere.
+     */
+    static final Map<String, Set<String>> APPLIES = Map.of(
+            "--work-dir", Set.of("prep", "train", "distill", "teacher-logits", "experiment", "export", "import",
+                    "validate", "runs list", "runs show", "runs sync", "exports list", "datasets list",
+                    "datasets fetch", "datasets sample", "bench prep", "bench tokenizer"),
+            "--datasets", Set.of("prep", "validate", "datasets list", "datasets fetch", "datasets sample",
+                    "bench prep", "bench tokenizer"),
+            "--tracking-uri", Set.of("train", "distill", "experiment", "export"),
+            "--progress", Set.of("prep", "train", "distill", "teacher-logits", "experiment", "export", "exports check"),
+            "--progress-file", Set.of("prep", "train", "distill", "teacher-logits", "experiment", "export",
+                    "exports check"));
 
     /**
      * A command line picocli cannot parse: one {@code error:} line, what may have been meant, where the help is;

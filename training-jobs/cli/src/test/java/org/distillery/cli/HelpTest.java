@@ -76,6 +76,28 @@ class HelpTest {
         }
     }
 
+    /** A command lists the global options that mean something to it, and no others. */
+    @Test
+    void onlyOptionsThatApplyAreListed() {
+        String generate = CliRun.of("generate", "--help").out();
+        for (String o : List.of("--tracking-uri", "--datasets", "--work-dir", "--progress")) {
+            assertTrue(!generate.contains(o), o + " on generate:\n" + generate);
+        }
+        String encode = CliRun.of("tokenizer", "encode", "--help").out();
+        assertTrue(!encode.contains("--tracking-uri") && !encode.contains("--datasets"), encode);
+        String train = CliRun.of("train", "--help").out();
+        for (String o : List.of("--tracking-uri", "--work-dir", "--progress", "--set", "--verbose")) {
+            assertTrue(train.contains(o), o + " missing on train:\n" + train);
+        }
+        assertTrue(!train.contains("--datasets"), train);
+        CliRun misplaced = CliRun.of("generate", "m.ckpt", "hi", "--tracking-uri", "http://x");
+        assertEquals(2, misplaced.code());
+        assertTrue(misplaced.err().startsWith("error: Unknown options: '--tracking-uri'"), misplaced.err());
+        // Before the command, as scripts and the workbench write them, global options are taken by every command.
+        assertEquals(0, CliRun.of("--work-dir", "/nonexistent-distillery", "--tracking-uri", "", "runs", "list").code());
+        assertEquals(0, CliRun.of("runs", "list", "--work-dir", "/nonexistent-distillery").code());
+    }
+
     @Test
     void aMisspeltOptionIsNamedWithWhatWasMeant() {
         CliRun r = CliRun.of("export", "model.ckpt", "--fromat", "hf");
