@@ -19,8 +19,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * The {@code distillery} command. Results go to stdout; errors to stderr as one {@code error:} line, with
- * exit code 2 for a user error (a spec, a file, a dataset) and 1 for anything else. A failed read or write
+ * The {@code distillery} command. Results go to stdout; errors to stderr as one {@code error:} line, with the exit
+ * code {@link ExitCode} gives its kind (2 for a user error: a spec, a file, a dataset; 3 for a failed read or write). A failed read or write
  * names the file and says what happened in plain words ({@code no space left on device}); the stack
  * trace is printed with {@code --verbose} only, or for an error Distillery did not foresee (a bug).
  * Progress is a bar on a terminal and JSON lines ({@code distillery.progress/1}) on stderr otherwise, or in the
@@ -37,7 +37,8 @@ public final class Distillery {
     /** How progress is shown. */
     enum ProgressMode { auto, bar, json, none }
 
-    @Option(names = "--progress", description = "auto (a bar on a terminal, JSON lines otherwise), bar, json or none",
+    @Option(names = "--progress", description = "auto (a bar on a terminal, else JSON lines on stderr), bar, json or"
+            + " none",
             defaultValue = "auto", scope = CommandLine.ScopeType.INHERIT)
     ProgressMode progressMode;
 
@@ -153,25 +154,45 @@ public final class Distillery {
         err.println("error: " + shown.getMessage() + hint);
         err.println("Try '" + cmd.getCommandSpec().qualifiedName() + " --help' for more information.");
         err.flush();
-        return 2;
+        return ExitCode.BAD_INPUT;
     }
 
     /**
      * What the {@code error:} line says about a failed command: the first error in the cause chain that
-     * Distillery raised for the user (exit 2), or that is a failed read or write (exit 1: the file and the
+     * Distillery raised for the user (exit 2), or that is a failed read or write (exit 3: the file and the
      * problem in plain words); anything else is {@code unforeseen} (a bug) and shows its stack trace.
      */
     record Failure(String message, int exitCode, boolean unforeseen) {
         static Failure of(Throwable e) {
             for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
                 if (t instanceof DistilleryException) {
-                    return new Failure(t.getMessage(), 2, false);
+                    return new Failure(t.getMessage(), ExitCode.BAD_INPUT, false);
                 }
                 if (t instanceof IOException io) {
-                    return new Failure(FileAccessException.describe(io), 1, false);
+                    return new Failure(FileAccessException.describe(io), ExitCode.IO_FAILED, false);
                 }
             }
-            return new Failure(e.toString(), 1, true);
+            return new Failure(e.toString(), ExitCode.BUG, true);
+        }
+    }
+
+    /**
+     * What a {@code distillery} exit status means, the same for every command (the README's table). 130 and 143 are
+     * the shell's for SIGINT and SIGTERM: a training job stopped by SIGTERM has written its checkpoint first.
+     */
+    static final class ExitCode {
+        /** The command did what was asked. */
+        static final int OK = 0;
+        /** A check ran and found the data wanting: {@code shards verify}, {@code exports check}. */
+        static final int CHECK_FAILED = 1;
+        /** The command line, a spec, or an input it names is wrong or missing (the message says which). */
+        static final int BAD_INPUT = 2;
+        /** A read or write failed: no space left, permission denied, read-only file system. */
+        static final int IO_FAILED = 3;
+        /** An error Distillery did not foresee: a bug; the stack trace is printed. */
+        static final int BUG = 4;
+
+        private ExitCode() {
         }
     }
 

@@ -159,7 +159,7 @@ final class ExportsCommand {
                 System.out.printf("%-5s %-4s %s%n", r.get("format").asText(), r.get("ok").asBoolean() ? "ok" : "FAIL",
                         r.get("detail").asText());
             }
-            return ok ? 0 : 1;
+            return ok ? Distillery.ExitCode.OK : Distillery.ExitCode.CHECK_FAILED;
         }
 
         private ObjectNode check(ExportFolder.Part p, Path script, int[] ids, Reference ref)

@@ -115,7 +115,7 @@ class FileSystemErrorsIT {
         Path full = mount("full", "size=64k");
         Path out = full.resolve("model");
         CliRun r = train("full", out, List.of());
-        assertEquals(1, r.code(), r.err());
+        assertEquals(Distillery.ExitCode.IO_FAILED, r.code(), r.err());
         List<String> lines = errorLines(r);
         assertEquals(1, lines.size(), "one line, no stack trace: " + r.err());
         assertTrue(lines.get(0).matches("error: " + java.util.regex.Pattern.quote(out.toString())
@@ -124,7 +124,7 @@ class FileSystemErrorsIT {
         assertRunFailed("full");
 
         CliRun verbose = train("full-verbose", full.resolve("again"), List.of(), "--verbose");
-        assertEquals(1, verbose.code());
+        assertEquals(Distillery.ExitCode.IO_FAILED, verbose.code());
         assertTrue(verbose.err().contains("no space left on device") && verbose.err().contains("\tat "),
                 "--verbose adds the stack trace: " + verbose.err());
     }
@@ -133,7 +133,7 @@ class FileSystemErrorsIT {
     void aReadOnlyFileSystemIsNamed() throws Exception {
         Path ro = mount("ro", "size=64k,ro");
         CliRun r = train("ro", ro.resolve("model"), List.of());
-        assertEquals(1, r.code(), r.err());
+        assertEquals(Distillery.ExitCode.IO_FAILED, r.code(), r.err());
         List<String> lines = errorLines(r);
         assertEquals(List.of("error: " + ro.resolve("model") + ": read-only file system"), lines);
         assertRunFailed("ro");
@@ -148,7 +148,7 @@ class FileSystemErrorsIT {
         List<String> asUser = List.of("setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps",
                 "-dac_override,-dac_read_search");
         CliRun r = train("locked", locked.resolve("model"), asUser);
-        assertEquals(1, r.code(), r.err());
+        assertEquals(Distillery.ExitCode.IO_FAILED, r.code(), r.err());
         assertEquals(List.of("error: " + locked.resolve("model") + ": permission denied"), errorLines(r));
         assertNothingHalfWritten(locked);
         assertRunFailed("locked");

@@ -197,6 +197,26 @@ class UserMistakesTest {
         assertEquals(dir.resolve("nowhere") + ": no such file or folder (sources[0].path)", p.get("message").asText());
     }
 
+    /** Exit codes mean one thing across commands: 1 a check found damage, 2 bad input. */
+    @Test
+    void shardsVerifySaysFailOnStdoutWithTheExitCodeOfAFailedCheck() throws Exception {
+        Path copy = TinyPrep.write(dir.resolve("damaged-prep"), 20, false);
+        Path shard;
+        try (java.util.stream.Stream<Path> files = Files.walk(copy)) {
+            shard = files.filter(f -> f.getFileName().toString().endsWith(".bin")).findFirst().orElseThrow();
+        }
+        byte[] bytes = Files.readAllBytes(shard);
+        bytes[bytes.length / 2] ^= 1;
+        Files.write(shard, bytes);
+        CliRun r = CliRun.of("shards", "verify", copy.toString());
+        assertEquals(Distillery.ExitCode.CHECK_FAILED, r.code(), r.err());
+        assertTrue(r.out().startsWith(copy + ": FAIL " + shard + ": "), r.out());
+        assertEquals("", r.err());
+        CliRun none = CliRun.of("shards", "verify", dir.resolve("no-prep").toString());
+        assertEquals(Distillery.ExitCode.BAD_INPUT, none.code());
+        assertEquals(1, none.err().lines().count(), none.err());
+    }
+
     /** Damaged files are named by Distillery's own readers, not blamed on the installation in a traceback. */
     @Test
     void exportsCheckNamesTheDamageItself() throws Exception {
