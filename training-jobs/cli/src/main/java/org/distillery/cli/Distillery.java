@@ -20,8 +20,8 @@ import picocli.CommandLine.Option;
 
 /**
  * The {@code distillery} command. Results go to stdout; errors to stderr as one {@code error:} line, with the exit
- * code {@link ExitCode} gives its kind (2 for a user error: a spec, a file, a dataset; 3 for a failed read or write). A failed read or write
- * names the file and says what happened in plain words ({@code no space left on device}); the stack
+ * code {@link ExitCode} gives its kind (2 for a user error: a spec, a file, a dataset; 3 for a failed read or
+ * write). A failed read or write names the file and says what happened in plain words ({@code no space left on device}); the stack
  * trace is printed with {@code --verbose} only, or for an error Distillery did not foresee (a bug).
  * Progress is a bar on a terminal and JSON lines ({@code distillery.progress/1}) on stderr otherwise, or in the
  * file {@code --progress-file} names.

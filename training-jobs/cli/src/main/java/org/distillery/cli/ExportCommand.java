@@ -153,7 +153,8 @@ final class ExportCommand implements Callable<Integer> {
             for (Map.Entry<ExportFormat, Path> e : exports.entrySet()) {
                 try (Stream<Path> files = Files.list(e.getValue())) {
                     for (Path file : files.sorted().toList()) {
-                        run.logArtifact(file, "export/" + exportName + "/" + e.getKey().name().toLowerCase(Locale.ROOT));
+                        run.logArtifact(file, "export/" + exportName + "/"
+                                + e.getKey().name().toLowerCase(Locale.ROOT));
                     }
                 }
             }

@@ -12,8 +12,8 @@ import org.distillery.core.progress.ProgressEvent;
 
 /**
  * A running engine job: its stderr read line by line into progress events and console lines (the engine's
- * errors and logs), its stdout (the results) into console lines, and a two-step stop (SIGTERM, which lets a training job checkpoint and
- * close its run, then SIGKILL when the grace period is over).
+ * errors and logs), its stdout (the results) into console lines, and a two-step stop (SIGTERM, which lets a
+ * training job checkpoint and close its run, then SIGKILL when the grace period is over).
  */
 public final class EngineProcess {
 
