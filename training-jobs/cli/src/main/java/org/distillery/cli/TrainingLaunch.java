@@ -237,8 +237,9 @@ final class TrainingLaunch {
                         r.valLoss() >= teacher ? "above" : "below");
             }
             if (!distill) {
-                System.out.printf("unigram entropy of val tokens %.4f nats: the model is %.4f nats below it%n",
-                        r.unigramEntropy(), r.unigramEntropy() - r.valLoss());
+                double below = r.unigramEntropy() - r.valLoss();
+                System.out.printf("unigram entropy of val tokens %.4f nats: the model is %.4f nats %s it%n",
+                        r.unigramEntropy(), Math.abs(below), below >= 0 ? "below" : "above");
             }
             if (r.stepsRun() > 0) {
                 System.out.printf("speed          %.0f tokens/s, %.1f ms/step%s%n", r.tokensPerSecond(), r.msPerStep(),

@@ -68,6 +68,7 @@ class FileSystemErrorsIT {
                 data:
                   path: %s
                 model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32}
+                optimizer: {warmup_steps: 2}
                 training: {steps: 4, batch_size: 4, log_every: 2}
                 eval: {every: 4, batches: 1}
                 checkpoints: {every: 4, keep: 1}

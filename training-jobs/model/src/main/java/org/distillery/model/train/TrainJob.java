@@ -187,9 +187,12 @@ public final class TrainJob {
         int accum = spec.training().gradAccum();
         int steps = spec.training().steps();
         if (spec.optimizer().warmupSteps() > steps && !resume) {
-            warnings.println("warning: " + located.where("optimizer.warmup_steps") + ": optimizer.warmup_steps ("
-                    + spec.optimizer().warmupSteps() + ") is longer than the run (training.steps " + steps
-                    + "): the learning rate never reaches optimizer.lr (" + spec.optimizer().lr() + ")");
+            boolean given = located.lines().containsKey("optimizer.warmup_steps")
+                    || located.overrides().containsKey("optimizer.warmup_steps");
+            warnings.println("warning: " + (given ? located.where("optimizer.warmup_steps") : located.source())
+                    + ": optimizer.warmup_steps (" + spec.optimizer().warmupSteps() + (given ? "" : ", the default")
+                    + ") is longer than the run (training.steps " + steps + "): the learning rate never reaches"
+                    + " optimizer.lr (" + spec.optimizer().lr() + ")");
         }
         progress.on(ProgressEvent.stage(setup.job(), "open", 1, 2));
         try (TokenWindows train = TokenWindows.open(dataDir, manifest, "train");
