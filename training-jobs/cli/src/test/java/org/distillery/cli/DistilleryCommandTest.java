@@ -196,6 +196,9 @@ class DistilleryCommandTest {
         assertTrue(check.err().contains("\"type\":\"stage\""), "progress events: " + check.err());
         assertTrue(check.out().contains("onnx  ok"), "the results on stdout whatever the progress: " + check.out());
         assertFalse(check.out().contains("\"type\""), check.out());
+        assertTrue(check.err().lines().allMatch(l -> l.startsWith("{\"schema\"")),
+                "stderr holds the events and nothing of the readers' (transformers' 'Loading weights' bar): "
+                        + check.err());
 
         // The checkpoint gone, the hf folder read back is the reference; a damaged ONNX file fails its check alone.
         Files.move(model, dir.resolve("moved.ckpt"));

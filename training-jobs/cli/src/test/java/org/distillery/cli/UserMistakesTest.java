@@ -103,6 +103,33 @@ class UserMistakesTest {
         assertEquals("ab\n", r.out());
     }
 
+    /** --progress-file: the events in the file the caller names, stderr left to errors, stdout to the results. */
+    @Test
+    void progressEventsGoToTheFileNamed() throws Exception {
+        Path spec = dir.resolve("events.yaml");
+        Files.writeString(spec, """
+                name: events
+                data:
+                  path: %s
+                model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16}
+                optimizer: {warmup_steps: 1}
+                training: {steps: 2, batch_size: 2, log_every: 1}
+                eval: {every: 2, batches: 1}
+                """.formatted(prep));
+        Path events = dir.resolve("logs/events.jsonl");
+        CliRun r = CliRun.of("--work-dir", dir.resolve("work-events").toString(), "--progress-file", events.toString(),
+                "train", spec.toString());
+        assertEquals(0, r.code(), r.err());
+        assertEquals("", r.err(), "no events on stderr off a terminal when a file takes them");
+        assertTrue(r.out().startsWith("model          "), r.out());
+        List<org.distillery.core.progress.ProgressEvent> all = Files.readAllLines(events).stream()
+                .map(org.distillery.core.progress.ProgressEvent::parse).toList();
+        assertEquals("run", all.get(0).type());
+        assertEquals("done", all.get(all.size() - 1).type());
+        assertTrue(all.stream().anyMatch(e -> e instanceof org.distillery.core.progress.ProgressEvent.Metric m
+                && m.name().equals("train/loss") && m.step() == 2), all.toString());
+    }
+
     /**
      * --resume with nothing to resume starts fresh and says so; resuming a finished run has no speed to report
      * (it used to print 'speed 0 tokens/s').
