@@ -1,0 +1,284 @@
+package org.distillery.core.collective;
+
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+
+/**
+ * One rank's place in a ring: a listening socket on the rank's own address (not every interface), whose address the
+ * ranks exchange (Spark's {@code BarrierTaskContext.allGather}), then {@link #join} connects to the right neighbour
+ * and accepts the left one.
+ *
+ * <p>Only the job's ranks get in: both ends of a connection prove they hold the stage attempt's random secret by an
+ * HMAC-SHA256 challenge-response over fresh nonces (the secret itself never crosses the wire), and the acceptor
+ * checks that the caller is the rank it expects. A connection that fails is closed and logged and the endpoint goes
+ * on waiting for its neighbour; once the neighbour is in, the listening socket closes, so later strangers are
+ * refused by the operating system.
+ */
+public final class RingEndpoint implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(RingEndpoint.class.getName());
+    private static final byte[] MAGIC = "distillery-ring/1".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final int NONCE = 32;
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final ServerSocketChannel server;
+    private final AtomicInteger refused = new AtomicInteger();
+
+    private RingEndpoint(ServerSocketChannel server) {
+        this.server = server;
+    }
+
+    /** Listens on an ephemeral port of {@code address} (the executor's host, as Spark knows it). */
+    public static RingEndpoint listen(InetAddress address) throws IOException {
+        ServerSocketChannel s = ServerSocketChannel.open();
+        try {
+            s.bind(new InetSocketAddress(address, 0));
+        } catch (IOException e) {
+            s.close();
+            throw new CollectiveException("cannot listen on " + address.getHostAddress() + ": " + e.getMessage(), e);
+        }
+        return new RingEndpoint(s);
+    }
+
+    /** A fresh secret for one attempt of a stage: 32 random bytes. */
+    public static byte[] newSecret() {
+        byte[] b = new byte[32];
+        RANDOM.nextBytes(b);
+        return b;
+    }
+
+    public InetSocketAddress address() throws IOException {
+        return (InetSocketAddress) server.getLocalAddress();
+    }
+
+    /** Connections closed because they could not prove they belong to the ring (for tests and logs). */
+    public int refused() {
+        return refused.get();
+    }
+
+    /**
+     * Joins the ring of {@code addresses} (every rank's endpoint, by rank) as {@code rank}: connects to rank + 1 and
+     * accepts rank - 1, both proven to hold {@code secret}. Fails within {@code settings.connectTimeout()} when a
+     * neighbour does not come, naming it.
+     */
+    public RingAllReduce join(int rank, List<InetSocketAddress> addresses, byte[] secret,
+                              RingAllReduce.Settings settings) throws IOException {
+        int n = addresses.size();
+        if (rank < 0 || rank >= n) {
+            throw new IllegalArgumentException("rank " + rank + " of " + n);
+        }
+        if (n == 1) {
+            server.close();
+            return new RingAllReduce(0, 1, null, null, addresses, settings);
+        }
+        int leftRank = Math.floorMod(rank - 1, n);
+        int rightRank = (rank + 1) % n;
+        long deadline = System.nanoTime() + settings.connectTimeout().toNanos();
+        CompletableFuture<SocketChannel> left = acceptLeft(rank, leftRank, secret, deadline);
+        SocketChannel right = null;
+        try {
+            right = connectRight(rank, rightRank, addresses.get(rightRank), secret, deadline);
+            SocketChannel l = left.get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            return new RingAllReduce(rank, n, l, right, addresses, settings);
+        } catch (TimeoutException e) {
+            closeQuietly(right);
+            throw new CollectiveException("rank " + rank + " of " + n + ": rank " + leftRank + " at "
+                    + addresses.get(leftRank) + " did not connect in " + settings.connectTimeout().toSeconds() + " s");
+        } catch (ExecutionException e) {
+            closeQuietly(right);
+            Throwable cause = e.getCause();
+            throw cause instanceof CollectiveException c ? c
+                    : new CollectiveException("rank " + rank + ": " + cause.getMessage(), cause);
+        } catch (InterruptedException e) {
+            closeQuietly(right);
+            Thread.currentThread().interrupt();
+            throw new CollectiveException("rank " + rank + ": interrupted while joining the ring", e);
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(right);
+            left.cancel(true);
+            throw e;
+        } finally {
+            server.close(); // the neighbour is in, or the join failed: nobody else may connect
+        }
+    }
+
+    /**
+     * Accepts connections until one proves it is rank {@code expected}; others are closed and logged. Each
+     * handshake runs on its own thread, so a stranger that connects and stays silent holds up nobody.
+     */
+    private CompletableFuture<SocketChannel> acceptLeft(int rank, int expected, byte[] secret, long deadline) {
+        CompletableFuture<SocketChannel> left = new CompletableFuture<>();
+        daemon("distillery-ring-accept-" + rank, () -> {
+            while (!left.isDone()) {
+                SocketChannel c;
+                try {
+                    c = server.accept();
+                } catch (IOException e) {
+                    left.completeExceptionally(new CollectiveException("rank " + rank + ": stopped waiting for rank "
+                            + expected + ": " + e.getMessage(), e));
+                    return;
+                }
+                daemon("distillery-ring-handshake-" + rank, () -> {
+                    try {
+                        handshake(c, rank, expected, secret, deadline);
+                        if (!left.complete(c)) {
+                            closeQuietly(c); // a second connection that proves itself: the first one stays
+                        }
+                    } catch (IOException e) {
+                        refused.incrementAndGet();
+                        LOG.log(System.Logger.Level.WARNING, "rank " + rank + ": refused a connection from "
+                                + remote(c) + ": " + e.getMessage());
+                        closeQuietly(c);
+                    }
+                });
+            }
+        });
+        return left;
+    }
+
+    /** The acceptor's side: a nonce out, the caller's rank and proof in, our proof on its nonce out. */
+    private static void handshake(SocketChannel c, int rank, int expected, byte[] secret, long deadline)
+            throws IOException {
+        c.socket().setSoTimeout((int) Math.max(1000, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+        c.socket().setTcpNoDelay(true);
+        DataOutputStream out = new DataOutputStream(c.socket().getOutputStream());
+        DataInputStream in = new DataInputStream(c.socket().getInputStream());
+        byte[] serverNonce = nonce();
+        out.write(MAGIC);
+        out.write(serverNonce);
+        out.flush();
+        int caller = in.readInt();
+        byte[] callerNonce = in.readNBytes(NONCE);
+        byte[] proof = in.readNBytes(32);
+        if (caller != expected || !MessageDigest.isEqual(proof, mac(secret, 'c', serverNonce, caller, rank))) {
+            throw new IOException("it did not prove it is rank " + expected + " of this job");
+        }
+        out.write(mac(secret, 's', callerNonce, rank, caller));
+        out.flush();
+        c.socket().setSoTimeout(0);
+    }
+
+    private static void daemon(String name, Runnable r) {
+        Thread t = new Thread(r, name);
+        t.setDaemon(true);
+        t.start();
+    }
+
+    /** Connects to the right neighbour (retrying while it is not listening yet) and runs the handshake. */
+    private static SocketChannel connectRight(int rank, int rightRank, InetSocketAddress to, byte[] secret,
+                                              long deadline) throws IOException {
+        IOException last = null;
+        while (System.nanoTime() < deadline) {
+            SocketChannel c = SocketChannel.open();
+            try {
+                c.socket().connect(to, (int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+                c.socket().setSoTimeout((int) Math.max(1000, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+                c.socket().setTcpNoDelay(true);
+                DataInputStream in = new DataInputStream(c.socket().getInputStream());
+                DataOutputStream out = new DataOutputStream(c.socket().getOutputStream());
+                byte[] magic = in.readNBytes(MAGIC.length);
+                if (!MessageDigest.isEqual(magic, MAGIC)) {
+                    throw new CollectiveException("rank " + rank + ": " + to + " is no ring endpoint of this job");
+                }
+                byte[] serverNonce = in.readNBytes(NONCE);
+                byte[] myNonce = nonce();
+                out.writeInt(rank);
+                out.write(myNonce);
+                out.write(mac(secret, 'c', serverNonce, rank, rightRank));
+                out.flush();
+                byte[] answer = in.readNBytes(32);
+                if (answer.length < 32) {
+                    throw new CollectiveException("rank " + rank + ": rank " + rightRank + " at " + to
+                            + " refused this rank: does it run the same stage attempt?");
+                }
+                if (!MessageDigest.isEqual(answer, mac(secret, 's', myNonce, rightRank, rank))) {
+                    throw new CollectiveException("rank " + rank + ": " + to + " did not prove it is rank " + rightRank
+                            + " of this job");
+                }
+                c.socket().setSoTimeout(0);
+                return c;
+            } catch (java.net.ConnectException | java.net.NoRouteToHostException e) {
+                last = e;
+                closeQuietly(c);
+                sleep(100);
+            } catch (SocketTimeoutException e) {
+                closeQuietly(c);
+                throw new CollectiveException("rank " + rank + ": rank " + rightRank + " at " + to
+                        + " did not answer in time", e);
+            } catch (IOException | RuntimeException e) {
+                closeQuietly(c);
+                throw e;
+            }
+        }
+        throw new CollectiveException("rank " + rank + ": cannot reach rank " + rightRank + " at " + to
+                + (last != null ? " (" + last.getMessage() + ")" : ""), last);
+    }
+
+    private static byte[] nonce() {
+        byte[] b = new byte[NONCE];
+        RANDOM.nextBytes(b);
+        return b;
+    }
+
+    /** HMAC-SHA256 over the role, the peer's nonce, and who is talking to whom. */
+    private static byte[] mac(byte[] secret, char role, byte[] nonce, int from, int to) {
+        try {
+            Mac m = Mac.getInstance("HmacSHA256");
+            m.init(new SecretKeySpec(secret, "HmacSHA256"));
+            m.update((byte) role);
+            m.update(nonce);
+            m.update(ByteBuffer.allocate(8).putInt(from).putInt(to).array());
+            return m.doFinal();
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
+        }
+    }
+
+    private static String remote(SocketChannel c) {
+        try {
+            return String.valueOf(c.getRemoteAddress());
+        } catch (IOException e) {
+            return "?";
+        }
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static void closeQuietly(SocketChannel c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (IOException e) {
+                // closing a connection that failed anyway
+            }
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        server.close();
+    }
+}
