@@ -138,6 +138,20 @@ public final class TrainJob {
     }
 
     private OutputListener output = OutputListener.NONE;
+    private DataParallel parallel = DataParallel.SINGLE;
+
+    /**
+     * Runs as one rank of a data-parallel run: this rank's share of each step's micro-batches, gradients summed over
+     * the ranks. Plain training only so far: an objective with its own weights or loss parts is refused.
+     */
+    public TrainJob across(DataParallel ranks) {
+        if (ranks.ranks() > 1 && (setup.objective().auxiliary() != null || setup.provenance() != null)) {
+            throw new DistilleryException("data-parallel runs of " + setup.job() + " are not supported yet: plain"
+                    + " training only");
+        }
+        this.parallel = ranks;
+        return this;
+    }
 
     /** Tells {@code listener} of every file this job finishes or removes in its output folder. */
     public TrainJob onOutput(OutputListener listener) {
@@ -284,10 +298,18 @@ public final class TrainJob {
             throws IOException {
         int accum = spec.training().gradAccum();
         double loss = 0;
-        for (int micro = 0; micro < accum; micro++) {
+        // Data order and dropout are functions of (seed, step, micro): which rank computes a micro-batch changes
+        // nothing but the order the gradient's terms are summed in.
+        for (int micro = parallel.rank(); micro < accum; micro += parallel.ranks()) {
             Gpt.Batch b = setup.objective().batch(gpt, train, spec.seed(), step, micro, batch, time);
             loss += setup.objective().lossAndGradient(gpt, b, grads, 1.0 / accum,
                     TokenWindows.mix(spec.seed() + 1, step, micro)) / accum;
+        }
+        if (parallel.ranks() > 1) {
+            parallel.sum(grads.flat());
+            java.nio.FloatBuffer total = java.nio.FloatBuffer.wrap(new float[] {(float) loss});
+            parallel.sum(total);
+            loss = total.get(0);
         }
         if (!Double.isFinite(loss)) {
             throw new DistilleryException("training diverged at step " + (step + 1) + " (loss " + loss

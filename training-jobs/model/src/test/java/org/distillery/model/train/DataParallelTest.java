@@ -1,0 +1,122 @@
+package org.distillery.model.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.distillery.core.DistilleryException;
+import org.distillery.core.JobContext;
+import org.distillery.core.collective.RingAllReduce;
+import org.distillery.core.collective.RingEndpoint;
+import org.distillery.core.spec.SpecReader;
+import org.distillery.core.spec.TrainSpec;
+import org.distillery.model.Checkpoint;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Two ranks on a ring (threads of this JVM on loopback) train as one process does. */
+class DataParallelTest {
+    @TempDir
+    Path tmp;
+
+    @TempDir
+    static Path shared;
+
+    @org.junit.jupiter.api.BeforeAll
+    static void data() throws java.io.IOException {
+        TrainJobTest.data = org.distillery.model.TinyPrep.write(shared.resolve("prep"), 200, false);
+    }
+
+    @Test
+    void twoRanksFollowTheSingleProcessLossCurveAndEndWithItsWeights() throws Exception {
+        Path spec = TrainJobTest.spec(tmp, "dp", 12, "");
+        Files.writeString(spec, Files.readString(spec)
+                .replace("training: {steps: 12, batch_size: 8, log_every: 1}",
+                        "training: {steps: 12, batch_size: 4, grad_accum: 4, log_every: 1}")
+                .replace("block_size: 32}", "block_size: 32, dropout: 0.1}"));
+        SpecReader.Located<TrainSpec> located = SpecReader.readLocated(spec, TrainSpec.class);
+
+        TrainJobTest.Recorder one = new TrainJobTest.Recorder();
+        TrainJob.Result single = new TrainJob(located, TrainJobTest.data, JobContext.of(tmp.resolve("one"), one,
+                "test")).run();
+
+        List<RingEndpoint> endpoints = List.of(RingEndpoint.listen(InetAddress.getLoopbackAddress()),
+                RingEndpoint.listen(InetAddress.getLoopbackAddress()));
+        List<InetSocketAddress> addresses = List.of(endpoints.get(0).address(), endpoints.get(1).address());
+        byte[] secret = RingEndpoint.newSecret();
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        List<TrainJobTest.Recorder> recorders = List.of(new TrainJobTest.Recorder(), new TrainJobTest.Recorder());
+        List<Future<TrainJob.Result>> ranks = new ArrayList<>();
+        try {
+            for (int r = 0; r < 2; r++) {
+                int rank = r;
+                ranks.add(pool.submit(() -> {
+                    try (RingAllReduce ring = endpoints.get(rank).join(rank, addresses, secret,
+                            new RingAllReduce.Settings(Duration.ofSeconds(30), Duration.ofSeconds(60)))) {
+                        return new TrainJob(located, TrainJobTest.data, JobContext.of(tmp.resolve("rank" + rank),
+                                recorders.get(rank), "test")).across(DataParallel.over(ring)).run();
+                    }
+                }));
+            }
+            TrainJob.Result r0 = ranks.get(0).get(5, TimeUnit.MINUTES);
+            TrainJob.Result r1 = ranks.get(1).get(5, TimeUnit.MINUTES);
+
+            TreeMap<Long, Double> want = one.metrics.get("train/loss");
+            TreeMap<Long, Double> got = recorders.get(0).metrics.get("train/loss");
+            assertEquals(want.keySet(), got.keySet());
+            for (Map.Entry<Long, Double> e : want.entrySet()) {
+                assertEquals(e.getValue(), got.get(e.getKey()), 1e-5 * Math.abs(e.getValue()), "loss at step "
+                        + e.getKey());
+            }
+            float[] w = weights(single.model());
+            float[] w0 = weights(r0.model());
+            for (int i = 0; i < w.length; i++) {
+                assertEquals(w[i], w0[i], 1e-5 * Math.max(1, Math.abs(w[i])), "weight " + i);
+            }
+            assertArrayEquals(w0, weights(r1.model()), "both ranks hold the same parameters, bit for bit");
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void distillationAcrossRanksIsRefusedForNow() throws Exception {
+        TrainJob.Setup distill = new TrainJob.Setup("distill", (m, b, g, s, seed) -> 0, null, Map.of("kind", "x"));
+        Path spec = TrainJobTest.spec(tmp, "refused", 2, "");
+        TrainJob job = new TrainJob(SpecReader.readLocated(spec, TrainSpec.class), TrainJobTest.data,
+                JobContext.of(tmp.resolve("refused"), new TrainJobTest.Recorder(), "test"), distill);
+        DataParallel two = new DataParallel() {
+            @Override
+            public int rank() {
+                return 0;
+            }
+
+            @Override
+            public int ranks() {
+                return 2;
+            }
+
+            @Override
+            public void sum(java.nio.FloatBuffer values) {
+            }
+        };
+        assertThrows(DistilleryException.class, () -> job.across(two));
+    }
+
+    private static float[] weights(Path model) {
+        return Checkpoint.read(model).section(Checkpoint.PARAMS).toFloatVector();
+    }
+}
