@@ -152,6 +152,16 @@ public final class GptParameters {
         return flat;
     }
 
+    /**
+     * A cheap fingerprint of the weights' bits (CRC32C over the native buffer, no copy): the ranks of a distributed
+     * run compare theirs to prove they hold the same parameters.
+     */
+    public long hash() {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(flat.data().asNio().order(java.nio.ByteOrder.nativeOrder()).limit((int) (flat.length() * 4)));
+        return crc.getValue();
+    }
+
     public GptConfig config() {
         return config;
     }

@@ -1,16 +1,11 @@
 package org.distillery.core.collective;
 
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketTimeoutException;
-import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
-import java.security.GeneralSecurityException;
-import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -18,8 +13,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
-import javax.crypto.Mac;
-import javax.crypto.spec.SecretKeySpec;
 
 /**
  * One rank's place in a ring: a listening socket on the rank's own address (not every interface), whose address the
@@ -34,8 +27,6 @@ import javax.crypto.spec.SecretKeySpec;
  */
 public final class RingEndpoint implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(RingEndpoint.class.getName());
-    private static final byte[] MAGIC = "distillery-ring/1".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-    private static final int NONCE = 32;
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private final ServerSocketChannel server;
@@ -137,7 +128,7 @@ public final class RingEndpoint implements AutoCloseable {
                 }
                 daemon("distillery-ring-handshake-" + rank, () -> {
                     try {
-                        handshake(c, rank, expected, secret, deadline);
+                        Handshake.accept(c, rank, expected, secret, deadline);
                         if (!left.complete(c)) {
                             closeQuietly(c); // a second connection that proves itself: the first one stays
                         }
@@ -151,28 +142,6 @@ public final class RingEndpoint implements AutoCloseable {
             }
         });
         return left;
-    }
-
-    /** The acceptor's side: a nonce out, the caller's rank and proof in, our proof on its nonce out. */
-    private static void handshake(SocketChannel c, int rank, int expected, byte[] secret, long deadline)
-            throws IOException {
-        c.socket().setSoTimeout((int) Math.max(1000, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
-        c.socket().setTcpNoDelay(true);
-        DataOutputStream out = new DataOutputStream(c.socket().getOutputStream());
-        DataInputStream in = new DataInputStream(c.socket().getInputStream());
-        byte[] serverNonce = nonce();
-        out.write(MAGIC);
-        out.write(serverNonce);
-        out.flush();
-        int caller = in.readInt();
-        byte[] callerNonce = in.readNBytes(NONCE);
-        byte[] proof = in.readNBytes(32);
-        if (caller != expected || !MessageDigest.isEqual(proof, mac(secret, 'c', serverNonce, caller, rank))) {
-            throw new IOException("it did not prove it is rank " + expected + " of this job");
-        }
-        out.write(mac(secret, 's', callerNonce, rank, caller));
-        out.flush();
-        c.socket().setSoTimeout(0);
     }
 
     private static void daemon(String name, Runnable r) {
@@ -191,27 +160,7 @@ public final class RingEndpoint implements AutoCloseable {
                 c.socket().connect(to, (int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
                 c.socket().setSoTimeout((int) Math.max(1000, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
                 c.socket().setTcpNoDelay(true);
-                DataInputStream in = new DataInputStream(c.socket().getInputStream());
-                DataOutputStream out = new DataOutputStream(c.socket().getOutputStream());
-                byte[] magic = in.readNBytes(MAGIC.length);
-                if (!MessageDigest.isEqual(magic, MAGIC)) {
-                    throw new CollectiveException("rank " + rank + ": " + to + " is no ring endpoint of this job");
-                }
-                byte[] serverNonce = in.readNBytes(NONCE);
-                byte[] myNonce = nonce();
-                out.writeInt(rank);
-                out.write(myNonce);
-                out.write(mac(secret, 'c', serverNonce, rank, rightRank));
-                out.flush();
-                byte[] answer = in.readNBytes(32);
-                if (answer.length < 32) {
-                    throw new CollectiveException("rank " + rank + ": rank " + rightRank + " at " + to
-                            + " refused this rank: does it run the same stage attempt?");
-                }
-                if (!MessageDigest.isEqual(answer, mac(secret, 's', myNonce, rightRank, rank))) {
-                    throw new CollectiveException("rank " + rank + ": " + to + " did not prove it is rank " + rightRank
-                            + " of this job");
-                }
+                Handshake.call(c, rank, rightRank, secret, to);
                 c.socket().setSoTimeout(0);
                 return c;
             } catch (java.net.ConnectException | java.net.NoRouteToHostException e) {
@@ -231,27 +180,7 @@ public final class RingEndpoint implements AutoCloseable {
                 + (last != null ? " (" + last.getMessage() + ")" : ""), last);
     }
 
-    private static byte[] nonce() {
-        byte[] b = new byte[NONCE];
-        RANDOM.nextBytes(b);
-        return b;
-    }
-
-    /** HMAC-SHA256 over the role, the peer's nonce, and who is talking to whom. */
-    private static byte[] mac(byte[] secret, char role, byte[] nonce, int from, int to) {
-        try {
-            Mac m = Mac.getInstance("HmacSHA256");
-            m.init(new SecretKeySpec(secret, "HmacSHA256"));
-            m.update((byte) role);
-            m.update(nonce);
-            m.update(ByteBuffer.allocate(8).putInt(from).putInt(to).array());
-            return m.doFinal();
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
-        }
-    }
-
-    private static String remote(SocketChannel c) {
+    static String remote(SocketChannel c) {
         try {
             return String.valueOf(c.getRemoteAddress());
         } catch (IOException e) {
@@ -267,7 +196,7 @@ public final class RingEndpoint implements AutoCloseable {
         }
     }
 
-    private static void closeQuietly(SocketChannel c) {
+    static void closeQuietly(SocketChannel c) {
         if (c != null) {
             try {
                 c.close();

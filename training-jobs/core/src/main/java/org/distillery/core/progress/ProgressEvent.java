@@ -60,6 +60,22 @@ public sealed interface ProgressEvent {
         }
     }
 
+    /**
+     * The ranks of a distributed run have formed their ring: how many, which attempt of the Spark stage (0 first; a
+     * retry resumes from the newest checkpoint), and each rank's address, by rank.
+     */
+    record Ranks(String job, String ts, int ranks, int attempt, java.util.List<String> addresses)
+            implements ProgressEvent {
+        public Ranks {
+            addresses = java.util.List.copyOf(addresses);
+        }
+
+        @Override
+        public String type() {
+            return "ranks";
+        }
+    }
+
     /** The job finished; {@code output} names what it wrote. */
     record Done(String job, String ts, String output) implements ProgressEvent {
         @Override
@@ -98,6 +114,10 @@ public sealed interface ProgressEvent {
         return new Run(job, now(), runId, experiment, runName);
     }
 
+    static Ranks ranks(String job, int ranks, int attempt, java.util.List<String> addresses) {
+        return new Ranks(job, now(), ranks, attempt, addresses);
+    }
+
     static Done done(String job, String output) {
         return new Done(job, now(), output);
     }
@@ -124,6 +144,9 @@ public sealed interface ProgressEvent {
             }
         } else if (this instanceof Run r) {
             n.put("name", r.name()).put("run", r.run()).put("experiment", r.experiment());
+        } else if (this instanceof Ranks r) {
+            n.put("ranks", r.ranks()).put("attempt", r.attempt());
+            r.addresses().forEach(n.putArray("addresses")::add);
         } else if (this instanceof Done d) {
             if (d.output() != null) {
                 n.put("output", d.output());
@@ -169,6 +192,11 @@ public sealed interface ProgressEvent {
             case "metric" -> new Metric(job, ts, f.text("name"), f.number("value"),
                     n.has("step") ? f.integer("step") : null);
             case "run" -> new Run(job, ts, f.text("run"), f.text("experiment"), f.text("name"));
+            case "ranks" -> {
+                java.util.List<String> addresses = new java.util.ArrayList<>();
+                n.path("addresses").forEach(a -> addresses.add(a.asText()));
+                yield new Ranks(job, ts, (int) f.integer("ranks"), (int) n.path("attempt").asLong(0), addresses);
+            }
             case "done" -> new Done(job, ts, n.path("output").asText(null));
             case "failed" -> new Failed(job, ts, n.path("message").asText(""));
             default -> null;

@@ -22,6 +22,7 @@ public record DistillSpec(
         TrainSpec.Eval eval,
         TrainSpec.Checkpoints checkpoints,
         TrainSpec.Tracking tracking,
+        TrainSpec.Distributed distributed,
         Long seed) implements Spec {
 
     public static final List<String> LOSSES = List.of("forward_kl", "reverse_kl", "jsd");
@@ -37,6 +38,8 @@ public record DistillSpec(
         eval = Objects.requireNonNullElseGet(eval, () -> new TrainSpec.Eval(null, null));
         checkpoints = Objects.requireNonNullElseGet(checkpoints, () -> new TrainSpec.Checkpoints(null, null));
         tracking = Objects.requireNonNullElseGet(tracking, () -> new TrainSpec.Tracking(null, null));
+        distributed = Objects.requireNonNullElseGet(distributed,
+                () -> new TrainSpec.Distributed(null, null, null, null, null));
         seed = Objects.requireNonNullElse(seed, 1337L);
     }
 
@@ -114,7 +117,8 @@ public record DistillSpec(
 
     /** The training loop's spec for a student of the given shape (data, optimizer, sections, seed). */
     public TrainSpec asTrainSpec(TrainSpec.Model studentModel) {
-        return new TrainSpec(name, data, studentModel, optimizer, training, eval, checkpoints, tracking, null, seed);
+        return new TrainSpec(name, data, studentModel, optimizer, training, eval, checkpoints, tracking, distributed,
+                null, seed);
     }
 
     @Override
@@ -184,5 +188,6 @@ public record DistillSpec(
                     + " student's samples, but distillation.teacher_logits is set: stored logits only cover the data");
         }
         TrainSpec.validateLoop(v, optimizer, training, eval, checkpoints);
+        TrainSpec.validateDistributed(v, distributed);
     }
 }

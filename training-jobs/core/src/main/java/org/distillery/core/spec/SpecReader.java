@@ -112,8 +112,12 @@ public final class SpecReader {
         return parseLocated(text, source, type, List.of()).spec();
     }
 
-    private static <T extends Spec> Located<T> parseLocated(String text, String source, Class<T> type,
-                                                           List<String> overrideList) {
+    /**
+     * Parses spec text with overrides, as {@link #readLocated(Path, Class, List)} reads a file: how the ranks of a
+     * distributed run read the spec the driver read, naming the same file and lines in their errors.
+     */
+    public static <T extends Spec> Located<T> parseLocated(String text, String source, Class<T> type,
+                                                          List<String> overrideList) {
         if (text.lines().allMatch(l -> l.isBlank() || l.strip().startsWith("#"))) {
             throw new SpecException(List.of(source + ":1: the spec is empty"));
         }

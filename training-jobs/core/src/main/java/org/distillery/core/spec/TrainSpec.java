@@ -17,6 +17,7 @@ public record TrainSpec(
         Eval eval,
         Checkpoints checkpoints,
         Tracking tracking,
+        Distributed distributed,
         String init,
         Long seed) implements Spec {
 
@@ -28,6 +29,7 @@ public record TrainSpec(
         eval = Objects.requireNonNullElseGet(eval, () -> new Eval(null, null));
         checkpoints = Objects.requireNonNullElseGet(checkpoints, () -> new Checkpoints(null, null));
         tracking = Objects.requireNonNullElseGet(tracking, () -> new Tracking(null, null));
+        distributed = Objects.requireNonNullElseGet(distributed, () -> new Distributed(null, null, null, null, null));
         seed = Objects.requireNonNullElse(seed, 1337L);
     }
 
@@ -91,12 +93,45 @@ public record TrainSpec(
     public record Tracking(String uri, String experiment) {
     }
 
+    /**
+     * Data-parallel training over {@code ranks} Spark tasks of one barrier stage (1: one process, no Spark): the
+     * master they run on ({@code --master} and spark-submit's win), the seconds a rank waits for a silent
+     * neighbour before the stage fails, the steps between checks that every rank holds the same parameters, and
+     * how many times Spark may run the stage (each retry resumes from the newest checkpoint).
+     */
+    public record Distributed(Integer ranks, String master, Integer timeoutS, Integer checkEvery, Integer attempts) {
+        public Distributed {
+            ranks = Objects.requireNonNullElse(ranks, 1);
+            timeoutS = Objects.requireNonNullElse(timeoutS, 300);
+            checkEvery = Objects.requireNonNullElse(checkEvery, 100);
+            attempts = Objects.requireNonNullElse(attempts, 4);
+        }
+
+        /** This section with {@code ranks} and {@code master} from the command line where given. */
+        public Distributed with(Integer cliRanks, String cliMaster) {
+            return new Distributed(cliRanks != null ? cliRanks : ranks, cliMaster != null ? cliMaster : master,
+                    timeoutS, checkEvery, attempts);
+        }
+    }
+
     @Override
     public void validate(Validation v) {
         validateName(v, name);
         validateData(v, data);
         validateModel(v, model, "model.");
         validateLoop(v, optimizer, training, eval, checkpoints);
+        validateDistributed(v, distributed);
+    }
+
+    /** The distributed section's checks, shared by train and distill specs. */
+    static void validateDistributed(Validation v, Distributed d) {
+        v.require(d.ranks() >= 1 && d.ranks() <= 4096, "distributed.ranks", "must be 1 (one process) or more ranks,"
+                + " one Spark task each, found " + d.ranks());
+        v.inRange(d.timeoutS(), 1, 86400, "distributed.timeout_s");
+        v.inRange(d.checkEvery(), 1, Integer.MAX_VALUE, "distributed.check_every");
+        v.inRange(d.attempts(), 1, 100, "distributed.attempts");
+        v.require(d.master() == null || !d.master().isBlank(), "distributed.master", "is empty: a Spark master URL"
+                + " such as spark://host:7077, or leave it out");
     }
 
     /** The checks of a GPT-2 shape, under {@code prefix} ("model." or "student."). */

@@ -139,6 +139,8 @@ public final class TrainJob {
 
     private OutputListener output = OutputListener.NONE;
     private DataParallel parallel = DataParallel.SINGLE;
+    /** Steps between checks that every rank holds the same parameters. */
+    private final int checkEvery;
 
     /**
      * Runs as one rank of a data-parallel run: this rank's share of each step's micro-batches, gradients summed over
@@ -187,9 +189,26 @@ public final class TrainJob {
         this.warnings = context.warnings();
         this.specMap = setup.provenance() != null ? setup.provenance()
                 : Checkpoint.asJsonObject(this.spec);
+        this.checkEvery = this.spec.distributed().checkEvery();
     }
 
     public Result run() throws IOException {
+        try {
+            return train();
+        } catch (DistilleryException e) {
+            if (!readied) { // the other ranks learn that this one cannot start, rather than wait for it
+                readied = true;
+                parallel.ready(e.getMessage());
+            }
+            throw e;
+        }
+    }
+
+    /** Whether this rank has told the others whether it could start. */
+    private boolean readied;
+
+    private Result train() throws IOException {
+        boolean lead = parallel.rank() == 0; // rank 0 alone writes the output folder and evaluates
         ShardManifest manifest = ShardManifest.read(dataDir);
         String manifestSha = Sha256.of(dataDir.resolve(ShardManifest.FILE_NAME));
         Path tokenizerFile = dataDir.resolve(manifest.tokenizer().file());
@@ -220,7 +239,7 @@ public final class TrainJob {
             }
             Checkpoint.Tokenizer tokenizer = new Checkpoint.Tokenizer(manifest.tokenizer().sha256(),
                     manifest.tokenizer().vocabSize(), Files.readString(tokenizerFile, StandardCharsets.UTF_8));
-            if (resume) { // a killed run leaves the temporary file of the checkpoint it was writing
+            if (resume && lead) { // a killed run leaves the temporary file of the checkpoint it was writing
                 AtomicFile.removeLeftovers(outDir);
                 AtomicFile.removeLeftovers(outDir.resolve("checkpoints"));
             }
@@ -234,6 +253,11 @@ public final class TrainJob {
             Map<String, Double> baselines = setup.objective().baselines(val, spec.eval().batches(), batch, time);
             if (state.step == 0) {
                 baselines.forEach((name, value) -> tracker.logMetric(name, value, 0));
+            }
+            readied = true;
+            parallel.ready(null);
+            if (parallel.ranks() > 1) {
+                parallel.requireSame(state.params.hash(), state.step);
             }
 
             progress.on(ProgressEvent.stage(setup.job(), "train", 2, 2));
@@ -255,11 +279,15 @@ public final class TrainJob {
                     double tokensPerSecond = stepsRun * tokensPerStep / ((System.nanoTime() - started) / 1e9);
                     logTraining(done, loss, lr, norm, tokensPerSecond, parts);
                 }
-                if (done % spec.eval().every() == 0 || done == steps) {
+                if (lead && (done % spec.eval().every() == 0 || done == steps)) {
                     valLoss = evaluateAndLog(gpt, val, done, batch, time);
                 }
-                boolean stop = GracefulStop.requested() && done < steps;
-                if (done % spec.checkpoints().every() == 0 || done == steps || stop) {
+                if (parallel.ranks() > 1 && (done % checkEvery == 0 || done == steps)) {
+                    parallel.requireSame(state.params.hash(), done);
+                }
+                // A stop on request is one process's: the ranks of a distributed run stop when Spark ends the stage.
+                boolean stop = parallel.ranks() == 1 && GracefulStop.requested() && done < steps;
+                if (lead && (done % spec.checkpoints().every() == 0 || done == steps || stop)) {
                     saveCheckpoint(state, config, done, done * tokensPerStep, tokenizer, manifestSha,
                             checkpointMetrics(loss, valLoss));
                     tracker.flush(); // a resumed run redoes only the steps after this checkpoint
@@ -271,16 +299,20 @@ public final class TrainJob {
             }
             double seconds = (System.nanoTime() - started) / 1e9;
             Path model = outDir.resolve(MODEL_FILE);
-            if (Double.isNaN(valLoss)) { // nothing left to run: a resumed, finished job
+            if (lead && Double.isNaN(valLoss)) { // nothing left to run: a resumed, finished job
                 valLoss = evaluate(gpt, val, batch, time);
             }
-            Path newest = newestCheckpoint(outDir);
+            Path newest = lead ? newestCheckpoint(outDir) : null;
             if (stepsRun == 0 && newest != null) { // a resumed, finished job reports the last step's loss it saved
                 lastLoss = Checkpoint.readHeader(newest).metrics().getOrDefault("train/loss", Double.NaN);
             }
             if (newest != null) { // temp file, fsync, rename: like every other final file
                 AtomicFile.write(model, out -> Files.copy(newest, out));
                 output.written(model);
+            }
+            if (!lead) {
+                return new Result(null, steps, lastLoss, valLoss, Math.exp(valLoss), unigram, 0, 0, state.step > 0,
+                        stepsRun, baselines);
             }
             tracker.logMetric("val/unigram_entropy", unigram, steps);
             progress.on(ProgressEvent.metric(setup.job(), "val/unigram_entropy", unigram));

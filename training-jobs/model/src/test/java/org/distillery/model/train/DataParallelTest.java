@@ -1,8 +1,8 @@
 package org.distillery.model.train;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -46,7 +46,7 @@ class DataParallelTest {
         Files.writeString(spec, Files.readString(spec)
                 .replace("training: {steps: 12, batch_size: 8, log_every: 1}",
                         "training: {steps: 12, batch_size: 4, grad_accum: 4, log_every: 1}")
-                .replace("block_size: 32}", "block_size: 32, dropout: 0.1}"));
+                .replace("block_size: 32}", "block_size: 32, dropout: 0.1}") + "distributed: {check_every: 1}\n");
         SpecReader.Located<TrainSpec> located = SpecReader.readLocated(spec, TrainSpec.class);
 
         TrainJobTest.Recorder one = new TrainJobTest.Recorder();
@@ -86,7 +86,79 @@ class DataParallelTest {
             for (int i = 0; i < w.length; i++) {
                 assertEquals(w[i], w0[i], 1e-5 * Math.max(1, Math.abs(w[i])), "weight " + i);
             }
-            assertArrayEquals(w0, weights(r1.model()), "both ranks hold the same parameters, bit for bit");
+            // every step compared the ranks' parameter hashes; rank 1 wrote nothing
+            assertEquals(null, r1.model(), "rank 1 returns no model");
+            assertEquals(false, Files.exists(tmp.resolve("rank1").resolve("checkpoints")), "rank 0 alone checkpoints");
+            assertEquals(12, r1.stepsRun());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /** Runs one TrainJob per spec as the ranks of a ring; each rank's outcome (its result or its error). */
+    private List<Future<TrainJob.Result>> ranks(ExecutorService pool, List<SpecReader.Located<TrainSpec>> specs)
+            throws java.io.IOException {
+        int n = specs.size();
+        List<RingEndpoint> endpoints = new ArrayList<>();
+        List<InetSocketAddress> addresses = new ArrayList<>();
+        for (int r = 0; r < n; r++) {
+            endpoints.add(RingEndpoint.listen(InetAddress.getLoopbackAddress()));
+            addresses.add(endpoints.get(r).address());
+        }
+        byte[] secret = RingEndpoint.newSecret();
+        List<Future<TrainJob.Result>> out = new ArrayList<>();
+        for (int r = 0; r < n; r++) {
+            int rank = r;
+            out.add(pool.submit(() -> {
+                try (RingAllReduce ring = endpoints.get(rank).join(rank, addresses, secret,
+                        new RingAllReduce.Settings(Duration.ofSeconds(30), Duration.ofSeconds(60)))) {
+                    return new TrainJob(specs.get(rank), TrainJobTest.data, JobContext.of(tmp.resolve("r" + rank),
+                            new TrainJobTest.Recorder(), "test")).across(DataParallel.over(ring)).run();
+                }
+            }));
+        }
+        return out;
+    }
+
+    private static String failure(Future<?> f) throws InterruptedException, java.util.concurrent.TimeoutException {
+        try {
+            f.get(2, TimeUnit.MINUTES);
+            return "no error";
+        } catch (java.util.concurrent.ExecutionException e) {
+            return e.getCause().getMessage();
+        }
+    }
+
+    @Test
+    void ranksWhoseParametersDifferFailNamingTheStep() throws Exception {
+        Path spec = TrainJobTest.spec(tmp, "diverge", 4, "");
+        SpecReader.Located<TrainSpec> a = SpecReader.readLocated(spec, TrainSpec.class);
+        SpecReader.Located<TrainSpec> b = SpecReader.readLocated(spec, TrainSpec.class, List.of("seed=7"));
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            List<Future<TrainJob.Result>> ranks = ranks(pool, List.of(a, b));
+            for (Future<TrainJob.Result> f : ranks) {
+                String message = failure(f);
+                assertTrue(message.startsWith("the ranks' parameters diverged at step 0: rank "), message);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void aRankThatCannotStartStopsTheOthersWithItsError() throws Exception {
+        Path spec = TrainJobTest.spec(tmp, "start", 4, "");
+        SpecReader.Located<TrainSpec> good = SpecReader.readLocated(spec, TrainSpec.class);
+        SpecReader.Located<TrainSpec> bad = SpecReader.readLocated(spec, TrainSpec.class,
+                List.of("model.block_size=100000"));
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            List<Future<TrainJob.Result>> ranks = ranks(pool, List.of(good, bad));
+            String first = failure(ranks.get(0));
+            String second = failure(ranks.get(1));
+            assertEquals("rank 0: 1 other rank(s) of 2 could not start; their errors say why", first);
+            assertTrue(second.contains("model.block_size is 100000, but the longest train shard"), second);
         } finally {
             pool.shutdownNow();
         }

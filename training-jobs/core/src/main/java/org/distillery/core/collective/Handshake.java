@@ -1,0 +1,108 @@
+package org.distillery.core.collective;
+
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.util.concurrent.TimeUnit;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+
+/**
+ * The mutual challenge-response that lets a connection between two parties of one job through: each sends a fresh
+ * nonce and answers the other's with HMAC-SHA256 under the job's secret, over its role and who talks to whom, so
+ * the secret never crosses the wire, an answer cannot be replayed, and neither side can pose as another party.
+ * Parties are numbered: ranks from 0, the driver {@link #DRIVER}.
+ */
+public final class Handshake {
+    /** The driver's number in a handshake with a rank. */
+    public static final int DRIVER = -1;
+    private static final byte[] MAGIC = "distillery-ring/1".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final int NONCE = 32;
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private Handshake() {
+    }
+
+    /**
+     * The acceptor's side, as {@code me}: a nonce out, the caller's number and proof in, our proof on its nonce out.
+     * Fails unless the caller is {@code expected} and holds {@code secret}, by {@code deadline} ({@link System#nanoTime}).
+     */
+    public static void accept(SocketChannel c, int me, int expected, byte[] secret, long deadline) throws IOException {
+        c.socket().setSoTimeout((int) Math.max(1000, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+        c.socket().setTcpNoDelay(true);
+        DataOutputStream out = new DataOutputStream(c.socket().getOutputStream());
+        DataInputStream in = new DataInputStream(c.socket().getInputStream());
+        byte[] serverNonce = nonce();
+        out.write(MAGIC);
+        out.write(serverNonce);
+        out.flush();
+        int caller = in.readInt();
+        byte[] callerNonce = in.readNBytes(NONCE);
+        byte[] proof = in.readNBytes(32);
+        if (caller != expected || !MessageDigest.isEqual(proof, mac(secret, 'c', serverNonce, caller, me))) {
+            throw new IOException("it did not prove it is " + name(expected) + " of this job");
+        }
+        out.write(mac(secret, 's', callerNonce, me, caller));
+        out.flush();
+        c.socket().setSoTimeout(0);
+    }
+
+    /**
+     * The caller's side, as {@code me}, on a connected channel to {@code peer} at {@code to}: answers the acceptor's
+     * nonce and checks its answer to ours. The channel's read timeout bounds the wait.
+     */
+    public static void call(SocketChannel c, int me, int peer, byte[] secret, InetSocketAddress to) throws IOException {
+        DataInputStream in = new DataInputStream(c.socket().getInputStream());
+        DataOutputStream out = new DataOutputStream(c.socket().getOutputStream());
+        byte[] magic = in.readNBytes(MAGIC.length);
+        if (!MessageDigest.isEqual(magic, MAGIC)) {
+            throw new CollectiveException(name(me) + ": " + to + " is no endpoint of a Distillery job");
+        }
+        byte[] serverNonce = in.readNBytes(NONCE);
+        byte[] myNonce = nonce();
+        out.writeInt(me);
+        out.write(myNonce);
+        out.write(mac(secret, 'c', serverNonce, me, peer));
+        out.flush();
+        byte[] answer = in.readNBytes(32);
+        if (answer.length < 32) {
+            throw new CollectiveException(name(me) + ": " + name(peer) + " at " + to + " refused " + name(me)
+                    + ": does it run the same stage attempt?");
+        }
+        if (!MessageDigest.isEqual(answer, mac(secret, 's', myNonce, peer, me))) {
+            throw new CollectiveException(name(me) + ": " + to + " did not prove it is " + name(peer) + " of this job");
+        }
+        c.socket().setSoTimeout(0);
+    }
+
+    /** "rank 3", or "the driver". */
+    static String name(int party) {
+        return party == DRIVER ? "the driver" : "rank " + party;
+    }
+
+    private static byte[] nonce() {
+        byte[] b = new byte[NONCE];
+        RANDOM.nextBytes(b);
+        return b;
+    }
+
+    /** HMAC-SHA256 over the role, the peer's nonce, and who is talking to whom. */
+    private static byte[] mac(byte[] secret, char role, byte[] nonce, int from, int to) {
+        try {
+            Mac m = Mac.getInstance("HmacSHA256");
+            m.init(new SecretKeySpec(secret, "HmacSHA256"));
+            m.update((byte) role);
+            m.update(nonce);
+            m.update(ByteBuffer.allocate(8).putInt(from).putInt(to).array());
+            return m.doFinal();
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
+        }
+    }
+}
