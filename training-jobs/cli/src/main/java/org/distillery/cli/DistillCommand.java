@@ -34,8 +34,14 @@ final class DistillCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        SpecReader.Located<DistillSpec> located = SpecReader.readLocated(specFile, DistillSpec.class, set.list());
+        java.util.List<String> overrides = new java.util.ArrayList<>(set.list());
+        overrides.addAll(run.overrides());
+        SpecReader.Located<DistillSpec> located = SpecReader.readLocated(specFile, DistillSpec.class, overrides);
         Location output = run.output(top, "distill", located.spec().name());
+        if (located.spec().distributed().ranks() > 1) {
+            throw located.error("distributed.ranks", "is " + located.spec().distributed().ranks() + ": distill runs"
+                    + " in one process for now (distributed distillation is being built); train runs over ranks");
+        }
         TrainingLaunch.into(top, output, run.resume,
                 (folder, copies) -> launch(top, located, specFile, folder, run.resume, run.parentRun, copies));
         return 0;

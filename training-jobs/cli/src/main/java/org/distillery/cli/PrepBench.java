@@ -61,7 +61,7 @@ final class PrepBench implements Callable<Integer> {
         PrepSpec spec = SpecReader.read(specFile, PrepSpec.class);
         Map<String, String> conf = new HashMap<>();
         if (!master.startsWith("local")) {
-            conf.put("spark.jars", jobJar().toUri().toString());
+            conf.put("spark.jars", JobJar.find(jobJar).toUri().toString());
             conf.put("spark.executor.extraJavaOptions", "--add-modules=jdk.incubator.vector");
         }
         Path tmp = Files.createTempDirectory("bench-prep");
@@ -142,20 +142,5 @@ final class PrepBench implements Callable<Integer> {
             return n.equals("*") || n.equals(m) ? Runtime.getRuntime().availableProcessors() : Integer.parseInt(n);
         }
         return Integer.getInteger("distillery.bench.cores", 2);
-    }
-
-    private Path jobJar() {
-        if (jobJar != null) {
-            return jobJar;
-        }
-        String home = System.getProperty("distillery.home", ".");
-        Path target = Path.of(home, "training-jobs/cli/target");
-        try (var s = Files.list(target)) {
-            return s.filter(p -> p.getFileName().toString().endsWith("-job.jar")).findFirst()
-                    .orElseThrow(() -> new org.distillery.core.DistilleryException(target
-                            + ": no job jar; build it (./mvnw -q -DskipTests install) or pass --job-jar"));
-        } catch (java.io.IOException e) {
-            throw new org.distillery.core.DistilleryException(target + ": cannot list: " + e.getMessage(), e);
-        }
     }
 }

@@ -1,6 +1,8 @@
 package org.distillery.cli;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.distillery.core.JobContext;
 import org.distillery.core.io.Location;
@@ -29,8 +31,18 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        SpecReader.Located<TrainSpec> located = SpecReader.readLocated(specFile, TrainSpec.class, set.list());
+        List<String> overrides = new ArrayList<>(set.list());
+        overrides.addAll(run.overrides());
+        SpecReader.Located<TrainSpec> located = SpecReader.readLocated(specFile, TrainSpec.class, overrides);
         Location output = run.output(top, "train", located.spec().name());
+        if (located.spec().distributed().ranks() > 1) {
+            DistributedTraining.train(top, located, specFile, overrides, run.master, output, run.resume, run.parentRun);
+            return 0;
+        }
+        if (run.master != null) {
+            System.err.println("note: --master " + run.master + " is for a distributed run (--ranks N, N > 1); this"
+                    + " one runs in this process");
+        }
         TrainingLaunch.into(top, output, run.resume,
                 (folder, copies) -> launch(top, located, specFile, folder, run.resume, run.parentRun, copies));
         return 0;

@@ -93,18 +93,33 @@ final class TrainingLaunch {
      * as local ones are.
      */
     static MirroredFolder mirror(Distillery top, Location output, boolean resume) throws IOException {
-        Path local = top.workDir().resolve("mirror").resolve(Sha256.of(output.toString()).substring(0, 16));
+        List<String> checkpoints = checkpointsIn(output);
+        if (!checkpoints.isEmpty() && !resume) {
+            throw holdsCheckpoints(output);
+        } else if (checkpoints.isEmpty() && resume) {
+            noCheckpointToResume(output);
+        }
+        return mirror(top.workDir().resolve("mirror"), output);
+    }
+
+    /** The checkpoints in a remote output folder, oldest first. */
+    static List<String> checkpointsIn(Location output) throws IOException {
+        MirroredFolder m = new MirroredFolder(output, Path.of(""));
+        return m.list("checkpoints").stream().filter(TrainJob::isCheckpointName).toList();
+    }
+
+    /**
+     * A fresh local working folder under {@code root} for the remote {@code output}, holding its newest checkpoint
+     * if it has one (a rank of a distributed run makes its own, whatever --resume says: the driver checked that).
+     */
+    static MirroredFolder mirror(Path root, Location output) throws IOException {
+        Path local = root.resolve(Sha256.of(output.toString()).substring(0, 16));
         Directories.deleteRecursively(local);
         Files.createDirectories(local.resolve("checkpoints"));
         MirroredFolder m = new MirroredFolder(output, local);
-        List<String> checkpoints = m.list("checkpoints").stream().filter(TrainJob::isCheckpointName).toList();
+        List<String> checkpoints = checkpointsIn(output);
         if (!checkpoints.isEmpty()) {
-            if (!resume) {
-                throw holdsCheckpoints(output);
-            }
             m.pull("checkpoints/" + checkpoints.get(checkpoints.size() - 1));
-        } else if (resume) {
-            noCheckpointToResume(output);
         }
         return m;
     }

@@ -72,7 +72,46 @@ final class SparkDistribution {
 
     /** A standalone master and one worker ({@code cores}, {@code memory}) in {@code dir}. */
     Cluster startCluster(Path dir, int cores, String memory) throws IOException, InterruptedException {
-        return new Cluster(this, Files.createDirectories(dir), cores, memory);
+        return new Cluster(this, Files.createDirectories(dir), 1, cores, memory, false);
+    }
+
+    /**
+     * A standalone master and {@code workers} workers of {@code cores} and {@code memory} each, in {@code dir}; with
+     * {@code fakeGpus}, worker i has one GPU, address "i", as its discovery script reports it (there is none: Spark
+     * schedules the address, a CPU job only sees it).
+     */
+    Cluster startCluster(Path dir, int workers, int cores, String memory, boolean fakeGpus)
+            throws IOException, InterruptedException {
+        return new Cluster(this, Files.createDirectories(dir), workers, cores, memory, fakeGpus);
+    }
+
+    /**
+     * The arguments of a {@code spark-submit} of the job jar as the README gives them: the JVM flags the build wrote
+     * for driver and executors, 1 GB each, an uncompressed event log in {@code events}, and {@code conf} and
+     * {@code appArgs} (progress as JSON events) last.
+     */
+    static List<String> jobArgs(String master, String deployMode, String name, List<String> conf, Path events,
+                                List<String> appArgs) throws IOException {
+        String flags = Files.readString(Path.of(System.getProperty("distillery.lib.dir")).resolveSibling("jvm.options"))
+                .trim();
+        List<String> args = new ArrayList<>(List.of("--master", master, "--deploy-mode", deployMode,
+                "--name", "distillery-" + name,
+                "--class", "org.distillery.cli.Distillery",
+                "--driver-memory", "1g",
+                "--driver-java-options", flags,
+                "--conf", "spark.executor.memory=1g",
+                "--conf", "spark.executor.extraJavaOptions=" + flags,
+                "--conf", "spark.eventLog.enabled=true",
+                "--conf", "spark.eventLog.compress=false",
+                "--conf", "spark.eventLog.dir=" + events.toUri(),
+                "--conf", "spark.standalone.submit.waitAppCompletion=true"));
+        for (String c : conf) {
+            args.addAll(List.of("--conf", c));
+        }
+        args.add(System.getProperty("distillery.job.jar"));
+        args.add("--progress=json");
+        args.addAll(appArgs);
+        return args;
     }
 
     static int freePort() throws IOException {
@@ -89,18 +128,21 @@ final class SparkDistribution {
         return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
     }
 
-    /** A master and a worker of the distribution, started with {@code spark-class} as separate processes. */
+    /** A master and its workers, started from the distribution with {@code spark-class} as separate processes. */
     static final class Cluster implements AutoCloseable {
         final SparkDistribution spark;
         final int masterPort;
         final int masterUiPort;
         final Path masterLog;
+        /** The first worker's log and work folder (the only worker's, for a one-worker cluster). */
         final Path workerLog;
         final Path workerDir;
+        final List<Path> workerLogs = new ArrayList<>();
         private final Process master;
-        private final Process worker;
+        private final List<Process> workers = new ArrayList<>();
 
-        Cluster(SparkDistribution spark, Path dir, int cores, String memory) throws IOException, InterruptedException {
+        Cluster(SparkDistribution spark, Path dir, int workerCount, int cores, String memory, boolean fakeGpus)
+                throws IOException, InterruptedException {
             this.spark = spark;
             masterPort = freePort();
             masterUiPort = freePort();
@@ -108,27 +150,41 @@ final class SparkDistribution {
             workerLog = dir.resolve("worker.log");
             workerDir = Files.createDirectories(dir.resolve("worker-work"));
             master = start(dir, masterLog, List.of("org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                    "--port", String.valueOf(masterPort), "--webui-port", String.valueOf(masterUiPort)));
-            Process w = null;
+                    "--port", String.valueOf(masterPort), "--webui-port", String.valueOf(masterUiPort)), Map.of());
             try {
                 awaitLog(masterLog, "I have been elected leader", Duration.ofSeconds(90), master);
-                w = start(dir, workerLog, List.of("org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
-                        "--cores", String.valueOf(cores), "--memory", memory, "--webui-port", String.valueOf(freePort()),
-                        "--work-dir", workerDir.toString(), masterUrl()));
-                awaitLog(workerLog, "Successfully registered with master", Duration.ofSeconds(90), w);
+                for (int i = 0; i < workerCount; i++) {
+                    Path log = i == 0 ? workerLog : dir.resolve("worker-" + i + ".log");
+                    Path work = i == 0 ? workerDir : Files.createDirectories(dir.resolve("worker-work-" + i));
+                    Map<String, String> env = new java.util.HashMap<>();
+                    if (fakeGpus) {
+                        Path script = dir.resolve("gpus-" + i + ".sh");
+                        Files.writeString(script, "#!/bin/sh\necho '{\"name\": \"gpu\", \"addresses\": [\"" + i
+                                + "\"]}'\n");
+                        script.toFile().setExecutable(true);
+                        env.put("SPARK_WORKER_OPTS", "-Dspark.worker.resource.gpu.amount=1"
+                                + " -Dspark.worker.resource.gpu.discoveryScript=" + script);
+                    }
+                    Process w = start(dir, log, List.of("org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+                            "--cores", String.valueOf(cores), "--memory", memory, "--webui-port",
+                            String.valueOf(freePort()), "--work-dir", work.toString(), masterUrl()), env);
+                    workers.add(w);
+                    workerLogs.add(log);
+                    awaitLog(log, "Successfully registered with master", Duration.ofSeconds(90), w);
+                }
             } catch (IOException | InterruptedException | RuntimeException e) {
-                destroy(w);
+                workers.forEach(Cluster::destroy);
                 destroy(master);
                 throw e;
             }
-            worker = w;
         }
 
         String masterUrl() {
             return "spark://127.0.0.1:" + masterPort;
         }
 
-        private Process start(Path dir, Path log, List<String> mainAndArgs) throws IOException {
+        private Process start(Path dir, Path log, List<String> mainAndArgs, Map<String, String> env)
+                throws IOException {
             List<String> cmd = new ArrayList<>();
             cmd.add(spark.home.resolve("bin/spark-class").toString());
             cmd.addAll(mainAndArgs);
@@ -136,6 +192,7 @@ final class SparkDistribution {
                     .redirectOutput(log.toFile());
             pb.environment().putAll(spark.environment());
             pb.environment().put("SPARK_DAEMON_MEMORY", "512m");
+            pb.environment().putAll(env);
             return pb.start();
         }
 
@@ -147,9 +204,9 @@ final class SparkDistribution {
             return JSON.readTree(r.body());
         }
 
-        /** Executor JVMs this worker launched: its child processes running the executor's main class. */
+        /** Executor JVMs the workers launched: their child processes running the executor's main class. */
         List<ProcessHandle> executors() {
-            return worker.descendants()
+            return workers.stream().flatMap(Process::descendants)
                     .filter(p -> p.info().commandLine().map(c -> c.contains("CoarseGrainedExecutorBackend")).orElse(false))
                     .toList();
         }
@@ -164,7 +221,7 @@ final class SparkDistribution {
 
         @Override
         public void close() {
-            destroy(worker);
+            workers.forEach(Cluster::destroy);
             destroy(master);
         }
 

@@ -40,7 +40,6 @@ class SparkSubmitIT {
     static Path dir;
     static SparkDistribution spark;
     static SparkDistribution.Cluster cluster;
-    static Path jobJar;
     static Path prepSpec;
     static Path localPrep;
     static Hdfs hdfs;
@@ -48,7 +47,6 @@ class SparkSubmitIT {
     @BeforeAll
     static void start() throws Exception {
         spark = SparkDistribution.find();
-        jobJar = Path.of(System.getProperty("distillery.job.jar"));
         prepSpec = dir.resolve("prep.yaml");
         // The spec names a master of its own: spark-submit's must win over it.
         SamplePrepSpec.write(prepSpec, "master: local[*]\npartitions: 6");
@@ -137,25 +135,7 @@ class SparkSubmitIT {
     static Submitted submit(String name, String master, String deployMode, List<String> conf, List<String> appArgs)
             throws IOException, InterruptedException {
         Path events = Files.createDirectories(dir.resolve("events-" + name));
-        String flags = Files.readString(Path.of(System.getProperty("distillery.lib.dir")).resolveSibling("jvm.options"))
-                .trim();
-        List<String> args = new ArrayList<>(List.of("--master", master, "--deploy-mode", deployMode,
-                "--name", "distillery-" + name,
-                "--class", "org.distillery.cli.Distillery",
-                "--driver-memory", "1g",
-                "--driver-java-options", flags,
-                "--conf", "spark.executor.memory=1g",
-                "--conf", "spark.executor.extraJavaOptions=" + flags,
-                "--conf", "spark.eventLog.enabled=true",
-                "--conf", "spark.eventLog.compress=false",
-                "--conf", "spark.eventLog.dir=" + events.toUri(),
-                "--conf", "spark.standalone.submit.waitAppCompletion=true"));
-        for (String c : conf) {
-            args.addAll(List.of("--conf", c));
-        }
-        args.add(jobJar.toString());
-        args.add("--progress=json");
-        args.addAll(appArgs);
+        List<String> args = SparkDistribution.jobArgs(master, deployMode, name, conf, events, appArgs);
         Path log = dir.resolve("submit-" + name + ".log");
         long t0 = System.nanoTime();
         Process p = spark.submit(args, log, dir);

@@ -10,13 +10,13 @@ import org.distillery.core.DistilleryException;
  * local mode the task's exception is the cause; from a cluster's executor only its text comes back,
  * as "class: message" inside Spark's own message.
  */
-final class SparkErrors {
+public final class SparkErrors {
     private static final Pattern OURS = Pattern.compile("org\\.distillery\\.[\\w.$]*Exception: (.*)");
 
     private SparkErrors() {
     }
 
-    static RuntimeException unwrap(SparkException e) {
+    public static RuntimeException unwrap(SparkException e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
             if (t instanceof SourceReader.BadRecordException bad) {
                 String located = SourceReader.locateBadRecord(bad.file, bad.field);

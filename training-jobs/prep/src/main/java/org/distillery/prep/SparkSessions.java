@@ -170,7 +170,8 @@ public final class SparkSessions {
         return s;
     }
 
-    static boolean isLoopback(String master) {
+    /** Whether every process of {@code master} runs on this host: local mode, or a master on a loopback address. */
+    public static boolean isLoopback(String master) {
         if (master.startsWith("local")) {
             return true;
         }

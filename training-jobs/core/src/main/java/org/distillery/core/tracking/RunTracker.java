@@ -10,6 +10,44 @@ import java.util.Map;
  * server that is down: losing the server must not lose the job.
  */
 public interface RunTracker extends AutoCloseable {
+    /** A tracker that records nothing, for a job whose run {@code runId} is tracked elsewhere (ranks but rank 0). */
+    static RunTracker none(String runId) {
+        return new RunTracker() {
+            @Override
+            public String runId() {
+                return runId;
+            }
+
+            @Override
+            public void logParams(Map<String, String> params) {
+            }
+
+            @Override
+            public void setTags(Map<String, String> tags) {
+            }
+
+            @Override
+            public void logMetric(String key, double value, long step) {
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void logArtifact(Path file, String artifactDir) {
+            }
+
+            @Override
+            public void finish(RunStatus status) {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+    }
+
     /** The run's id (MLflow's run id once synced, or the local store's). */
     String runId();
 
