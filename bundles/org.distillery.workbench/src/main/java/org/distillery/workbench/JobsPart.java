@@ -57,7 +57,7 @@ public class JobsPart {
         SashForm sash = new SashForm(parent, SWT.VERTICAL);
         sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));
         table = Widgets.table(sash, SWT.SINGLE, "jobs.table", "Job:220", "State:90", "Stage:150", "Progress:160",
-                "Run:260");
+                "Ranks:90", "Run:260");
         table.addListener(SWT.Selection, e -> refresh());
         console = Widgets.named(new StyledText(sash, SWT.MULTI | SWT.V_SCROLL | SWT.H_SCROLL | SWT.READ_ONLY
                 | SWT.BORDER), "jobs.console");
@@ -91,7 +91,7 @@ public class JobsPart {
             JobProgress p = all.get(i).progress();
             String progressText = p.fraction() >= 0 ? Math.round(p.fraction() * 100) + "%  " + p.progressText()
                     : p.progressText();
-            String[] row = {p.launch().label(), p.state().name(), p.stage(), progressText,
+            String[] row = {p.launch().label(), p.state().name(), p.stage(), progressText, p.ranksText(),
                     p.runId() == null ? "" : p.experiment() + " / " + p.runId()};
             TableItem item = table.getItem(i);
             for (int c = 0; c < row.length; c++) {

@@ -17,12 +17,16 @@ import org.eclipse.swt.widgets.Label;
 import org.eclipse.swt.widgets.Shell;
 import org.eclipse.swt.widgets.Text;
 
-/** Run a spec as a Distillery job: the spec, the job kind (guessed from the spec), a Spark master, resume. */
+/**
+ * Run a spec as a Distillery job: the spec, the job kind (guessed from the spec), a Spark master, the ranks of a
+ * distributed train or distill run, resume.
+ */
 public class LaunchDialog extends TitleAreaDialog {
     private final Path initialSpec;
     private Text spec;
     private Combo kind;
     private Text master;
+    private org.eclipse.swt.widgets.Spinner ranks;
     private Button resume;
     private Button overwrite;
     private JobLaunch result;
@@ -69,6 +73,13 @@ public class LaunchDialog extends TitleAreaDialog {
         master = Widgets.named(new Text(c, SWT.BORDER), "launch.master");
         master.setMessage("the preference's, else the spec's (local[*])");
         master.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false, 2, 1));
+        new Label(c, SWT.NONE).setText("Ranks:");
+        ranks = Widgets.named(new org.eclipse.swt.widgets.Spinner(c, SWT.BORDER), "launch.ranks");
+        ranks.setValues(0, 0, 4096, 0, 1, 4);
+        ranks.setToolTipText("train and distill: N > 1 runs over N ranks, one Spark task each, on the master above"
+                + " (0: the spec's distributed.ranks, else one process)");
+        ranks.setLayoutData(new GridData(SWT.LEFT, SWT.CENTER, false, false, 2, 1));
+        ranks.addListener(SWT.Modify, e -> validate());
         resume = Widgets.named(new Button(c, SWT.CHECK), "launch.resume");
         resume.setText("Resume from the newest checkpoint");
         resume.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false, 3, 1));
@@ -119,6 +130,8 @@ public class LaunchDialog extends TitleAreaDialog {
             problem = "Resume: only train and distill jobs resume";
         } else if (overwrite.getSelection() && !JobLaunch.Kind.values()[kind.getSelectionIndex()].spark()) {
             problem = "Replace: only prep and teacher-logits jobs replace their output; training jobs resume";
+        } else if (ranks.getSelection() > 0 && !JobLaunch.Kind.values()[kind.getSelectionIndex()].distributable()) {
+            problem = "Ranks: only train and distill jobs run over ranks (leave it at 0)";
         }
         setErrorMessage(problem);
         ok.setEnabled(problem == null);
@@ -127,7 +140,7 @@ public class LaunchDialog extends TitleAreaDialog {
     @Override
     protected void okPressed() {
         result = new JobLaunch(JobLaunch.Kind.values()[kind.getSelectionIndex()], Path.of(spec.getText().strip()),
-                resume.getSelection(), master.getText(), overwrite.getSelection());
+                resume.getSelection(), master.getText(), overwrite.getSelection(), ranks.getSelection());
         super.okPressed();
     }
 

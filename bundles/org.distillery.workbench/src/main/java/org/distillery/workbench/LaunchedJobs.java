@@ -107,6 +107,6 @@ public class LaunchedJobs {
     /** Launches a stopped or failed training job again with --resume. */
     public DistilleryJob resume(DistilleryJob job) {
         JobLaunch l = job.progress().launch();
-        return launch(new JobLaunch(l.kind(), l.spec(), true, l.master(), false));
+        return launch(l.resumed());
     }
 }

@@ -39,8 +39,22 @@ final class DistillCommand implements Callable<Integer> {
         SpecReader.Located<DistillSpec> located = SpecReader.readLocated(specFile, DistillSpec.class, overrides);
         Location output = run.output(top, "distill", located.spec().name());
         if (located.spec().distributed().ranks() > 1) {
-            throw located.error("distributed.ranks", "is " + located.spec().distributed().ranks() + ": distill runs"
-                    + " in one process for now (distributed distillation is being built); train runs over ranks");
+            DistillSpec spec = located.spec();
+            String logits = spec.distillation().teacherLogits();
+            String logitsWhere = null;
+            if (logits != null) { // checked (and fetched) here; the ranks read the same output
+                Location at = Location.parse(logits, specFile.toAbsolutePath().getParent());
+                Path local = teacherLogits(top, located, specFile, logits);
+                logitsWhere = at.isRemote() ? at.remote().toString() : local.toAbsolutePath().toString();
+            }
+            DistributedTraining.run(top, DistributedTraining.Work.of(located,
+                    TeacherSource.where(top, located, spec.teacher(), specFile), logitsWhere), specFile, overrides,
+                    run.master, output, run.resume, run.parentRun);
+            return 0;
+        }
+        if (run.master != null) {
+            System.err.println("note: --master " + run.master + " is for a distributed run (--ranks N, N > 1); this"
+                    + " one runs in this process");
         }
         TrainingLaunch.into(top, output, run.resume,
                 (folder, copies) -> launch(top, located, specFile, folder, run.resume, run.parentRun, copies));

@@ -19,17 +19,21 @@ import org.distillery.core.collective.RingEndpoint;
 import org.distillery.core.collective.RunRelay;
 import org.distillery.core.io.Location;
 import org.distillery.core.io.MirroredFolder;
+import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.shard.ShardManifest;
+import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
+import org.distillery.model.distill.DistillJob;
 import org.distillery.model.train.TrainJob;
 import org.distillery.prep.SparkErrors;
 import org.distillery.prep.SparkSessions;
+import org.distillery.tracking.TrackedRun;
 import scala.reflect.ClassTag;
 import scala.reflect.ClassTag$;
 
 /**
- * The driver of a train run over N ranks: one Spark barrier stage of N tasks ({@link RankTask}), as TorchDistributor
+ * The driver of a train or distill run over N ranks: one Spark barrier stage of N tasks ({@link RankTask}), as TorchDistributor
  * and XGBoost4J-Spark run theirs. The driver holds the tracked run and shows progress as a one-process run does,
  * fed by rank 0 ({@link RunRelay}); the ranks read the data and write the output folder themselves, so both must
  * be where every executor sees them (a Hadoop file system on a cluster of several hosts).
@@ -48,27 +52,51 @@ final class DistributedTraining {
     private DistributedTraining() {
     }
 
-    /** Trains {@code located} (distributed.ranks > 1) into {@code output}; {@code cliMaster} may be null. */
-    static TrainingLaunch.Launched train(Distillery top, SpecReader.Located<TrainSpec> located, Path specFile,
-                                         List<String> overrides, String cliMaster, Location output, boolean resume,
-                                         String parentRun) throws IOException {
-        TrainSpec spec = located.spec();
-        TrainSpec.Distributed d = spec.distributed();
-        int accum = spec.training().gradAccum();
+    /**
+     * What a distributed run trains: the job ({@code train}, {@code distill}), its spec and the sections the driver
+     * reads, and for distill where the teacher and its logits are ({@link TeacherSource#where}; logits null: a live
+     * teacher), as the ranks will look for them.
+     */
+    record Work(String job, SpecReader.Located<?> located, String name, TrainSpec.Data data,
+                TrainSpec.Training training, TrainSpec.Tracking tracking, TrainSpec.Distributed distributed,
+                String teacher, String teacherLogits) {
+        static Work of(SpecReader.Located<TrainSpec> located) {
+            TrainSpec s = located.spec();
+            return new Work(TrainJob.JOB, located, s.name(), s.data(), s.training(), s.tracking(), s.distributed(),
+                    null, null);
+        }
+
+        static Work of(SpecReader.Located<DistillSpec> located, String teacher, String teacherLogits) {
+            DistillSpec s = located.spec();
+            return new Work(DistillJob.JOB, located, s.name(), s.data(), s.training(), s.tracking(), s.distributed(),
+                    teacher, teacherLogits);
+        }
+    }
+
+    /**
+     * Runs {@code work} (distributed.ranks > 1) into {@code output}, in a tracked run nested under {@code parentRun};
+     * {@code cliMaster} may be null.
+     */
+    static TrainingLaunch.Launched run(Distillery top, Work work, Path specFile, List<String> overrides,
+                                       String cliMaster, Location output, boolean resume, String parentRun)
+            throws IOException {
+        SpecReader.Located<?> located = work.located();
+        TrainSpec.Distributed d = work.distributed();
+        int accum = work.training().gradAccum();
         if (accum % d.ranks() != 0) {
             System.err.println("warning: " + located.where("training.grad_accum") + ": training.grad_accum " + accum
                     + " is no multiple of distributed.ranks " + d.ranks() + ": rank r computes micro-batches r, r + "
                     + d.ranks() + ", ..., so " + (accum < d.ranks() ? (d.ranks() - accum) + " rank(s) compute nothing"
                     : "some ranks compute one more than others") + " and wait at every step");
         }
-        Path shards = TrainingLaunch.shards(top, specFile, located, spec.data()); // checked here, before any rank starts
-        Location data = TrainingLaunch.shardsWhereTheyAre(top, specFile, located, spec.data());
+        Path shards = TrainingLaunch.shards(top, specFile, located, work.data()); // checked here, before any rank starts
+        Location data = TrainingLaunch.shardsWhereTheyAre(top, specFile, located, work.data());
         Map<String, String> settings = new LinkedHashMap<>(BARRIER_SETTINGS);
         settings.put("spark.stage.maxConsecutiveAttempts", String.valueOf(d.attempts()));
         String provisional = SparkSessions.master(cliMaster, System.getProperty("spark.master"), d.master()).url();
         settings.putAll(JobJar.executorSettings(provisional));
-        SparkSession spark = SparkSessions.open(new SparkSessions.Request("distillery-train-" + spec.name(),
-                cliMaster, d.master(), d.ranks(), settings), System.err);
+        SparkSession spark = SparkSessions.open(new SparkSessions.Request("distillery-" + work.job() + "-"
+                + work.name(), cliMaster, d.master(), d.ranks(), settings), System.err);
         try {
             String master = spark.sparkContext().master();
             unseen(located.where("data") + ": the prep output", data, master).ifPresent(System.err::println);
@@ -76,36 +104,48 @@ final class DistributedTraining {
             TrainingLaunch.Launched[] launched = new TrainingLaunch.Launched[1];
             TrainingLaunch.into(top, output, resume, (folder, copies) -> {
                 String resumeRunId = TrainingLaunch.resumeRunId(folder, resume);
-                launched[0] = TrainingLaunch.run(top, new TrainingLaunch.Request(TrainJob.JOB, spec.name(), spec.tracking(),
-                        parentRun, resumeRunId, specFile, folder, copies), (run, progress) -> {
+                launched[0] = TrainingLaunch.run(top, new TrainingLaunch.Request(work.job(), work.name(),
+                        work.tracking(), parentRun, resumeRunId, specFile, folder, copies), (run, progress) -> {
                             TrainingLaunch.tagOverrides(run, located);
                             run.setTags(Map.of("distillery.ranks", String.valueOf(d.ranks()), "distillery.master",
                                     master));
-                            byte[] secret = RingEndpoint.newSecret();
-                            String driverHost = spark.conf().get("spark.driver.host");
-                            RankTask.Outcome lead;
-                            try (RunRelay.Receiver relay = RunRelay.Receiver.listen(InetAddress.getByName(driverHost),
-                                    secret, run, progress, System.err)) {
-                                ArrayList<String> sent = new ArrayList<>(overrides);
-                                sent.add("distributed.master=" + master); // the master the run used, as a param
-                                RankTask.Plan plan = new RankTask.Plan(TrainJob.JOB, Files.readString(specFile),
-                                        specFile.toString(), sent, where(data), where(output), run.runId(), driverHost,
-                                        relay.address().getPort(), secret, d.timeoutS(), Distillery.version());
-                                List<RankTask.Outcome> outcomes = launch(spark, d.ranks(), plan, master);
-                                relay.drain(java.time.Duration.ofSeconds(30));
-                                lead = firstErrorOrLead(outcomes);
-                            }
+                            RankTask.Outcome lead = stage(spark, work, specFile, overrides, master, data, output, run,
+                                    progress);
                             Path model = folder.resolve(TrainJob.MODEL_FILE);
                             if (output.isRemote()) { // the driver logs the model: fetch the copy rank 0 wrote
                                 new MirroredFolder(output, folder).pull(TrainJob.MODEL_FILE);
                             }
-                            run.logArtifact(shards.resolve(ShardManifest.read(shards).tokenizer().file()), "tokenizer");
+                            if (TrainJob.JOB.equals(work.job())) {
+                                run.logArtifact(shards.resolve(ShardManifest.read(shards).tokenizer().file()),
+                                        "tokenizer");
+                            }
                             return lead.result(model);
                         });
             });
             return launched[0];
         } finally {
             spark.stop();
+        }
+    }
+
+    /**
+     * The ranks' stage, with the driver's end of rank 0's reports open on the driver's host for it; rank 0's outcome.
+     */
+    private static RankTask.Outcome stage(SparkSession spark, Work work, Path specFile, List<String> overrides,
+                                          String master, Location data, Location output, TrackedRun run,
+                                          ProgressListener progress) throws IOException {
+        byte[] secret = RingEndpoint.newSecret();
+        String driverHost = spark.conf().get("spark.driver.host");
+        try (RunRelay.Receiver relay = RunRelay.Receiver.listen(InetAddress.getByName(driverHost), secret, run,
+                progress, System.err)) {
+            ArrayList<String> sent = new ArrayList<>(overrides);
+            sent.add("distributed.master=" + master); // the master the run used, as a param
+            RankTask.Plan plan = new RankTask.Plan(work.job(), Files.readString(specFile), specFile.toString(), sent,
+                    where(data), where(output), run.runId(), driverHost, relay.address().getPort(), secret,
+                    work.distributed().timeoutS(), Distillery.version(), work.teacher(), work.teacherLogits());
+            List<RankTask.Outcome> outcomes = launch(spark, work.distributed().ranks(), plan, master);
+            relay.drain(java.time.Duration.ofSeconds(30));
+            return firstErrorOrLead(outcomes);
         }
     }
 
@@ -117,7 +157,7 @@ final class DistributedTraining {
             ids.add(r);
         }
         ClassTag<RankTask.Outcome> tag = ClassTag$.MODULE$.apply(RankTask.Outcome.class);
-        spark.sparkContext().setJobDescription("distillery train: " + ranks + " ranks");
+        spark.sparkContext().setJobDescription("distillery " + plan.job() + ": " + ranks + " ranks");
         RDD<RankTask.Outcome> stage = jsc.parallelize(ids, ranks).rdd().barrier()
                 .mapPartitions(new RankTask(plan), false, tag);
         try {

@@ -60,25 +60,33 @@ final class GptBenchOptions {
 
     /** Runs the PyTorch peer on {@code batches} with {@code config}; its one JSON line of figures. */
     JsonNode runPeer(Gpt.Batch[] batches, ObjectNode config) throws IOException, InterruptedException {
-        Path windows = Files.createTempFile("bench-windows", ".bin");
-        Path configFile = Files.createTempFile("bench-config", ".json");
-        Path script = Files.createTempFile("torch_train_bench", ".py");
+        return runPeer("torch_train_bench.py", batches, config);
+    }
+
+    /**
+     * Runs the PyTorch peer {@code script} (a resource beside this class, which may import torch_train_bench) on
+     * {@code batches} with {@code config}; its one JSON line of figures.
+     */
+    JsonNode runPeer(String script, Gpt.Batch[] batches, ObjectNode config) throws IOException, InterruptedException {
+        Path dir = Files.createTempDirectory("bench-peer");
+        Path windows = dir.resolve("windows.bin");
+        Path configFile = dir.resolve("config.json");
         try {
             writeWindows(windows, batches);
             BenchCommand.JSON.writeValue(configFile.toFile(), config);
-            try (InputStream in = BenchCommand.class.getResourceAsStream("torch_train_bench.py")) {
-                Files.write(script, in.readAllBytes());
+            for (String name : java.util.List.of("torch_train_bench.py", script)) {
+                try (InputStream in = BenchCommand.class.getResourceAsStream(name)) {
+                    Files.write(dir.resolve(name), in.readAllBytes());
+                }
             }
-            ProcessBuilder pb = new ProcessBuilder(BenchCommand.pythonCommand(python), script.toString(),
+            ProcessBuilder pb = new ProcessBuilder(BenchCommand.pythonCommand(python), dir.resolve(script).toString(),
                     windows.toString(), configFile.toString());
             // PyTorch as a researcher runs it: not with the OpenMP settings bin/distillery makes for ND4J
             // (a passive wait policy makes torch's OpenMP threads sleep between ops: 55 -> 90 ms a step).
             pb.environment().remove("OMP_WAIT_POLICY");
             return BenchCommand.runPeer(pb, "PyTorch", "torch", "bin/setup-python --torch");
         } finally {
-            Files.deleteIfExists(windows);
-            Files.deleteIfExists(configFile);
-            Files.deleteIfExists(script);
+            org.distillery.core.io.Directories.deleteRecursively(dir);
         }
     }
 

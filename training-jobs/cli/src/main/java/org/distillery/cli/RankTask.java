@@ -23,14 +23,16 @@ import org.distillery.core.io.MirroredFolder;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.shard.ShardCache;
+import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
 import org.distillery.core.tracking.RunTracker;
+import org.distillery.model.distill.DistillJob;
 import org.distillery.model.train.DataParallel;
 import org.distillery.model.train.TrainJob;
 
 /**
- * One rank of a distributed train run: a task of the Spark barrier stage. It binds its GPU if Spark gave it one,
+ * One rank of a distributed train or distill run: a task of the Spark barrier stage. It binds its GPU if Spark gave it one,
  * listens on its executor's own address, exchanges addresses and rank 0's fresh secret for this stage attempt
  * through {@link BarrierTaskContext#allGather} (Spark's RPC), joins the ring, and trains its share of every step.
  * Rank 0 reports to the driver ({@link RunRelay}) and alone writes the output folder; every rank starts from the
@@ -46,7 +48,7 @@ final class RankTask extends scala.runtime.AbstractFunction1<scala.collection.It
     /** What the driver sends every rank: the spec as it read it, where data and output are, and how to report. */
     record Plan(String job, String specText, String specSource, ArrayList<String> overrides, String data,
                 String output, String runId, String driverHost, int driverPort, byte[] secret, int timeoutSeconds,
-                String version) implements Serializable {
+                String version, String teacher, String teacherLogits) implements Serializable {
     }
 
     /** A rank's end: rank 0's figures, or the error every rank met (null: none). */
@@ -130,8 +132,6 @@ final class RankTask extends scala.runtime.AbstractFunction1<scala.collection.It
 
     /** This rank's training job, in its own working folder under the executor's. */
     private TrainJob.Result train(int rank, DataParallel parallel, RunRelay.Sender relay) throws IOException {
-        SpecReader.Located<TrainSpec> located = SpecReader.parseLocated(plan.specText(), plan.specSource(),
-                TrainSpec.class, plan.overrides());
         Path work = Files.createDirectories(Path.of("distillery-work").toAbsolutePath().resolve("rank-" + rank));
         Location data = Location.parse(plan.data(), Path.of(""));
         Path shards = data.isRemote() ? ShardCache.fetch(data, work.resolve("cache").resolve("prep")) : data.local();
@@ -155,6 +155,21 @@ final class RankTask extends scala.runtime.AbstractFunction1<scala.collection.It
         JobContext context = JobContext.of(folder, tracker, plan.version()).resuming(resume).reportingTo(progress)
                 // every rank would warn alike: rank 0's reach the driver, the others' go nowhere
                 .warningTo(relay != null ? relay.warnings() : new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
+        if (DistillJob.JOB.equals(plan.job())) {
+            SpecReader.Located<DistillSpec> located = SpecReader.parseLocated(plan.specText(), plan.specSource(),
+                    DistillSpec.class, plan.overrides());
+            TeacherSource teacher = TeacherSource.load(plan.teacher());
+            Path logits = null;
+            if (plan.teacherLogits() != null) {
+                Location at = Location.parse(plan.teacherLogits(), Path.of(""));
+                logits = at.isRemote() ? ShardCache.fetchTeacherLogits(at, work.resolve("cache").resolve("teacher-logits"))
+                        : at.local();
+            }
+            return new DistillJob(located, teacher.checkpoint(), teacher.source(), shards, logits, context)
+                    .onOutput(copies).across(parallel).run();
+        }
+        SpecReader.Located<TrainSpec> located = SpecReader.parseLocated(plan.specText(), plan.specSource(),
+                TrainSpec.class, plan.overrides());
         return new TrainJob(located, shards, context).onOutput(copies).across(parallel).run();
     }
 

@@ -30,6 +30,26 @@ record TeacherSource(String source, Checkpoint checkpoint) {
     }
 
     /**
+     * A teacher where the driver found it ({@link #where}): an absolute path, or a Hadoop file system URI, as the
+     * ranks of a distributed run read it.
+     */
+    static TeacherSource load(String where) {
+        Location at = Location.parse(where, Path.of("").toAbsolutePath());
+        if (at.isRemote()) {
+            return fetch(at);
+        }
+        Path p = at.local();
+        return new TeacherSource(p.toString(), Files.isDirectory(p) ? HfImporter.read(p, Distillery.version())
+                : Checkpoint.read(p));
+    }
+
+    /** Where a spec's {@code teacher} is, for {@link #load}: the URI, or the absolute path of what {@link #find} finds. */
+    static String where(Distillery top, SpecReader.Located<?> located, String teacher, Path specFile) {
+        Location at = Location.parse(teacher, specFile.toAbsolutePath().getParent());
+        return at.isRemote() ? at.remote().toString() : find(top, located, teacher, specFile).toAbsolutePath().toString();
+    }
+
+    /**
      * The local checkpoint file or Hugging Face folder a spec's {@code teacher} names, not read yet; an error at the
      * spec's line when there is none. A teacher on a Hadoop file system is not looked for (null).
      */

@@ -3,6 +3,7 @@ package org.distillery.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.shard.ShardManifest;
@@ -35,6 +36,11 @@ final class TrainBench implements Callable<Integer> {
     @Option(names = "--layers", defaultValue = "4")
     int layers;
 
+    @Option(names = "--ranks", defaultValue = "1", description = "N > 1: data-parallel steps over N ranks (threads of"
+            + " this process on a loopback ring, one micro-batch of --batch each) against one process computing the"
+            + " same N micro-batches per step; the step split into compute, all-reduce and optimizer")
+    int ranks;
+
     @Mixin
     GptBenchOptions gpt;
 
@@ -42,6 +48,12 @@ final class TrainBench implements Callable<Integer> {
     public Integer call() throws Exception {
         if (warmup >= steps) {
             throw new DistilleryException("--warmup (" + warmup + ") must be below --steps (" + steps + ")");
+        }
+        if (ranks < 1) {
+            throw new DistilleryException("--ranks " + ranks + ": must be 1 or more");
+        }
+        if (ranks > 1) {
+            return dataParallel();
         }
         ShardManifest manifest = ShardManifest.read(prepDir);
         int block = gpt.block;
@@ -90,6 +102,148 @@ final class TrainBench implements Callable<Integer> {
     }
 
     private record Side(double msPerStep, double firstLoss, double lastLoss, String engine) {
+    }
+
+    /** One way of running the steps: wall time per step, and its parts (compute, all-reduce, optimizer), in ms. */
+    private record Split(double msPerStep, double computeMs, double allReduceMs, double optimizerMs, double lastLoss) {
+        ObjectNode json(double tokensPerStep) {
+            ObjectNode n = BenchCommand.JSON.createObjectNode();
+            n.put("ms_per_step", msPerStep).put("compute_ms", computeMs).put("allreduce_ms", allReduceMs)
+                    .put("optimizer_ms", optimizerMs).put("tokens_per_s", tokensPerStep * 1000 / msPerStep)
+                    .put("last_loss", lastLoss);
+            return n;
+        }
+    }
+
+    /**
+     * {@code --ranks N}: the same global batch (N micro-batches of --batch windows) per step, in one process and over
+     * N ranks as threads on a loopback ring, as {@code TrainJob.across} runs them; both end on the same loss.
+     */
+    private int dataParallel() throws Exception {
+        ShardManifest manifest = ShardManifest.read(prepDir);
+        GptConfig config = new GptConfig(layers, gpt.heads, gpt.embd, gpt.block, manifest.tokenizer().vocabSize(), 0.0);
+        Gpt.Batch[][] batches = new Gpt.Batch[steps][ranks];
+        try (TokenWindows train = TokenWindows.open(prepDir, manifest, "train")) {
+            for (int s = 0; s < steps; s++) {
+                for (int m = 0; m < ranks; m++) {
+                    batches[s][m] = train.randomBatch(gpt.seed, s, m, gpt.batch, gpt.block);
+                }
+            }
+        }
+        Split one = steps(config, batches, null);
+        List<java.net.InetSocketAddress> addresses = new java.util.ArrayList<>();
+        List<org.distillery.core.collective.RingEndpoint> endpoints = new java.util.ArrayList<>();
+        for (int r = 0; r < ranks; r++) {
+            endpoints.add(org.distillery.core.collective.RingEndpoint.listen(java.net.InetAddress.getLoopbackAddress()));
+            addresses.add(endpoints.get(r).address());
+        }
+        byte[] secret = org.distillery.core.collective.RingEndpoint.newSecret();
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(ranks);
+        Split many;
+        try {
+            List<java.util.concurrent.Future<Split>> futures = new java.util.ArrayList<>();
+            for (int r = 0; r < ranks; r++) {
+                int rank = r;
+                futures.add(pool.submit(() -> {
+                    try (org.distillery.core.collective.RingAllReduce ring = endpoints.get(rank).join(rank, addresses,
+                            secret, org.distillery.core.collective.RingAllReduce.Settings.defaults())) {
+                        return steps(config, batches, ring);
+                    }
+                }));
+            }
+            many = futures.get(0).get();
+            for (java.util.concurrent.Future<Split> f : futures) {
+                f.get();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        Gpt.Batch[] flat = new Gpt.Batch[steps * ranks];
+        for (int s = 0; s < steps; s++) {
+            System.arraycopy(batches[s], 0, flat, s * ranks, ranks);
+        }
+        ObjectNode c = gpt.peerConfig(layers, config.vocabSize(), steps, warmup).put("ranks", ranks);
+        JsonNode peer = gpt.runPeer("torch_ddp_bench.py", flat, c);
+        double tokensPerStep = (double) ranks * gpt.batch * gpt.block;
+        ObjectNode f = BenchCommand.JSON.createObjectNode();
+        f.put("benchmark", "train-ranks");
+        f.put("ranks", ranks);
+        f.put("transport", "TCP loopback, ranks as threads of one JVM");
+        f.put("cores", Runtime.getRuntime().availableProcessors());
+        f.put("parameters", config.parameterCount());
+        f.put("gradient_mb", config.parameterCount() * 4 / 1e6);
+        f.put("global_batch_windows", ranks * gpt.batch);
+        f.put("timed_steps", steps - warmup);
+        f.set("one_process", one.json(tokensPerStep));
+        f.set("ranks_" + ranks, many.json(tokensPerStep));
+        double ratio = one.msPerStep() / many.msPerStep();
+        f.put("ratio_tokens_per_s_ranks_over_one", ratio);
+        ObjectNode t = f.putObject("pytorch_ddp");
+        peer.fields().forEachRemaining(e -> t.set(e.getKey(), e.getValue()));
+        double peerRatio = peer.get("ms_per_step").asDouble() / many.msPerStep();
+        f.put("ratio_distillery_over_pytorch_ddp", peerRatio);
+        BenchCommand.write(gpt.benchDir, "train-ranks.json", f);
+        System.out.printf("bench train --ranks %d: one process %.1f ms/step (%.0f tokens/s); %d ranks %.1f ms/step"
+                        + " (%.0f tokens/s: compute %.1f, all-reduce %.1f incl. waiting for the slower rank, of %.1f MB,"
+                        + " optimizer %.1f ms), %.2fx of one process; PyTorch %s DDP (gloo) %.1f ms/step (%.0f"
+                        + " tokens/s), ratio %.2fx (%d cores, %d timed steps, last loss %.4f / %.4f / %.4f)%n",
+                ranks, one.msPerStep(), tokensPerStep * 1000 / one.msPerStep(), ranks, many.msPerStep(),
+                tokensPerStep * 1000 / many.msPerStep(), many.computeMs(), many.allReduceMs(),
+                config.parameterCount() * 4 / 1e6, many.optimizerMs(), ratio, peer.get("torch_version").asText(),
+                peer.get("ms_per_step").asDouble(), peer.get("tokens_per_s").asDouble(), peerRatio,
+                Runtime.getRuntime().availableProcessors(), steps - warmup, one.lastLoss(), many.lastLoss(),
+                peer.get("last_loss").asDouble());
+        return 0;
+    }
+
+    /**
+     * The steps of one process ({@code ring} null: every micro-batch here) or of one rank of a ring (its micro-batch,
+     * then the gradient and loss summed over the ring), each followed by AdamW with clipping.
+     */
+    private Split steps(GptConfig config, Gpt.Batch[][] batches, org.distillery.core.collective.RingAllReduce ring)
+            throws java.io.IOException {
+        GptParameters params = GptParameters.initialize(config, gpt.seed);
+        GptParameters grads = GptParameters.zeros(config);
+        Gpt model = new Gpt(params);
+        AdamW adam = new AdamW(params, GptBenchOptions.BETA1, GptBenchOptions.BETA2, GptBenchOptions.EPS,
+                GptBenchOptions.WEIGHT_DECAY);
+        org.distillery.model.train.DataParallel parallel = ring == null ? org.distillery.model.train.DataParallel.SINGLE
+                : org.distillery.model.train.DataParallel.over(ring);
+        int micro = batches[0].length;
+        long compute = 0;
+        long reduce = 0;
+        long optimize = 0;
+        long started = 0;
+        double loss = Double.NaN;
+        for (int s = 0; s < steps; s++) {
+            if (s == warmup) {
+                started = System.nanoTime();
+                compute = 0;
+                reduce = 0;
+                optimize = 0;
+            }
+            long t0 = System.nanoTime();
+            loss = 0;
+            for (int m = parallel.rank(); m < micro; m += parallel.ranks()) {
+                loss += model.lossAndGradient(batches[s][m], grads, 1.0 / micro, s * 31L + m) / micro;
+            }
+            long t1 = System.nanoTime();
+            if (parallel.ranks() > 1) {
+                parallel.sum(grads.flat());
+                java.nio.FloatBuffer l = java.nio.FloatBuffer.wrap(new float[] {(float) loss});
+                parallel.sum(l);
+                loss = l.get(0);
+            }
+            long t2 = System.nanoTime();
+            adam.step(params.flat(), grads.flat(), GptBenchOptions.LR, GptBenchOptions.CLIP);
+            long t3 = System.nanoTime();
+            compute += t1 - t0;
+            reduce += t2 - t1;
+            optimize += t3 - t2;
+        }
+        int timed = steps - warmup;
+        return new Split((System.nanoTime() - started) / 1e6 / timed, compute / 1e6 / timed, reduce / 1e6 / timed,
+                optimize / 1e6 / timed, loss);
     }
 
     /** The training step of TrainJob, without checkpoints or tracking: forward+backward, then AdamW with clipping. */

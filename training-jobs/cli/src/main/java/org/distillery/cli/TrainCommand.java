@@ -36,7 +36,8 @@ final class TrainCommand implements Callable<Integer> {
         SpecReader.Located<TrainSpec> located = SpecReader.readLocated(specFile, TrainSpec.class, overrides);
         Location output = run.output(top, "train", located.spec().name());
         if (located.spec().distributed().ranks() > 1) {
-            DistributedTraining.train(top, located, specFile, overrides, run.master, output, run.resume, run.parentRun);
+            DistributedTraining.run(top, DistributedTraining.Work.of(located), specFile, overrides, run.master, output,
+                    run.resume, run.parentRun);
             return 0;
         }
         if (run.master != null) {

@@ -65,6 +65,16 @@ class Gpt(nn.Module):
         return logits.view(-1, logits.size(-1))
 
 
+def adamw(model, c):
+    """AdamW as Distillery's: weight decay on the matrices but the embeddings, none on the rest."""
+    named = list(model.named_parameters())
+    decay = [p for n, p in named if p.dim() == 2 and not n.startswith(("wte", "wpe"))]
+    rest = [p for n, p in named if not (p.dim() == 2 and not n.startswith(("wte", "wpe")))]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": c["weight_decay"]},
+                              {"params": rest, "weight_decay": 0.0}],
+                             lr=c["lr"], betas=(c["beta1"], c["beta2"]), eps=c["eps"], foreach=True)
+
+
 def distill_loss(student, teacher, targets, c):
     """Forward KL at temperature T with the T^2 scaling, mixed with cross-entropy by kd_ratio."""
     t = c["temperature"]
@@ -87,11 +97,7 @@ def main():
         teacher = Gpt({**c, **c["teacher"]}).eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
-    decay = [p for n, p in model.named_parameters() if p.dim() == 2 and not n.startswith(("wte", "wpe"))]
-    rest = [p for n, p in model.named_parameters() if not (p.dim() == 2 and not n.startswith(("wte", "wpe")))]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": c["weight_decay"]},
-                             {"params": rest, "weight_decay": 0.0}],
-                            lr=c["lr"], betas=(c["beta1"], c["beta2"]), eps=c["eps"], foreach=True)
+    opt = adamw(model, c)
     losses = []
     started = None
     for step in range(c["steps"]):

@@ -200,6 +200,59 @@ class DistributedTrainIT {
                 + s.events().stream().filter(e -> e instanceof ProgressEvent.Ranks).toList());
     }
 
+    /**
+     * distill over 2 ranks, with a live teacher (every rank runs its own) and with offline teacher logits (every rank
+     * reads them), against the same spec in one process: the same curve and student weights.
+     */
+    @Test
+    void distillOverTwoRanksWithALiveTeacherAndWithOfflineLogitsFollowsTheOneProcessRun() throws Exception {
+        Path teacher = dir.resolve("one").resolve("model.ckpt");
+        Path logitsSpec = dir.resolve("logits.yaml");
+        Files.writeString(logitsSpec, """
+                name: logits
+                teacher: %s
+                data: {path: %s}
+                top_k: 16
+                temperature: 2.0
+                window: 32
+                batch_size: 4
+                """.formatted(teacher, dir.resolve("prep")));
+        Path logits = dir.resolve("logits");
+        CliRun scored = CliRun.of("--work-dir", dir.resolve("work-logits").toString(), "--progress=none",
+                "teacher-logits", logitsSpec.toString(), "--master", "local[2]", "--out", logits.toString());
+        assertEquals(0, scored.code(), scored.err());
+        for (String variant : List.of("live", "offline")) {
+            Path spec = dir.resolve("student-" + variant + ".yaml");
+            Files.writeString(spec, """
+                    name: student-%s
+                    teacher: %s
+                    data: {path: %s}
+                    student: {n_layer: 1}
+                    distillation: {temperature: 2.0, kd_ratio: 0.7%s}
+                    optimizer: {lr: 0.01, warmup_steps: 5}
+                    training: {steps: 16, batch_size: 4, grad_accum: 4, log_every: 1}
+                    eval: {every: 8, batches: 2}
+                    checkpoints: {every: 4, keep: 2}
+                    distributed: {ranks: 2, check_every: 4, timeout_s: 60}
+                    seed: 5
+                    """.formatted(variant, teacher, dir.resolve("prep"),
+                    variant.equals("offline") ? ", teacher_logits: " + logits : ""));
+            Path workOne = dir.resolve("work-" + variant + "-one");
+            CliRun one = CliRun.of("--work-dir", workOne.toString(), "--progress=none", "distill", spec.toString(),
+                    "--ranks", "1", "--out", dir.resolve(variant + "-one").toString());
+            assertEquals(0, one.code(), one.err());
+            Path work = dir.resolve("work-" + variant + "-two");
+            Submitted s = submit("distill-" + variant, List.of(), "--work-dir", work.toString(), "distill",
+                    spec.toString(), "--out", dir.resolve(variant + "-two").toString());
+            assertEquals(0, s.exit(), s.output());
+            assertTrue(s.output().contains("teacher        val loss"), "the summary gives the teacher's loss");
+            TrainKillResumeIT.assertSameCurve(TrainKillResumeIT.lossCurve(workOne), TrainKillResumeIT.lossCurve(work),
+                    1e-5, "distill with a " + variant + " teacher, 2 ranks against 1 process");
+            assertSameWeights(dir.resolve(variant + "-one").resolve("model.ckpt"),
+                    dir.resolve(variant + "-two").resolve("model.ckpt"));
+        }
+    }
+
     @Test
     void moreRanksThanTaskSlotsFailsInBoundedTimeNamingTheMaster() throws Exception {
         long t0 = System.nanoTime();
@@ -221,12 +274,17 @@ class DistributedTrainIT {
         }
     }
 
+    /**
+     * Every weight within 1e-5, but those whose gradient is zero in exact arithmetic (the attention's key bias: see
+     * DistillJobTest's two-rank test), which AdamW moves by rounding alone: within 1e-4 while both stay below it.
+     */
     static void assertSameWeights(Path want, Path got) {
         float[] w = Checkpoint.read(want).section(Checkpoint.PARAMS).toFloatVector();
         float[] g = Checkpoint.read(got).section(Checkpoint.PARAMS).toFloatVector();
         assertEquals(w.length, g.length);
         for (int i = 0; i < w.length; i++) {
-            assertEquals(w[i], g[i], 1e-5 * Math.max(1, Math.abs(w[i])), "weight " + i);
+            boolean noSignal = Math.abs(w[i]) < 1e-4 && Math.abs(g[i]) < 1e-4;
+            assertEquals(w[i], g[i], noSignal ? 1e-4 : 1e-5 * Math.max(1, Math.abs(w[i])), "weight " + i);
         }
     }
 }

@@ -82,13 +82,4 @@ class DistributedTrainingTest {
         assertTrue(option.err().contains("error: --ranks 0: must be 1 (one process) or more ranks, one Spark task each"),
                 option.err());
     }
-
-    @Test
-    void distillOverRanksIsRefusedNamingTheField() throws Exception {
-        Path spec = dir.resolve("d.yaml");
-        Files.writeString(spec, "name: d\nteacher: t.ckpt\ndata: {path: " + dir + "}\n");
-        CliRun r = CliRun.of("--work-dir", dir.toString(), "distill", spec.toString(), "--ranks", "2");
-        assertEquals(2, r.code());
-        assertTrue(r.err().contains("distributed.ranks is 2: distill runs in one process for now"), r.err());
-    }
 }

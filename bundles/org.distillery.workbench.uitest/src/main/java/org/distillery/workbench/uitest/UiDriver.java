@@ -154,7 +154,7 @@ public class UiDriver {
         String state;
         while (true) {
             String[] cells = ui(() -> new String[] {row[0].getText(0), row[0].getText(1), row[0].getText(2),
-                    row[0].getText(3), row[0].getText(4)});
+                    row[0].getText(3), row[0].getText(4), row[0].getText(5)});
             state = cells[1];
             String shown = cells[2] + " " + cells[3];
             if (cells[3].contains("%") && (progress.isEmpty() || !progress.get(progress.size() - 1).equals(shown))) {
@@ -165,7 +165,8 @@ public class UiDriver {
             }
             if (state.equals("FINISHED") || state.equals("FAILED") || state.equals("CANCELLED")) {
                 seen.put("label", cells[0]);
-                seen.put("run", cells[4]);
+                seen.put("ranks", cells[4]);
+                seen.put("run", cells[5]);
                 break;
             }
             check("job " + spec + " to end (" + state + ")");

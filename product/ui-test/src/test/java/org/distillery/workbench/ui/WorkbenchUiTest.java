@@ -127,6 +127,7 @@ class WorkbenchUiTest {
         assertTrue(trainJob.path("progressSeen").toString().contains("100%  " + STEPS + "/" + STEPS + " steps"),
                 trainJob.path("progressSeen").toString());
         assertTrue(trainJob.path("run").asText().startsWith("uitest / "), "run column: " + trainJob.path("run"));
+        assertEquals("", trainJob.path("ranks").asText(), "a one-process run shows no ranks");
         System.out.printf("train job: %d progress updates, at most %d chart points while it ran%n",
                 trainJob.path("progressUpdates").asInt(), trainJob.path("livePoints").asInt());
         assertTrue(trainJob.path("livePoints").asInt() > 0, "the chart showed no point while the job ran");

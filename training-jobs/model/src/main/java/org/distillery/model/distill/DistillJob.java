@@ -71,6 +71,14 @@ public final class DistillJob {
         return this;
     }
 
+    private org.distillery.model.train.DataParallel parallel = org.distillery.model.train.DataParallel.SINGLE;
+
+    /** Runs as one rank of a data-parallel run ({@link TrainJob#across}); every rank runs its own teacher. */
+    public DistillJob across(org.distillery.model.train.DataParallel ranks) {
+        this.parallel = ranks;
+        return this;
+    }
+
     public TrainJob.Result run() throws IOException {
         ShardManifest manifest = ShardManifest.read(dataDir);
         Checkpoint.Header th = teacher.header();
@@ -129,7 +137,7 @@ public final class DistillJob {
         SpecReader.Located<TrainSpec> loop = new SpecReader.Located<>(spec.asTrainSpec(shape), located.source(),
                 located.lines(), located.overrides());
         try (objective) {
-            return new TrainJob(loop, dataDir, context, setup).onOutput(output).run();
+            return new TrainJob(loop, dataDir, context, setup).onOutput(output).across(parallel).run();
         }
     }
 
@@ -364,20 +372,16 @@ public final class DistillJob {
         }
 
         @Override
-        public Map<String, Double> takeParts() {
-            if (batches == 0) {
-                return Map.of();
-            }
-            Map<String, Double> parts = new LinkedHashMap<>();
-            parts.put("kd", kd / batches);
-            if (dataBatches > 0) {
-                parts.put("ce", ce / dataBatches);
-            }
+        public Map<String, TrainJob.Part> takeParts() {
+            // the same names on every rank and at every step, a count of 0 where there was nothing
+            Map<String, TrainJob.Part> parts = new LinkedHashMap<>();
+            parts.put("kd", new TrainJob.Part(kd, batches));
+            parts.put("ce", new TrainJob.Part(ce, dataBatches));
             if (hidden != null) {
-                parts.put("hidden", hidden.takeMean());
+                parts.put("hidden", hidden.take());
             }
             if (onPolicy != null) {
-                parts.put("on_policy", 1.0 - (double) dataBatches / batches);
+                parts.put("on_policy", new TrainJob.Part(batches - dataBatches, batches));
             }
             kd = 0;
             ce = 0;

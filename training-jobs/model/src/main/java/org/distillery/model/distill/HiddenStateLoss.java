@@ -127,10 +127,15 @@ public final class HiddenStateLoss implements Gpt.HiddenLoss {
 
     /** The mean unweighted loss since the last call, for logging ({@code NaN} when none). */
     public double takeMean() {
-        double m = count == 0 ? Double.NaN : sum / count;
+        return take().mean();
+    }
+
+    /** The losses since the last call, as a sum and a count (ranks add theirs before the mean is taken). */
+    public org.distillery.model.train.TrainJob.Part take() {
+        org.distillery.model.train.TrainJob.Part p = new org.distillery.model.train.TrainJob.Part(sum, count);
         sum = 0;
         count = 0;
-        return m;
+        return p;
     }
 
     private INDArray projection(INDArray flat, int pair) {

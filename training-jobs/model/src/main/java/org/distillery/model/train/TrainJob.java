@@ -81,8 +81,11 @@ public final class TrainJob {
             return Map.of();
         }
 
-        /** Parts of the loss since the last call, to log as {@code train/<name>} (empty for plain training). */
-        default Map<String, Double> takeParts() {
+        /**
+         * Parts of the loss since the last call, to log the mean of each as {@code train/<name>} (none for plain
+         * training): the same names at every call, whatever the micro-batches were, so that ranks can add them up.
+         */
+        default Map<String, Part> takeParts() {
             return Map.of();
         }
 
@@ -92,6 +95,13 @@ public final class TrainJob {
          */
         default Auxiliary auxiliary() {
             return null;
+        }
+    }
+
+    /** A part of the loss over some micro-batches: its sum and how many terms; logged as the mean. */
+    public record Part(double sum, long count) {
+        public double mean() {
+            return count == 0 ? Double.NaN : sum / count;
         }
     }
 
@@ -143,14 +153,10 @@ public final class TrainJob {
     private final int checkEvery;
 
     /**
-     * Runs as one rank of a data-parallel run: this rank's share of each step's micro-batches, gradients summed over
-     * the ranks. Plain training only so far: an objective with its own weights or loss parts is refused.
+     * Runs as one rank of a data-parallel run: this rank's share of each step's micro-batches; gradients (the
+     * objective's own weights' too), the loss and its parts summed over the ranks.
      */
     public TrainJob across(DataParallel ranks) {
-        if (ranks.ranks() > 1 && (setup.objective().auxiliary() != null || setup.provenance() != null)) {
-            throw new DistilleryException("data-parallel runs of " + setup.job() + " are not supported yet: plain"
-                    + " training only");
-        }
         this.parallel = ranks;
         return this;
     }
@@ -268,12 +274,13 @@ public final class TrainJob {
             long stepsRun = 0;
             for (long step = state.step; step < steps; step++) {
                 double lr = schedule.at(step);
-                double loss = lossAndGradient(gpt, train, grads, step, batch, time);
+                double[] lossAndParts = lossAndGradient(gpt, train, grads, state.auxiliary, step, batch, time);
+                double loss = lossAndParts[0];
                 double norm = state.step(grads, lr, o.gradClip());
                 long done = step + 1;
                 stepsRun++;
                 lastLoss = loss;
-                Map<String, Double> parts = setup.objective().takeParts();
+                Map<String, Double> parts = means(lossAndParts);
                 progress.on(ProgressEvent.progress(setup.job(), "train", done, steps, "steps"));
                 if (done % spec.training().logEvery() == 0 || done == steps) {
                     double tokensPerSecond = stepsRun * tokensPerStep / ((System.nanoTime() - started) / 1e9);
@@ -322,12 +329,28 @@ public final class TrainJob {
         }
     }
 
+    /** The names of the objective's loss parts at the last step, in the order of their sums after the loss. */
+    private List<String> partNames = List.of();
+
+    /** The mean of each loss part, from a step's loss-and-parts (NaN parts, counted 0 times, left out). */
+    private Map<String, Double> means(double[] lossAndParts) {
+        Map<String, Double> means = new LinkedHashMap<>();
+        for (int i = 0; i < partNames.size(); i++) {
+            double count = lossAndParts[1 + partNames.size() + i];
+            if (count > 0) {
+                means.put(partNames.get(i), lossAndParts[1 + i] / count);
+            }
+        }
+        return means;
+    }
+
     /**
      * One optimizer step's loss, its gradient accumulated in {@code grads} (zero before: the optimizer's step
-     * leaves them so) over the spec's micro-batches; a loss that is not finite stops the run.
+     * leaves them so) over the spec's micro-batches, summed over the ranks; a loss that is not finite stops the run.
+     * Returns the loss, then the sums of the objective's loss parts, then their counts.
      */
-    private double lossAndGradient(Gpt gpt, TokenWindows train, GptParameters grads, long step, int batch, int time)
-            throws IOException {
+    private double[] lossAndGradient(Gpt gpt, TokenWindows train, GptParameters grads, Auxiliary aux, long step,
+                                     int batch, int time) throws IOException {
         int accum = spec.training().gradAccum();
         double loss = 0;
         // Data order and dropout are functions of (seed, step, micro): which rank computes a micro-batch changes
@@ -337,17 +360,36 @@ public final class TrainJob {
             loss += setup.objective().lossAndGradient(gpt, b, grads, 1.0 / accum,
                     TokenWindows.mix(spec.seed() + 1, step, micro)) / accum;
         }
+        Map<String, Part> parts = setup.objective().takeParts();
+        partNames = List.copyOf(parts.keySet());
+        double[] out = new double[1 + 2 * parts.size()];
+        out[0] = loss;
+        int i = 0;
+        for (Part p : parts.values()) {
+            out[1 + i] = p.sum();
+            out[1 + parts.size() + i] = p.count();
+            i++;
+        }
         if (parallel.ranks() > 1) {
             parallel.sum(grads.flat());
-            java.nio.FloatBuffer total = java.nio.FloatBuffer.wrap(new float[] {(float) loss});
+            if (aux != null) {
+                parallel.sum(aux.gradients());
+            }
+            java.nio.FloatBuffer total = java.nio.FloatBuffer.allocate(out.length);
+            for (double v : out) {
+                total.put((float) v);
+            }
+            total.flip();
             parallel.sum(total);
-            loss = total.get(0);
+            for (int k = 0; k < out.length; k++) {
+                out[k] = total.get(k);
+            }
         }
-        if (!Double.isFinite(loss)) {
-            throw new DistilleryException("training diverged at step " + (step + 1) + " (loss " + loss
+        if (!Double.isFinite(out[0])) {
+            throw new DistilleryException("training diverged at step " + (step + 1) + " (loss " + out[0]
                     + "): lower optimizer.lr (" + spec.optimizer().lr() + ") or raise optimizer.warmup_steps");
         }
-        return loss;
+        return out;
     }
 
     /** The training curves at step {@code done}, to the run and as a progress event. */

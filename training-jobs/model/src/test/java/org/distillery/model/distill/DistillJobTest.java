@@ -287,6 +287,71 @@ class DistillJobTest {
                 .equalsWithEps(done.section(TrainJob.AUX_PARAMS), 1e-4), "the projection resumed");
     }
 
+    /**
+     * Two ranks on a loopback ring distil as one process does: the hidden-state projection's gradient is summed with
+     * the student's, and the loss parts (kd, ce, hidden, the on-policy share) are summed before their means are taken.
+     */
+    @Test
+    void twoRanksDistilAsOneProcessWithHiddenStatesAndOnPolicySamples() throws Exception {
+        Path spec = spec("ranks", data, "{n_layer: 1, n_embd: 16, n_head: 2, init: teacher}", "{temperature: 2.0,"
+                + " kd_ratio: 0.7, hidden: {loss: cosine, weight: 0.5}, on_policy: {ratio: 0.5, prompt_tokens: 4}}");
+        List<String> set = List.of("training.steps=12", "training.batch_size=2", "training.grad_accum=4",
+                "distributed.check_every=1");
+        SpecReader.Located<DistillSpec> located = SpecReader.readLocated(spec, DistillSpec.class, set);
+        TrainJobTest.Recorder one = new TrainJobTest.Recorder();
+        TrainJob.Result single = new DistillJob(located, teacher, teacherFile.toString(), data, null,
+                JobContext.of(tmp.resolve("ranks-one"), one, "test")).run();
+
+        List<org.distillery.core.collective.RingEndpoint> endpoints = List.of(
+                org.distillery.core.collective.RingEndpoint.listen(java.net.InetAddress.getLoopbackAddress()),
+                org.distillery.core.collective.RingEndpoint.listen(java.net.InetAddress.getLoopbackAddress()));
+        List<java.net.InetSocketAddress> addresses = List.of(endpoints.get(0).address(), endpoints.get(1).address());
+        byte[] secret = org.distillery.core.collective.RingEndpoint.newSecret();
+        TrainJobTest.Recorder rank0 = new TrainJobTest.Recorder();
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            List<java.util.concurrent.Future<TrainJob.Result>> ranks = new java.util.ArrayList<>();
+            for (int r = 0; r < 2; r++) {
+                int rank = r;
+                ranks.add(pool.submit(() -> {
+                    try (org.distillery.core.collective.RingAllReduce ring = endpoints.get(rank).join(rank, addresses,
+                            secret, new org.distillery.core.collective.RingAllReduce.Settings(
+                                    java.time.Duration.ofSeconds(30), java.time.Duration.ofSeconds(60)))) {
+                        return new DistillJob(located, teacher, teacherFile.toString(), data, null,
+                                JobContext.of(tmp.resolve("ranks-" + rank), rank == 0 ? rank0
+                                        : new TrainJobTest.Recorder(), "test"))
+                                .across(org.distillery.model.train.DataParallel.over(ring)).run();
+                    }
+                }));
+            }
+            TrainJob.Result r0 = ranks.get(0).get(5, java.util.concurrent.TimeUnit.MINUTES);
+            ranks.get(1).get(5, java.util.concurrent.TimeUnit.MINUTES);
+            for (String metric : List.of("train/loss", "train/kd", "train/ce", "train/hidden", "train/on_policy")) {
+                Map<Long, Double> want = one.metrics.get(metric);
+                Map<Long, Double> got = rank0.metrics.get(metric);
+                assertEquals(want.keySet(), got.keySet(), metric + ": the same steps");
+                for (Map.Entry<Long, Double> e : want.entrySet()) {
+                    assertEquals(e.getValue(), got.get(e.getKey()), 1e-5 * Math.max(1e-3, Math.abs(e.getValue())),
+                            metric + " at step " + e.getKey());
+                }
+            }
+            for (String section : List.of(Checkpoint.PARAMS, TrainJob.AUX_PARAMS)) {
+                float[] w = Checkpoint.read(single.model()).section(section).toFloatVector();
+                float[] g = Checkpoint.read(r0.model()).section(section).toFloatVector();
+                // Within 1e-5, but for weights whose gradient is zero in exact arithmetic: the attention's key bias
+                // (c_attn.bias[n_embd, 2 n_embd)) adds the same q.b to every score of a query, which the softmax
+                // ignores, so its gradient is float rounding alone. AdamW divides a gradient by its own running size,
+                // so summation order moves such a weight by up to a step's size: below 1e-4 here.
+                for (int i = 0; i < w.length; i++) {
+                    boolean untrained = Math.abs(w[i]) < 1e-4 && Math.abs(g[i]) < 1e-4;
+                    assertEquals(w[i], g[i], untrained ? 1e-4 : 1e-5 * Math.max(1, Math.abs(w[i])), section + " " + i);
+                }
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     /** Row {@code r} of a batch as one sequence: its inputs, then the last target. */
     static int[] row(Gpt.Batch b, int r) {
         int[] out = java.util.Arrays.copyOf(java.util.Arrays.copyOfRange(b.inputs(), r * b.time(), (r + 1) * b.time()),

@@ -1,7 +1,6 @@
 package org.distillery.model.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.InetAddress;
@@ -17,7 +16,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import org.distillery.core.DistilleryException;
 import org.distillery.core.JobContext;
 import org.distillery.core.collective.RingAllReduce;
 import org.distillery.core.collective.RingEndpoint;
@@ -162,30 +160,6 @@ class DataParallelTest {
         } finally {
             pool.shutdownNow();
         }
-    }
-
-    @Test
-    void distillationAcrossRanksIsRefusedForNow() throws Exception {
-        TrainJob.Setup distill = new TrainJob.Setup("distill", (m, b, g, s, seed) -> 0, null, Map.of("kind", "x"));
-        Path spec = TrainJobTest.spec(tmp, "refused", 2, "");
-        TrainJob job = new TrainJob(SpecReader.readLocated(spec, TrainSpec.class), TrainJobTest.data,
-                JobContext.of(tmp.resolve("refused"), new TrainJobTest.Recorder(), "test"), distill);
-        DataParallel two = new DataParallel() {
-            @Override
-            public int rank() {
-                return 0;
-            }
-
-            @Override
-            public int ranks() {
-                return 2;
-            }
-
-            @Override
-            public void sum(java.nio.FloatBuffer values) {
-            }
-        };
-        assertThrows(DistilleryException.class, () -> job.across(two));
     }
 
     private static float[] weights(Path model) {

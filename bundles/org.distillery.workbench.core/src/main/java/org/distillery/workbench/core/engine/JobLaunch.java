@@ -26,7 +26,7 @@ import java.util.regex.Pattern;
  * @param overwrite replace an existing output folder ({@code --overwrite}; Spark kinds only, whose jobs write
  *                  their output at once)
  */
-public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boolean overwrite) {
+public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boolean overwrite, int ranks) {
 
     /** The engine's job commands, and what each spec has at its top level that the others lack. */
     public enum Kind {
@@ -62,6 +62,11 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
             return resumable;
         }
 
+        /** Trains: runs over N ranks of a Spark barrier stage with {@code --ranks N} (and {@code --master}). */
+        public boolean distributable() {
+            return this == TRAIN || this == DISTILL;
+        }
+
         public static Kind ofCommand(String command) {
             for (Kind k : values()) {
                 if (k.command.equals(command)) {
@@ -84,11 +89,27 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
             throw new IllegalArgumentException(kind.command() + " jobs do not overwrite: they resume from their"
                     + " checkpoints");
         }
+        if (ranks < 0) {
+            throw new IllegalArgumentException("ranks must be 1 or more (0: the spec's), found " + ranks);
+        }
+        if (ranks > 0 && !kind.distributable()) {
+            throw new IllegalArgumentException(kind.command() + " jobs do not run over ranks: train and distill do");
+        }
     }
 
-    /** A launch that leaves an existing output alone. */
+    /** A launch with the spec's ranks. */
+    public JobLaunch(Kind kind, Path spec, boolean resume, String master, boolean overwrite) {
+        this(kind, spec, resume, master, overwrite, 0);
+    }
+
+    /** A launch that leaves an existing output alone, with the spec's ranks. */
     public JobLaunch(Kind kind, Path spec, boolean resume, String master) {
-        this(kind, spec, resume, master, false);
+        this(kind, spec, resume, master, false, 0);
+    }
+
+    /** This launch resumed: the same job, spec, master and ranks, from the newest checkpoint. */
+    public JobLaunch resumed() {
+        return new JobLaunch(kind, spec, true, master, false, ranks);
     }
 
     /**
@@ -125,8 +146,12 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
         cmd.add(kind.command());
         cmd.add(spec.toAbsolutePath().toString());
         String m = !master.isEmpty() ? master : settings.sparkMaster();
-        if (kind.spark() && !m.isEmpty()) {
+        boolean overRanks = kind.distributable() && ranks > 1;
+        if ((kind.spark() || overRanks) && !m.isEmpty()) {
             cmd.add("--master=" + m);
+        }
+        if (kind.distributable() && ranks > 0) {
+            cmd.add("--ranks=" + ranks);
         }
         if (resume) {
             cmd.add("--resume");
@@ -144,8 +169,9 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
     public static final String ATTR_MASTER = "org.distillery.launch.master";
     public static final String ATTR_RESUME = "org.distillery.launch.resume";
     public static final String ATTR_OVERWRITE = "org.distillery.launch.overwrite";
+    public static final String ATTR_RANKS = "org.distillery.launch.ranks";
 
-    /** This launch as launch configuration attributes: kind, spec, Spark master, resume. */
+    /** This launch as launch configuration attributes: kind, spec, Spark master, resume, overwrite, ranks. */
     public Map<String, Object> attributes() {
         Map<String, Object> a = new LinkedHashMap<>();
         a.put(ATTR_KIND, kind.command());
@@ -153,6 +179,7 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
         a.put(ATTR_MASTER, master);
         a.put(ATTR_RESUME, resume);
         a.put(ATTR_OVERWRITE, overwrite);
+        a.put(ATTR_RANKS, ranks);
         return a;
     }
 
@@ -166,6 +193,7 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
         Object master = a.getOrDefault(ATTR_MASTER, "");
         Object resume = a.getOrDefault(ATTR_RESUME, false);
         Object overwrite = a.getOrDefault(ATTR_OVERWRITE, false);
+        Object ranks = a.getOrDefault(ATTR_RANKS, 0);
         if (!(spec instanceof String s) || s.isBlank()) {
             throw new IllegalArgumentException(configuration + ": " + ATTR_SPEC + " must name the spec file, found "
                     + spec);
@@ -186,6 +214,10 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
             throw new IllegalArgumentException(configuration + ": " + ATTR_OVERWRITE + " must be true or false, found "
                     + overwrite);
         }
+        if (!(ranks instanceof Integer n)) {
+            throw new IllegalArgumentException(configuration + ": " + ATTR_RANKS + " must be a number of ranks (0: the"
+                    + " spec's), found " + ranks);
+        }
         Kind parsed;
         try {
             parsed = Kind.ofCommand(k);
@@ -193,7 +225,7 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
             throw new IllegalArgumentException(configuration + ": " + ATTR_KIND + ": " + e.getMessage(), e);
         }
         try {
-            return new JobLaunch(parsed, Path.of(s), r, m, o);
+            return new JobLaunch(parsed, Path.of(s), r, m, o, n);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(configuration + ": " + e.getMessage(), e);
         }
@@ -208,7 +240,7 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
 
     /** A short label: {@code train demo.yaml}. */
     public String label() {
-        return kind.command() + " " + spec.getFileName() + (resume ? " (resume)" : "") + (overwrite ? " (overwrite)"
-                : "");
+        return kind.command() + " " + spec.getFileName() + (ranks > 0 ? " (" + ranks + " ranks)" : "")
+                + (resume ? " (resume)" : "") + (overwrite ? " (overwrite)" : "");
     }
 }

@@ -56,6 +56,8 @@ public final class JobProgress implements EngineProcess.Listener {
     private String experiment;
     private String output;
     private String failure;
+    private int ranks;
+    private int attempt;
     private long consoleCount;
     private long metricEvents;
 
@@ -101,6 +103,9 @@ public final class JobProgress implements EngineProcess.Listener {
                 if (m.step() != null) {
                     metrics.computeIfAbsent(m.name(), k -> new TreeMap<>()).put(m.step(), m.value());
                 }
+            } else if (e instanceof ProgressEvent.Ranks r) {
+                ranks = r.ranks();
+                attempt = r.attempt();
             } else if (e instanceof ProgressEvent.Done d) {
                 output = d.output();
             } else if (e instanceof ProgressEvent.Failed f) {
@@ -178,6 +183,14 @@ public final class JobProgress implements EngineProcess.Listener {
 
     public synchronized String experiment() {
         return experiment;
+    }
+
+    /**
+     * The ranks of a distributed run once they formed their ring: {@code 2}, or {@code 2 (attempt 2)} after Spark
+     * ran the stage again; empty for a job in one process.
+     */
+    public synchronized String ranksText() {
+        return ranks == 0 ? "" : ranks + (attempt > 0 ? " (attempt " + (attempt + 1) + ")" : "");
     }
 
     /** What a finished job wrote. */

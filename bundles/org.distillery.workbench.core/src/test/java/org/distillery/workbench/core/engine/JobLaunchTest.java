@@ -55,6 +55,14 @@ class JobLaunchTest {
         assertEquals(List.of("prep", spec.toString(), "--master=local[2]", "--overwrite"),
                 new JobLaunch(JobLaunch.Kind.PREP, spec, false, "local[2]", true).command(s).command().subList(4, 8));
         assertEquals(JobLaunch.Kind.TEACHER_LOGITS, JobLaunch.Kind.ofCommand("teacher-logits"));
+        // over ranks: the master of the launch, else the preference's; a single rank runs in one process
+        assertEquals(List.of("distill", spec.toString(), "--master=spark://m:7077", "--ranks=2"),
+                new JobLaunch(JobLaunch.Kind.DISTILL, spec, false, "", false, 2).command(s).command().subList(4, 8));
+        assertEquals(List.of("train", spec.toString(), "--ranks=1"),
+                new JobLaunch(JobLaunch.Kind.TRAIN, spec, false, "", false, 1).command(s).command().subList(4, 7));
+        assertThrows(IllegalArgumentException.class, () -> new JobLaunch(JobLaunch.Kind.PREP, spec, false, "", false, 2));
+        assertThrows(IllegalArgumentException.class, () -> new JobLaunch(JobLaunch.Kind.TRAIN, spec, false, "", false,
+                -1));
         assertEquals("x 'a b' 'it'\\''s'", new EngineCommand(List.of("x", "a b", "it's"), java.util.Map.of(), tmp).display());
     }
 
@@ -69,6 +77,10 @@ class JobLaunchTest {
         assertEquals("train uitest", train.configurationName());
         JobLaunch prep = new JobLaunch(JobLaunch.Kind.PREP, spec, false, "spark://m:7077", true);
         assertEquals(prep, JobLaunch.fromAttributes("p", prep.attributes()));
+        JobLaunch ranks = new JobLaunch(JobLaunch.Kind.TRAIN, spec, false, "spark://m:7077", false, 4);
+        assertEquals(ranks, JobLaunch.fromAttributes("r", ranks.attributes()));
+        assertEquals(ranks.resumed(), JobLaunch.fromAttributes("r", ranks.resumed().attributes()));
+        assertEquals(4, ranks.resumed().ranks(), "a resumed launch keeps its ranks");
         assertEquals(true, prep.attributes().get(JobLaunch.ATTR_OVERWRITE));
         java.util.Map<String, Object> old = new java.util.HashMap<>(prep.attributes());
         old.remove(JobLaunch.ATTR_OVERWRITE); // a configuration saved before the attribute existed

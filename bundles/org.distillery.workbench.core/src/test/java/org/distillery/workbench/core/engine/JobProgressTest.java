@@ -45,6 +45,18 @@ class JobProgressTest {
     }
 
     @Test
+    void aDistributedRunShowsItsRanksAndTheStageAttempt() {
+        JobProgress p = new JobProgress(new JobLaunch(JobLaunch.Kind.TRAIN, Path.of("t.yaml"), false,
+                "spark://m:7077", false, 2));
+        assertEquals("", p.ranksText(), "nothing before the ranks formed their ring");
+        feed(p, ProgressEvent.ranks("train", 2, 0, List.of("10.0.0.1:40001", "10.0.0.2:40002")));
+        assertEquals("2", p.ranksText());
+        feed(p, ProgressEvent.ranks("train", 2, 1, List.of("10.0.0.1:40011", "10.0.0.3:40003")));
+        assertEquals("2 (attempt 2)", p.ranksText(), "Spark ran the stage again");
+        assertEquals("train t.yaml (2 ranks)", p.launch().label());
+    }
+
+    @Test
     void failureAndCancelAndTheConsoleWindow() {
         JobProgress p = new JobProgress(new JobLaunch(JobLaunch.Kind.PREP, Path.of("p.yaml"), false, ""));
         p.console("error: p.yaml:3: sources[0].path no file matches", true);
