@@ -91,7 +91,7 @@ final class DistillCommand implements Callable<Integer> {
      * {@code distillation.teacher_logits}: a folder relative to the spec, else a name under the work dir's
      * teacher-logits/; or a Hadoop file system URI, fetched once into the work dir's cache/teacher-logits/.
      */
-    static Path teacherLogits(Distillery top, SpecReader.Located<DistillSpec> located, Path specFile, String value) {
+    static Path teacherLogits(Distillery top, SpecReader.Located<?> located, Path specFile, String value) {
         if (value == null) {
             return null;
         }

@@ -72,12 +72,17 @@ final class RunsCommand {
             return Duration.ofMillis(Math.max(0, end - meta.startTime()));
         }
 
+        /** Metric points the MLflow copy lacks: all of them before the first sync. */
+        int metricsBehind() {
+            return meta.mlflowRunId() == null ? metricPoints() : Math.max(0, metricPoints() - (int) meta.syncedMetrics());
+        }
+
         String mlflow() {
             LocalRunStore.Meta m = meta;
             if (m.mlflowRunId() == null) {
                 return "not synced";
             }
-            int behind = metricPoints() - (int) m.syncedMetrics();
+            int behind = metricsBehind();
             return m.mlflowRunId() + (behind > 0 ? " (" + behind + " metrics behind)" : "") + " @ " + m.mlflowUri();
         }
 
@@ -92,8 +97,7 @@ final class RunsCommand {
             last.forEach((k, v) -> metrics.putObject(k).put("value", v.value()).put("step", v.step())
                     .put("points", points.get(k)));
             n.putObject("mlflow").put("uri", m.mlflowUri()).put("run_id", m.mlflowRunId())
-                    .put("metrics_behind", m.mlflowRunId() == null ? metricPoints()
-                            : Math.max(0, metricPoints() - (int) m.syncedMetrics()));
+                    .put("metrics_behind", metricsBehind());
             return n;
         }
     }
@@ -215,28 +219,27 @@ final class RunsCommand {
             System.out.println("output         " + (s.output() != null ? s.output() : "-"));
             System.out.println("mlflow         " + s.mlflow());
             System.out.println("folder         " + store.runDir(m));
-            System.out.println();
-            System.out.println("params");
-            int width = params.keySet().stream().mapToInt(String::length).max().orElse(0);
-            params.forEach((k, v) -> System.out.printf("  %-" + width + "s  %s%n", k, v));
-            System.out.println();
-            System.out.println("metrics (last value, its step, points logged)");
-            int mw = s.last().keySet().stream().mapToInt(String::length).max().orElse(0);
-            s.last().forEach((k, v) -> System.out.printf(Locale.ROOT, "  %-" + mw + "s  %.6g at step %d (%d)%n", k,
-                    v.value(), v.step(), s.points().get(k)));
-            System.out.println();
-            System.out.println("tags");
-            int tw = tags.keySet().stream().mapToInt(String::length).max().orElse(0);
-            tags.forEach((k, v) -> System.out.printf("  %-" + tw + "s  %s%n", k, v));
-            System.out.println();
-            System.out.println("artifacts");
-            int aw = artifacts.stream().mapToInt(String::length).max().orElse(0);
+            printSection("params", params);
+            Map<String, String> metrics = new java.util.LinkedHashMap<>();
+            s.last().forEach((k, v) -> metrics.put(k, String.format(Locale.ROOT, "%.6g at step %d (%d)", v.value(),
+                    v.step(), s.points().get(k))));
+            printSection("metrics (last value, its step, points logged)", metrics);
+            printSection("tags", tags);
+            Map<String, String> files = new java.util.LinkedHashMap<>();
             for (String f : artifacts) {
-                System.out.printf("  %-" + aw + "s  %10s%n", f, ByteSize.human(Files.size(store.artifactsDir(m)
-                        .resolve(f))));
+                files.put(f, String.format("%10s", ByteSize.human(Files.size(store.artifactsDir(m).resolve(f)))));
             }
+            printSection("artifacts", files);
             return 0;
         }
+    }
+
+    /** A blank line, a heading, then one {@code name  value} line per entry, the names in one column. */
+    static void printSection(String heading, Map<String, String> entries) {
+        System.out.println();
+        System.out.println(heading);
+        int width = entries.keySet().stream().mapToInt(String::length).max().orElse(0);
+        entries.forEach((k, v) -> System.out.printf("  %-" + width + "s  %s%n", k, v));
     }
 
     @Command(name = "sync", description = "Replay local runs into an MLflow tracking server (only what it lacks).")

@@ -129,28 +129,23 @@ final class ValidateCommand implements Callable<Integer> {
      */
     static List<Problem> check(Distillery top, Kind kind, Path file, List<String> overrides) {
         List<Problem> out = new ArrayList<>();
-        Spec spec = read(file, kind.type, overrides, out);
-        if (spec == null) {
+        SpecReader.Located<? extends Spec> located = read(file, kind.type, overrides, out);
+        if (located == null) {
             likelyKind(kind, file).ifPresent(other -> out.add(0, new Problem(file.toString(), 1, null, "this is not a "
                     + kind.command() + " spec but looks like a " + other.command() + " one: distillery validate "
                     + other.command() + " " + file)));
             return out;
         }
-        inputs(top, kind, file, overrides, out);
-        if (spec instanceof ExperimentSpec e) {
+        inputs(top, file, located, false, out);
+        if (located.spec() instanceof ExperimentSpec e) {
             Path dir = file.toAbsolutePath().getParent();
             for (String member : java.util.stream.Stream.concat(java.util.stream.Stream.of(e.teacher(), e.scratch()),
                     e.students().stream()).toList()) {
                 Kind k = member.equals(e.teacher()) || member.equals(e.scratch()) ? Kind.TRAIN : Kind.DISTILL;
                 Path m = dir.resolve(member);
-                if (read(m, k.type, List.of(), out) != null) {
-                    // A student's teacher is the one the experiment trains first: only its data is looked for.
-                    if (k == Kind.TRAIN) {
-                        inputs(top, k, m, List.of(), out);
-                    } else {
-                        SpecReader.Located<DistillSpec> l = SpecReader.readLocated(m, DistillSpec.class);
-                        run(List.of(() -> TrainingLaunch.shardsWhereTheyAre(top, m, l, l.spec().data())), m, out);
-                    }
+                SpecReader.Located<? extends Spec> l = read(m, k.type, List.of(), out);
+                if (l != null) {
+                    inputs(top, m, l, true, out);
                 }
             }
         }
@@ -172,46 +167,40 @@ final class ValidateCommand implements Callable<Integer> {
         return java.util.Optional.empty();
     }
 
-    /** What the job of {@code kind} checks of its inputs before it starts, each problem at its spec line. */
-    private static void inputs(Distillery top, Kind kind, Path file, List<String> overrides, List<Problem> out) {
+    /**
+     * What the job of {@code l}'s kind checks of its inputs before it starts, each problem at its spec line. A student
+     * of an experiment ({@code member}) is taught by the teacher the experiment trains first: only its data is looked
+     * for.
+     */
+    private static void inputs(Distillery top, Path file, SpecReader.Located<? extends Spec> l, boolean member,
+                               List<Problem> out) {
         List<Runnable> checks = new ArrayList<>();
-        switch (kind) {
-            case TRAIN -> {
-                SpecReader.Located<TrainSpec> l = SpecReader.readLocated(file, TrainSpec.class, overrides);
-                checks.add(() -> TrainingLaunch.shardsWhereTheyAre(top, file, l, l.spec().data()));
-                String init = l.spec().init();
-                checks.add(() -> {
-                    if (init != null && !Files.isRegularFile(Path.of(init))) {
-                        throw l.error("init", "is " + init + ", which is no checkpoint file");
-                    }
-                });
-            }
-            case DISTILL -> {
-                SpecReader.Located<DistillSpec> l = SpecReader.readLocated(file, DistillSpec.class, overrides);
-                checks.add(() -> TrainingLaunch.shardsWhereTheyAre(top, file, l, l.spec().data()));
-                checks.add(() -> TeacherSource.find(top, l, l.spec().teacher(), file));
-                String logits = l.spec().distillation().teacherLogits();
+        if (l.spec() instanceof TrainSpec t) {
+            checks.add(() -> TrainingLaunch.shardsWhereTheyAre(top, file, l, t.data()));
+            checks.add(() -> {
+                if (t.init() != null && !Files.isRegularFile(Path.of(t.init()))) {
+                    throw l.error("init", "is " + t.init() + ", which is no checkpoint file");
+                }
+            });
+        } else if (l.spec() instanceof DistillSpec d) {
+            checks.add(() -> TrainingLaunch.shardsWhereTheyAre(top, file, l, d.data()));
+            if (!member) {
+                checks.add(() -> TeacherSource.find(top, l, d.teacher(), file));
+                String logits = d.distillation().teacherLogits();
                 checks.add(() -> {
                     if (logits != null && !Location.parse(logits, file.toAbsolutePath().getParent()).isRemote()) {
                         DistillCommand.teacherLogits(top, l, file, logits);
                     }
                 });
             }
-            case TEACHER_LOGITS -> {
-                SpecReader.Located<TeacherLogitsSpec> l = SpecReader.readLocated(file, TeacherLogitsSpec.class, overrides);
-                checks.add(() -> TrainingLaunch.shardsWhereTheyAre(top, file, l, l.spec().data()));
-                checks.add(() -> TeacherSource.find(top, l, l.spec().teacher(), file));
-            }
-            case PREP -> {
-                SpecReader.Located<PrepSpec> l = SpecReader.readLocated(file, PrepSpec.class, overrides);
-                PrepSpec spec = l.spec();
-                Path dir = file.toAbsolutePath().getParent();
-                for (PrepJob.InputProblem p : new PrepJob(spec, dir, top.catalog(), top.workDir().resolve("prep")
-                        .resolve(spec.name()), false, ProgressListener.NONE).inputProblems()) {
-                    out.add(new Problem(file.toString(), l.line(p.field()), p.field(), p.message()));
-                }
-            }
-            case EXPERIMENT -> {
+        } else if (l.spec() instanceof TeacherLogitsSpec t) {
+            checks.add(() -> TrainingLaunch.shardsWhereTheyAre(top, file, l, t.data()));
+            checks.add(() -> TeacherSource.find(top, l, t.teacher(), file));
+        } else if (l.spec() instanceof PrepSpec p) {
+            Path dir = file.toAbsolutePath().getParent();
+            for (PrepJob.InputProblem problem : new PrepJob(p, dir, top.catalog(), top.workDir().resolve("prep")
+                    .resolve(p.name()), false, ProgressListener.NONE).inputProblems()) {
+                out.add(new Problem(file.toString(), l.line(problem.field()), problem.field(), problem.message()));
             }
         }
         run(checks, file, out);
@@ -230,9 +219,10 @@ final class ValidateCommand implements Callable<Integer> {
         }
     }
 
-    private static Spec read(Path file, Class<? extends Spec> type, List<String> overrides, List<Problem> out) {
+    private static SpecReader.Located<? extends Spec> read(Path file, Class<? extends Spec> type,
+                                                           List<String> overrides, List<Problem> out) {
         try {
-            return SpecReader.readLocated(file, type, overrides).spec();
+            return SpecReader.readLocated(file, type, overrides);
         } catch (SpecException e) {
             e.problems().forEach(p -> out.add(Problem.of(p, file.toString())));
         } catch (DistilleryException e) {

@@ -25,15 +25,7 @@ class ListingsTest {
     @BeforeAll
     static void aFinishedRunAndTwoExports() throws Exception {
         Path prep = TinyPrep.write(dir.resolve("prep"), 20, false);
-        Path spec = dir.resolve("listed.yaml");
-        Files.writeString(spec, """
-                name: listed
-                data:
-                  path: %s
-                model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16}
-                training: {steps: 4, batch_size: 2, log_every: 2}
-                eval: {every: 4, batches: 1}
-                """.formatted(prep));
+        Path spec = TinySpecs.train(dir, "listed", prep, 4, 2);
         work = dir.resolve("work");
         CliRun train = CliRun.of("--work-dir", work.toString(), "--progress=none", "train", spec.toString());
         assertEquals(0, train.code(), train.err());

@@ -106,16 +106,7 @@ class UserMistakesTest {
     /** --progress-file: the events in the file the caller names, stderr left to errors, stdout to the results. */
     @Test
     void progressEventsGoToTheFileNamed() throws Exception {
-        Path spec = dir.resolve("events.yaml");
-        Files.writeString(spec, """
-                name: events
-                data:
-                  path: %s
-                model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16}
-                optimizer: {warmup_steps: 1}
-                training: {steps: 2, batch_size: 2, log_every: 1}
-                eval: {every: 2, batches: 1}
-                """.formatted(prep));
+        Path spec = TinySpecs.train(dir, "events", prep, 2, 1, "optimizer: {warmup_steps: 1}");
         Path events = dir.resolve("logs/events.jsonl");
         CliRun r = CliRun.of("--work-dir", dir.resolve("work-events").toString(), "--progress-file", events.toString(),
                 "train", spec.toString());
@@ -136,15 +127,7 @@ class UserMistakesTest {
      */
     @Test
     void resumeSaysWhatItResumes() throws Exception {
-        Path spec = dir.resolve("resume.yaml");
-        Files.writeString(spec, """
-                name: resume
-                data:
-                  path: %s
-                model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16}
-                training: {steps: 3, batch_size: 2, log_every: 1}
-                eval: {every: 3, batches: 1}
-                """.formatted(prep));
+        Path spec = TinySpecs.train(dir, "resume", prep, 3, 1);
         Path work = dir.resolve("work-resume");
         CliRun fresh = CliRun.of("--work-dir", work.toString(), "--progress=none", "train", spec.toString(), "--resume");
         assertEquals(0, fresh.code(), fresh.err());
@@ -161,15 +144,7 @@ class UserMistakesTest {
     /** --set overrides a spec field from the command line, checked like the file; a warmup longer than the run warns. */
     @Test
     void setOverridesTheSpecAndAWarmupLongerThanTheRunWarns() throws Exception {
-        Path spec = dir.resolve("set.yaml");
-        Files.writeString(spec, """
-                name: set
-                data:
-                  path: %s
-                model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16}
-                training: {steps: 50, batch_size: 2, log_every: 1}
-                eval: {every: 50, batches: 1}
-                """.formatted(prep));
+        Path spec = TinySpecs.train(dir, "set", prep, 50, 1);
         Path work = dir.resolve("work-set");
         assertOneLine(CliRun.of("--work-dir", work.toString(), "train", spec.toString(), "--set", "training.stepz=2"),
                 "error: --set training.stepz=2: unknown field 'stepz' in 'training' (did you mean 'steps'?); allowed:"

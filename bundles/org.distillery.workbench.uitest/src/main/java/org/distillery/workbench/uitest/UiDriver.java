@@ -132,6 +132,10 @@ public class UiDriver {
             if (cancelSpec != null) {
                 report.put("cancel", cancel(cancelSpec));
             }
+            String ranksSpec = System.getProperty("distillery.uitest.ranksspec");
+            if (ranksSpec != null) {
+                report.put("ranks", ranks(ranksSpec));
+            }
             report.put("result", "ok");
         } catch (Throwable t) {
             report.put("result", "error: " + t);
@@ -186,6 +190,37 @@ public class UiDriver {
 
     /** Launches {@code spec} through Run As Distillery Job… and returns its new row in the Jobs view. */
     private TableItem launch(String spec, Map<String, Object> seen) throws Exception {
+        return launch(spec, seen, 0, "");
+    }
+
+    /**
+     * Launches {@code spec} over 2 ranks on local[2], set in the launch dialog; what the Jobs view showed of it while it
+     * ran and when it ended.
+     */
+    private Map<String, Object> ranks(String spec) throws Exception {
+        Map<String, Object> seen = new LinkedHashMap<>();
+        seen.put("spec", spec);
+        TableItem row = launch(spec, seen, 2, "local[2]");
+        seen.put("ranksWhileRunning", waitFor("the ranks in the Jobs view", () -> ui(() ->
+                row.getText(4).isEmpty() ? null : row.getText(4))));
+        String state = waitFor("the distributed job to end", () -> ui(() -> {
+            String st = row.getText(1);
+            return st.equals("RUNNING") || st.equals("STARTING") ? null : st;
+        }));
+        seen.put("state", state);
+        seen.put("label", ui(() -> row.getText(0)));
+        seen.put("ranks", ui(() -> row.getText(4)));
+        seen.put("progress", ui(() -> row.getText(3)));
+        seen.put("consoleTail", ui(() -> {
+            String text = find(table("jobs.table").getShell(), "jobs.console", org.eclipse.swt.custom.StyledText.class)
+                    .getText();
+            return text.length() > 3000 ? text.substring(text.length() - 3000) : text;
+        }));
+        return seen;
+    }
+
+    /** As {@link #launch(String, Map)}, with the dialog's Ranks and Spark master set (0 and "": left alone). */
+    private TableItem launch(String spec, Map<String, Object> seen, int ranks, String master) throws Exception {
         int before = ui(() -> table("jobs.table").getItemCount());
         // The menu item's command, through the handler service, exactly as Run > Run As Distillery Job… does.
         display.asyncExec(() -> handlers.executeHandler(commands.createCommand(LaunchHandler.COMMAND, Map.of())));
@@ -207,6 +242,10 @@ public class UiDriver {
             Button overwrite = find(dialog, "launch.overwrite", Button.class);
             overwrite.setSelection(seen.get("kind").toString().startsWith("prep"));
             overwrite.notifyListeners(SWT.Selection, new Event());
+            if (ranks > 0) {
+                find(dialog, "launch.ranks", org.eclipse.swt.widgets.Spinner.class).setSelection(ranks);
+                find(dialog, "launch.master", org.eclipse.swt.widgets.Text.class).setText(master);
+            }
             return null;
         });
         ui(() -> {

@@ -71,6 +71,17 @@ class WorkbenchUiTest {
                 checkpoints: {every: 100000, keep: 1}
                 tracking: {experiment: uitest-cancel}
                 """);
+        Path ranks = tmp.resolve("specs/ranks-train.yaml"); // over 2 ranks, as the launch dialog asks
+        Files.writeString(ranks, """
+                name: uitest-ranks
+                data:
+                  prep: uitest
+                model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32}
+                training: {steps: 8, batch_size: 4, grad_accum: 2, log_every: 2}
+                eval: {every: 8, batches: 2}
+                checkpoints: {every: 8, keep: 1}
+                tracking: {experiment: uitest-ranks}
+                """);
         Path bad = tmp.resolve("specs/bad-train.yaml");
         Files.writeString(bad, """
                 name: bad
@@ -99,6 +110,7 @@ class WorkbenchUiTest {
                     "-Ddistillery.uitest.report=" + report,
                     "-Ddistillery.uitest.badspec=" + bad,
                     "-Ddistillery.uitest.cancelspec=" + long_,
+                    "-Ddistillery.uitest.ranksspec=" + ranks,
                     "-Ddistillery.uitest.checkpoint=" + tmp.resolve("work/train/uitest/model.ckpt"),
                     "-Ddistillery.uitest.screenshot=" + screenshot,
                     "-Ddistillery.uitest.timeout=480"));
@@ -192,6 +204,14 @@ class WorkbenchUiTest {
         Path killed = tmp.resolve("work/train/uitest-long/checkpoints");
         assertTrue(Files.isDirectory(killed) && Files.list(killed).anyMatch(f -> f.toString().endsWith(".ckpt")),
                 "the stopped job's checkpoint in " + killed);
+
+        // The launch dialog's Ranks and Spark master: a train over 2 ranks (local[2]), its ranks in the Jobs view.
+        JsonNode ranksJob = r.path("ranks");
+        assertEquals("FINISHED", ranksJob.path("state").asText(), ranksJob.toPrettyString());
+        assertEquals("train ranks-train.yaml (2 ranks)", ranksJob.path("label").asText());
+        assertEquals("2", ranksJob.path("ranksWhileRunning").asText(), ranksJob.toPrettyString());
+        assertEquals("2", ranksJob.path("ranks").asText());
+        assertTrue(Files.exists(tmp.resolve("work/train/uitest-ranks/model.ckpt")), "the 2-rank run's model");
 
         byte[] png = Files.readAllBytes(screenshot);
         assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, Arrays.copyOf(png, 4), "not a PNG");

@@ -69,6 +69,21 @@ public final class SpecReader {
 
         /** Where a problem at {@code path} comes from: {@code file:line}, or the {@code --set} that gave the value. */
         public String where(String path) {
+            return origin().where(path);
+        }
+
+        public Origin origin() {
+            return new Origin(source, lines, overrides);
+        }
+    }
+
+    /**
+     * Where a spec's text comes from, before (or without) a spec bound from it: its source, the line of each field,
+     * and the {@code --set} overrides (path to option), which name the place of a problem instead of the file.
+     */
+    public record Origin(String source, Map<String, Integer> lines, Map<String, String> overrides) {
+        /** Where a problem at {@code path} comes from: {@code file:line}, or the {@code --set} that gave the value. */
+        public String where(String path) {
             for (Map.Entry<String, String> o : overrides.entrySet()) {
                 if (path.equals(o.getKey()) || path.startsWith(o.getKey() + ".") || path.startsWith(o.getKey() + "[")) {
                     return o.getValue();
@@ -137,7 +152,7 @@ public final class SpecReader {
             throw new SpecException(List.of(source + ":1: the spec must be " + describe(type)));
         }
         Map<String, String> overrides = override((ObjectNode) tree, overrideList);
-        Located<T> where = new Located<>(null, source, lines, overrides);
+        Origin where = new Origin(source, lines, overrides);
         // Every problem, not only the first: unknown fields are noted and skipped as the binding goes; a field of
         // the wrong type is noted, taken out, and the binding runs again without it.
         Map<String, String> problems = new java.util.LinkedHashMap<>();
@@ -333,11 +348,11 @@ public final class SpecReader {
 
     /** Notes each unknown field (with the names allowed where it is, and the one likely meant) and skips it. */
     private static final class UnknownFields extends DeserializationProblemHandler {
-        private final Located<?> where;
+        private final Origin where;
         private final Map<String, Integer> lines;
         private final Map<String, String> problems;
 
-        UnknownFields(Located<?> where, Map<String, String> problems) {
+        UnknownFields(Origin where, Map<String, String> problems) {
             this.where = where;
             this.lines = where.lines();
             this.problems = problems;
