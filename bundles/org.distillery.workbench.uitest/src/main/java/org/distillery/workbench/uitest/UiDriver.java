@@ -194,8 +194,8 @@ public class UiDriver {
     }
 
     /**
-     * Launches {@code spec} over 2 ranks on local[2], set in the launch dialog; what the Jobs view showed of it while it
-     * ran and when it ended.
+     * Launches {@code spec} over 2 ranks on local[2], set in the launch dialog; what the Jobs view showed of it while
+     * it ran and when it ended.
      */
     private Map<String, Object> ranks(String spec) throws Exception {
         Map<String, Object> seen = new LinkedHashMap<>();
