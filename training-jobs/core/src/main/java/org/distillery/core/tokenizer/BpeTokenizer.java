@@ -5,6 +5,7 @@ import java.nio.CharBuffer;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.text.Normalizer;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
@@ -14,9 +15,10 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A byte-level BPE tokenizer in GPT-2's scheme: text is split on special tokens, then into pieces
- * by {@link Gpt2PreTokenizer}; each piece's UTF-8 bytes start as one token per byte (so no text is
- * ever unknown: every byte has a token) and merges are applied lowest rank first, leftmost first,
- * as Hugging Face {@code tokenizers} does. No normalizer runs: the text is encoded as given.
+ * by its {@link PreTokenizer} (GPT-2's, or a {@code tokenizer.json}'s regex as Llama 3 and Qwen2 ship);
+ * each piece's UTF-8 bytes start as one token per byte (so no text is ever unknown: every byte has a
+ * token) and merges are applied lowest rank first, leftmost first, as Hugging Face {@code tokenizers}
+ * does. Text is encoded as given, or NFC-normalized first when the tokenizer says so.
  *
  * <p>Immutable and thread-safe; encoded pieces are cached, as in {@code tokenizers}, because
  * natural text repeats its words.
@@ -39,15 +41,34 @@ public final class BpeTokenizer {
     }
 
     /**
+     * How text becomes pieces and pieces tokens, beyond the vocabulary and merges: the pre-tokenizer, whether the text
+     * is NFC-normalized first (between special tokens), and whether a piece that is a token of its own skips the
+     * merges ({@code tokenizers}' {@code ignore_merges}, which Llama 3 sets).
+     */
+    public record Options(PreTokenizer preTokenizer, boolean nfc, boolean ignoreMerges) {
+        /** GPT-2's: its pre-tokenizer, no normalizer, merges always. */
+        public static final Options GPT2 = new Options(PreTokenizer.GPT2, false, false);
+    }
+
+    private final Options options;
+
+    /**
      * @param vocab         token (byte-level string or special token) → id; ids need not be dense
      * @param merges        merge rules, highest priority first
      * @param specialTokens tokens matched verbatim in the text before pre-tokenization; each must be in vocab
      */
     public BpeTokenizer(Map<String, Integer> vocab, List<Merge> merges, List<String> specialTokens) {
-        this(vocab, merges, specialTokens, CACHE_PIECES);
+        this(vocab, merges, specialTokens, Options.GPT2, CACHE_PIECES);
     }
 
-    private BpeTokenizer(Map<String, Integer> vocab, List<Merge> merges, List<String> specialTokens, int cachePieces) {
+    /** As {@link #BpeTokenizer(Map, List, List)}, cutting and merging as {@code options} say. */
+    public BpeTokenizer(Map<String, Integer> vocab, List<Merge> merges, List<String> specialTokens, Options options) {
+        this(vocab, merges, specialTokens, options, CACHE_PIECES);
+    }
+
+    private BpeTokenizer(Map<String, Integer> vocab, List<Merge> merges, List<String> specialTokens, Options options,
+                         int cachePieces) {
+        this.options = options;
         this.cachePieces = cachePieces;
         int maxId = vocab.values().stream().mapToInt(Integer::intValue).max().orElse(-1);
         String[] tokens = new String[maxId + 1];
@@ -95,7 +116,11 @@ public final class BpeTokenizer {
 
     /** The same tokenizer with a cache of {@code pieces} encoded pieces (0: none, as tiktoken), for benchmarks. */
     public BpeTokenizer withPieceCache(int pieces) {
-        return new BpeTokenizer(tokenToId, merges, specialTokens, pieces);
+        return new BpeTokenizer(tokenToId, merges, specialTokens, options, pieces);
+    }
+
+    public Options options() {
+        return options;
     }
 
     public int vocabSize() {
@@ -155,12 +180,24 @@ public final class BpeTokenizer {
         }
     }
 
-    private void encodeOrdinary(String text, int from, int to, IntList out) {
-        if (from >= to) {
+    private void encodeOrdinary(String original, int start, int end, IntList out) {
+        if (start >= end) {
             return;
         }
-        Gpt2PreTokenizer.split(text, from, to, (s, e) -> {
-            String piece = text.substring(s, e);
+        String text = original;
+        int from = start;
+        int to = end;
+        if (options.nfc()) {
+            String segment = original.substring(start, end);
+            if (!Normalizer.isNormalized(segment, Normalizer.Form.NFC)) {
+                text = Normalizer.normalize(segment, Normalizer.Form.NFC);
+                from = 0;
+                to = text.length();
+            }
+        }
+        String normalized = text;
+        options.preTokenizer().split(normalized, from, to, (s, e) -> {
+            String piece = normalized.substring(s, e);
             int[] ids = cache.get(piece);
             if (ids == null) {
                 ids = bpe(piece);
@@ -172,8 +209,17 @@ public final class BpeTokenizer {
         });
     }
 
-    /** Applies the merges to one piece: lowest rank first, leftmost first among equal ranks. */
+    /**
+     * Applies the merges to one piece: lowest rank first, leftmost first among equal ranks; with ignore_merges, a piece
+     * that is a token of its own is that token.
+     */
     private int[] bpe(String piece) {
+        if (options.ignoreMerges()) {
+            Integer whole = tokenToId.get(ByteLevel.encode(piece));
+            if (whole != null) {
+                return new int[] {whole};
+            }
+        }
         byte[] bytes = piece.getBytes(StandardCharsets.UTF_8);
         int n = bytes.length;
         int[] sym = new int[n];

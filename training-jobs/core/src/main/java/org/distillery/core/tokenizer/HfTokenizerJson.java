@@ -47,8 +47,22 @@ public final class HfTokenizerJson {
             t.put("normalized", false);
             t.put("special", true);
         }
-        root.putNull("normalizer");
-        root.set("pre_tokenizer", byteLevel(false, true));
+        BpeTokenizer.Options o = tokenizer.options();
+        if (o.nfc()) {
+            root.putObject("normalizer").put("type", "NFC");
+        } else {
+            root.putNull("normalizer");
+        }
+        if (o.preTokenizer() instanceof PreTokenizer.Regex r) {
+            ObjectNode seq = root.putObject("pre_tokenizer").put("type", "Sequence");
+            ArrayNode list = seq.putArray("pretokenizers");
+            ObjectNode split = list.addObject().put("type", "Split");
+            split.putObject("pattern").put("Regex", r.regex());
+            split.put("behavior", "Isolated").put("invert", false);
+            list.add(byteLevel(false, false).put("use_regex", false));
+        } else {
+            root.set("pre_tokenizer", byteLevel(false, true));
+        }
         root.set("post_processor", byteLevel(true, false));
         root.set("decoder", byteLevel(true, true));
         ObjectNode model = root.putObject("model");
@@ -59,6 +73,9 @@ public final class HfTokenizerJson {
         model.put("end_of_word_suffix", "");
         model.put("fuse_unk", false);
         model.put("byte_fallback", false);
+        if (o.ignoreMerges()) {
+            model.put("ignore_merges", true);
+        }
         ObjectNode vocab = model.putObject("vocab");
         tokenizer.vocab().entrySet().stream()
                 .sorted(Map.Entry.comparingByValue())
@@ -111,18 +128,14 @@ public final class HfTokenizerJson {
         }
         JsonNode model = require(root, "model", source);
         expect(model, "type", "BPE", source, "model.type");
-        if (!root.path("normalizer").isNull() && !root.path("normalizer").isMissingNode()) {
-            throw new DistilleryException(source + ": field 'normalizer' must be null: Distillery's byte-level BPE"
-                    + " encodes text as given (prep normalizes it before tokenizing)");
+        if (model.path("byte_fallback").asBoolean(false)) {
+            throw new DistilleryException(source + ": field 'model.byte_fallback' is true: a SentencePiece-style"
+                    + " tokenizer (Llama 2, Mistral), which Distillery does not read; it reads byte-level BPE tokenizers"
+                    + " (GPT-2, Llama 3, Qwen2)");
         }
-        JsonNode pre = require(root, "pre_tokenizer", source);
-        expect(pre, "type", "ByteLevel", source, "pre_tokenizer.type");
-        if (pre.path("add_prefix_space").asBoolean(false)) {
-            throw new DistilleryException(source + ": field 'pre_tokenizer.add_prefix_space' must be false");
-        }
-        if (!pre.path("use_regex").asBoolean(true)) {
-            throw new DistilleryException(source + ": field 'pre_tokenizer.use_regex' must be true (GPT-2 splitting)");
-        }
+        boolean nfc = normalizer(root.path("normalizer"), source);
+        PreTokenizer pre = preTokenizer(require(root, "pre_tokenizer", source), source);
+        boolean ignoreMerges = model.path("ignore_merges").asBoolean(false);
         JsonNode vocabNode = require(model, "vocab", source);
         Map<String, Integer> vocab = new LinkedHashMap<>();
         vocabNode.fields().forEachRemaining(e -> vocab.put(e.getKey(), e.getValue().asInt()));
@@ -151,10 +164,98 @@ public final class HfTokenizerJson {
             specials.add(content);
         }
         try {
-            return new BpeTokenizer(vocab, merges, specials);
+            return new BpeTokenizer(vocab, merges, specials, new BpeTokenizer.Options(pre, nfc, ignoreMerges));
         } catch (IllegalArgumentException e) {
             throw new DistilleryException(source + ": " + e.getMessage());
         }
+    }
+
+    /** Whether the normalizer is NFC (alone or in a sequence of NFCs); none is false; any other is an error. */
+    private static boolean normalizer(JsonNode n, String source) {
+        if (n.isNull() || n.isMissingNode()) {
+            return false;
+        }
+        String type = n.path("type").asText();
+        if (type.equals("NFC")) {
+            return true;
+        }
+        if (type.equals("Sequence")) {
+            boolean any = false;
+            for (JsonNode each : n.path("normalizers")) {
+                any |= normalizer(each, source);
+            }
+            return any;
+        }
+        throw new DistilleryException(source + ": field 'normalizer' is '" + type + "'; Distillery reads none or NFC"
+                + " (byte-level BPE as GPT-2, Llama 3 and Qwen2 ship it)");
+    }
+
+    /**
+     * GPT-2's {@code ByteLevel} (its own regex), or a {@code Sequence} of a {@code Split} (a regex, behavior
+     * Isolated) and a {@code ByteLevel} without a regex, as Llama 3 and Qwen2 ship theirs. Anything else (a
+     * SentencePiece-style {@code Metaspace}, other split behaviors) is an error naming it.
+     */
+    private static PreTokenizer preTokenizer(JsonNode pre, String source) {
+        String type = pre.path("type").asText();
+        switch (type) {
+            case "ByteLevel" -> {
+                byteLevelWithout(pre, source, "pre_tokenizer");
+                if (!pre.path("use_regex").asBoolean(true)) {
+                    throw new DistilleryException(source + ": field 'pre_tokenizer.use_regex' is false with no Split"
+                            + " before it: the text would not be split into words at all");
+                }
+                return PreTokenizer.GPT2;
+            }
+            case "Sequence" -> {
+                JsonNode list = pre.path("pretokenizers");
+                if (list.size() != 2 || !list.get(0).path("type").asText().equals("Split")
+                        || !list.get(1).path("type").asText().equals("ByteLevel")) {
+                    throw new DistilleryException(source + ": field 'pre_tokenizer' is a Sequence of "
+                            + types(list) + "; Distillery reads [Split, ByteLevel] (Llama 3, Qwen2) or GPT-2's ByteLevel");
+                }
+                JsonNode split = list.get(0);
+                byteLevelWithout(list.get(1), source, "pre_tokenizer.pretokenizers[1]");
+                if (list.get(1).path("use_regex").asBoolean(true)) {
+                    throw new DistilleryException(source + ": field 'pre_tokenizer.pretokenizers[1].use_regex' must be"
+                            + " false after a Split (the Split cuts the words)");
+                }
+                if (!split.path("behavior").asText().equals("Isolated") || split.path("invert").asBoolean(false)) {
+                    throw new DistilleryException(source + ": field 'pre_tokenizer.pretokenizers[0]' is a Split with"
+                            + " behavior '" + split.path("behavior").asText() + "' and invert "
+                            + split.path("invert").asBoolean(false) + "; Distillery reads behavior Isolated, invert false");
+                }
+                JsonNode pattern = split.path("pattern");
+                String regex = pattern.has("Regex") ? pattern.get("Regex").asText()
+                        : pattern.has("String") ? java.util.regex.Pattern.quote(pattern.get("String").asText()) : null;
+                if (regex == null) {
+                    throw new DistilleryException(source + ": field 'pre_tokenizer.pretokenizers[0].pattern' must hold"
+                            + " 'Regex' or 'String', found " + pattern);
+                }
+                try {
+                    return PreTokenizer.Regex.of(regex);
+                } catch (java.util.regex.PatternSyntaxException e) {
+                    throw new DistilleryException(source + ": field 'pre_tokenizer.pretokenizers[0].pattern.Regex' is"
+                            + " no regex Java reads: " + e.getDescription() + " at index " + e.getIndex());
+                }
+            }
+            case "Metaspace" -> throw new DistilleryException(source + ": field 'pre_tokenizer' is 'Metaspace': a"
+                    + " SentencePiece-style tokenizer (Llama 2, Mistral), which Distillery does not read; it reads"
+                    + " byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2)");
+            default -> throw new DistilleryException(source + ": field 'pre_tokenizer.type' is '" + type
+                    + "'; Distillery reads ByteLevel (GPT-2) or a Sequence of Split and ByteLevel (Llama 3, Qwen2)");
+        }
+    }
+
+    private static void byteLevelWithout(JsonNode byteLevel, String source, String path) {
+        if (byteLevel.path("add_prefix_space").asBoolean(false)) {
+            throw new DistilleryException(source + ": field '" + path + ".add_prefix_space' must be false");
+        }
+    }
+
+    private static String types(JsonNode list) {
+        List<String> t = new ArrayList<>();
+        list.forEach(n -> t.add(n.path("type").asText()));
+        return t.toString();
     }
 
     private static JsonNode require(JsonNode node, String field, String source) {
