@@ -416,6 +416,126 @@ class JavaKernels implements Kernels {
         columnSums(dy, xhat, dgain, dbias);
     }
 
+    @Override
+    public void rmsNorm(INDArray x, INDArray gain, double eps, INDArray y, INDArray rstd) {
+        int n = (int) x.rows();
+        int c = (int) x.columns();
+        FloatBuffer xs = buffer(x);
+        FloatBuffer g = buffer(gain);
+        FloatBuffer ys = buffer(y);
+        FloatBuffer rs = buffer(rstd);
+        rows(n, c, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int o = r * c;
+                float ms = 0;
+                for (int j = 0; j < c; j++) {
+                    float v = xs.get(o + j);
+                    ms += v * v;
+                }
+                float inv = (float) (1.0 / Math.sqrt(ms / c + eps));
+                rs.put(r, inv);
+                for (int j = 0; j < c; j++) {
+                    ys.put(o + j, xs.get(o + j) * inv * g.get(j));
+                }
+            }
+        });
+    }
+
+    @Override
+    public void rmsNormBackward(INDArray dy, INDArray x, INDArray rstd, INDArray gain, INDArray dgain, INDArray dx,
+                                boolean accumulate) {
+        int n = (int) dy.rows();
+        int c = (int) dy.columns();
+        FloatBuffer d = buffer(dy);
+        FloatBuffer xs = buffer(x);
+        FloatBuffer rs = buffer(rstd);
+        FloatBuffer g = buffer(gain);
+        FloatBuffer out = buffer(dx);
+        // dx_j = r (g_j dy_j - x_j r^2 mean_k(g_k dy_k x_k)): rows are independent
+        rows(n, c, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int o = r * c;
+                float m = 0;
+                for (int j = 0; j < c; j++) {
+                    m += g.get(j) * d.get(o + j) * xs.get(o + j);
+                }
+                m /= c;
+                float inv = rs.get(r);
+                float k = inv * inv * m;
+                for (int j = 0; j < c; j++) {
+                    float v = inv * (g.get(j) * d.get(o + j) - xs.get(o + j) * k);
+                    out.put(o + j, accumulate ? out.get(o + j) + v : v);
+                }
+            }
+        });
+        // dgain_j = sum over rows of dy_j x_j r, down each column in row order (deterministic)
+        FloatBuffer dg = buffer(dgain);
+        for (int j = 0; j < c; j++) {
+            float sum = 0;
+            for (int r = 0; r < n; r++) {
+                sum += d.get(r * c + j) * xs.get(r * c + j) * rs.get(r);
+            }
+            dg.put(j, dg.get(j) + sum);
+        }
+    }
+
+    @Override
+    public void rope(INDArray x, int time, int heads, INDArray cos, INDArray sin, boolean inverse) {
+        int n = (int) x.rows();
+        int width = (int) x.columns();
+        int d = width / heads;
+        int half = d / 2;
+        FloatBuffer xs = buffer(x);
+        FloatBuffer cs = buffer(cos);
+        FloatBuffer ss = buffer(sin);
+        float sign = inverse ? -1f : 1f;
+        rows(n, width, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int pos = r % time;
+                for (int h = 0; h < heads; h++) {
+                    int o = r * width + h * d;
+                    for (int i = 0; i < half; i++) {
+                        float co = cs.get(pos * half + i);
+                        float si = sign * ss.get(pos * half + i);
+                        float a = xs.get(o + i);
+                        float b = xs.get(o + i + half);
+                        xs.put(o + i, a * co - b * si);
+                        xs.put(o + i + half, b * co + a * si);
+                    }
+                }
+            }
+        });
+    }
+
+    @Override
+    public void swiglu(INDArray gate, INDArray up, INDArray out) {
+        FloatBuffer g = buffer(gate);
+        FloatBuffer u = buffer(up);
+        FloatBuffer o = buffer(out);
+        int n = (int) gate.length();
+        for (int i = 0; i < n; i++) {
+            float v = g.get(i);
+            o.put(i, v / (1f + (float) Math.exp(-v)) * u.get(i));
+        }
+    }
+
+    @Override
+    public void swigluBackward(INDArray dout, INDArray gate, INDArray up, INDArray dgate, INDArray dup) {
+        FloatBuffer d = buffer(dout);
+        FloatBuffer g = buffer(gate);
+        FloatBuffer u = buffer(up);
+        FloatBuffer dg = buffer(dgate);
+        FloatBuffer du = buffer(dup);
+        int n = (int) gate.length();
+        for (int i = 0; i < n; i++) {
+            float v = g.get(i);
+            float s = 1f / (1f + (float) Math.exp(-v)); // sigmoid; silu = v s, silu' = s (1 + v (1 - s))
+            float dv = d.get(i);
+            dg.put(i, dv * u.get(i) * s * (1f + v * (1f - s)));
+            du.put(i, dv * v * s);
+        }
+    }
+
     /** {@code target[offset + j] += values[j]}. */
     static void addInto(INDArray target, int offset, float[] values) {
         FloatBuffer t = buffer(target);

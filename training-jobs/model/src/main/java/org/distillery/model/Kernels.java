@@ -84,6 +84,33 @@ interface Kernels {
     void layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gain, INDArray dgain, INDArray dbias,
                            INDArray dx, boolean accumulate);
 
+    /**
+     * RMSNorm over rows (the Llama family's): {@code y = x * rstd * gain}, {@code rstd = 1 / sqrt(mean(x^2) + eps)}
+     * one per row.
+     */
+    void rmsNorm(INDArray x, INDArray gain, double eps, INDArray y, INDArray rstd);
+
+    /**
+     * Backward of RMSNorm: accumulates dgain, and writes dL/dx into {@code dx}, or adds it there when
+     * {@code accumulate} (a residual stream's gradient).
+     */
+    void rmsNormBackward(INDArray dy, INDArray x, INDArray rstd, INDArray gain, INDArray dgain, INDArray dx,
+                         boolean accumulate);
+
+    /**
+     * Rotary position embedding, in place, on rows {@code [B*T, heads * d]} (a row's position is its index mod
+     * {@code time}), in Hugging Face's rotate-half layout: dims i and i + d/2 of each head turn together by
+     * {@code pos * theta^(-2i/d)}, whose cosines and sines are {@code cos}, {@code sin} {@code [time, d/2]}
+     * ({@link RotaryTables}). {@code inverse} turns the other way: the backward, which is the transpose.
+     */
+    void rope(INDArray x, int time, int heads, INDArray cos, INDArray sin, boolean inverse);
+
+    /** The SiLU-gated unit of a Llama MLP: {@code out = silu(gate) * up}. */
+    void swiglu(INDArray gate, INDArray up, INDArray out);
+
+    /** Backward of {@link #swiglu}: {@code dgate = dout * up * silu'(gate)}, {@code dup = dout * silu(gate)}. */
+    void swigluBackward(INDArray dout, INDArray gate, INDArray up, INDArray dgate, INDArray dup);
+
     /** GELU (tanh form) into out; returns what {@link #geluBackward} needs besides x. */
     INDArray gelu(INDArray x, INDArray out);
 

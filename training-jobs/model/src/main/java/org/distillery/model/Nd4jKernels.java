@@ -71,6 +71,66 @@ final class Nd4jKernels implements Kernels {
     }
 
     @Override
+    public void rmsNorm(INDArray x, INDArray gain, double eps, INDArray y, INDArray rstd) {
+        INDArray ms = x.mul(x).mean(true, 1).addi(eps);
+        rstd.assign(Transforms.pow(ms, -0.5, false).reshape(rstd.shape()));
+        y.assign(x.mulColumnVector(rstd.reshape(rstd.length(), 1)).muliRowVector(gain));
+    }
+
+    @Override
+    public void rmsNormBackward(INDArray dy, INDArray x, INDArray rstd, INDArray gain, INDArray dgain, INDArray dx,
+                                boolean accumulate) {
+        INDArray r = rstd.reshape(rstd.length(), 1);
+        dgain.addi(dy.mul(x).muliColumnVector(r).sum(0));
+        INDArray gdy = dy.mulRowVector(gain);
+        INDArray k = gdy.mul(x).mean(true, 1).muli(r).muli(r);
+        INDArray grad = gdy.subi(x.mulColumnVector(k)).muliColumnVector(r);
+        if (accumulate) {
+            dx.addi(grad);
+        } else {
+            dx.assign(grad);
+        }
+    }
+
+    @Override
+    public void rope(INDArray x, int time, int heads, INDArray cos, INDArray sin, boolean inverse) {
+        long rows = x.rows();
+        int d = (int) (x.columns() / heads);
+        int half = d / 2;
+        // [B*T, heads, d] → per head, the two halves as [B, T, d/2] views, turned by the [T, d/2] tables
+        INDArray v = x.reshape('c', rows / time, time, heads, d);
+        INDArray c = cos.reshape('c', 1, time, half);
+        INDArray s = inverse ? sin.neg().reshape('c', 1, time, half) : sin.reshape('c', 1, time, half);
+        for (int h = 0; h < heads; h++) {
+            INDArray a = v.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(h),
+                    NDArrayIndex.interval(0, half));
+            INDArray b = v.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(h),
+                    NDArrayIndex.interval(half, d));
+            INDArray a0 = a.dup();
+            INDArray cb = c.broadcast(a.shape());
+            INDArray sb = s.broadcast(a.shape());
+            a.assign(a0.mul(cb).subi(b.mul(sb)));
+            b.assign(b.mul(cb).addi(a0.muli(sb)));
+        }
+        if (v.data() != x.data()) { // a reshape that had to copy: write back
+            x.assign(v.reshape(x.shape()));
+        }
+    }
+
+    @Override
+    public void swiglu(INDArray gate, INDArray up, INDArray out) {
+        out.assign(gate.mul(Transforms.sigmoid(gate, true)).muli(up));
+    }
+
+    @Override
+    public void swigluBackward(INDArray dout, INDArray gate, INDArray up, INDArray dgate, INDArray dup) {
+        INDArray s = Transforms.sigmoid(gate, true);
+        dup.assign(dout.mul(gate).muli(s));
+        // silu' = s (1 + g (1 - s))
+        dgate.assign(dout.mul(up).muli(s).muli(s.rsub(1).muli(gate).addi(1)));
+    }
+
+    @Override
     public void layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gain, INDArray dgain,
                                   INDArray dbias, INDArray dx, boolean accumulate) {
         dgain.addi(dy.mul(xhat).sum(0));

@@ -1,0 +1,129 @@
+package org.distillery.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The Llama family's kernels in every engine (issue 22): RMSNorm and the SiLU-gated unit forward and backward against
+ * SameDiff's autodiff of the same math; rotary embeddings against a hand computation in double (Hugging Face's
+ * rotate-half layout), their backward as the rotation's transpose ({@code <R x, w> = <x, R^T w>}). Shapes are no
+ * multiples of any vector width.
+ */
+class LlamaKernelsTest {
+    private static final int ROWS = 13;
+    private static final int COLS = 37;
+    private static final double EPS = 1e-5;
+
+    private static INDArray random(long seed, long... shape) {
+        return Nd4j.rand(Nd4j.getRandomFactory().getNewRandomInstance(seed), shape).castTo(DataType.FLOAT).subi(0.5)
+                .muli(4);
+    }
+
+    private static void close(INDArray want, INDArray got, double tolerance, String what) {
+        double err = want.castTo(DataType.DOUBLE).sub(got.castTo(DataType.DOUBLE)).amaxNumber().doubleValue()
+                / Math.max(1.0, want.amaxNumber().doubleValue());
+        assertEquals(0.0, err, tolerance, what);
+    }
+
+    @ParameterizedTest
+    @MethodSource("org.distillery.model.GptTest#kernels")
+    void rmsNormMatchesAutodiff(Kernels k) {
+        INDArray x = random(1, ROWS, COLS);
+        INDArray gain = random(2, COLS);
+        INDArray w = random(3, ROWS, COLS); // the loss is sum(w * y): dL/dy = w
+        SameDiff sd = SameDiff.create();
+        SDVariable sx = sd.var("x", x.dup());
+        SDVariable sg = sd.var("g", gain.dup());
+        SDVariable ms = sx.mul(sx).mean(true, 1).add(EPS);
+        SDVariable y = sx.div(sd.math.sqrt(ms)).mul(sg);
+        sd.identity("y", y);
+        y.mul(sd.constant("w", w)).sum().rename("loss");
+        sd.setLossVariables("loss");
+        Map<String, INDArray> grads = sd.calculateGradients(Map.of(), List.of("x", "g"));
+        INDArray want = sd.output(Map.<String, INDArray>of(), "y").get("y");
+
+        INDArray out = Nd4j.create(DataType.FLOAT, ROWS, COLS);
+        INDArray rstd = Nd4j.create(DataType.FLOAT, ROWS);
+        k.rmsNorm(x, gain, EPS, out, rstd);
+        close(want, out, 1e-5, "rmsNorm " + k.name());
+        INDArray dgain = Nd4j.zeros(DataType.FLOAT, COLS);
+        INDArray dx = Nd4j.create(DataType.FLOAT, ROWS, COLS);
+        k.rmsNormBackward(w, x, rstd, gain, dgain, dx, false);
+        close(grads.get("x"), dx, 1e-5, "rmsNorm dx " + k.name());
+        close(grads.get("g"), dgain, 1e-5, "rmsNorm dgain " + k.name());
+        INDArray residual = Nd4j.ones(DataType.FLOAT, ROWS, COLS);
+        k.rmsNormBackward(w, x, rstd, gain, dgain, residual, true);
+        close(dx.add(1), residual, 1e-6, "rmsNorm backward accumulates " + k.name());
+    }
+
+    @ParameterizedTest
+    @MethodSource("org.distillery.model.GptTest#kernels")
+    void swigluMatchesAutodiff(Kernels k) {
+        INDArray gate = random(4, ROWS, COLS);
+        INDArray up = random(5, ROWS, COLS);
+        INDArray w = random(6, ROWS, COLS);
+        SameDiff sd = SameDiff.create();
+        SDVariable g = sd.var("gate", gate.dup());
+        SDVariable u = sd.var("up", up.dup());
+        SDVariable y = g.mul(sd.nn.sigmoid(g)).mul(u);
+        sd.identity("y", y);
+        y.mul(sd.constant("w", w)).sum().rename("loss");
+        sd.setLossVariables("loss");
+        Map<String, INDArray> grads = sd.calculateGradients(Map.of(), List.of("gate", "up"));
+        INDArray want = sd.output(Map.<String, INDArray>of(), "y").get("y");
+
+        INDArray out = Nd4j.create(DataType.FLOAT, ROWS, COLS);
+        k.swiglu(gate, up, out);
+        close(want, out, 1e-5, "swiglu " + k.name());
+        INDArray dgate = Nd4j.create(DataType.FLOAT, ROWS, COLS);
+        INDArray dup = Nd4j.create(DataType.FLOAT, ROWS, COLS);
+        k.swigluBackward(w, gate, up, dgate, dup);
+        close(grads.get("gate"), dgate, 1e-5, "swiglu dgate " + k.name());
+        close(grads.get("up"), dup, 1e-5, "swiglu dup " + k.name());
+    }
+
+    @ParameterizedTest
+    @MethodSource("org.distillery.model.GptTest#kernels")
+    void ropeTurnsPairsOfHalvesAndItsBackwardIsTheTranspose(Kernels k) {
+        int batch = 2;
+        int time = 7;
+        int heads = 3;
+        int d = 10;
+        double theta = 10000;
+        RotaryTables t = RotaryTables.of(time, d, theta);
+        INDArray x = random(7, batch * time, heads * d);
+        INDArray turned = x.dup();
+        k.rope(turned, time, heads, t.cos(), t.sin(), false);
+        for (int r = 0; r < batch * time; r++) {
+            int pos = r % time;
+            for (int h = 0; h < heads; h++) {
+                for (int i = 0; i < d / 2; i++) {
+                    double angle = pos * Math.pow(theta, -2.0 * i / d);
+                    double a = x.getDouble(r, h * d + i);
+                    double b = x.getDouble(r, h * d + i + d / 2);
+                    assertEquals(a * Math.cos(angle) - b * Math.sin(angle), turned.getDouble(r, h * d + i), 1e-5,
+                            k.name() + " row " + r + " head " + h + " dim " + i);
+                    assertEquals(b * Math.cos(angle) + a * Math.sin(angle), turned.getDouble(r, h * d + i + d / 2),
+                            1e-5, k.name() + " row " + r + " head " + h + " dim " + (i + d / 2));
+                }
+            }
+        }
+        INDArray w = random(8, batch * time, heads * d);
+        INDArray back = w.dup();
+        k.rope(back, time, heads, t.cos(), t.sin(), true);
+        double lhs = turned.castTo(DataType.DOUBLE).mul(w.castTo(DataType.DOUBLE)).sumNumber().doubleValue();
+        double rhs = x.castTo(DataType.DOUBLE).mul(back.castTo(DataType.DOUBLE)).sumNumber().doubleValue();
+        assertEquals(lhs, rhs, 1e-4 * Math.abs(lhs), "<R x, w> = <x, R^T w>: the inverse is the backward");
+        k.rope(turned, time, heads, t.cos(), t.sin(), true);
+        close(x, turned, 1e-6, "turning back gives x " + k.name());
+    }
+}
