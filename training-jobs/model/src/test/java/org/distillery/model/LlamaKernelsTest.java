@@ -34,22 +34,32 @@ class LlamaKernelsTest {
         assertEquals(0.0, err, tolerance, what);
     }
 
+    /** SameDiff's value of {@code y} and the gradients of {@code sum(w * y)} for each input, by name ("y": the value). */
+    private static Map<String, INDArray> autodiff(Map<String, INDArray> inputs, INDArray w,
+                                                  java.util.function.BiFunction<SameDiff, Map<String, SDVariable>,
+                                                          SDVariable> y) {
+        SameDiff sd = SameDiff.create();
+        Map<String, SDVariable> vars = new java.util.LinkedHashMap<>();
+        inputs.forEach((name, value) -> vars.put(name, sd.var(name, value.dup())));
+        SDVariable out = y.apply(sd, vars);
+        sd.identity("y", out);
+        out.mul(sd.constant("w", w)).sum().rename("loss");
+        sd.setLossVariables("loss");
+        Map<String, INDArray> result = new java.util.HashMap<>(sd.calculateGradients(Map.of(),
+                List.copyOf(inputs.keySet())));
+        result.put("y", sd.output(Map.<String, INDArray>of(), "y").get("y"));
+        return result;
+    }
+
     @ParameterizedTest
     @MethodSource("org.distillery.model.GptTest#kernels")
     void rmsNormMatchesAutodiff(Kernels k) {
         INDArray x = random(1, ROWS, COLS);
         INDArray gain = random(2, COLS);
         INDArray w = random(3, ROWS, COLS); // the loss is sum(w * y): dL/dy = w
-        SameDiff sd = SameDiff.create();
-        SDVariable sx = sd.var("x", x.dup());
-        SDVariable sg = sd.var("g", gain.dup());
-        SDVariable ms = sx.mul(sx).mean(true, 1).add(EPS);
-        SDVariable y = sx.div(sd.math.sqrt(ms)).mul(sg);
-        sd.identity("y", y);
-        y.mul(sd.constant("w", w)).sum().rename("loss");
-        sd.setLossVariables("loss");
-        Map<String, INDArray> grads = sd.calculateGradients(Map.of(), List.of("x", "g"));
-        INDArray want = sd.output(Map.<String, INDArray>of(), "y").get("y");
+        Map<String, INDArray> grads = autodiff(Map.of("x", x, "g", gain), w, (sd, v) -> v.get("x")
+                .div(sd.math.sqrt(v.get("x").mul(v.get("x")).mean(true, 1).add(EPS))).mul(v.get("g")));
+        INDArray want = grads.get("y");
 
         INDArray out = Nd4j.create(DataType.FLOAT, ROWS, COLS);
         INDArray rstd = Nd4j.create(DataType.FLOAT, ROWS);
@@ -71,15 +81,9 @@ class LlamaKernelsTest {
         INDArray gate = random(4, ROWS, COLS);
         INDArray up = random(5, ROWS, COLS);
         INDArray w = random(6, ROWS, COLS);
-        SameDiff sd = SameDiff.create();
-        SDVariable g = sd.var("gate", gate.dup());
-        SDVariable u = sd.var("up", up.dup());
-        SDVariable y = g.mul(sd.nn.sigmoid(g)).mul(u);
-        sd.identity("y", y);
-        y.mul(sd.constant("w", w)).sum().rename("loss");
-        sd.setLossVariables("loss");
-        Map<String, INDArray> grads = sd.calculateGradients(Map.of(), List.of("gate", "up"));
-        INDArray want = sd.output(Map.<String, INDArray>of(), "y").get("y");
+        Map<String, INDArray> grads = autodiff(Map.of("gate", gate, "up", up), w, (sd, v) -> v.get("gate")
+                .mul(sd.nn.sigmoid(v.get("gate"))).mul(v.get("up")));
+        INDArray want = grads.get("y");
 
         INDArray out = Nd4j.create(DataType.FLOAT, ROWS, COLS);
         k.swiglu(gate, up, out);
