@@ -125,8 +125,10 @@ final class RankTask extends scala.runtime.AbstractFunction1<scala.collection.It
         } catch (DistilleryException e) {
             return Outcome.failed(rank, e.getMessage());
         } catch (IOException e) {
+            String why = String.valueOf(e.getMessage());
+            String own = "rank " + rank + ": ";
             throw new java.io.UncheckedIOException("rank " + rank + " of " + ranks + " (stage attempt "
-                    + task.stageAttemptNumber() + "): " + e.getMessage(), e);
+                    + task.stageAttemptNumber() + "): " + (why.startsWith(own) ? why.substring(own.length()) : why), e);
         }
     }
 
