@@ -143,7 +143,16 @@ final class DistributedTraining {
             RankTask.Plan plan = new RankTask.Plan(work.job(), Files.readString(specFile), specFile.toString(), sent,
                     where(data), where(output), run.runId(), driverHost, relay.address().getPort(), secret,
                     work.distributed().timeoutS(), Distillery.version(), work.teacher(), work.teacherLogits());
-            List<RankTask.Outcome> outcomes = launch(spark, work.distributed().ranks(), plan, master);
+            List<RankTask.Outcome> outcomes;
+            try {
+                outcomes = launch(spark, work.distributed().ranks(), plan, master);
+            } catch (RuntimeException e) {
+                if (org.distillery.core.progress.GracefulStop.requested()) { // SIGTERM: Spark's hook ended the job
+                    throw new org.distillery.core.progress.JobStoppedException("stopped on request: Spark ended the"
+                            + " ranks; the newest checkpoint in " + output + " is where --resume goes on");
+                }
+                throw e;
+            }
             relay.drain(java.time.Duration.ofSeconds(30));
             return firstErrorOrLead(outcomes);
         }
