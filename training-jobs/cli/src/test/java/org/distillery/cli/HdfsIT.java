@@ -194,7 +194,11 @@ class HdfsIT {
     }
 
     static Ran distillery(Map<String, String> env, String... args) throws Exception {
-        List<String> cmd = TrainKillResumeIT.command(dir.resolve("work"));
+        return distillery(dir.resolve("work"), env, args);
+    }
+
+    static Ran distillery(Path work, Map<String, String> env, String... args) throws Exception {
+        List<String> cmd = TrainKillResumeIT.command(work);
         cmd.add("--progress=none");
         cmd.addAll(List.of(args));
         Path out = Files.createTempFile(dir, "stdout", ".txt");
@@ -309,5 +313,30 @@ class HdfsIT {
         org.distillery.model.Checkpoint ck = org.distillery.model.Checkpoint.read(student);
         assertEquals(6, ck.header().step());
         assertEquals(1, ck.header().model().nLayer());
+    }
+
+    /**
+     * train over 2 ranks (local[2]) with its data and its output on HDFS: each rank fetches the shards into its own
+     * cache, rank 0 alone writes checkpoints through its mirror of the HDFS folder, and the driver logs the model it
+     * fetches back. The curve equals a one-process run's of the same spec into a local folder.
+     */
+    @Test
+    void trainOverRanksReadsItsDataFromHdfsAndWritesItsCheckpointsThere() throws Exception {
+        Path prep = org.distillery.model.TinyPrep.write(dir.resolve("ranks-prep"), 40, false);
+        fs.copyFromLocalFile(new org.apache.hadoop.fs.Path(prep.toUri()), new org.apache.hadoop.fs.Path("/data/ranks"));
+        Path spec = TinySpecs.train(dir, "ranks", Path.of("unused"), 6, 1, "checkpoints: {every: 3, keep: 1}");
+        Files.writeString(spec, Files.readString(spec).replace("path: unused", "path: " + hdfs.uri() + "/data/ranks")
+                .replace("batch_size: 2,", "batch_size: 2, grad_accum: 2,"));
+        Ran two = distillery(dir.resolve("work-ranks"), Map.of(), "train", spec.toString(),
+                "--ranks", "2", "--master", "local[2]", "--out", hdfs.uri() + "/train/ranks");
+        assertEquals(0, two.exit(), two.stderr());
+        assertEquals(List.of("checkpoints", "model.ckpt"), hdfs.names("/train/ranks"));
+        assertEquals(List.of("step-00000006.ckpt"), hdfs.names("/train/ranks/checkpoints"), "keep: 1");
+        assertTrue(two.stdout().contains("model          " + hdfs.uri() + "/train/ranks/model.ckpt"), two.stdout());
+        Ran one = distillery(dir.resolve("work-one"), Map.of(), "train", spec.toString(),
+                "--out", dir.resolve("one").toString());
+        assertEquals(0, one.exit(), one.stderr());
+        TrainKillResumeIT.assertSameCurve(TrainKillResumeIT.lossCurve(dir.resolve("work-one")),
+                TrainKillResumeIT.lossCurve(dir.resolve("work-ranks")), 1e-5, "2 ranks on HDFS against 1 process");
     }
 }
