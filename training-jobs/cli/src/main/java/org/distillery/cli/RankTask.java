@@ -183,28 +183,12 @@ final class RankTask extends scala.runtime.AbstractFunction1<scala.collection.It
     }
 
     /** The ranks of a barrier stage: gradients summed over the ring, the start agreed through Spark. */
-    private static final class BarrierRanks implements DataParallel {
-        private final DataParallel ring;
+    private static final class BarrierRanks extends DataParallel.Ring {
         private final BarrierTaskContext task;
 
         BarrierRanks(RingAllReduce ring, BarrierTaskContext task) {
-            this.ring = DataParallel.over(ring);
+            super(ring);
             this.task = task;
-        }
-
-        @Override
-        public int rank() {
-            return ring.rank();
-        }
-
-        @Override
-        public int ranks() {
-            return ring.ranks();
-        }
-
-        @Override
-        public void sum(java.nio.FloatBuffer values) throws IOException {
-            ring.sum(values);
         }
 
         /** Every rank learns every other's problem: all fail with the first one's words. */

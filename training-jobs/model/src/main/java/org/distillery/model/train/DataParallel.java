@@ -90,21 +90,30 @@ public interface DataParallel {
 
     /** The ranks of a ring all-reduce. */
     static DataParallel over(RingAllReduce ring) {
-        return new DataParallel() {
-            @Override
-            public int rank() {
-                return ring.rank();
-            }
+        return new Ring(ring);
+    }
 
-            @Override
-            public int ranks() {
-                return ring.ranks();
-            }
+    /** The ranks of a ring all-reduce; a launcher with its own way to agree on the start overrides {@link #ready}. */
+    class Ring implements DataParallel {
+        private final RingAllReduce ring;
 
-            @Override
-            public void sum(FloatBuffer values) throws IOException {
-                ring.sum(values);
-            }
-        };
+        public Ring(RingAllReduce ring) {
+            this.ring = ring;
+        }
+
+        @Override
+        public int rank() {
+            return ring.rank();
+        }
+
+        @Override
+        public int ranks() {
+            return ring.ranks();
+        }
+
+        @Override
+        public void sum(FloatBuffer values) throws IOException {
+            ring.sum(values);
+        }
     }
 }
