@@ -16,12 +16,18 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
- * GPT-2 with its forward and backward pass written out on ND4J arrays, as llm.c does in C: every
- * matrix product is one BLAS call on a whole batch, activations are kept only as long as the
- * backward pass needs them, and nothing is rebuilt per step. SameDiff builds the same network as a
- * graph ({@link GptGraph}); tests check this pass's gradients against SameDiff's autodiff.
+ * A decoder-only transformer, GPT-2 or the Llama family ({@link GptConfig#llama()}), with its forward and
+ * backward pass written out on ND4J arrays, as llm.c does in C: every matrix product is one BLAS call on a
+ * whole batch, activations are kept only as long as the backward pass needs them, and nothing is rebuilt per
+ * step. SameDiff builds the same networks as graphs ({@code GptGraph}, {@code LlamaGraph}); tests check this
+ * pass's gradients against SameDiff's autodiff.
  *
- * <p>Shapes: B sequences of T tokens, N = B*T rows, C = n_embd, H heads of size D = C/H, V = vocab.
+ * <p>A Llama block is pre-RMSNorm attention with rotary positions and grouped-query heads, then a
+ * pre-RMSNorm SiLU-gated MLP. Its key/value heads are repeated to the query heads before the same fused
+ * attention kernels GPT-2 uses, and their gradients summed back after.
+ *
+ * <p>Shapes: B sequences of T tokens, N = B*T rows, C = n_embd, H heads of size D = C/H, K key/value heads,
+ * I the Llama MLP's width, V = vocab.
  */
 public final class Gpt {
     private final GptConfig c;
@@ -40,7 +46,17 @@ public final class Gpt {
         this.p = parameters;
         this.c = parameters.config();
         this.kernels = kernels;
+        if (c.llama() != null) {
+            try (MemoryWorkspace none = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                this.rotary = RotaryTables.of(c.blockSize(), c.headSize(), c.llama().ropeTheta());
+            }
+        } else {
+            this.rotary = null;
+        }
     }
+
+    /** RoPE's cosines and sines for every position (Llama; null for GPT-2). */
+    private final RotaryTables rotary;
 
     public GptConfig config() {
         return c;
@@ -136,7 +152,8 @@ public final class Gpt {
     /**
      * Decoding with a KV cache (see {@link #decoder}). The sequences advance together, one token each per
      * {@link #next}; the logits are those of the full pass, up to the order of the sums in attention. The
-     * cache lives outside any workspace, {@code 2 * n_layer * batch * length * n_embd} floats.
+     * cache lives outside any workspace, {@code 2 * n_layer * batch * length * n_embd} floats (a Llama model's
+     * key/value heads are kept repeated to the query heads, as its attention reads them).
      */
     public final class Decoder {
         private final int batch;
@@ -199,6 +216,10 @@ public final class Gpt {
                 long n = (long) batch * time;
                 INDArray x = embed(tokens, batch, from, time);
                 for (int l = 0; l < c.nLayer(); l++) {
+                    if (c.llama() != null) {
+                        llamaDecodeBlock(l, x, time, from);
+                        continue;
+                    }
                     Norm ln1 = layerNorm(x, p.layer(l, "ln_1.weight"), p.layer(l, "ln_1.bias"));
                     INDArray qkv = linear(ln1.y, p.layer(l, "attn.c_attn.weight"), p.layer(l, "attn.c_attn.bias"));
                     kernels.cacheKeysValues(qkv, keys[l], values[l], from, time);
@@ -213,10 +234,33 @@ public final class Gpt {
                             Nd4j.createUninitialized(DataType.FLOAT, n, c.nEmbd()), x);
                     mlp(new Block(), l, x, null);
                 }
-                INDArray normed = layerNorm(x, p.get("ln_f.weight"), p.get("ln_f.bias")).y;
+                INDArray normed = finalNorm(x).y;
                 out.assign(head(time == 1 ? normed : lastRows(normed, batch, time)));
             }
             length = from + time;
+        }
+
+        /**
+         * One Llama block on one step's rows: keys are cached after RoPE at their own positions, and repeated
+         * to the query heads, so the cache and the attention kernels are those of multi-head attention.
+         */
+        private void llamaDecodeBlock(int l, INDArray x, int time, int from) {
+            long n = (long) batch * time;
+            Norm ln1 = rmsNorm(x, p.layer(l, "input_layernorm.weight"));
+            INDArray qkv = linear(ln1.y, p.layer(l, "self_attn.qkv_proj.weight"), bias(l, "self_attn.qkv_proj.bias"));
+            kernels.rope(qkv, time, from, c.nHead() + c.kvHeads(), c.headSize(), rotary.cos(), rotary.sin(), false);
+            INDArray full = repeatKv(qkv);
+            kernels.cacheKeysValues(full, keys[l], values[l], from, time);
+            INDArray y = Nd4j.createUninitialized(DataType.FLOAT, n, c.nEmbd());
+            if (from == 0) {
+                kernels.attention(full, null, Nd4j.createUninitialized(DataType.FLOAT, batch, c.nHead(), time, time),
+                        y, batch, time, c.nHead());
+            } else {
+                kernels.cachedAttention(full, keys[l], values[l], from + 1, y);
+            }
+            kernels.linearResidual(y, p.layer(l, "self_attn.o_proj.weight"), bias(l, "self_attn.o_proj.bias"), null,
+                    Nd4j.createUninitialized(DataType.FLOAT, n, c.nEmbd()), x);
+            llamaMlp(new Block(), l, x);
         }
     }
 
@@ -319,6 +363,10 @@ public final class Gpt {
     private enum Head { ALL, LAST, NONE }
 
     private static final class Block {
+        /** Llama: q, k (turned) and v after repeating the key/value heads, {@code [N, 3C]}, and the MLP's {@code [N, 2I]}, {@code [N, I]}. */
+        INDArray qkvFull;
+        INDArray gateUp;
+        INDArray act;
         Norm ln1;
         Attention attn;
         INDArray attnOut;
@@ -331,6 +379,8 @@ public final class Gpt {
     }
 
     private static final class Norm {
+        /** RMSNorm's input (its backward needs it; the residual stream changes in place). */
+        INDArray x;
         INDArray xhat;
         INDArray rstd;
         INDArray y;
@@ -355,7 +405,7 @@ public final class Gpt {
         f.time = t;
         f.inputs = b.inputs();
         INDArray x = embed(b.inputs(), bs, 0, t);
-        f.embedDropout = dropout(x, rng);
+        f.embedDropout = c.llama() == null ? dropout(x, rng) : null;
         f.hidden = new INDArray[capture.length];
         int deepest = 0;
         for (int layer : capture) {
@@ -367,6 +417,11 @@ public final class Gpt {
         capture(f, capture, 0, x);
         int blocks = head == Head.NONE ? deepest : c.nLayer();
         for (int l = 0; l < blocks; l++) {
+            if (c.llama() != null) {
+                f.blocks.add(llamaBlock(l, x, bs, t, rng));
+                capture(f, capture, l + 1, x);
+                continue;
+            }
             Block blk = new Block();
             blk.ln1 = layerNorm(x, p.layer(l, "ln_1.weight"), p.layer(l, "ln_1.bias"));
             INDArray qkv = linear(blk.ln1.y, p.layer(l, "attn.c_attn.weight"), p.layer(l, "attn.c_attn.bias"));
@@ -382,15 +437,21 @@ public final class Gpt {
         if (head == Head.NONE) {
             return f;
         }
-        f.lnF = layerNorm(x, p.get("ln_f.weight"), p.get("ln_f.bias"));
+        f.lnF = finalNorm(x);
         f.logits = head(head == Head.LAST ? lastRows(f.lnF.y, bs, t) : f.lnF.y);
         return f;
     }
 
-    /** Token plus position embeddings of B sequences of T tokens at positions {@code from..from+T-1}: {@code [B*T, C]}. */
+    /**
+     * Token plus position embeddings of B sequences of T tokens at positions {@code from..from+T-1}: {@code [B*T, C]}
+     * (a Llama model's positions turn q and k in attention instead).
+     */
     private INDArray embed(int[] tokens, int batch, int from, int time) {
         int e = c.nEmbd();
-        INDArray x = kernels.gatherRows(p.get("wte.weight"), tokens);
+        INDArray x = kernels.gatherRows(p.embedding(), tokens);
+        if (c.llama() != null) {
+            return x;
+        }
         INDArray pos = p.get("wpe.weight").get(NDArrayIndex.interval(from, from + time), NDArrayIndex.all())
                 .reshape(1, (long) time * e);
         kernels.addBias(x.reshape('c', batch, (long) time * e), pos);
@@ -411,6 +472,66 @@ public final class Gpt {
                 blk.mlpDropout, Nd4j.createUninitialized(DataType.FLOAT, n, e), x);
     }
 
+    /**
+     * Llama block l on the residual stream x, in place: x += o_proj(attention(rope(qkv_proj(rms(x))))), then
+     * x += down_proj(silu(gate) * up) of rms(x).
+     */
+    private Block llamaBlock(int l, INDArray x, int bs, int t, Random rng) {
+        long n = x.rows();
+        Block blk = new Block();
+        blk.ln1 = rmsNorm(x, p.layer(l, "input_layernorm.weight"));
+        INDArray qkv = linear(blk.ln1.y, p.layer(l, "self_attn.qkv_proj.weight"), bias(l, "self_attn.qkv_proj.bias"));
+        kernels.rope(qkv, t, 0, c.nHead() + c.kvHeads(), c.headSize(), rotary.cos(), rotary.sin(), false);
+        blk.qkvFull = repeatKv(qkv);
+        blk.attnOut = Nd4j.createUninitialized(DataType.FLOAT, n, c.nEmbd());
+        blk.attn = attention(blk.qkvFull, blk.attnOut, bs, t, rng);
+        kernels.linearResidual(blk.attnOut, p.layer(l, "self_attn.o_proj.weight"), bias(l, "self_attn.o_proj.bias"),
+                null, Nd4j.createUninitialized(DataType.FLOAT, n, c.nEmbd()), x);
+        llamaMlp(blk, l, x);
+        return blk;
+    }
+
+    private void llamaMlp(Block blk, int l, INDArray x) {
+        long n = x.rows();
+        int inter = c.llama().intermediateSize();
+        blk.ln2 = rmsNorm(x, p.layer(l, "post_attention_layernorm.weight"));
+        blk.gateUp = Nd4j.createUninitialized(DataType.FLOAT, n, 2L * inter);
+        kernels.gemm(blk.ln2.y, p.layer(l, "mlp.gate_up_proj.weight"), blk.gateUp, false, false, 0.0);
+        blk.act = Nd4j.createUninitialized(DataType.FLOAT, n, inter);
+        kernels.swiglu(blk.gateUp, blk.act);
+        kernels.linearResidual(blk.act, p.layer(l, "mlp.down_proj.weight"), null, null,
+                Nd4j.createUninitialized(DataType.FLOAT, n, c.nEmbd()), x);
+    }
+
+    /** Block l's tensor {@code name} if the model has it (a Llama model's optional biases), else null. */
+    private INDArray bias(int l, String name) {
+        return p.hasLayer(l, name) ? p.layer(l, name) : null;
+    }
+
+    /** Fused {@code [N, (H + 2K) D]} q, k, v → {@code [N, 3C]} with the key/value heads repeated (itself when K = H). */
+    private INDArray repeatKv(INDArray qkv) {
+        if (c.kvHeads() == c.nHead()) {
+            return qkv;
+        }
+        INDArray full = Nd4j.createUninitialized(DataType.FLOAT, qkv.rows(), 3L * c.nEmbd());
+        kernels.repeatKv(qkv, full, c.nHead(), c.kvHeads(), c.headSize());
+        return full;
+    }
+
+    /** ln_f (GPT-2) or norm (Llama) of the residual stream. */
+    private Norm finalNorm(INDArray x) {
+        return c.llama() == null ? layerNorm(x, p.get("ln_f.weight"), p.get("ln_f.bias")) : rmsNorm(x, p.get("norm.weight"));
+    }
+
+    private Norm rmsNorm(INDArray x, INDArray gain) {
+        Norm n = new Norm();
+        n.x = x.dup();
+        n.y = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
+        n.rstd = Nd4j.createUninitialized(DataType.FLOAT, x.rows());
+        kernels.rmsNorm(x, gain, c.llama().rmsNormEps(), n.y, n.rstd);
+        return n;
+    }
+
     /** The last of each sequence's T rows of {@code y [B*T, C]}. */
     private INDArray lastRows(INDArray y, int batch, int time) {
         int[] last = new int[batch];
@@ -420,10 +541,10 @@ public final class Gpt {
         return kernels.gatherRows(y, last);
     }
 
-    /** The tied LM head: logits {@code [rows, V]} of final-normed rows. */
+    /** The LM head (GPT-2's is tied): logits {@code [rows, V]} of final-normed rows. */
     private INDArray head(INDArray rows) {
         INDArray logits = Nd4j.createUninitialized(DataType.FLOAT, rows.rows(), c.vocabSize());
-        mmul(rows, p.get("wte.weight"), logits, false, true, 0.0);
+        mmul(rows, p.head(), logits, false, true, 0.0);
         return logits;
     }
 
@@ -484,6 +605,10 @@ public final class Gpt {
 
     /** {@code dhidden[i]}: the gradient with respect to hidden state {@code layers[i]}, added where it was read. */
     private void backward(Forward f, INDArray dlogits, GptParameters g, int[] layers, INDArray[] dhidden) {
+        if (c.llama() != null) {
+            llamaBackward(f, dlogits, g, layers, dhidden);
+            return;
+        }
         int bs = f.batch;
         int t = f.time;
         int e = c.nEmbd();
@@ -524,6 +649,53 @@ public final class Gpt {
         kernels.scatterAddRows(g.get("wte.weight"), f.inputs, demb);
     }
 
+    private void llamaBackward(Forward f, INDArray dlogits, GptParameters g, int[] layers, INDArray[] dhidden) {
+        int bs = f.batch;
+        int t = f.time;
+        long n = (long) bs * t;
+        int e = c.nEmbd();
+        mmul(dlogits, f.lnF.y, g.head(), true, false, 1.0);
+        INDArray dnorm = Nd4j.createUninitialized(DataType.FLOAT, n, e);
+        mmul(dlogits, p.head(), dnorm, false, false, 0.0);
+        INDArray dx = Nd4j.createUninitialized(DataType.FLOAT, n, e);
+        kernels.rmsNormBackward(dnorm, f.lnF.x, f.lnF.rstd, p.get("norm.weight"), g.get("norm.weight"), dx, false);
+        int rotated = c.nHead() + c.kvHeads();
+        for (int l = c.nLayer() - 1; l >= 0; l--) {
+            addHiddenGradient(dx, layers, dhidden, l + 1);
+            Block blk = f.blocks.get(l);
+            // MLP: x3 = x2 + down(silu(gate) * up), [gate, up] = rms_2(x2) gate_up
+            INDArray dact = linearBackward(dx, blk.act, p.layer(l, "mlp.down_proj.weight"),
+                    g.layer(l, "mlp.down_proj.weight"), null);
+            INDArray dgateUp = Nd4j.createUninitialized(DataType.FLOAT, blk.gateUp.shape());
+            kernels.swigluBackward(dact, blk.gateUp, dgateUp);
+            INDArray dln2 = linearBackward(dgateUp, blk.ln2.y, p.layer(l, "mlp.gate_up_proj.weight"),
+                    g.layer(l, "mlp.gate_up_proj.weight"), null);
+            kernels.rmsNormBackward(dln2, blk.ln2.x, blk.ln2.rstd, p.layer(l, "post_attention_layernorm.weight"),
+                    g.layer(l, "post_attention_layernorm.weight"), dx, true);
+            // attention: x2 = x + o_proj(attn(rope(qkv_proj(rms_1(x)))))
+            INDArray dattn = linearBackward(dx, blk.attnOut, p.layer(l, "self_attn.o_proj.weight"),
+                    g.layer(l, "self_attn.o_proj.weight"), gradBias(g, l, "self_attn.o_proj.bias"));
+            INDArray dfull = Nd4j.createUninitialized(DataType.FLOAT, n, 3L * e);
+            kernels.attentionBackward(dattn, blk.qkvFull, blk.attn.dropout, blk.attn.probs, dfull, bs, t, c.nHead());
+            INDArray dqkv = dfull;
+            if (c.kvHeads() != c.nHead()) {
+                dqkv = Nd4j.createUninitialized(DataType.FLOAT, n, (long) (c.nHead() + 2 * c.kvHeads()) * c.headSize());
+                kernels.repeatKvBackward(dfull, dqkv, c.nHead(), c.kvHeads(), c.headSize());
+            }
+            kernels.rope(dqkv, t, 0, rotated, c.headSize(), rotary.cos(), rotary.sin(), true);
+            INDArray dln1 = linearBackward(dqkv, blk.ln1.y, p.layer(l, "self_attn.qkv_proj.weight"),
+                    g.layer(l, "self_attn.qkv_proj.weight"), gradBias(g, l, "self_attn.qkv_proj.bias"));
+            kernels.rmsNormBackward(dln1, blk.ln1.x, blk.ln1.rstd, p.layer(l, "input_layernorm.weight"),
+                    g.layer(l, "input_layernorm.weight"), dx, true);
+        }
+        addHiddenGradient(dx, layers, dhidden, 0);
+        kernels.scatterAddRows(g.embedding(), f.inputs, dx);
+    }
+
+    private static INDArray gradBias(GptParameters g, int l, String name) {
+        return g.hasLayer(l, name) ? g.layer(l, name) : null;
+    }
+
     private static void addHiddenGradient(INDArray dx, int[] layers, INDArray[] dhidden, int layer) {
         for (int i = 0; i < layers.length; i++) {
             if (layers[i] == layer) {
@@ -536,10 +708,12 @@ public final class Gpt {
         return mask == null ? d : d.mul(mask);
     }
 
-    /** Backward of {@code y = x W + b}: accumulates dW and db, returns dx. */
+    /** Backward of {@code y = x W + b}: accumulates dW and db (null: no bias), returns dx. */
     private INDArray linearBackward(INDArray dy, INDArray x, INDArray w, INDArray dw, INDArray db) {
         mmul(x, dy, dw, true, false, 1.0);
-        kernels.addColumnSums(dy, db);
+        if (db != null) {
+            kernels.addColumnSums(dy, db);
+        }
         INDArray dx = Nd4j.createUninitialized(DataType.FLOAT, dy.rows(), w.rows());
         mmul(dy, w, dx, false, true, 0.0);
         return dx;

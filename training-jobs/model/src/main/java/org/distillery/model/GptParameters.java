@@ -15,11 +15,17 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
- * Every tensor of a GPT-2 model as a view into one flat float32 buffer. One buffer makes the
- * optimizer, gradient clipping and checkpointing a handful of whole-buffer operations instead of one
- * per tensor. Names and layouts are Hugging Face's {@code GPT2LMHeadModel} ones (without the
- * {@code transformer.} prefix): linear weights are Conv1D-style {@code [in, out]}, so {@code y = x W + b}.
- * The LM head is {@code wte} itself (tied), as in GPT-2.
+ * Every tensor of a model as a view into one flat float32 buffer. One buffer makes the optimizer, gradient
+ * clipping and checkpointing a handful of whole-buffer operations instead of one per tensor. Linear weights
+ * are {@code [in, out]}, so {@code y = x W + b}, for both architectures:
+ * <ul>
+ *   <li>GPT-2: Hugging Face's {@code GPT2LMHeadModel} names and (Conv1D) layouts without the {@code transformer.}
+ *       prefix; the LM head is {@code wte} itself (tied);</li>
+ *   <li>Llama: {@code LlamaForCausalLM}'s names without the {@code model.} prefix, except that q, k and v are one
+ *       {@code self_attn.qkv_proj} (q's heads, then k's, then v's) and gate and up one {@code mlp.gate_up_proj}
+ *       (gate, then up), so that each is one matrix product; {@code lm_head.weight} is {@code [V, C]} like the
+ *       embedding, and absent when tied.</li>
+ * </ul>
  */
 public final class GptParameters {
     private final GptConfig config;
@@ -63,7 +69,8 @@ public final class GptParameters {
 
     /**
      * GPT-2's initialisation: normal(0, 0.02) weights and embeddings, zero biases, unit LayerNorm
-     * gains, and the residual projections scaled by 1/sqrt(2 n_layer).
+     * gains, and the residual projections scaled by 1/sqrt(2 n_layer). A Llama model gets what
+     * {@code LlamaPreTrainedModel} gives it: normal(0, 0.02) everywhere, zero biases, unit RMSNorm gains.
      */
     public static GptParameters initialize(GptConfig config, long seed) {
         GptParameters p = zeros(config);
@@ -74,12 +81,12 @@ public final class GptParameters {
             if (name.endsWith(".bias")) {
                 continue;
             }
-            if (name.startsWith("ln_f") || name.contains(".ln_")) {
+            if (name.startsWith("ln_f") || name.contains(".ln_") || name.endsWith("norm.weight")) {
                 t.assign(1.0);
                 continue;
             }
             double std = 0.02;
-            if (name.endsWith("attn.c_proj.weight") || name.endsWith("mlp.c_proj.weight")) {
+            if (config.llama() == null && (name.endsWith("attn.c_proj.weight") || name.endsWith("mlp.c_proj.weight"))) {
                 std = 0.02 / Math.sqrt(2.0 * config.nLayer());
             }
             t.assign(Nd4j.randn(0.0, std, t.shape(), rng).castTo(DataType.FLOAT));
@@ -89,6 +96,9 @@ public final class GptParameters {
 
     /** Tensor names and shapes in buffer order. */
     public static Map<String, long[]> layout(GptConfig c) {
+        if (c.llama() != null) {
+            return llamaLayout(c);
+        }
         long e = c.nEmbd();
         Map<String, long[]> m = new LinkedHashMap<>();
         m.put("wte.weight", new long[] {c.vocabSize(), e});
@@ -113,14 +123,65 @@ public final class GptParameters {
         return m;
     }
 
+    private static Map<String, long[]> llamaLayout(GptConfig c) {
+        GptConfig.Llama ll = c.llama();
+        long e = c.nEmbd();
+        long qkv = e + 2L * c.kvHeads() * c.headSize();
+        long inter = ll.intermediateSize();
+        Map<String, long[]> m = new LinkedHashMap<>();
+        m.put("embed_tokens.weight", new long[] {c.vocabSize(), e});
+        for (int i = 0; i < c.nLayer(); i++) {
+            String h = "layers." + i + ".";
+            m.put(h + "input_layernorm.weight", new long[] {e});
+            m.put(h + "self_attn.qkv_proj.weight", new long[] {e, qkv});
+            if (ll.attentionBias()) {
+                m.put(h + "self_attn.qkv_proj.bias", new long[] {qkv});
+            }
+            m.put(h + "self_attn.o_proj.weight", new long[] {e, e});
+            if (ll.attentionBias()) {
+                m.put(h + "self_attn.o_proj.bias", new long[] {e});
+            }
+            m.put(h + "post_attention_layernorm.weight", new long[] {e});
+            m.put(h + "mlp.gate_up_proj.weight", new long[] {e, 2 * inter});
+            m.put(h + "mlp.down_proj.weight", new long[] {inter, e});
+        }
+        m.put("norm.weight", new long[] {e});
+        if (!ll.tieWordEmbeddings()) {
+            m.put("lm_head.weight", new long[] {c.vocabSize(), e});
+        }
+        return m;
+    }
+
+    /** The token embedding {@code [V, C]}: {@code wte} or {@code embed_tokens}. */
+    public INDArray embedding() {
+        return get(config.llama() == null ? "wte.weight" : "embed_tokens.weight");
+    }
+
+    /** The LM head {@code [V, C]} (logits = rows times its transpose): the embedding when tied. */
+    public INDArray head() {
+        return config.llama() != null && !config.llama().tieWordEmbeddings() ? get("lm_head.weight") : embedding();
+    }
+
+    /** The name prefix of block {@code i}'s tensors: {@code h.i.} or {@code layers.i.}. */
+    public static String layerPrefix(GptConfig c, int i) {
+        return (c.llama() == null ? "h." : "layers.") + i + ".";
+    }
+
+    /** Whether block {@code i} has tensor {@code name} (a Llama model's biases are optional). */
+    public boolean hasLayer(int i, String name) {
+        return tensors.containsKey(layerPrefix(config, i) + name);
+    }
+
     /**
      * 1 where AdamW decays the value, 0 where it does not: weight decay applies to the matrices of the
-     * linear layers only, never to biases, LayerNorms or embeddings.
+     * linear layers only (a separate LM head is one), never to biases, norms or embeddings.
      */
     public INDArray decayMask() {
         INDArray mask = Nd4j.zeros(DataType.FLOAT, flat.length());
         for (Map.Entry<String, INDArray> e : tensors.entrySet()) {
-            if (e.getKey().startsWith("h.") && e.getKey().endsWith(".weight") && e.getValue().rank() == 2) {
+            String name = e.getKey();
+            boolean inBlock = name.startsWith("h.") || name.startsWith("layers.");
+            if ((inBlock || name.equals("lm_head.weight")) && name.endsWith(".weight") && e.getValue().rank() == 2) {
                 long off = offsets.get(e.getKey());
                 mask.get(NDArrayIndex.interval(off, off + e.getValue().length())).assign(1.0);
             }
@@ -137,7 +198,7 @@ public final class GptParameters {
     }
 
     public INDArray layer(int i, String name) {
-        return get("h." + i + "." + name);
+        return get(layerPrefix(config, i) + name);
     }
 
     public List<String> names() {

@@ -215,12 +215,18 @@ class JavaKernels implements Kernels {
 
     @Override
     public void addBias(INDArray y, INDArray bias) {
+        if (bias == null) {
+            return;
+        }
         int c = (int) y.columns();
         rows((int) y.rows(), c, (from, to) -> addBiasBlock(y, bias, from, to, 0, c));
     }
 
-    /** {@code y[r, j] += bias[j]} over a block of rows and columns, on the calling thread. */
+    /** {@code y[r, j] += bias[j]} over a block of rows and columns, on the calling thread (no bias: nothing). */
     void addBiasBlock(INDArray y, INDArray bias, int rowFrom, int rowTo, int colFrom, int colTo) {
+        if (bias == null) {
+            return;
+        }
         int c = (int) y.columns();
         FloatBuffer ys = buffer(y);
         FloatBuffer b = buffer(bias);
@@ -480,18 +486,17 @@ class JavaKernels implements Kernels {
     }
 
     @Override
-    public void rope(INDArray x, int time, int heads, INDArray cos, INDArray sin, boolean inverse) {
+    public void rope(INDArray x, int time, int from, int heads, int d, INDArray cos, INDArray sin, boolean inverse) {
         int n = (int) x.rows();
         int width = (int) x.columns();
-        int d = width / heads;
         int half = d / 2;
         FloatBuffer xs = buffer(x);
         FloatBuffer cs = buffer(cos);
         FloatBuffer ss = buffer(sin);
         float sign = inverse ? -1f : 1f;
-        rows(n, width, (from, to) -> {
-            for (int r = from; r < to; r++) {
-                int pos = r % time;
+        rows(n, (long) heads * d, (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                int pos = from + r % time;
                 for (int h = 0; h < heads; h++) {
                     int o = r * width + h * d;
                     for (int i = 0; i < half; i++) {
@@ -508,32 +513,88 @@ class JavaKernels implements Kernels {
     }
 
     @Override
-    public void swiglu(INDArray gate, INDArray up, INDArray out) {
-        FloatBuffer g = buffer(gate);
-        FloatBuffer u = buffer(up);
+    public void swiglu(INDArray gateUp, INDArray out) {
+        FloatBuffer gu = buffer(gateUp);
         FloatBuffer o = buffer(out);
-        int n = (int) gate.length();
-        for (int i = 0; i < n; i++) {
-            float v = g.get(i);
-            o.put(i, v / (1f + (float) Math.exp(-v)) * u.get(i));
-        }
+        int inter = (int) out.columns();
+        rows((int) out.rows(), inter, (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                int g = 2 * r * inter;
+                for (int i = 0; i < inter; i++) {
+                    float v = gu.get(g + i);
+                    o.put(r * inter + i, v / (1f + FastExp.exp(-v)) * gu.get(g + inter + i));
+                }
+            }
+        });
     }
 
     @Override
-    public void swigluBackward(INDArray dout, INDArray gate, INDArray up, INDArray dgate, INDArray dup) {
+    public void swigluBackward(INDArray dout, INDArray gateUp, INDArray dgateUp) {
         FloatBuffer d = buffer(dout);
-        FloatBuffer g = buffer(gate);
-        FloatBuffer u = buffer(up);
-        FloatBuffer dg = buffer(dgate);
-        FloatBuffer du = buffer(dup);
-        int n = (int) gate.length();
-        for (int i = 0; i < n; i++) {
-            float v = g.get(i);
-            float s = 1f / (1f + (float) Math.exp(-v)); // sigmoid; silu = v s, silu' = s (1 + v (1 - s))
-            float dv = d.get(i);
-            dg.put(i, dv * u.get(i) * s * (1f + v * (1f - s)));
-            du.put(i, dv * v * s);
-        }
+        FloatBuffer gu = buffer(gateUp);
+        FloatBuffer dgu = buffer(dgateUp);
+        int inter = (int) dout.columns();
+        rows((int) dout.rows(), inter, (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                int g = 2 * r * inter;
+                for (int i = 0; i < inter; i++) {
+                    float v = gu.get(g + i);
+                    float s = 1f / (1f + FastExp.exp(-v)); // sigmoid; silu = v s, silu' = s (1 + v (1 - s))
+                    float dv = d.get(r * inter + i);
+                    dgu.put(g + i, dv * gu.get(g + inter + i) * s * (1f + v * (1f - s)));
+                    dgu.put(g + inter + i, dv * v * s);
+                }
+            }
+        });
+    }
+
+    @Override
+    public void repeatKv(INDArray qkv, INDArray full, int heads, int kvHeads, int d) {
+        FloatBuffer src = buffer(qkv);
+        FloatBuffer dst = buffer(full);
+        int group = heads / kvHeads;
+        int in = (heads + 2 * kvHeads) * d;
+        int out = 3 * heads * d;
+        rows((int) qkv.rows(), out, (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                FloatBuffer from = src.slice(r * in, in);
+                FloatBuffer to = dst.slice(r * out, out);
+                to.put(0, from, 0, heads * d);
+                for (int part = 1; part <= 2; part++) {
+                    for (int h = 0; h < heads; h++) {
+                        to.put(part * heads * d + h * d, from, (heads + (part - 1) * kvHeads + h / group) * d, d);
+                    }
+                }
+            }
+        });
+    }
+
+    @Override
+    public void repeatKvBackward(INDArray dfull, INDArray dqkv, int heads, int kvHeads, int d) {
+        FloatBuffer src = buffer(dfull);
+        FloatBuffer dst = buffer(dqkv);
+        int group = heads / kvHeads;
+        int in = 3 * heads * d;
+        int out = (heads + 2 * kvHeads) * d;
+        rows((int) dfull.rows(), in, (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                int i0 = r * in;
+                int o0 = r * out;
+                dst.put(o0, src, i0, heads * d);
+                for (int part = 1; part <= 2; part++) {
+                    for (int k = 0; k < kvHeads; k++) {
+                        int o = o0 + (heads + (part - 1) * kvHeads + k) * d;
+                        for (int i = 0; i < d; i++) {
+                            float sum = 0;
+                            for (int j = 0; j < group; j++) {
+                                sum += src.get(i0 + part * heads * d + (k * group + j) * d + i);
+                            }
+                            dst.put(o + i, sum);
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /** {@code target[offset + j] += values[j]}. */

@@ -31,7 +31,10 @@ interface Kernels {
     /** {@code out[i,j] = op(a[i,j]) op(b[i,j])} over the two leading dimensions of rank-4 arrays. */
     void batchedGemm(INDArray a, INDArray b, INDArray out, boolean transA, boolean transB);
 
-    /** {@code y = x w + bias}: a linear layer's forward pass. An engine may add the bias while the product is in cache. */
+    /**
+     * {@code y = x w + bias}: a linear layer's forward pass (bias null: none, as in most of a Llama model). An engine
+     * may add the bias while the product is in cache.
+     */
     default void linear(INDArray x, INDArray w, INDArray bias, INDArray y) {
         gemm(x, w, y, false, false, 0.0);
         addBias(y, bias);
@@ -62,7 +65,7 @@ interface Kernels {
     /** {@code x += y} elementwise (a residual connection or an accumulated gradient). */
     void add(INDArray x, INDArray y);
 
-    /** {@code y += bias} on every row. */
+    /** {@code y += bias} on every row (bias null: nothing). */
     void addBias(INDArray y, INDArray bias);
 
     /**
@@ -98,18 +101,70 @@ interface Kernels {
                          boolean accumulate);
 
     /**
-     * Rotary position embedding, in place, on rows {@code [B*T, heads * d]} (a row's position is its index mod
-     * {@code time}), in Hugging Face's rotate-half layout: dims i and i + d/2 of each head turn together by
-     * {@code pos * theta^(-2i/d)}, whose cosines and sines are {@code cos}, {@code sin} {@code [time, d/2]}
+     * Rotary position embedding, in place, on the first {@code heads} heads of size {@code d} of each row of
+     * {@code x [B*T, W]} (the rest of a row, v in a fused qkv, is left alone). Row r sits at position
+     * {@code from + r mod time}. Hugging Face's rotate-half layout: dims i and i + d/2 of a head turn together by
+     * {@code pos * theta^(-2i/d)}, whose cosines and sines are rows of {@code cos}, {@code sin} {@code [S, d/2]}
      * ({@link RotaryTables}). {@code inverse} turns the other way: the backward, which is the transpose.
      */
-    void rope(INDArray x, int time, int heads, INDArray cos, INDArray sin, boolean inverse);
+    void rope(INDArray x, int time, int from, int heads, int d, INDArray cos, INDArray sin, boolean inverse);
 
-    /** The SiLU-gated unit of a Llama MLP: {@code out = silu(gate) * up}. */
-    void swiglu(INDArray gate, INDArray up, INDArray out);
+    /**
+     * The SiLU-gated unit of a Llama MLP on fused rows {@code gateUp [N, 2I]} (gate, then up):
+     * {@code out [N, I] = silu(gate) * up}.
+     */
+    void swiglu(INDArray gateUp, INDArray out);
 
-    /** Backward of {@link #swiglu}: {@code dgate = dout * up * silu'(gate)}, {@code dup = dout * silu(gate)}. */
-    void swigluBackward(INDArray dout, INDArray gate, INDArray up, INDArray dgate, INDArray dup);
+    /**
+     * Backward of {@link #swiglu}: writes {@code dgate = dout * up * silu'(gate)} and {@code dup = dout * silu(gate)}
+     * into {@code dgateUp [N, 2I]}, laid out as {@code gateUp}.
+     */
+    void swigluBackward(INDArray dout, INDArray gateUp, INDArray dgateUp);
+
+    /**
+     * Grouped-query attention's keys and values for the multi-head kernels: from {@code qkv [N, (H + 2K) d]} (H query
+     * heads, then K key heads, then K value heads) to {@code full [N, 3 H d]}, query head h reading key/value head
+     * {@code h / (H / K)}, as {@code transformers}' {@code repeat_kv} does.
+     */
+    default void repeatKv(INDArray qkv, INDArray full, int heads, int kvHeads, int d) {
+        int group = heads / kvHeads;
+        long hd = (long) heads * d;
+        long kd = (long) kvHeads * d;
+        full.get(NDArrayIndex.all(), NDArrayIndex.interval(0, hd)).assign(qkv.get(NDArrayIndex.all(),
+                NDArrayIndex.interval(0, hd)));
+        for (int part = 1; part <= 2; part++) {
+            for (int h = 0; h < heads; h++) {
+                long src = hd + (part - 1) * kd + (long) (h / group) * d;
+                long dst = part * hd + (long) h * d;
+                full.get(NDArrayIndex.all(), NDArrayIndex.interval(dst, dst + d))
+                        .assign(qkv.get(NDArrayIndex.all(), NDArrayIndex.interval(src, src + d)));
+            }
+        }
+    }
+
+    /** Backward of {@link #repeatKv}: writes {@code dqkv}, each key/value head the sum over the query heads it served. */
+    default void repeatKvBackward(INDArray dfull, INDArray dqkv, int heads, int kvHeads, int d) {
+        int group = heads / kvHeads;
+        long hd = (long) heads * d;
+        long kd = (long) kvHeads * d;
+        dqkv.get(NDArrayIndex.all(), NDArrayIndex.interval(0, hd)).assign(dfull.get(NDArrayIndex.all(),
+                NDArrayIndex.interval(0, hd)));
+        for (int part = 1; part <= 2; part++) {
+            for (int k = 0; k < kvHeads; k++) {
+                long dst = hd + (part - 1) * kd + (long) k * d;
+                INDArray sum = dqkv.get(NDArrayIndex.all(), NDArrayIndex.interval(dst, dst + d));
+                for (int j = 0; j < group; j++) {
+                    long src = part * hd + (long) (k * group + j) * d;
+                    INDArray one = dfull.get(NDArrayIndex.all(), NDArrayIndex.interval(src, src + d));
+                    if (j == 0) {
+                        sum.assign(one);
+                    } else {
+                        sum.addi(one);
+                    }
+                }
+            }
+        }
+    }
 
     /** GELU (tanh form) into out; returns what {@link #geluBackward} needs besides x. */
     INDArray gelu(INDArray x, INDArray out);

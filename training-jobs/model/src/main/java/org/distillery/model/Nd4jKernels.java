@@ -35,7 +35,9 @@ final class Nd4jKernels implements Kernels {
 
     @Override
     public void addBias(INDArray y, INDArray bias) {
-        y.addiRowVector(bias);
+        if (bias != null) {
+            y.addiRowVector(bias);
+        }
     }
 
     @Override
@@ -93,19 +95,21 @@ final class Nd4jKernels implements Kernels {
     }
 
     @Override
-    public void rope(INDArray x, int time, int heads, INDArray cos, INDArray sin, boolean inverse) {
+    public void rope(INDArray x, int time, int from, int heads, int d, INDArray cos, INDArray sin, boolean inverse) {
         long rows = x.rows();
-        int d = (int) (x.columns() / heads);
         int half = d / 2;
-        // [B*T, heads, d] → per head, the two halves as [B, T, d/2] views, turned by the [T, d/2] tables
-        INDArray v = x.reshape('c', rows / time, time, heads, d);
-        INDArray c = cos.reshape('c', 1, time, half);
-        INDArray s = inverse ? sin.neg().reshape('c', 1, time, half) : sin.reshape('c', 1, time, half);
+        // [B*T, W] → [B, T, W]; per head, the two halves as [B, T, d/2] views, turned by the [T, d/2] tables
+        INDArray v = x.reshape('c', rows / time, time, x.columns());
+        org.nd4j.linalg.indexing.INDArrayIndex at = NDArrayIndex.interval(from, from + time);
+        INDArray c = cos.get(at, NDArrayIndex.all()).reshape('c', 1, time, half);
+        INDArray s = sin.get(at, NDArrayIndex.all()).reshape('c', 1, time, half);
+        if (inverse) {
+            s = s.neg();
+        }
         for (int h = 0; h < heads; h++) {
-            INDArray a = v.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(h),
-                    NDArrayIndex.interval(0, half));
-            INDArray b = v.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(h),
-                    NDArrayIndex.interval(half, d));
+            INDArray a = v.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval((long) h * d, (long) h * d + half));
+            INDArray b = v.get(NDArrayIndex.all(), NDArrayIndex.all(),
+                    NDArrayIndex.interval((long) h * d + half, (long) (h + 1) * d));
             INDArray a0 = a.dup();
             INDArray cb = c.broadcast(a.shape());
             INDArray sb = s.broadcast(a.shape());
@@ -118,16 +122,23 @@ final class Nd4jKernels implements Kernels {
     }
 
     @Override
-    public void swiglu(INDArray gate, INDArray up, INDArray out) {
+    public void swiglu(INDArray gateUp, INDArray out) {
+        long inter = out.columns();
+        INDArray gate = gateUp.get(NDArrayIndex.all(), NDArrayIndex.interval(0, inter));
+        INDArray up = gateUp.get(NDArrayIndex.all(), NDArrayIndex.interval(inter, 2 * inter));
         out.assign(gate.mul(Transforms.sigmoid(gate, true)).muli(up));
     }
 
     @Override
-    public void swigluBackward(INDArray dout, INDArray gate, INDArray up, INDArray dgate, INDArray dup) {
+    public void swigluBackward(INDArray dout, INDArray gateUp, INDArray dgateUp) {
+        long inter = dout.columns();
+        INDArray gate = gateUp.get(NDArrayIndex.all(), NDArrayIndex.interval(0, inter));
+        INDArray up = gateUp.get(NDArrayIndex.all(), NDArrayIndex.interval(inter, 2 * inter));
         INDArray s = Transforms.sigmoid(gate, true);
-        dup.assign(dout.mul(gate).muli(s));
+        dgateUp.get(NDArrayIndex.all(), NDArrayIndex.interval(inter, 2 * inter)).assign(dout.mul(gate).muli(s));
         // silu' = s (1 + g (1 - s))
-        dgate.assign(dout.mul(up).muli(s).muli(s.rsub(1).muli(gate).addi(1)));
+        dgateUp.get(NDArrayIndex.all(), NDArrayIndex.interval(0, inter))
+                .assign(dout.mul(up).muli(s).muli(s.rsub(1).muli(gate).addi(1)));
     }
 
     @Override

@@ -113,6 +113,9 @@ final class VectorKernels extends JavaKernels {
 
     @Override
     void addBiasBlock(INDArray y, INDArray bias, int rowFrom, int rowTo, int colFrom, int colTo) {
+        if (bias == null) {
+            return;
+        }
         int c = (int) y.columns();
         ByteBuffer ys = bytes(y);
         ByteBuffer b = bytes(bias);

@@ -11,6 +11,7 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * The Llama family's kernels in every engine (issue 22): RMSNorm and the SiLU-gated unit forward and backward against
@@ -85,14 +86,16 @@ class LlamaKernelsTest {
                 .mul(sd.nn.sigmoid(v.get("gate"))).mul(v.get("up")));
         INDArray want = grads.get("y");
 
+        INDArray gateUp = Nd4j.concat(1, gate, up);
         INDArray out = Nd4j.create(DataType.FLOAT, ROWS, COLS);
-        k.swiglu(gate, up, out);
+        k.swiglu(gateUp, out);
         close(want, out, 1e-5, "swiglu " + k.name());
-        INDArray dgate = Nd4j.create(DataType.FLOAT, ROWS, COLS);
-        INDArray dup = Nd4j.create(DataType.FLOAT, ROWS, COLS);
-        k.swigluBackward(w, gate, up, dgate, dup);
-        close(grads.get("gate"), dgate, 1e-5, "swiglu dgate " + k.name());
-        close(grads.get("up"), dup, 1e-5, "swiglu dup " + k.name());
+        INDArray dgateUp = Nd4j.create(DataType.FLOAT, ROWS, 2 * COLS);
+        k.swigluBackward(w, gateUp, dgateUp);
+        close(grads.get("gate"), dgateUp.get(NDArrayIndex.all(), NDArrayIndex.interval(0, COLS)), 1e-5,
+                "swiglu dgate " + k.name());
+        close(grads.get("up"), dgateUp.get(NDArrayIndex.all(), NDArrayIndex.interval(COLS, 2 * COLS)), 1e-5,
+                "swiglu dup " + k.name());
     }
 
     @ParameterizedTest
@@ -100,15 +103,20 @@ class LlamaKernelsTest {
     void ropeTurnsPairsOfHalvesAndItsBackwardIsTheTranspose(Kernels k) {
         int batch = 2;
         int time = 7;
+        int from = 3; // decoding: the rows sit at positions 3..9
         int heads = 3;
+        int untouched = 2; // the v heads of a fused qkv row
         int d = 10;
         double theta = 10000;
-        RotaryTables t = RotaryTables.of(time, d, theta);
-        INDArray x = random(7, batch * time, heads * d);
+        RotaryTables t = RotaryTables.of(from + time, d, theta);
+        INDArray x = random(7, batch * time, (heads + untouched) * d);
         INDArray turned = x.dup();
-        k.rope(turned, time, heads, t.cos(), t.sin(), false);
+        k.rope(turned, time, from, heads, d, t.cos(), t.sin(), false);
+        close(x.get(NDArrayIndex.all(), NDArrayIndex.interval(heads * d, (heads + untouched) * d)),
+                turned.get(NDArrayIndex.all(), NDArrayIndex.interval(heads * d, (heads + untouched) * d)), 0,
+                "heads past the rotated ones are left alone " + k.name());
         for (int r = 0; r < batch * time; r++) {
-            int pos = r % time;
+            int pos = from + r % time;
             for (int h = 0; h < heads; h++) {
                 for (int i = 0; i < d / 2; i++) {
                     double angle = pos * Math.pow(theta, -2.0 * i / d);
@@ -121,13 +129,42 @@ class LlamaKernelsTest {
                 }
             }
         }
-        INDArray w = random(8, batch * time, heads * d);
+        INDArray w = random(8, batch * time, (heads + untouched) * d);
         INDArray back = w.dup();
-        k.rope(back, time, heads, t.cos(), t.sin(), true);
+        k.rope(back, time, from, heads, d, t.cos(), t.sin(), true);
         double lhs = turned.castTo(DataType.DOUBLE).mul(w.castTo(DataType.DOUBLE)).sumNumber().doubleValue();
         double rhs = x.castTo(DataType.DOUBLE).mul(back.castTo(DataType.DOUBLE)).sumNumber().doubleValue();
         assertEquals(lhs, rhs, 1e-4 * Math.abs(lhs), "<R x, w> = <x, R^T w>: the inverse is the backward");
-        k.rope(turned, time, heads, t.cos(), t.sin(), true);
+        k.rope(turned, time, from, heads, d, t.cos(), t.sin(), true);
         close(x, turned, 1e-6, "turning back gives x " + k.name());
+    }
+
+    @ParameterizedTest
+    @MethodSource("org.distillery.model.GptTest#kernels")
+    void repeatKvSharesEachKeyValueHeadAcrossItsGroupAndSumsTheGradientsBack(Kernels k) {
+        int heads = 6;
+        int kv = 2;
+        int d = 4;
+        INDArray qkv = random(9, ROWS, (heads + 2 * kv) * d);
+        INDArray full = Nd4j.create(DataType.FLOAT, ROWS, 3 * heads * d);
+        k.repeatKv(qkv, full, heads, kv, d);
+        for (int h = 0; h < heads; h++) {
+            close(qkv.get(NDArrayIndex.all(), NDArrayIndex.interval(h * d, h * d + d)),
+                    full.get(NDArrayIndex.all(), NDArrayIndex.interval(h * d, h * d + d)), 0, "q head " + h);
+            for (int part = 1; part <= 2; part++) {
+                int src = heads * d + (part - 1) * kv * d + (h / (heads / kv)) * d;
+                int dst = part * heads * d + h * d;
+                close(qkv.get(NDArrayIndex.all(), NDArrayIndex.interval(src, src + d)),
+                        full.get(NDArrayIndex.all(), NDArrayIndex.interval(dst, dst + d)), 0,
+                        (part == 1 ? "k" : "v") + " of query head " + h + " " + k.name());
+            }
+        }
+        // the backward is the transpose: <repeat(x), w> = <x, repeat^T(w)>
+        INDArray w = random(10, ROWS, 3 * heads * d);
+        INDArray back = Nd4j.create(DataType.FLOAT, ROWS, (heads + 2 * kv) * d);
+        k.repeatKvBackward(w, back, heads, kv, d);
+        double lhs = full.castTo(DataType.DOUBLE).mul(w.castTo(DataType.DOUBLE)).sumNumber().doubleValue();
+        double rhs = qkv.castTo(DataType.DOUBLE).mul(back.castTo(DataType.DOUBLE)).sumNumber().doubleValue();
+        assertEquals(lhs, rhs, 1e-4 * Math.abs(lhs), "repeatKvBackward is repeatKv's transpose " + k.name());
     }
 }
