@@ -158,8 +158,7 @@ final class ExperimentCommand implements Callable<Integer> {
     }
 
     private static TrainSpec.Model studentShape(DistillSpec d, TrainSpec teacher) {
-        TrainSpec.Model tm = teacher.model();
-        return d.student().resolve(tm.nLayer(), tm.nHead(), tm.nEmbd(), tm.blockSize());
+        return d.student().resolve(teacher.model());
     }
 
     /**

@@ -38,6 +38,23 @@ public record GptConfig(int nLayer, int nHead, int nEmbd, int blockSize, int voc
                         boolean tieWordEmbeddings, boolean attentionBias) {
     }
 
+    /** The model a train or distill spec's shape describes, over a vocabulary of {@code vocabSize} tokens. */
+    public static GptConfig of(org.distillery.core.spec.TrainSpec.Model m, int vocabSize) {
+        Llama llama = m.llama() ? new Llama(m.nKvHead(), m.intermediateSize(), m.ropeTheta(), m.rmsNormEps(),
+                m.tieWordEmbeddings(), m.attentionBias()) : null;
+        return new GptConfig(m.nLayer(), m.nHead(), m.nEmbd(), m.blockSize(), vocabSize, m.dropout(), llama);
+    }
+
+    /** This shape as a spec's model section (a teacher's, from which a student's is resolved). */
+    public org.distillery.core.spec.TrainSpec.Model shape() {
+        if (llama == null) {
+            return new org.distillery.core.spec.TrainSpec.Model(nLayer, nHead, nEmbd, blockSize, dropout);
+        }
+        return new org.distillery.core.spec.TrainSpec.Model(LLAMA, nLayer, nHead, nEmbd, blockSize, dropout,
+                llama.nKvHead(), llama.intermediateSize(), llama.ropeTheta(), llama.rmsNormEps(),
+                llama.tieWordEmbeddings(), llama.attentionBias());
+    }
+
     /** {@value #GPT2} or {@value #LLAMA}; checkpoints record it beside the shape. */
     @JsonProperty("arch")
     public String arch() {

@@ -30,7 +30,8 @@ public record DistillSpec(
     public static final List<String> HIDDEN_LOSSES = List.of("cosine", "mse");
 
     public DistillSpec {
-        student = Objects.requireNonNullElseGet(student, () -> new Student(null, null, null, null, null, null, null));
+        student = Objects.requireNonNullElseGet(student,
+                () -> new Student(null, null, null, null, null, null, null, null, null));
         distillation = Objects.requireNonNullElseGet(distillation, () -> new Distillation(null, null, null, null, null, null, null, null));
         optimizer = Objects.requireNonNullElseGet(optimizer,
                 () -> new TrainSpec.Optimizer(null, null, null, null, null, null, null, null));
@@ -47,19 +48,34 @@ public record DistillSpec(
      * The student: its shape (unset fields from the teacher; n_layer half the teacher's), and its
      * weights at the start: {@code teacher} copies the embeddings (projected onto the student's width
      * when it is narrower) and, at the teacher's width, the teacher blocks listed in {@code layers}
-     * (default: evenly spaced, as DistilBERT's every other layer); {@code random} starts afresh.
+     * (default: evenly spaced, as DistilBERT's every other layer); {@code random} starts afresh. A student is
+     * of its teacher's architecture; a Llama student may have fewer key/value heads ({@code n_kv_head}) and a
+     * narrower MLP ({@code intermediate_size}), and keeps the teacher's RoPE base, norm epsilon, head tying and
+     * biases.
      */
-    public record Student(Integer nLayer, Integer nHead, Integer nEmbd, Integer blockSize, Double dropout, String init,
-                          List<Integer> layers) {
+    public record Student(Integer nLayer, Integer nHead, Integer nKvHead, Integer nEmbd, Integer intermediateSize,
+                          Integer blockSize, Double dropout, String init, List<Integer> layers) {
         public Student {
             init = Objects.requireNonNullElse(init, "teacher");
         }
 
-        /** The student's shape given the teacher's. */
-        public TrainSpec.Model resolve(int teacherLayers, int teacherHeads, int teacherEmbd, int teacherBlock) {
-            return new TrainSpec.Model(nLayer != null ? nLayer : Math.max(1, teacherLayers / 2),
-                    nHead != null ? nHead : teacherHeads, nEmbd != null ? nEmbd : teacherEmbd,
-                    blockSize != null ? blockSize : teacherBlock, dropout);
+        /**
+         * The student's shape given the teacher's. Unset, a Llama student's key/value heads keep the teacher's
+         * group size where they can, and its MLP keeps the teacher's ratio to the width.
+         */
+        public TrainSpec.Model resolve(TrainSpec.Model teacher) {
+            int heads = nHead != null ? nHead : teacher.nHead();
+            int embd = nEmbd != null ? nEmbd : teacher.nEmbd();
+            int kv = 0;
+            int inter = 0;
+            if (teacher.llama()) {
+                int group = teacher.nHead() / teacher.nKvHead();
+                kv = nKvHead != null ? nKvHead : heads % group == 0 ? heads / group : heads;
+                inter = intermediateSize != null ? intermediateSize
+                        : (int) ((long) teacher.intermediateSize() * embd / teacher.nEmbd());
+            }
+            return teacher.reshaped(nLayer != null ? nLayer : Math.max(1, teacher.nLayer() / 2), heads, kv, embd,
+                    inter, blockSize != null ? blockSize : teacher.blockSize(), dropout != null ? dropout : 0.0);
         }
     }
 
@@ -129,6 +145,8 @@ public record DistillSpec(
         Student s = student;
         v.inRange(s.nLayer(), 1, 256, "student.n_layer");
         v.inRange(s.nHead(), 1, 256, "student.n_head");
+        v.inRange(s.nKvHead(), 1, 256, "student.n_kv_head");
+        v.inRange(s.intermediateSize(), 1, 1 << 20, "student.intermediate_size");
         v.inRange(s.nEmbd(), 1, 65536, "student.n_embd");
         v.inRange(s.blockSize(), 1, 1 << 20, "student.block_size");
         if (s.dropout() != null) {

@@ -1,5 +1,6 @@
 package org.distillery.core.spec;
 
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -37,14 +38,50 @@ public record TrainSpec(
     public record Data(String prep, String path) {
     }
 
-    /** GPT-2's shape; the vocabulary size comes from the shards' tokenizer. */
-    public record Model(Integer nLayer, Integer nHead, Integer nEmbd, Integer blockSize, Double dropout) {
+    /**
+     * The model's architecture and shape; the vocabulary size comes from the shards' tokenizer. {@code arch} is
+     * {@value #GPT2} (the default) or {@value #LLAMA}; the fields from {@code n_kv_head} on are the Llama family's
+     * (named as in Hugging Face's {@code LlamaConfig}) and an error for GPT-2. A Llama model's defaults:
+     * plain multi-head attention, an MLP of about 8/3 the width (a multiple of 32, as Llama rounds it), RoPE base
+     * 10000, RMSNorm epsilon 1e-5, a separate LM head and no attention biases.
+     */
+    public record Model(String arch, Integer nLayer, Integer nHead, Integer nEmbd, Integer blockSize, Double dropout,
+                        Integer nKvHead, Integer intermediateSize, Double ropeTheta, Double rmsNormEps,
+                        Boolean tieWordEmbeddings, Boolean attentionBias) {
+        public static final String GPT2 = "gpt2";
+        public static final String LLAMA = "llama";
+        public static final java.util.List<String> ARCHS = java.util.List.of(GPT2, LLAMA);
+
         public Model {
+            arch = Objects.requireNonNullElse(arch, GPT2);
             nLayer = Objects.requireNonNullElse(nLayer, 4);
             nHead = Objects.requireNonNullElse(nHead, 4);
             nEmbd = Objects.requireNonNullElse(nEmbd, 128);
             blockSize = Objects.requireNonNullElse(blockSize, 64);
             dropout = Objects.requireNonNullElse(dropout, 0.0);
+            if (arch.equals(LLAMA)) {
+                nKvHead = Objects.requireNonNullElse(nKvHead, nHead);
+                intermediateSize = Objects.requireNonNullElse(intermediateSize, (8 * nEmbd / 3 + 31) / 32 * 32);
+                ropeTheta = Objects.requireNonNullElse(ropeTheta, 10000.0);
+                rmsNormEps = Objects.requireNonNullElse(rmsNormEps, 1e-5);
+                tieWordEmbeddings = Objects.requireNonNullElse(tieWordEmbeddings, false);
+                attentionBias = Objects.requireNonNullElse(attentionBias, false);
+            }
+        }
+
+        /** GPT-2 of this shape. */
+        public Model(Integer nLayer, Integer nHead, Integer nEmbd, Integer blockSize, Double dropout) {
+            this(GPT2, nLayer, nHead, nEmbd, blockSize, dropout, null, null, null, null, null, null);
+        }
+
+        public boolean llama() {
+            return LLAMA.equals(arch);
+        }
+
+        /** This shape with another depth, width and heads (a student's), the rest of the architecture kept. */
+        public Model reshaped(int layers, int heads, int kvHeads, int embd, int intermediate, int block, Double drop) {
+            return llama() ? new Model(arch, layers, heads, embd, block, drop, kvHeads, intermediate, ropeTheta,
+                    rmsNormEps, tieWordEmbeddings, attentionBias) : new Model(layers, heads, embd, block, drop);
         }
     }
 
@@ -134,8 +171,12 @@ public record TrainSpec(
                 + " such as spark://host:7077, or leave it out");
     }
 
-    /** The checks of a GPT-2 shape, under {@code prefix} ("model." or "student."). */
-    static void validateModel(Validation v, Model model, String prefix) {
+    /**
+     * The checks of a model's shape, under {@code prefix} ("model.", or "student." for a student's shape once it is
+     * resolved from its teacher's).
+     */
+    public static void validateModel(Validation v, Model model, String prefix) {
+        v.oneOf(model.arch(), Model.ARCHS, prefix + "arch");
         v.inRange(model.nLayer(), 1, 256, prefix + "n_layer");
         v.inRange(model.nHead(), 1, 256, prefix + "n_head");
         v.inRange(model.nEmbd(), 1, 65536, prefix + "n_embd");
@@ -146,6 +187,35 @@ public record TrainSpec(
         v.inRange(model.blockSize(), 1, 1 << 20, prefix + "block_size");
         v.require(model.dropout() >= 0 && model.dropout() < 1, prefix + "dropout", "must be in [0, 1), found "
                 + model.dropout());
+        if (model.llama()) {
+            validateLlama(v, model, prefix);
+        } else if (Model.GPT2.equals(model.arch())) {
+            Map<String, Object> llamaOnly = new java.util.LinkedHashMap<>();
+            llamaOnly.put("n_kv_head", model.nKvHead());
+            llamaOnly.put("intermediate_size", model.intermediateSize());
+            llamaOnly.put("rope_theta", model.ropeTheta());
+            llamaOnly.put("rms_norm_eps", model.rmsNormEps());
+            llamaOnly.put("tie_word_embeddings", model.tieWordEmbeddings());
+            llamaOnly.put("attention_bias", model.attentionBias());
+            llamaOnly.forEach((field, value) -> v.require(value == null, prefix + field, "is a Llama-family setting:"
+                    + " set " + prefix + "arch: llama, or leave it out for GPT-2"));
+        }
+    }
+
+    private static void validateLlama(Validation v, Model m, String prefix) {
+        v.inRange(m.nKvHead(), 1, 256, prefix + "n_kv_head");
+        if (m.nKvHead() > 0 && m.nHead() > 0 && m.nHead() % m.nKvHead() != 0) {
+            v.fail(prefix + "n_kv_head", "must divide " + prefix + "n_head (" + m.nHead() + "): each key/value head"
+                    + " serves an equal group of query heads, found " + m.nKvHead());
+        }
+        if (m.nHead() > 0 && m.nEmbd() % m.nHead() == 0 && (m.nEmbd() / m.nHead()) % 2 != 0) {
+            v.fail(prefix + "n_head", "gives a head size of " + m.nEmbd() / m.nHead() + " (" + prefix + "n_embd "
+                    + m.nEmbd() + " / " + m.nHead() + "): RoPE turns pairs of dimensions, so it must be even");
+        }
+        v.inRange(m.intermediateSize(), 1, 1 << 20, prefix + "intermediate_size");
+        v.require(m.ropeTheta() > 0, prefix + "rope_theta", "must be positive, found " + m.ropeTheta());
+        v.require(m.rmsNormEps() > 0 && m.rmsNormEps() < 1, prefix + "rms_norm_eps", "must be in (0, 1), found "
+                + m.rmsNormEps());
     }
 
     /** The checks of the training loop's sections, shared by train and distill specs. */

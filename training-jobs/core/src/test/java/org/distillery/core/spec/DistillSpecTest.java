@@ -25,16 +25,32 @@ class DistillSpecTest {
         return assertThrows(SpecException.class, () -> SpecReader.parse(yaml, "d.yaml", DistillSpec.class));
     }
 
+    /** A Llama student keeps its teacher's family settings; its kv heads and MLP follow its heads and width. */
+    @Test
+    void aLlamaStudentsShapeFromItsTeacher() {
+        TrainSpec.Model teacher = new TrainSpec.Model("llama", 8, 8, 256, 128, 0.0, 2, 704, 500000.0, 1e-6, true, true);
+        DistillSpec s = SpecReader.parse(OK.replace("  n_layer: 2\n", "  n_layer: 2\n  n_head: 4\n  n_embd: 128\n"),
+                "d.yaml", DistillSpec.class);
+        assertEquals(new TrainSpec.Model("llama", 2, 4, 128, 128, 0.0, 1, 352, 500000.0, 1e-6, true, true),
+                s.student().resolve(teacher), "a group of 4 query heads per kv head, the MLP at 2.75x the width");
+        DistillSpec given = SpecReader.parse(OK.replace("  n_layer: 2\n", "  n_layer: 2\n  n_kv_head: 4\n"
+                + "  intermediate_size: 96\n"), "d.yaml", DistillSpec.class);
+        TrainSpec.Model m = given.student().resolve(teacher);
+        assertEquals(4, m.nKvHead());
+        assertEquals(96, m.intermediateSize());
+    }
+
     @Test
     void defaultsAndTheStudentsShapeFromTheTeacher() {
         DistillSpec s = SpecReader.parse(OK, "d.yaml", DistillSpec.class);
         assertEquals("jsd", s.distillation().loss());
         assertEquals(0.5, s.distillation().beta());
         assertEquals("teacher", s.student().init());
-        TrainSpec.Model m = s.student().resolve(6, 8, 256, 128);
+        TrainSpec.Model m = s.student().resolve(new TrainSpec.Model(6, 8, 256, 128, 0.0));
         assertEquals(new TrainSpec.Model(2, 8, 256, 128, 0.0), m);
         DistillSpec bare = SpecReader.parse(OK.replace("  n_layer: 2\n", "  init: random\n"), "d.yaml", DistillSpec.class);
-        assertEquals(3, bare.student().resolve(6, 8, 256, 128).nLayer(), "half the teacher's layers");
+        assertEquals(3, bare.student().resolve(new TrainSpec.Model(6, 8, 256, 128, 0.0)).nLayer(),
+                "half the teacher's layers");
         assertEquals("d", bare.asTrainSpec(m).name());
         assertEquals(m, bare.asTrainSpec(m).model());
     }

@@ -2,7 +2,6 @@ package org.distillery.core.spec;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
@@ -35,6 +34,39 @@ class TrainSpecTest {
         assertEquals("t.yaml:7: model.n_embd must be divisible by model.n_head (4), found 130", e.getMessage());
     }
 
+    @Test
+    void aLlamaModelHasTheFamilysDefaults() {
+        TrainSpec s = SpecReader.parse(OK.replace("model:\n", "model:\n  arch: llama\n"), "t.yaml", TrainSpec.class);
+        TrainSpec.Model m = s.model();
+        assertEquals(new TrainSpec.Model("llama", 2, 4, 128, 64, 0.0, 4, 352, 10000.0, 1e-5, false, false), m);
+        assertEquals(new TrainSpec.Model(2, 4, 128, 64, 0.0), SpecReader.parse(OK, "t.yaml", TrainSpec.class).model(),
+                "GPT-2 by default, with no Llama settings");
+    }
+
+    /** Heads that do not divide, a head size RoPE cannot turn, a Llama setting on GPT-2: each names its field. */
+    @Test
+    void badLlamaShapesNameTheirFields() {
+        String llama = OK.replace("model:\n", "model:\n  arch: llama\n");
+        SpecException e = assertThrows(SpecException.class, () -> SpecReader.parse(
+                llama.replace("n_head: 4", "n_head: 4\n  n_kv_head: 3"), "t.yaml", TrainSpec.class));
+        assertEquals("t.yaml:8: model.n_kv_head must divide model.n_head (4): each key/value head serves an equal group"
+                + " of query heads, found 3", e.getMessage());
+        e = assertThrows(SpecException.class, () -> SpecReader.parse(llama.replace("n_embd: 128", "n_embd: 20"),
+                "t.yaml", TrainSpec.class));
+        assertEquals("t.yaml:7: model.n_head gives a head size of 5 (model.n_embd 20 / 4): RoPE turns pairs of"
+                + " dimensions, so it must be even", e.getMessage());
+        e = assertThrows(SpecException.class, () -> SpecReader.parse(OK.replace("n_head: 4", "n_head: 4\n  n_kv_head: 2"),
+                "t.yaml", TrainSpec.class));
+        assertEquals("t.yaml:7: model.n_kv_head is a Llama-family setting: set model.arch: llama, or leave it out for"
+                + " GPT-2", e.getMessage());
+        e = assertThrows(SpecException.class, () -> SpecReader.parse(OK.replace("model:\n", "model:\n  arch: mistral\n"),
+                "t.yaml", TrainSpec.class));
+        assertEquals("t.yaml:5: model.arch must be one of [gpt2, llama], found 'mistral'", e.getMessage());
+        e = assertThrows(SpecException.class, () -> SpecReader.parse(llama.replace("n_layer: 2", "n_layer: 2\n  rope_theta: 0"),
+                "t.yaml", TrainSpec.class));
+        assertEquals("t.yaml:7: model.rope_theta must be positive, found 0.0", e.getMessage());
+    }
+
     /** Unknown fields, values of the wrong type and the spec's own checks: every one, each at its line. */
     @Test
     void everyProblemIsReportedNotOnlyTheFirst() {
@@ -42,8 +74,9 @@ class TrainSpecTest {
                 .replace("n_embd: 128", "n_embd: 130") + "training:\n  steps: 1.5\n  batch_sise: 4\n";
         SpecException e = assertThrows(SpecException.class, () -> SpecReader.parse(spec, "t.yaml", TrainSpec.class));
         assertEquals(java.util.List.of(
-                "t.yaml:5: unknown field 'n_layers' in 'model' (did you mean 'n_layer'?); allowed: block_size, dropout,"
-                        + " n_embd, n_head, n_layer",
+                "t.yaml:5: unknown field 'n_layers' in 'model' (did you mean 'n_layer'?); allowed: arch, attention_bias,"
+                        + " block_size, dropout, intermediate_size, n_embd, n_head, n_kv_head, n_layer, rms_norm_eps,"
+                        + " rope_theta, tie_word_embeddings",
                 "t.yaml:6: field 'model.n_head' must be an integer, found 'four'",
                 "t.yaml:11: field 'training.steps' must be an integer, found '1.5'",
                 "t.yaml:12: unknown field 'batch_sise' in 'training' (did you mean 'batch_size'?); allowed: batch_size,"

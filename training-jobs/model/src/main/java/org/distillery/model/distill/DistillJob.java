@@ -13,6 +13,7 @@ import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.spec.DistillSpec;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
+import org.distillery.core.spec.Validation;
 import org.distillery.model.Checkpoint;
 import org.distillery.model.DistillationLoss;
 import org.distillery.model.Gpt;
@@ -84,17 +85,22 @@ public final class DistillJob {
         Checkpoint.Header th = teacher.header();
         requireTeacherFits(th, teacherSource, manifest, dataDir);
         GptConfig tc = th.model();
-        TrainSpec.Model shape = spec.student().resolve(tc.nLayer(), tc.nHead(), tc.nEmbd(), tc.blockSize());
-        if (shape.nEmbd() % shape.nHead() != 0) {
-            throw located.error("student.n_embd", "is " + shape.nEmbd() + ", not divisible by student.n_head ("
-                    + shape.nHead() + ")");
+        if (tc.llama() == null && (spec.student().nKvHead() != null || spec.student().intermediateSize() != null)) {
+            throw located.error(spec.student().nKvHead() != null ? "student.n_kv_head" : "student.intermediate_size",
+                    "is a Llama-family setting, but the teacher is GPT-2 (a student is of its teacher's architecture)");
+        }
+        TrainSpec.Model shape = spec.student().resolve(tc.shape());
+        Validation shapeCheck = new Validation();
+        TrainSpec.validateModel(shapeCheck, shape, "student.");
+        if (!shapeCheck.problems().isEmpty()) { // the student's fields are checked once the teacher's fill them in
+            Validation.Problem first = shapeCheck.problems().get(0);
+            throw located.error(first.path(), first.message());
         }
         if (shape.blockSize() > tc.blockSize()) {
             throw located.error("student.block_size", "is " + shape.blockSize() + ", longer than the teacher's "
                     + tc.blockSize() + ": the teacher cannot score positions beyond its own");
         }
-        GptConfig sc = new GptConfig(shape.nLayer(), shape.nHead(), shape.nEmbd(), shape.blockSize(), tc.vocabSize(),
-                shape.dropout());
+        GptConfig sc = GptConfig.of(shape, tc.vocabSize());
         if (sc.parameterCount() >= tc.parameterCount()) {
             context.warnings().println("warning: " + located.source() + ": the student (" + sc.parameterCount()
                     + " parameters) is not smaller than the teacher (" + tc.parameterCount() + "): distillation is"

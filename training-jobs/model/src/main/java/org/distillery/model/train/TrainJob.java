@@ -219,8 +219,7 @@ public final class TrainJob {
         String manifestSha = Sha256.of(dataDir.resolve(ShardManifest.FILE_NAME));
         Path tokenizerFile = dataDir.resolve(manifest.tokenizer().file());
         TrainSpec.Model m = spec.model();
-        GptConfig config = new GptConfig(m.nLayer(), m.nHead(), m.nEmbd(), m.blockSize(),
-                manifest.tokenizer().vocabSize(), m.dropout());
+        GptConfig config = GptConfig.of(m, manifest.tokenizer().vocabSize());
         int time = m.blockSize();
         int batch = spec.training().batchSize();
         int accum = spec.training().gradAccum();

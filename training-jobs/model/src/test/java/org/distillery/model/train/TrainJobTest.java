@@ -123,6 +123,44 @@ public class TrainJobTest {
         assertTrue(r.trainLoss() < first - 1.5, "loss fell from " + first + " to " + r.trainLoss());
     }
 
+    static final String LLAMA = "model: {arch: llama, n_layer: 2, n_head: 4, n_kv_head: 2, n_embd: 32, block_size: 32,"
+            + " intermediate_size: 64}";
+
+    /**
+     * A Llama-family model trains on the same loop: it learns, its checkpoints record the architecture, and a run
+     * killed after a checkpoint resumes onto the uninterrupted run's curve.
+     */
+    @Test
+    void aLlamaModelLearnsCheckpointsItsArchitectureAndResumes() throws IOException {
+        Recorder rec = new Recorder();
+        Path learn = spec(tmp, "llama-learn", 150, "").toAbsolutePath();
+        Files.writeString(learn, Files.readString(learn).replace("model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32}",
+                LLAMA));
+        TrainJob.Result r = train(learn, tmp.resolve("llama-learn"), false, rec);
+        assertTrue(r.valLoss() < r.unigramEntropy() - 0.5,
+                "val loss " + r.valLoss() + " vs unigram entropy " + r.unigramEntropy());
+        org.distillery.model.GptConfig c = org.distillery.model.Checkpoint.read(r.model()).header().model();
+        assertEquals(new org.distillery.model.GptConfig(2, 4, 32, 32, c.vocabSize(), 0.0,
+                new org.distillery.model.GptConfig.Llama(2, 64, 10000, 1e-5, false, false)), c);
+
+        Recorder whole = new Recorder();
+        Path wholeSpec = spec(tmp, "llama-whole", 12, LLAMA);
+        Files.writeString(wholeSpec, Files.readString(wholeSpec).replace(
+                "model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32}\n", ""));
+        train(wholeSpec, tmp.resolve("llama-whole"), false, whole);
+        Path parted = tmp.resolve("llama-parted.yaml");
+        Files.writeString(parted, Files.readString(wholeSpec).replace("name: llama-whole", "name: llama-parted"));
+        assertThrows(IllegalStateException.class, () -> train(parted, tmp.resolve("llama-parted"), false,
+                new Recorder(), crashAt(8)));
+        Recorder rest = new Recorder();
+        train(parted, tmp.resolve("llama-parted"), true, rest);
+        assertEquals(6L, rest.metrics.get("train/loss").firstKey());
+        for (long step = 6; step <= 12; step++) {
+            double want = whole.metrics.get("train/loss").get(step);
+            assertEquals(want, rest.metrics.get("train/loss").get(step), Math.abs(want) * 1e-5, "step " + step);
+        }
+    }
+
     /**
      * A run stopped after a checkpoint and resumed follows the uninterrupted run's loss curve. Data order
      * and dropout derive from (seed, step), and the optimizer state is restored bit for bit, so the only
