@@ -17,7 +17,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
-@Command(name = "distill", description = "Distill a teacher (a checkpoint or a Hugging Face GPT-2 folder) into a smaller"
+@Command(name = "distill", description = "Distill a teacher (a checkpoint or a Hugging Face GPT-2 or Llama-family folder) into a smaller"
         + " student on prep shards, tracked in MLflow or the local run store.")
 final class DistillCommand implements Callable<Integer> {
     @ParentCommand

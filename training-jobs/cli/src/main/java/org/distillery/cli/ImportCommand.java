@@ -13,7 +13,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
-@Command(name = "import", description = "Read a Hugging Face GPT-2 folder (safetensors, config.json, tokenizer) into a"
+@Command(name = "import", description = "Read a Hugging Face GPT-2, Llama, Qwen2 or Mistral folder (safetensors, config.json, tokenizer) into a"
         + " Distillery checkpoint, to start training from or to distill as a teacher.")
 final class ImportCommand implements Callable<Integer> {
     @ParentCommand
@@ -41,8 +41,10 @@ final class ImportCommand implements Callable<Integer> {
         ck.write(file);
         GptConfig c = ck.header().model();
         System.out.println("checkpoint     " + file.toAbsolutePath());
-        System.out.printf("model          %d layers, %d heads, %d wide, block %d, vocab %d: %,d parameters%n",
-                c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), c.vocabSize(), c.parameterCount());
+        String heads = c.kvHeads() == c.nHead() ? c.nHead() + " heads" : c.nHead() + " heads over " + c.kvHeads()
+                + " kv heads";
+        System.out.printf("model          %s, %d layers, %s, %d wide, block %d, vocab %d: %,d parameters%n",
+                c.arch(), c.nLayer(), heads, c.nEmbd(), c.blockSize(), c.vocabSize(), c.parameterCount());
         System.out.println("tokenizer      " + ck.header().tokenizer().vocabSize() + " tokens, sha256 "
                 + ck.header().tokenizer().sha256());
         return 0;

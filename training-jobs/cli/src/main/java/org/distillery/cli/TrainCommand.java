@@ -15,7 +15,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
-@Command(name = "train", description = "Train a GPT-2 on prep shards (ND4J), tracked in MLflow or the local run store.")
+@Command(name = "train", description = "Train a GPT-2 or Llama-family model on prep shards (ND4J), tracked in MLflow or the local run store.")
 final class TrainCommand implements Callable<Integer> {
     @ParentCommand
     Distillery top;

@@ -18,18 +18,22 @@ import org.distillery.model.GptParameters;
 
 /**
  * A checkpoint as a Hugging Face model folder that {@code AutoModelForCausalLM.from_pretrained} and
- * {@code AutoTokenizer.from_pretrained} load as they are: {@code model.safetensors} (GPT-2 names and
- * Conv1D layouts, provenance in its metadata), {@code config.json}, {@code generation_config.json},
- * the tokenizer as {@code tokenizer.json} (the checkpoint's own, byte for byte) and as GPT-2's
- * {@code vocab.json} + {@code merges.txt}, {@code tokenizer_config.json} and
- * {@code special_tokens_map.json}. The folder appears under its name only when complete.
+ * {@code AutoTokenizer.from_pretrained} load as they are: {@code model.safetensors} ({@code GPT2LMHeadModel}'s
+ * or {@code LlamaForCausalLM}'s names and layouts, provenance in its metadata), {@code config.json},
+ * {@code generation_config.json}, the tokenizer as {@code tokenizer.json} (the checkpoint's own, byte for byte)
+ * and, when it splits text as GPT-2 does, as GPT-2's {@code vocab.json} + {@code merges.txt},
+ * {@code tokenizer_config.json} and {@code special_tokens_map.json}. The folder appears under its name only when
+ * complete.
  */
 public final class HfExporter {
     private HfExporter() {
     }
 
-    /** The tensors of {@code params} under Hugging Face's names, in Distillery's buffer order. */
+    /** The tensors of {@code params} under Hugging Face's names (GPT-2's in Distillery's buffer order). */
     public static List<NamedTensor> tensors(GptParameters params) {
+        if (params.config().llama() != null) {
+            return HfLlama.tensors(params);
+        }
         List<NamedTensor> out = new ArrayList<>();
         for (String name : params.names()) {
             out.add(new NamedTensor(HfGpt2.PREFIX + name, params.shape(name), params.get(name)));
@@ -51,7 +55,8 @@ public final class HfExporter {
             st.put("format", "pt"); // what transformers expects of a PyTorch model's safetensors
             st.putAll(meta);
             AtomicFile.writeChannel(staging.resolve("model.safetensors"), out -> SafetensorsWriter.write(out, tensors, type, st));
-            writeJson(staging.resolve("config.json"), HfGpt2.config(c, eot, type, meta));
+            writeJson(staging.resolve("config.json"), c.llama() != null ? HfLlama.config(c, eot, type, meta)
+                    : HfGpt2.config(c, eot, type, meta));
             ObjectNode gen = HfGpt2.JSON.createObjectNode();
             gen.put("_from_model_config", true);
             if (eot >= 0) {
@@ -60,9 +65,13 @@ public final class HfExporter {
             }
             writeJson(staging.resolve("generation_config.json"), gen);
             AtomicFile.write(staging.resolve("tokenizer.json"), tokenizerJson.getBytes(StandardCharsets.UTF_8));
-            Gpt2VocabFiles.write(tokenizer, staging.resolve("vocab.json"), staging.resolve("merges.txt"));
+            // GPT2Tokenizer's files split text with GPT-2's regex: another pre-tokenizer loads from tokenizer.json alone
+            boolean gpt2Split = tokenizer.options().equals(BpeTokenizer.Options.GPT2);
+            if (gpt2Split) {
+                Gpt2VocabFiles.write(tokenizer, staging.resolve("vocab.json"), staging.resolve("merges.txt"));
+            }
             ObjectNode tc = HfGpt2.JSON.createObjectNode();
-            tc.put("tokenizer_class", "GPT2Tokenizer");
+            tc.put("tokenizer_class", gpt2Split ? "GPT2Tokenizer" : "PreTrainedTokenizerFast");
             tc.put("model_max_length", c.blockSize());
             tc.put("add_prefix_space", false);
             tc.put("clean_up_tokenization_spaces", false);

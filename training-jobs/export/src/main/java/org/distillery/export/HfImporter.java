@@ -22,10 +22,11 @@ import org.distillery.model.GptParameters;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * A Hugging Face GPT-2 folder (config.json; model.safetensors or a sharded index of them; the
- * tokenizer as tokenizer.json or vocab.json + merges.txt) read into a Distillery checkpoint that
+ * A Hugging Face GPT-2 or Llama-family folder (config.json; model.safetensors or a sharded index of them;
+ * the tokenizer as tokenizer.json or vocab.json + merges.txt) read into a Distillery checkpoint that
  * generation, training and distillation can start from. Weights are checked against config.json
- * tensor by tensor; a Distillery export's provenance (run, data, step) comes back from its metadata.
+ * tensor by tensor, and a stored tensor the model does not use is an error; a Distillery export's provenance
+ * (run, data, step) comes back from its metadata.
  */
 public final class HfImporter {
     /** Buffers older GPT-2 checkpoints store (causal masks): not weights. */
@@ -39,7 +40,9 @@ public final class HfImporter {
             throw new DistilleryException(dir + ": not a folder (expected a Hugging Face model folder with config.json)");
         }
         Path configFile = dir.resolve("config.json");
-        GptConfig config = HfGpt2.parseConfig(readJson(configFile), configFile);
+        JsonNode configJson = readJson(configFile);
+        boolean llama = HfLlama.MODEL_TYPES.contains(configJson.path("model_type").asText());
+        GptConfig config = llama ? HfLlama.parseConfig(configJson, configFile) : HfGpt2.parseConfig(configJson, configFile);
         String tokenizerJson = tokenizer(dir);
         BpeTokenizer tok = HfTokenizerJson.parse(tokenizerJson, dir.resolve("tokenizer.json").toString());
         if (tok.vocabSize() > config.vocabSize()) {
@@ -49,6 +52,38 @@ public final class HfImporter {
         Map<String, SafetensorsFile> byTensor = weights(dir);
         GptParameters params = GptParameters.zeros(config);
         Map<String, String> metadata = new HashMap<>();
+        if (llama) {
+            Map<String, long[]> shapes = new HashMap<>();
+            byTensor.forEach((name, f) -> shapes.put(name, f.entries().get(name).shape()));
+            java.util.Set<String> used = HfLlama.load(params, shapes, name -> byTensor.get(name).read(name), dir);
+            for (Map.Entry<String, SafetensorsFile> e : byTensor.entrySet()) {
+                boolean buffer = e.getKey().endsWith("rotary_emb.inv_freq"); // older saves keep RoPE's table
+                if (!used.contains(e.getKey()) && !buffer && !(e.getKey().equals("lm_head.weight")
+                        && config.llama().tieWordEmbeddings())) {
+                    throw new DistilleryException(e.getValue().file() + ": tensor " + e.getKey() + " is not part of "
+                            + configJson.path("model_type").asText() + " as Distillery builds it (config.json may ask"
+                            + " for an option it does not support)");
+                }
+            }
+        } else {
+            loadGpt2(params, byTensor, dir);
+        }
+        new java.util.LinkedHashSet<>(byTensor.values()).forEach(f -> metadata.putAll(f.metadata()));
+        String p = ExportProvenance.PREFIX;
+        long step = parseLong(metadata.get(p + "step"));
+        String dataSha = metadata.get(p + "dataset_manifest_sha256");
+        Map<String, Object> spec = new LinkedHashMap<>();
+        spec.put("imported_from", dir.toAbsolutePath().toString());
+        Checkpoint.Header h = Checkpoint.Header.of(distilleryVersion, config,
+                        new Checkpoint.Tokenizer(Sha256.of(tokenizerJson), tok.vocabSize(), tokenizerJson))
+                .atStep(step, 0).withData(dataSha == null ? null : new Checkpoint.Data(dataSha, null)).withSpec(spec)
+                .withRunId(metadata.get(p + "run_id"));
+        Map<String, INDArray> sections = new LinkedHashMap<>();
+        sections.put(Checkpoint.PARAMS, params.flat());
+        return new Checkpoint(h, sections);
+    }
+
+    private static void loadGpt2(GptParameters params, Map<String, SafetensorsFile> byTensor, Path dir) {
         for (String name : params.names()) {
             String stored = byTensor.containsKey(HfGpt2.PREFIX + name) ? HfGpt2.PREFIX + name : name;
             SafetensorsFile f = byTensor.get(stored);
@@ -63,7 +98,6 @@ public final class HfImporter {
             INDArray values = f.read(stored);
             params.get(name).assign(values.reshape(params.shape(name)));
         }
-        new java.util.LinkedHashSet<>(byTensor.values()).forEach(f -> metadata.putAll(f.metadata()));
         for (Map.Entry<String, SafetensorsFile> e : byTensor.entrySet()) {
             String n = e.getKey().startsWith(HfGpt2.PREFIX) ? e.getKey().substring(HfGpt2.PREFIX.length()) : e.getKey();
             boolean known = params.names().contains(n) || n.equals("lm_head.weight")
@@ -73,18 +107,6 @@ public final class HfImporter {
                         + " Distillery builds it (config.json may ask for an option it does not support)");
             }
         }
-        String p = ExportProvenance.PREFIX;
-        long step = parseLong(metadata.get(p + "step"));
-        String dataSha = metadata.get(p + "dataset_manifest_sha256");
-        Map<String, Object> spec = new LinkedHashMap<>();
-        spec.put("imported_from", dir.toAbsolutePath().toString());
-        Checkpoint.Header h = Checkpoint.Header.of(distilleryVersion, config,
-                        new Checkpoint.Tokenizer(Sha256.of(tokenizerJson), tok.vocabSize(), tokenizerJson))
-                .atStep(step, 0).withData(dataSha == null ? null : new Checkpoint.Data(dataSha, null)).withSpec(spec)
-                .withRunId(metadata.get(p + "run_id"));
-        Map<String, INDArray> sections = new LinkedHashMap<>();
-        sections.put(Checkpoint.PARAMS, params.flat());
-        return new Checkpoint(h, sections);
     }
 
     private static long parseLong(String s) {

@@ -39,10 +39,15 @@ final class TinyModels {
         return new BpeTrainer(300, 1, List.of("<|endoftext|>")).train(words);
     }
 
-    /** A 2-layer model trained 30 steps on the tokenized text, so its weights are no initialisation. */
+    /** A 2-layer GPT-2 trained 30 steps on the tokenized text, so its weights are no initialisation. */
     static Checkpoint trained(long seed) {
+        return trained(seed, null);
+    }
+
+    /** A 2-layer model of the Llama family ({@code llama}; null: GPT-2), trained as {@link #trained(long)}. */
+    static Checkpoint trained(long seed, GptConfig.Llama llama) {
         BpeTokenizer tok = tokenizer();
-        GptConfig config = new GptConfig(2, 2, 32, 24, tok.vocabSize(), 0.0);
+        GptConfig config = new GptConfig(2, llama == null ? 2 : 4, 32, 24, tok.vocabSize(), 0.0, llama);
         GptParameters params = GptParameters.initialize(config, seed);
         GptParameters grads = GptParameters.zeros(config);
         Gpt gpt = new Gpt(params);
