@@ -5,22 +5,36 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.distillery.core.DistilleryException;
 import org.distillery.core.io.AtomicDirectory;
 import org.distillery.core.io.AtomicFile;
 import org.distillery.core.tokenizer.BpeTokenizer;
 import org.distillery.core.tokenizer.Gpt2VocabFiles;
 import org.distillery.core.tokenizer.HfTokenizerJson;
+import org.distillery.core.tokenizer.PreTokenizer;
 import org.distillery.model.Checkpoint;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * A checkpoint as {@code model.gguf} in the layout llama.cpp's {@code gpt2} architecture loads, the
- * one its convert_hf_to_gguf.py writes for GPT2LMHeadModel: {@code token_embd}, {@code position_embd},
- * {@code blk.N.attn_norm / attn_qkv / attn_output / ffn_norm / ffn_up / ffn_down}, {@code output_norm},
- * no {@code output} (the head is tied to {@code token_embd}); linear weights as {@code [out, in]}
- * matrices; in an f16 file the 2-D weights are f16 and norms and biases stay f32, as llama.cpp's do.
- * The tokenizer goes in the metadata ({@code tokenizer.ggml.*}, model {@code gpt2}); so does provenance.
+ * A checkpoint as {@code model.gguf} in the layout llama.cpp loads, the one its convert_hf_to_gguf.py writes:
+ * <ul>
+ *   <li>GPT-2 as its {@code gpt2} architecture: {@code token_embd}, {@code position_embd},
+ *       {@code blk.N.attn_norm / attn_qkv / attn_output / ffn_norm / ffn_up / ffn_down}, {@code output_norm}, no
+ *       {@code output} (the head is tied to {@code token_embd});</li>
+ *   <li>a Llama-family model as its {@code llama} architecture: {@code token_embd},
+ *       {@code blk.N.attn_norm / attn_q / attn_k / attn_v / attn_output / ffn_norm / ffn_gate / ffn_up / ffn_down}
+ *       (and the attention biases when the model has them), {@code output_norm}, and {@code output} unless the head
+ *       is tied. The rows of q and k (weights and biases) are permuted within each head as the converter's
+ *       {@code LlamaModel.permute} does: Hugging Face turns dims i and i + d/2 together (rotate-half), GGML's RoPE
+ *       turns dims 2i and 2i + 1.</li>
+ * </ul>
+ * Linear weights are {@code [out, in]} matrices; in an f16 file the 2-D weights are f16 and norms and biases stay
+ * f32, as llama.cpp's do. The tokenizer goes in the metadata ({@code tokenizer.ggml.*}, model {@code gpt2}, with
+ * the pre-tokenizer llama.cpp knows by name); so does provenance.
  */
 public final class GgufExporter {
     public static final String FILE = "model.gguf";
@@ -33,6 +47,15 @@ public final class GgufExporter {
         GptConfig c = ck.header().model();
         GptParameters p = GptParameters.wrap(c, ck.section(Checkpoint.PARAMS));
         BpeTokenizer tok = HfTokenizerJson.parse(ck.header().tokenizer().json(), "checkpoint tokenizer");
+        GgufWriter w = c.llama() != null ? llama(p, tok, type) : gpt2(p, tok, type);
+        for (Map.Entry<String, String> e : provenance.asMetadata().entrySet()) {
+            w.putString(e.getKey(), e.getValue());
+        }
+        AtomicDirectory.write(dir, overwrite, staging -> AtomicFile.writeChannel(staging.resolve(FILE), w::write));
+    }
+
+    private static GgufWriter gpt2(GptParameters p, BpeTokenizer tok, TensorType type) {
+        GptConfig c = p.config();
         GgufWriter w = new GgufWriter();
         w.putString("general.architecture", "gpt2");
         w.putString("general.name", "distillery-gpt2");
@@ -46,13 +69,100 @@ public final class GgufExporter {
         w.putUInt32("gpt2.attention.head_count", c.nHead());
         w.putFloat32("gpt2.attention.layer_norm_epsilon", GptConfig.LN_EPS);
         putTokenizer(w, tok, c.vocabSize());
-        for (Map.Entry<String, String> e : provenance.asMetadata().entrySet()) {
-            w.putString(e.getKey(), e.getValue());
-        }
         for (GgufWriter.Tensor t : tensors(p, type)) {
             w.addTensor(t);
         }
-        AtomicDirectory.write(dir, overwrite, staging -> AtomicFile.writeChannel(staging.resolve(FILE), w::write));
+        return w;
+    }
+
+    private static GgufWriter llama(GptParameters p, BpeTokenizer tok, TensorType type) {
+        GptConfig c = p.config();
+        GptConfig.Llama ll = c.llama();
+        GgufWriter w = new GgufWriter();
+        w.putString("general.architecture", "llama");
+        w.putString("general.name", "distillery-llama");
+        w.putUInt32("general.quantization_version", 2);
+        w.putUInt32("general.file_type", type == TensorType.F16 ? 1 : 0);
+        w.putUInt32("general.alignment", GgufWriter.ALIGNMENT);
+        w.putUInt32("llama.vocab_size", c.vocabSize());
+        w.putUInt32("llama.block_count", c.nLayer());
+        w.putUInt32("llama.context_length", c.blockSize());
+        w.putUInt32("llama.embedding_length", c.nEmbd());
+        w.putUInt32("llama.feed_forward_length", ll.intermediateSize());
+        w.putUInt32("llama.attention.head_count", c.nHead());
+        w.putUInt32("llama.attention.head_count_kv", ll.nKvHead());
+        w.putUInt32("llama.rope.dimension_count", c.headSize());
+        w.putFloat32("llama.rope.freq_base", (float) ll.ropeTheta());
+        w.putFloat32("llama.attention.layer_norm_rms_epsilon", (float) ll.rmsNormEps());
+        putTokenizer(w, tok, c.vocabSize());
+        w.putBool("tokenizer.ggml.add_bos_token", false); // Distillery's models see no BOS
+        for (NamedTensor t : HfLlama.tensors(p)) {
+            String name = llamaName(t.name());
+            INDArray values = t.values();
+            if (name.contains(".attn_q.") || name.contains(".attn_k.")) {
+                values = unrotateHalf(values, c.headSize());
+            }
+            long[] shape = t.shape();
+            long[] dims = new long[shape.length];
+            for (int i = 0; i < dims.length; i++) {
+                dims[i] = shape[shape.length - 1 - i];
+            }
+            GgufWriter.GgmlType ggml = type == TensorType.F16 && shape.length == 2
+                    ? GgufWriter.GgmlType.F16 : GgufWriter.GgmlType.F32;
+            w.addTensor(new GgufWriter.Tensor(name, dims, ggml, new NamedTensor(name, shape, values), false));
+        }
+        return w;
+    }
+
+    /** A Hugging Face Llama tensor name as llama.cpp's. */
+    static String llamaName(String hf) {
+        switch (hf) {
+            case "model.embed_tokens.weight":
+                return "token_embd.weight";
+            case "model.norm.weight":
+                return "output_norm.weight";
+            case "lm_head.weight":
+                return "output.weight";
+            default:
+                break;
+        }
+        String[] parts = hf.split("\\.", 4); // model, layers, N, rest
+        String rest = parts[3];
+        String kind = rest.substring(rest.lastIndexOf('.'));
+        String mapped = switch (rest.substring(0, rest.lastIndexOf('.'))) {
+            case "input_layernorm" -> "attn_norm";
+            case "self_attn.q_proj" -> "attn_q";
+            case "self_attn.k_proj" -> "attn_k";
+            case "self_attn.v_proj" -> "attn_v";
+            case "self_attn.o_proj" -> "attn_output";
+            case "post_attention_layernorm" -> "ffn_norm";
+            case "mlp.gate_proj" -> "ffn_gate";
+            case "mlp.up_proj" -> "ffn_up";
+            case "mlp.down_proj" -> "ffn_down";
+            default -> throw new IllegalArgumentException("no GGUF name for " + hf);
+        };
+        return "blk." + parts[2] + "." + mapped + kind;
+    }
+
+    /**
+     * The converter's {@code permute}: within each head of d rows (a weight's {@code [out, in]} rows, or a bias's
+     * values), row {@code j * d/2 + i} moves to {@code 2i + j}, so GGML's adjacent-pair RoPE turns what Hugging
+     * Face's rotate-half turns.
+     */
+    static INDArray unrotateHalf(INDArray rows, int d) {
+        long n = rows.size(0);
+        long width = rows.rank() == 1 ? 1 : rows.size(1);
+        INDArray flat = rows.reshape('c', n, width);
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, n, width);
+        int half = d / 2;
+        for (long h = 0; h < n / d; h++) {
+            for (int j = 0; j < 2; j++) {
+                for (int i = 0; i < half; i++) {
+                    out.getRow(h * d + 2L * i + j).assign(flat.getRow(h * d + (long) j * half + i));
+                }
+            }
+        }
+        return out.reshape(rows.shape());
     }
 
     /** The tokenizer as llama.cpp's BPE ("gpt2") vocabulary: tokens by id, their types, merges, special ids. */
@@ -70,7 +180,7 @@ public final class GgufExporter {
             merges.add(m.left() + " " + m.right());
         }
         w.putString("tokenizer.ggml.model", "gpt2");
-        w.putString("tokenizer.ggml.pre", "gpt-2");
+        w.putString("tokenizer.ggml.pre", preTokenizer(tok));
         w.putStrings("tokenizer.ggml.tokens", tokens);
         w.putInt32s("tokenizer.ggml.token_type", types);
         w.putStrings("tokenizer.ggml.merges", merges);
@@ -80,6 +190,29 @@ public final class GgufExporter {
             w.putUInt32("tokenizer.ggml.eos_token_id", eot);
             w.putUInt32("tokenizer.ggml.unknown_token_id", eot);
         }
+    }
+
+    /** llama.cpp's pre-tokenizers by the regex they implement: the name a GGUF file gives to choose one. */
+    private static final Map<String, String> PRE_TOKENIZERS = Map.of(
+            "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+"
+                    + "|\\s+(?!\\S)|\\s+", "llama-bpe",
+            "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+"
+                    + "|\\s+(?!\\S)|\\s+", "qwen2");
+
+    /** The {@code tokenizer.ggml.pre} llama.cpp splits text with as the tokenizer does; an error if it has none. */
+    static String preTokenizer(BpeTokenizer tok) {
+        PreTokenizer pre = tok.options().preTokenizer();
+        if (pre == PreTokenizer.GPT2) {
+            return "gpt-2";
+        }
+        String regex = ((PreTokenizer.Regex) pre).regex();
+        String name = PRE_TOKENIZERS.get(regex);
+        if (name == null) {
+            throw new DistilleryException("the tokenizer's pre_tokenizer splits with the regex " + regex + ", which"
+                    + " llama.cpp has no pre-tokenizer for (it knows GPT-2's, Llama 3's and Qwen2's): GGUF export"
+                    + " would tokenize text differently");
+        }
+        return name;
     }
 
     /** GGUF tensors in llama.cpp's names; Conv1D [in, out] weights become [out, in] (GGUF dims: in, out). */

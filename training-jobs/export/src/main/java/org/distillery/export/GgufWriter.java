@@ -63,6 +63,11 @@ public final class GgufWriter {
         return this;
     }
 
+    public GgufWriter putBool(String key, boolean v) {
+        metadata.put(key, new Value(ValueType.BOOL, v, null));
+        return this;
+    }
+
     public GgufWriter putFloat32(String key, float v) {
         metadata.put(key, new Value(ValueType.FLOAT32, v, null));
         return this;
@@ -124,6 +129,7 @@ public final class GgufWriter {
             case STRING -> b.string((String) v.value());
             case UINT32 -> b.u32((Long) v.value());
             case FLOAT32 -> b.f32((Float) v.value());
+            case BOOL -> b.u8((Boolean) v.value() ? 1 : 0);
             case ARRAY -> {
                 b.u32(v.elementType().ordinal());
                 if (v.elementType() == ValueType.STRING) {
@@ -154,6 +160,12 @@ public final class GgufWriter {
                 bigger.put(buf);
                 buf = bigger;
             }
+        }
+
+        Bytes u8(int v) {
+            room(1);
+            buf.put((byte) v);
+            return this;
         }
 
         Bytes u32(long v) {

@@ -18,15 +18,20 @@ import org.distillery.core.io.AtomicFile;
 import org.distillery.model.Checkpoint;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
+import org.distillery.model.RotaryTables;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * A checkpoint as {@code model.onnx}: {@code input_ids} (int64, dynamic batch and sequence) to
  * {@code logits} (float32 {@code [batch, sequence, vocab]}), opset 20, built with the ONNX protobuf
- * classes generated from the official onnx.proto. The graph is GPT-2 written out in standard ops:
- * Gather embeddings, LayerNormalization, MatMul + Add, Split / Reshape / Transpose into heads, a causal
- * mask sliced from a [block, block] constant to the sequence length, Softmax, Gelu (tanh), and the LM
- * head as a MatMul with the transposed token embedding (stored once). Provenance goes to
+ * classes generated from the official onnx.proto. The graph is the model written out in standard ops:
+ * Gather embeddings, MatMul (+ Add), Split / Reshape / Transpose into heads, a causal mask sliced from a
+ * [block, block] constant to the sequence length, Softmax, and the LM head as a MatMul with the transposed
+ * token embedding (stored once) or head. GPT-2 adds position embeddings, LayerNormalization and Gelu (tanh).
+ * A Llama model has RMSNorm from elementary ops (opset 20 has no RMSNormalization), RoPE as
+ * {@code x cos + rotate_half(x) sin} with cos/sin tables gathered at the positions, key/value heads repeated to
+ * the query heads with Expand, and the SiLU-gated MLP as Sigmoid and Mul. Provenance goes to
  * {@code metadata_props}.
  */
 public final class OnnxExporter {
@@ -120,14 +125,18 @@ public final class OnnxExporter {
         String t = g.node("Gather", List.of(shape, g.ints("one", new long[] {1}, true)), "seq_len", attrInt("axis", 0));
         String positions = g.node("Range", List.of(g.ints("zero", new long[] {0}, true), t,
                 g.ints("one_step", new long[] {1}, true)), "positions");
-        String tok = g.node("Gather", List.of("wte.weight", "input_ids"), "tok_emb");
-        String pos = g.node("Gather", List.of("wpe.weight", positions), "pos_emb");
-        String x = g.node("Add", List.of(tok, pos), "x_0");
         String t1 = g.node("Unsqueeze", List.of(t, g.ints("axis0", new long[] {0}, false)), "seq_len_1d");
         String tt = g.node("Concat", List.of(t1, t1), "mask_end", attrInt("axis", 0));
         g.causalMask("mask_full", c.blockSize());
         String mask = g.node("Slice", List.of("mask_full", g.ints("mask_start", new long[] {0, 0}, false), tt), "mask");
+        if (c.llama() != null) {
+            llama(g, p, positions, mask);
+            return model(g, c, provenance, "distillery_llama", "Llama");
+        }
         String scale = g.scalar("scale", (float) (1.0 / Math.sqrt(d)));
+        String tok = g.node("Gather", List.of("wte.weight", "input_ids"), "tok_emb");
+        String pos = g.node("Gather", List.of("wpe.weight", positions), "pos_emb");
+        String x = g.node("Add", List.of(tok, pos), "x_0");
         String headsShape = g.ints("heads_shape", new long[] {0, 0, heads, d}, false);
         String mergedShape = g.ints("merged_shape", new long[] {0, 0, e}, false);
         String split = g.ints("qkv_split", new long[] {e, e, e}, false);
@@ -163,8 +172,14 @@ public final class OnnxExporter {
         String xf = layerNorm(g, x, "ln_f", "ln_f_out");
         String wteT = g.node("Transpose", List.of("wte.weight"), "wte_t", attrInts("perm", 1, 0));
         g.node("MatMul", List.of(xf, wteT), "logits");
+        return model(g, c, provenance, "distillery_gpt2", "GPT-2");
+    }
 
-        OnnxMl.GraphProto.Builder graph = g.graph.setName("distillery_gpt2")
+    /** The finished graph as a model: its input and output, opset, description and provenance. */
+    private static Model model(Graph g, GptConfig c, ExportProvenance provenance, String name, String arch) {
+        String heads = c.kvHeads() == c.nHead() ? c.nHead() + " heads" : c.nHead() + " heads over " + c.kvHeads()
+                + " key/value heads";
+        OnnxMl.GraphProto.Builder graph = g.graph.setName(name)
                 .addInput(valueInfo("input_ids", OnnxMl.TensorProto.DataType.INT64_VALUE, "batch", "sequence"))
                 .addOutput(valueInfo("logits", OnnxMl.TensorProto.DataType.FLOAT_VALUE, "batch", "sequence",
                         String.valueOf(c.vocabSize())));
@@ -174,7 +189,7 @@ public final class OnnxExporter {
                 .setProducerVersion(provenance.distilleryVersion() == null ? "dev" : provenance.distilleryVersion())
                 .setDomain("org.distillery")
                 .setModelVersion(Math.max(1, provenance.step()))
-                .setDocString("GPT-2 (" + c.nLayer() + " layers, " + c.nHead() + " heads, " + c.nEmbd() + " wide, block "
+                .setDocString(arch + " (" + c.nLayer() + " layers, " + heads + ", " + c.nEmbd() + " wide, block "
                         + c.blockSize() + ", vocab " + c.vocabSize() + "): input_ids [batch, sequence] int64 -> logits"
                         + " [batch, sequence, vocab] float32; sequence at most " + c.blockSize())
                 .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(OPSET))
@@ -183,6 +198,103 @@ public final class OnnxExporter {
             m.addMetadataProps(OnnxMl.StringStringEntryProto.newBuilder().setKey(kv.getKey()).setValue(kv.getValue()));
         }
         return new Model(m.build(), List.copyOf(g.weights));
+    }
+
+    /** A Llama model's blocks and head, from the token embeddings to {@code logits}. */
+    private static void llama(Graph g, GptParameters p, String positions, String mask) {
+        GptConfig c = p.config();
+        GptConfig.Llama ll = c.llama();
+        int heads = c.nHead();
+        int kv = ll.nKvHead();
+        int d = c.headSize();
+        long e = c.nEmbd();
+        long inter = ll.intermediateSize();
+        // cos and sin [block, d] (each half repeated, for rotate-half), gathered at the positions: [T, d]
+        RotaryTables rope = RotaryTables.of(c.blockSize(), d, ll.ropeTheta());
+        g.initializer("rope_cos", Nd4j.concat(1, rope.cos(), rope.cos()), new long[] {c.blockSize(), d});
+        g.initializer("rope_sin", Nd4j.concat(1, rope.sin(), rope.sin()), new long[] {c.blockSize(), d});
+        String cos = g.node("Gather", List.of("rope_cos", positions), "cos");
+        String sin = g.node("Gather", List.of("rope_sin", positions), "sin");
+        String scale = g.scalar("scale", (float) (1.0 / Math.sqrt(d)));
+        String eps = g.scalar("rms_eps", (float) ll.rmsNormEps());
+        g.ints("last_axis", new long[] {-1}, false);
+        String qShape = g.ints("q_shape", new long[] {0, 0, heads, d}, false);
+        String kvShape = g.ints("kv_shape", new long[] {0, 0, kv, d}, false);
+        String mergedShape = g.ints("merged_shape", new long[] {0, 0, e}, false);
+        String split = g.ints("qkv_split", new long[] {e, (long) kv * d, (long) kv * d}, false);
+        String halves = g.ints("rope_halves", new long[] {d / 2, d / 2}, false);
+        String mlpSplit = g.ints("gate_up_split", new long[] {inter, inter}, false);
+        String group = g.ints("kv_group", new long[] {1, 1, heads / kv, 1, 1}, false);
+        String groupAxis = g.ints("kv_group_axis", new long[] {2}, false);
+        String repeatedShape = g.ints("kv_repeated_shape", new long[] {0, heads, -1, d}, false);
+        String x = g.node("Gather", List.of("embed_tokens.weight", "input_ids"), "x_0");
+        for (int l = 0; l < c.nLayer(); l++) {
+            String h = "layers." + l + ".";
+            String h1 = rmsNorm(g, x, h + "input_layernorm.weight", eps, h + "rms1");
+            String qkv = g.node("MatMul", List.of(h1, h + "self_attn.qkv_proj.weight"), h + "qkv_mm");
+            if (p.hasLayer(l, "self_attn.qkv_proj.bias")) {
+                qkv = g.node("Add", List.of(qkv, h + "self_attn.qkv_proj.bias"), h + "qkv");
+            }
+            List<String> parts = g.nodeMulti("Split", List.of(qkv, split), List.of(h + "q", h + "k", h + "v"),
+                    attrInt("axis", -1));
+            String q = rotate(g, g.node("Transpose", List.of(g.node("Reshape", List.of(parts.get(0), qShape), h + "q_h")),
+                    h + "q_t", attrInts("perm", 0, 2, 1, 3)), cos, sin, halves, h + "q");
+            String k = rotate(g, g.node("Transpose", List.of(g.node("Reshape", List.of(parts.get(1), kvShape), h + "k_h")),
+                    h + "k_t", attrInts("perm", 0, 2, 1, 3)), cos, sin, halves, h + "k");
+            String v = g.node("Transpose", List.of(g.node("Reshape", List.of(parts.get(2), kvShape), h + "v_h")),
+                    h + "v_t", attrInts("perm", 0, 2, 1, 3));
+            if (kv != heads) { // [B, K, T, d] → [B, K, H/K, T, d] → [B, H, T, d]: query head h reads kv head h / (H/K)
+                k = repeatKv(g, k, groupAxis, group, repeatedShape, h + "k");
+                v = repeatKv(g, v, groupAxis, group, repeatedShape, h + "v");
+            }
+            String kT = g.node("Transpose", List.of(k), h + "k_tt", attrInts("perm", 0, 1, 3, 2));
+            String scores = g.node("Add", List.of(g.node("Mul", List.of(g.node("MatMul", List.of(q, kT), h + "qk"), scale),
+                    h + "qk_scaled"), mask), h + "scores");
+            String probs = g.node("Softmax", List.of(scores), h + "probs", attrInt("axis", -1));
+            String y = g.node("Reshape", List.of(g.node("Transpose", List.of(g.node("MatMul", List.of(probs, v),
+                    h + "att_v")), h + "att_t", attrInts("perm", 0, 2, 1, 3)), mergedShape), h + "att_merged");
+            String o = g.node("MatMul", List.of(y, h + "self_attn.o_proj.weight"), h + "o_mm");
+            if (p.hasLayer(l, "self_attn.o_proj.bias")) {
+                o = g.node("Add", List.of(o, h + "self_attn.o_proj.bias"), h + "o");
+            }
+            x = g.node("Add", List.of(x, o), h + "x_attn");
+            String h2 = rmsNorm(g, x, h + "post_attention_layernorm.weight", eps, h + "rms2");
+            String gu = g.node("MatMul", List.of(h2, h + "mlp.gate_up_proj.weight"), h + "gate_up");
+            List<String> gateUp = g.nodeMulti("Split", List.of(gu, mlpSplit), List.of(h + "gate", h + "up"),
+                    attrInt("axis", -1));
+            String silu = g.node("Mul", List.of(gateUp.get(0), g.node("Sigmoid", List.of(gateUp.get(0)), h + "sigmoid")),
+                    h + "silu");
+            String act = g.node("Mul", List.of(silu, gateUp.get(1)), h + "act");
+            x = g.node("Add", List.of(x, g.node("MatMul", List.of(act, h + "mlp.down_proj.weight"), h + "down")),
+                    "x_" + (l + 1));
+        }
+        String xf = rmsNorm(g, x, "norm.weight", eps, "norm");
+        String head = ll.tieWordEmbeddings() ? "embed_tokens.weight" : "lm_head.weight";
+        g.node("MatMul", List.of(xf, g.node("Transpose", List.of(head), "head_t", attrInts("perm", 1, 0))), "logits");
+    }
+
+    /** {@code x / sqrt(mean(x^2) + eps) * gain} over the last axis. */
+    private static String rmsNorm(Graph g, String x, String gain, String eps, String out) {
+        String ms = g.node("ReduceMean", List.of(g.node("Mul", List.of(x, x), out + "_sq"), "last_axis"), out + "_ms",
+                attrInt("keepdims", 1)); // axes an input since opset 18
+        String rms = g.node("Sqrt", List.of(g.node("Add", List.of(ms, eps), out + "_ms_eps")), out + "_rms");
+        return g.node("Mul", List.of(g.node("Div", List.of(x, rms), out + "_normed"), gain), out);
+    }
+
+    /** RoPE in rotate-half form on {@code [B, heads, T, d]}: {@code x cos + [-x2, x1] sin}. */
+    private static String rotate(Graph g, String x, String cos, String sin, String halves, String prefix) {
+        List<String> xs = g.nodeMulti("Split", List.of(x, halves), List.of(prefix + "_x1", prefix + "_x2"),
+                attrInt("axis", -1));
+        String rotated = g.node("Concat", List.of(g.node("Neg", List.of(xs.get(1)), prefix + "_neg_x2"), xs.get(0)),
+                prefix + "_rotated", attrInt("axis", -1));
+        return g.node("Add", List.of(g.node("Mul", List.of(x, cos), prefix + "_cos"),
+                g.node("Mul", List.of(rotated, sin), prefix + "_sin")), prefix + "_rope");
+    }
+
+    private static String repeatKv(Graph g, String x, String axis, String group, String shape, String prefix) {
+        String grouped = g.node("Expand", List.of(g.node("Unsqueeze", List.of(x, axis), prefix + "_1"), group),
+                prefix + "_grouped");
+        return g.node("Reshape", List.of(grouped, shape), prefix + "_repeated");
     }
 
     private static String layerNorm(Graph g, String x, String prefix, String out) {

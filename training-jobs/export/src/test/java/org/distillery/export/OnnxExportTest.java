@@ -29,8 +29,18 @@ class OnnxExportTest {
 
     @Test
     void onnxRuntimeAndTheCheckerAgreeWithDistillery() throws Exception {
-        Checkpoint ck = TinyModels.trained(7);
-        Path dir = tmp.resolve("onnx");
+        agree(TinyModels.trained(7));
+    }
+
+    /** RoPE, RMSNorm, grouped-query attention (repeated with Expand) and the SiLU-gated MLP in standard ops. */
+    @Test
+    void aLlamaModelsExportAgreesToo() throws Exception {
+        agree(TinyModels.trained(7, LlamaHfTest.GQA));
+        agree(TinyModels.trained(8, new org.distillery.model.GptConfig.Llama(4, 40, 10000, 1e-6, true, false)));
+    }
+
+    private void agree(Checkpoint ck) throws Exception {
+        Path dir = tmp.resolve("onnx-" + ck.header().model().arch() + "-" + ck.header().model().kvHeads());
         OnnxExporter.export(ck, dir, ExportProvenance.of(ck.header(), "model.ckpt", "test-version"), false);
         Path file = dir.resolve(OnnxExporter.FILE);
         BpeTokenizer tok = HfTokenizerJson.parse(ck.header().tokenizer().json(), "test");

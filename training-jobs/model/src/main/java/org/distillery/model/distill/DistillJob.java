@@ -193,7 +193,7 @@ public final class DistillJob {
         // A narrower student's embeddings start as the teacher's projected on its principal directions
         // (StudentInit); their transpose maps the student's space back, a better start than noise.
         INDArray init = student.nEmbd() == tc.nEmbd() ? null
-                : StudentInit.principalDirections(teacherParams.get("wte.weight"), student.nEmbd()).transpose().dup('c');
+                : StudentInit.principalDirections(teacherParams.embedding(), student.nEmbd()).transpose().dup('c');
         return new HiddenStateLoss(HiddenStateLoss.Kind.parse(h.loss()), h.weight(), pairs, student.nEmbd(),
                 tc.nEmbd(), init);
     }

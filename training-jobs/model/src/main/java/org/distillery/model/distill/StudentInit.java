@@ -15,6 +15,11 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * position embeddings copied (or, for a narrower student, projected onto the teacher embedding's top
  * principal directions), and at the teacher's width whole transformer blocks copied, the teacher's
  * {@code layers[i]} into the student's block i. Whatever is not copied keeps its fresh initialisation.
+ *
+ * <p>A Llama student copies every tensor of a block whose shape it shares. With fewer key/value heads, each of
+ * its key and value heads starts as the mean of the teacher's heads in its group, as GQA is made from a
+ * multi-head checkpoint (Ainslie et al., 2023); with another MLP width, its MLP starts afresh. A separate LM
+ * head is copied or projected as the embedding is.
  */
 public final class StudentInit {
     private StudentInit() {
@@ -47,6 +52,13 @@ public final class StudentInit {
         if (student.nEmbd() > t.nEmbd()) {
             throw new DistilleryException("student.n_embd is " + student.nEmbd() + ", wider than the teacher's "
                     + t.nEmbd() + ": init from the teacher needs a student as wide or narrower (or student.init: random)");
+        }
+        if (!student.arch().equals(t.arch())) {
+            throw new DistilleryException("the student is " + student.arch() + " but the teacher " + t.arch()
+                    + ": init from the teacher needs one architecture (or student.init: random)");
+        }
+        if (t.llama() != null) {
+            return fromLlamaTeacher(teacher, student, layers, seed);
         }
         GptParameters s = GptParameters.initialize(student, seed);
         INDArray wpe = teacher.get("wpe.weight").get(NDArrayIndex.interval(0, student.blockSize()), NDArrayIndex.all());
@@ -88,6 +100,97 @@ public final class StudentInit {
             s.get("wpe.weight").assign(wpe.mmul(projection));
         }
         return s;
+    }
+
+    private static GptParameters fromLlamaTeacher(GptParameters teacher, GptConfig student, List<Integer> layers,
+                                                  long seed) {
+        GptConfig t = teacher.config();
+        GptParameters s = GptParameters.initialize(student, seed);
+        boolean head = !student.llama().tieWordEmbeddings();
+        if (student.nEmbd() != t.nEmbd()) {
+            if (layers != null) {
+                throw new DistilleryException("student.layers copies teacher blocks, which needs student.n_embd equal"
+                        + " to the teacher's " + t.nEmbd() + ", found " + student.nEmbd());
+            }
+            INDArray projection = principalDirections(teacher.embedding(), student.nEmbd());
+            s.embedding().assign(teacher.embedding().mmul(projection));
+            if (head) {
+                s.head().assign(teacher.head().mmul(projection));
+            }
+            return s;
+        }
+        s.embedding().assign(teacher.embedding());
+        s.get("norm.weight").assign(teacher.get("norm.weight"));
+        if (head) {
+            s.head().assign(teacher.head());
+        }
+        List<Integer> from = layers != null ? layers : evenlySpaced(t.nLayer(), student.nLayer());
+        if (from.size() != student.nLayer()) {
+            throw new DistilleryException("student.layers lists " + from.size() + " teacher blocks for "
+                    + student.nLayer() + " student blocks");
+        }
+        if (student.nHead() != t.nHead()) {
+            throw new DistilleryException("student.n_head is " + student.nHead() + " but copied blocks split"
+                    + " attention into the teacher's " + t.nHead() + " heads: use the teacher's n_head");
+        }
+        if (t.kvHeads() % student.kvHeads() != 0) {
+            throw new DistilleryException("student.n_kv_head is " + student.kvHeads() + ", which does not divide the"
+                    + " teacher's " + t.kvHeads() + " key/value heads that copied blocks pool into it");
+        }
+        for (int i = 0; i < from.size(); i++) {
+            int l = from.get(i);
+            if (l >= t.nLayer()) {
+                throw new DistilleryException("student.layers[" + i + "] is " + l + ", but the teacher has blocks 0 to "
+                        + (t.nLayer() - 1));
+            }
+            String own = GptParameters.layerPrefix(student, i);
+            for (String name : s.names()) {
+                if (!name.startsWith(own)) {
+                    continue;
+                }
+                String rest = name.substring(own.length());
+                INDArray mine = s.get(name);
+                INDArray theirs = teacher.layer(l, rest);
+                if (java.util.Arrays.equals(mine.shape(), theirs.shape())) {
+                    mine.assign(theirs);
+                } else if (rest.startsWith("self_attn.qkv_proj.")) {
+                    poolKeyValueHeads(theirs, mine, t, student);
+                } // else another MLP width: the MLP starts afresh
+            }
+        }
+        return s;
+    }
+
+    /**
+     * A fused q/k/v weight ({@code [C, (H + 2K) d]}) or bias of the teacher into the student's with fewer key/value
+     * heads: q as it is, each student key (value) head the mean of the teacher's heads it stands for.
+     */
+    private static void poolKeyValueHeads(INDArray teacher, INDArray student, GptConfig t, GptConfig s) {
+        boolean bias = teacher.rank() == 1;
+        INDArray tw = bias ? teacher.reshape(1, teacher.length()) : teacher;
+        INDArray sw = bias ? student.reshape(1, student.length()) : student;
+        int d = t.headSize();
+        long q = t.nEmbd();
+        int group = t.kvHeads() / s.kvHeads();
+        sw.get(NDArrayIndex.all(), NDArrayIndex.interval(0, q)).assign(tw.get(NDArrayIndex.all(),
+                NDArrayIndex.interval(0, q)));
+        for (int part = 0; part < 2; part++) {
+            long tFrom = q + (long) part * t.kvHeads() * d;
+            long sFrom = q + (long) part * s.kvHeads() * d;
+            for (int h = 0; h < s.kvHeads(); h++) {
+                INDArray sum = sw.get(NDArrayIndex.all(), NDArrayIndex.interval(sFrom + (long) h * d,
+                        sFrom + (long) (h + 1) * d));
+                sum.assign(0);
+                for (int j = 0; j < group; j++) {
+                    long at = tFrom + (long) (h * group + j) * d;
+                    sum.addi(tw.get(NDArrayIndex.all(), NDArrayIndex.interval(at, at + d)));
+                }
+                sum.divi(group);
+            }
+        }
+        if (bias && sw.data() != student.data()) { // a reshape that copied: write back
+            student.assign(sw.reshape(student.shape()));
+        }
     }
 
     /**

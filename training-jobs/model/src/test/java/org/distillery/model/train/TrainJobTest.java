@@ -123,7 +123,7 @@ public class TrainJobTest {
         assertTrue(r.trainLoss() < first - 1.5, "loss fell from " + first + " to " + r.trainLoss());
     }
 
-    static final String LLAMA = "model: {arch: llama, n_layer: 2, n_head: 4, n_kv_head: 2, n_embd: 32, block_size: 32,"
+    public static final String LLAMA = "model: {arch: llama, n_layer: 2, n_head: 4, n_kv_head: 2, n_embd: 32, block_size: 32,"
             + " intermediate_size: 64}";
 
     /**
