@@ -18,8 +18,9 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * Training throughput against PyTorch on the CPU: the same GPT-2, the same AdamW with clipping, the
- * same token windows (written to a file the peer reads) and the same thread count, in one run.
+ * Training throughput against PyTorch on the CPU: the same GPT-2 (or Llama-family model, {@code --arch llama}), the
+ * same AdamW with clipping, the same token windows (written to a file the peer reads) and the same thread count, in
+ * one run.
  */
 @Command(name = "train", description = "Training steps/s against PyTorch (CPU), same model, batches and threads.")
 final class TrainBench implements Callable<Integer> {
@@ -41,8 +42,48 @@ final class TrainBench implements Callable<Integer> {
             + " same N micro-batches per step; the step split into compute, all-reduce and optimizer")
     int ranks;
 
+    @Option(names = "--arch", defaultValue = "gpt2", description = "gpt2, or llama: RoPE, RMSNorm, a SiLU-gated MLP and"
+            + " grouped-query attention, against the same model in PyTorch")
+    String arch;
+
+    @Option(names = "--kv-heads", description = "llama: key/value heads (default: half the heads, grouped-query"
+            + " attention, or all of them when the heads are odd)")
+    Integer kvHeads;
+
+    @Option(names = "--intermediate", description = "llama: the MLP's width (default: 8/3 of --embd, a multiple of 32)")
+    Integer intermediate;
+
     @Mixin
     GptBenchOptions gpt;
+
+    /** The benchmarked model over {@code vocab} tokens. */
+    private GptConfig config(int layers, int vocab) {
+        if (arch.equals(GptConfig.GPT2)) {
+            return new GptConfig(layers, gpt.heads, gpt.embd, gpt.block, vocab, 0.0);
+        }
+        if (!arch.equals(GptConfig.LLAMA)) {
+            throw new DistilleryException("--arch " + arch + ": expected gpt2 or llama");
+        }
+        int kv = kvHeads != null ? kvHeads : gpt.heads % 2 == 0 ? gpt.heads / 2 : gpt.heads;
+        int inter = intermediate != null ? intermediate : (8 * gpt.embd / 3 + 31) / 32 * 32;
+        if (kv < 1 || gpt.heads % kv != 0) {
+            throw new DistilleryException("--kv-heads " + kv + ": must divide --heads " + gpt.heads);
+        }
+        return new GptConfig(layers, gpt.heads, gpt.embd, gpt.block, vocab, 0.0,
+                new GptConfig.Llama(kv, inter, 10000, 1e-5, false, false));
+    }
+
+    /** The peer's config: GptBenchOptions' and, for a Llama model, the family's settings. */
+    private ObjectNode peerConfig(GptConfig config) {
+        ObjectNode c = gpt.peerConfig(config.nLayer(), config.vocabSize(), steps, warmup);
+        if (config.llama() != null) {
+            GptConfig.Llama ll = config.llama();
+            c.put("arch", GptConfig.LLAMA).put("n_kv_head", ll.nKvHead()).put("intermediate_size", ll.intermediateSize())
+                    .put("rope_theta", ll.ropeTheta()).put("rms_norm_eps", ll.rmsNormEps())
+                    .put("tie_word_embeddings", ll.tieWordEmbeddings()).put("attention_bias", ll.attentionBias());
+        }
+        return c;
+    }
 
     @Override
     public Integer call() throws Exception {
@@ -58,7 +99,7 @@ final class TrainBench implements Callable<Integer> {
         ShardManifest manifest = ShardManifest.read(prepDir);
         int block = gpt.block;
         int batch = gpt.batch;
-        GptConfig config = new GptConfig(layers, gpt.heads, gpt.embd, block, manifest.tokenizer().vocabSize(), 0.0);
+        GptConfig config = config(layers, manifest.tokenizer().vocabSize());
         int threads = Runtime.getRuntime().availableProcessors();
         Gpt.Batch[] batches = new Gpt.Batch[steps];
         try (TokenWindows train = TokenWindows.open(prepDir, manifest, "train")) {
@@ -66,13 +107,14 @@ final class TrainBench implements Callable<Integer> {
                 batches[s] = train.randomBatch(gpt.seed, s, 0, batch, block);
             }
         }
-        ObjectNode c = gpt.peerConfig(layers, config.vocabSize(), steps, warmup);
+        ObjectNode c = peerConfig(config);
         Side mine = runDistillery(config, batches);
         JsonNode peer = gpt.runPeer(batches, c);
 
         double tokensPerStep = (double) batch * block;
         ObjectNode f = BenchCommand.JSON.createObjectNode();
         f.put("benchmark", "train");
+        f.put("arch", config.arch());
         f.set("model", c.deepCopy().without(java.util.List.of("steps", "warmup", "threads", "seed")));
         f.put("parameters", config.parameterCount());
         f.put("threads", threads);
@@ -90,10 +132,10 @@ final class TrainBench implements Callable<Integer> {
         double ratio = peer.get("ms_per_step").asDouble() / mine.msPerStep;
         f.put("ratio_distillery_over_pytorch", ratio);
         BenchCommand.write(gpt.benchDir, "train.json", f);
-        System.out.printf("bench train: distillery %.1f ms/step (%.0f tokens/s, %.0f MB peak RSS, %s),"
+        System.out.printf("bench train (%s): distillery %.1f ms/step (%.0f tokens/s, %.0f MB peak RSS, %s),"
                         + " pytorch %s %.1f ms/step (%.0f tokens/s, %.0f MB), ratio %.2fx"
                         + " (%d threads, %d timed steps, loss %.3f -> %.3f vs %.3f -> %.3f)%n",
-                mine.msPerStep, d.get("tokens_per_s").asDouble(), d.get("peak_rss_mb").asDouble(), mine.engine,
+                config.arch(), mine.msPerStep, d.get("tokens_per_s").asDouble(), d.get("peak_rss_mb").asDouble(), mine.engine,
                 peer.get("torch_version").asText(), peer.get("ms_per_step").asDouble(),
                 peer.get("tokens_per_s").asDouble(), peer.get("peak_rss_mb").asDouble(), ratio, threads,
                 steps - warmup, mine.firstLoss, mine.lastLoss, peer.get("first_loss").asDouble(),
@@ -121,7 +163,7 @@ final class TrainBench implements Callable<Integer> {
      */
     private int dataParallel() throws Exception {
         ShardManifest manifest = ShardManifest.read(prepDir);
-        GptConfig config = new GptConfig(layers, gpt.heads, gpt.embd, gpt.block, manifest.tokenizer().vocabSize(), 0.0);
+        GptConfig config = config(layers, manifest.tokenizer().vocabSize());
         Gpt.Batch[][] batches = new Gpt.Batch[steps][ranks];
         try (TokenWindows train = TokenWindows.open(prepDir, manifest, "train")) {
             for (int s = 0; s < steps; s++) {
@@ -162,7 +204,7 @@ final class TrainBench implements Callable<Integer> {
         for (int s = 0; s < steps; s++) {
             System.arraycopy(batches[s], 0, flat, s * ranks, ranks);
         }
-        ObjectNode c = gpt.peerConfig(layers, config.vocabSize(), steps, warmup).put("ranks", ranks);
+        ObjectNode c = peerConfig(config).put("ranks", ranks);
         JsonNode peer = gpt.runPeer("torch_ddp_bench.py", flat, c);
         double tokensPerStep = (double) ranks * gpt.batch * gpt.block;
         ObjectNode f = BenchCommand.JSON.createObjectNode();

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_train_bench import Gpt, adamw  # noqa: E402  (the same model and optimizer as the one-process peer)
+from torch_train_bench import adamw, make_model  # noqa: E402  (the same model and optimizer as the one-process peer)
 
 
 def rank_main(rank, c, batches_file, port, results):
@@ -33,7 +33,7 @@ def rank_main(rank, c, batches_file, port, results):
     torch.manual_seed(c["seed"])
     windows = np.fromfile(batches_file, dtype=np.int32).reshape(c["steps"], n, c["batch_size"], c["block_size"] + 1)
     data = torch.from_numpy(windows[:, rank].astype(np.int64))
-    model = DistributedDataParallel(Gpt(c))  # rank 0's initial weights are broadcast to every rank
+    model = DistributedDataParallel(make_model(c))  # rank 0's initial weights are broadcast to every rank
     opt = adamw(model.module, c)
     losses = []
     started = None

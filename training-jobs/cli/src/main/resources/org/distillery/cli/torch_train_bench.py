@@ -1,5 +1,5 @@
-"""PyTorch peer of `distillery bench train` and `bench distill`: the same GPT-2, optimizer and batches,
-timed the same way.
+"""PyTorch peer of `distillery bench train` and `bench distill`: the same GPT-2 (or, with "arch": "llama", the same
+Llama-family model), optimizer and batches, timed the same way.
 
 Usage: torch_train_bench.py BATCHES.bin CONFIG.json
 BATCHES.bin holds int32 [steps, batch, block_size + 1] token windows written by the Java side; every
@@ -65,11 +65,87 @@ class Gpt(nn.Module):
         return logits.view(-1, logits.size(-1))
 
 
+class LlamaBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        e = c["n_embd"]
+        self.n_head = c["n_head"]
+        self.n_kv = c["n_kv_head"]
+        self.d = e // self.n_head
+        self.eps = c["rms_norm_eps"]
+        self.input_layernorm = nn.Parameter(torch.ones(e))
+        self.qkv_proj = nn.Linear(e, e + 2 * self.n_kv * self.d, bias=c["attention_bias"])
+        self.o_proj = nn.Linear(e, e, bias=c["attention_bias"])
+        self.post_attention_layernorm = nn.Parameter(torch.ones(e))
+        self.inter = c["intermediate_size"]
+        self.gate_up_proj = nn.Linear(e, 2 * self.inter, bias=False)
+        self.down_proj = nn.Linear(self.inter, e, bias=False)
+
+    def forward(self, x, cos, sin):
+        b, t, e = x.shape
+        h = F.rms_norm(x, (e,), self.input_layernorm, self.eps)
+        q, k, v = self.qkv_proj(h).split([e, self.n_kv * self.d, self.n_kv * self.d], dim=2)
+        q = q.view(b, t, self.n_head, self.d).transpose(1, 2)
+        k = k.view(b, t, self.n_kv, self.d).transpose(1, 2)
+        v = v.view(b, t, self.n_kv, self.d).transpose(1, 2)
+        q, k = rope(q, cos, sin), rope(k, cos, sin)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.n_kv != self.n_head)
+        x = x + self.o_proj(y.transpose(1, 2).reshape(b, t, e))
+        gate, up = self.gate_up_proj(F.rms_norm(x, (e,), self.post_attention_layernorm, self.eps)).split(self.inter, 2)
+        return x + self.down_proj(F.silu(gate) * up)
+
+
+def rope(x, cos, sin):
+    """Rotate-half RoPE, as transformers' apply_rotary_pos_emb."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rotated * sin
+
+
+class Llama(nn.Module):
+    """The Llama family as LlamaForCausalLM computes it (q/k/v and gate/up fused, F.rms_norm, SDPA with GQA), the
+    architecture Distillery trains with model.arch: llama; a separate LM head unless tied, no dropout."""
+
+    def __init__(self, c):
+        super().__init__()
+        e = c["n_embd"]
+        self.eps = c["rms_norm_eps"]
+        self.embed_tokens = nn.Embedding(c["vocab_size"], e)
+        self.layers = nn.ModuleList(LlamaBlock(c) for _ in range(c["n_layer"]))
+        self.norm = nn.Parameter(torch.ones(e))
+        self.lm_head = None if c["tie_word_embeddings"] else nn.Linear(e, c["vocab_size"], bias=False)
+        d = e // c["n_head"]
+        inv = 1.0 / (c["rope_theta"] ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
+        angles = torch.outer(torch.arange(c["block_size"]).float(), inv)
+        self.register_buffer("cos", torch.cat((angles, angles), dim=-1).cos(), persistent=False)
+        self.register_buffer("sin", torch.cat((angles, angles), dim=-1).sin(), persistent=False)
+        for name, p in self.named_parameters():
+            if p.dim() == 2:
+                nn.init.normal_(p, 0.0, 0.02)
+            elif name.endswith("bias"):
+                nn.init.zeros_(p)
+
+    def forward(self, idx):
+        t = idx.shape[1]
+        x = self.embed_tokens(idx)
+        cos, sin = self.cos[:t], self.sin[:t]
+        for block in self.layers:
+            x = block(x, cos, sin)
+        x = F.rms_norm(x, (x.shape[-1],), self.norm, self.eps)
+        logits = F.linear(x, self.embed_tokens.weight if self.lm_head is None else self.lm_head.weight)
+        return logits.view(-1, logits.size(-1))
+
+
+def make_model(c):
+    return Llama(c) if c.get("arch") == "llama" else Gpt(c)
+
+
 def adamw(model, c):
     """AdamW as Distillery's: weight decay on the matrices but the embeddings, none on the rest."""
     named = list(model.named_parameters())
-    decay = [p for n, p in named if p.dim() == 2 and not n.startswith(("wte", "wpe"))]
-    rest = [p for n, p in named if not (p.dim() == 2 and not n.startswith(("wte", "wpe")))]
+    embeddings = ("wte", "wpe", "embed_tokens")
+    decay = [p for n, p in named if p.dim() == 2 and not n.startswith(embeddings)]
+    rest = [p for n, p in named if not (p.dim() == 2 and not n.startswith(embeddings))]
     return torch.optim.AdamW([{"params": decay, "weight_decay": c["weight_decay"]},
                               {"params": rest, "weight_decay": 0.0}],
                              lr=c["lr"], betas=(c["beta1"], c["beta2"]), eps=c["eps"], foreach=True)
@@ -91,10 +167,10 @@ def main():
     torch.manual_seed(c["seed"])
     windows = np.fromfile(batches_file, dtype=np.int32).reshape(c["steps"], c["batch_size"], c["block_size"] + 1)
     data = torch.from_numpy(windows.astype(np.int64))
-    model = Gpt(c)
+    model = make_model(c)
     teacher = None
     if "teacher" in c:
-        teacher = Gpt({**c, **c["teacher"]}).eval()
+        teacher = make_model({**c, **c["teacher"]}).eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
     opt = adamw(model, c)
