@@ -204,8 +204,11 @@ final class ExperimentCommand implements Callable<Integer> {
     }
 
     private static String describe(TrainSpec.Model m) {
-        return "n_layer " + m.nLayer() + ", n_head " + m.nHead() + ", n_embd " + m.nEmbd() + ", block_size "
+        String shape = "n_layer " + m.nLayer() + ", n_head " + m.nHead() + ", n_embd " + m.nEmbd() + ", block_size "
                 + m.blockSize();
+        return !m.llama() ? shape : "arch llama, " + shape + ", n_kv_head " + m.nKvHead() + ", intermediate_size "
+                + m.intermediateSize() + ", rope_theta " + m.ropeTheta() + ", tie_word_embeddings "
+                + m.tieWordEmbeddings() + ", attention_bias " + m.attentionBias();
     }
 
     /** A model's loss on the whole val split, with what the report needs about its run. */

@@ -169,7 +169,7 @@ final class ExportsCommand {
             switch (p.format()) {
                 case HF -> cmd.addAll(List.of("hf", p.dir().toString(), idList));
                 case ONNX -> cmd.addAll(List.of("onnx", p.file().toString(), idList));
-                case GGUF -> cmd.addAll(List.of("gguf", p.file().toString()));
+                case GGUF -> cmd.addAll(List.of("gguf", p.file().toString(), idList));
             }
             ObjectNode r = JSON.createObjectNode().put("format", p.name()).put("path", p.dir().toString());
             if (p.problem() != null) {
@@ -188,9 +188,9 @@ final class ExportsCommand {
             String readRun = py.path("metadata").path(ExportProvenance.PREFIX + "run_id").asText(null);
             boolean sameRun = p.problem() == null && (runId == null || runId.equals(readRun));
             r.put("provenance_read", sameRun);
-            if (p.format() == ExportFormat.GGUF) {
-                boolean ok = sameRun && py.path("all_finite").asBoolean() && "gpt2".equals(py.path("architecture")
-                        .asText()) && py.path("tensors").asInt() > 0;
+            if (p.format() == ExportFormat.GGUF && !py.has("logits")) { // gguf-py alone: llama.cpp is not installed
+                boolean ok = sameRun && py.path("all_finite").asBoolean() && ref.gpt.config().arch().equals(
+                        py.path("architecture").asText()) && py.path("tensors").asInt() > 0;
                 return r.put("ok", ok).put("detail", py.path("tensors").asInt() + " tensors read, all finite: "
                         + py.path("all_finite").asBoolean() + ", architecture " + py.path("architecture").asText()
                         + (sameRun ? "" : ", provenance run_id not read back"));
@@ -210,7 +210,7 @@ final class ExportsCommand {
                 }
                 sameArgmax &= best == mineBest;
             }
-            double tol = tolerance(p);
+            double tol = tolerance(p, py);
             boolean ok = sameRun && maxDiff <= tol;
             r.put("max_abs_logit_diff", maxDiff).put("tolerance", tol).put("same_argmax", sameArgmax);
             if (py.has("greedy")) {
@@ -259,7 +259,10 @@ final class ExportsCommand {
         }
 
         /** Float32 agrees to rounding; 16-bit weights move logits by their own rounding. */
-        private static double tolerance(ExportFolder.Part p) {
+        private static double tolerance(ExportFolder.Part p, JsonNode py) {
+            if (p.format() == ExportFormat.GGUF) { // llama.cpp's own float32 (or float16) kernels
+                return py.path("tensor_types").toString().contains("F16") ? 5e-2 : 1e-3;
+            }
             if (p.format() != ExportFormat.HF) {
                 return 1e-3;
             }

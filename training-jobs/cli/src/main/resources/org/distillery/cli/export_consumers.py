@@ -47,7 +47,8 @@ def onnx_(path, ids):
             "metadata": {p.key: p.value for p in model.metadata_props}}
 
 
-def gguf_(path):
+def gguf_(path, ids):
+    """gguf-py reads every tensor and key; llama.cpp itself (llama-cpp-python), when installed, runs the model."""
     import numpy as np
     from gguf import GGUFReader, GGUFValueType
     reader = GGUFReader(path)
@@ -56,8 +57,18 @@ def gguf_(path):
         if f.types and f.types[0] == GGUFValueType.STRING:
             metadata[name] = bytes(f.parts[f.data[0]]).decode("utf-8")
     finite = all(bool(np.isfinite(np.asarray(t.data, dtype=np.float32)).all()) for t in reader.tensors)
-    return {"reader": "gguf-py GGUFReader", "tensors": len(reader.tensors), "all_finite": finite,
-            "architecture": metadata.get("general.architecture"), "metadata": metadata}
+    types = sorted({t.tensor_type.name for t in reader.tensors})
+    out = {"reader": "gguf-py GGUFReader", "tensors": len(reader.tensors), "all_finite": finite,
+           "architecture": metadata.get("general.architecture"), "metadata": metadata, "tensor_types": types}
+    try:
+        import llama_cpp
+    except ImportError:
+        return out
+    llm = llama_cpp.Llama(model_path=path, n_ctx=len(ids), logits_all=True, n_threads=2, verbose=False)
+    llm.eval(ids)
+    out["logits"] = np.array(llm.scores[:len(ids)], dtype=np.float64).tolist()
+    out["reader"] = "llama.cpp (llama-cpp-python " + llama_cpp.__version__ + ") and gguf-py GGUFReader"
+    return out
 
 
 if __name__ == "__main__":
@@ -67,7 +78,7 @@ if __name__ == "__main__":
     elif cmd == "onnx":
         out = onnx_(sys.argv[2], ids_of(sys.argv[3]))
     elif cmd == "gguf":
-        out = gguf_(sys.argv[2])
+        out = gguf_(sys.argv[2], ids_of(sys.argv[3]))
     else:
         raise SystemExit("unknown command " + cmd)
     print(json.dumps(out))

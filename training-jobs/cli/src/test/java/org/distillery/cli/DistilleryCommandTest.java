@@ -193,6 +193,8 @@ class DistilleryCommandTest {
         assertTrue(r.get("checks").get(0).get("reader").asText().startsWith("transformers "), r.toString());
         assertTrue(r.get("checks").get(0).get("max_abs_logit_diff").asDouble() < 1e-3, r.toString());
         assertTrue(r.get("checks").get(1).get("reader").asText().startsWith("onnxruntime "), r.toString());
+        assertTrue(r.get("checks").get(2).get("reader").asText().startsWith("llama.cpp "), r.toString());
+        assertTrue(r.get("checks").get(2).get("max_abs_logit_diff").asDouble() < 1e-3, r.toString());
         assertTrue(check.err().contains("\"type\":\"stage\""), "progress events: " + check.err());
         assertTrue(check.out().contains("onnx  ok"), "the results on stdout whatever the progress: " + check.out());
         assertFalse(check.out().contains("\"type\""), check.out());
