@@ -474,15 +474,20 @@ class JavaKernels implements Kernels {
                 }
             }
         });
-        // dgain_j = sum over rows of dy_j x_j r, down each column in row order (deterministic)
+        // dgain_j = sum over rows of dy_j x_j r, down each column in row order (deterministic), in column bands
         FloatBuffer dg = buffer(dgain);
-        for (int j = 0; j < c; j++) {
-            float sum = 0;
+        columns(c, n, (from, to) -> {
+            float[] sums = new float[to - from];
             for (int r = 0; r < n; r++) {
-                sum += d.get(r * c + j) * xs.get(r * c + j) * rs.get(r);
+                float inv = rs.get(r);
+                for (int j = from; j < to; j++) {
+                    sums[j - from] += d.get(r * c + j) * xs.get(r * c + j) * inv;
+                }
             }
-            dg.put(j, dg.get(j) + sum);
-        }
+            for (int j = from; j < to; j++) {
+                dg.put(j, dg.get(j) + sums[j - from]);
+            }
+        });
     }
 
     @Override

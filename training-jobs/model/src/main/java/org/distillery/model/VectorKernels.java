@@ -320,6 +320,59 @@ final class VectorKernels extends JavaKernels {
     }
 
     @Override
+    public void swiglu(INDArray gateUp, INDArray out) {
+        ByteBuffer gu = bytes(gateUp);
+        ByteBuffer o = bytes(out);
+        int inter = (int) out.columns();
+        int bound = S.loopBound(inter);
+        rows((int) out.rows(), inter, (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                int g = 2 * r * inter;
+                int y = r * inter;
+                int i = 0;
+                for (; i < bound; i += L) {
+                    FloatVector v = load(gu, g + i);
+                    store(v.div(exp(v.neg()).add(1f)).mul(load(gu, g + inter + i)), o, y + i);
+                }
+                for (; i < inter; i++) {
+                    float v = get(gu, g + i);
+                    put(o, y + i, v / (1f + FastExp.exp(-v)) * get(gu, g + inter + i));
+                }
+            }
+        });
+    }
+
+    @Override
+    public void swigluBackward(INDArray dout, INDArray gateUp, INDArray dgateUp) {
+        ByteBuffer d = bytes(dout);
+        ByteBuffer gu = bytes(gateUp);
+        ByteBuffer dgu = bytes(dgateUp);
+        int inter = (int) dout.columns();
+        int bound = S.loopBound(inter);
+        rows((int) dout.rows(), inter, (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                int g = 2 * r * inter;
+                int y = r * inter;
+                int i = 0;
+                for (; i < bound; i += L) { // silu = v s, silu' = s (1 + v (1 - s)), s the sigmoid
+                    FloatVector v = load(gu, g + i);
+                    FloatVector sig = FloatVector.broadcast(S, 1f).div(exp(v.neg()).add(1f));
+                    FloatVector dv = load(d, y + i);
+                    store(dv.mul(load(gu, g + inter + i)).mul(sig).mul(sig.neg().add(1f).mul(v).add(1f)), dgu, g + i);
+                    store(dv.mul(v).mul(sig), dgu, g + inter + i);
+                }
+                for (; i < inter; i++) {
+                    float v = get(gu, g + i);
+                    float sig = 1f / (1f + FastExp.exp(-v));
+                    float dv = get(d, y + i);
+                    put(dgu, g + i, dv * get(gu, g + inter + i) * sig * (1f + v * (1f - sig)));
+                    put(dgu, g + inter + i, dv * v * sig);
+                }
+            }
+        });
+    }
+
+    @Override
     void geluRange(INDArray x, INDArray y, INDArray th, int from, int to) {
         ByteBuffer xs = bytes(x);
         ByteBuffer ys = bytes(y);
