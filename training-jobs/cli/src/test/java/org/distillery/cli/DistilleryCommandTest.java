@@ -286,6 +286,80 @@ class DistilleryCommandTest {
         assertTrue(tok.err().contains("is not a corpus"), tok.err());
     }
 
+    /**
+     * The Llama family from the command line: train, generate, export (hf, onnx, gguf) and check the exports with
+     * transformers, ONNX Runtime and llama.cpp, score the teacher on Spark, and distill its Hugging Face folder into
+     * a student with fewer key/value heads.
+     */
+    @Test
+    void aLlamaModelTrainsGeneratesExportsAndDistillsFromTheCommandLine() throws Exception {
+        Path data = org.distillery.model.TinyPrep.write(dir.resolve("prep"), 40, false);
+        Path work = dir.resolve("work");
+        Path spec = dir.resolve("llama.yaml");
+        Files.writeString(spec, """
+                name: llama
+                data:
+                  path: %s
+                model: {arch: llama, n_layer: 2, n_head: 4, n_kv_head: 2, n_embd: 16, block_size: 16, intermediate_size: 24}
+                training: {steps: 4, batch_size: 4, log_every: 2}
+                eval: {every: 4, batches: 1}
+                checkpoints: {every: 4, keep: 1}
+                """.formatted(data));
+        CliRun trained = run("--work-dir", work.toString(), "--progress=none", "train", spec.toString());
+        assertEquals(0, trained.code(), trained.err());
+        Path model = work.resolve("train/llama/model.ckpt");
+        assertEquals("llama", org.distillery.model.Checkpoint.readHeader(model).model().arch());
+        CliRun generated = run("--progress=none", "generate", model.toString(), "the", "--max-new-tokens", "5");
+        assertEquals(0, generated.code(), generated.err());
+
+        Path out = work.resolve("export/llama");
+        CliRun exported = run("--work-dir", work.toString(), "--progress=none", "export", model.toString(), "--format",
+                "hf,onnx,gguf", "--out", out.toString());
+        assertEquals(0, exported.code(), exported.err());
+        Path report = dir.resolve("llama-check.json");
+        CliRun check = run("--progress=none", "exports", "check", out.toString(), "--report", report.toString(),
+                "--python", RepoFixtures.python());
+        assertEquals(0, check.code(), check.out() + check.err());
+        com.fasterxml.jackson.databind.JsonNode r = JSON.readTree(report.toFile());
+        assertEquals(3, r.get("checks").size(), r.toString());
+        for (com.fasterxml.jackson.databind.JsonNode c : r.get("checks")) {
+            assertTrue(c.get("ok").asBoolean() && c.get("max_abs_logit_diff").asDouble() < 1e-3, c.toString());
+        }
+        assertTrue(r.get("checks").get(2).get("reader").asText().startsWith("llama.cpp "), r.toString());
+
+        Path scores = dir.resolve("llama-scores.yaml");
+        Files.writeString(scores, """
+                name: llama-scores
+                teacher: %s
+                data:
+                  path: %s
+                top_k: 8
+                spark: {master: 'local[2]', partitions: 2}
+                """.formatted(out.resolve("hf"), data));
+        CliRun scored = run("--work-dir", work.toString(), "--progress=none", "teacher-logits", scores.toString());
+        assertEquals(0, scored.code(), scored.err());
+
+        Path distill = dir.resolve("llama-student.yaml");
+        Files.writeString(distill, """
+                name: llama-student
+                teacher: %s
+                data:
+                  path: %s
+                student: {n_layer: 1, n_kv_head: 1, init: teacher}
+                distillation: {loss: jsd, temperature: 2.0, kd_ratio: 0.8, teacher_logits: llama-scores, top_k: 8}
+                training: {steps: 4, batch_size: 4, log_every: 2}
+                eval: {every: 4, batches: 1}
+                checkpoints: {every: 4, keep: 1}
+                """.formatted(out.resolve("hf"), data));
+        CliRun distilled = run("--work-dir", work.toString(), "--progress=none", "distill", distill.toString());
+        assertEquals(0, distilled.code(), distilled.err());
+        org.distillery.model.GptConfig student = org.distillery.model.Checkpoint.readHeader(
+                work.resolve("distill/llama-student/model.ckpt")).model();
+        assertEquals(1, student.nLayer());
+        assertEquals(1, student.kvHeads());
+        assertEquals(24, student.llama().intermediateSize());
+    }
+
     /** A teacher trained and exported as a Hugging Face folder, distilled from that folder into a student. */
     @Test
     void distillFromAHuggingFaceTeacherFolder() throws Exception {

@@ -31,12 +31,18 @@ public record ExportProvenance(String runId, String datasetManifestSha256, Strin
         put(m, "tokenizer_sha256", tokenizerSha256);
         put(m, "checkpoint", checkpointFile);
         m.put(PREFIX + "step", String.valueOf(step));
+        m.put(PREFIX + "model.arch", model.arch());
         m.put(PREFIX + "model.n_layer", String.valueOf(model.nLayer()));
         m.put(PREFIX + "model.n_head", String.valueOf(model.nHead()));
         m.put(PREFIX + "model.n_embd", String.valueOf(model.nEmbd()));
         m.put(PREFIX + "model.block_size", String.valueOf(model.blockSize()));
         m.put(PREFIX + "model.vocab_size", String.valueOf(model.vocabSize()));
         m.put(PREFIX + "model.dropout", String.valueOf(model.dropout()));
+        if (model.llama() != null) {
+            m.put(PREFIX + "model.n_kv_head", String.valueOf(model.llama().nKvHead()));
+            m.put(PREFIX + "model.intermediate_size", String.valueOf(model.llama().intermediateSize()));
+            m.put(PREFIX + "model.rope_theta", String.valueOf(model.llama().ropeTheta()));
+        }
         return m;
     }
 

@@ -54,7 +54,8 @@ public record Export(String name, Path path, List<Part> formats) {
             return "";
         }
         Part p = formats.get(0);
+        String arch = p.get("model.arch").isEmpty() ? "" : " " + p.get("model.arch"); // older exports lack it
         return "run " + p.get("run_id") + ", step " + p.get("step") + ", " + p.get("model.n_layer") + " layers x "
-                + p.get("model.n_embd");
+                + p.get("model.n_embd") + arch;
     }
 }
