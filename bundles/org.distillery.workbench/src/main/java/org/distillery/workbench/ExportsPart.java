@@ -45,7 +45,7 @@ public class ExportsPart {
         Widgets.button(top, "Export Checkpoint…", "exports.export", this::chooseAndExport).setToolTipText(
                 "Write a checkpoint as a Hugging Face folder, ONNX and GGUF under the work dir's export/");
         check = Widgets.button(top, "Check with Readers", "exports.check", this::checkSelected);
-        check.setToolTipText("Load each format with transformers, onnxruntime and gguf-py and compare with"
+        check.setToolTipText("Load each format with transformers, onnxruntime and llama.cpp and compare with"
                 + " Distillery's logits");
         open = Widgets.button(top, "Open Folder", "exports.open", this::openSelected);
 
@@ -146,7 +146,7 @@ public class ExportsPart {
         Export e = (Export) sel[0];
         check.setEnabled(false);
         checks.removeAll();
-        status.setText("Checking " + e.path() + " with transformers, onnxruntime and gguf-py …");
+        status.setText("Checking " + e.path() + " with transformers, onnxruntime and llama.cpp …");
         EngineQuery engine = new EngineQuery(settings.get(), 600);
         EngineQueryJob.start("Distillery: check export " + e.name(), checks, () -> ExportCheck.run(engine, e.path()),
                 c -> {

@@ -11,7 +11,8 @@ import org.distillery.workbench.core.engine.EngineQuery;
 
 /**
  * The serving readers run on an export by {@code distillery exports check} (transformers, onnxruntime,
- * gguf-py), each compared with Distillery's own logits: one result per format.
+ * llama.cpp, or gguf-py where llama.cpp is not installed), each compared with Distillery's own logits: one result per
+ * format.
  */
 public record ExportCheck(Path export, String reference, boolean ok, List<Result> results) {
     public static final String FORMAT = "distillery.export-check/1";
