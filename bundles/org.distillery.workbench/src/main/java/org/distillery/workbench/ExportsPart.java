@@ -51,7 +51,7 @@ public class ExportsPart {
 
         SashForm sash = new SashForm(parent, SWT.VERTICAL);
         sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));
-        exports = Widgets.table(sash, SWT.SINGLE, "exports.table", "Export:110", "Format:55", "Size:80r", "Run:250",
+        exports = Widgets.table(sash, SWT.SINGLE, "exports.table", "Export:110", "Format:55", "Dtype:50", "Size:80r", "Run:250",
                 "Step:55r", "Model:120", "Folder:300");
         exports.addListener(SWT.Selection, e -> selected());
         SashForm bottom = new SashForm(sash, SWT.HORIZONTAL);
@@ -73,7 +73,8 @@ public class ExportsPart {
             for (Export e : list) {
                 for (Export.Part p : e.formats()) {
                     formats++;
-                    Widgets.row(exports, new Object[] {e, p}, e.name(), p.format(), size(p.bytes()),
+                    Widgets.row(exports, new Object[] {e, p}, e.name(), p.format(),
+                            p.get("dtype").isEmpty() ? "-" : p.get("dtype"), size(p.bytes()),
                             p.problem() != null ? p.problem() : p.get("run_id"), p.get("step"),
                             p.get("model.n_layer").isEmpty() ? "" : p.get("model.n_layer") + " x " + p.get("model.n_embd")
                                     + ", vocab " + p.get("model.vocab_size"), p.path().toString());

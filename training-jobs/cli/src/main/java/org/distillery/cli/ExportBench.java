@@ -85,7 +85,7 @@ final class ExportBench implements Callable<Integer> {
             for (int i = 0; i < repeat; i++) {
                 Path out = dir.resolve(f.name().toLowerCase(Locale.ROOT));
                 long t0 = System.nanoTime();
-                f.write(ck, out, t, p, true);
+                f.write(ck, out, org.distillery.export.ExportDtype.of(t), p, true);
                 double exportS = (System.nanoTime() - t0) / 1e9;
                 bytes = size(out);
                 Path copy = dir.resolve("copy");

@@ -19,7 +19,7 @@ import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.tracking.RunStatus;
 import org.distillery.export.ExportFormat;
 import org.distillery.export.ExportProvenance;
-import org.distillery.export.TensorType;
+import org.distillery.export.ExportDtype;
 import org.distillery.model.Checkpoint;
 import org.distillery.core.runs.LocalRunStore;
 import org.distillery.tracking.TrackedRun;
@@ -49,7 +49,8 @@ final class ExportCommand implements Callable<Integer> {
     String outArg;
 
     @Option(names = "--dtype", defaultValue = "fp32", description = "fp32, fp16 or bf16: the weights' type; a format"
-            + " that lacks it is written in the nearest it has, and told (onnx: fp32; gguf: fp16 for bf16)")
+            + " that lacks it is written in the nearest it has, and told (onnx: fp32; gguf: fp16 for bf16); q8_0 or"
+            + " q4_0: ggml's block quantizations, gguf only")
     String dtype;
 
     @Option(names = "--log-to-run", negatable = true, defaultValue = "true", fallbackValue = "true",
@@ -65,13 +66,13 @@ final class ExportCommand implements Callable<Integer> {
         for (String f : formats) {
             chosen.add(ExportFormat.parse(f));
         }
-        TensorType type;
+        ExportDtype type;
         try {
-            type = TensorType.parse(dtype);
+            type = ExportDtype.parse(dtype);
         } catch (IllegalArgumentException e) {
             throw new DistilleryException("--dtype: " + e.getMessage());
         }
-        Map<ExportFormat, TensorType> types = new LinkedHashMap<>();
+        Map<ExportFormat, ExportDtype> types = new LinkedHashMap<>();
         for (ExportFormat f : chosen) {
             types.put(f, f.nearest(type));
             if (types.get(f) != type) {
@@ -118,15 +119,17 @@ final class ExportCommand implements Callable<Integer> {
     }
 
     /** Each chosen format into {@code out} in its type (one subfolder each when there are several). */
-    private void writeFormats(Path out, Map<ExportFormat, TensorType> types, Checkpoint ck,
+    private void writeFormats(Path out, Map<ExportFormat, ExportDtype> types, Checkpoint ck,
                               ExportProvenance provenance, ProgressListener progress, Map<ExportFormat, Path> written)
             throws IOException {
         int i = 0;
-        for (Map.Entry<ExportFormat, TensorType> e : types.entrySet()) {
+        for (Map.Entry<ExportFormat, ExportDtype> e : types.entrySet()) {
             ExportFormat f = e.getKey();
             progress.on(ProgressEvent.stage(JOB, f.name().toLowerCase(Locale.ROOT), ++i, types.size()));
             Path dir = types.size() == 1 ? out : out.resolve(f.name().toLowerCase(Locale.ROOT));
-            f.write(ck, dir, e.getValue(), provenance, overwrite);
+            for (String note : f.write(ck, dir, e.getValue(), provenance, overwrite)) {
+                System.err.println("note: " + f.name().toLowerCase(Locale.ROOT) + ": " + note);
+            }
             written.put(f, dir);
         }
     }

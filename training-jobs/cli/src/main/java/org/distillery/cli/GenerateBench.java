@@ -13,7 +13,6 @@ import org.distillery.core.DistilleryException;
 import org.distillery.core.io.Directories;
 import org.distillery.export.ExportFormat;
 import org.distillery.export.ExportProvenance;
-import org.distillery.export.TensorType;
 import org.distillery.model.Checkpoint;
 import org.distillery.model.Gpt;
 import org.distillery.model.GptConfig;
@@ -203,8 +202,8 @@ final class GenerateBench implements Callable<Integer> {
         Path dir = Files.createTempDirectory("bench-generate");
         try {
             Path hf = dir.resolve("hf");
-            ExportFormat.HF.write(ck, hf, TensorType.F32, ExportProvenance.of(ck.header(), "bench", Distillery.version()),
-                    true);
+            ExportFormat.HF.write(ck, hf, org.distillery.export.ExportDtype.FP32,
+                    ExportProvenance.of(ck.header(), "bench", Distillery.version()), true);
             Path promptsFile = dir.resolve("prompts.json");
             BenchCommand.JSON.writeValue(promptsFile.toFile(), prompts);
             Path configFile = dir.resolve("config.json");

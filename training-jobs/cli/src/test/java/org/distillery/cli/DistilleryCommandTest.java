@@ -112,6 +112,26 @@ class DistilleryCommandTest {
         assertEquals(1, org.distillery.export.GgufFile.open(mixed.resolve("gguf/model.gguf")).tensors().values()
                 .iterator().next().type(), "ggml type 1, F16");
 
+        // A quantization the format does not hold, or no dtype at all, is an error before anything is written; q8_0
+        // of a model 16 wide leaves every matrix in f16 (no row is a whole 32-value block), as llama.cpp would, and says so.
+        CliRun refused = run("--work-dir", work.toString(), "--progress=none", "export", model.toString(), "--format",
+                "hf,gguf", "--dtype", "q4_0", "--out", dir.resolve("refused").toString());
+        assertEquals(2, refused.code(), refused.err());
+        assertTrue(refused.err().contains("--dtype q4_0 is not a dtype hf holds (fp32, fp16 or bf16)"), refused.err());
+        assertFalse(Files.exists(dir.resolve("refused")));
+        CliRun unknown = run("--work-dir", work.toString(), "export", model.toString(), "--format", "gguf", "--dtype",
+                "q3_k", "--out", dir.resolve("unknown").toString());
+        assertTrue(unknown.err().contains("unknown dtype 'q3_k': expected fp32, fp16, bf16, q8_0 or q4_0"), unknown.err());
+        CliRun q8 = run("--work-dir", work.toString(), "--progress=none", "export", model.toString(), "--format", "gguf",
+                "--dtype", "q8_0", "--out", dir.resolve("q8").toString(), "--no-log-to-run");
+        assertEquals(0, q8.code(), q8.err());
+        assertEquals(List.of("export         " + dir.resolve("q8") + " (q8_0)"), q8.out().lines().toList());
+        assertTrue(q8.err().contains("note: gguf: token_embd.weight: its rows of 16 values are no multiple of 32, so it is"
+                + " written in f16, as llama.cpp's quantizer does"), q8.err());
+        CliRun q8check = run("--progress=none", "exports", "check", dir.resolve("q8").toString(), "--python",
+                RepoFixtures.python());
+        assertEquals(0, q8check.code(), q8check.out() + q8check.err());
+
         CliRun r = run("--work-dir", work.toString(), "--progress=none", "export", model.toString(), "--format", "hf,onnx,gguf",
                 "--out", out.toString());
         assertEquals(0, r.code(), r.err());

@@ -91,10 +91,10 @@ class ListingsTest {
         CliRun r = run("exports", "list");
         assertEquals(0, r.code(), r.err());
         List<String> lines = r.out().lines().toList();
-        assertTrue(lines.get(0).matches("EXPORT +FORMAT +SIZE +RUN +STEP +PATH"), lines.get(0));
+        assertTrue(lines.get(0).matches("EXPORT +FORMAT +DTYPE +SIZE +RUN +STEP +PATH"), lines.get(0));
         assertEquals(List.of("demo onnx", "demo gguf", "hf hf"), lines.subList(1, lines.size()).stream()
                 .map(l -> String.join(" ", List.of(l.split(" +")).subList(0, 2))).toList(), r.out());
-        assertTrue(lines.get(1).matches("demo +onnx +[0-9.]+ KiB +[0-9a-f]{32} +4 +.*model\\.onnx"), lines.get(1));
+        assertTrue(lines.get(1).matches("demo +onnx +fp32 +[0-9.]+ KiB +[0-9a-f]{32} +4 +.*model\\.onnx"), lines.get(1));
 
         CliRun one = run("exports", "list", work.resolve("export/demo").toString());
         assertEquals(3, one.out().lines().count(), "one export with two formats: " + one.out());

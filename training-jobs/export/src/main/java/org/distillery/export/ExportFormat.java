@@ -2,6 +2,7 @@ package org.distillery.export;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import org.distillery.core.DistilleryException;
 import org.distillery.model.Checkpoint;
@@ -11,48 +12,68 @@ public enum ExportFormat {
     /** A Hugging Face model folder (safetensors, config, tokenizer). */
     HF {
         @Override
-        public void write(Checkpoint ck, Path dir, TensorType type, ExportProvenance p, boolean overwrite)
+        public ExportDtype nearest(ExportDtype asked) {
+            return floatsOnly(asked);
+        }
+
+        @Override
+        public List<String> write(Checkpoint ck, Path dir, ExportDtype type, ExportProvenance p, boolean overwrite)
                 throws IOException {
-            HfExporter.export(ck, dir, type, p, overwrite);
+            HfExporter.export(ck, dir, floatsOnly(type).floats(), p.withDtype(type), overwrite);
+            return List.of();
         }
     },
     /** An ONNX model: input_ids to logits, float32. */
     ONNX {
         @Override
-        public TensorType nearest(TensorType asked) {
-            return TensorType.F32;
+        public ExportDtype nearest(ExportDtype asked) {
+            floatsOnly(asked);
+            return ExportDtype.FP32;
         }
 
         @Override
-        public void write(Checkpoint ck, Path dir, TensorType type, ExportProvenance p, boolean overwrite)
+        public List<String> write(Checkpoint ck, Path dir, ExportDtype type, ExportProvenance p, boolean overwrite)
                 throws IOException {
-            OnnxExporter.export(ck, dir, p, overwrite);
+            floatsOnly(type);
+            OnnxExporter.export(ck, dir, p.withDtype(ExportDtype.FP32), overwrite);
+            return List.of();
         }
     },
-    /** A GGUF file as llama.cpp's gpt2 architecture reads it. */
+    /** A GGUF file as llama.cpp's gpt2 or llama architecture reads it, in floats or ggml's q8_0 / q4_0 blocks. */
     GGUF {
         @Override
-        public TensorType nearest(TensorType asked) {
-            return asked == TensorType.BF16 ? TensorType.F16 : asked; // the 16-bit type llama.cpp's gpt2 reads here
+        public ExportDtype nearest(ExportDtype asked) {
+            return asked == ExportDtype.BF16 ? ExportDtype.FP16 : asked; // the 16-bit type llama.cpp reads everywhere
         }
 
         @Override
-        public void write(Checkpoint ck, Path dir, TensorType type, ExportProvenance p, boolean overwrite)
+        public List<String> write(Checkpoint ck, Path dir, ExportDtype type, ExportProvenance p, boolean overwrite)
                 throws IOException {
-            GgufExporter.export(ck, dir, type, p, overwrite);
+            return GgufExporter.export(ck, dir, nearest(type), p.withDtype(nearest(type)), overwrite);
         }
     };
 
     /**
      * The weight type this format is written in when {@code asked} is asked for: {@code asked} where the format
-     * holds it, else the nearest it holds (ONNX: fp32; GGUF: fp16 for bf16).
+     * holds it, else the nearest it holds (ONNX: fp32; GGUF: fp16 for bf16); a quantization a format does not hold
+     * is an error.
      */
-    public TensorType nearest(TensorType asked) {
+    public ExportDtype nearest(ExportDtype asked) {
         return asked;
     }
 
-    public abstract void write(Checkpoint ck, Path dir, TensorType type, ExportProvenance p, boolean overwrite)
-            throws IOException;
+    /** Writes the export; returns notes on what the dtype could not be applied to (none for most). */
+    public abstract List<String> write(Checkpoint ck, Path dir, ExportDtype type, ExportProvenance p,
+                                       boolean overwrite) throws IOException;
+
+    /** {@code asked} when it is a float type; a quantization is an error naming the format that cannot hold it. */
+    ExportDtype floatsOnly(ExportDtype asked) {
+        if (asked.floats() == null) {
+            throw new DistilleryException("--dtype " + asked.optionName() + " is not a dtype " + name().toLowerCase(Locale.ROOT)
+                    + " holds (fp32, fp16 or bf16); q8_0 and q4_0 are ggml's block quantizations: --format gguf");
+        }
+        return asked;
+    }
 
     public static ExportFormat parse(String s) {
         return switch (s.trim().toLowerCase(Locale.ROOT)) {

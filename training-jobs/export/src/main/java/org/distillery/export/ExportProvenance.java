@@ -12,13 +12,19 @@ import org.distillery.model.GptConfig;
  * Distillery version that wrote the file.
  */
 public record ExportProvenance(String runId, String datasetManifestSha256, String tokenizerSha256, GptConfig model,
-                               long step, String checkpointFile, String distilleryVersion) {
+                               long step, String checkpointFile, String distilleryVersion, String dtype) {
     public static final String PREFIX = "distillery.";
 
     public static ExportProvenance of(Checkpoint.Header h, String checkpointFile, String distilleryVersion) {
         return new ExportProvenance(h.runId(), h.data() == null ? null : h.data().manifestSha256(),
                 h.tokenizer() == null ? null : h.tokenizer().sha256(), h.model(), h.step(), checkpointFile,
-                distilleryVersion);
+                distilleryVersion, null);
+    }
+
+    /** The same provenance for a file whose weights are {@code d} ({@code distillery.dtype}). */
+    public ExportProvenance withDtype(ExportDtype d) {
+        return new ExportProvenance(runId, datasetManifestSha256, tokenizerSha256, model, step, checkpointFile,
+                distilleryVersion, d.optionName());
     }
 
     /** The string pairs every format stores (absent values are left out). */
@@ -30,6 +36,7 @@ public record ExportProvenance(String runId, String datasetManifestSha256, Strin
         put(m, "dataset_manifest_sha256", datasetManifestSha256);
         put(m, "tokenizer_sha256", tokenizerSha256);
         put(m, "checkpoint", checkpointFile);
+        put(m, "dtype", dtype);
         m.put(PREFIX + "step", String.valueOf(step));
         m.put(PREFIX + "model.arch", model.arch());
         m.put(PREFIX + "model.n_layer", String.valueOf(model.nLayer()));

@@ -42,25 +42,121 @@ public final class GgufExporter {
     private GgufExporter() {
     }
 
+    /** {@link #export(Checkpoint, Path, ExportDtype, ExportProvenance, boolean)} in a float type. */
     public static void export(Checkpoint ck, Path dir, TensorType type, ExportProvenance provenance, boolean overwrite)
             throws IOException {
+        export(ck, dir, ExportDtype.of(type), provenance, overwrite);
+    }
+
+    /**
+     * Writes {@code dir/model.gguf}. Returns notes on what the dtype could not be applied to: a tensor whose rows are
+     * no whole number of 32-value blocks is written in f16, as llama.cpp's quantizer does.
+     */
+    public static List<String> export(Checkpoint ck, Path dir, ExportDtype type, ExportProvenance provenance,
+                                      boolean overwrite) throws IOException {
         GptConfig c = ck.header().model();
         GptParameters p = GptParameters.wrap(c, ck.section(Checkpoint.PARAMS));
         BpeTokenizer tok = HfTokenizerJson.parse(ck.header().tokenizer().json(), "checkpoint tokenizer");
-        GgufWriter w = c.llama() != null ? llama(p, tok, type) : gpt2(p, tok, type);
+        List<String> notes = new ArrayList<>();
+        GgufWriter w = c.llama() != null ? llama(p, tok, type, notes) : gpt2(p, tok, type, notes);
         for (Map.Entry<String, String> e : provenance.asMetadata().entrySet()) {
             w.putString(e.getKey(), e.getValue());
         }
         AtomicDirectory.write(dir, overwrite, staging -> AtomicFile.writeChannel(staging.resolve(FILE), w::write));
+        return notes;
     }
 
-    private static GgufWriter gpt2(GptParameters p, BpeTokenizer tok, TensorType type) {
+    /**
+     * The weights as a GGUF of {@code type} holds them: each tensor it quantizes quantized and dequantized (blocks of
+     * 32 along the rows llama.cpp multiplies by, the {@code in} side of a linear layer, the width of an embedding),
+     * each tensor it writes in f16 rounded to f16, the rest as they are. Distillery's reference for what a runtime
+     * computes from a quantized export.
+     */
+    public static GptParameters asStored(GptParameters p, ExportDtype type) {
+        GptParameters out = p.copy();
+        GptConfig c = p.config();
+        List<String> ignored = new ArrayList<>();
+        for (String name : p.names()) {
+            long[] shape = p.shape(name);
+            if (shape.length < 2) {
+                continue;
+            }
+            boolean table = name.equals("wte.weight") || name.equals("wpe.weight") || name.equals("embed_tokens.weight")
+                    || name.equals("lm_head.weight"); // rows are [C]; a linear layer's [in, out] is stored transposed
+            String gguf = c.llama() == null ? ggufName(name) : table ? (name.equals("lm_head.weight") ? "output.weight"
+                    : "token_embd.weight") : name;
+            boolean head = c.llama() == null ? name.equals("wte.weight") : name.equals("lm_head.weight")
+                    || name.equals("embed_tokens.weight") && c.llama().tieWordEmbeddings();
+            long[] written = table ? shape : new long[] {shape[1], shape[0]};
+            GgufWriter.GgmlType t = typeOf(gguf, written, type, head, ignored);
+            INDArray w = out.get(name);
+            INDArray rows = table ? w.dup('c') : w.transpose().dup('c');
+            float[] v = rows.data().asFloat();
+            if (t.blocks != null) {
+                java.nio.ByteBuffer block = java.nio.ByteBuffer.allocate(t.blocks.blockBytes)
+                        .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                for (int b = 0; b < v.length; b += GgmlBlocks.QK) {
+                    block.clear();
+                    t.blocks.quantize(v, b, block);
+                    block.flip();
+                    t.blocks.dequantize(block, v, b);
+                }
+            } else if (t == GgufWriter.GgmlType.F16) {
+                for (int i = 0; i < v.length; i++) {
+                    v[i] = TensorType.fromHalf(TensorType.toHalf(v[i]));
+                }
+            } else {
+                continue;
+            }
+            INDArray back = Nd4j.create(v, rows.shape(), 'c');
+            w.assign(table ? back : back.transpose());
+        }
+        return out;
+    }
+
+    /** {@code general.file_type}: llama.cpp's {@code llama_ftype} of the dtype (ALL_F32, MOSTLY_F16, ...). */
+    static long fileType(ExportDtype type) {
+        return switch (type) {
+            case FP32 -> 0;
+            case FP16, BF16 -> 1;
+            case Q4_0 -> 2;
+            case Q8_0 -> 7;
+        };
+    }
+
+    /**
+     * The ggml type of a tensor as llama.cpp's quantizer chooses it ({@code llama-quant.cpp}): 1-D tensors (norms,
+     * biases) and position embeddings stay f32; in a quantized file the LM head (GPT-2's, and a tied Llama's, is the
+     * token embedding) is q8_0 where llama.cpp writes q6_k for q4_0 (Distillery writes no k-quants: q8_0 is the
+     * nearest higher precision it has), every other matrix the dtype's blocks; rows that are no whole number of
+     * blocks fall back to f16, noted in {@code notes}. {@code shape} is as written ({@code [out, in]}).
+     */
+    static GgufWriter.GgmlType typeOf(String gguf, long[] shape, ExportDtype type, boolean head, List<String> notes) {
+        if (shape.length < 2) {
+            return GgufWriter.GgmlType.F32;
+        }
+        if (type.blocks() == null) {
+            return type.floats() == TensorType.F32 ? GgufWriter.GgmlType.F32 : GgufWriter.GgmlType.F16;
+        }
+        if (gguf.startsWith("position_embd")) { // llama.cpp's quantizer leaves it in the source's type
+            return GgufWriter.GgmlType.F32;
+        }
+        long row = shape[shape.length - 1];
+        if (row % GgmlBlocks.QK != 0) {
+            notes.add(gguf + ": its rows of " + row + " values are no multiple of " + GgmlBlocks.QK + ", so it is"
+                    + " written in f16, as llama.cpp's quantizer does");
+            return GgufWriter.GgmlType.F16;
+        }
+        return head || type == ExportDtype.Q8_0 ? GgufWriter.GgmlType.Q8_0 : GgufWriter.GgmlType.Q4_0;
+    }
+
+    private static GgufWriter gpt2(GptParameters p, BpeTokenizer tok, ExportDtype type, List<String> notes) {
         GptConfig c = p.config();
         GgufWriter w = new GgufWriter();
         w.putString("general.architecture", "gpt2");
         w.putString("general.name", "distillery-gpt2");
         w.putUInt32("general.quantization_version", 2);
-        w.putUInt32("general.file_type", type == TensorType.F16 ? 1 : 0); // MOSTLY_F16 or ALL_F32
+        w.putUInt32("general.file_type", fileType(type));
         w.putUInt32("general.alignment", GgufWriter.ALIGNMENT);
         w.putUInt32("gpt2.block_count", c.nLayer());
         w.putUInt32("gpt2.context_length", c.blockSize());
@@ -69,20 +165,20 @@ public final class GgufExporter {
         w.putUInt32("gpt2.attention.head_count", c.nHead());
         w.putFloat32("gpt2.attention.layer_norm_epsilon", GptConfig.LN_EPS);
         putTokenizer(w, tok, c.vocabSize());
-        for (GgufWriter.Tensor t : tensors(p, type)) {
+        for (GgufWriter.Tensor t : tensors(p, type, notes)) {
             w.addTensor(t);
         }
         return w;
     }
 
-    private static GgufWriter llama(GptParameters p, BpeTokenizer tok, TensorType type) {
+    private static GgufWriter llama(GptParameters p, BpeTokenizer tok, ExportDtype type, List<String> notes) {
         GptConfig c = p.config();
         GptConfig.Llama ll = c.llama();
         GgufWriter w = new GgufWriter();
         w.putString("general.architecture", "llama");
         w.putString("general.name", "distillery-llama");
         w.putUInt32("general.quantization_version", 2);
-        w.putUInt32("general.file_type", type == TensorType.F16 ? 1 : 0);
+        w.putUInt32("general.file_type", fileType(type));
         w.putUInt32("general.alignment", GgufWriter.ALIGNMENT);
         w.putUInt32("llama.vocab_size", c.vocabSize());
         w.putUInt32("llama.block_count", c.nLayer());
@@ -107,8 +203,8 @@ public final class GgufExporter {
             for (int i = 0; i < dims.length; i++) {
                 dims[i] = shape[shape.length - 1 - i];
             }
-            GgufWriter.GgmlType ggml = type == TensorType.F16 && shape.length == 2
-                    ? GgufWriter.GgmlType.F16 : GgufWriter.GgmlType.F32;
+            boolean head = name.equals("output.weight") || name.equals("token_embd.weight") && ll.tieWordEmbeddings();
+            GgufWriter.GgmlType ggml = typeOf(name, shape, type, head, notes);
             w.addTensor(new GgufWriter.Tensor(name, dims, ggml, new NamedTensor(name, shape, values), false));
         }
         return w;
@@ -216,7 +312,7 @@ public final class GgufExporter {
     }
 
     /** GGUF tensors in llama.cpp's names; Conv1D [in, out] weights become [out, in] (GGUF dims: in, out). */
-    static List<GgufWriter.Tensor> tensors(GptParameters p, TensorType type) {
+    static List<GgufWriter.Tensor> tensors(GptParameters p, ExportDtype type, List<String> notes) {
         List<GgufWriter.Tensor> out = new ArrayList<>();
         for (String name : p.names()) {
             long[] shape = p.shape(name);
@@ -228,8 +324,7 @@ public final class GgufExporter {
             for (int i = 0; i < dims.length; i++) {
                 dims[i] = numpyShape[numpyShape.length - 1 - i];
             }
-            GgufWriter.GgmlType t = type == TensorType.F16 && numpyShape.length == 2
-                    ? GgufWriter.GgmlType.F16 : GgufWriter.GgmlType.F32;
+            GgufWriter.GgmlType t = typeOf(gguf, numpyShape, type, gguf.equals("token_embd.weight"), notes);
             out.add(new GgufWriter.Tensor(gguf, dims, t, new NamedTensor(gguf, shape, p.get(name)), linear));
         }
         return out;

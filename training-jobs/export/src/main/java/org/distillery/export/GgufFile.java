@@ -90,17 +90,26 @@ public final class GgufFile {
                     elements *= dims[d];
                 }
                 int type = c.u32();
-                long bytesPer = switch (type) {
-                    case 0 -> 4; // F32
-                    case 1 -> 2; // F16
-                    default -> throw bad(file, "tensor " + name + " has ggml type " + type + "; expected 0 (F32) or 1 (F16)");
+                long bytes = switch (type) {
+                    case 0 -> elements * 4; // F32
+                    case 1 -> elements * 2; // F16
+                    case 2, 8 -> { // Q4_0, Q8_0: blocks of 32 along the first dim
+                        GgmlBlocks blocks = type == 2 ? GgmlBlocks.Q4_0 : GgmlBlocks.Q8_0;
+                        if (dims[0] % GgmlBlocks.QK != 0) {
+                            throw bad(file, "tensor " + name + " is " + blocks + " but its rows of " + dims[0]
+                                    + " values are no whole number of " + GgmlBlocks.QK + "-value blocks");
+                        }
+                        yield blocks.bytes(elements);
+                    }
+                    default -> throw bad(file, "tensor " + name + " has ggml type " + type + "; expected 0 (F32),"
+                            + " 1 (F16), 2 (Q4_0) or 8 (Q8_0)");
                 };
                 long offset = c.u64();
                 if (offset < 0 || offset % alignment != 0) {
                     throw bad(file, "tensor " + name + " starts at offset " + offset + ", not a multiple of " + alignment);
                 }
                 tensors.put(name, new TensorInfo(name, dims, type, offset));
-                ranges.add(new long[] {offset, elements * bytesPer});
+                ranges.add(new long[] {offset, bytes});
             }
             long dataStart = (c.position() + alignment - 1) / alignment * alignment;
             List<String> names = new ArrayList<>(tensors.keySet());

@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Writes GGUF version 3 (ggml's file format, as llama.cpp and the {@code gguf} Python package read
@@ -25,16 +26,24 @@ public final class GgufWriter {
         UINT8, INT8, UINT16, INT16, UINT32, INT32, FLOAT32, BOOL, STRING, ARRAY, UINT64, INT64, FLOAT64
     }
 
-    /** ggml tensor types this writer emits: their ids in ggml.h. */
+    /** ggml tensor types this writer emits: their ids in ggml.h; a float type, or blocks of quants. */
     public enum GgmlType {
-        F32(0, TensorType.F32), F16(1, TensorType.F16);
+        F32(0, TensorType.F32, null), F16(1, TensorType.F16, null), Q4_0(2, null, GgmlBlocks.Q4_0),
+        Q8_0(8, null, GgmlBlocks.Q8_0);
 
         final int id;
         final TensorType storage;
+        final GgmlBlocks blocks;
 
-        GgmlType(int id, TensorType storage) {
+        GgmlType(int id, TensorType storage, GgmlBlocks blocks) {
             this.id = id;
             this.storage = storage;
+            this.blocks = blocks;
+        }
+
+        /** Bytes of a tensor of {@code elements} values. */
+        long bytes(long elements) {
+            return blocks != null ? blocks.bytes(elements) : elements * storage.bytes();
         }
     }
 
@@ -102,14 +111,17 @@ public final class GgufWriter {
                 head.u64(d);
             }
             head.u32(t.type().id).u64(offset);
-            offset = align(offset + t.source().elements() * t.type().storage.bytes());
+            offset = align(offset + t.type().bytes(t.source().elements()));
         }
         head.pad();
         try (TensorEncoder encoder = new TensorEncoder(out)) {
             encoder.write(head.buf.flip());
             for (Tensor t : tensors) {
-                long bytes = t.source().elements() * t.type().storage.bytes();
-                if (t.transposed()) {
+                long bytes = t.type().bytes(t.source().elements());
+                if (t.type().blocks != null) { // quantized along the rows as written: [out, in] rows of in values
+                    INDArray rows = t.transposed() ? t.source().values().transpose().dup('c') : t.source().values();
+                    encoder.writeQuantized(rows, t.type().blocks);
+                } else if (t.transposed()) {
                     encoder.writeTransposed(t.source().values(), t.type().storage);
                 } else {
                     encoder.write(t.source().values(), t.type().storage);

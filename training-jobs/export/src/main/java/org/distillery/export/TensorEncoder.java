@@ -158,6 +158,34 @@ final class TensorEncoder implements AutoCloseable {
         }
     }
 
+    /**
+     * Writes an array's values in row-major order as ggml blocks of {@code kind} (the row length a multiple of 32,
+     * so no block spans two rows). Each encoder block quantizes its own range: BLOCK is a multiple of 32.
+     */
+    void writeQuantized(INDArray values, GgmlBlocks kind) throws IOException {
+        INDArray a = readable(values);
+        int n = (int) a.length();
+        if (n % GgmlBlocks.QK != 0) {
+            throw new IllegalArgumentException(n + " values are no whole number of " + kind + " blocks");
+        }
+        java.nio.FloatBuffer src = nio(a, n).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        for (int from = 0; from < n; from += BLOCK) {
+            int start = from;
+            int len = Math.min(BLOCK, n - from);
+            submit(kind.bytes(len), chunk -> {
+                try {
+                    float[] x = scratch.get().floats;
+                    src.get(start, x, 0, len);
+                    for (int b = 0; b < len; b += GgmlBlocks.QK) {
+                        kind.quantize(x, b, chunk);
+                    }
+                } finally {
+                    Reference.reachabilityFence(a);
+                }
+            });
+        }
+    }
+
     /** One block's work: fills a cleared direct buffer with the block's bytes. */
     @FunctionalInterface
     private interface Block {
@@ -247,6 +275,7 @@ final class TensorEncoder implements AutoCloseable {
     private static final class Scratch {
         final int[] bits = new int[BLOCK];
         final short[] narrow = new short[BLOCK];
+        final float[] floats = new float[BLOCK];
         private int[] tile = new int[0];
 
         int[] tile(int n) {

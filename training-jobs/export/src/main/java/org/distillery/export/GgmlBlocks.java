@@ -1,0 +1,107 @@
+package org.distillery.export;
+
+import java.nio.ByteBuffer;
+import org.distillery.core.io.Float16;
+
+/**
+ * ggml's block quantizations of float32 rows, bit for bit as {@code ggml-quants.c}'s reference quantizers
+ * ({@code quantize_row_q8_0_ref}, {@code quantize_row_q4_0_ref}), which llama.cpp's own quantizer runs when it has
+ * no importance matrix. A block is 32 consecutive values of a row with one float16 scale {@code d}:
+ * <ul>
+ *   <li>{@code Q8_0} (34 bytes): {@code d = max|x| / 127}, then each value as {@code round(x / d)}, an int8, rounded
+ *       half away from zero as C's {@code roundf};</li>
+ *   <li>{@code Q4_0} (18 bytes): {@code d = m / -8} where {@code m} is the value of largest magnitude (with its
+ *       sign), then each value as {@code min(15, trunc(x / d + 8.5))}, 4 bits; byte j holds value j in its low
+ *       nibble and value j + 16 in its high one.</li>
+ * </ul>
+ * The quants are computed with the float32 reciprocal of the unrounded scale, as ggml does; the scale is stored
+ * rounded to float16 (to nearest, ties to even, as F16C's conversion).
+ */
+public enum GgmlBlocks {
+    Q8_0(8, 34),
+    Q4_0(2, 18);
+
+    /** Values per block. */
+    public static final int QK = 32;
+
+    /** The type's id in ggml.h. */
+    final int ggmlId;
+    /** Bytes per block. */
+    final int blockBytes;
+
+    GgmlBlocks(int ggmlId, int blockBytes) {
+        this.ggmlId = ggmlId;
+        this.blockBytes = blockBytes;
+    }
+
+    /** Bytes of {@code values} values (a multiple of {@link #QK}). */
+    public long bytes(long values) {
+        return values / QK * blockBytes;
+    }
+
+    /** Quantizes {@code x[from, from + 32)} into one block at {@code out}'s position (little-endian). */
+    public void quantize(float[] x, int from, ByteBuffer out) {
+        switch (this) {
+            case Q8_0 -> q8(x, from, out);
+            case Q4_0 -> q4(x, from, out);
+        }
+    }
+
+    /** Reads one block at {@code in}'s position into {@code y[to, to + 32)}: ggml's {@code dequantize_row_*}. */
+    public void dequantize(ByteBuffer in, float[] y, int to) {
+        float d = Float16.toFloat(in.getShort());
+        switch (this) {
+            case Q8_0 -> {
+                for (int j = 0; j < QK; j++) {
+                    y[to + j] = in.get() * d;
+                }
+            }
+            case Q4_0 -> {
+                for (int j = 0; j < QK / 2; j++) {
+                    int b = in.get() & 0xFF;
+                    y[to + j] = ((b & 0x0F) - 8) * d;
+                    y[to + j + QK / 2] = ((b >>> 4) - 8) * d;
+                }
+            }
+        }
+    }
+
+    private static void q8(float[] x, int from, ByteBuffer out) {
+        float amax = 0f;
+        for (int j = 0; j < QK; j++) {
+            amax = Math.max(amax, Math.abs(x[from + j]));
+        }
+        float d = amax / 127;
+        float id = d != 0f ? 1.0f / d : 0.0f;
+        out.putShort(Float16.fromFloatBits(Float.floatToRawIntBits(d)));
+        for (int j = 0; j < QK; j++) {
+            out.put((byte) roundHalfAway(x[from + j] * id));
+        }
+    }
+
+    private static void q4(float[] x, int from, ByteBuffer out) {
+        float amax = 0f;
+        float max = 0f;
+        for (int j = 0; j < QK; j++) {
+            float v = x[from + j];
+            if (amax < Math.abs(v)) {
+                amax = Math.abs(v);
+                max = v;
+            }
+        }
+        float d = max / -8;
+        float id = d != 0f ? 1.0f / d : 0.0f;
+        out.putShort(Float16.fromFloatBits(Float.floatToRawIntBits(d)));
+        for (int j = 0; j < QK / 2; j++) {
+            int x0 = Math.min(15, (int) (x[from + j] * id + 8.5f));
+            int x1 = Math.min(15, (int) (x[from + QK / 2 + j] * id + 8.5f));
+            out.put((byte) (x0 | x1 << 4));
+        }
+    }
+
+    /** C's {@code roundf}: to nearest, halfway cases away from zero (exact: the float's half is added in double). */
+    private static int roundHalfAway(float v) {
+        double a = Math.floor(Math.abs((double) v) + 0.5);
+        return (int) (v < 0 ? -a : a);
+    }
+}

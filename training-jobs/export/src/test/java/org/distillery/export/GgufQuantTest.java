@@ -1,0 +1,138 @@
+package org.distillery.export;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.distillery.core.tokenizer.BpeTokenizer;
+import org.distillery.core.tokenizer.HfTokenizerJson;
+import org.distillery.model.Checkpoint;
+import org.distillery.model.Gpt;
+import org.distillery.model.GptConfig;
+import org.distillery.model.GptParameters;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * GGUF q8_0 and q4_0 exports: ggml's block layouts, bit for bit as llama.cpp's own quantizer writes them from
+ * Distillery's f32 GGUF, and run by llama.cpp with logits close to Distillery's on the dequantized weights.
+ */
+class GgufQuantTest {
+    /** A tiny trained model of either architecture, 32 wide: every row a whole number of blocks. */
+    static Checkpoint model(String arch) {
+        return arch.equals("gpt2") ? TinyModels.trained(11)
+                : TinyModels.trained(12, new GptConfig.Llama(2, 64, 10000, 1e-5, false, true));
+    }
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void blocksAreGgmlsReferenceQuantization() {
+        float[] x = new float[32];
+        for (int i = 0; i < 32; i++) {
+            x[i] = (i - 12) * 0.25f; // -3.0 .. 4.75: amax 4.75 at the end, halves that round away from zero
+        }
+        ByteBuffer q8 = ByteBuffer.allocate(34).order(ByteOrder.LITTLE_ENDIAN);
+        GgmlBlocks.Q8_0.quantize(x, 0, q8);
+        float d = 4.75f / 127;
+        assertEquals(org.distillery.core.io.Float16.fromFloatBits(Float.floatToRawIntBits(d)), q8.getShort(0));
+        float id = 1.0f / d;
+        for (int i = 0; i < 32; i++) {
+            assertEquals(Math.round(Math.abs(x[i] * id)) * (int) Math.signum(x[i] * id), q8.get(2 + i), "value " + i);
+        }
+        ByteBuffer q4 = ByteBuffer.allocate(18).order(ByteOrder.LITTLE_ENDIAN);
+        GgmlBlocks.Q4_0.quantize(x, 0, q4);
+        float d4 = 4.75f / -8;
+        float id4 = 1.0f / d4;
+        for (int j = 0; j < 16; j++) {
+            int lo = Math.min(15, (int) (x[j] * id4 + 8.5f));
+            int hi = Math.min(15, (int) (x[j + 16] * id4 + 8.5f));
+            assertEquals((byte) (lo | hi << 4), q4.get(2 + j), "byte " + j + ": value " + j + " low, " + (j + 16) + " high");
+        }
+        float[] back = new float[32];
+        q4.position(0);
+        GgmlBlocks.Q4_0.dequantize(q4, back, 0);
+        for (int i = 0; i < 32; i++) {
+            assertEquals(x[i], back[i], Math.abs(d4) / 2 + 1e-3, "q4_0 is within half a step of " + x[i]);
+        }
+        assertEquals(-8 * TensorType.fromHalf(q4.getShort(0)), back[31], 0f, "the largest value comes back as -8 d");
+    }
+
+    /** Every tensor both quantize to the same type is byte for byte llama_model_quantize's; the rest is listed. */
+    @ParameterizedTest
+    @CsvSource({"gpt2, q8_0", "gpt2, q4_0", "llama, q8_0", "llama, q4_0"})
+    void blocksEqualLlamaCppsOwnQuantizerAndLlamaCppRunsThem(String arch, String dtype) throws Exception {
+        Checkpoint ck = model(arch);
+        ExportProvenance p = ExportProvenance.of(ck.header(), "model.ckpt", "test");
+        Path f32 = tmp.resolve("f32");
+        GgufExporter.export(ck, f32, ExportDtype.FP32, p, false);
+        Path q = tmp.resolve(dtype);
+        List<String> notes = GgufExporter.export(ck, q, ExportDtype.parse(dtype), p, false);
+        assertEquals(List.of(), notes, "32 wide: every row a whole number of blocks");
+        JsonNode cmp = TinyModels.python("gguf_quantize_compare.py", f32.resolve(GgufExporter.FILE),
+                q.resolve(GgufExporter.FILE), dtype, tmp.resolve("theirs.gguf"));
+        List<String> mismatched = new ArrayList<>();
+        List<String> otherType = new ArrayList<>();
+        int quantized = 0;
+        for (JsonNode t : cmp.get("tensors")) {
+            if (!t.get("same_type").asBoolean()) {
+                otherType.add(t.get("name").asText() + " ours " + t.get("ours").asText() + " theirs " + t.get("theirs").asText());
+            } else if (!t.get("equal").asBoolean()) {
+                mismatched.add(t.toString());
+            } else if (t.get("theirs").asText().startsWith("Q")) {
+                quantized++;
+            }
+        }
+        assertTrue(mismatched.isEmpty(), "blocks differ from llama.cpp's: " + mismatched);
+        assertTrue(quantized >= 8, quantized + " quantized tensors compared");
+        System.out.printf("%s %s: %d quantized tensors byte for byte llama.cpp's; other types: %s%n", arch, dtype,
+                quantized, otherType);
+        // the one deliberate difference: llama.cpp writes the LM head in q6_k for q4_0, Distillery in q8_0
+        for (String o : otherType) {
+            assertTrue(dtype.equals("q4_0") && o.contains("ours Q8_0 theirs Q6_K")
+                    && (o.startsWith("output.weight") || o.startsWith("token_embd.weight")), o);
+        }
+        assertEquals(0, cmp.get("only_ours").size(), cmp.toString());
+
+        // llama.cpp runs it: logits close to Distillery's own on the weights as the file holds them
+        BpeTokenizer tok = HfTokenizerJson.parse(ck.header().tokenizer().json(), "test");
+        int[] prompt = tok.encode("the cat sat on the mat");
+        Gpt stored = new Gpt(GgufExporter.asStored(GptParameters.wrap(ck.header().model(), ck.section(Checkpoint.PARAMS)),
+                ExportDtype.parse(dtype)));
+        JsonNode run = TinyModels.python("llamacpp_run.py", q.resolve(GgufExporter.FILE), TinyModels.ids(prompt), 1, -1);
+        INDArray mine = stored.logits(prompt, 1, prompt.length);
+        double maxDiff = 0;
+        for (int t = 0; t < prompt.length; t++) {
+            for (int v = 0; v < tok.vocabSize(); v++) {
+                maxDiff = Math.max(maxDiff, Math.abs(mine.getDouble(t, v) - run.get("logits").get(t).get(v).asDouble()));
+            }
+        }
+        System.out.printf("%s %s: llama.cpp logits within %.2e of Distillery's on the dequantized weights%n", arch,
+                dtype, maxDiff);
+        // llama.cpp multiplies quantized weights by activations it quantizes to q8_0 itself (vec_dot_q8_0_q8_0):
+        // the difference is that rounding, not the weights'
+        assertTrue(maxDiff < 0.05, arch + " " + dtype + ": max |logit difference| " + maxDiff);
+    }
+
+    @Test
+    void aDamagedQuantizedFileIsRefusedNamingTheTensor() throws Exception {
+        Checkpoint ck = model("llama");
+        Path q = tmp.resolve("q4");
+        GgufExporter.export(ck, q, ExportDtype.Q4_0, ExportProvenance.of(ck.header(), "model.ckpt", "test"), false);
+        Path file = q.resolve(GgufExporter.FILE);
+        byte[] bytes = java.nio.file.Files.readAllBytes(file);
+        java.nio.file.Files.write(file, java.util.Arrays.copyOf(bytes, bytes.length - 40));
+        org.distillery.core.DistilleryException e = org.junit.jupiter.api.Assertions.assertThrows(
+                org.distillery.core.DistilleryException.class, () -> GgufFile.open(file));
+        assertTrue(e.getMessage().startsWith(file + ": tensor ") && e.getMessage().contains("truncated"), e.getMessage());
+    }
+}
