@@ -20,7 +20,7 @@ import org.distillery.core.tokenizer.ByteLevel;
 import org.distillery.core.tokenizer.HfTokenizerJson;
 import org.distillery.export.ExportFormat;
 import org.distillery.export.ExportProvenance;
-import org.distillery.export.TensorType;
+import org.distillery.export.ExportDtype;
 import org.distillery.model.Checkpoint;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
@@ -31,7 +31,8 @@ import picocli.CommandLine.Option;
 /**
  * Export write throughput against a plain copy of the same bytes on the same disk, in one run: each
  * format writes a GPT-2-small-sized random model, then the written files are copied (with the same
- * fsync) and the two speeds compared.
+ * fsync) and the two speeds compared. The q8_0 and q4_0 GGUF cases are also timed against llama.cpp's own
+ * quantizer turning the model's f32 GGUF into the same type, with the same threads.
  */
 @Command(name = "export", description = "Export write throughput (MB/s) against a plain copy of the same bytes on the"
         + " same disk, per format and dtype.")
@@ -71,21 +72,27 @@ final class ExportBench implements Callable<Integer> {
         ArrayNode cases = figures.putArray("cases");
         StringBuilder summary = new StringBuilder("bench export:");
         Map<String, Object[]> plan = new LinkedHashMap<>();
-        plan.put("hf fp32", new Object[] {ExportFormat.HF, TensorType.F32});
-        plan.put("hf bf16", new Object[] {ExportFormat.HF, TensorType.BF16});
-        plan.put("onnx fp32", new Object[] {ExportFormat.ONNX, TensorType.F32});
-        plan.put("gguf f16", new Object[] {ExportFormat.GGUF, TensorType.F16});
+        plan.put("hf fp32", new Object[] {ExportFormat.HF, ExportDtype.FP32});
+        plan.put("hf bf16", new Object[] {ExportFormat.HF, ExportDtype.BF16});
+        plan.put("onnx fp32", new Object[] {ExportFormat.ONNX, ExportDtype.FP32});
+        plan.put("gguf f16", new Object[] {ExportFormat.GGUF, ExportDtype.FP16});
+        plan.put("gguf q8_0", new Object[] {ExportFormat.GGUF, ExportDtype.Q8_0});
+        plan.put("gguf q4_0", new Object[] {ExportFormat.GGUF, ExportDtype.Q4_0});
+        // llama.cpp's quantizer starts from the f32 GGUF of the same model, written once
+        Path f32 = dir.resolve("gguf-f32");
+        ExportFormat.GGUF.write(ck, f32, ExportDtype.FP32, p, true);
         double worst = Double.MAX_VALUE;
+        double worstPeer = Double.MAX_VALUE;
         for (Map.Entry<String, Object[]> e : plan.entrySet()) {
             ExportFormat f = (ExportFormat) e.getValue()[0];
-            TensorType t = (TensorType) e.getValue()[1];
+            ExportDtype t = (ExportDtype) e.getValue()[1];
             double bestExport = Double.MAX_VALUE;
             double bestCopy = Double.MAX_VALUE;
             long bytes = 0;
             for (int i = 0; i < repeat; i++) {
                 Path out = dir.resolve(f.name().toLowerCase(Locale.ROOT));
                 long t0 = System.nanoTime();
-                f.write(ck, out, org.distillery.export.ExportDtype.of(t), p, true);
+                f.write(ck, out, t, p, true);
                 double exportS = (System.nanoTime() - t0) / 1e9;
                 bytes = size(out);
                 Path copy = dir.resolve("copy");
@@ -104,13 +111,46 @@ final class ExportBench implements Callable<Integer> {
             ObjectNode n = cases.addObject();
             n.put("case", e.getKey()).put("bytes", bytes).put("export_s", bestExport).put("copy_s", bestCopy)
                     .put("export_mb_per_s", exportMBs).put("copy_mb_per_s", copyMBs).put("ratio", ratio);
-            summary.append(String.format(" %s %.0f MB/s (copy %.0f MB/s, %.2fx);", e.getKey(), exportMBs, copyMBs, ratio));
+            summary.append(String.format(" %s %.0f MB/s (copy %.0f MB/s, %.2fx", e.getKey(), exportMBs, copyMBs, ratio));
+            if (t.blocks() != null) { // the same quantization by llama.cpp's own quantizer
+                com.fasterxml.jackson.databind.JsonNode peer = quantizePeer(f32.resolve("model.gguf"),
+                        dir.resolve("llama-cpp.gguf"), t);
+                double peerMBs = peer.get("bytes").asLong() / 1e6 / peer.get("best_s").asDouble();
+                double peerRatio = peer.get("best_s").asDouble() / bestExport;
+                worstPeer = Math.min(worstPeer, peerRatio);
+                n.put("llama_cpp_quantize_s", peer.get("best_s").asDouble()).put("llama_cpp_mb_per_s", peerMBs)
+                        .put("ratio_over_llama_cpp", peerRatio).put("llama_cpp_python", peer.get("llama_cpp").asText());
+                summary.append(String.format("; llama.cpp's quantizer %.0f MB/s, %.2fx", peerMBs, peerRatio));
+            }
+            summary.append(");");
         }
+        Directories.deleteRecursively(f32);
         figures.put("worst_ratio", worst);
+        figures.put("worst_ratio_over_llama_cpp", worstPeer);
         BenchCommand.write(benchDir, "export.json", figures);
-        System.out.printf("%s %,d parameters, worst ratio %.2fx%n", summary, c.parameterCount(), worst);
+        System.out.printf("%s %,d parameters, worst ratio %.2fx to the copy, %.2fx to llama.cpp's quantizer%n", summary,
+                c.parameterCount(), worst, worstPeer);
         Directories.deleteRecursively(dir);
         return 0;
+    }
+
+    @Option(names = "--python", description = "Python with llama-cpp-python (default: $DISTILLERY_PYTHON, .venv/bin/python,"
+            + " python3; bin/setup-python installs it)")
+    String python;
+
+    /** llama.cpp's quantizer on {@code f32} into {@code out} with this machine's threads, best of --repeat. */
+    private com.fasterxml.jackson.databind.JsonNode quantizePeer(Path f32, Path out, ExportDtype t) throws Exception {
+        Path script = Files.createTempFile("llamacpp_quantize_bench", ".py");
+        try (java.io.InputStream in = BenchCommand.class.getResourceAsStream("llamacpp_quantize_bench.py")) {
+            Files.write(script, in.readAllBytes());
+            ProcessBuilder pb = new ProcessBuilder(BenchCommand.pythonCommand(python), script.toString(), f32.toString(),
+                    out.toString(), t.optionName(), String.valueOf(Runtime.getRuntime().availableProcessors()),
+                    String.valueOf(repeat));
+            return BenchCommand.runPeer(pb, "llama.cpp quantizer", "llama_cpp", "bin/setup-python");
+        } finally {
+            Files.deleteIfExists(script);
+            Files.deleteIfExists(out);
+        }
     }
 
     /** A random model of the given shape with a byte-level tokenizer padded to its vocabulary. */

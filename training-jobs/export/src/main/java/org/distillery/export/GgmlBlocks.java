@@ -99,9 +99,11 @@ public enum GgmlBlocks {
         }
     }
 
-    /** C's {@code roundf}: to nearest, halfway cases away from zero (exact: the float's half is added in double). */
+    /**
+     * C's {@code roundf}: to nearest, halfway cases away from zero. Java's {@link Math#round(float)} is exact (no
+     * {@code v + 0.5f} rounding up 0.49999997) but sends negative ties up, so negatives round as their magnitude.
+     */
     private static int roundHalfAway(float v) {
-        double a = Math.floor(Math.abs((double) v) + 0.5);
-        return (int) (v < 0 ? -a : a);
+        return v >= 0f ? Math.round(v) : -Math.round(-v);
     }
 }
