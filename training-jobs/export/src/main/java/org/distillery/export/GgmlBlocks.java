@@ -41,9 +41,16 @@ public enum GgmlBlocks {
 
     /** Quantizes {@code x[from, from + 32)} into one block at {@code out}'s position (little-endian). */
     public void quantize(float[] x, int from, ByteBuffer out) {
+        byte[] block = new byte[blockBytes];
+        quantize(x, from, block, 0);
+        out.put(block);
+    }
+
+    /** Quantizes {@code x[from, from + 32)} into one block at {@code out[at]} (little-endian): no buffer bookkeeping. */
+    public void quantize(float[] x, int from, byte[] out, int at) {
         switch (this) {
-            case Q8_0 -> q8(x, from, out);
-            case Q4_0 -> q4(x, from, out);
+            case Q8_0 -> q8(x, from, out, at);
+            case Q4_0 -> q4(x, from, out, at);
         }
     }
 
@@ -66,20 +73,20 @@ public enum GgmlBlocks {
         }
     }
 
-    private static void q8(float[] x, int from, ByteBuffer out) {
+    private static void q8(float[] x, int from, byte[] out, int at) {
         float amax = 0f;
         for (int j = 0; j < QK; j++) {
             amax = Math.max(amax, Math.abs(x[from + j]));
         }
         float d = amax / 127;
         float id = d != 0f ? 1.0f / d : 0.0f;
-        out.putShort(Float16.fromFloatBits(Float.floatToRawIntBits(d)));
+        scale(d, out, at);
         for (int j = 0; j < QK; j++) {
-            out.put((byte) roundHalfAway(x[from + j] * id));
+            out[at + 2 + j] = (byte) roundHalfAway(x[from + j] * id);
         }
     }
 
-    private static void q4(float[] x, int from, ByteBuffer out) {
+    private static void q4(float[] x, int from, byte[] out, int at) {
         float amax = 0f;
         float max = 0f;
         for (int j = 0; j < QK; j++) {
@@ -91,12 +98,19 @@ public enum GgmlBlocks {
         }
         float d = max / -8;
         float id = d != 0f ? 1.0f / d : 0.0f;
-        out.putShort(Float16.fromFloatBits(Float.floatToRawIntBits(d)));
+        scale(d, out, at);
         for (int j = 0; j < QK / 2; j++) {
             int x0 = Math.min(15, (int) (x[from + j] * id + 8.5f));
             int x1 = Math.min(15, (int) (x[from + QK / 2 + j] * id + 8.5f));
-            out.put((byte) (x0 | x1 << 4));
+            out[at + 2 + j] = (byte) (x0 | x1 << 4);
         }
+    }
+
+    /** The block's scale as float16, little-endian, in its first two bytes. */
+    private static void scale(float d, byte[] out, int at) {
+        short h = Float16.fromFloatBits(Float.floatToRawIntBits(d));
+        out[at] = (byte) h;
+        out[at + 1] = (byte) (h >>> 8);
     }
 
     /**

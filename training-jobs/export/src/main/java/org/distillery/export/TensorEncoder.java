@@ -174,11 +174,13 @@ final class TensorEncoder implements AutoCloseable {
             int len = Math.min(BLOCK, n - from);
             submit(kind.bytes(len), chunk -> {
                 try {
-                    float[] x = scratch.get().floats;
-                    src.get(start, x, 0, len);
-                    for (int b = 0; b < len; b += GgmlBlocks.QK) {
-                        kind.quantize(x, b, chunk);
+                    Scratch s = scratch.get();
+                    src.get(start, s.floats, 0, len);
+                    int at = 0;
+                    for (int b = 0; b < len; b += GgmlBlocks.QK, at += kind.blockBytes) {
+                        kind.quantize(s.floats, b, s.bytes, at);
                     }
+                    chunk.put(s.bytes, 0, at);
                 } finally {
                     Reference.reachabilityFence(a);
                 }
@@ -276,6 +278,7 @@ final class TensorEncoder implements AutoCloseable {
         final int[] bits = new int[BLOCK];
         final short[] narrow = new short[BLOCK];
         final float[] floats = new float[BLOCK];
+        final byte[] bytes = new byte[BLOCK * 2]; // a block's quants: at most 34 bytes per 32 floats
         private int[] tile = new int[0];
 
         int[] tile(int n) {
