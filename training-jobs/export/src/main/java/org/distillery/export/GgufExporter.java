@@ -114,6 +114,17 @@ public final class GgufExporter {
         return out;
     }
 
+    /** A writer with the {@code general.*} keys of an {@code arch} file of {@code type}. */
+    private static GgufWriter header(String arch, ExportDtype type) {
+        GgufWriter w = new GgufWriter();
+        w.putString("general.architecture", arch);
+        w.putString("general.name", "distillery-" + arch);
+        w.putUInt32("general.quantization_version", 2);
+        w.putUInt32("general.file_type", fileType(type));
+        w.putUInt32("general.alignment", GgufWriter.ALIGNMENT);
+        return w;
+    }
+
     /** {@code general.file_type}: llama.cpp's {@code llama_ftype} of the dtype (ALL_F32, MOSTLY_F16, ...). */
     static long fileType(ExportDtype type) {
         return switch (type) {
@@ -152,12 +163,7 @@ public final class GgufExporter {
 
     private static GgufWriter gpt2(GptParameters p, BpeTokenizer tok, ExportDtype type, List<String> notes) {
         GptConfig c = p.config();
-        GgufWriter w = new GgufWriter();
-        w.putString("general.architecture", "gpt2");
-        w.putString("general.name", "distillery-gpt2");
-        w.putUInt32("general.quantization_version", 2);
-        w.putUInt32("general.file_type", fileType(type));
-        w.putUInt32("general.alignment", GgufWriter.ALIGNMENT);
+        GgufWriter w = header("gpt2", type);
         w.putUInt32("gpt2.block_count", c.nLayer());
         w.putUInt32("gpt2.context_length", c.blockSize());
         w.putUInt32("gpt2.embedding_length", c.nEmbd());
@@ -174,12 +180,7 @@ public final class GgufExporter {
     private static GgufWriter llama(GptParameters p, BpeTokenizer tok, ExportDtype type, List<String> notes) {
         GptConfig c = p.config();
         GptConfig.Llama ll = c.llama();
-        GgufWriter w = new GgufWriter();
-        w.putString("general.architecture", "llama");
-        w.putString("general.name", "distillery-llama");
-        w.putUInt32("general.quantization_version", 2);
-        w.putUInt32("general.file_type", fileType(type));
-        w.putUInt32("general.alignment", GgufWriter.ALIGNMENT);
+        GgufWriter w = header("llama", type);
         w.putUInt32("llama.vocab_size", c.vocabSize());
         w.putUInt32("llama.block_count", c.nLayer());
         w.putUInt32("llama.context_length", c.blockSize());

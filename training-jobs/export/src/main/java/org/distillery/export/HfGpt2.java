@@ -46,6 +46,14 @@ public final class HfGpt2 {
         n.put("reorder_and_upcast_attn", false);
         n.put("tie_word_embeddings", true);
         n.put("use_cache", true);
+        return putCommon(n, eot, type, provenance);
+    }
+
+    /**
+     * The keys every architecture's config.json ends with: the end-of-text token as BOS and EOS (when there is one),
+     * the weights' {@code torch_dtype}, and the provenance under {@code distillery}.
+     */
+    static ObjectNode putCommon(ObjectNode n, int eot, TensorType type, Map<String, String> provenance) {
         if (eot >= 0) {
             n.put("bos_token_id", eot);
             n.put("eos_token_id", eot);
@@ -104,7 +112,7 @@ public final class HfGpt2 {
         return new GptConfig(layers, heads, embd, positions, vocab, dropout);
     }
 
-    private static void requireFlag(JsonNode n, String key, boolean expected, Path file) {
+    static void requireFlag(JsonNode n, String key, boolean expected, Path file) {
         JsonNode v = n.get(key);
         if (v != null && !v.isNull() && v.asBoolean() != expected) {
             throw unsupported(file, key, v.asText(), String.valueOf(expected));
@@ -119,7 +127,7 @@ public final class HfGpt2 {
         return v.asText();
     }
 
-    private static int integer(JsonNode n, String key, Path file) {
+    static int integer(JsonNode n, String key, Path file) {
         JsonNode v = n.get(key);
         if (v == null || !v.isIntegralNumber() || v.asLong() <= 0 || v.asLong() > Integer.MAX_VALUE) {
             throw new DistilleryException(file + ": key " + key + " is missing or not a positive integer");
@@ -127,7 +135,7 @@ public final class HfGpt2 {
         return v.asInt();
     }
 
-    private static DistilleryException unsupported(Path file, String key, String value, String expected) {
+    static DistilleryException unsupported(Path file, String key, String value, String expected) {
         return new DistilleryException(file + ": key " + key + " is " + value + ", which Distillery does not support;"
                 + " expected " + expected);
     }

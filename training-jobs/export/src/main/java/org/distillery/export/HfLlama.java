@@ -73,30 +73,19 @@ public final class HfLlama {
         n.put("mlp_bias", false);
         n.put("initializer_range", 0.02);
         n.put("use_cache", true);
-        if (eot >= 0) {
-            n.put("bos_token_id", eot);
-            n.put("eos_token_id", eot);
-        }
-        n.put("torch_dtype", switch (type) {
-            case F32 -> "float32";
-            case F16 -> "float16";
-            case BF16 -> "bfloat16";
-        });
-        ObjectNode p = n.putObject("distillery");
-        provenance.forEach((k, v) -> p.put(k.substring(ExportProvenance.PREFIX.length()), v));
-        return n;
+        return HfGpt2.putCommon(n, eot, type, provenance);
     }
 
     /** The model config from a Llama, Qwen2 or Mistral config.json, checked key by key; {@code file} names it. */
     public static GptConfig parseConfig(JsonNode n, Path file) {
         String type = n.path("model_type").asText();
         if (!MODEL_TYPES.contains(type)) {
-            throw unsupported(file, "model_type", type, "llama, qwen2 or mistral");
+            throw HfGpt2.unsupported(file, "model_type", type, "llama, qwen2 or mistral");
         }
         for (JsonNode a : n.path("architectures")) {
             String s = a.asText();
             if (!s.equals(ARCHITECTURES.get(type))) {
-                throw unsupported(file, "architectures", s, ARCHITECTURES.get(type) + " for model_type " + type);
+                throw HfGpt2.unsupported(file, "architectures", s, ARCHITECTURES.get(type) + " for model_type " + type);
             }
         }
         n.fieldNames().forEachRemaining(key -> {
@@ -105,13 +94,13 @@ public final class HfLlama {
                         + " it may change the network, so the model is not imported");
             }
         });
-        int embd = integer(n, "hidden_size", file);
-        int heads = integer(n, "num_attention_heads", file);
-        int kv = n.hasNonNull("num_key_value_heads") ? integer(n, "num_key_value_heads", file) : heads;
-        int layers = integer(n, "num_hidden_layers", file);
-        int vocab = integer(n, "vocab_size", file);
-        int inter = integer(n, "intermediate_size", file);
-        int positions = integer(n, "max_position_embeddings", file);
+        int embd = HfGpt2.integer(n, "hidden_size", file);
+        int heads = HfGpt2.integer(n, "num_attention_heads", file);
+        int kv = n.hasNonNull("num_key_value_heads") ? HfGpt2.integer(n, "num_key_value_heads", file) : heads;
+        int layers = HfGpt2.integer(n, "num_hidden_layers", file);
+        int vocab = HfGpt2.integer(n, "vocab_size", file);
+        int inter = HfGpt2.integer(n, "intermediate_size", file);
+        int positions = HfGpt2.integer(n, "max_position_embeddings", file);
         if (embd % heads != 0) {
             throw new DistilleryException(file + ": key hidden_size (" + embd + ") is not divisible by"
                     + " num_attention_heads (" + heads + ")");
@@ -121,7 +110,7 @@ public final class HfLlama {
                     + " num_attention_heads (" + heads + ")");
         }
         if (n.hasNonNull("head_dim") && n.get("head_dim").asInt() != embd / heads) {
-            throw unsupported(file, "head_dim", n.get("head_dim").asText(), "hidden_size / num_attention_heads = "
+            throw HfGpt2.unsupported(file, "head_dim", n.get("head_dim").asText(), "hidden_size / num_attention_heads = "
                     + embd / heads);
         }
         if ((embd / heads) % 2 != 0) {
@@ -129,22 +118,22 @@ public final class HfLlama {
         }
         String act = n.path("hidden_act").asText("silu");
         if (!act.equals("silu")) {
-            throw unsupported(file, "hidden_act", act, "silu");
+            throw HfGpt2.unsupported(file, "hidden_act", act, "silu");
         }
-        requireFlag(n, "mlp_bias", false, file);
+        HfGpt2.requireFlag(n, "mlp_bias", false, file);
         if (n.hasNonNull("rope_scaling")) {
-            throw unsupported(file, "rope_scaling", n.get("rope_scaling").toString(), "null (plain RoPE)");
+            throw HfGpt2.unsupported(file, "rope_scaling", n.get("rope_scaling").toString(), "null (plain RoPE)");
         }
         double theta = n.path("rope_theta").asDouble(10000.0);
         JsonNode rope = n.get("rope_parameters");
         if (rope != null && !rope.isNull()) {
             String ropeType = rope.path("rope_type").asText("default");
             if (!ropeType.equals("default")) {
-                throw unsupported(file, "rope_parameters.rope_type", ropeType, "default (plain RoPE)");
+                throw HfGpt2.unsupported(file, "rope_parameters.rope_type", ropeType, "default (plain RoPE)");
             }
             rope.fieldNames().forEachRemaining(key -> {
                 if (!key.equals("rope_type") && !key.equals("rope_theta")) {
-                    throw unsupported(file, "rope_parameters." + key, rope.get(key).toString(),
+                    throw HfGpt2.unsupported(file, "rope_parameters." + key, rope.get(key).toString(),
                             "only rope_type default and rope_theta");
                 }
             });
@@ -153,15 +142,15 @@ public final class HfLlama {
         boolean window = type.equals("mistral") || n.path("use_sliding_window").asBoolean(false);
         JsonNode sliding = n.get("sliding_window");
         if (window && sliding != null && !sliding.isNull() && sliding.asLong() < positions) {
-            throw unsupported(file, "sliding_window", sliding.asText(), "null or at least max_position_embeddings ("
+            throw HfGpt2.unsupported(file, "sliding_window", sliding.asText(), "null or at least max_position_embeddings ("
                     + positions + "): Distillery attends over the whole context");
         }
         for (JsonNode layer : n.path("layer_types")) {
             if (!layer.asText().equals("full_attention")) {
-                throw unsupported(file, "layer_types", layer.asText(), "full_attention in every layer");
+                throw HfGpt2.unsupported(file, "layer_types", layer.asText(), "full_attention in every layer");
             }
         }
-        requireFlag(n, "use_mrope", false, file);
+        HfGpt2.requireFlag(n, "use_mrope", false, file);
         boolean bias = type.equals("qwen2") || n.path("attention_bias").asBoolean(false);
         GptConfig.Llama llama = new GptConfig.Llama(kv, inter, theta, n.path("rms_norm_eps").asDouble(1e-6),
                 n.path("tie_word_embeddings").asBoolean(false), bias);
@@ -302,25 +291,5 @@ public final class HfLlama {
             used.add(name);
             return read.apply(name).reshape(shape);
         }
-    }
-
-    private static void requireFlag(JsonNode n, String key, boolean expected, Path file) {
-        JsonNode v = n.get(key);
-        if (v != null && !v.isNull() && v.asBoolean() != expected) {
-            throw unsupported(file, key, v.asText(), String.valueOf(expected));
-        }
-    }
-
-    private static int integer(JsonNode n, String key, Path file) {
-        JsonNode v = n.get(key);
-        if (v == null || !v.isIntegralNumber() || v.asLong() <= 0 || v.asLong() > Integer.MAX_VALUE) {
-            throw new DistilleryException(file + ": key " + key + " is missing or not a positive integer");
-        }
-        return v.asInt();
-    }
-
-    private static DistilleryException unsupported(Path file, String key, String value, String expected) {
-        return new DistilleryException(file + ": key " + key + " is " + value + ", which Distillery does not support;"
-                + " expected " + expected);
     }
 }
