@@ -31,7 +31,7 @@ import picocli.CommandLine.Option;
         subcommands = {DatasetsCommand.class, PrepCommand.class, ShardsCommand.class, TokenizerCommand.class,
             TrainCommand.class, TeacherLogitsCommand.class, DistillCommand.class, ExperimentCommand.class,
             GenerateCommand.class, ExportCommand.class, ImportCommand.class, RunsCommand.class, BenchCommand.class,
-            ValidateCommand.class, ExportsCommand.class, CommandLine.HelpCommand.class,
+            ValidateCommand.class, ExportsCommand.class, ScorecardCommand.class, CommandLine.HelpCommand.class,
             AutoComplete.GenerateCompletion.class})
 public final class Distillery {
     /** How progress is shown. */

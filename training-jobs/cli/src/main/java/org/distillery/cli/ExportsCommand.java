@@ -5,10 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.distillery.core.DistilleryException;
@@ -139,14 +137,11 @@ final class ExportsCommand {
             }
             ArrayNode results = out.putArray("checks");
             boolean ok = true;
-            Path script = Files.createTempFile("export_consumers", ".py");
-            try (InputStream in = ExportsCommand.class.getResourceAsStream("export_consumers.py");
-                 ProgressListener progress = parent.top.progress()) {
-                Files.write(script, in.readAllBytes());
+            try (ProgressListener progress = parent.top.progress()) {
                 int i = 0;
                 for (ExportFolder.Part p : export.parts()) {
                     progress.on(ProgressEvent.stage("exports-check", p.name(), ++i, export.parts().size()));
-                    ObjectNode r = check(p, script, ids, ref);
+                    ObjectNode r = check(p, ids, ref);
                     results.add(r);
                     ok &= r.get("ok").asBoolean();
                 }
@@ -155,8 +150,6 @@ final class ExportsCommand {
                     AtomicFile.write(report, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(out));
                 }
                 progress.on(ProgressEvent.done("exports-check", ok ? "all readers agree" : "a check failed"));
-            } finally {
-                Files.deleteIfExists(script);
             }
             for (JsonNode r : results) {
                 System.out.printf("%-5s %-4s %s%n", r.get("format").asText(), r.get("ok").asBoolean() ? "ok" : "FAIL",
@@ -165,15 +158,10 @@ final class ExportsCommand {
             return ok ? Distillery.ExitCode.OK : Distillery.ExitCode.CHECK_FAILED;
         }
 
-        private ObjectNode check(ExportFolder.Part p, Path script, int[] ids, Reference ref)
+        private ObjectNode check(ExportFolder.Part p, int[] ids, Reference ref)
                 throws IOException, InterruptedException {
             String idList = String.join(",", java.util.Arrays.stream(ids).mapToObj(String::valueOf).toList());
-            List<String> cmd = new ArrayList<>(List.of(BenchCommand.pythonCommand(python), script.toString()));
-            switch (p.format()) {
-                case HF -> cmd.addAll(List.of("hf", p.dir().toString(), idList));
-                case ONNX -> cmd.addAll(List.of("onnx", p.file().toString(), idList));
-                case GGUF -> cmd.addAll(List.of("gguf", p.file().toString(), idList));
-            }
+            List<String> args = List.of(p.name(), (p.format() == ExportFormat.HF ? p.dir() : p.file()).toString(), idList);
             ObjectNode r = JSON.createObjectNode().put("format", p.name()).put("path", p.dir().toString());
             if (p.problem() != null) {
                 // Distillery's own reader already found the damage and names it; a serving reader would only
@@ -182,7 +170,7 @@ final class ExportsCommand {
             }
             JsonNode py;
             try {
-                py = readWithPython(cmd, p);
+                py = ServingReader.run("export_consumers.py", python, args, p.name(), p.file());
             } catch (DistilleryException e) {
                 return r.put("ok", false).put("detail", e.getMessage());
             }
@@ -226,43 +214,6 @@ final class ExportsCommand {
             return r.put("ok", ok).put("detail", String.format("max |logit diff| %.2e (tolerance %.0e) over %d positions,"
                     + " same argmax: %s%s", maxDiff, tol, ids.length, sameArgmax,
                     sameRun ? "" : ", provenance run_id not read back"));
-        }
-
-        /**
-         * Runs a serving reader on {@code p}: its JSON answer. Its stderr is kept (transformers' progress bars and
-         * warnings do not reach ours); a failure is one line: the reader's own last words, and the installation
-         * blamed only when a module is missing.
-         */
-        private JsonNode readWithPython(List<String> cmd, ExportFolder.Part p) throws IOException, InterruptedException {
-            ProcessBuilder pb = new ProcessBuilder(cmd);
-            pb.environment().put("TRANSFORMERS_VERBOSITY", "error");
-            pb.environment().put("HF_HUB_DISABLE_PROGRESS_BARS", "1");
-            pb.environment().put("TQDM_DISABLE", "1");
-            pb.environment().put("PYTHONWARNINGS", "ignore");
-            Path errors = Files.createTempFile("exports-check", ".stderr");
-            pb.redirectError(errors.toFile());
-            try {
-                Process proc;
-                try {
-                    proc = pb.start();
-                } catch (IOException e) {
-                    throw new DistilleryException("cannot run " + cmd.get(0) + " (" + e.getMessage() + "): give"
-                            + " --python, or run bin/setup-python");
-                }
-                String out = new String(proc.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-                if (proc.waitFor() == 0) {
-                    return JSON.readTree(out.lines().reduce((a, b) -> b).orElse("{}"));
-                }
-                String last = Files.readAllLines(errors).stream().filter(l -> !l.isBlank()).reduce((a, b) -> b)
-                        .orElse("exit " + proc.exitValue()).strip();
-                if (last.startsWith("ModuleNotFoundError") || last.startsWith("ImportError")) {
-                    throw new DistilleryException("the " + p.name() + " reader cannot start with " + cmd.get(0)
-                            + " (" + last + "): run bin/setup-python, or give --python");
-                }
-                throw new DistilleryException("the " + p.name() + " reader failed on " + p.file() + ": " + last);
-            } finally {
-                Files.deleteIfExists(errors);
-            }
         }
 
         /** Float32 agrees to rounding; 16-bit weights move logits by their own rounding. */

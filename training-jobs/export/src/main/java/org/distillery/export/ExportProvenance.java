@@ -49,8 +49,42 @@ public record ExportProvenance(String runId, String datasetManifestSha256, Strin
             m.put(PREFIX + "model.n_kv_head", String.valueOf(model.llama().nKvHead()));
             m.put(PREFIX + "model.intermediate_size", String.valueOf(model.llama().intermediateSize()));
             m.put(PREFIX + "model.rope_theta", String.valueOf(model.llama().ropeTheta()));
+            m.put(PREFIX + "model.rms_norm_eps", String.valueOf(model.llama().rmsNormEps()));
+            m.put(PREFIX + "model.tie_word_embeddings", String.valueOf(model.llama().tieWordEmbeddings()));
+            m.put(PREFIX + "model.attention_bias", String.valueOf(model.llama().attentionBias()));
         }
         return m;
+    }
+
+    /**
+     * The model an export's {@code distillery.model.*} pairs describe, or null when they are not all there (a file
+     * Distillery did not write). Files from before the tying and bias keys read with the family's defaults.
+     */
+    public static GptConfig model(Map<String, String> metadata) {
+        try {
+            int[] shape = new int[5];
+            String[] keys = {"n_layer", "n_head", "n_embd", "block_size", "vocab_size"};
+            for (int i = 0; i < keys.length; i++) {
+                String v = metadata.get(PREFIX + "model." + keys[i]);
+                if (v == null) {
+                    return null;
+                }
+                shape[i] = Integer.parseInt(v);
+            }
+            double dropout = Double.parseDouble(metadata.getOrDefault(PREFIX + "model.dropout", "0"));
+            GptConfig.Llama llama = null;
+            if (GptConfig.LLAMA.equals(metadata.get(PREFIX + "model.arch"))) {
+                llama = new GptConfig.Llama(Integer.parseInt(metadata.get(PREFIX + "model.n_kv_head")),
+                        Integer.parseInt(metadata.get(PREFIX + "model.intermediate_size")),
+                        Double.parseDouble(metadata.get(PREFIX + "model.rope_theta")),
+                        Double.parseDouble(metadata.getOrDefault(PREFIX + "model.rms_norm_eps", "1e-5")),
+                        Boolean.parseBoolean(metadata.getOrDefault(PREFIX + "model.tie_word_embeddings", "false")),
+                        Boolean.parseBoolean(metadata.getOrDefault(PREFIX + "model.attention_bias", "false")));
+            }
+            return new GptConfig(shape[0], shape[1], shape[2], shape[3], shape[4], dropout, llama);
+        } catch (RuntimeException e) { // a number that is not one, a Llama key missing: not Distillery's pairs
+            return null;
+        }
     }
 
     private static void put(Map<String, String> m, String key, String value) {

@@ -224,9 +224,11 @@ public final class OnnxExporter {
         String split = g.ints("qkv_split", new long[] {e, (long) kv * d, (long) kv * d}, false);
         String halves = g.ints("rope_halves", new long[] {d / 2, d / 2}, false);
         String mlpSplit = g.ints("gate_up_split", new long[] {inter, inter}, false);
-        String group = g.ints("kv_group", new long[] {1, 1, heads / kv, 1, 1}, false);
-        String groupAxis = g.ints("kv_group_axis", new long[] {2}, false);
-        String repeatedShape = g.ints("kv_repeated_shape", new long[] {0, heads, -1, d}, false);
+        // constants only multi-query and grouped-query attention use (an unused initializer is a runtime warning)
+        boolean grouped = kv != heads;
+        String group = grouped ? g.ints("kv_group", new long[] {1, 1, heads / kv, 1, 1}, false) : null;
+        String groupAxis = grouped ? g.ints("kv_group_axis", new long[] {2}, false) : null;
+        String repeatedShape = grouped ? g.ints("kv_repeated_shape", new long[] {0, heads, -1, d}, false) : null;
         String x = g.node("Gather", List.of("embed_tokens.weight", "input_ids"), "x_0");
         for (int l = 0; l < c.nLayer(); l++) {
             String h = "layers." + l + ".";
@@ -243,7 +245,7 @@ public final class OnnxExporter {
                     h + "k_t", attrInts("perm", 0, 2, 1, 3)), cos, sin, halves, h + "k");
             String v = g.node("Transpose", List.of(g.node("Reshape", List.of(parts.get(2), kvShape), h + "v_h")),
                     h + "v_t", attrInts("perm", 0, 2, 1, 3));
-            if (kv != heads) { // [B, K, T, d] → [B, K, H/K, T, d] → [B, H, T, d]: query head h reads kv head h / (H/K)
+            if (grouped) { // [B, K, T, d] → [B, K, H/K, T, d] → [B, H, T, d]: query head h reads kv head h / (H/K)
                 k = repeatKv(g, k, groupAxis, group, repeatedShape, h + "k");
                 v = repeatKv(g, v, groupAxis, group, repeatedShape, h + "v");
             }

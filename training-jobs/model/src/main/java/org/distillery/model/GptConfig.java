@@ -70,6 +70,15 @@ public record GptConfig(int nLayer, int nHead, int nEmbd, int blockSize, int voc
         return llama == null ? nHead : llama.nKvHead();
     }
 
+    /**
+     * Parameters outside the vocabulary- and position-sized matrices (token and position embeddings, an untied LM
+     * head), as scaling-law papers count a model's size: what a narrower or shallower student actually saves.
+     */
+    public long nonEmbeddingParameterCount() {
+        long vocabRows = (long) vocabSize * nEmbd * (llama != null && !llama.tieWordEmbeddings() ? 2 : 1);
+        return parameterCount() - vocabRows - (llama == null ? (long) blockSize * nEmbd : 0);
+    }
+
     /** Parameters in total; a tied LM head is the token embedding and not counted twice. */
     public long parameterCount() {
         long c = nEmbd;
