@@ -72,12 +72,17 @@ class ScorecardCommandTest {
         }
         export(student, "gguf", "fp32", exports.resolve("student"));
         export(student, "gguf", "q8_0", exports.resolve("student-q8_0"));
+        export(teacher, "onnx", "int8", exports.resolve("teacher-int8"));
+        CliRun checked = CliRun.of("--progress=none", "exports", "check", exports.resolve("teacher-int8").toString(),
+                "--python", RepoFixtures.python());
+        assertEquals(0, checked.code(), "onnx int8 within its tolerance of the fp32 model: " + checked.out()
+                + checked.err());
 
         Path report = dir.resolve("report");
         CliRun card = CliRun.of("--progress=json", "scorecard", exports.resolve("teacher").toString(),
                 exports.resolve("teacher-fp16").toString(), exports.resolve("teacher-q8_0").toString(),
                 exports.resolve("teacher-q4_0").toString(), exports.resolve("student").toString(),
-                exports.resolve("student-q8_0").toString(), "--prep", data.toString(), "--teacher",
+                exports.resolve("student-q8_0").toString(), exports.resolve("teacher-int8").toString(), "--prep", data.toString(), "--teacher",
                 exports.resolve("teacher/gguf").toString(), "--report", report.toString(), "--windows", "12",
                 "--rounds", "1", "--threads", "2", "--python", RepoFixtures.python());
         assertEquals(0, card.code(), card.err());
@@ -92,7 +97,7 @@ class ScorecardCommandTest {
         for (JsonNode r : sc.get("rows")) {
             rows.put(r.get("label").asText(), r);
         }
-        assertEquals(8, rows.size(), rows.keySet().toString());
+        assertEquals(9, rows.size(), rows.keySet().toString());
 
         // The runtimes' held-out loss is Distillery's on the same windows: fp32 to rounding, quantized close to it.
         double teacherLoss = distilleryLoss(teacher, data, 12);
@@ -109,6 +114,8 @@ class ScorecardCommandTest {
         assertEquals(teacherLoss, rows.get("teacher-q8_0").get("loss").asDouble(), 2e-2);
         assertEquals(teacherLoss, rows.get("teacher-q4_0").get("loss").asDouble(), 1e-1);
         assertEquals(studentLoss, rows.get("student-q8_0").get("loss").asDouble(), 2e-2);
+        assertEquals(teacherLoss, rows.get("teacher-int8").get("loss").asDouble(), 2e-2);
+        assertTrue(rows.get("teacher-int8").get("bytes").asLong() < rows.get("teacher/onnx fp32").get("bytes").asLong());
         assertEquals("student", rows.get("student-q8_0").get("role").asText());
         assertEquals("teacher", rows.get("teacher-q4_0").get("role").asText(), "the teacher's run, quantized");
         assertEquals(1.0, rows.get("teacher/gguf fp32").get("quality_retained").asDouble(), 1e-12);

@@ -4,15 +4,17 @@ import java.util.Locale;
 
 /**
  * What {@code --dtype} asks an export's weights to be: a float type every format can hold or approach
- * ({@code fp32}, {@code fp16}, {@code bf16}), or one of ggml's block quantizations ({@code q8_0}, {@code q4_0}),
- * which GGUF alone holds.
+ * ({@code fp32}, {@code fp16}, {@code bf16}), one of ggml's block quantizations ({@code q8_0}, {@code q4_0}),
+ * which GGUF alone holds, or ONNX's {@code int8}: linear layers with int8 weights (a scale per output channel) that
+ * multiply activations quantized at run time.
  */
 public enum ExportDtype {
     FP32(TensorType.F32, null),
     FP16(TensorType.F16, null),
     BF16(TensorType.BF16, null),
     Q8_0(null, GgmlBlocks.Q8_0),
-    Q4_0(null, GgmlBlocks.Q4_0);
+    Q4_0(null, GgmlBlocks.Q4_0),
+    INT8(null, null);
 
     private final TensorType floats;
     private final GgmlBlocks blocks;
@@ -27,7 +29,7 @@ public enum ExportDtype {
         return floats;
     }
 
-    /** The block quantization, or null for a float type. */
+    /** The block quantization, or null for a float type and int8. */
     public GgmlBlocks blocks() {
         return blocks;
     }
@@ -40,7 +42,7 @@ public enum ExportDtype {
         };
     }
 
-    /** The name used on the command line: fp32, fp16, bf16, q8_0 or q4_0. */
+    /** The name used on the command line: fp32, fp16, bf16, q8_0, q4_0 or int8. */
     public String optionName() {
         return floats != null ? floats.optionName() : name().toLowerCase(Locale.ROOT);
     }
@@ -51,12 +53,13 @@ public enum ExportDtype {
         return switch (n) {
             case "q8_0" -> Q8_0;
             case "q4_0" -> Q4_0;
+            case "int8" -> INT8;
             default -> {
                 try {
                     yield of(TensorType.parse(n));
                 } catch (IllegalArgumentException e) {
                     throw new IllegalArgumentException("unknown dtype '" + name + "': expected fp32, fp16, bf16, q8_0"
-                            + " or q4_0 (the last two GGUF only)");
+                            + " or q4_0 (these two GGUF only), or int8 (ONNX only)");
                 }
             }
         };

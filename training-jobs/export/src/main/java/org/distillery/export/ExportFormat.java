@@ -23,19 +23,18 @@ public enum ExportFormat {
             return List.of();
         }
     },
-    /** An ONNX model: input_ids to logits, float32. */
+    /** An ONNX model: input_ids to logits, float32, or with int8 linear layers. */
     ONNX {
         @Override
         public ExportDtype nearest(ExportDtype asked) {
-            floatsOnly(asked);
-            return ExportDtype.FP32;
+            return asked == ExportDtype.INT8 ? asked : floatsOnly(asked) == ExportDtype.FP32 ? asked : ExportDtype.FP32;
         }
 
         @Override
         public List<String> write(Checkpoint ck, Path dir, ExportDtype type, ExportProvenance p, boolean overwrite)
                 throws IOException {
-            floatsOnly(type);
-            OnnxExporter.export(ck, dir, p.withDtype(ExportDtype.FP32), overwrite);
+            ExportDtype t = nearest(type);
+            OnnxExporter.export(ck, dir, t == ExportDtype.INT8, p.withDtype(t), overwrite);
             return List.of();
         }
     },
@@ -43,6 +42,10 @@ public enum ExportFormat {
     GGUF {
         @Override
         public ExportDtype nearest(ExportDtype asked) {
+            if (asked == ExportDtype.INT8) {
+                throw new DistilleryException("--dtype int8 is not a dtype gguf holds (fp32, fp16, q8_0, q4_0): int8 is"
+                        + " ONNX's (--format onnx); ggml's 8-bit type is q8_0");
+            }
             return asked == ExportDtype.BF16 ? ExportDtype.FP16 : asked; // the 16-bit type llama.cpp reads everywhere
         }
 
@@ -66,11 +69,13 @@ public enum ExportFormat {
     public abstract List<String> write(Checkpoint ck, Path dir, ExportDtype type, ExportProvenance p,
                                        boolean overwrite) throws IOException;
 
-    /** {@code asked} when it is a float type; a quantization is an error naming the format that cannot hold it. */
+    /** {@code asked} when it is a float type; a quantization is an error naming the format that holds it. */
     ExportDtype floatsOnly(ExportDtype asked) {
         if (asked.floats() == null) {
+            String holds = this == ONNX ? "fp32 or int8" : "fp32, fp16 or bf16";
             throw new DistilleryException("--dtype " + asked.optionName() + " is not a dtype " + name().toLowerCase(Locale.ROOT)
-                    + " holds (fp32, fp16 or bf16); q8_0 and q4_0 are ggml's block quantizations: --format gguf");
+                    + " holds (" + holds + "); " + (asked == ExportDtype.INT8 ? "int8 is ONNX's: --format onnx"
+                    : "q8_0 and q4_0 are ggml's block quantizations: --format gguf"));
         }
         return asked;
     }

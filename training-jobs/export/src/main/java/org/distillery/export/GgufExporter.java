@@ -132,6 +132,7 @@ public final class GgufExporter {
             case FP16, BF16 -> 1;
             case Q4_0 -> 2;
             case Q8_0 -> 7;
+            case INT8 -> throw new IllegalArgumentException("int8 is ONNX's; GGUF's 8-bit type is q8_0");
         };
     }
 

@@ -41,7 +41,7 @@ class OnnxExportTest {
 
     private void agree(Checkpoint ck) throws Exception {
         Path dir = tmp.resolve("onnx-" + ck.header().model().arch() + "-" + ck.header().model().kvHeads());
-        OnnxExporter.export(ck, dir, ExportProvenance.of(ck.header(), "model.ckpt", "test-version"), false);
+        OnnxExporter.export(ck, dir, false, ExportProvenance.of(ck.header(), "model.ckpt", "test-version"), false);
         Path file = dir.resolve(OnnxExporter.FILE);
         BpeTokenizer tok = HfTokenizerJson.parse(ck.header().tokenizer().json(), "test");
         Gpt gpt = new Gpt(GptParameters.wrap(ck.header().model(), ck.section(Checkpoint.PARAMS)));
