@@ -110,11 +110,26 @@ public record TrainSpec(
         }
     }
 
-    /** Validation loss on the same val windows every {@code every} steps and at the end. */
-    public record Eval(Integer every, Integer batches) {
+    /**
+     * Validation loss on the same val windows every {@code every} steps and at the end. With {@code patience}, the
+     * stopping rule: training ends once {@code patience} evaluations in a row have not bettered the best validation
+     * loss by more than {@code min_delta}, and the model is the best evaluation's ({@code training.steps} is then
+     * the most it runs). Without it (the default) every step runs.
+     */
+    public record Eval(Integer every, Integer batches, Integer patience, Double minDelta) {
         public Eval {
             every = Objects.requireNonNullElse(every, 50);
             batches = Objects.requireNonNullElse(batches, 8);
+            minDelta = Objects.requireNonNullElse(minDelta, 0.0);
+        }
+
+        public Eval(Integer every, Integer batches) {
+            this(every, batches, null, null);
+        }
+
+        /** Whether the stopping rule is on. */
+        public boolean stopsEarly() {
+            return patience != null;
         }
     }
 
@@ -235,6 +250,13 @@ public record TrainSpec(
         v.inRange(training.logEvery(), 1, Integer.MAX_VALUE, "training.log_every");
         v.inRange(eval.every(), 1, Integer.MAX_VALUE, "eval.every");
         v.inRange(eval.batches(), 1, 1 << 16, "eval.batches");
+        if (eval.patience() != null) {
+            v.inRange(eval.patience(), 1, 1 << 20, "eval.patience");
+        }
+        v.require(eval.minDelta() >= 0 && Double.isFinite(eval.minDelta()), "eval.min_delta",
+                "must be 0 or positive (nats of validation loss), found " + eval.minDelta());
+        v.require(eval.patience() != null || eval.minDelta() == 0, "eval.min_delta",
+                "is part of the stopping rule: give eval.patience too");
         v.inRange(checkpoints.every(), 1, Integer.MAX_VALUE, "checkpoints.every");
         v.inRange(checkpoints.keep(), 1, 1000, "checkpoints.keep");
     }

@@ -29,6 +29,23 @@ class TrainSpecTest {
     }
 
     @Test
+    void theStoppingRuleIsCheckedWhereItIsWritten() {
+        TrainSpec s = SpecReader.parse(OK + "eval: {every: 100, patience: 3, min_delta: 0.01}\n", "t.yaml",
+                TrainSpec.class);
+        assertTrue(s.eval().stopsEarly());
+        assertEquals(3, s.eval().patience());
+        assertEquals(0.01, s.eval().minDelta(), 0.0);
+        assertTrue(!SpecReader.parse(OK, "t.yaml", TrainSpec.class).eval().stopsEarly(), "off by default");
+        SpecException zero = assertThrows(SpecException.class, () -> SpecReader.parse(OK
+                + "eval: {patience: 0}\n", "t.yaml", TrainSpec.class));
+        assertEquals("t.yaml:10: eval.patience must be between 1 and 1048576, found 0", zero.getMessage());
+        SpecException alone = assertThrows(SpecException.class, () -> SpecReader.parse(OK
+                + "eval: {min_delta: 0.01}\n", "t.yaml", TrainSpec.class));
+        assertEquals("t.yaml:10: eval.min_delta is part of the stopping rule: give eval.patience too",
+                alone.getMessage());
+    }
+
+    @Test
     void nEmbdNotDivisibleByNHeadNamesTheFieldAndLine() {
         SpecException e = assertThrows(SpecException.class,
                 () -> SpecReader.parse(OK.replace("n_embd: 128", "n_embd: 130"), "t.yaml", TrainSpec.class));

@@ -41,6 +41,8 @@ public final class TrainJob {
     public static final String JOB = "train";
     /** The final model in a train (or distill) output folder. */
     public static final String MODEL_FILE = "model.ckpt";
+    /** With the stopping rule, the checkpoint of the best evaluation so far; model.ckpt is it at the end. */
+    public static final String BEST_FILE = "best.ckpt";
     /** Checkpoint sections of an objective's own weights ({@link Objective#auxiliary()}) and their AdamW state. */
     public static final String AUX_PARAMS = "objective.params";
     static final String AUX_ADAM_M = "objective.adam.m";
@@ -266,12 +268,15 @@ public final class TrainJob {
             }
 
             progress.on(ProgressEvent.stage(setup.job(), "train", 2, 2));
+            EarlyStop early = spec.eval().stopsEarly() ? EarlyStop.resumed(spec.eval(), state.step > 0
+                    ? Checkpoint.readHeader(newestCheckpoint(outDir)).metrics() : Map.of()) : null;
             long tokensPerStep = (long) batch * accum * time;
             double lastLoss = Double.NaN;
             double valLoss = Double.NaN;
             long started = System.nanoTime();
             long stepsRun = 0;
-            for (long step = state.step; step < steps; step++) {
+            long last = state.step;
+            for (long step = state.step; step < steps && (early == null || !early.stopped()); step++) {
                 double lr = schedule.at(step);
                 double[] lossAndParts = lossAndGradient(gpt, train, grads, state.auxiliary, step, batch, time);
                 double loss = lossAndParts[0];
@@ -285,17 +290,30 @@ public final class TrainJob {
                     double tokensPerSecond = stepsRun * tokensPerStep / ((System.nanoTime() - started) / 1e9);
                     logTraining(done, loss, lr, norm, tokensPerSecond, parts);
                 }
-                if (lead && (done % spec.eval().every() == 0 || done == steps)) {
+                last = done;
+                boolean evaluates = done % spec.eval().every() == 0 || done == steps;
+                if (lead && evaluates) {
                     valLoss = evaluateAndLog(gpt, val, done, batch, time);
+                    if (early != null && early.observe(valLoss, done)) { // the best model so far, kept whole
+                        saveCheckpoint(state, config, done, done * tokensPerStep, tokenizer, manifestSha,
+                                early.metrics(checkpointMetrics(loss, valLoss)), outDir.resolve(BEST_FILE));
+                    }
+                }
+                boolean stopsEarly = early != null && evaluates && early.decide(lead, parallel) && done < steps;
+                if (stopsEarly) {
+                    tracker.logMetric("stop/best_val_loss", early.best(), done);
+                    tracker.logMetric("stop/best_step", early.bestStep(), done);
+                    progress.on(ProgressEvent.metric(setup.job(), "stop/best_step", early.bestStep(), done));
                 }
                 if (parallel.ranks() > 1 && (done % checkEvery == 0 || done == steps)) {
                     parallel.requireSame(state.params.hash(), done);
                 }
                 // A stop on request is one process's: the ranks of a distributed run stop when Spark ends the stage.
                 boolean stop = parallel.ranks() == 1 && GracefulStop.requested() && done < steps;
-                if (lead && (done % spec.checkpoints().every() == 0 || done == steps || stop)) {
+                if (lead && (done % spec.checkpoints().every() == 0 || done == steps || stop || stopsEarly)) {
+                    Map<String, Double> metrics = checkpointMetrics(loss, valLoss);
                     saveCheckpoint(state, config, done, done * tokensPerStep, tokenizer, manifestSha,
-                            checkpointMetrics(loss, valLoss));
+                            early == null ? metrics : early.metrics(metrics), null);
                     tracker.flush(); // a resumed run redoes only the steps after this checkpoint
                 }
                 if (stop) {
@@ -308,7 +326,11 @@ public final class TrainJob {
             if (lead && Double.isNaN(valLoss)) { // nothing left to run: a resumed, finished job
                 valLoss = evaluate(gpt, val, batch, time);
             }
-            Path newest = lead ? newestCheckpoint(outDir) : null;
+            boolean best = lead && early != null && Files.isRegularFile(outDir.resolve(BEST_FILE));
+            Path newest = best ? outDir.resolve(BEST_FILE) : lead ? newestCheckpoint(outDir) : null;
+            if (best) { // the model is the best evaluation's
+                valLoss = early.best();
+            }
             if (stepsRun == 0 && newest != null) { // a resumed, finished job reports the last step's loss it saved
                 lastLoss = Checkpoint.readHeader(newest).metrics().getOrDefault("train/loss", Double.NaN);
             }
@@ -317,12 +339,12 @@ public final class TrainJob {
                 output.written(model);
             }
             if (!lead) {
-                return new Result(null, steps, lastLoss, valLoss, Math.exp(valLoss), unigram, 0, 0, state.step > 0,
+                return new Result(null, last, lastLoss, valLoss, Math.exp(valLoss), unigram, 0, 0, state.step > 0,
                         stepsRun, baselines);
             }
             tracker.logMetric("val/unigram_entropy", unigram, steps);
             progress.on(ProgressEvent.metric(setup.job(), "val/unigram_entropy", unigram));
-            return new Result(model, steps, lastLoss, valLoss, Math.exp(valLoss), unigram,
+            return new Result(model, last, lastLoss, valLoss, Math.exp(valLoss), unigram,
                     stepsRun == 0 ? 0 : stepsRun * tokensPerStep / seconds, stepsRun == 0 ? 0 : seconds * 1000 / stepsRun,
                     state.step > 0, stepsRun, baselines);
         }
@@ -563,8 +585,9 @@ public final class TrainJob {
         return h;
     }
 
+    /** A checkpoint of {@code state} into checkpoints/ (the oldest beyond checkpoints.keep removed), or {@code to}. */
     private void saveCheckpoint(State state, GptConfig config, long step, long tokens, Checkpoint.Tokenizer tokenizer,
-                                String manifestSha, Map<String, Double> metrics) throws IOException {
+                                String manifestSha, Map<String, Double> metrics, Path to) throws IOException {
         TrainSpec.Optimizer o = spec.optimizer();
         Checkpoint.Header h = Checkpoint.Header.of(version, config, tokenizer).atStep(step, tokens)
                 .withTraining(new Checkpoint.Training(spec.seed(), state.adam.steps(), spec.training().batchSize(),
@@ -579,6 +602,11 @@ public final class TrainJob {
             sections.put(AUX_PARAMS, state.auxiliary.parameters());
             sections.put(AUX_ADAM_M, state.auxiliaryAdam.firstMoment());
             sections.put(AUX_ADAM_V, state.auxiliaryAdam.secondMoment());
+        }
+        if (to != null) {
+            new Checkpoint(h, sections).write(to);
+            output.written(to);
+            return;
         }
         Path dir = outDir.resolve("checkpoints");
         Path file = dir.resolve(String.format("step-%08d.ckpt", step));

@@ -196,6 +196,40 @@ public class TrainJobTest {
         assertEquals(r.valLoss(), again.valLoss(), Math.abs(r.valLoss()) * 1e-5);
     }
 
+    /**
+     * eval.patience: with min_delta too large to better, the first evaluation stays the best; two more end the run.
+     * The model is that evaluation's, and a run killed on the way, or resumed once finished, stops where it would.
+     */
+    @Test
+    void theStoppingRuleEndsTrainingAndKeepsTheBestEvaluationsModel() throws IOException {
+        Path s = tmp.resolve("stop.yaml");
+        Files.writeString(s, Files.readString(spec(tmp, "stop", 200, "")).replace("eval: {every: 10, batches: 2}",
+                "eval: {every: 4, batches: 2, patience: 2, min_delta: 100.0}"));
+        Recorder rec = new Recorder();
+        TrainJob.Result r = train(s, tmp.resolve("stop"), false, rec);
+        assertEquals(12, r.steps(), "evaluations at 4 (the best), 8 and 12: two without betterment");
+        assertEquals(12L, rec.metrics.get("train/loss").lastKey());
+        assertEquals(4.0, rec.metrics.get("stop/best_step").get(12L));
+        assertEquals(rec.metrics.get("val/loss").get(4L), r.valLoss(), 0.0);
+        Checkpoint.Header model = Checkpoint.readHeader(r.model());
+        assertEquals(4, model.step(), "the model is the best evaluation's");
+        assertEquals(rec.metrics.get("val/loss").get(4L), model.metrics().get("val/loss"), 0.0);
+
+        Recorder again = new Recorder();
+        TrainJob.Result resumed = train(s, tmp.resolve("stop"), true, again);
+        assertEquals(12, resumed.steps());
+        assertTrue(!again.metrics.containsKey("train/loss"), "a finished run stays finished: " + again.metrics);
+
+        Path killed = tmp.resolve("stop-killed");
+        Path ks = tmp.resolve("stop-killed.yaml");
+        Files.writeString(ks, Files.readString(s).replace("name: stop", "name: stop-killed"));
+        assertThrows(IllegalStateException.class, () -> train(ks, killed, false, new Recorder(), crashAt(10)));
+        TrainJob.Result rest = train(ks, killed, true, new Recorder());
+        assertEquals(12, rest.steps());
+        assertEquals(4, Checkpoint.readHeader(rest.model()).step());
+        assertEquals(r.valLoss(), rest.valLoss(), Math.abs(r.valLoss()) * 1e-6);
+    }
+
     @Test
     void blockSizeLargerThanTheShardsIsAnErrorNamingTheField() throws IOException {
         Path s = tmp.resolve("big.yaml");
