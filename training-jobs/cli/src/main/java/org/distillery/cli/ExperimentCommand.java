@@ -51,6 +51,15 @@ final class ExperimentCommand implements Callable<Integer> {
     @Option(names = "--out", description = "output folder (default: <work-dir>/experiment/<name>)")
     Path out;
 
+    @Option(names = "--python", description = "Python with llama-cpp-python for the scorecard (default:"
+            + " $DISTILLERY_PYTHON, .venv/bin/python, python3; bin/setup-python installs it)")
+    String python;
+
+    /** The dtypes the scorecard exports the teacher and the headline student in. */
+    static final List<org.distillery.export.ExportDtype> SCORECARD_DTYPES = List.of(
+            org.distillery.export.ExportDtype.FP32, org.distillery.export.ExportDtype.FP16,
+            org.distillery.export.ExportDtype.Q8_0, org.distillery.export.ExportDtype.Q4_0);
+
     /** One model of the experiment: what it is, where its spec and output are. */
     record Member(ExperimentReport.Role role, String name, Path specFile, SpecReader.Located<?> located, Path output,
                   long tokensPerStep, Path data) {
@@ -92,7 +101,15 @@ final class ExperimentCommand implements Callable<Integer> {
                 for (ExperimentReport.Row r : rows) {
                     curves.put(r.name(), store.metrics(store.find(r.runId())));
                 }
-                ExperimentReport report = ExperimentReport.of(spec, rows);
+                Scorecard card = null;
+                String problem = null;
+                try {
+                    card = scorecard(members, output);
+                } catch (DistilleryException e) { // the training results stand without it; the report says why
+                    problem = e.getMessage();
+                    System.err.println("warning: no scorecard in the report: " + problem);
+                }
+                ExperimentReport report = ExperimentReport.of(spec, rows, card, problem);
                 List<Path> files = report.write(output, curves, members.stream()
                         .collect(java.util.stream.Collectors.toMap(Member::name, Member::tokensPerStep)));
                 for (Path f : files) {
@@ -219,8 +236,41 @@ final class ExperimentCommand implements Callable<Integer> {
         try (TokenWindows val = TokenWindows.open(m.data(), ShardManifest.read(m.data()), "val")) {
             h = HeldOutLoss.of(gpt, val, 16);
         }
-        return new ExperimentReport.Row(m.role(), m.name(), ck.header().model().parameterCount(), ck.header().tokensSeen(),
+        long trainTokens = ShardManifest.read(m.data()).tokens("train");
+        return new ExperimentReport.Row(m.role(), m.name(), ck.header().model().parameterCount(),
+                ck.header().model().nonEmbeddingParameterCount(), ck.header().tokensSeen(),
+                (double) ck.header().tokensSeen() / trainTokens,
                 h.loss(), h.tokens(), l.result().valLoss(), l.runId(), null);
+    }
+
+    /**
+     * The teacher and the headline student, each exported as GGUF in {@link #SCORECARD_DTYPES} under
+     * {@code <out>/exports/} and measured in llama.cpp on the val split, quality retained against the teacher's fp32.
+     */
+    private Scorecard scorecard(List<Member> members, Path output) throws IOException, InterruptedException {
+        Member teacher = members.get(0);
+        Member headline = members.stream().filter(m -> m.role() == ExperimentReport.Role.STUDENT).findFirst()
+                .orElseThrow();
+        List<org.distillery.export.ExportFolder.Part> parts = new ArrayList<>();
+        try (org.distillery.core.progress.ProgressListener progress = top.progress()) {
+            for (Member m : List.of(teacher, headline)) {
+                Path model = m.output().resolve(TrainJob.MODEL_FILE);
+                Checkpoint ck = Checkpoint.read(model);
+                org.distillery.export.ExportProvenance provenance = org.distillery.export.ExportProvenance.of(
+                        ck.header(), model.toString(), Distillery.version());
+                for (org.distillery.export.ExportDtype d : SCORECARD_DTYPES) {
+                    Path dir = output.resolve("exports").resolve(m.name() + "-" + d.optionName());
+                    for (String note : org.distillery.export.ExportFormat.GGUF.write(ck, dir, d, provenance, true)) {
+                        System.err.println("note: " + dir.getFileName() + ": " + note);
+                    }
+                    parts.add(org.distillery.export.ExportFolder.at(dir).parts().get(0));
+                }
+            }
+            Scorecard card = Scorecard.measure(parts, teacher.data(), parts.get(0), new Scorecard.Options(
+                    Runtime.getRuntime().availableProcessors(), 64, 4, 3, python), progress);
+            card.writeBesideExports();
+            return card;
+        }
     }
 
     private static String parentRunId(Path output) throws IOException {

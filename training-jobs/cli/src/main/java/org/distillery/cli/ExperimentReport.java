@@ -30,18 +30,22 @@ import org.jfree.data.xy.XYSeriesCollection;
  * teacher's loss. Written as a Markdown table, as JSON, and as a PNG of the loss curves against
  * training tokens.
  */
-record ExperimentReport(String name, double goal, List<Row> rows) {
+record ExperimentReport(String name, double goal, List<Row> rows, Scorecard scorecard, String scorecardProblem) {
     static final String MARKDOWN = "report.md";
     static final String JSON = "report.json";
     static final String PLOT = "loss-curves.png";
 
     enum Role { TEACHER, SCRATCH, STUDENT }
 
-    /** One model: its size, its training tokens, its held-out loss, and (students) the gap it closed. */
-    record Row(Role role, String name, long parameters, long trainTokens, double heldOutLoss, long heldOutTokens,
-               double valLoss, String runId, Double gapClosed) {
+    /**
+     * One model: its size (and without the vocabulary- and position-sized matrices), its training tokens and the
+     * epochs of the train split they make, its held-out loss, and (students) the gap it closed.
+     */
+    record Row(Role role, String name, long parameters, long nonEmbeddingParameters, long trainTokens, double epochs,
+               double heldOutLoss, long heldOutTokens, double valLoss, String runId, Double gapClosed) {
         Row withGap(Double g) {
-            return new Row(role, name, parameters, trainTokens, heldOutLoss, heldOutTokens, valLoss, runId, g);
+            return new Row(role, name, parameters, nonEmbeddingParameters, trainTokens, epochs, heldOutLoss,
+                    heldOutTokens, valLoss, runId, g);
         }
 
         double perplexity() {
@@ -49,7 +53,11 @@ record ExperimentReport(String name, double goal, List<Row> rows) {
         }
     }
 
-    static ExperimentReport of(ExperimentSpec spec, List<Row> measured) {
+    /**
+     * The report of {@code measured}; {@code scorecard} is the teacher's and headline student's exports measured in
+     * llama.cpp, or null with {@code scorecardProblem} saying why it could not be.
+     */
+    static ExperimentReport of(ExperimentSpec spec, List<Row> measured, Scorecard scorecard, String scorecardProblem) {
         double teacher = measured.stream().filter(r -> r.role() == Role.TEACHER).findFirst().orElseThrow().heldOutLoss();
         double scratch = measured.stream().filter(r -> r.role() == Role.SCRATCH).findFirst().orElseThrow().heldOutLoss();
         List<Row> rows = new ArrayList<>();
@@ -57,7 +65,7 @@ record ExperimentReport(String name, double goal, List<Row> rows) {
             double g = gapClosed(scratch, r.heldOutLoss(), teacher);
             rows.add(r.role() == Role.STUDENT ? r.withGap(Double.isNaN(g) ? null : g) : r);
         }
-        return new ExperimentReport(spec.name(), spec.goal(), rows);
+        return new ExperimentReport(spec.name(), spec.goal(), rows, scorecard, scorecardProblem);
     }
 
     /** {@code (scratch − student) / (scratch − teacher)}; NaN when the teacher is no better than the scratch student. */
@@ -77,12 +85,14 @@ record ExperimentReport(String name, double goal, List<Row> rows) {
 
     String table() {
         StringBuilder s = new StringBuilder();
-        s.append("| run | role | parameters | training tokens | held-out loss | perplexity | gap closed |\n");
-        s.append("| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+        s.append("| run | role | parameters (non-embedding) | training tokens | epochs | held-out loss | perplexity"
+                + " | gap closed |\n");
+        s.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         for (Row r : rows) {
-            s.append(String.format(Locale.ROOT, "| %s | %s | %,d | %,d | %.4f | %.2f | %s |%n", r.name(),
-                    r.role().name().toLowerCase(Locale.ROOT), r.parameters(), r.trainTokens(), r.heldOutLoss(),
-                    r.perplexity(), r.gapClosed() == null ? "" : String.format(Locale.ROOT, "%.2f", r.gapClosed())));
+            s.append(String.format(Locale.ROOT, "| %s | %s | %,d (%,d) | %,d | %.2f | %.4f | %.2f | %s |%n", r.name(),
+                    r.role().name().toLowerCase(Locale.ROOT), r.parameters(), r.nonEmbeddingParameters(),
+                    r.trainTokens(), r.epochs(), r.heldOutLoss(), r.perplexity(),
+                    r.gapClosed() == null ? "" : String.format(Locale.ROOT, "%.2f", r.gapClosed())));
         }
         Row h = headline();
         s.append(String.format(Locale.ROOT, "%nThe distilled student %s closed %.0f%% of the gap between the scratch"
@@ -92,20 +102,40 @@ record ExperimentReport(String name, double goal, List<Row> rows) {
         return s.toString();
     }
 
-    /** Writes the report's three files into {@code dir}; returns them. */
+    /** The serving section: the scorecard's table, or why there is none. */
+    String serving() {
+        if (scorecard == null) {
+            return "## Serving cost\n\nNo scorecard: " + scorecardProblem + "\n";
+        }
+        return "## Serving cost\n\nThe teacher and the headline student exported as GGUF and run by llama.cpp. "
+                + scorecard.table() + "\n![held-out loss against serving cost](" + Scorecard.PLOT_FILE + ")\n";
+    }
+
+    /** Writes the report's files into {@code dir} (with the scorecard's, when there is one); returns them. */
     List<Path> write(Path dir, Map<String, List<LocalRunStore.Metric>> curves, Map<String, Long> tokensPerStep)
             throws IOException {
+        List<Path> files = new ArrayList<>();
+        if (scorecard != null) {
+            files.addAll(scorecard.write(dir));
+        }
         Path md = dir.resolve(MARKDOWN);
-        AtomicFile.write(md, ("# Experiment " + name + "\n\n" + table() + "\n![loss curves](" + PLOT + ")\n")
-                .getBytes(StandardCharsets.UTF_8));
+        AtomicFile.write(md, ("# Experiment " + name + "\n\n" + table() + "\n![loss curves](" + PLOT + ")\n\n"
+                + serving()).getBytes(StandardCharsets.UTF_8));
         Path json = dir.resolve(JSON);
+        Map<String, Object> doc = new java.util.LinkedHashMap<>();
+        doc.put("name", name);
+        doc.put("goal", goal);
+        doc.put("goal_met", goalMet());
+        doc.put("rows", rows);
+        doc.put("scorecard", scorecard);
+        doc.put("scorecard_problem", scorecardProblem);
         AtomicFile.write(json, new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-                .writerWithDefaultPrettyPrinter().writeValueAsBytes(Map.of("name", name, "goal", goal,
-                        "goal_met", goalMet(), "rows", rows)));
+                .writerWithDefaultPrettyPrinter().writeValueAsBytes(doc));
         Path png = dir.resolve(PLOT);
         JFreeChart chart = chart(curves, tokensPerStep);
         AtomicFile.write(png, out -> ChartUtils.writeChartAsPNG(out, chart, 960, 560));
-        return List.of(md, json, png);
+        files.addAll(List.of(md, json, png));
+        return files;
     }
 
     /** Training cross-entropy (thin) and validation loss (with points) of every run against the tokens it had seen. */

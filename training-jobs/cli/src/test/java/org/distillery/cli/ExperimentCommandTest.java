@@ -11,6 +11,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import javax.imageio.ImageIO;
+import org.distillery.core.shard.ShardManifest;
+import org.distillery.core.testing.RepoFixtures;
 import org.distillery.model.TinyPrep;
 import org.distillery.core.runs.LocalRunStore;
 import org.distillery.tracking.MlflowServer;
@@ -39,12 +41,14 @@ class ExperimentCommandTest {
                 checkpoints: {every: 20, keep: 1}
                 seed: 7
                 """;
+        // The teacher trains until its validation loss stops bettering (at most 600 steps).
         write("teacher.yaml", """
                 name: t
                 data: {path: %s}
                 model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32}
-                training: {steps: 120, batch_size: 8, log_every: 5}
-                """.formatted(data) + loop);
+                training: {steps: 600, batch_size: 8, log_every: 5}
+                """.formatted(data) + loop.replace("eval: {every: 10, batches: 2}",
+                "eval: {every: 10, batches: 2, patience: 3, min_delta: 0.01}"));
         write("scratch.yaml", """
                 name: s
                 data: {path: %s}
@@ -87,7 +91,7 @@ class ExperimentCommandTest {
 
         try (MlflowServer server = new MlflowServer(dir.resolve("mlflow")).start()) {
             CliRun r = CliRun.of("--work-dir", work.toString(), "--progress=none", "--tracking-uri", server.uri(),
-                    "experiment", spec.toString());
+                    "experiment", spec.toString(), "--python", RepoFixtures.python());
             assertEquals(0, r.code(), r.err());
             Path out = work.resolve("experiment/tiny");
             assertTrue(r.out().contains("| kd | student |"), r.out());
@@ -107,6 +111,32 @@ class ExperimentCommandTest {
             BufferedImage png = ImageIO.read(out.resolve("loss-curves.png").toFile());
             assertEquals(List.of(960, 560), List.of(png.getWidth(), png.getHeight()));
             assertTrue(Files.readString(out.resolve("report.md")).contains("![loss curves](loss-curves.png)"));
+
+            // The teacher stopped on its own, its epochs reported; sizes without the embeddings beside the totals.
+            long trainSplit = ShardManifest.read(data).tokens("train");
+            long teacherTokens = rows.get(0).get("train_tokens").asLong();
+            assertTrue(teacherTokens < 600L * 8 * 32, "the stopping rule ended the teacher before 600 steps: "
+                    + teacherTokens);
+            assertEquals((double) teacherTokens / trainSplit, rows.get(0).get("epochs").asDouble(), 1e-9);
+            assertEquals(rows.get(0).get("parameters").asLong() - 257L * 32 - 32L * 32,
+                    rows.get(0).get("non_embedding_parameters").asLong());
+            assertTrue(r.out().contains("| t | teacher | "), r.out());
+
+            // The scorecard: the teacher and the headline student at fp32, fp16, q8_0 and q4_0, run by llama.cpp.
+            JsonNode card = report.get("scorecard");
+            assertEquals(8, card.get("rows").size(), report.toString());
+            assertEquals("t-fp32", card.get("reference").asText());
+            for (JsonNode row : card.get("rows")) {
+                assertTrue(row.get("runtime").asText().startsWith("llama.cpp "), row.toString());
+                assertEquals(row.get("label").asText().startsWith("t-") ? "teacher" : "student",
+                        row.get("role").asText());
+            }
+            assertEquals(1.0, card.get("rows").get(0).get("quality_retained").asDouble(), 1e-12);
+            String md = Files.readString(out.resolve("report.md"));
+            assertTrue(md.contains("## Serving cost") && md.contains("| kd-q4_0 | student | gguf q4_0 | llama.cpp |")
+                    && md.contains("![held-out loss against serving cost](scorecard.png)"), md);
+            assertTrue(Files.size(out.resolve("scorecard.png")) > 0);
+            assertTrue(Files.isRegularFile(out.resolve("exports/kd-q8_0/scorecard.json")));
 
             // One parent, three children, on the server as in the local store.
             LocalRunStore store = new LocalRunStore(work.resolve("runs"));
@@ -141,7 +171,7 @@ class ExperimentCommandTest {
 
             // Run again: everything is finished, so nothing retrains and the parent stays the same.
             CliRun again = CliRun.of("--work-dir", work.toString(), "--progress=none", "--tracking-uri", server.uri(),
-                    "experiment", spec.toString());
+                    "experiment", spec.toString(), "--python", RepoFixtures.python());
             assertEquals(0, again.code(), again.err());
             assertEquals(parentId, new ObjectMapper().readTree(out.resolve("experiment.json").toFile())
                     .get("parent_run_id").asText());
