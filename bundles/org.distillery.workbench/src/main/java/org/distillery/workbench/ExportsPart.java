@@ -51,8 +51,8 @@ public class ExportsPart {
 
         SashForm sash = new SashForm(parent, SWT.VERTICAL);
         sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));
-        exports = Widgets.table(sash, SWT.SINGLE, "exports.table", "Export:110", "Format:55", "Dtype:50", "Size:80r", "Run:250",
-                "Step:55r", "Model:120", "Folder:300");
+        exports = Widgets.table(sash, SWT.SINGLE, "exports.table", "Export:110", "Format:55", "Dtype:50", "Size:80r",
+                "Held-out loss:90r", "Retained:70r", "Gen tok/s:75r", "Run:250", "Step:55r", "Model:120", "Folder:300");
         exports.addListener(SWT.Selection, e -> selected());
         SashForm bottom = new SashForm(sash, SWT.HORIZONTAL);
         provenance = Widgets.table(bottom, SWT.NONE, "exports.provenance", "Provenance:230", "Value:330");
@@ -75,6 +75,9 @@ public class ExportsPart {
                     formats++;
                     Widgets.row(exports, new Object[] {e, p}, e.name(), p.format(),
                             p.get("dtype").isEmpty() ? "-" : p.get("dtype"), size(p.bytes()),
+                            p.score() == null ? "" : String.format("%.4f", p.score().loss()),
+                            p.score() == null ? "" : String.format("%.1f%%", 100 * p.score().qualityRetained()),
+                            p.score() == null ? "" : String.format("%,.0f", p.score().generateTokensPerS()),
                             p.problem() != null ? p.problem() : p.get("run_id"), p.get("step"),
                             p.get("model.n_layer").isEmpty() ? "" : p.get("model.n_layer") + " x " + p.get("model.n_embd")
                                     + ", vocab " + p.get("model.vocab_size"), p.path().toString());
@@ -137,6 +140,13 @@ public class ExportsPart {
             Widgets.row(provenance, e, e.getKey().substring(Export.PREFIX.length()), e.getValue());
         }
         Widgets.row(provenance, null, "file", p.file().toString());
+        Export.Score s = p.score();
+        if (s != null) { // how the scorecard line was measured
+            Widgets.row(provenance, null, "scorecard.runtime", s.runtime() + ", " + s.threads() + " threads");
+            Widgets.row(provenance, null, "scorecard.prompt_tokens_per_s", String.format("%,.0f", s.promptTokensPerS()));
+            Widgets.row(provenance, null, "scorecard.peak_memory", size(s.peakRssBytes()));
+            Widgets.row(provenance, null, "scorecard.quality_retained_against", s.reference());
+        }
     }
 
     private void checkSelected() {

@@ -82,6 +82,10 @@ final class ExportsCommand {
                         pn.put("problem", p.problem());
                         ObjectNode prov = pn.putObject("provenance");
                         p.provenance().forEach(prov::put);
+                        JsonNode score = scorecardRow(p);
+                        if (score != null) {
+                            pn.set("scorecard", score);
+                        }
                     }
                 }
                 System.out.println(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(out));
@@ -99,6 +103,31 @@ final class ExportsCommand {
                 }
             }
             return 0;
+        }
+    }
+
+    /**
+     * The part's own scorecard line ({@code scorecard.json} beside it, written by {@code distillery scorecard}) with
+     * the conditions it was measured under, or null when it has none or it cannot be read.
+     */
+    static JsonNode scorecardRow(ExportFolder.Part p) {
+        Path file = p.dir().resolve(Scorecard.JSON_FILE);
+        if (!Files.isRegularFile(file)) {
+            return null;
+        }
+        try {
+            JsonNode card = JSON.readTree(file.toFile()).path("scorecard");
+            JsonNode row = card.path("rows").path(0);
+            if (!row.isObject()) {
+                return null;
+            }
+            ObjectNode out = ((ObjectNode) row.deepCopy());
+            for (String k : List.of("prep", "threads", "window", "windows", "reference")) {
+                out.set(k, card.path(k));
+            }
+            return out;
+        } catch (IOException e) {
+            return null; // a damaged scorecard is only a missing one: the export itself is unaffected
         }
     }
 

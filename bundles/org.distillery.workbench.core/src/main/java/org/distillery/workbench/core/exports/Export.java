@@ -13,9 +13,31 @@ public record Export(String name, Path path, List<Part> formats) {
     public static final String LIST_FORMAT = "distillery.exports/1";
     public static final String PREFIX = "distillery.";
 
-    /** One format: where it is, its size, its {@code distillery.*} provenance, or why that could not be read. */
+    /**
+     * What {@code distillery scorecard} measured of one format, in its serving runtime: held-out loss, quality
+     * retained against the teacher, generation and prompt tokens/s at batch 1 with {@code threads} threads, peak
+     * memory.
+     */
+    public record Score(String runtime, double loss, double qualityRetained, double generateTokensPerS,
+                        double promptTokensPerS, long peakRssBytes, int threads, String reference) {
+        static Score parse(JsonNode n) {
+            if (!n.isObject()) {
+                return null;
+            }
+            JsonNode one = n.path("speeds").path(0);
+            return new Score(n.path("runtime").asText(), n.path("loss").asDouble(Double.NaN),
+                    n.path("quality_retained").asDouble(Double.NaN), one.path("generate_tokens_per_s").asDouble(Double.NaN),
+                    one.path("prompt_tokens_per_s").asDouble(Double.NaN), n.path("peak_rss_bytes").asLong(),
+                    n.path("threads").asInt(), n.path("reference").asText());
+        }
+    }
+
+    /**
+     * One format: where it is, its size, its {@code distillery.*} provenance, or why that could not be read, and its
+     * scorecard line when it has been measured (null otherwise).
+     */
     public record Part(String format, Path path, Path file, long bytes, Map<String, String> provenance,
-                       String problem) {
+                       String problem, Score score) {
         /** A provenance value by its short key ({@code run_id}, {@code step}, {@code model.n_layer}); "" if absent. */
         public String get(String key) {
             return provenance.getOrDefault(PREFIX + key, "");
@@ -41,7 +63,8 @@ public record Export(String name, Path path, List<Part> formats) {
                 f.path("provenance").fields().forEachRemaining(x -> prov.put(x.getKey(), x.getValue().asText()));
                 parts.add(new Part(f.path("format").asText(), Path.of(f.path("path").asText()),
                         Path.of(f.path("file").asText()), f.path("bytes").asLong(), prov,
-                        f.path("problem").isTextual() ? f.path("problem").asText() : null));
+                        f.path("problem").isTextual() ? f.path("problem").asText() : null,
+                        Score.parse(f.path("scorecard"))));
             }
             out.add(new Export(e.path("name").asText(), Path.of(e.path("path").asText()), List.copyOf(parts)));
         }

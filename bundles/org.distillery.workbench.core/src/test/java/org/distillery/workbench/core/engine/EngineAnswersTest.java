@@ -172,5 +172,20 @@ class EngineAnswersTest {
         assertTrue(check.reference().startsWith("checkpoint "), check.reference());
         assertTrue(check.results().get(0).reader().startsWith("transformers"), check.toString());
         assertTrue(check.results().get(1).maxAbsLogitDiff() < 1e-3, check.toString());
+
+        // Scored in llama.cpp, the GGUF format carries its scorecard line into the list; the others have none.
+        assertNull(e.formats().get(2).score());
+        try {
+            engine("scorecard", e.path().resolve("gguf").toString(), "--prep", settings.workDir().resolve("prep/tiny")
+                    .toString(), "--windows", "4", "--rounds", "1", "--batch", "2");
+        } catch (IOException | InterruptedException x) {
+            throw new AssertionError(x);
+        }
+        Export scored = Export.list(engine, null).get(0);
+        Export.Score s = scored.formats().get(2).score();
+        assertTrue(s != null && s.runtime().startsWith("llama.cpp "), scored.formats().get(2).toString());
+        assertTrue(Double.isFinite(s.loss()) && s.loss() > 0 && s.generateTokensPerS() > 0, s.toString());
+        assertEquals(1.0, s.qualityRetained(), 1e-12, "the only export is its own reference");
+        assertNull(scored.formats().get(0).score());
     }
 }
