@@ -119,8 +119,11 @@ public final class GgufWriter {
             for (Tensor t : tensors) {
                 long bytes = t.type().bytes(t.source().elements());
                 if (t.type().blocks != null) { // quantized along the rows as written: [out, in] rows of in values
-                    INDArray rows = t.transposed() ? t.source().values().transpose().dup('c') : t.source().values();
-                    encoder.writeQuantized(rows, t.type().blocks);
+                    if (t.transposed()) {
+                        encoder.writeQuantizedTransposed(t.source().values(), t.type().blocks);
+                    } else {
+                        encoder.writeQuantized(t.source().values(), t.type().blocks);
+                    }
                 } else if (t.transposed()) {
                     encoder.writeTransposed(t.source().values(), t.type().storage);
                 } else {

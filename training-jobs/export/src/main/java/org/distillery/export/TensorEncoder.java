@@ -188,6 +188,53 @@ final class TensorEncoder implements AutoCloseable {
         }
     }
 
+    /**
+     * Writes the transpose of a row-major matrix as ggml blocks of {@code kind}: each output row (a source column)
+     * of {@code rows} values, a multiple of 32. Blocks of source columns are gathered and transposed by the encoder
+     * threads as in {@link #writeTransposed}, then quantized, so no transposed copy of the matrix is made first.
+     */
+    void writeQuantizedTransposed(INDArray matrix, GgmlBlocks kind) throws IOException {
+        INDArray a = readable(matrix);
+        int rows = (int) a.rows();
+        int cols = (int) a.columns();
+        if (rows % GgmlBlocks.QK != 0) {
+            throw new IllegalArgumentException("rows of " + rows + " values are no whole number of " + kind + " blocks");
+        }
+        java.nio.FloatBuffer src = nio(a, rows * cols).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        int span = Math.min(rows, BLOCK); // values of an output row per block: a multiple of 32, as BLOCK is
+        int width = Math.max(1, Math.min(MAX_WIDTH, BLOCK / span)); // output rows per block
+        for (int c0 = 0; c0 < cols; c0 += width) {
+            for (int r0 = 0; r0 < rows; r0 += span) {
+                int first = c0;
+                int w = Math.min(width, cols - c0);
+                int top = r0;
+                int height = Math.min(rows, r0 + span) - r0;
+                submit(kind.bytes((long) w * height), chunk -> {
+                    try {
+                        Scratch s = scratch.get();
+                        float[] tile = s.floatTile(height * w);
+                        for (int r = 0; r < height; r++) {
+                            src.get((top + r) * cols + first, tile, r * w, w);
+                        }
+                        for (int c = 0; c < w; c++) {
+                            int base = c * height;
+                            for (int r = 0; r < height; r++) {
+                                s.floats[base + r] = tile[r * w + c];
+                            }
+                        }
+                        int at = 0;
+                        for (int b = 0; b < w * height; b += GgmlBlocks.QK, at += kind.blockBytes) {
+                            kind.quantize(s.floats, b, s.bytes, at);
+                        }
+                        chunk.put(s.bytes, 0, at);
+                    } finally {
+                        Reference.reachabilityFence(a);
+                    }
+                });
+            }
+        }
+    }
+
     /** One block's work: fills a cleared direct buffer with the block's bytes. */
     @FunctionalInterface
     private interface Block {
@@ -280,6 +327,14 @@ final class TensorEncoder implements AutoCloseable {
         final float[] floats = new float[BLOCK];
         final byte[] bytes = new byte[BLOCK * 2]; // a block's quants: at most 34 bytes per 32 floats
         private int[] tile = new int[0];
+        private float[] floatTile = new float[0];
+
+        float[] floatTile(int n) {
+            if (floatTile.length < n) {
+                floatTile = new float[n];
+            }
+            return floatTile;
+        }
 
         int[] tile(int n) {
             if (tile.length < n) {

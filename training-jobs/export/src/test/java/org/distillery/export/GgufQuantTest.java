@@ -1,5 +1,6 @@
 package org.distillery.export;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -34,6 +35,18 @@ class GgufQuantTest {
 
     @TempDir
     Path tmp;
+
+    /** roundf exactly: ties away from zero, and 0.49999997 (where v + 0.5f rounds up) to 0. */
+    @Test
+    void q8RoundsAsCsRoundf() {
+        float[] x = new float[32];
+        float[] v = {127f, 0.49999997f, -0.49999997f, 2.5f, -2.5f, 126.5f, -126.5f, 0.5f, -0.5f, 1.4999999f, -3.5f};
+        System.arraycopy(v, 0, x, 0, v.length);
+        byte[] out = new byte[34];
+        GgmlBlocks.Q8_0.quantize(x, 0, out, 0); // amax 127: the scale is 1, the quants are roundf(x)
+        byte[] want = {127, 0, 0, 3, -3, 127, -127, 1, -1, 1, -4};
+        assertArrayEquals(want, java.util.Arrays.copyOfRange(out, 2, 2 + want.length));
+    }
 
     @Test
     void blocksAreGgmlsReferenceQuantization() {
