@@ -122,6 +122,33 @@ final class TensorEncoder implements AutoCloseable {
      * block is cut into ranges of rows.
      */
     void writeTransposed(INDArray matrix, TensorType type) throws IOException {
+        forEachTransposedBlock(matrix, n -> n * type.bytes(), (s, tile, height, w, chunk) -> {
+            int n = w * height;
+            if (type == TensorType.F32) {
+                Encoding.transpose(tile, height, w, w, s.bits, 0);
+                encode(s, s.bits, n, type, chunk);
+            } else {
+                Encoding.transposeNarrow(type, tile, height, w, w, s.narrow, 0);
+                chunk.asShortBuffer().put(s.narrow, 0, n);
+                chunk.position(n * 2);
+            }
+        });
+    }
+
+    /** Encodes one block of a transposed matrix: {@code tile} holds its {@code height} source rows of {@code w}. */
+    @FunctionalInterface
+    private interface TileEncoder {
+        void encode(Scratch s, int[] tile, int height, int w, ByteBuffer chunk) throws IOException;
+    }
+
+    /**
+     * Cuts the transpose of a row-major matrix into encoder blocks, a range of source columns (output rows) each,
+     * of {@code bytesOf(values)} output bytes: each row's segment of that range is
+     * read in bulk, a contiguous read the hardware prefetches well, into the tile {@code encoder} writes out. A
+     * column longer than a block is cut into ranges of rows (BLOCK values, a multiple of 32).
+     */
+    private void forEachTransposedBlock(INDArray matrix, java.util.function.LongUnaryOperator bytesOf,
+                                        TileEncoder encoder) throws IOException {
         INDArray a = readable(matrix);
         int rows = (int) a.rows();
         int cols = (int) a.columns();
@@ -134,22 +161,14 @@ final class TensorEncoder implements AutoCloseable {
                 int w = Math.min(width, cols - c0);
                 int top = r0;
                 int height = Math.min(rows, r0 + span) - r0;
-                submit((long) w * height * type.bytes(), chunk -> {
+                submit(bytesOf.applyAsLong((long) w * height), chunk -> {
                     try {
                         Scratch s = scratch.get();
                         int[] tile = s.tile(height * w);
                         for (int r = 0; r < height; r++) {
                             src.get((top + r) * cols + first, tile, r * w, w);
                         }
-                        int n = w * height;
-                        if (type == TensorType.F32) {
-                            Encoding.transpose(tile, height, w, w, s.bits, 0);
-                            encode(s, s.bits, n, type, chunk);
-                        } else {
-                            Encoding.transposeNarrow(type, tile, height, w, w, s.narrow, 0);
-                            chunk.asShortBuffer().put(s.narrow, 0, n);
-                            chunk.position(n * 2);
-                        }
+                        encoder.encode(s, tile, height, w, chunk);
                     } finally {
                         Reference.reachabilityFence(a);
                     }
@@ -194,45 +213,22 @@ final class TensorEncoder implements AutoCloseable {
      * threads as in {@link #writeTransposed}, then quantized, so no transposed copy of the matrix is made first.
      */
     void writeQuantizedTransposed(INDArray matrix, GgmlBlocks kind) throws IOException {
-        INDArray a = readable(matrix);
-        int rows = (int) a.rows();
-        int cols = (int) a.columns();
-        if (rows % GgmlBlocks.QK != 0) {
-            throw new IllegalArgumentException("rows of " + rows + " values are no whole number of " + kind + " blocks");
+        if (matrix.rows() % GgmlBlocks.QK != 0) {
+            throw new IllegalArgumentException("rows of " + matrix.rows() + " values are no whole number of " + kind
+                    + " blocks");
         }
-        java.nio.FloatBuffer src = nio(a, rows * cols).order(ByteOrder.nativeOrder()).asFloatBuffer();
-        int span = Math.min(rows, BLOCK); // values of an output row per block: a multiple of 32, as BLOCK is
-        int width = Math.max(1, Math.min(MAX_WIDTH, BLOCK / span)); // output rows per block
-        for (int c0 = 0; c0 < cols; c0 += width) {
-            for (int r0 = 0; r0 < rows; r0 += span) {
-                int first = c0;
-                int w = Math.min(width, cols - c0);
-                int top = r0;
-                int height = Math.min(rows, r0 + span) - r0;
-                submit(kind.bytes((long) w * height), chunk -> {
-                    try {
-                        Scratch s = scratch.get();
-                        float[] tile = s.floatTile(height * w);
-                        for (int r = 0; r < height; r++) {
-                            src.get((top + r) * cols + first, tile, r * w, w);
-                        }
-                        for (int c = 0; c < w; c++) {
-                            int base = c * height;
-                            for (int r = 0; r < height; r++) {
-                                s.floats[base + r] = tile[r * w + c];
-                            }
-                        }
-                        int at = 0;
-                        for (int b = 0; b < w * height; b += GgmlBlocks.QK, at += kind.blockBytes) {
-                            kind.quantize(s.floats, b, s.bytes, at);
-                        }
-                        chunk.put(s.bytes, 0, at);
-                    } finally {
-                        Reference.reachabilityFence(a);
-                    }
-                });
+        forEachTransposedBlock(matrix, kind::bytes, (s, tile, height, w, chunk) -> {
+            int n = w * height;
+            Encoding.transpose(tile, height, w, w, s.bits, 0);
+            for (int i = 0; i < n; i++) {
+                s.floats[i] = Float.intBitsToFloat(s.bits[i]);
             }
-        }
+            int at = 0;
+            for (int b = 0; b < n; b += GgmlBlocks.QK, at += kind.blockBytes) {
+                kind.quantize(s.floats, b, s.bytes, at);
+            }
+            chunk.put(s.bytes, 0, at);
+        });
     }
 
     /** One block's work: fills a cleared direct buffer with the block's bytes. */
@@ -327,14 +323,6 @@ final class TensorEncoder implements AutoCloseable {
         final float[] floats = new float[BLOCK];
         final byte[] bytes = new byte[BLOCK * 2]; // a block's quants: at most 34 bytes per 32 floats
         private int[] tile = new int[0];
-        private float[] floatTile = new float[0];
-
-        float[] floatTile(int n) {
-            if (floatTile.length < n) {
-                floatTile = new float[n];
-            }
-            return floatTile;
-        }
 
         int[] tile(int n) {
             if (tile.length < n) {
