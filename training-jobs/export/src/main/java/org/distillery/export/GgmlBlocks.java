@@ -29,6 +29,9 @@ public enum GgmlBlocks {
     /** Bytes per block. */
     final int blockBytes;
 
+    /** Whether blocks are quantized across SIMD lanes. */
+    static final boolean SIMD = Encoding.SIMD && VectorBlocks.FITS;
+
     GgmlBlocks(int ggmlId, int blockBytes) {
         this.ggmlId = ggmlId;
         this.blockBytes = blockBytes;
@@ -46,11 +49,39 @@ public enum GgmlBlocks {
         out.put(block);
     }
 
-    /** Quantizes {@code x[from, from + 32)} into one block at {@code out[at]} (little-endian): no buffer bookkeeping. */
+    /** Quantizes {@code x[from, from + 32)} into one block at {@code out[at]} (little-endian). */
     public void quantize(float[] x, int from, byte[] out, int at) {
-        switch (this) {
-            case Q8_0 -> q8(x, from, out, at);
-            case Q4_0 -> q4(x, from, out, at);
+        int[] bits = new int[QK];
+        for (int j = 0; j < QK; j++) {
+            bits[j] = Float.floatToRawIntBits(x[from + j]);
+        }
+        quantize(bits, 0, QK, out, at);
+    }
+
+    /**
+     * Quantizes {@code n} float32 values (a multiple of 32), given as their bit patterns from {@code bits[from]}, into
+     * {@code n / 32} blocks from {@code out[at]}: across SIMD lanes where the JVM has the Vector API ({@link
+     * VectorBlocks}), else one value at a time, with the same bits either way.
+     */
+    public void quantize(int[] bits, int from, int n, byte[] out, int at) {
+        int blocks = n / QK;
+        if (SIMD) {
+            switch (this) {
+                case Q8_0 -> VectorBlocks.q8(bits, from, blocks, out, at);
+                case Q4_0 -> VectorBlocks.q4(bits, from, blocks, out, at);
+            }
+        } else {
+            scalar(bits, from, blocks, out, at);
+        }
+    }
+
+    /** {@link #quantize(int[], int, int, byte[], int)} one value at a time: ggml's reference loops. */
+    void scalar(int[] bits, int from, int blocks, byte[] out, int at) {
+        for (int b = 0; b < blocks; b++, from += QK, at += blockBytes) {
+            switch (this) {
+                case Q8_0 -> q8(bits, from, out, at);
+                case Q4_0 -> q4(bits, from, out, at);
+            }
         }
     }
 
@@ -73,25 +104,25 @@ public enum GgmlBlocks {
         }
     }
 
-    private static void q8(float[] x, int from, byte[] out, int at) {
+    private static void q8(int[] x, int from, byte[] out, int at) {
         float amax = 0f;
         for (int j = 0; j < QK; j++) {
-            float a = Math.abs(x[from + j]);
+            float a = Math.abs(Float.intBitsToFloat(x[from + j]));
             amax = amax > a ? amax : a; // ggml's MAX macro, as ggml compares (Math.max's NaN and -0.0 cases branch)
         }
         float d = amax / 127;
         float id = d != 0f ? 1.0f / d : 0.0f;
         scale(d, out, at);
         for (int j = 0; j < QK; j++) {
-            out[at + 2 + j] = (byte) roundHalfAway(x[from + j] * id);
+            out[at + 2 + j] = (byte) roundHalfAway(Float.intBitsToFloat(x[from + j]) * id);
         }
     }
 
-    private static void q4(float[] x, int from, byte[] out, int at) {
+    private static void q4(int[] x, int from, byte[] out, int at) {
         float amax = 0f;
         float max = 0f;
         for (int j = 0; j < QK; j++) {
-            float v = x[from + j];
+            float v = Float.intBitsToFloat(x[from + j]);
             if (amax < Math.abs(v)) {
                 amax = Math.abs(v);
                 max = v;
@@ -101,14 +132,14 @@ public enum GgmlBlocks {
         float id = d != 0f ? 1.0f / d : 0.0f;
         scale(d, out, at);
         for (int j = 0; j < QK / 2; j++) {
-            int x0 = Math.min(15, (int) (x[from + j] * id + 8.5f));
-            int x1 = Math.min(15, (int) (x[from + QK / 2 + j] * id + 8.5f));
+            int x0 = Math.min(15, (int) (Float.intBitsToFloat(x[from + j]) * id + 8.5f));
+            int x1 = Math.min(15, (int) (Float.intBitsToFloat(x[from + QK / 2 + j]) * id + 8.5f));
             out[at + 2 + j] = (byte) (x0 | x1 << 4);
         }
     }
 
     /** The block's scale as float16, little-endian, in its first two bytes. */
-    private static void scale(float d, byte[] out, int at) {
+    static void scale(float d, byte[] out, int at) {
         short h = Float16.fromFloatBits(Float.floatToRawIntBits(d));
         out[at] = (byte) h;
         out[at + 1] = (byte) (h >>> 8);

@@ -187,19 +187,16 @@ final class TensorEncoder implements AutoCloseable {
         if (n % GgmlBlocks.QK != 0) {
             throw new IllegalArgumentException(n + " values are no whole number of " + kind + " blocks");
         }
-        java.nio.FloatBuffer src = nio(a, n).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        java.nio.IntBuffer src = nio(a, n).order(ByteOrder.nativeOrder()).asIntBuffer();
         for (int from = 0; from < n; from += BLOCK) {
             int start = from;
             int len = Math.min(BLOCK, n - from);
             submit(kind.bytes(len), chunk -> {
                 try {
                     Scratch s = scratch.get();
-                    src.get(start, s.floats, 0, len);
-                    int at = 0;
-                    for (int b = 0; b < len; b += GgmlBlocks.QK, at += kind.blockBytes) {
-                        kind.quantize(s.floats, b, s.bytes, at);
-                    }
-                    chunk.put(s.bytes, 0, at);
+                    src.get(start, s.bits, 0, len);
+                    kind.quantize(s.bits, 0, len, s.bytes, 0);
+                    chunk.put(s.bytes, 0, (int) kind.bytes(len));
                 } finally {
                     Reference.reachabilityFence(a);
                 }
@@ -220,14 +217,8 @@ final class TensorEncoder implements AutoCloseable {
         forEachTransposedBlock(matrix, kind::bytes, (s, tile, height, w, chunk) -> {
             int n = w * height;
             Encoding.transpose(tile, height, w, w, s.bits, 0);
-            for (int i = 0; i < n; i++) {
-                s.floats[i] = Float.intBitsToFloat(s.bits[i]);
-            }
-            int at = 0;
-            for (int b = 0; b < n; b += GgmlBlocks.QK, at += kind.blockBytes) {
-                kind.quantize(s.floats, b, s.bytes, at);
-            }
-            chunk.put(s.bytes, 0, at);
+            kind.quantize(s.bits, 0, n, s.bytes, 0);
+            chunk.put(s.bytes, 0, (int) kind.bytes(n));
         });
     }
 
@@ -320,7 +311,6 @@ final class TensorEncoder implements AutoCloseable {
     private static final class Scratch {
         final int[] bits = new int[BLOCK];
         final short[] narrow = new short[BLOCK];
-        final float[] floats = new float[BLOCK];
         final byte[] bytes = new byte[BLOCK * 2]; // a block's quants: at most 34 bytes per 32 floats
         private int[] tile = new int[0];
 
