@@ -42,12 +42,15 @@ public final class LocalRuns implements RunStore {
     }
 
     @Override
-    public Map<String, SortedMap<Long, Double>> metrics(RunInfo run) {
+    public Map<String, List<MetricPoint>> history(RunInfo run) {
         return read(() -> {
-            Map<String, SortedMap<Long, Double>> out = new TreeMap<>();
+            Map<String, SortedMap<Long, MetricPoint>> byStep = new TreeMap<>();
             for (LocalRunStore.Metric m : store.metrics(store.find(run.experiment(), run.id()))) {
-                out.computeIfAbsent(m.key(), k -> new TreeMap<>()).put(m.step(), m.value());
+                byStep.computeIfAbsent(m.key(), k -> new TreeMap<>())
+                        .put(m.step(), new MetricPoint(m.step(), m.value(), m.timestamp()));
             }
+            Map<String, List<MetricPoint>> out = new TreeMap<>();
+            byStep.forEach((k, v) -> out.put(k, List.copyOf(v.values())));
             return out;
         });
     }

@@ -85,12 +85,12 @@ public final class MlflowRunStore implements RunStore {
     }
 
     @Override
-    public Map<String, SortedMap<Long, Double>> metrics(RunInfo run) {
+    public Map<String, List<MetricPoint>> history(RunInfo run) {
         JsonNode latest = get("/api/2.0/mlflow/runs/get", "run_id", run.id()).path("run").path("data").path("metrics");
-        Map<String, SortedMap<Long, Double>> out = new TreeMap<>();
+        Map<String, List<MetricPoint>> out = new TreeMap<>();
         for (JsonNode m : latest) {
             String key = m.path("key").asText();
-            SortedMap<Long, Double> curve = new TreeMap<>();
+            SortedMap<Long, MetricPoint> curve = new TreeMap<>();
             String token = null;
             do {
                 JsonNode page = token == null
@@ -98,10 +98,11 @@ public final class MlflowRunStore implements RunStore {
                                 "max_results", "25000")
                         : get("/api/2.0/mlflow/metrics/get-history", "run_id", run.id(), "metric_key", key,
                                 "max_results", "25000", "page_token", token);
-                page.path("metrics").forEach(p -> curve.put(p.path("step").asLong(), p.path("value").asDouble()));
+                page.path("metrics").forEach(p -> curve.put(p.path("step").asLong(), new MetricPoint(
+                        p.path("step").asLong(), p.path("value").asDouble(), p.path("timestamp").asLong())));
                 token = page.path("next_page_token").asText(null);
             } while (token != null && !token.isEmpty());
-            out.put(key, curve);
+            out.put(key, List.copyOf(curve.values()));
         }
         return out;
     }
