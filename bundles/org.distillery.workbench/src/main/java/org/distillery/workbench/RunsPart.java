@@ -17,13 +17,19 @@ import org.distillery.workbench.core.engine.EngineSettings;
 import org.distillery.workbench.core.engine.JobProgress;
 import org.distillery.workbench.core.runs.LocalRuns;
 import org.distillery.workbench.core.runs.MlflowRunStore;
+import org.distillery.workbench.core.runs.RunComparison;
 import org.distillery.workbench.core.runs.RunInfo;
+import org.distillery.workbench.core.runs.RunRef;
 import org.distillery.workbench.core.runs.RunStore;
 import org.distillery.workbench.core.runs.RunStoreException;
 import org.distillery.workbench.core.runs.RunStoreWatch;
+import org.distillery.workbench.core.runs.SavedComparison;
 import org.eclipse.e4.core.di.annotations.Optional;
 import org.eclipse.e4.ui.di.UIEventTopic;
 import org.eclipse.e4.ui.di.UISynchronize;
+import org.eclipse.e4.ui.model.application.MApplication;
+import org.eclipse.e4.ui.workbench.modeling.EModelService;
+import org.eclipse.e4.ui.workbench.modeling.EPartService;
 import org.eclipse.swt.SWT;
 import org.eclipse.swt.custom.SashForm;
 import org.eclipse.swt.graphics.Color;
@@ -45,7 +51,7 @@ import org.eclipse.swtchart.ISeries;
  * disk ({@link RunStoreWatch}: runs started elsewhere, by the CLI or a cluster), and on Refresh.
  */
 public class RunsPart {
-    private static final int[][] PALETTE = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
+    static final int[][] PALETTE = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
         {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
 
     @Inject
@@ -54,6 +60,15 @@ public class RunsPart {
     WorkbenchSettings settings;
     @Inject
     UISynchronize ui;
+    @Inject
+    MApplication app;
+    @Inject
+    EPartService parts;
+    @Inject
+    EModelService models;
+
+    /** The context key of the ticked runs as a comparison ({@link CompareHandler}); null when fewer than two. */
+    static final String TICKED = "org.distillery.workbench.runs.ticked";
 
     private Combo source;
     private Table runs;
@@ -63,6 +78,10 @@ public class RunsPart {
     private Label status;
     private final List<RunInfo> shownRuns = new ArrayList<>();
     private final Set<String> checked = new HashSet<>();
+    /** Where each ticked run is, and its label: ticks survive switching stores, so a comparison may mix them. */
+    private final Map<String, RunRef> tickedRefs = new java.util.LinkedHashMap<>();
+    private final Map<String, String> tickedLabels = new HashMap<>();
+    private org.eclipse.swt.widgets.Button compare;
     private final Set<String> autoChecked = new HashSet<>();
     private final Map<String, Color> colors = new HashMap<>();
     /** The runs as last read, and the ticked ones' curves as stored. */
@@ -73,7 +92,7 @@ public class RunsPart {
 
     @PostConstruct
     public void create(Composite parent) {
-        Composite top = Widgets.bar(parent, 6);
+        Composite top = Widgets.bar(parent, 7);
         new Label(top, SWT.NONE).setText("Runs from");
         source = Widgets.named(new Combo(top, SWT.READ_ONLY), "runs.source");
         source.addListener(SWT.Selection, e -> reload());
@@ -81,6 +100,9 @@ public class RunsPart {
         metric = Widgets.named(new Combo(top, SWT.READ_ONLY), "runs.metric");
         metric.setLayoutData(new GridData(180, SWT.DEFAULT));
         metric.addListener(SWT.Selection, e -> draw());
+        compare = Widgets.button(top, "Compare", "runs.compare", this::compare);
+        compare.setToolTipText("Compare the ticked runs side by side (" + CompareHandler.KEYS + ")");
+        compare.setEnabled(false);
         Widgets.button(top, "Refresh", "runs.refresh", this::reload)
                 .setToolTipText("Read the runs again (an MLflow server's runs change without telling)");
         status = Widgets.named(new Label(top, SWT.NONE), "runs.status");
@@ -95,9 +117,13 @@ public class RunsPart {
                 RunInfo r = (RunInfo) e.item.getData();
                 if (((TableItem) e.item).getChecked()) {
                     checked.add(r.id());
+                    tickedRefs.put(r.id(), RunRef.of(store(), r));
+                    tickedLabels.put(r.id(), r.experiment() + " / " + r.name());
                 } else {
                     checked.remove(r.id());
+                    tickedRefs.remove(r.id());
                 }
+                publishTicked();
                 reload();
             } else {
                 showParams();
@@ -179,6 +205,32 @@ public class RunsPart {
         }
     }
 
+    /** The ticked runs as a comparison, for the Compare button and command; null under two. */
+    SavedComparison ticked() {
+        if (tickedRefs.size() < 2) {
+            return null;
+        }
+        List<String> labels = tickedRefs.keySet().stream().map(tickedLabels::get).toList();
+        String m = metric.getText();
+        // the metric on show, with its validation counterpart: how far apart the curves of train and val run
+        List<String> shown = m.isEmpty() ? List.of() : m.startsWith("train/") ? List.of(m, "val/" + m.substring(6))
+                : List.of(m);
+        return new SavedComparison(List.copyOf(tickedRefs.values()), labels, shown, RunComparison.Axis.STEP, false);
+    }
+
+    private void publishTicked() {
+        compare.setEnabled(tickedRefs.size() >= 2);
+        app.getContext().set(TICKED, ticked());
+    }
+
+    /** Opens the comparison editor on the ticked runs. */
+    void compare() {
+        SavedComparison c = ticked();
+        if (c != null) {
+            ComparePart.open(parts, models, app, c);
+        }
+    }
+
     private void sources() {
         EngineSettings s = settings.get();
         List<String> items = new ArrayList<>();
@@ -215,7 +267,12 @@ public class RunsPart {
         for (DistilleryJob j : jobs.all()) { // a job's new run is ticked once, to watch it live
             String id = j.progress().runId();
             if (id != null && autoChecked.add(id)) {
-                list.stream().filter(r -> r.is(id)).forEach(r -> checked.add(r.id()));
+                list.stream().filter(r -> r.is(id)).forEach(r -> {
+                    checked.add(r.id());
+                    tickedRefs.put(r.id(), RunRef.of(store, r));
+                    tickedLabels.put(r.id(), r.experiment() + " / " + r.name());
+                });
+                publishTicked();
             }
         }
         updateTable(list);

@@ -12,6 +12,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicReference;
+import org.distillery.workbench.CompareHandler;
+import org.distillery.workbench.ComparePart;
 import org.distillery.workbench.ExportsPart;
 import org.distillery.workbench.LaunchHandler;
 import org.distillery.workbench.SpecEditorPart;
@@ -135,6 +137,11 @@ public class UiDriver {
             String ranksSpec = System.getProperty("distillery.uitest.ranksspec");
             if (ranksSpec != null) {
                 report.put("ranks", ranks(ranksSpec));
+            }
+            String compareRuns = System.getProperty("distillery.uitest.compare");
+            if (compareRuns != null) {
+                report.put("compare", compare(List.of(compareRuns.split(",")),
+                        screenshot.resolveSibling("workbench-compare.png")));
             }
             report.put("result", "ok");
         } catch (Throwable t) {
@@ -360,6 +367,106 @@ public class UiDriver {
         });
         out.put("job", ui(() -> table("jobs.table").getItem(before).getText(0)));
         out.put("state", state);
+        return out;
+    }
+
+    /**
+     * Ticks exactly the runs named {@code names} in the Runs view (unticking the rest), compares them with the
+     * Compare command as its key binding would, and reads the editor: the params with the shaded (differing) rows,
+     * the metrics table, the chart's series, the rows left by Differences only, and File > Recent Comparisons.
+     */
+    private Map<String, Object> compare(List<String> names, Path shot) throws Exception {
+        Map<String, Object> out = new LinkedHashMap<>();
+        show("org.distillery.workbench.part.runs");
+        ui(() -> {
+            Button refresh = find(table("runs.table").getShell(), "runs.refresh", Button.class);
+            refresh.notifyListeners(SWT.Selection, new Event());
+            return null;
+        });
+        waitFor("the runs " + names + " in the Runs view", () -> ui(() -> {
+            List<String> shown = new ArrayList<>();
+            for (TableItem i : table("runs.table").getItems()) {
+                shown.add(i.getText(0));
+            }
+            return shown.containsAll(names) ? true : null;
+        }));
+        ui(() -> {
+            Table t = table("runs.table");
+            for (TableItem i : t.getItems()) {
+                boolean want = names.contains(i.getText(0));
+                if (i.getChecked() != want) {
+                    i.setChecked(want);
+                    Event e = new Event();
+                    e.item = i;
+                    e.detail = SWT.CHECK;
+                    t.notifyListeners(SWT.Selection, e);
+                }
+            }
+            return null;
+        });
+        out.put("compareEnabled", ui(() -> find(table("runs.table").getShell(), "runs.compare", Button.class)
+                .isEnabled()));
+        display.asyncExec(() -> handlers.executeHandler(commands.createCommand(CompareHandler.COMMAND, Map.of())));
+        Table params = waitFor("the comparison's params", () -> {
+            Table t = findOrNull(table("runs.table").getShell(), "compare.params", Table.class);
+            return t != null && t.getItemCount() > 0 ? t : null;
+        });
+        Composite editor = ui(() -> { // the editor's own widgets: up from its params table to its status line
+            Composite c = params.getParent();
+            while (findOrNull(c, "compare.status", org.eclipse.swt.widgets.Label.class) == null) {
+                c = c.getParent();
+            }
+            return c;
+        });
+        out.put("status", ui(() -> find(editor, "compare.status", org.eclipse.swt.widgets.Label.class).getText()));
+        out.put("paramColumns", ui(() -> columns(find(editor, "compare.params", Table.class))));
+        out.put("params", ui(() -> rows(find(editor, "compare.params", Table.class))));
+        out.put("shaded", ui(() -> {
+            List<String> shaded = new ArrayList<>();
+            for (TableItem i : find(editor, "compare.params", Table.class).getItems()) {
+                org.eclipse.swt.graphics.RGB bg = i.getBackground().getRGB();
+                if (bg.equals(new org.eclipse.swt.graphics.RGB(ComparePart.DIFFERS[0], ComparePart.DIFFERS[1],
+                        ComparePart.DIFFERS[2]))) {
+                    shaded.add(i.getText(0));
+                }
+            }
+            return shaded;
+        }));
+        out.put("metricColumns", ui(() -> columns(find(editor, "compare.metrics", Table.class))));
+        out.put("metrics", ui(() -> rows(find(editor, "compare.metrics", Table.class))));
+        out.put("chart", ui(() -> {
+            Map<String, Object> series = new LinkedHashMap<>();
+            for (ISeries<?> s : find(editor, "compare.chart", Chart.class).getSeriesSet().getSeries()) {
+                org.eclipse.swtchart.ILineSeries<?> l = (org.eclipse.swtchart.ILineSeries<?>) s;
+                series.put(s.getDescription(), s.getXSeries().length + " " + l.getLineStyle());
+            }
+            return series;
+        }));
+        out.put("screenshot", screenshot(shot));
+        out.put("differencesOnly", ui(() -> {
+            Button b = find(editor, "compare.differences", Button.class);
+            b.setSelection(true);
+            b.notifyListeners(SWT.Selection, new Event());
+            return find(editor, "compare.params", Table.class).getItemCount();
+        }));
+        out.put("recent", ui(() -> {
+            org.eclipse.swt.widgets.Menu recent = submenu(submenu(table("runs.table").getShell().getMenuBar(), "File"),
+                    "Recent Comparisons");
+            recent.notifyListeners(SWT.Show, new Event());
+            List<String> items = new ArrayList<>();
+            for (org.eclipse.swt.widgets.MenuItem i : recent.getItems()) {
+                items.add(i.getText());
+            }
+            return items;
+        }));
+        return out;
+    }
+
+    private static List<String> columns(Table t) {
+        List<String> out = new ArrayList<>();
+        for (org.eclipse.swt.widgets.TableColumn c : t.getColumns()) {
+            out.add(c.getText());
+        }
         return out;
     }
 

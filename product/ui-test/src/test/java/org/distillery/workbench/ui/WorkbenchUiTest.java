@@ -113,6 +113,7 @@ class WorkbenchUiTest {
                     "-Ddistillery.uitest.ranksspec=" + ranks,
                     "-Ddistillery.uitest.checkpoint=" + tmp.resolve("work/train/uitest/model.ckpt"),
                     "-Ddistillery.uitest.screenshot=" + screenshot,
+                    "-Ddistillery.uitest.compare=train-uitest,train-uitest-ranks",
                     "-Ddistillery.uitest.timeout=480"));
             app = pb.start();
             if (!app.waitFor(540, TimeUnit.SECONDS)) {
@@ -213,9 +214,59 @@ class WorkbenchUiTest {
         assertEquals("2", ranksJob.path("ranks").asText());
         assertTrue(Files.exists(tmp.resolve("work/train/uitest-ranks/model.ckpt")), "the 2-rank run's model");
 
+        // Compare: the 60-step run against the 2-rank one, from the Runs view's ticks and the Compare command.
+        JsonNode cmp = r.path("compare");
+        assertTrue(cmp.path("compareEnabled").asBoolean(), cmp.toPrettyString());
+        assertEquals(List.of("Param", "uitest / train-uitest", "uitest-ranks / train-uitest-ranks"),
+                strings(cmp.path("paramColumns")));
+        List<String> shaded = strings(cmp.path("shaded"));
+        assertTrue(shaded.containsAll(List.of("training.steps", "distributed.ranks", "training.batch_size")),
+                "differing params shaded: " + shaded);
+        assertTrue(!shaded.contains("model.n_embd") && !shaded.contains("data.prep"), "equal params unshaded: " + shaded);
+        assertTrue(strings(cmp.path("params")).contains("[ ] training.steps | " + STEPS + " | 8"),
+                cmp.path("params").toString());
+        assertTrue(cmp.path("differencesOnly").asInt() == shaded.size() && shaded.size() < cmp.path("params").size(),
+                "Differences only leaves the " + shaded.size() + " shaded rows: " + cmp.path("differencesOnly"));
+        String lossRow = strings(cmp.path("metrics")).stream().filter(m -> m.startsWith("[ ] train/loss |"))
+                .findFirst().orElseThrow(() -> new AssertionError("no train/loss row: " + cmp.path("metrics")));
+        String[] cells = lossRow.split(" \\| ");
+        assertEquals(String.format(java.util.Locale.ROOT, "%.4f @ %d", lastLoss(tmp.resolve("work/runs"),
+                "train-uitest"), STEPS), cells[1], lossRow);
+        assertEquals(String.format(java.util.Locale.ROOT, "%.4f @ %d", lastLoss(tmp.resolve("work/runs"),
+                "train-uitest-ranks"), 8), cells[3], lossRow);
+        JsonNode series = cmp.path("chart");
+        assertEquals((STEPS / LOG_EVERY) + " SOLID", series.path("uitest / train-uitest train/loss").asText(),
+                series.toString());
+        assertTrue(series.path("uitest / train-uitest val/loss").asText().endsWith(" DASH"), series.toString());
+        assertEquals("uitest / train-uitest vs uitest-ranks / train-uitest-ranks", cmp.path("recent").get(0).asText(),
+                "File > Recent Comparisons: " + cmp.path("recent"));
+
         byte[] png = Files.readAllBytes(screenshot);
         assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, Arrays.copyOf(png, 4), "not a PNG");
         assertTrue(png.length > 20_000, "a screenshot of " + png.length + " bytes is too small to show the views");
+    }
+
+    /** The last train/loss the engine logged for the run named {@code name}, read from the local run store. */
+    private static double lastLoss(Path runs, String name) throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        try (var metas = Files.walk(runs)) {
+            for (Path meta : metas.filter(f -> f.getFileName().toString().equals("meta.json")).toList()) {
+                if (!json.readTree(meta.toFile()).path("run_name").asText().equals(name)) {
+                    continue;
+                }
+                double last = Double.NaN;
+                long lastStep = -1;
+                for (String line : Files.readAllLines(meta.resolveSibling("metrics.jsonl"))) {
+                    JsonNode m = json.readTree(line);
+                    if (m.path("key").asText().equals("train/loss") && m.path("step").asLong() >= lastStep) {
+                        lastStep = m.path("step").asLong();
+                        last = m.path("value").asDouble();
+                    }
+                }
+                return last;
+            }
+        }
+        throw new AssertionError("no run " + name + " in " + runs);
     }
 
     private static List<String> strings(JsonNode array) {

@@ -111,4 +111,28 @@ class RunComparisonTest {
         assertTrue(labels.get(0).startsWith("kd / train-teacher ("), labels.toString());
         assertThrows(IllegalArgumentException.class, () -> new RunComparison(List.of(m)));
     }
+
+    @Test
+    void aComparisonIsReadAgainFromItsRefsAndRememberedAcrossSessions() throws Exception {
+        RunComparison c = twoRuns();
+        LocalRuns store = new LocalRuns(tmp.resolve("runs"));
+        List<RunRef> refs = c.members().stream().map(m -> RunRef.of(store, m.run())).toList();
+        RunComparison again = RunRef.compare(List.of(refs.get(1), refs.get(0)));
+        assertEquals(List.of("kd / distill-student", "kd / train-teacher"), again.labels(), "in the order asked");
+        RunStoreException gone = assertThrows(RunStoreException.class, () -> RunRef.compare(List.of(refs.get(0),
+                new RunRef(false, store.location(), "feedbeef"))));
+        assertTrue(gone.getMessage().contains("feedbeef") && gone.getMessage().contains(store.location()),
+                gone.getMessage());
+
+        SavedComparison saved = new SavedComparison(refs, c.labels(), List.of("train/loss", "val/loss"),
+                RunComparison.Axis.TOKENS, true);
+        SavedComparison other = new SavedComparison(List.of(refs.get(1), refs.get(0)), List.of("b", "a"), List.of(),
+                RunComparison.Axis.STEP, false);
+        List<SavedComparison> recent = SavedComparison.remember(SavedComparison.remember(List.of(), saved), other);
+        recent = SavedComparison.remember(recent, saved); // reopened: first again, not twice
+        List<SavedComparison> back = SavedComparison.read(SavedComparison.write(recent));
+        assertEquals(List.of(saved, other), back);
+        assertEquals("kd / train-teacher vs kd / distill-student", back.get(0).title());
+        assertEquals(List.of(), SavedComparison.read("{not json"), "a damaged preference reads as none");
+    }
 }
