@@ -223,6 +223,25 @@ public class RunsPart {
         app.getContext().set(TICKED, ticked());
     }
 
+    /** Ticks and selects the run {@code runId} names (a store id, or the id its job announced), reading the store. */
+    public void reveal(String runId) {
+        reload();
+        for (TableItem item : runs.getItems()) {
+            RunInfo r = (RunInfo) item.getData();
+            if (r.is(runId)) {
+                checked.add(r.id());
+                tickedRefs.put(r.id(), RunRef.of(store(), r));
+                tickedLabels.put(r.id(), r.experiment() + " / " + r.name());
+                runs.setSelection(item);
+                publishTicked();
+                reload();
+                showParams();
+                return;
+            }
+        }
+        status.setText("run " + runId + " is not in " + store().location());
+    }
+
     /** Opens the comparison editor on the ticked runs. */
     void compare() {
         SavedComparison c = ticked();

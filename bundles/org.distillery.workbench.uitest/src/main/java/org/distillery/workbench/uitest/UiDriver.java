@@ -143,6 +143,10 @@ public class UiDriver {
                 report.put("compare", compare(List.of(compareRuns.split(",")),
                         screenshot.resolveSibling("workbench-compare.png")));
             }
+            String experimentSpec = System.getProperty("distillery.uitest.experimentspec");
+            if (experimentSpec != null) {
+                report.put("experiment", experiment(experimentSpec, screenshot.resolveSibling("workbench-experiments.png")));
+            }
             report.put("result", "ok");
         } catch (Throwable t) {
             report.put("result", "error: " + t);
@@ -459,6 +463,49 @@ public class UiDriver {
             }
             return items;
         }));
+        return out;
+    }
+
+    /**
+     * Runs a small distillation experiment from the launch dialog, then reads it in the Experiments view: the
+     * members' table, the scorecard's rows and whether both plots loaded; then Show Run on the teacher's row, and
+     * the Runs view's ticked rows after it.
+     */
+    private Map<String, Object> experiment(String spec, Path shot) throws Exception {
+        Map<String, Object> out = new LinkedHashMap<>();
+        TableItem row = launch(spec, out);
+        out.put("state", waitFor("the experiment to end", () -> ui(() -> {
+            String st = row.getText(1);
+            return st.equals("RUNNING") || st.equals("STARTING") ? null : st;
+        })));
+        if (!"FINISHED".equals(out.get("state"))) {
+            out.put("consoleTail", ui(() -> {
+                String text = find(table("jobs.table").getShell(), "jobs.console",
+                        org.eclipse.swt.custom.StyledText.class).getText();
+                return text.length() > 3000 ? text.substring(text.length() - 3000) : text;
+            }));
+            return out;
+        }
+        show("org.distillery.workbench.part.experiments");
+        waitFor("the experiment in the Experiments view", () -> ui(() -> {
+            find(table("experiments.table").getShell(), "experiments.refresh", Button.class)
+                    .notifyListeners(SWT.Selection, new Event());
+            return table("experiments.members").getItemCount() > 0 ? true : null;
+        }));
+        out.put("experiments", ui(() -> rows(table("experiments.table"))));
+        out.put("members", ui(() -> rows(table("experiments.members"))));
+        out.put("scorecard", ui(() -> rows(table("experiments.scorecard"))));
+        out.put("status", ui(() -> find(table("experiments.table").getShell(), "experiments.status",
+                org.eclipse.swt.widgets.Label.class).getText()));
+        out.put("screenshot", screenshot(shot));
+        ui(() -> {
+            Table members = table("experiments.members");
+            members.setSelection(0); // the teacher
+            members.notifyListeners(SWT.Selection, new Event());
+            find(members.getShell(), "experiments.showrun", Button.class).notifyListeners(SWT.Selection, new Event());
+            return null;
+        });
+        out.put("runsAfterShowRun", ui(() -> rows(table("runs.table"))));
         return out;
     }
 

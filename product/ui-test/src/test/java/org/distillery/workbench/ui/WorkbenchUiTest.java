@@ -91,6 +91,40 @@ class WorkbenchUiTest {
                 training:
                   stepz: 10
                 """);
+        // A small distillation experiment, run from the launch dialog and read in the Experiments view.
+        String loop = """
+                optimizer: {lr: 0.01, warmup_steps: 5}
+                eval: {every: 10, batches: 2}
+                checkpoints: {every: 20, keep: 1}
+                seed: 7
+                """;
+        Files.writeString(tmp.resolve("specs/exp-teacher.yaml"), """
+                name: uiexp-teacher
+                data: {prep: uitest}
+                model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32}
+                training: {steps: 60, batch_size: 8, log_every: 5}
+                """ + loop);
+        Files.writeString(tmp.resolve("specs/exp-scratch.yaml"), """
+                name: uiexp-scratch
+                data: {prep: uitest}
+                model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 32}
+                training: {steps: 20, batch_size: 8, log_every: 5}
+                """ + loop);
+        Files.writeString(tmp.resolve("specs/exp-student.yaml"), """
+                name: uiexp-student
+                teacher: experiment/uiexp/uiexp-teacher/model.ckpt
+                data: {prep: uitest}
+                student: {n_layer: 1, init: teacher}
+                distillation: {temperature: 2.0, kd_ratio: 0.5}
+                training: {steps: 20, batch_size: 8, log_every: 5}
+                """ + loop);
+        Path experiment = tmp.resolve("specs/experiment.yaml");
+        Files.writeString(experiment, """
+                name: uiexp
+                teacher: exp-teacher.yaml
+                scratch: exp-scratch.yaml
+                students: [exp-student.yaml]
+                """);
         Path report = tmp.resolve("report.json");
         Path screenshot = ROOT.resolve("product/ui-test/target/workbench-runs.png");
         Files.deleteIfExists(screenshot);
@@ -114,10 +148,11 @@ class WorkbenchUiTest {
                     "-Ddistillery.uitest.checkpoint=" + tmp.resolve("work/train/uitest/model.ckpt"),
                     "-Ddistillery.uitest.screenshot=" + screenshot,
                     "-Ddistillery.uitest.compare=train-uitest,train-uitest-ranks",
-                    "-Ddistillery.uitest.timeout=480"));
+                    "-Ddistillery.uitest.experimentspec=" + experiment,
+                    "-Ddistillery.uitest.timeout=660"));
             app = pb.start();
-            if (!app.waitFor(540, TimeUnit.SECONDS)) {
-                fail("the workbench did not finish the script in 540 s; log:\n" + ProductUnderXvfb.tail(log));
+            if (!app.waitFor(720, TimeUnit.SECONDS)) {
+                fail("the workbench did not finish the script in 720 s; log:\n" + ProductUnderXvfb.tail(log));
             }
         } finally {
             if (app != null && app.isAlive()) {
@@ -240,6 +275,25 @@ class WorkbenchUiTest {
         assertTrue(series.path("uitest / train-uitest val/loss").asText().endsWith(" DASH"), series.toString());
         assertEquals("uitest / train-uitest vs uitest-ranks / train-uitest-ranks", cmp.path("recent").get(0).asText(),
                 "File > Recent Comparisons: " + cmp.path("recent"));
+
+        // The Experiments view: the experiment's table, its scorecard in llama.cpp, and Show Run.
+        JsonNode exp = r.path("experiment");
+        assertEquals("FINISHED", exp.path("state").asText(), exp.toPrettyString());
+        assertEquals("experiment", exp.path("kind").asText());
+        List<String> experiments = strings(exp.path("experiments"));
+        assertEquals(1, experiments.size(), experiments.toString());
+        assertTrue(experiments.get(0).startsWith("[ ] uiexp | "), experiments.toString());
+        List<String> members = strings(exp.path("members"));
+        assertEquals(3, members.size(), members.toString());
+        assertTrue(members.get(0).startsWith("[ ] teacher | uiexp-teacher | ")
+                && members.get(1).startsWith("[ ] scratch | uiexp-scratch | ")
+                && members.get(2).startsWith("[ ] student | uiexp-student | "), members.toString());
+        assertTrue(members.get(2).endsWith("%"), "the student's gap closed: " + members.get(2));
+        List<String> served = strings(exp.path("scorecard"));
+        assertEquals(8, served.size(), "teacher and student at fp32, fp16, q8_0, q4_0: " + served);
+        assertTrue(served.stream().allMatch(s -> s.contains("llama.cpp")), served.toString());
+        assertTrue(strings(exp.path("runsAfterShowRun")).stream().anyMatch(s -> s.startsWith("[x] train-uiexp-teacher")),
+                "Show Run ticks the teacher's run: " + exp.path("runsAfterShowRun"));
 
         byte[] png = Files.readAllBytes(screenshot);
         assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, Arrays.copyOf(png, 4), "not a PNG");
