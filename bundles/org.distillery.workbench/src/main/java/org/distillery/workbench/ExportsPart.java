@@ -3,11 +3,17 @@ package org.distillery.workbench;
 import jakarta.annotation.PostConstruct;
 import jakarta.inject.Inject;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.distillery.workbench.core.engine.EngineQuery;
 import org.distillery.workbench.core.exports.Export;
 import org.distillery.workbench.core.exports.ExportCheck;
+import org.distillery.workbench.core.exports.ScorecardRun;
+import org.eclipse.core.runtime.Status;
+import org.eclipse.core.runtime.SubMonitor;
+import org.eclipse.core.runtime.jobs.Job;
 import org.eclipse.jface.dialogs.MessageDialog;
 import org.eclipse.swt.SWT;
 import org.eclipse.swt.custom.SashForm;
@@ -35,10 +41,11 @@ public class ExportsPart {
     private Table checks;
     private Button check;
     private Button open;
+    private Button score;
 
     @PostConstruct
     public void create(Composite parent) {
-        Composite top = Widgets.bar(parent, 5);
+        Composite top = Widgets.bar(parent, 6);
         status = Widgets.named(new Label(top, SWT.NONE), "exports.status");
         status.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false));
         Widgets.button(top, "Refresh", "exports.refresh", this::reload);
@@ -47,11 +54,13 @@ public class ExportsPart {
         check = Widgets.button(top, "Check with Readers", "exports.check", this::checkSelected);
         check.setToolTipText("Load each format with transformers, onnxruntime and llama.cpp and compare with"
                 + " Distillery's logits");
+        score = Widgets.button(top, "Scorecard", "exports.score", this::scoreSelected);
+        score.setToolTipText("Measure the selected exports in their serving runtimes: held-out loss, tokens/s, memory");
         open = Widgets.button(top, "Open Folder", "exports.open", this::openSelected);
 
         SashForm sash = new SashForm(parent, SWT.VERTICAL);
         sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));
-        exports = Widgets.table(sash, SWT.SINGLE, "exports.table", "Export:110", "Format:55", "Dtype:50", "Size:80r",
+        exports = Widgets.table(sash, SWT.MULTI, "exports.table", "Export:110", "Format:55", "Dtype:50", "Size:80r",
                 "Held-out loss:90r", "Retained:70r", "Gen tok/s:75r", "Run:250", "Step:55r", "Model:120", "Folder:300");
         exports.addListener(SWT.Selection, e -> selected());
         SashForm bottom = new SashForm(sash, SWT.HORIZONTAL);
@@ -131,6 +140,7 @@ public class ExportsPart {
         Object[] sel = selection();
         check.setEnabled(sel != null);
         open.setEnabled(sel != null);
+        score.setEnabled(sel != null);
         provenance.removeAll();
         if (sel == null) {
             return;
@@ -174,6 +184,70 @@ public class ExportsPart {
                     status.setText("Check " + e.name() + ": " + message);
                     check.setEnabled(true);
                 });
+    }
+
+    /**
+     * Runs {@code distillery scorecard} on the selected formats, on the prep with their tokenizer, as an Eclipse
+     * {@link Job} whose progress is a unit per export (the engine's stage events); the list is read again after.
+     */
+    void scoreSelected() {
+        List<Export.Part> chosen = new ArrayList<>();
+        for (TableItem item : exports.getSelection()) {
+            chosen.add((Export.Part) ((Object[]) item.getData())[1]);
+        }
+        if (chosen.isEmpty()) {
+            return;
+        }
+        Path prep;
+        try {
+            prep = ScorecardRun.prepFor(settings.get().workDir().resolve("prep"), chosen);
+        } catch (IllegalArgumentException e) {
+            status.setText("Scorecard: " + e.getMessage());
+            return;
+        }
+        score.setEnabled(false);
+        status.setText("Scorecard of " + chosen.size() + " exports on " + prep.getFileName() + " …");
+        EngineQuery engine = new EngineQuery(settings.get(), 3600);
+        Job job = Job.create("Distillery: scorecard of " + chosen.size() + " exports", monitor -> {
+            SubMonitor progress = SubMonitor.convert(monitor, chosen.size());
+            EngineQuery.Answer a;
+            try {
+                a = ScorecardRun.run(engine, chosen, prep, (i, n, folder) -> {
+                    progress.subTask(folder);
+                    progress.worked(1);
+                    ui(() -> status.setText("Scorecard: measuring " + i + "/" + n + " " + Path.of(folder).getFileName()
+                            + " …"));
+                });
+            } catch (RuntimeException e) {
+                ui(() -> {
+                    status.setText("Scorecard: " + e.getMessage());
+                    score.setEnabled(true);
+                });
+                return Status.error(e.getMessage(), e);
+            }
+            ui(() -> {
+                score.setEnabled(true);
+                if (a.exitCode() != 0) {
+                    status.setText("Scorecard: " + a.error());
+                } else {
+                    reload();
+                }
+            });
+            return a.exitCode() == 0 ? Status.OK_STATUS : Status.error("scorecard: " + a.error());
+        });
+        job.setUser(true);
+        job.schedule();
+    }
+
+    /** Runs {@code r} on the display thread unless the view was closed. */
+    private void ui(Runnable r) {
+        if (!exports.isDisposed()) {
+            exports.getDisplay().asyncExec(() -> {
+                if (!exports.isDisposed()) {
+                    r.run();
+                }
+            });
+        }
     }
 
     private void openSelected() {

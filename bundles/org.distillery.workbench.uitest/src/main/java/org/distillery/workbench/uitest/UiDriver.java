@@ -587,6 +587,33 @@ public class UiDriver {
         out.put("checks", ui(() -> rows(table("exports.checks"))));
         out.put("status", ui(() -> find(table("exports.table").getShell(), "exports.status",
                 org.eclipse.swt.widgets.Label.class).getText()));
+        // Scorecard on the GGUF row: an Eclipse Job measuring it in llama.cpp; the row gains its scorecard cells.
+        ui(() -> {
+            Table t = table("exports.table");
+            t.setSelection(2);
+            t.notifyListeners(SWT.Selection, new Event());
+            find(t.getShell(), "exports.score", Button.class).notifyListeners(SWT.Selection, new Event());
+            return null;
+        });
+        List<String> seen = new ArrayList<>();
+        String scored = waitFor("the GGUF export's scorecard", () -> {
+            Table t = table("exports.table");
+            String st = find(t.getShell(), "exports.status", org.eclipse.swt.widgets.Label.class).getText();
+            if (seen.isEmpty() || !seen.get(seen.size() - 1).equals(st)) {
+                seen.add(st);
+            }
+            if (st.startsWith("Scorecard: ") && !st.startsWith("Scorecard: measuring")) {
+                return "error: " + st;
+            }
+            for (TableItem i : t.getItems()) {
+                if (i.getText(1).equals("gguf") && !i.getText(6).isEmpty()) {
+                    return rows(t).toString();
+                }
+            }
+            return null;
+        });
+        out.put("scored", scored);
+        out.put("scoreStatuses", seen);
         out.put("screenshot", screenshot(shot));
         return out;
     }

@@ -228,6 +228,12 @@ class WorkbenchUiTest {
             assertTrue(c.contains(" | ok | "), "a serving reader disagreed: " + checks);
         }
         assertTrue(checks.get(0).contains("transformers") && checks.get(1).contains("onnxruntime"), checks.toString());
+        // Scorecard on the GGUF row, as a Job whose progress the status line showed; the row holds its figures.
+        String scored = ex.path("scored").asText();
+        assertTrue(!scored.startsWith("error") && scored.matches("(?s).*\\| gguf \\|.*\\| [0-9.]+ \\| 100\\.0% \\| [0-9,]+ \\|.*"),
+                scored + " after " + ex.path("scoreStatuses"));
+        assertTrue(strings(ex.path("scoreStatuses")).stream().anyMatch(st -> st.startsWith("Scorecard: measuring 1/1 gguf")),
+                ex.path("scoreStatuses").toString());
 
         // Cancel on a running training job: SIGTERM, a checkpoint, the run KILLED, the job CANCELLED; the view
         // learns it from the job's events and offers Resume.

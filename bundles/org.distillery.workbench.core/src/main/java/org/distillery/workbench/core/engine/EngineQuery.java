@@ -29,11 +29,16 @@ public final class EngineQuery {
         this.timeoutSeconds = timeoutSeconds;
     }
 
-    /** The command line for {@code args}, with the settings' work dir, tracking and environment. */
+    /**
+     * The command line for {@code args}, with the settings' work dir, tracking and environment; no progress events
+     * unless {@code args} ask for them ({@code --progress=json}).
+     */
     public EngineCommand command(List<String> args) {
         List<String> cmd = new ArrayList<>();
         cmd.add(settings.launcher().toString());
-        cmd.add("--progress=none");
+        if (args.stream().noneMatch(a -> a.startsWith("--progress="))) {
+            cmd.add("--progress=none");
+        }
         cmd.add("--work-dir=" + settings.workDir());
         if (!settings.trackingUri().isEmpty()) {
             cmd.add("--tracking-uri=" + settings.trackingUri());
@@ -75,7 +80,19 @@ public final class EngineQuery {
         return run(command(List.of(args)));
     }
 
+    /**
+     * Runs {@code args} to the end (or the timeout), handing each line the engine writes on stderr (its JSON progress
+     * events with {@code --progress json}) to {@code stderrLines} as it comes.
+     */
+    public Answer run(java.util.function.Consumer<String> stderrLines, String... args) {
+        return run(command(List.of(args)), stderrLines);
+    }
+
     private Answer run(EngineCommand c) {
+        return run(c, line -> { });
+    }
+
+    private Answer run(EngineCommand c, java.util.function.Consumer<String> stderrLines) {
         ProcessBuilder pb = new ProcessBuilder(c.command()).directory(c.directory().toFile());
         pb.environment().putAll(c.environment());
         Process p;
@@ -87,7 +104,7 @@ public final class EngineQuery {
         }
         try {
             p.getOutputStream().close();
-            CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> read(p.getErrorStream()));
+            CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> lines(p.getErrorStream(), stderrLines));
             String out = read(p.getInputStream());
             if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
@@ -113,6 +130,20 @@ public final class EngineQuery {
         }
         return lines.isEmpty() ? "the engine exited with code " + exit + " and said nothing"
                 : lines.get(lines.size() - 1) + " (exit code " + exit + ")";
+    }
+
+    private static String lines(InputStream in, java.util.function.Consumer<String> each) {
+        StringBuilder all = new StringBuilder();
+        try (java.io.BufferedReader r = new java.io.BufferedReader(new java.io.InputStreamReader(in,
+                StandardCharsets.UTF_8))) {
+            for (String line; (line = r.readLine()) != null; ) {
+                all.append(line).append('\n');
+                each.accept(line);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return all.toString();
     }
 
     private static String read(InputStream in) {

@@ -17,6 +17,7 @@ import org.distillery.workbench.core.datasets.DatasetSample;
 import org.distillery.workbench.core.datasets.PrepOutput;
 import org.distillery.workbench.core.exports.Export;
 import org.distillery.workbench.core.exports.ExportCheck;
+import org.distillery.workbench.core.exports.ScorecardRun;
 import org.distillery.workbench.core.specs.SpecValidation;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -175,12 +176,22 @@ class EngineAnswersTest {
 
         // Scored in llama.cpp, the GGUF format carries its scorecard line into the list; the others have none.
         assertNull(e.formats().get(2).score());
-        try {
-            engine("scorecard", e.path().resolve("gguf").toString(), "--prep", settings.workDir().resolve("prep/tiny")
-                    .toString(), "--windows", "4", "--rounds", "1", "--batch", "2");
-        } catch (IOException | InterruptedException x) {
-            throw new AssertionError(x);
-        }
+        Export.Part gguf = e.formats().get(2);
+        Path prep = ScorecardRun.prepFor(settings.workDir().resolve("prep"), List.of(gguf));
+        assertEquals(settings.workDir().resolve("prep/tiny"), prep, "the prep with the export's tokenizer");
+        List<String> stages = new ArrayList<>();
+        EngineQuery.Answer a = ScorecardRun.run(engine, List.of(gguf), prep,
+                (i, n, folder) -> stages.add(i + "/" + n + " " + folder), "--windows", "4", "--rounds", "1", "--batch", "2");
+        assertEquals(0, a.exitCode(), a.stderr());
+        assertEquals(List.of("1/1 " + gguf.path()), stages, "a stage event per export, as it comes");
+        Export.Part other = new Export.Part("gguf", gguf.path(), gguf.file(), 1, java.util.Map.of(
+                Export.PREFIX + "tokenizer_sha256", "ab12"), null, null);
+        IllegalArgumentException none = assertThrows(IllegalArgumentException.class,
+                () -> ScorecardRun.prepFor(settings.workDir().resolve("prep"), List.of(other)));
+        assertTrue(none.getMessage().contains("SHA-256 ab12"), none.getMessage());
+        IllegalArgumentException two = assertThrows(IllegalArgumentException.class,
+                () -> ScorecardRun.prepFor(settings.workDir().resolve("prep"), List.of(gguf, other)));
+        assertTrue(two.getMessage().contains("2 different tokenizers"), two.getMessage());
         Export scored = Export.list(engine, null).get(0);
         Export.Score s = scored.formats().get(2).score();
         assertTrue(s != null && s.runtime().startsWith("llama.cpp "), scored.formats().get(2).toString());
