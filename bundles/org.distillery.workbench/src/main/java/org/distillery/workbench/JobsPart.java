@@ -11,6 +11,7 @@ import org.eclipse.swt.SWT;
 import org.eclipse.swt.custom.SashForm;
 import org.eclipse.swt.custom.StyledText;
 import org.eclipse.swt.layout.GridData;
+import org.eclipse.swt.program.Program;
 import org.eclipse.swt.widgets.Button;
 import org.eclipse.swt.widgets.Composite;
 import org.eclipse.swt.widgets.Table;
@@ -29,12 +30,13 @@ public class JobsPart {
     private StyledText console;
     private Button cancel;
     private Button resume;
+    private Button sparkUi;
     private DistilleryJob shown;
     private long shownLines;
 
     @PostConstruct
     public void create(Composite parent) {
-        Composite bar = Widgets.bar(parent, 2);
+        Composite bar = Widgets.bar(parent, 3);
         cancel = Widgets.button(bar, "Cancel", "jobs.cancel", () -> {
             DistilleryJob j = selected();
             if (j != null) {
@@ -54,10 +56,18 @@ public class JobsPart {
             }
         });
         resume.setToolTipText("Launch the selected stopped or failed training job again with --resume");
+        sparkUi = Widgets.button(bar, "Spark UI", "jobs.sparkui", () -> {
+            DistilleryJob j = selected();
+            if (j != null && j.progress().sparkUi() != null && !Program.launch(j.progress().sparkUi())) {
+                MessageDialog.openInformation(parent.getShell(), "Spark UI", "No web browser is registered on this"
+                        + " desktop. The job's Spark UI is at\n" + j.progress().sparkUi());
+            }
+        });
+        sparkUi.setToolTipText("Open the selected job's Spark application UI in the web browser");
         SashForm sash = new SashForm(parent, SWT.VERTICAL);
         sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));
         table = Widgets.table(sash, SWT.SINGLE, "jobs.table", "Job:220", "State:90", "Stage:150", "Progress:160",
-                "Ranks:90", "Run:260");
+                "Ranks:90", "Run:260", "Application:190", "Executors:75r");
         table.addListener(SWT.Selection, e -> refresh());
         console = Widgets.named(new StyledText(sash, SWT.MULTI | SWT.V_SCROLL | SWT.H_SCROLL | SWT.READ_ONLY
                 | SWT.BORDER), "jobs.console");
@@ -92,7 +102,8 @@ public class JobsPart {
             String progressText = p.fraction() >= 0 ? Math.round(p.fraction() * 100) + "%  " + p.progressText()
                     : p.progressText();
             String[] row = {p.launch().label(), p.state().name(), p.stage(), progressText, p.ranksText(),
-                    p.runId() == null ? "" : p.experiment() + " / " + p.runId()};
+                    p.runId() == null ? "" : p.experiment() + " / " + p.runId(),
+                    p.application() == null ? "" : p.application(), p.executorsText()};
             TableItem item = table.getItem(i);
             for (int c = 0; c < row.length; c++) {
                 if (!row[c].equals(item.getText(c))) {
@@ -102,6 +113,11 @@ public class JobsPart {
         }
         DistilleryJob sel = selected();
         cancel.setEnabled(sel != null && !sel.progress().ended());
+        sparkUi.setEnabled(sel != null && !sel.progress().ended() && sel.progress().sparkUi() != null);
+        if (sel != null && sel.progress().application() != null) {
+            sparkUi.setToolTipText(sel.progress().application() + " on " + sel.progress().master()
+                    + (sel.progress().sparkUi() != null ? ": " + sel.progress().sparkUi() : " (no web UI)"));
+        }
         resume.setEnabled(sel != null && sel.progress().ended() && sel.progress().state() != JobProgress.State.FINISHED
                 && sel.progress().launch().kind().resumable());
         showConsole();

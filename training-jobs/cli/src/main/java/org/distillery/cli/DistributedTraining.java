@@ -26,6 +26,7 @@ import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
 import org.distillery.model.distill.DistillJob;
 import org.distillery.model.train.TrainJob;
+import org.distillery.prep.SparkApplicationEvents;
 import org.distillery.prep.SparkErrors;
 import org.distillery.prep.SparkSessions;
 import org.distillery.tracking.TrackedRun;
@@ -109,8 +110,10 @@ final class DistributedTraining {
                             TrainingLaunch.tagOverrides(run, located);
                             run.setTags(Map.of("distillery.ranks", String.valueOf(d.ranks()), "distillery.master",
                                     master));
-                            RankTask.Outcome lead = stage(spark, work, specFile, overrides, master, data, output, run,
-                                    progress);
+                            RankTask.Outcome lead;
+                            try (SparkApplicationEvents app = SparkApplicationEvents.watch(spark, work.job(), progress)) {
+                                lead = stage(spark, work, specFile, overrides, master, data, output, run, progress);
+                            }
                             Path model = folder.resolve(TrainJob.MODEL_FILE);
                             if (output.isRemote()) { // the driver logs the model: fetch the copy rank 0 wrote
                                 new MirroredFolder(output, folder).pull(TrainJob.MODEL_FILE);

@@ -11,6 +11,7 @@ import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.spec.PrepSpec;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.prep.PrepJob;
+import org.distillery.prep.SparkApplicationEvents;
 import org.distillery.prep.SparkSessions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -47,7 +48,8 @@ final class PrepCommand implements Callable<Integer> {
                 : Location.of(top.workDir().resolve("prep").resolve(spec.name()));
         SparkSession spark = SparkSessions.open(new SparkSessions.Request("distillery-prep-" + spec.name(), master,
                 spec.spark().master(), spec.spark().partitions()), System.err);
-        try (ProgressListener progress = top.progress()) {
+        try (ProgressListener progress = top.progress();
+             SparkApplicationEvents app = SparkApplicationEvents.watch(spark, PrepJob.JOB, progress)) {
             PrepJob.Result r;
             try {
                 r = new PrepJob(spec, specFile.toAbsolutePath().getParent(), top.catalog(), output, overwrite, progress)

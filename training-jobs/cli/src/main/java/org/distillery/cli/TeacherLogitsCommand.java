@@ -8,6 +8,7 @@ import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TeacherLogitsSpec;
+import org.distillery.prep.SparkApplicationEvents;
 import org.distillery.prep.SparkSessions;
 import org.distillery.core.io.Location;
 import org.distillery.prep.TeacherLogitsJob;
@@ -51,7 +52,8 @@ final class TeacherLogitsCommand implements Callable<Integer> {
                 : Location.of(top.workDir().resolve("teacher-logits").resolve(spec.name()));
         SparkSession spark = SparkSessions.open(new SparkSessions.Request("distillery-teacher-logits-" + spec.name(),
                 master, spec.spark().master(), spec.spark().partitions()), System.err);
-        try (ProgressListener progress = top.progress()) {
+        try (ProgressListener progress = top.progress();
+             SparkApplicationEvents app = SparkApplicationEvents.watch(spark, TeacherLogitsJob.JOB, progress)) {
             TeacherLogitsJob.Result r;
             try {
                 r = new TeacherLogitsJob(located, teacher.checkpoint(), teacher.source(), data, output,

@@ -132,6 +132,12 @@ class DistributedTrainIT {
         ProgressEvent.Ranks ranks = (ProgressEvent.Ranks) s.await(e -> e instanceof ProgressEvent.Ranks, "the ranks");
         assertEquals(2, ranks.ranks());
         assertEquals(0, ranks.attempt());
+        // The application the workbench shows: its id, master, web UI and both executors.
+        ProgressEvent.Cluster app = (ProgressEvent.Cluster) s.await(e -> e instanceof ProgressEvent.Cluster c
+                && c.executors() == 2, "the application with its 2 executors");
+        assertTrue(app.application().startsWith("app-"), app.toString());
+        assertEquals(cluster.masterUrl(), app.master());
+        assertTrue(app.ui() != null && app.ui().startsWith("http://"), app.toString());
         // A stranger at each rank's port, mid-run: the ring is formed, so the port is closed; were it open, the
         // stranger could not answer the challenge. Either way the run goes on unaffected.
         for (String address : ranks.addresses()) {

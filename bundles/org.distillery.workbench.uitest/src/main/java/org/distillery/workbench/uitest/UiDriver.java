@@ -169,7 +169,7 @@ public class UiDriver {
         String state;
         while (true) {
             String[] cells = ui(() -> new String[] {row[0].getText(0), row[0].getText(1), row[0].getText(2),
-                    row[0].getText(3), row[0].getText(4), row[0].getText(5)});
+                    row[0].getText(3), row[0].getText(4), row[0].getText(5), row[0].getText(6), row[0].getText(7)});
             state = cells[1];
             String shown = cells[2] + " " + cells[3];
             if (cells[3].contains("%") && (progress.isEmpty() || !progress.get(progress.size() - 1).equals(shown))) {
@@ -182,6 +182,8 @@ public class UiDriver {
                 seen.put("label", cells[0]);
                 seen.put("ranks", cells[4]);
                 seen.put("run", cells[5]);
+                seen.put("application", cells[6]);
+                seen.put("executors", cells[7]);
                 break;
             }
             check("job " + spec + " to end (" + state + ")");
@@ -221,6 +223,8 @@ public class UiDriver {
         seen.put("state", state);
         seen.put("label", ui(() -> row.getText(0)));
         seen.put("ranks", ui(() -> row.getText(4)));
+        seen.put("application", ui(() -> row.getText(6)));
+        seen.put("executors", ui(() -> row.getText(7)));
         seen.put("progress", ui(() -> row.getText(3)));
         seen.put("consoleTail", ui(() -> {
             String text = find(table("jobs.table").getShell(), "jobs.console", org.eclipse.swt.custom.StyledText.class)

@@ -168,6 +168,9 @@ class WorkbenchUiTest {
         assertEquals("prep (Spark)", prepJob.path("kind").asText(), "the dialog's guess for " + prep);
         assertEquals("FINISHED", prepJob.path("state").asText(), prepJob.toPrettyString());
         assertTrue(prepJob.path("progressUpdates").asInt() >= 2, "prep progress seen: " + prepJob.path("progressSeen"));
+        assertTrue(prepJob.path("application").asText().startsWith("local-"), "the prep's Spark application: "
+                + prepJob);
+        assertEquals("local", prepJob.path("executors").asText());
         JsonNode trainJob = r.path("jobs").get(1);
         assertEquals("train", trainJob.path("kind").asText());
         assertEquals("FINISHED", trainJob.path("state").asText(), trainJob.toPrettyString());
@@ -253,6 +256,7 @@ class WorkbenchUiTest {
         assertEquals("train ranks-train.yaml (2 ranks)", ranksJob.path("label").asText());
         assertEquals("2", ranksJob.path("ranksWhileRunning").asText(), ranksJob.toPrettyString());
         assertEquals("2", ranksJob.path("ranks").asText());
+        assertTrue(ranksJob.path("application").asText().startsWith("local-"), ranksJob.toPrettyString());
         assertTrue(Files.exists(tmp.resolve("work/train/uitest-ranks/model.ckpt")), "the 2-rank run's model");
 
         // Compare: the 60-step run against the 2-rank one, from the Runs view's ticks and the Compare command.

@@ -76,6 +76,19 @@ public sealed interface ProgressEvent {
         }
     }
 
+    /**
+     * The job's Spark application: its id, the master it runs on, its web UI (null when the UI is off, as for
+     * {@code local} masters) and how many executors it holds (0 on a {@code local} master, where the driver computes).
+     * Sent when the application starts and whenever an executor joins or leaves.
+     */
+    record Cluster(String job, String ts, String application, String master, String ui, int executors)
+            implements ProgressEvent {
+        @Override
+        public String type() {
+            return "cluster";
+        }
+    }
+
     /** The job finished; {@code output} names what it wrote. */
     record Done(String job, String ts, String output) implements ProgressEvent {
         @Override
@@ -118,6 +131,10 @@ public sealed interface ProgressEvent {
         return new Ranks(job, now(), ranks, attempt, addresses);
     }
 
+    static Cluster cluster(String job, String application, String master, String ui, int executors) {
+        return new Cluster(job, now(), application, master, ui, executors);
+    }
+
     static Done done(String job, String output) {
         return new Done(job, now(), output);
     }
@@ -147,6 +164,11 @@ public sealed interface ProgressEvent {
         } else if (this instanceof Ranks r) {
             n.put("ranks", r.ranks()).put("attempt", r.attempt());
             r.addresses().forEach(n.putArray("addresses")::add);
+        } else if (this instanceof Cluster c) {
+            n.put("application", c.application()).put("master", c.master()).put("executors", c.executors());
+            if (c.ui() != null) {
+                n.put("ui", c.ui());
+            }
         } else if (this instanceof Done d) {
             if (d.output() != null) {
                 n.put("output", d.output());
@@ -197,6 +219,8 @@ public sealed interface ProgressEvent {
                 n.path("addresses").forEach(a -> addresses.add(a.asText()));
                 yield new Ranks(job, ts, (int) f.integer("ranks"), (int) n.path("attempt").asLong(0), addresses);
             }
+            case "cluster" -> new Cluster(job, ts, f.text("application"), f.text("master"), n.path("ui").asText(null),
+                    (int) f.integer("executors"));
             case "done" -> new Done(job, ts, n.path("output").asText(null));
             case "failed" -> new Failed(job, ts, n.path("message").asText(""));
             default -> null;

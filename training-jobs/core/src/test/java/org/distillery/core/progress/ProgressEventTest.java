@@ -32,6 +32,11 @@ class ProgressEventTest {
         assertNull(((ProgressEvent.Metric) read(ProgressEvent.metric("prep", "dedup_ratio", 0.5))).step());
         ProgressEvent.Run run = ProgressEvent.run("train", "ab12", "demo", "train-demo");
         assertEquals(run, read(run));
+        ProgressEvent.Cluster app = ProgressEvent.cluster("train", "app-20261130-0001", "spark://127.0.0.1:7077",
+                "http://127.0.0.1:4040", 2);
+        assertEquals(app, read(app));
+        ProgressEvent.Cluster local = ProgressEvent.cluster("prep", "local-1796", "local[2]", null, 0);
+        assertEquals(local, read(local), "no web UI on a local master");
         assertEquals("/w/model.ckpt", ((ProgressEvent.Done) read(ProgressEvent.done("train", "/w/model.ckpt"))).output());
         assertEquals("stopped", ((ProgressEvent.Failed) read(ProgressEvent.failed("train", "stopped"))).message());
     }

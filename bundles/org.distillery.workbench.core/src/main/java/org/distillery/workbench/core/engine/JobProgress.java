@@ -58,6 +58,10 @@ public final class JobProgress implements EngineProcess.Listener {
     private String failure;
     private int ranks;
     private int attempt;
+    private String application;
+    private String master;
+    private String sparkUi;
+    private int executors;
     private long consoleCount;
     private long metricEvents;
 
@@ -106,6 +110,11 @@ public final class JobProgress implements EngineProcess.Listener {
             } else if (e instanceof ProgressEvent.Ranks r) {
                 ranks = r.ranks();
                 attempt = r.attempt();
+            } else if (e instanceof ProgressEvent.Cluster c) {
+                application = c.application();
+                master = c.master();
+                sparkUi = c.ui();
+                executors = c.executors();
             } else if (e instanceof ProgressEvent.Done d) {
                 output = d.output();
             } else if (e instanceof ProgressEvent.Failed f) {
@@ -194,6 +203,29 @@ public final class JobProgress implements EngineProcess.Listener {
     }
 
     /** What a finished job wrote. */
+    /** The job's Spark application id, or null before it announces one (or for a job without Spark). */
+    public synchronized String application() {
+        return application;
+    }
+
+    /** The master its application runs on, or null. */
+    public synchronized String master() {
+        return master;
+    }
+
+    /** The application's web UI, or null (none announced, or the UI is off, as on local masters). */
+    public synchronized String sparkUi() {
+        return sparkUi;
+    }
+
+    /** The executors column: their number on a cluster, "local" on a local master, "" before an application. */
+    public synchronized String executorsText() {
+        if (application == null) {
+            return "";
+        }
+        return master != null && master.startsWith("local") ? "local" : String.valueOf(executors);
+    }
+
     public synchronized String output() {
         return output;
     }

@@ -17,6 +17,14 @@ class JobProgressTest {
     }
 
     @Test
+    void aLocalMastersApplicationHasNoExecutorsOrUi() {
+        JobProgress p = new JobProgress(new JobLaunch(JobLaunch.Kind.PREP, Path.of("p.yaml"), false, ""));
+        feed(p, ProgressEvent.cluster("prep", "local-1796", "local[2]", null, 0));
+        assertEquals("local", p.executorsText());
+        assertNull(p.sparkUi());
+    }
+
+    @Test
     void aTrainingJobsLifeAsTheWorkbenchSeesIt() {
         JobProgress p = new JobProgress(new JobLaunch(JobLaunch.Kind.TRAIN, Path.of("t.yaml"), false, ""));
         assertEquals(JobProgress.State.STARTING, p.state());
@@ -36,6 +44,14 @@ class JobProgressTest {
         assertEquals(Map.of("train/loss", new java.util.TreeMap<>(Map.of(10L, 7.5, 20L, 7.0))), p.metrics());
         assertEquals(6.8, p.figures().get("val/unigram_entropy"));
         assertEquals(3, p.metricEvents(), "every metric event counts, with a step or without");
+        assertEquals("", p.executorsText(), "no application announced yet");
+        feed(p, ProgressEvent.cluster("train", "app-20261130-0001", "spark://127.0.0.1:7077", "http://127.0.0.1:4040",
+                1));
+        feed(p, ProgressEvent.cluster("train", "app-20261130-0001", "spark://127.0.0.1:7077", "http://127.0.0.1:4040",
+                2));
+        assertEquals("app-20261130-0001", p.application());
+        assertEquals("http://127.0.0.1:4040", p.sparkUi());
+        assertEquals("2", p.executorsText(), "the latest count");
         feed(p, ProgressEvent.done("train", "/w/model.ckpt"));
         p.exited(0, false);
         assertEquals(JobProgress.State.FINISHED, p.state());
