@@ -2,7 +2,9 @@ package org.distillery.workbench;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.distillery.workbench.core.engine.JobLaunch;
+import org.distillery.workbench.core.engine.SparkCluster;
 import org.eclipse.jface.dialogs.IDialogConstants;
 import org.eclipse.jface.dialogs.TitleAreaDialog;
 import org.eclipse.swt.SWT;
@@ -25,7 +27,8 @@ public class LaunchDialog extends TitleAreaDialog {
     private final Path initialSpec;
     private Text spec;
     private Combo kind;
-    private Text master;
+    private Combo master;
+    private final List<SparkCluster> clusters = WorkbenchSettings.clusters();
     private org.eclipse.swt.widgets.Spinner ranks;
     private Button resume;
     private Button overwrite;
@@ -70,8 +73,12 @@ public class LaunchDialog extends TitleAreaDialog {
         }
         kind.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false, 2, 1));
         new Label(c, SWT.NONE).setText("Spark master:");
-        master = Widgets.named(new Text(c, SWT.BORDER), "launch.master");
-        master.setMessage("the preference's, else the spec's (local[*])");
+        master = Widgets.named(new Combo(c, SWT.DROP_DOWN), "launch.master");
+        master.add("");
+        master.add("local[*]");
+        clusters.forEach(k -> master.add(k.label()));
+        master.setToolTipText("empty: the preference's, else the spec's (local[*]); a cluster from Distillery >"
+                + " Preferences, or a master URL typed in");
         master.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false, 2, 1));
         new Label(c, SWT.NONE).setText("Ranks:");
         ranks = Widgets.named(new org.eclipse.swt.widgets.Spinner(c, SWT.BORDER), "launch.ranks");
@@ -140,7 +147,8 @@ public class LaunchDialog extends TitleAreaDialog {
     @Override
     protected void okPressed() {
         result = new JobLaunch(JobLaunch.Kind.values()[kind.getSelectionIndex()], Path.of(spec.getText().strip()),
-                resume.getSelection(), master.getText(), overwrite.getSelection(), ranks.getSelection());
+                resume.getSelection(), SparkCluster.masterOf(master.getText(),
+                clusters), overwrite.getSelection(), ranks.getSelection());
         super.okPressed();
     }
 

@@ -11,6 +11,7 @@ public class PreferencesHandler {
         PreferencesDialog dialog = new PreferencesDialog(shell, settings.get());
         if (dialog.open() == Window.OK) {
             settings.put(dialog.settings());
+            WorkbenchSettings.putClusters(dialog.clusters());
         }
     }
 }

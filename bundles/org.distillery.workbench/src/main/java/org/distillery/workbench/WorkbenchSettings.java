@@ -43,6 +43,24 @@ public class WorkbenchSettings {
         }
     }
 
+    private static final String CLUSTERS = "org.distillery.workbench.clusters";
+
+    /** The named Spark clusters the launch dialog offers. */
+    public static java.util.List<org.distillery.workbench.core.engine.SparkCluster> clusters() {
+        return org.distillery.workbench.core.engine.SparkCluster.read(InstanceScope.INSTANCE.getNode(CLUSTERS)
+                .get("list", ""));
+    }
+
+    public static void putClusters(java.util.List<org.distillery.workbench.core.engine.SparkCluster> clusters) {
+        IEclipsePreferences node = InstanceScope.INSTANCE.getNode(CLUSTERS);
+        node.put("list", org.distillery.workbench.core.engine.SparkCluster.write(clusters));
+        try {
+            node.flush();
+        } catch (BackingStoreException e) {
+            throw new IllegalStateException("cannot save the clusters: " + e.getMessage(), e);
+        }
+    }
+
     /** The checkout the product was built in, found from the install area Equinox was started with. */
     public static EngineSettings defaults() {
         String area = System.getProperty("osgi.install.area");

@@ -27,6 +27,7 @@ import org.distillery.core.shard.TokenShardWriter;
 import org.distillery.core.spec.PrepSpec;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.testing.RepoFixtures;
+import org.distillery.core.testing.SparkDistribution;
 import org.distillery.prep.PrepJob;
 import org.distillery.prep.SparkSessions;
 import org.junit.jupiter.api.AfterAll;

@@ -18,6 +18,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.runs.LocalRunStore;
+import org.distillery.core.testing.SparkDistribution;
 import org.distillery.model.Checkpoint;
 import org.distillery.model.TinyPrep;
 import org.junit.jupiter.api.AfterAll;

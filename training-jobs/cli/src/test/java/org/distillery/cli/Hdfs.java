@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
+import org.distillery.core.testing.SparkDistribution;
 
 /**
  * A real HDFS for tests: a NameNode and a DataNode on 127.0.0.1 (Hadoop's shaded minicluster, beside the

@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.distillery.core.testing.SparkDistribution;
 import org.distillery.model.TinyPrep;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

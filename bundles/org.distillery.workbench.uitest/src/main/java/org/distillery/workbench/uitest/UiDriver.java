@@ -138,6 +138,10 @@ public class UiDriver {
             if (ranksSpec != null) {
                 report.put("ranks", ranks(ranksSpec));
             }
+            String cluster = System.getProperty("distillery.uitest.cluster");
+            if (cluster != null) {
+                report.put("cluster", cluster(cluster, System.getProperty("distillery.uitest.clusterspec")));
+            }
             String compareRuns = System.getProperty("distillery.uitest.compare");
             if (compareRuns != null) {
                 report.put("compare", compare(List.of(compareRuns.split(",")),
@@ -259,7 +263,7 @@ public class UiDriver {
             overwrite.notifyListeners(SWT.Selection, new Event());
             if (ranks > 0) {
                 find(dialog, "launch.ranks", org.eclipse.swt.widgets.Spinner.class).setSelection(ranks);
-                find(dialog, "launch.master", org.eclipse.swt.widgets.Text.class).setText(master);
+                find(dialog, "launch.master", Combo.class).setText(master);
             }
             return null;
         });
@@ -511,6 +515,77 @@ public class UiDriver {
         });
         out.put("runsAfterShowRun", ui(() -> rows(table("runs.table"))));
         return out;
+    }
+
+    /**
+     * Adds the cluster {@code nameAndMaster} ({@code name=spark://...}) in Distillery > Preferences, then launches
+     * {@code spec} on it by name over 2 ranks, and reports what the Jobs view showed: the application and executors
+     * while it ran, and how it ended.
+     */
+    private Map<String, Object> cluster(String nameAndMaster, String spec) throws Exception {
+        Map<String, Object> out = new LinkedHashMap<>();
+        String name = nameAndMaster.substring(0, nameAndMaster.indexOf('='));
+        String url = nameAndMaster.substring(nameAndMaster.indexOf('=') + 1);
+        display.asyncExec(() -> handlers.executeHandler(commands.createCommand(
+                "org.distillery.workbench.command.preferences", Map.of())));
+        Shell prefs = waitFor("the preferences dialog", () -> {
+            for (Shell s : display.getShells()) {
+                if ("Distillery Preferences".equals(s.getText()) && s.isVisible()) {
+                    return s;
+                }
+            }
+            return null;
+        });
+        ui(() -> {
+            find(prefs, "prefs.cluster.name", org.eclipse.swt.widgets.Text.class).setText(name);
+            find(prefs, "prefs.cluster.master", org.eclipse.swt.widgets.Text.class).setText(url);
+            find(prefs, "prefs.cluster.add", Button.class).notifyListeners(SWT.Selection, new Event());
+            return null;
+        });
+        out.put("clusters", ui(() -> rows(find(prefs, "prefs.clusters", Table.class))));
+        ui(() -> {
+            button(prefs, "Apply and Close").notifyListeners(SWT.Selection, new Event());
+            return null;
+        });
+        TableItem row = launch(spec, out, 2, name);
+        List<String> seen = new ArrayList<>();
+        String state = waitFor("the cluster job to end", () -> ui(() -> {
+            String shown = row.getText(6) + " | " + row.getText(7);
+            if (!row.getText(6).isEmpty() && (seen.isEmpty() || !seen.get(seen.size() - 1).equals(shown))) {
+                seen.add(shown);
+            }
+            String st = row.getText(1);
+            return st.equals("RUNNING") || st.equals("STARTING") ? null : st;
+        }));
+        out.put("state", state);
+        out.put("applicationSeen", seen);
+        out.put("label", ui(() -> row.getText(0)));
+        out.put("ranks", ui(() -> row.getText(4)));
+        if (!"FINISHED".equals(state)) {
+            out.put("consoleTail", ui(() -> {
+                String text = find(table("jobs.table").getShell(), "jobs.console",
+                        org.eclipse.swt.custom.StyledText.class).getText();
+                return text.length() > 3000 ? text.substring(text.length() - 3000) : text;
+            }));
+        }
+        return out;
+    }
+
+    /** A dialog's push button by its label (JFace makes them unnamed). */
+    private static Button button(Composite root, String text) {
+        for (Control c : root.getChildren()) {
+            if (c instanceof Button b && text.equals(b.getText())) {
+                return b;
+            }
+            if (c instanceof Composite k) {
+                try {
+                    return button(k, text);
+                } catch (IllegalStateException e) {
+                    // not under this one
+                }
+            }
+        }
+        throw new IllegalStateException("no button '" + text + "' in " + root);
     }
 
     private static List<String> columns(Table t) {

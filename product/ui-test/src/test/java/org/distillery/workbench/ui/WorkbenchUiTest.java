@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.distillery.core.testing.SparkDistribution;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -72,16 +73,7 @@ class WorkbenchUiTest {
                 tracking: {experiment: uitest-cancel}
                 """);
         Path ranks = tmp.resolve("specs/ranks-train.yaml"); // over 2 ranks, as the launch dialog asks
-        Files.writeString(ranks, """
-                name: uitest-ranks
-                data:
-                  prep: uitest
-                model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32}
-                training: {steps: 8, batch_size: 4, grad_accum: 2, log_every: 2}
-                eval: {every: 8, batches: 2}
-                checkpoints: {every: 8, keep: 1}
-                tracking: {experiment: uitest-ranks}
-                """);
+        Files.writeString(ranks, ranksSpecText("uitest-ranks"));
         Path bad = tmp.resolve("specs/bad-train.yaml");
         Files.writeString(bad, """
                 name: bad
@@ -125,13 +117,19 @@ class WorkbenchUiTest {
                 scratch: exp-scratch.yaml
                 students: [exp-student.yaml]
                 """);
+        Path clusterSpec = tmp.resolve("specs/cluster-train.yaml"); // over 2 ranks on the standalone cluster, by name
+        Files.writeString(clusterSpec, ranksSpecText("uitest-cluster"));
         Path report = tmp.resolve("report.json");
         Path screenshot = ROOT.resolve("product/ui-test/target/workbench-runs.png");
         Files.deleteIfExists(screenshot);
 
         Path log = tmp.resolve("workbench.log");
         Process app = null;
-        try (ProductUnderXvfb.Xvfb xvfb = ProductUnderXvfb.Xvfb.start(tmp.resolve("xvfb.log"))) {
+        String masterUrl;
+        try (ProductUnderXvfb.Xvfb xvfb = ProductUnderXvfb.Xvfb.start(tmp.resolve("xvfb.log"));
+             SparkDistribution.Cluster cluster = SparkDistribution.find().startCluster(tmp.resolve("cluster"), 2, 1,
+                     "2g", false)) {
+            masterUrl = cluster.masterUrl();
             ProcessBuilder pb = new ProcessBuilder(product.resolve("distillery-workbench").toString(), "-consoleLog")
                     .redirectErrorStream(true).redirectOutput(log.toFile());
             pb.environment().put("DISPLAY", xvfb.name());
@@ -149,6 +147,8 @@ class WorkbenchUiTest {
                     "-Ddistillery.uitest.screenshot=" + screenshot,
                     "-Ddistillery.uitest.compare=train-uitest,train-uitest-ranks",
                     "-Ddistillery.uitest.experimentspec=" + experiment,
+                    "-Ddistillery.uitest.cluster=lab=" + cluster.masterUrl(),
+                    "-Ddistillery.uitest.clusterspec=" + clusterSpec,
                     "-Ddistillery.uitest.timeout=660"));
             app = pb.start();
             if (!app.waitFor(720, TimeUnit.SECONDS)) {
@@ -259,6 +259,16 @@ class WorkbenchUiTest {
         assertTrue(ranksJob.path("application").asText().startsWith("local-"), ranksJob.toPrettyString());
         assertTrue(Files.exists(tmp.resolve("work/train/uitest-ranks/model.ckpt")), "the 2-rank run's model");
 
+        // A cluster named in Preferences, a training over 2 ranks launched on it by name: the Jobs view shows the
+        // standalone master's application and its 2 executors while it runs.
+        JsonNode onCluster = r.path("cluster");
+        assertEquals(List.of("[ ] lab | " + masterUrl + " | "), strings(onCluster.path("clusters")),
+                "Preferences' clusters table");
+        assertEquals("FINISHED", onCluster.path("state").asText(), onCluster.toPrettyString());
+        assertEquals("2", onCluster.path("ranks").asText(), onCluster.toPrettyString());
+        List<String> apps = strings(onCluster.path("applicationSeen"));
+        assertTrue(apps.stream().anyMatch(a -> a.matches("app-\\S+ \\| 2")), "application and 2 executors: " + apps);
+
         // Compare: the 60-step run against the 2-rank one, from the Runs view's ticks and the Compare command.
         JsonNode cmp = r.path("compare");
         assertTrue(cmp.path("compareEnabled").asBoolean(), cmp.toPrettyString());
@@ -308,6 +318,20 @@ class WorkbenchUiTest {
         byte[] png = Files.readAllBytes(screenshot);
         assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, Arrays.copyOf(png, 4), "not a PNG");
         assertTrue(png.length > 20_000, "a screenshot of " + png.length + " bytes is too small to show the views");
+    }
+
+    /** A short training for 2 ranks (batch 4 x accumulation 2), tracked under its own experiment. */
+    private static String ranksSpecText(String name) {
+        return """
+                name: %s
+                data:
+                  prep: uitest
+                model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32}
+                training: {steps: 8, batch_size: 4, grad_accum: 2, log_every: 2}
+                eval: {every: 8, batches: 2}
+                checkpoints: {every: 8, keep: 1}
+                tracking: {experiment: %s}
+                """.formatted(name, name);
     }
 
     /** The last train/loss the engine logged for the run named {@code name}, read from the local run store. */

@@ -83,6 +83,11 @@ public record EngineSettings(Path engine, Path workDir, String trackingUri, Stri
                 path(m.get(JAVA_HOME), fallback.javaHome()), b);
     }
 
+    /** Whether {@code s} is a Spark master URL: local[*], local[N], spark://..., yarn or k8s://... */
+    public static boolean isMasterUrl(String s) {
+        return s.matches("local(\\[(\\*|\\d+)(,\\d+)?])?|(spark|yarn|k8s)(://.*)?");
+    }
+
     public Map<String, String> toMap() {
         Map<String, String> m = new LinkedHashMap<>();
         m.put(ENGINE, engine.toString());
@@ -128,7 +133,7 @@ public record EngineSettings(Path engine, Path workDir, String trackingUri, Stri
             problems.add(TRACKING_URI + ": '" + trackingUri + "' is no MLflow tracking URI, expected "
                     + "http://host:port (or empty for the local run store)");
         }
-        if (!sparkMaster.isEmpty() && !sparkMaster.matches("local(\\[(\\*|\\d+)(,\\d+)?])?|(spark|yarn|k8s)(://.*)?")) {
+        if (!sparkMaster.isEmpty() && !isMasterUrl(sparkMaster)) {
             problems.add(SPARK_MASTER + ": '" + sparkMaster + "' is no Spark master URL, expected local[*], "
                     + "spark://host:port, yarn or k8s://... (or empty for each spec's own)");
         }

@@ -1,4 +1,4 @@
-package org.distillery.cli;
+package org.distillery.core.testing;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -17,7 +17,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
-import org.distillery.core.testing.RepoFixtures;
 
 /**
  * A real Spark 4.1.3 distribution: the one the PyPI wheel {@code pyspark} carries ({@code bin/spark-submit},
@@ -25,17 +24,17 @@ import org.distillery.core.testing.RepoFixtures;
  * a standalone master and worker from it on 127.0.0.1 and submit the job jar with its {@code spark-submit},
  * as a user does on a cluster.
  */
-final class SparkDistribution {
+public final class SparkDistribution {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    final Path home;
+    public final Path home;
 
     private SparkDistribution(Path home) {
         this.home = home;
     }
 
     /** The distribution in the test Python's pyspark; fails (never skips) when it is not installed. */
-    static SparkDistribution find() throws IOException, InterruptedException {
+    public static SparkDistribution find() throws IOException, InterruptedException {
         String python = RepoFixtures.python();
         Process p = new ProcessBuilder(python, "-c", "import os, pyspark; print(os.path.dirname(pyspark.__file__))")
                 .redirectErrorStream(true).start();
@@ -51,7 +50,7 @@ final class SparkDistribution {
     }
 
     /** The environment every Spark script of the distribution runs with. */
-    Map<String, String> environment() {
+    public Map<String, String> environment() {
         return Map.of("SPARK_HOME", home.toString(),
                 "JAVA_HOME", System.getProperty("java.home"),
                 "SPARK_LOCAL_IP", "127.0.0.1",
@@ -59,7 +58,7 @@ final class SparkDistribution {
     }
 
     /** {@code bin/spark-submit ARGS} run in {@code cwd}, its stdout and stderr in {@code log}. */
-    Process submit(List<String> args, Path log, Path cwd) throws IOException {
+    public Process submit(List<String> args, Path log, Path cwd) throws IOException {
         List<String> cmd = new ArrayList<>();
         cmd.add(home.resolve("bin/spark-submit").toString());
         cmd.addAll(args);
@@ -71,7 +70,7 @@ final class SparkDistribution {
     }
 
     /** A standalone master and one worker ({@code cores}, {@code memory}) in {@code dir}. */
-    Cluster startCluster(Path dir, int cores, String memory) throws IOException, InterruptedException {
+    public Cluster startCluster(Path dir, int cores, String memory) throws IOException, InterruptedException {
         return new Cluster(this, Files.createDirectories(dir), 1, cores, memory, false);
     }
 
@@ -80,7 +79,7 @@ final class SparkDistribution {
      * {@code fakeGpus}, worker i has one GPU, address "i", as its discovery script reports it (there is none: Spark
      * schedules the address, a CPU job only sees it).
      */
-    Cluster startCluster(Path dir, int workers, int cores, String memory, boolean fakeGpus)
+    public Cluster startCluster(Path dir, int workers, int cores, String memory, boolean fakeGpus)
             throws IOException, InterruptedException {
         return new Cluster(this, Files.createDirectories(dir), workers, cores, memory, fakeGpus);
     }
@@ -90,7 +89,7 @@ final class SparkDistribution {
      * for driver and executors, 1 GB each, an uncompressed event log in {@code events}, and {@code conf} and
      * {@code appArgs} (progress as JSON events) last.
      */
-    static List<String> jobArgs(String master, String deployMode, String name, List<String> conf, Path events,
+    public static List<String> jobArgs(String master, String deployMode, String name, List<String> conf, Path events,
                                 List<String> appArgs) throws IOException {
         String flags = Files.readString(Path.of(System.getProperty("distillery.lib.dir")).resolveSibling("jvm.options"))
                 .trim();
@@ -114,13 +113,13 @@ final class SparkDistribution {
         return args;
     }
 
-    static int freePort() throws IOException {
+    public static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             return s.getLocalPort();
         }
     }
 
-    static String tail(Path log, int lines) throws IOException {
+    public static String tail(Path log, int lines) throws IOException {
         if (!Files.exists(log)) {
             return "(no log at " + log + ")";
         }
@@ -129,15 +128,15 @@ final class SparkDistribution {
     }
 
     /** A master and its workers, started from the distribution with {@code spark-class} as separate processes. */
-    static final class Cluster implements AutoCloseable {
-        final SparkDistribution spark;
-        final int masterPort;
-        final int masterUiPort;
-        final Path masterLog;
+    public static final class Cluster implements AutoCloseable {
+        public final SparkDistribution spark;
+        public final int masterPort;
+        public final int masterUiPort;
+        public final Path masterLog;
         /** The first worker's log and work folder (the only worker's, for a one-worker cluster). */
-        final Path workerLog;
-        final Path workerDir;
-        final List<Path> workerLogs = new ArrayList<>();
+        public final Path workerLog;
+        public final Path workerDir;
+        public final List<Path> workerLogs = new ArrayList<>();
         private final Process master;
         private final List<Process> workers = new ArrayList<>();
 
@@ -179,7 +178,7 @@ final class SparkDistribution {
             }
         }
 
-        String masterUrl() {
+        public String masterUrl() {
             return "spark://127.0.0.1:" + masterPort;
         }
 
@@ -197,7 +196,7 @@ final class SparkDistribution {
         }
 
         /** The master's status page as JSON: workers, active and completed applications and drivers. */
-        JsonNode status() throws IOException, InterruptedException {
+        public JsonNode status() throws IOException, InterruptedException {
             HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
                     URI.create("http://127.0.0.1:" + masterUiPort + "/json/")).timeout(Duration.ofSeconds(10)).build(),
                     HttpResponse.BodyHandlers.ofString());
@@ -205,14 +204,14 @@ final class SparkDistribution {
         }
 
         /** Executor JVMs the workers launched: their child processes running the executor's main class. */
-        List<ProcessHandle> executors() {
+        public List<ProcessHandle> executors() {
             return workers.stream().flatMap(Process::descendants)
                     .filter(p -> p.info().commandLine().map(c -> c.contains("CoarseGrainedExecutorBackend")).orElse(false))
                     .toList();
         }
 
         /** A file every driver the worker ran in cluster mode wrote ({@code stdout}, {@code stderr}), newest last. */
-        List<Path> driverFiles(String name) throws IOException {
+        public List<Path> driverFiles(String name) throws IOException {
             try (Stream<Path> s = Files.list(workerDir)) {
                 return s.filter(p -> p.getFileName().toString().startsWith("driver-")).sorted()
                         .map(p -> p.resolve(name)).filter(Files::exists).toList();
@@ -233,7 +232,7 @@ final class SparkDistribution {
         }
     }
 
-    static void awaitLog(Path log, String line, Duration timeout, Process p) throws IOException, InterruptedException {
+    public static void awaitLog(Path log, String line, Duration timeout, Process p) throws IOException, InterruptedException {
         long end = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < end) {
             if (Files.exists(log) && Files.readString(log).contains(line)) {
