@@ -141,6 +141,10 @@ public class UiDriver {
             String cluster = System.getProperty("distillery.uitest.cluster");
             if (cluster != null) {
                 report.put("cluster", cluster(cluster, System.getProperty("distillery.uitest.clusterspec")));
+                String longSpec = System.getProperty("distillery.uitest.clusterlongspec");
+                if (longSpec != null) {
+                    report.put("clusterCancel", clusterCancel(cluster.substring(0, cluster.indexOf('=')), longSpec));
+                }
             }
             String compareRuns = System.getProperty("distillery.uitest.compare");
             if (compareRuns != null) {
@@ -569,6 +573,67 @@ public class UiDriver {
             }));
         }
         return out;
+    }
+
+    /**
+     * Launches {@code spec} on the cluster {@code name} over 2 ranks, presses Cancel once it has done 20 steps (two
+     * checkpoints), then Resume, and reports both jobs: their applications, states and console tails.
+     */
+    private Map<String, Object> clusterCancel(String name, String spec) throws Exception {
+        Map<String, Object> out = new LinkedHashMap<>();
+        TableItem row = launch(spec, out, 2, name);
+        waitFor("20 steps on the cluster", () -> ui(() -> {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+)/\\d+ steps").matcher(row.getText(3));
+            return m.find() && Integer.parseInt(m.group(1)) >= 20 && !row.getText(6).isEmpty() ? true : null;
+        }));
+        out.put("application", ui(() -> row.getText(6)));
+        out.put("executors", ui(() -> row.getText(7)));
+        out.put("progressAtCancel", ui(() -> row.getText(3)));
+        int before = ui(() -> table("jobs.table").getItemCount());
+        ui(() -> {
+            Table t = table("jobs.table");
+            t.setSelection(row);
+            t.notifyListeners(SWT.Selection, new Event());
+            find(t.getShell(), "jobs.cancel", Button.class).notifyListeners(SWT.Selection, new Event());
+            return null;
+        });
+        out.put("state", waitFor("the cancelled cluster job to end", () -> ui(() -> {
+            String st = row.getText(1);
+            return st.equals("RUNNING") || st.equals("STARTING") ? null : st;
+        })));
+        out.put("consoleTail", ui(() -> tail(find(table("jobs.table").getShell(), "jobs.console",
+                org.eclipse.swt.custom.StyledText.class).getText())));
+        ui(() -> {
+            Table t = table("jobs.table");
+            t.setSelection(row);
+            t.notifyListeners(SWT.Selection, new Event());
+            find(t.getShell(), "jobs.resume", Button.class).notifyListeners(SWT.Selection, new Event());
+            return null;
+        });
+        TableItem resumed = waitFor("the resumed job's row", () -> ui(() -> {
+            Table t = table("jobs.table");
+            return t.getItemCount() > before ? t.getItem(before) : null;
+        }));
+        String[] firstSteps = {null};
+        out.put("resumedState", waitFor("the resumed cluster job to end", () -> ui(() -> {
+            if (firstSteps[0] == null && resumed.getText(3).contains("steps")) {
+                firstSteps[0] = resumed.getText(3);
+            }
+            String st = resumed.getText(1);
+            return st.equals("RUNNING") || st.equals("STARTING") ? null : st;
+        })));
+        out.put("resumedFirstProgress", firstSteps[0]);
+        out.put("resumedLabel", ui(() -> resumed.getText(0)));
+        out.put("resumedApplication", ui(() -> resumed.getText(6)));
+        out.put("resumedRun", ui(() -> resumed.getText(5)));
+        out.put("cancelledRun", ui(() -> row.getText(5)));
+        out.put("resumedConsoleTail", ui(() -> tail(find(table("jobs.table").getShell(), "jobs.console",
+                org.eclipse.swt.custom.StyledText.class).getText())));
+        return out;
+    }
+
+    private static String tail(String text) {
+        return text.length() > 3000 ? text.substring(text.length() - 3000) : text;
     }
 
     /** A dialog's push button by its label (JFace makes them unnamed). */

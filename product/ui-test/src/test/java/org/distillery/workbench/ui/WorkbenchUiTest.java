@@ -119,6 +119,10 @@ class WorkbenchUiTest {
                 """);
         Path clusterSpec = tmp.resolve("specs/cluster-train.yaml"); // over 2 ranks on the standalone cluster, by name
         Files.writeString(clusterSpec, ranksSpecText("uitest-cluster"));
+        Path clusterLong = tmp.resolve("specs/cluster-long.yaml"); // cancelled on the cluster, then resumed
+        Files.writeString(clusterLong, ranksSpecText("uitest-cluster-long").replace("steps: 8,", "steps: 200,")
+                .replace("eval: {every: 8,", "eval: {every: 200,").replace("checkpoints: {every: 8, keep: 1}",
+                        "checkpoints: {every: 10, keep: 2}"));
         Path report = tmp.resolve("report.json");
         Path screenshot = ROOT.resolve("product/ui-test/target/workbench-runs.png");
         Files.deleteIfExists(screenshot);
@@ -126,6 +130,7 @@ class WorkbenchUiTest {
         Path log = tmp.resolve("workbench.log");
         Process app = null;
         String masterUrl;
+        JsonNode masterStatus = null;
         try (ProductUnderXvfb.Xvfb xvfb = ProductUnderXvfb.Xvfb.start(tmp.resolve("xvfb.log"));
              SparkDistribution.Cluster cluster = SparkDistribution.find().startCluster(tmp.resolve("cluster"), 2, 1,
                      "2g", false)) {
@@ -149,11 +154,13 @@ class WorkbenchUiTest {
                     "-Ddistillery.uitest.experimentspec=" + experiment,
                     "-Ddistillery.uitest.cluster=lab=" + cluster.masterUrl(),
                     "-Ddistillery.uitest.clusterspec=" + clusterSpec,
-                    "-Ddistillery.uitest.timeout=660"));
+                    "-Ddistillery.uitest.clusterlongspec=" + clusterLong,
+                    "-Ddistillery.uitest.timeout=840"));
             app = pb.start();
-            if (!app.waitFor(720, TimeUnit.SECONDS)) {
-                fail("the workbench did not finish the script in 720 s; log:\n" + ProductUnderXvfb.tail(log));
+            if (!app.waitFor(900, TimeUnit.SECONDS)) {
+                fail("the workbench did not finish the script in 900 s; log:\n" + ProductUnderXvfb.tail(log));
             }
+            masterStatus = cluster.status(); // what the standalone master says of the applications, before it stops
         } finally {
             if (app != null && app.isAlive()) {
                 app.destroyForcibly();
@@ -268,6 +275,28 @@ class WorkbenchUiTest {
         assertEquals("2", onCluster.path("ranks").asText(), onCluster.toPrettyString());
         List<String> apps = strings(onCluster.path("applicationSeen"));
         assertTrue(apps.stream().anyMatch(a -> a.matches("app-\\S+ \\| 2")), "application and 2 executors: " + apps);
+
+        // Cancel on the cluster: the driver stops, the ranks' application ends at the master, the run stops at a
+        // checkpoint; Resume goes on from it in a new application, in the same run, to the end.
+        JsonNode cc = r.path("clusterCancel");
+        assertEquals("CANCELLED", cc.path("state").asText(), cc.toPrettyString());
+        String cancelledApp = cc.path("application").asText();
+        assertTrue(cancelledApp.startsWith("app-") && cc.path("executors").asText().equals("2"), cc.toPrettyString());
+        assertTrue(cc.path("consoleTail").asText().contains("stopped on request"), cc.path("consoleTail").asText());
+        assertEquals("FINISHED", cc.path("resumedState").asText(), cc.toPrettyString());
+        assertTrue(cc.path("resumedApplication").asText().startsWith("app-")
+                && !cc.path("resumedApplication").asText().equals(cancelledApp), cc.toPrettyString());
+        assertEquals(cc.path("cancelledRun").asText(), cc.path("resumedRun").asText(), "the same run goes on");
+        java.util.regex.Matcher first = java.util.regex.Pattern.compile("(\\d+)/200 steps")
+                .matcher(cc.path("resumedFirstProgress").asText());
+        assertTrue(first.find() && Integer.parseInt(first.group(1)) >= 10, "the resumed job starts from a checkpoint,"
+                + " not step 0: " + cc.path("resumedFirstProgress"));
+        List<String> activeApps = new ArrayList<>();
+        masterStatus.path("activeapps").forEach(a -> activeApps.add(a.path("id").asText()));
+        List<String> completed = new ArrayList<>();
+        masterStatus.path("completedapps").forEach(a -> completed.add(a.path("id").asText()));
+        assertTrue(completed.contains(cancelledApp) && !activeApps.contains(cancelledApp),
+                "the cancelled application ended at the master: " + masterStatus);
 
         // Compare: the 60-step run against the 2-rank one, from the Runs view's ticks and the Compare command.
         JsonNode cmp = r.path("compare");
