@@ -115,6 +115,9 @@ public class UiDriver {
             }
             show("org.distillery.workbench.part.runs");
             Thread.sleep(1500); // the Runs view's next refresh after the last job ended
+            report.put("statusLine", ui(() -> find(table("jobs.table").getShell(), "status.jobs",
+                    org.eclipse.swt.widgets.Label.class).getText()));
+            report.put("tabIcons", ui(() -> tabIcons(table("jobs.table").getShell())));
             report.put("runs", ui(() -> rows(table("runs.table"))));
             report.put("chart", ui(this::chart));
             Path screenshot = Path.of(System.getProperty("distillery.uitest.screenshot"));
@@ -173,6 +176,7 @@ public class UiDriver {
         jobs.add(seen);
         TableItem[] row = {launch(spec, seen)};
         List<String> progress = new ArrayList<>();
+        List<String> statusSeen = new ArrayList<>();
         int livePoints = 0;
         String state;
         while (true) {
@@ -185,6 +189,11 @@ public class UiDriver {
             }
             if ("RUNNING".equals(state)) {
                 livePoints = Math.max(livePoints, ui(this::points));
+                String line = ui(() -> find(table("jobs.table").getShell(), "status.jobs",
+                        org.eclipse.swt.widgets.Label.class).getText());
+                if (statusSeen.isEmpty() || !statusSeen.get(statusSeen.size() - 1).equals(line)) {
+                    statusSeen.add(line);
+                }
             }
             if (state.equals("FINISHED") || state.equals("FAILED") || state.equals("CANCELLED")) {
                 seen.put("label", cells[0]);
@@ -201,6 +210,7 @@ public class UiDriver {
         seen.put("progressSeen", progress.size() > 12 ? progress.subList(progress.size() - 12, progress.size()) : progress);
         seen.put("progressUpdates", progress.size());
         seen.put("livePoints", livePoints);
+        seen.put("statusSeen", statusSeen.size() > 6 ? statusSeen.subList(0, 6) : statusSeen);
         seen.put("consoleTail", ui(() -> {
             String text = find(table("jobs.table").getShell(), "jobs.console", org.eclipse.swt.custom.StyledText.class)
                     .getText();
@@ -629,6 +639,22 @@ public class UiDriver {
         out.put("cancelledRun", ui(() -> row.getText(5)));
         out.put("resumedConsoleTail", ui(() -> tail(find(table("jobs.table").getShell(), "jobs.console",
                 org.eclipse.swt.custom.StyledText.class).getText())));
+        return out;
+    }
+
+    /** Each view tab of the window, with whether it shows an icon. */
+    private static Map<String, Boolean> tabIcons(Composite root) {
+        Map<String, Boolean> out = new LinkedHashMap<>();
+        for (Control c : root.getChildren()) {
+            if (c instanceof org.eclipse.swt.custom.CTabFolder f) {
+                for (org.eclipse.swt.custom.CTabItem i : f.getItems()) {
+                    out.put(i.getText(), i.getImage() != null);
+                }
+            }
+            if (c instanceof Composite k) {
+                out.putAll(tabIcons(k));
+            }
+        }
         return out;
     }
 

@@ -189,6 +189,13 @@ class WorkbenchUiTest {
         System.out.printf("train job: %d progress updates, at most %d chart points while it ran%n",
                 trainJob.path("progressUpdates").asInt(), trainJob.path("livePoints").asInt());
         assertTrue(trainJob.path("livePoints").asInt() > 0, "the chart showed no point while the job ran");
+        // The status line follows the running job, and says when none is.
+        assertTrue(strings(trainJob.path("statusSeen")).stream().anyMatch(l -> l.matches("1 job running: train"
+                + " train\\.yaml \\d+%")), "status line while training: " + trainJob.path("statusSeen"));
+        assertEquals("No jobs running", r.path("statusLine").asText());
+        for (String view : List.of("Runs", "Datasets", "Experiments", "Exports", "Jobs")) {
+            assertTrue(r.path("tabIcons").path(view).asBoolean(), view + " has an icon: " + r.path("tabIcons"));
+        }
 
         List<String> runs = new ArrayList<>();
         r.path("runs").forEach(n -> runs.add(n.asText()));
