@@ -56,8 +56,12 @@ class DistilleryCommandTest {
         // Progress events on stderr (Spark's log lines between them), the results on stdout.
         List<ProgressEvent> events = r.err().lines().filter(l -> l.startsWith("{"))
                 .map(ProgressEvent::parse).toList();
-        assertEquals("stage", events.get(0).type());
-        assertEquals("read", ((ProgressEvent.Stage) events.get(0)).stage());
+        // First the Spark application it runs in (local: no executors, no web UI), then its stages.
+        ProgressEvent.Cluster app = (ProgressEvent.Cluster) events.get(0);
+        assertTrue(app.application().startsWith("local-") && app.master().equals("local[2]") && app.executors() == 0
+                && app.ui() == null, app.toString());
+        assertEquals("stage", events.get(1).type());
+        assertEquals("read", ((ProgressEvent.Stage) events.get(1)).stage());
         ProgressEvent last = events.get(events.size() - 1);
         assertEquals("done", last.type());
         assertEquals(out.toAbsolutePath().toString(), ((ProgressEvent.Done) last).output());
