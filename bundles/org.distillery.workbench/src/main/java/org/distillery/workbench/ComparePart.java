@@ -12,7 +12,6 @@ import org.distillery.workbench.core.runs.RunComparison;
 import org.distillery.workbench.core.runs.RunRef;
 import org.distillery.workbench.core.runs.RunStoreException;
 import org.distillery.workbench.core.runs.SavedComparison;
-import org.eclipse.core.runtime.IStatus;
 import org.eclipse.core.runtime.Status;
 import org.eclipse.core.runtime.jobs.Job;
 import org.eclipse.e4.ui.di.UISynchronize;
