@@ -34,7 +34,7 @@ public record DistillSpec(
                 () -> new Student(null, null, null, null, null, null, null, null, null));
         distillation = Objects.requireNonNullElseGet(distillation, () -> new Distillation(null, null, null, null, null, null, null, null));
         optimizer = Objects.requireNonNullElseGet(optimizer,
-                () -> new TrainSpec.Optimizer(null, null, null, null, null, null, null, null));
+                () -> new TrainSpec.Optimizer(null, null, null, null, null, null, null, null, null, null));
         training = Objects.requireNonNullElseGet(training, () -> new TrainSpec.Training(null, null, null, null));
         eval = Objects.requireNonNullElseGet(eval, () -> new TrainSpec.Eval(null, null));
         checkpoints = Objects.requireNonNullElseGet(checkpoints, () -> new TrainSpec.Checkpoints(null, null));

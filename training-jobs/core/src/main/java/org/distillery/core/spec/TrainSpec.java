@@ -1,6 +1,7 @@
 package org.distillery.core.spec;
 
 import java.util.Map;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -25,7 +26,7 @@ public record TrainSpec(
     public TrainSpec {
         model = Objects.requireNonNullElseGet(model, () -> new Model(null, null, null, null, null));
         optimizer = Objects.requireNonNullElseGet(optimizer,
-                () -> new Optimizer(null, null, null, null, null, null, null, null));
+                () -> new Optimizer(null, null, null, null, null, null, null, null, null, null));
         training = Objects.requireNonNullElseGet(training, () -> new Training(null, null, null, null));
         eval = Objects.requireNonNullElseGet(eval, () -> new Eval(null, null));
         checkpoints = Objects.requireNonNullElseGet(checkpoints, () -> new Checkpoints(null, null));
@@ -85,10 +86,19 @@ public record TrainSpec(
         }
     }
 
-    /** AdamW with decoupled weight decay; linear warmup, then cosine decay to min_lr. */
+    /**
+     * AdamW with decoupled weight decay; linear warmup, then the {@code schedule}: {@code cosine} decay to min_lr at
+     * the last step, or {@code plateau}: the rate held, and multiplied by {@code decay} (not below min_lr) each time
+     * {@code eval.patience} evaluations bring no betterment; the stopping rule then ends the run only once the rate
+     * is at min_lr. Plateau ends where learning does, whatever training.steps caps it at.
+     */
     public record Optimizer(Double lr, Double minLr, Integer warmupSteps, Double weightDecay, Double beta1,
-                            Double beta2, Double eps, Double gradClip) {
+                            Double beta2, Double eps, Double gradClip, String schedule, Double decay) {
+        public static final List<String> SCHEDULES = List.of("cosine", "plateau");
+
         public Optimizer {
+            schedule = Objects.requireNonNullElse(schedule, "cosine");
+            decay = Objects.requireNonNullElse(decay, 0.3);
             lr = Objects.requireNonNullElse(lr, 1e-3);
             minLr = Objects.requireNonNullElse(minLr, lr / 10);
             warmupSteps = Objects.requireNonNullElse(warmupSteps, 20);
@@ -244,6 +254,11 @@ public record TrainSpec(
         v.require(o.beta2() >= 0 && o.beta2() < 1, "optimizer.beta2", "must be in [0, 1), found " + o.beta2());
         v.require(o.eps() > 0, "optimizer.eps", "must be positive, found " + o.eps());
         v.require(o.gradClip() >= 0, "optimizer.grad_clip", "must be 0 (off) or positive, found " + o.gradClip());
+        v.require(Optimizer.SCHEDULES.contains(o.schedule()), "optimizer.schedule", "must be one of "
+                + Optimizer.SCHEDULES + ", found '" + o.schedule() + "'");
+        v.require(o.decay() > 0 && o.decay() < 1, "optimizer.decay", "must be in (0, 1), found " + o.decay());
+        v.require(!o.schedule().equals("plateau") || eval.patience() != null, "optimizer.schedule",
+                "plateau lowers the rate after eval.patience evaluations without betterment: give eval.patience");
         v.inRange(training.steps(), 1, Integer.MAX_VALUE, "training.steps");
         v.inRange(training.batchSize(), 1, 1 << 16, "training.batch_size");
         v.inRange(training.gradAccum(), 1, 1 << 16, "training.grad_accum");

@@ -46,6 +46,27 @@ class TrainSpecTest {
     }
 
     @Test
+    void thePlateauScheduleNeedsTheStoppingRule() {
+        assertEquals("cosine", SpecReader.parse(OK, "t.yaml", TrainSpec.class).optimizer().schedule(), "by default");
+        String plateau = OK + "  schedule: plateau\n  decay: 0.5\n"; // in the optimizer section OK ends with
+        TrainSpec s = SpecReader.parse(plateau + "eval: {patience: 3}\n", "t.yaml", TrainSpec.class);
+        assertEquals("plateau", s.optimizer().schedule());
+        assertEquals(0.5, s.optimizer().decay(), 0.0);
+        SpecException alone = assertThrows(SpecException.class, () -> SpecReader.parse(plateau, "t.yaml",
+                TrainSpec.class));
+        assertTrue(alone.getMessage().startsWith("t.yaml:") && alone.getMessage().contains(" optimizer.schedule plateau"
+                + " lowers the rate after eval.patience evaluations without betterment: give eval.patience"),
+                alone.getMessage());
+        SpecException unknown = assertThrows(SpecException.class, () -> SpecReader.parse(OK + "  schedule: step\n",
+                "t.yaml", TrainSpec.class));
+        assertTrue(unknown.getMessage().contains("optimizer.schedule must be one of [cosine, plateau], found 'step'"),
+                unknown.getMessage());
+        SpecException decay = assertThrows(SpecException.class, () -> SpecReader.parse(OK + "  decay: 1.5\n",
+                "t.yaml", TrainSpec.class));
+        assertTrue(decay.getMessage().contains("optimizer.decay must be in (0, 1), found 1.5"), decay.getMessage());
+    }
+
+    @Test
     void nEmbdNotDivisibleByNHeadNamesTheFieldAndLine() {
         SpecException e = assertThrows(SpecException.class,
                 () -> SpecReader.parse(OK.replace("n_embd: 128", "n_embd: 130"), "t.yaml", TrainSpec.class));

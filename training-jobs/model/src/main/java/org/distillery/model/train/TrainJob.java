@@ -268,7 +268,9 @@ public final class TrainJob {
             }
 
             progress.on(ProgressEvent.stage(setup.job(), "train", 2, 2));
-            EarlyStop early = spec.eval().stopsEarly() ? EarlyStop.resumed(spec.eval(), state.step > 0
+            boolean plateau = o.schedule().equals("plateau");
+            EarlyStop early = spec.eval().stopsEarly() ? EarlyStop.resumed(spec.eval(), plateau
+                    ? n -> schedule.lowers(n, o.decay()) : null, state.step > 0
                     ? Checkpoint.readHeader(newestCheckpoint(outDir)).metrics() : Map.of()) : null;
             long tokensPerStep = (long) batch * accum * time;
             double lastLoss = Double.NaN;
@@ -277,7 +279,7 @@ public final class TrainJob {
             long stepsRun = 0;
             long last = state.step;
             for (long step = state.step; step < steps && (early == null || !early.stopped()); step++) {
-                double lr = schedule.at(step);
+                double lr = plateau ? schedule.plateau(step, early.reductions(), o.decay()) : schedule.at(step);
                 double[] lossAndParts = lossAndGradient(gpt, train, grads, state.auxiliary, step, batch, time);
                 double loss = lossAndParts[0];
                 double norm = state.step(grads, lr, o.gradClip());

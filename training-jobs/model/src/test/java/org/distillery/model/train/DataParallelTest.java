@@ -93,6 +93,30 @@ class DataParallelTest {
         }
     }
 
+    /**
+     * The plateau schedule over two ranks: the lead alone evaluates, and every rank steps with the lead's count of
+     * reductions (the ranks' parameter hashes are compared at every step), lowering the rate and stopping as one.
+     */
+    @Test
+    void twoRanksLowerTheRateAndStopAsOne() throws Exception {
+        Path spec = TrainJobTest.spec(tmp, "dpp", 200, "distributed: {check_every: 1}");
+        Files.writeString(spec, Files.readString(spec)
+                .replace("eval: {every: 10, batches: 2}", "eval: {every: 4, batches: 2, patience: 1, min_delta: 100.0}")
+                .replace("optimizer: {lr: 0.01, warmup_steps: 5}",
+                        "optimizer: {lr: 0.01, min_lr: 0.001, warmup_steps: 0, schedule: plateau, decay: 0.5}"));
+        SpecReader.Located<TrainSpec> located = SpecReader.readLocated(spec, TrainSpec.class);
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            List<Future<TrainJob.Result>> ranks = ranks(pool, List.of(located, located));
+            TrainJob.Result r0 = ranks.get(0).get(5, TimeUnit.MINUTES);
+            TrainJob.Result r1 = ranks.get(1).get(5, TimeUnit.MINUTES);
+            assertEquals(24, r0.steps(), "rates 0.01, 0.005, 0.0025, 0.00125, 0.001, then the stop");
+            assertEquals(24, r1.stepsRun(), "rank 1 stopped at the lead's step");
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     /** Runs one TrainJob per spec as the ranks of a ring; each rank's outcome (its result or its error). */
     private List<Future<TrainJob.Result>> ranks(ExecutorService pool, List<SpecReader.Located<TrainSpec>> specs)
             throws java.io.IOException {

@@ -230,6 +230,43 @@ public class TrainJobTest {
         assertEquals(r.valLoss(), rest.valLoss(), Math.abs(r.valLoss()) * 1e-6);
     }
 
+    /**
+     * optimizer.schedule plateau: each run of patience evaluations without betterment lowers the rate by decay, down
+     * to min_lr; only there does the stopping rule end the run. A run killed on the way resumes at its rate.
+     */
+    @Test
+    void thePlateauScheduleLowersTheRateBeforeItStops() throws IOException {
+        Path s = tmp.resolve("plateau.yaml");
+        Files.writeString(s, Files.readString(spec(tmp, "plateau", 200, "")).replace("eval: {every: 10, batches: 2}",
+                "eval: {every: 4, batches: 2, patience: 1, min_delta: 100.0}").replace(
+                "optimizer: {lr: 0.01, warmup_steps: 5}",
+                "optimizer: {lr: 0.01, min_lr: 0.001, warmup_steps: 0, schedule: plateau, decay: 0.5}"));
+        Recorder rec = new Recorder();
+        TrainJob.Result r = train(s, tmp.resolve("plateau"), false, rec);
+        // best at 4; no betterment at 8, 12, 16, 20: 0.01 -> 0.005 -> 0.0025 -> 0.00125 -> 0.001 (min_lr); at 24,
+        // the rate can go no lower, and the run ends
+        assertEquals(24, r.steps(), rec.metrics.get("train/lr").toString());
+        TreeMap<Long, Double> lr = rec.metrics.get("train/lr");
+        assertEquals(0.01, lr.get(8L), 1e-12, "steps 1-8 at the peak");
+        assertEquals(0.005, lr.get(9L), 1e-12);
+        assertEquals(0.0025, lr.get(13L), 1e-12);
+        assertEquals(0.00125, lr.get(17L), 1e-12);
+        assertEquals(0.001, lr.get(21L), 1e-12, "not below min_lr");
+        assertEquals(4, Checkpoint.readHeader(r.model()).step(), "the model is the best evaluation's");
+
+        Path killed = tmp.resolve("plateau-killed");
+        Path ks = tmp.resolve("plateau-killed.yaml");
+        Files.writeString(ks, Files.readString(s).replace("name: plateau", "name: plateau-killed"));
+        assertThrows(IllegalStateException.class, () -> train(ks, killed, false, new Recorder(), crashAt(14)));
+        Recorder rest = new Recorder();
+        TrainJob.Result resumed = train(ks, killed, true, rest);
+        assertEquals(24, resumed.steps());
+        assertEquals(0.005, rest.metrics.get("train/lr").firstEntry().getValue(), 1e-12,
+                "resumed from the checkpoint at 10 with the rate lowered once: " + rest.metrics.get("train/lr"));
+        rest.metrics.get("train/lr").forEach((step, rate) -> assertEquals(lr.get(step), rate, 1e-12,
+                "the resumed run's rate at step " + step + " is the uninterrupted run's"));
+    }
+
     @Test
     void blockSizeLargerThanTheShardsIsAnErrorNamingTheField() throws IOException {
         Path s = tmp.resolve("big.yaml");
