@@ -297,14 +297,9 @@ public class ComparePart {
         for (TableColumn c : t.getColumns()) {
             c.dispose();
         }
-        int colon = first.lastIndexOf(':');
-        TableColumn head = new TableColumn(t, SWT.LEFT);
-        head.setText(first.substring(0, colon));
-        head.setWidth(Integer.parseInt(first.substring(colon + 1)));
+        Widgets.column(t, first);
         for (String title : titles) {
-            TableColumn c = new TableColumn(t, SWT.RIGHT);
-            c.setText(title);
-            c.setWidth(width);
+            Widgets.column(t, title + ":" + width + "r");
         }
     }
 

@@ -116,9 +116,7 @@ public class RunsPart {
             if (e.detail == SWT.CHECK) {
                 RunInfo r = (RunInfo) e.item.getData();
                 if (((TableItem) e.item).getChecked()) {
-                    checked.add(r.id());
-                    tickedRefs.put(r.id(), RunRef.of(store(), r));
-                    tickedLabels.put(r.id(), r.experiment() + " / " + r.name());
+                    tick(store(), r);
                 } else {
                     checked.remove(r.id());
                     tickedRefs.remove(r.id());
@@ -225,21 +223,36 @@ public class RunsPart {
 
     /** Ticks and selects the run {@code runId} names (a store id, or the id its job announced), reading the store. */
     public void reveal(String runId) {
-        reload();
+        TableItem item = itemOf(runId);
+        if (item == null) { // a run the view has not listed yet
+            reload();
+            item = itemOf(runId);
+        }
+        if (item == null) {
+            status.setText("run " + runId + " is not in " + store().location());
+            return;
+        }
+        tick(store(), (RunInfo) item.getData());
+        runs.setSelection(item);
+        publishTicked();
+        reload(); // reads the newly ticked run's curves
+        showParams();
+    }
+
+    private TableItem itemOf(String runId) {
         for (TableItem item : runs.getItems()) {
-            RunInfo r = (RunInfo) item.getData();
-            if (r.is(runId)) {
-                checked.add(r.id());
-                tickedRefs.put(r.id(), RunRef.of(store(), r));
-                tickedLabels.put(r.id(), r.experiment() + " / " + r.name());
-                runs.setSelection(item);
-                publishTicked();
-                reload();
-                showParams();
-                return;
+            if (((RunInfo) item.getData()).is(runId)) {
+                return item;
             }
         }
-        status.setText("run " + runId + " is not in " + store().location());
+        return null;
+    }
+
+    /** Ticks {@code r}, remembering its store and label, so that a comparison can find it after the store changes. */
+    private void tick(RunStore store, RunInfo r) {
+        checked.add(r.id());
+        tickedRefs.put(r.id(), RunRef.of(store, r));
+        tickedLabels.put(r.id(), r.experiment() + " / " + r.name());
     }
 
     /** Opens the comparison editor on the ticked runs. */
@@ -286,11 +299,7 @@ public class RunsPart {
         for (DistilleryJob j : jobs.all()) { // a job's new run is ticked once, to watch it live
             String id = j.progress().runId();
             if (id != null && autoChecked.add(id)) {
-                list.stream().filter(r -> r.is(id)).forEach(r -> {
-                    checked.add(r.id());
-                    tickedRefs.put(r.id(), RunRef.of(store, r));
-                    tickedLabels.put(r.id(), r.experiment() + " / " + r.name());
-                });
+                list.stream().filter(r -> r.is(id)).forEach(r -> tick(store, r));
                 publishTicked();
             }
         }

@@ -28,12 +28,18 @@ public final class Widgets {
         Table t = named(new Table(parent, style | SWT.FULL_SELECTION | SWT.BORDER), name);
         t.setHeaderVisible(true);
         for (String c : columns) {
-            int colon = c.lastIndexOf(':');
-            TableColumn col = new TableColumn(t, c.endsWith("r") ? SWT.RIGHT : SWT.LEFT);
-            col.setText(c.substring(0, colon));
-            col.setWidth(Integer.parseInt(c.substring(colon + 1).replace("r", "")));
+            column(t, c);
         }
         return t;
+    }
+
+    /** Appends a column given as {@code "Title:width"}, right-aligned with {@code "Title:widthr"}. */
+    static TableColumn column(Table t, String column) {
+        int colon = column.lastIndexOf(':');
+        TableColumn col = new TableColumn(t, column.endsWith("r") ? SWT.RIGHT : SWT.LEFT);
+        col.setText(column.substring(0, colon));
+        col.setWidth(Integer.parseInt(column.substring(colon + 1).replace("r", "")));
+        return col;
     }
 
     /** A view's top row: a grid of {@code columns} cells across the part, above its content. */

@@ -92,14 +92,16 @@ public final class GgufExporter {
             INDArray w = out.get(name);
             INDArray rows = table ? w.dup('c') : w.transpose().dup('c');
             float[] v = rows.data().asFloat();
-            if (t.blocks != null) {
-                java.nio.ByteBuffer block = java.nio.ByteBuffer.allocate(t.blocks.blockBytes)
-                        .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            if (t.blocks != null) { // the whole tensor quantized at once, as the writer does, then read back
+                int[] bits = new int[v.length];
+                for (int i = 0; i < v.length; i++) {
+                    bits[i] = Float.floatToRawIntBits(v[i]);
+                }
+                byte[] quants = new byte[(int) t.blocks.bytes(v.length)];
+                t.blocks.quantize(bits, 0, v.length, quants, 0);
+                java.nio.ByteBuffer blocks = java.nio.ByteBuffer.wrap(quants).order(java.nio.ByteOrder.LITTLE_ENDIAN);
                 for (int b = 0; b < v.length; b += GgmlBlocks.QK) {
-                    block.clear();
-                    t.blocks.quantize(v, b, block);
-                    block.flip();
-                    t.blocks.dequantize(block, v, b);
+                    t.blocks.dequantize(blocks, v, b);
                 }
             } else if (t == GgufWriter.GgmlType.F16) {
                 for (int i = 0; i < v.length; i++) {

@@ -195,7 +195,7 @@ public class UiDriver {
                     statusSeen.add(line);
                 }
             }
-            if (state.equals("FINISHED") || state.equals("FAILED") || state.equals("CANCELLED")) {
+            if (over(state)) {
                 seen.put("label", cells[0]);
                 seen.put("ranks", cells[4]);
                 seen.put("run", cells[5]);
@@ -211,11 +211,7 @@ public class UiDriver {
         seen.put("progressUpdates", progress.size());
         seen.put("livePoints", livePoints);
         seen.put("statusSeen", statusSeen.size() > 6 ? statusSeen.subList(0, 6) : statusSeen);
-        seen.put("consoleTail", ui(() -> {
-            String text = find(table("jobs.table").getShell(), "jobs.console", org.eclipse.swt.custom.StyledText.class)
-                    .getText();
-            return text.length() > 3000 ? text.substring(text.length() - 3000) : text;
-        }));
+        seen.put("consoleTail", consoleTail());
     }
 
 
@@ -234,21 +230,14 @@ public class UiDriver {
         TableItem row = launch(spec, seen, 2, "local[2]");
         seen.put("ranksWhileRunning", waitFor("the ranks in the Jobs view", () -> ui(() ->
                 row.getText(4).isEmpty() ? null : row.getText(4))));
-        String state = waitFor("the distributed job to end", () -> ui(() -> {
-            String st = row.getText(1);
-            return st.equals("RUNNING") || st.equals("STARTING") ? null : st;
-        }));
+        String state = ended(row, "the distributed job to end");
         seen.put("state", state);
         seen.put("label", ui(() -> row.getText(0)));
         seen.put("ranks", ui(() -> row.getText(4)));
         seen.put("application", ui(() -> row.getText(6)));
         seen.put("executors", ui(() -> row.getText(7)));
         seen.put("progress", ui(() -> row.getText(3)));
-        seen.put("consoleTail", ui(() -> {
-            String text = find(table("jobs.table").getShell(), "jobs.console", org.eclipse.swt.custom.StyledText.class)
-                    .getText();
-            return text.length() > 3000 ? text.substring(text.length() - 3000) : text;
-        }));
+        seen.put("consoleTail", consoleTail());
         return seen;
     }
 
@@ -319,17 +308,10 @@ public class UiDriver {
             find(t.getShell(), "jobs.cancel", Button.class).notifyListeners(SWT.Selection, new Event());
             return null;
         });
-        String state = waitFor("the cancelled job to end", () -> ui(() -> {
-            String st = row.getText(1);
-            return st.equals("RUNNING") || st.equals("STARTING") ? null : st;
-        }));
+        String state = ended(row, "the cancelled job to end");
         seen.put("state", state);
         seen.put("resumeEnabled", ui(() -> find(table("jobs.table").getShell(), "jobs.resume", Button.class).isEnabled()));
-        seen.put("consoleTail", ui(() -> {
-            String text = find(table("jobs.table").getShell(), "jobs.console", org.eclipse.swt.custom.StyledText.class)
-                    .getText();
-            return text.length() > 3000 ? text.substring(text.length() - 3000) : text;
-        }));
+        seen.put("consoleTail", consoleTail());
         return seen;
     }
 
@@ -387,7 +369,7 @@ public class UiDriver {
             Table t = table("jobs.table");
             if (t.getItemCount() > before) {
                 String s = t.getItem(before).getText(1);
-                return s.equals("FINISHED") || s.equals("FAILED") || s.equals("CANCELLED") ? s : null;
+                return over(s) ? s : null;
             }
             return null;
         });
@@ -496,16 +478,9 @@ public class UiDriver {
     private Map<String, Object> experiment(String spec, Path shot) throws Exception {
         Map<String, Object> out = new LinkedHashMap<>();
         TableItem row = launch(spec, out);
-        out.put("state", waitFor("the experiment to end", () -> ui(() -> {
-            String st = row.getText(1);
-            return st.equals("RUNNING") || st.equals("STARTING") ? null : st;
-        })));
+        out.put("state", ended(row, "the experiment to end"));
         if (!"FINISHED".equals(out.get("state"))) {
-            out.put("consoleTail", ui(() -> {
-                String text = find(table("jobs.table").getShell(), "jobs.console",
-                        org.eclipse.swt.custom.StyledText.class).getText();
-                return text.length() > 3000 ? text.substring(text.length() - 3000) : text;
-            }));
+            out.put("consoleTail", consoleTail());
             return out;
         }
         show("org.distillery.workbench.part.experiments");
@@ -569,18 +544,14 @@ public class UiDriver {
                 seen.add(shown);
             }
             String st = row.getText(1);
-            return st.equals("RUNNING") || st.equals("STARTING") ? null : st;
+            return over(st) ? st : null;
         }));
         out.put("state", state);
         out.put("applicationSeen", seen);
         out.put("label", ui(() -> row.getText(0)));
         out.put("ranks", ui(() -> row.getText(4)));
         if (!"FINISHED".equals(state)) {
-            out.put("consoleTail", ui(() -> {
-                String text = find(table("jobs.table").getShell(), "jobs.console",
-                        org.eclipse.swt.custom.StyledText.class).getText();
-                return text.length() > 3000 ? text.substring(text.length() - 3000) : text;
-            }));
+            out.put("consoleTail", consoleTail());
         }
         return out;
     }
@@ -607,12 +578,8 @@ public class UiDriver {
             find(t.getShell(), "jobs.cancel", Button.class).notifyListeners(SWT.Selection, new Event());
             return null;
         });
-        out.put("state", waitFor("the cancelled cluster job to end", () -> ui(() -> {
-            String st = row.getText(1);
-            return st.equals("RUNNING") || st.equals("STARTING") ? null : st;
-        })));
-        out.put("consoleTail", ui(() -> tail(find(table("jobs.table").getShell(), "jobs.console",
-                org.eclipse.swt.custom.StyledText.class).getText())));
+        out.put("state", ended(row, "the cancelled cluster job to end"));
+        out.put("consoleTail", consoleTail());
         ui(() -> {
             Table t = table("jobs.table");
             t.setSelection(row);
@@ -630,15 +597,14 @@ public class UiDriver {
                 firstSteps[0] = resumed.getText(3);
             }
             String st = resumed.getText(1);
-            return st.equals("RUNNING") || st.equals("STARTING") ? null : st;
+            return over(st) ? st : null;
         })));
         out.put("resumedFirstProgress", firstSteps[0]);
         out.put("resumedLabel", ui(() -> resumed.getText(0)));
         out.put("resumedApplication", ui(() -> resumed.getText(6)));
         out.put("resumedRun", ui(() -> resumed.getText(5)));
         out.put("cancelledRun", ui(() -> row.getText(5)));
-        out.put("resumedConsoleTail", ui(() -> tail(find(table("jobs.table").getShell(), "jobs.console",
-                org.eclipse.swt.custom.StyledText.class).getText())));
+        out.put("resumedConsoleTail", consoleTail());
         return out;
     }
 
@@ -658,8 +624,26 @@ public class UiDriver {
         return out;
     }
 
-    private static String tail(String text) {
-        return text.length() > 3000 ? text.substring(text.length() - 3000) : text;
+    /** The last 3,000 characters of the Jobs view's console (the selected job's). */
+    private String consoleTail() {
+        return ui(() -> {
+            String text = find(table("jobs.table").getShell(), "jobs.console", org.eclipse.swt.custom.StyledText.class)
+                    .getText();
+            return text.length() > 3000 ? text.substring(text.length() - 3000) : text;
+        });
+    }
+
+    /** Waits for the job in {@code row} of the Jobs view to end; its state (FINISHED, FAILED or CANCELLED). */
+    private String ended(TableItem row, String what) throws Exception {
+        return waitFor(what, () -> ui(() -> {
+            String st = row.getText(1);
+            return over(st) ? st : null;
+        }));
+    }
+
+    /** Whether a Jobs view state is an end (FINISHED, FAILED or CANCELLED), not STARTING or RUNNING. */
+    private static boolean over(String state) {
+        return !state.equals("RUNNING") && !state.equals("STARTING");
     }
 
     /** A dialog's push button by its label (JFace makes them unnamed). */
