@@ -60,7 +60,13 @@ def scorecard(d, s):  # bars
         d.rectangle([((2+4*i)*s, (15-h)*s), ((4+4*i)*s, 15*s)], fill=(BLUE, ORANGE, GREEN)[i])
 
 
-for draw in (runs, datasets, experiments, exports, jobs, launch, compare, spec, preferences, scorecard):
+def errorlog(d, s):  # a red disk with a white cross, as the IDE's error marker
+    d.ellipse([(1*s, 1*s), (15*s, 15*s)], fill=RED, outline=(150, 20, 20))
+    d.line([(5*s, 5*s), (11*s, 11*s)], fill=(255, 255, 255), width=2*s)
+    d.line([(11*s, 5*s), (5*s, 11*s)], fill=(255, 255, 255), width=2*s)
+
+
+for draw in (runs, datasets, experiments, exports, jobs, launch, compare, spec, preferences, scorecard, errorlog):
     for scale, suffix in ((1, ""), (2, "@2x")):
         img = Image.new("RGBA", (16 * scale, 16 * scale), (0, 0, 0, 0))
         draw(ImageDraw.Draw(img), scale)

@@ -30,6 +30,8 @@ public class DatasetsPart {
 
     @Inject
     WorkbenchSettings settings;
+    @Inject
+    org.eclipse.e4.ui.model.application.ui.basic.MPart part;
 
     private Label status;
     private Table datasets;
@@ -38,6 +40,7 @@ public class DatasetsPart {
     private Table samples;
     private StyledText document;
     private Button fetch;
+    private KeptSelection kept;
 
     @PostConstruct
     public void create(Composite parent) {
@@ -53,6 +56,7 @@ public class DatasetsPart {
         datasets = Widgets.table(sash, SWT.SINGLE, "datasets.table", "Dataset:120", "Format:105", "License:60",
                 "State:85", "Description:320");
         datasets.addListener(SWT.Selection, e -> selected());
+        kept = new KeptSelection(part, datasets, "selected", d -> ((Dataset) d).name());
         SashForm middle = new SashForm(sash, SWT.HORIZONTAL);
         preps = Widgets.table(middle, SWT.SINGLE, "datasets.preps", "Prep output:95", "Sources:150", "Read:70r",
                 "Kept:70r", "Exact dup:70r", "Near dup:70r", "Dedup:60r", "Tokens:85r");
@@ -80,15 +84,13 @@ public class DatasetsPart {
     void reload() {
         EngineSettings s = settings.get();
         status.setText("Reading the catalogue from " + s.launcher() + " …");
-        String keep = selectedName();
+        String keep = kept.wanted();
         EngineQueryJob.start("Distillery: list datasets", datasets, () -> Dataset.list(engine()), list -> {
             datasets.removeAll();
             for (Dataset d : list) {
-                TableItem item = Widgets.row(datasets, d, d.name(), d.format(), d.license(), d.state(), d.description());
-                if (d.name().equals(keep)) {
-                    datasets.setSelection(item);
-                }
+                Widgets.row(datasets, d, d.name(), d.format(), d.license(), d.state(), d.description());
             }
+            kept.select(keep);
             status.setText(list.size() + " datasets; fetched copies and prep outputs in " + s.workDir());
             selected();
         }, message -> status.setText("Datasets: " + message));

@@ -33,6 +33,8 @@ public class ExperimentsPart {
     WorkbenchSettings settings;
     @Inject
     EPartService parts;
+    @Inject
+    org.eclipse.e4.ui.model.application.ui.basic.MPart part;
 
     private Table experiments;
     private Table members;
@@ -44,6 +46,7 @@ public class ExperimentsPart {
     private Button openExport;
     private Image curvesImage;
     private Image scorecardImage;
+    private KeptSelection kept;
 
     @PostConstruct
     public void create(Composite parent) {
@@ -61,6 +64,7 @@ public class ExperimentsPart {
         experiments = Widgets.table(sash, SWT.SINGLE, "experiments.table", "Experiment:120", "Gap closed:85r",
                 "Goal:60r");
         experiments.addListener(SWT.Selection, e -> show());
+        kept = new KeptSelection(part, experiments, "selected", e -> ((ExperimentResult) e).name());
         SashForm right = new SashForm(sash, SWT.VERTICAL);
         members = Widgets.table(right, SWT.SINGLE, "experiments.members", "Role:70", "Model:150", "Params:90r",
                 "Non-emb.:90r", "Tokens:90r", "Epochs:65r", "Held-out loss:100r", "Gap closed:85r");
@@ -91,8 +95,7 @@ public class ExperimentsPart {
 
     /** Lists the experiments again, keeping the selected one. */
     public void reload() {
-        String selected = experiments.getSelectionCount() == 1
-                ? ((ExperimentResult) experiments.getSelection()[0].getData()).name() : null;
+        String selected = kept.wanted();
         Path work = settings.get().workDir();
         ExperimentResult.Listing l = ExperimentResult.list(work);
         experiments.removeAll();

@@ -34,6 +34,8 @@ import org.eclipse.swt.widgets.TableItem;
 public class ExportsPart {
     @Inject
     WorkbenchSettings settings;
+    @Inject
+    org.eclipse.e4.ui.model.application.ui.basic.MPart part;
 
     private Label status;
     private Table exports;
@@ -42,6 +44,7 @@ public class ExportsPart {
     private Button check;
     private Button open;
     private Button score;
+    private KeptSelection kept;
 
     @PostConstruct
     public void create(Composite parent) {
@@ -63,6 +66,7 @@ public class ExportsPart {
         exports = Widgets.table(sash, SWT.MULTI, "exports.table", "Export:110", "Format:55", "Dtype:50", "Size:80r",
                 "Held-out loss:90r", "Retained:70r", "Gen tok/s:75r", "Run:250", "Step:55r", "Model:120", "Folder:300");
         exports.addListener(SWT.Selection, e -> selected());
+        kept = new KeptSelection(part, exports, "selected", d -> ((Export.Part) ((Object[]) d)[1]).path().toString());
         SashForm bottom = new SashForm(sash, SWT.HORIZONTAL);
         provenance = Widgets.table(bottom, SWT.NONE, "exports.provenance", "Provenance:230", "Value:330");
         checks = Widgets.table(bottom, SWT.NONE, "exports.checks", "Format:55", "Reader:210", "Result:55",
@@ -77,6 +81,7 @@ public class ExportsPart {
         status.setText("Listing exports in " + root + " …");
         EngineQuery engine = new EngineQuery(settings.get(), 120);
         EngineQueryJob.start("Distillery: list exports", exports, () -> Export.list(engine, root), list -> {
+            String keep = kept.wanted();
             exports.removeAll();
             int formats = 0;
             for (Export e : list) {
@@ -93,7 +98,7 @@ public class ExportsPart {
                 }
             }
             status.setText(list.size() + " exports (" + formats + " formats) in " + root);
-            if (exports.getItemCount() > 0) {
+            if (!kept.select(keep) && exports.getItemCount() > 0) {
                 exports.select(0);
             }
             selected();

@@ -24,10 +24,12 @@ import org.distillery.workbench.core.runs.RunStore;
 import org.distillery.workbench.core.runs.RunStoreException;
 import org.distillery.workbench.core.runs.RunStoreWatch;
 import org.distillery.workbench.core.runs.SavedComparison;
+import org.distillery.workbench.core.runs.TickedRuns;
 import org.eclipse.e4.core.di.annotations.Optional;
 import org.eclipse.e4.ui.di.UIEventTopic;
 import org.eclipse.e4.ui.di.UISynchronize;
 import org.eclipse.e4.ui.model.application.MApplication;
+import org.eclipse.e4.ui.model.application.ui.basic.MPart;
 import org.eclipse.e4.ui.workbench.modeling.EModelService;
 import org.eclipse.e4.ui.workbench.modeling.EPartService;
 import org.eclipse.swt.SWT;
@@ -66,6 +68,11 @@ public class RunsPart {
     EPartService parts;
     @Inject
     EModelService models;
+    /** Its persisted state keeps the ticks ({@link TickedRuns}), the selected run and the metric across restarts. */
+    @Inject
+    MPart part;
+    private static final String TICKS = "ticks";
+    private static final String METRIC = "metric";
 
     /** The context key of the ticked runs as a comparison ({@link CompareHandler}); null when fewer than two. */
     static final String TICKED = "org.distillery.workbench.runs.ticked";
@@ -82,6 +89,7 @@ public class RunsPart {
     private final Map<String, RunRef> tickedRefs = new java.util.LinkedHashMap<>();
     private final Map<String, String> tickedLabels = new HashMap<>();
     private org.eclipse.swt.widgets.Button compare;
+    private KeptSelection selection;
     private final Set<String> autoChecked = new HashSet<>();
     private final Map<String, Color> colors = new HashMap<>();
     /** The runs as last read, and the ticked ones' curves as stored. */
@@ -99,7 +107,10 @@ public class RunsPart {
         new Label(top, SWT.NONE).setText("Metric");
         metric = Widgets.named(new Combo(top, SWT.READ_ONLY), "runs.metric");
         metric.setLayoutData(new GridData(180, SWT.DEFAULT));
-        metric.addListener(SWT.Selection, e -> draw());
+        metric.addListener(SWT.Selection, e -> {
+            part.getPersistedState().put(METRIC, metric.getText());
+            draw();
+        });
         compare = Widgets.button(top, "Compare", "runs.compare", this::compare);
         compare.setToolTipText("Compare the ticked runs side by side (" + CompareHandler.KEYS + ")");
         compare.setEnabled(false);
@@ -112,6 +123,7 @@ public class RunsPart {
         sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));
         SashForm left = new SashForm(sash, SWT.VERTICAL);
         runs = Widgets.table(left, SWT.CHECK, "runs.table", "Run:200", "Experiment:110", "Status:80");
+        selection = new KeptSelection(part, runs, "selected", r -> ((RunInfo) r).id());
         runs.addListener(SWT.Selection, e -> {
             if (e.detail == SWT.CHECK) {
                 RunInfo r = (RunInfo) e.item.getData();
@@ -140,6 +152,12 @@ public class RunsPart {
                 watch.close();
             }
         });
+        TickedRuns.read(part.getPersistedState().get(TICKS)).forEach((ref, label) -> {
+            checked.add(ref.runId());
+            tickedRefs.put(ref.runId(), ref);
+            tickedLabels.put(ref.runId(), label);
+        });
+        publishTicked();
         storeChanged = new UiCoalesced(ui, () -> {
             if (!chart.isDisposed()) {
                 reload();
@@ -217,6 +235,9 @@ public class RunsPart {
     }
 
     private void publishTicked() {
+        Map<RunRef, String> ticks = new java.util.LinkedHashMap<>();
+        tickedRefs.forEach((id, ref) -> ticks.put(ref, tickedLabels.get(id)));
+        part.getPersistedState().put(TICKS, TickedRuns.write(ticks));
         compare.setEnabled(tickedRefs.size() >= 2);
         app.getContext().set(TICKED, ticked());
     }
@@ -234,6 +255,7 @@ public class RunsPart {
         }
         tick(store(), (RunInfo) item.getData());
         runs.setSelection(item);
+        selection.keep();
         publishTicked();
         reload(); // reads the newly ticked run's curves
         showParams();
@@ -352,15 +374,13 @@ public class RunsPart {
             same = list.get(i).equals(shownRuns.get(i));
         }
         if (!same) {
-            RunInfo selected = runs.getSelectionCount() == 1 ? (RunInfo) runs.getSelection()[0].getData() : null;
+            String selected = selection.wanted();
             runs.removeAll();
             for (RunInfo r : list) {
-                TableItem item = new TableItem(runs, SWT.NONE);
-                item.setText(new String[] {r.name(), r.experiment(), r.status()});
-                item.setData(r);
-                if (selected != null && selected.id().equals(r.id())) {
-                    runs.setSelection(item);
-                }
+                Widgets.row(runs, r, r.name(), r.experiment(), r.status());
+            }
+            if (selection.select(selected) && params.getItemCount() == 0) {
+                showParams(); // the run selected when the workbench was last closed
             }
             shownRuns.clear();
             shownRuns.addAll(list);
@@ -371,7 +391,8 @@ public class RunsPart {
     }
 
     private void updateMetrics(Set<String> names) {
-        String current = metric.getText();
+        String current = metric.getText().isEmpty() ? part.getPersistedState().getOrDefault(METRIC, "")
+                : metric.getText();
         if (!List.of(metric.getItems()).equals(List.copyOf(names))) {
             metric.setItems(names.toArray(String[]::new));
         }

@@ -219,9 +219,13 @@ public class SpecEditorPart {
         if (sel.length == 0) {
             return;
         }
-        SpecValidation.Problem p = (SpecValidation.Problem) sel[0].getData();
+        revealLine(((SpecValidation.Problem) sel[0].getData()).line());
+    }
+
+    /** Selects line {@code number} (1-based; the last line when the text is shorter) and scrolls it into view. */
+    public void revealLine(int number) {
         try {
-            IRegion line = document.getLineInformation(Math.min(p.line(), document.getNumberOfLines()) - 1);
+            IRegion line = document.getLineInformation(Math.max(1, Math.min(number, document.getNumberOfLines())) - 1);
             viewer.setSelectedRange(line.getOffset(), line.getLength());
             viewer.revealRange(line.getOffset(), line.getLength());
             viewer.getTextWidget().setFocus();

@@ -107,6 +107,11 @@ public class UiDriver {
             return; // the benchmark stops the workbench itself
         }
         try {
+            if (Boolean.getBoolean("distillery.uitest.restart")) {
+                report.put("restored", workbenchState()); // what the workbench saved when the first session closed
+                report.put("result", "ok");
+                return;
+            }
             report.put("jobs", jobs);
             for (String spec : System.getProperty("distillery.uitest.specs", "").split(",")) {
                 if (!spec.isBlank()) {
@@ -127,6 +132,7 @@ public class UiDriver {
             String bad = System.getProperty("distillery.uitest.badspec");
             if (bad != null) {
                 report.put("editor", editor(Path.of(bad), screenshot.resolveSibling("workbench-spec.png")));
+                report.put("errorLog", errorLog(Path.of(bad)));
             }
             report.put("datasets", datasets());
             String checkpoint = System.getProperty("distillery.uitest.checkpoint");
@@ -158,6 +164,12 @@ public class UiDriver {
             if (experimentSpec != null) {
                 report.put("experiment", experiment(experimentSpec, screenshot.resolveSibling("workbench-experiments.png")));
             }
+            ui(() -> { // the researcher drags the sash between the views (e4's renderer writes it into the model)
+                stack("main").setContainerData("55");
+                stack("bottom").setContainerData("45");
+                return null;
+            });
+            report.put("closedWith", workbenchState());
             report.put("result", "ok");
         } catch (Throwable t) {
             report.put("result", "error: " + t);
@@ -322,6 +334,49 @@ public class UiDriver {
 
     private void show(String partId) {
         ui(() -> parts().showPart(partId, EPartService.PartState.ACTIVATE));
+    }
+
+    private org.eclipse.e4.ui.model.application.ui.basic.MPartStack stack(String name) {
+        MApplication app = context.get(MApplication.class);
+        return (org.eclipse.e4.ui.model.application.ui.basic.MPartStack) app.getContext().get(EModelService.class)
+                .find("org.distillery.workbench.stack." + name, app);
+    }
+
+    /**
+     * What a restart should bring back: the stacks' sizes, the selected tab, the comparison editors, the Runs view's
+     * ticks, selected run and metric, the selected experiment and export. The views are shown in turn to read them,
+     * then the tab selected before is selected again, so the look itself changes nothing that is saved.
+     */
+    private Map<String, Object> workbenchState() throws Exception {
+        Map<String, Object> out = new LinkedHashMap<>();
+        String tab = ui(() -> stack("main").getSelectedElement().getElementId());
+        out.put("sizes", ui(() -> stack("main").getContainerData() + " / " + stack("bottom").getContainerData()));
+        out.put("selectedTab", ui(() -> ((org.eclipse.e4.ui.model.application.ui.basic.MPart) stack("main").getSelectedElement()).getLabel()));
+        out.put("editors", ui(() -> stack("main").getChildren().stream()
+                .filter(p -> p.getElementId().equals("org.distillery.workbench.partdescriptor.compare"))
+                .map(p -> ((org.eclipse.e4.ui.model.application.ui.basic.MPart) p).getLabel()).toList()));
+        show("org.distillery.workbench.part.runs");
+        out.put("ticked", waitFor("the Runs view's rows", () -> {
+            List<String> ticked = rows(table("runs.table")).stream().filter(r -> r.startsWith("[x]")).toList();
+            return ticked.isEmpty() ? null : ticked;
+        }));
+        out.put("selectedRun", ui(() -> selected(table("runs.table"))));
+        out.put("metric", ui(() -> find(table("runs.table").getShell(), "runs.metric", Combo.class).getText()));
+        show("org.distillery.workbench.part.experiments");
+        out.put("selectedExperiment", ui(() -> selected(table("experiments.table"))));
+        show("org.distillery.workbench.part.exports");
+        out.put("selectedExport", waitFor("the Exports view's listing", () -> {
+            String s = selected(table("exports.table"));
+            return s.isEmpty() ? null : s;
+        }));
+        show(tab);
+        return out;
+    }
+
+    /** The selected row's first three cells, or "" with none selected. */
+    private static String selected(Table t) {
+        TableItem[] s = t.getSelection();
+        return s.length != 1 ? "" : s[0].getText(0) + " | " + s[0].getText(1) + " | " + s[0].getText(2);
     }
 
     /** The "Distillery job" launch configurations the launches saved: name, kind and spec file. */
@@ -684,6 +739,39 @@ public class UiDriver {
     }
 
     /** Opens a spec with a mistake in the editor and reads the problems the engine's validation marked. */
+    /**
+     * Runs the bad spec as a job: it fails, its result lands in the platform log, and the Error Log view lists it on
+     * top; a double-click on the entry opens the spec in its editor at the line the error names.
+     */
+    private Map<String, Object> errorLog(Path spec) throws Exception {
+        Map<String, Object> out = new LinkedHashMap<>();
+        TableItem row = launch(spec.toString(), out);
+        out.put("state", ended(row, "the bad spec's job to end"));
+        show("org.distillery.workbench.part.errorlog");
+        out.put("entry", waitFor("the failed job in the Error Log", () -> {
+            Table t = table("errorlog.table");
+            return t.getItemCount() > 0 && t.getItem(0).getText(3).contains(spec.getFileName().toString())
+                    ? rows(t).get(0) : null;
+        }));
+        ui(() -> {
+            Table t = table("errorlog.table");
+            t.setSelection(0);
+            t.notifyListeners(SWT.Selection, new Event());
+            t.notifyListeners(SWT.DefaultSelection, new Event());
+            return null;
+        });
+        org.eclipse.e4.ui.model.application.ui.basic.MPart editor = ui(() -> parts().getActivePart());
+        out.put("opened", ui(() -> editor.getLabel()));
+        out.put("selectedLine", ui(() -> {
+            org.eclipse.swt.custom.StyledText text = find((Composite) editor.getWidget(), "editor.text",
+                    org.eclipse.swt.custom.StyledText.class);
+            return text.getLineAtOffset(text.getSelection().x) + 1;
+        }));
+        out.put("status", ui(() -> find(table("errorlog.table").getShell(), "errorlog.status",
+                org.eclipse.swt.widgets.Label.class).getText()));
+        return out;
+    }
+
     private Map<String, Object> editor(Path spec, Path shot) throws Exception {
         Map<String, Object> out = new LinkedHashMap<>();
         org.eclipse.e4.ui.model.application.ui.basic.MPart part = ui(() -> SpecEditorPart.open(parts(),

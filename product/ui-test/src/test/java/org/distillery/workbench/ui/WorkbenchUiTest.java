@@ -128,6 +128,8 @@ class WorkbenchUiTest {
         Files.deleteIfExists(screenshot);
 
         Path log = tmp.resolve("workbench.log");
+        Path restartReport = tmp.resolve("restart-report.json");
+        Path restartLog = tmp.resolve("workbench-restart.log");
         Process app = null;
         String masterUrl;
         JsonNode masterStatus = null;
@@ -161,6 +163,15 @@ class WorkbenchUiTest {
                 fail("the workbench did not finish the script in 900 s; log:\n" + ProductUnderXvfb.tail(log));
             }
             masterStatus = cluster.status(); // what the standalone master says of the applications, before it stops
+            // The same workspace started again: the layout and selections it closed with come back.
+            pb.redirectOutput(restartLog.toFile());
+            pb.environment().put("DISTILLERY_WORKBENCH_VMARGS", String.join(" ",
+                    "-Ddistillery.uitest.restart=true", "-Ddistillery.uitest.report=" + restartReport,
+                    "-Ddistillery.uitest.timeout=120"));
+            app = pb.start();
+            if (!app.waitFor(180, TimeUnit.SECONDS)) {
+                fail("the restarted workbench did not finish in 180 s; log:\n" + ProductUnderXvfb.tail(restartLog));
+            }
         } finally {
             if (app != null && app.isAlive()) {
                 app.destroyForcibly();
@@ -193,7 +204,7 @@ class WorkbenchUiTest {
         assertTrue(strings(trainJob.path("statusSeen")).stream().anyMatch(l -> l.matches("1 job running: train"
                 + " train\\.yaml \\d+%")), "status line while training: " + trainJob.path("statusSeen"));
         assertEquals("No jobs running", r.path("statusLine").asText());
-        for (String view : List.of("Runs", "Datasets", "Experiments", "Exports", "Jobs")) {
+        for (String view : List.of("Runs", "Datasets", "Experiments", "Exports", "Jobs", "Error Log")) {
             assertTrue(r.path("tabIcons").path(view).asBoolean(), view + " has an icon: " + r.path("tabIcons"));
         }
 
@@ -222,6 +233,16 @@ class WorkbenchUiTest {
         assertTrue(problem.startsWith("[ ] 6 | training.stepz | unknown field 'stepz' in 'training' (did you mean"
                 + " 'steps'?)"), problem);
         assertEquals("bad-train.yaml: 1 problem (train spec)", editor.path("status").asText());
+
+        // The bad spec run as a job: it fails, the Error Log lists it with the file and line, and a double-click
+        // opens the spec at that line.
+        JsonNode errorLog = r.path("errorLog");
+        assertEquals("FAILED", errorLog.path("state").asText(), errorLog.toPrettyString());
+        assertTrue(errorLog.path("entry").asText().matches("\\[ \\] Error \\| .* \\| org\\.distillery\\.workbench \\| train"
+                + " bad-train\\.yaml failed: " + java.util.regex.Pattern.quote(bad.toString()) + ":6: unknown field 'stepz'.*"),
+                errorLog.toPrettyString());
+        assertEquals("bad-train.yaml", errorLog.path("opened").asText(), errorLog.toPrettyString());
+        assertEquals(6, errorLog.path("selectedLine").asInt(), errorLog.toPrettyString());
 
         // Datasets: the catalogue with fetch state, the prep this test ran with its statistics, samples.
         JsonNode ds = r.path("datasets");
@@ -350,6 +371,20 @@ class WorkbenchUiTest {
         assertTrue(served.stream().allMatch(s -> s.contains("llama.cpp")), served.toString());
         assertTrue(strings(exp.path("runsAfterShowRun")).stream().anyMatch(s -> s.startsWith("[x] train-uiexp-teacher")),
                 "Show Run ticks the teacher's run: " + exp.path("runsAfterShowRun"));
+
+        // Closed and started again on the same workspace: e4's saved model brings back the sizes of the stacks,
+        // the selected tab and the comparison editor, and each view's persisted state its selection and ticks.
+        JsonNode closed = r.path("closedWith");
+        assertEquals("55 / 45", closed.path("sizes").asText(), closed.toPrettyString());
+        assertEquals(1, closed.path("editors").size(), "the comparison editor open at close: " + closed);
+        assertTrue(strings(closed.path("ticked")).size() >= 2, "ticked runs at close: " + closed);
+        assertTrue(closed.path("selectedRun").asText().startsWith("train-uiexp-teacher | "), closed.toPrettyString());
+        assertTrue(closed.path("selectedExport").asText().startsWith("uitest | gguf | "), closed.toPrettyString());
+        JsonNode restarted = new ObjectMapper().readTree(restartReport.toFile());
+        assertEquals("ok", restarted.path("result").asText(), restarted.toPrettyString() + "\nlog:\n"
+                + ProductUnderXvfb.tail(restartLog));
+        assertEquals(closed, restarted.path("restored"), "the workbench closed with\n" + closed.toPrettyString()
+                + "\nand came back with\n" + restarted.path("restored").toPrettyString());
 
         byte[] png = Files.readAllBytes(screenshot);
         assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, Arrays.copyOf(png, 4), "not a PNG");

@@ -20,6 +20,17 @@ public record RunRef(boolean mlflow, String location, String runId) {
         return new RunRef(store instanceof MlflowRunStore, store.location(), run.id());
     }
 
+    /** Writes this reference into {@code n}: what a saved comparison and the Runs view's saved ticks hold. */
+    public com.fasterxml.jackson.databind.node.ObjectNode writeTo(com.fasterxml.jackson.databind.node.ObjectNode n) {
+        return n.put("store", mlflow ? "mlflow" : "local").put("location", location).put("run_id", runId);
+    }
+
+    /** A reference written by {@link #writeTo}. */
+    public static RunRef readFrom(com.fasterxml.jackson.databind.JsonNode n) {
+        return new RunRef("mlflow".equals(n.path("store").asText()), n.path("location").asText(),
+                n.path("run_id").asText());
+    }
+
     /** A reader of the store. */
     public RunStore store() {
         return mlflow ? new MlflowRunStore(location) : new LocalRuns(Path.of(location));

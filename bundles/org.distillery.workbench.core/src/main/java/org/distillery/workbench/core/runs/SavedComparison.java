@@ -53,10 +53,7 @@ public record SavedComparison(List<RunRef> runs, List<String> labels, List<Strin
     private ObjectNode toJson() {
         ObjectNode n = JSON.createObjectNode();
         ArrayNode rs = n.putArray("runs");
-        for (RunRef r : runs) {
-            rs.addObject().put("store", r.mlflow() ? "mlflow" : "local").put("location", r.location())
-                    .put("run_id", r.runId());
-        }
+        runs.forEach(r -> r.writeTo(rs.addObject()));
         labels.forEach(n.putArray("labels")::add);
         metrics.forEach(n.putArray("metrics")::add);
         n.put("axis", axis.name());
@@ -79,10 +76,7 @@ public record SavedComparison(List<RunRef> runs, List<String> labels, List<Strin
         for (JsonNode n : list) {
             try {
                 List<RunRef> runs = new ArrayList<>();
-                for (JsonNode r : n.path("runs")) {
-                    runs.add(new RunRef("mlflow".equals(r.path("store").asText()), r.path("location").asText(),
-                            r.path("run_id").asText()));
-                }
+                n.path("runs").forEach(r -> runs.add(RunRef.readFrom(r)));
                 List<String> labels = new ArrayList<>();
                 n.path("labels").forEach(l -> labels.add(l.asText()));
                 List<String> metrics = new ArrayList<>();
