@@ -146,9 +146,13 @@ public class LaunchDialog extends TitleAreaDialog {
 
     @Override
     protected void okPressed() {
-        result = new JobLaunch(JobLaunch.Kind.values()[kind.getSelectionIndex()], Path.of(spec.getText().strip()),
-                resume.getSelection(), SparkCluster.masterOf(master.getText(),
-                clusters), overwrite.getSelection(), ranks.getSelection());
+        JobLaunch.Kind k = JobLaunch.Kind.values()[kind.getSelectionIndex()];
+        Path file = Path.of(spec.getText().strip());
+        // on a named cluster with a work folder, the job writes (and a resume reads its checkpoints) there
+        String out = SparkCluster.named(master.getText(), clusters).map(c -> c.outFor(k, JobLaunch.specName(file)))
+                .orElse("");
+        result = new JobLaunch(k, file, resume.getSelection(), SparkCluster.masterOf(master.getText(), clusters),
+                overwrite.getSelection(), ranks.getSelection(), out);
         super.okPressed();
     }
 

@@ -22,6 +22,7 @@ import org.distillery.core.shard.TeacherLogitsManifest;
 import org.distillery.core.spec.PrepSpec;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.testing.RepoFixtures;
+import org.distillery.core.testing.Hdfs;
 import org.distillery.core.testing.SparkDistribution;
 import org.distillery.prep.PrepJob;
 import org.distillery.prep.SparkSessions;

@@ -583,6 +583,8 @@ public class UiDriver {
         ui(() -> {
             find(prefs, "prefs.cluster.name", org.eclipse.swt.widgets.Text.class).setText(name);
             find(prefs, "prefs.cluster.master", org.eclipse.swt.widgets.Text.class).setText(url);
+            find(prefs, "prefs.cluster.workFolder", org.eclipse.swt.widgets.Text.class).setText(
+                    System.getProperty("distillery.uitest.clusterworkfolder", ""));
             find(prefs, "prefs.cluster.add", Button.class).notifyListeners(SWT.Selection, new Event());
             return null;
         });

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.distillery.core.testing.Hdfs;
 import org.distillery.core.testing.SparkDistribution;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -133,10 +134,15 @@ class WorkbenchUiTest {
         Process app = null;
         String masterUrl;
         JsonNode masterStatus = null;
+        String workFolder;
+        List<String> hdfsCancelled;
+        List<String> hdfsFinished;
         try (ProductUnderXvfb.Xvfb xvfb = ProductUnderXvfb.Xvfb.start(tmp.resolve("xvfb.log"));
              SparkDistribution.Cluster cluster = SparkDistribution.find().startCluster(tmp.resolve("cluster"), 2, 1,
-                     "2g", false)) {
+                     "2g", false);
+             Hdfs hdfs = new Hdfs(tmp.resolve("hdfs"))) {
             masterUrl = cluster.masterUrl();
+            workFolder = hdfs.uri() + "/distillery"; // the cluster's, in Preferences
             ProcessBuilder pb = new ProcessBuilder(product.resolve("distillery-workbench").toString(), "-consoleLog")
                     .redirectErrorStream(true).redirectOutput(log.toFile());
             pb.environment().put("DISPLAY", xvfb.name());
@@ -155,6 +161,7 @@ class WorkbenchUiTest {
                     "-Ddistillery.uitest.compare=train-uitest,train-uitest-ranks",
                     "-Ddistillery.uitest.experimentspec=" + experiment,
                     "-Ddistillery.uitest.cluster=lab=" + cluster.masterUrl(),
+                    "-Ddistillery.uitest.clusterworkfolder=" + workFolder,
                     "-Ddistillery.uitest.clusterspec=" + clusterSpec,
                     "-Ddistillery.uitest.clusterlongspec=" + clusterLong,
                     "-Ddistillery.uitest.timeout=840"));
@@ -163,6 +170,8 @@ class WorkbenchUiTest {
                 fail("the workbench did not finish the script in 900 s; log:\n" + ProductUnderXvfb.tail(log));
             }
             masterStatus = cluster.status(); // what the standalone master says of the applications, before it stops
+            hdfsFinished = hdfs.names("/distillery/train/uitest-cluster");
+            hdfsCancelled = hdfs.names("/distillery/train/uitest-cluster-long/checkpoints");
             // The same workspace started again: the layout and selections it closed with come back.
             pb.redirectOutput(restartLog.toFile());
             pb.environment().put("DISTILLERY_WORKBENCH_VMARGS", String.join(" ",
@@ -297,8 +306,10 @@ class WorkbenchUiTest {
         // A cluster named in Preferences, a training over 2 ranks launched on it by name: the Jobs view shows the
         // standalone master's application and its 2 executors while it runs.
         JsonNode onCluster = r.path("cluster");
-        assertEquals(List.of("[ ] lab | " + masterUrl + " | "), strings(onCluster.path("clusters")),
+        assertEquals(List.of("[ ] lab | " + masterUrl + " | " + workFolder), strings(onCluster.path("clusters")),
                 "Preferences' clusters table");
+        // The cluster's work folder on HDFS holds its jobs' outputs, as the engine lays out its work dir.
+        assertTrue(hdfsFinished.contains("model.ckpt"), "the cluster run's output on HDFS: " + hdfsFinished);
         assertEquals("FINISHED", onCluster.path("state").asText(), onCluster.toPrettyString());
         assertEquals("2", onCluster.path("ranks").asText(), onCluster.toPrettyString());
         List<String> apps = strings(onCluster.path("applicationSeen"));
@@ -315,6 +326,8 @@ class WorkbenchUiTest {
         assertTrue(cc.path("resumedApplication").asText().startsWith("app-")
                 && !cc.path("resumedApplication").asText().equals(cancelledApp), cc.toPrettyString());
         assertEquals(cc.path("cancelledRun").asText(), cc.path("resumedRun").asText(), "the same run goes on");
+        assertTrue(hdfsCancelled.stream().anyMatch(f -> f.endsWith(".ckpt")), "the cancelled and resumed run's"
+                + " checkpoints on HDFS: " + hdfsCancelled);
         java.util.regex.Matcher first = java.util.regex.Pattern.compile("(\\d+)/200 steps")
                 .matcher(cc.path("resumedFirstProgress").asText());
         assertTrue(first.find() && Integer.parseInt(first.group(1)) >= 10, "the resumed job starts from a checkpoint,"

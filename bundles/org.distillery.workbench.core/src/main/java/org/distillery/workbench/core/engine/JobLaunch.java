@@ -25,8 +25,12 @@ import java.util.regex.Pattern;
  * @param master    a Spark master for this launch ({@code --master}; Spark kinds only); empty for the preference's
  * @param overwrite replace an existing output folder ({@code --overwrite}; Spark kinds only, whose jobs write
  *                  their output at once)
+ * @param ranks     the ranks of a train or distill job ({@code --ranks}); 0 for the spec's
+ * @param out       where the job writes ({@code --out}: a folder or an {@code hdfs://} URI, as a named cluster's work
+ *                  folder gives it); empty for the engine's {@code <work-dir>/<command>/<name>}
  */
-public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boolean overwrite, int ranks) {
+public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boolean overwrite, int ranks,
+                        String out) {
 
     /** The engine's job commands, and what each spec has at its top level that the others lack. */
     public enum Kind {
@@ -62,6 +66,11 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
             return resumable;
         }
 
+        /** Takes {@code --out}: every job but the experiment, which lays out its members' outputs itself. */
+        public boolean placeable() {
+            return this != EXPERIMENT;
+        }
+
         /** Trains: runs over N ranks of a Spark barrier stage with {@code --ranks N} (and {@code --master}). */
         public boolean distributable() {
             return this == TRAIN || this == DISTILL;
@@ -79,9 +88,14 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
     }
 
     private static final Pattern TOP_KEY = Pattern.compile("^([A-Za-z_][A-Za-z0-9_]*)\\s*:", Pattern.MULTILINE);
+    private static final Pattern NAME = Pattern.compile("^name\\s*:\\s*['\"]?([^'\"#\\s]+)", Pattern.MULTILINE);
 
     public JobLaunch {
         master = master == null ? "" : master.strip();
+        out = out == null ? "" : out.strip();
+        if (!out.isEmpty() && !kind.placeable()) {
+            throw new IllegalArgumentException(kind.command() + " jobs take no output folder: each member's is its own");
+        }
         if (resume && !kind.resumable()) {
             throw new IllegalArgumentException(kind.command() + " jobs do not resume: they write their output at once");
         }
@@ -97,6 +111,11 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
         }
     }
 
+    /** A launch to the engine's default output. */
+    public JobLaunch(Kind kind, Path spec, boolean resume, String master, boolean overwrite, int ranks) {
+        this(kind, spec, resume, master, overwrite, ranks, "");
+    }
+
     /** A launch with the spec's ranks. */
     public JobLaunch(Kind kind, Path spec, boolean resume, String master, boolean overwrite) {
         this(kind, spec, resume, master, overwrite, 0);
@@ -109,7 +128,7 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
 
     /** This launch resumed: the same job, spec, master and ranks, from the newest checkpoint. */
     public JobLaunch resumed() {
-        return new JobLaunch(kind, spec, true, master, false, ranks);
+        return new JobLaunch(kind, spec, true, master, false, ranks, out);
     }
 
     /**
@@ -132,6 +151,16 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
             }
         }
         return java.util.Optional.empty();
+    }
+
+    /** The spec's {@code name}, which names its output folder; empty when the file has none at its top level. */
+    public static String specName(Path spec) {
+        try {
+            Matcher m = NAME.matcher(Files.readString(spec, StandardCharsets.UTF_8));
+            return m.find() ? m.group(1) : "";
+        } catch (IOException e) {
+            throw new UncheckedIOException(spec + ": cannot read the spec: " + e.getMessage(), e);
+        }
     }
 
     /** The process that runs this job: its results on stdout, JSON progress events and errors on stderr. */
@@ -159,6 +188,9 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
         if (overwrite) {
             cmd.add("--overwrite");
         }
+        if (!out.isEmpty()) {
+            cmd.add("--out=" + out);
+        }
         Path dir = Files.isDirectory(settings.engine()) ? settings.engine() : spec.toAbsolutePath().getParent();
         return new EngineCommand(cmd, settings.environment(), dir);
     }
@@ -170,8 +202,9 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
     public static final String ATTR_RESUME = "org.distillery.launch.resume";
     public static final String ATTR_OVERWRITE = "org.distillery.launch.overwrite";
     public static final String ATTR_RANKS = "org.distillery.launch.ranks";
+    public static final String ATTR_OUT = "org.distillery.launch.out";
 
-    /** This launch as launch configuration attributes: kind, spec, Spark master, resume, overwrite, ranks. */
+    /** This launch as launch configuration attributes: kind, spec, Spark master, resume, overwrite, ranks, output. */
     public Map<String, Object> attributes() {
         Map<String, Object> a = new LinkedHashMap<>();
         a.put(ATTR_KIND, kind.command());
@@ -180,6 +213,7 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
         a.put(ATTR_RESUME, resume);
         a.put(ATTR_OVERWRITE, overwrite);
         a.put(ATTR_RANKS, ranks);
+        a.put(ATTR_OUT, out);
         return a;
     }
 
@@ -194,6 +228,7 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
         Object resume = a.getOrDefault(ATTR_RESUME, false);
         Object overwrite = a.getOrDefault(ATTR_OVERWRITE, false);
         Object ranks = a.getOrDefault(ATTR_RANKS, 0);
+        Object out = a.getOrDefault(ATTR_OUT, "");
         if (!(spec instanceof String s) || s.isBlank()) {
             throw new IllegalArgumentException(configuration + ": " + ATTR_SPEC + " must name the spec file, found "
                     + spec);
@@ -218,6 +253,10 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
             throw new IllegalArgumentException(configuration + ": " + ATTR_RANKS + " must be a number of ranks (0: the"
                     + " spec's), found " + ranks);
         }
+        if (!(out instanceof String o2)) {
+            throw new IllegalArgumentException(configuration + ": " + ATTR_OUT + " must be an output folder or URI, or"
+                    + " empty, found " + out);
+        }
         Kind parsed;
         try {
             parsed = Kind.ofCommand(k);
@@ -225,7 +264,7 @@ public record JobLaunch(Kind kind, Path spec, boolean resume, String master, boo
             throw new IllegalArgumentException(configuration + ": " + ATTR_KIND + ": " + e.getMessage(), e);
         }
         try {
-            return new JobLaunch(parsed, Path.of(s), r, m, o, n);
+            return new JobLaunch(parsed, Path.of(s), r, m, o, n, o2);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(configuration + ": " + e.getMessage(), e);
         }

@@ -79,16 +79,28 @@ public record SparkCluster(String name, String master, String workFolder) {
     }
 
     /**
+     * Where a {@code kind} job of the spec named {@code specName} writes on this cluster: {@code
+     * <work folder>/<command>/<name>}, as the engine lays out its own work dir, so a resumed job finds its checkpoints
+     * there; empty without a work folder (the engine's default) and for the experiment.
+     */
+    public String outFor(JobLaunch.Kind kind, String specName) {
+        if (workFolder.isEmpty() || !kind.placeable() || specName.isEmpty()) {
+            return "";
+        }
+        return workFolder.replaceAll("/+$", "") + "/" + kind.command() + "/" + specName;
+    }
+
+    /** The cluster a launch dialog's entry names (its label or name), if it names one. */
+    public static java.util.Optional<SparkCluster> named(String entry, List<SparkCluster> clusters) {
+        String e = entry == null ? "" : entry.strip();
+        return clusters.stream().filter(c -> e.equals(c.label()) || e.equals(c.name)).findFirst();
+    }
+
+    /**
      * The master a launch dialog's entry means: a cluster's label or name gives its master; anything else is taken as
      * typed (a URL, or empty for the preference's).
      */
     public static String masterOf(String entry, List<SparkCluster> clusters) {
-        String e = entry == null ? "" : entry.strip();
-        for (SparkCluster c : clusters) {
-            if (e.equals(c.label()) || e.equals(c.name)) {
-                return c.master;
-            }
-        }
-        return e;
+        return named(entry, clusters).map(SparkCluster::master).orElse(entry == null ? "" : entry.strip());
     }
 }

@@ -27,6 +27,15 @@ class JobLaunchTest {
     }
 
     @Test
+    void theSpecNamesItsOutputFolder() throws Exception {
+        Path spec = tmp.resolve("t.yaml");
+        Files.writeString(spec, "# a comment\ndata:\n  name: nested\nname: 'kd-teacher'  # the run\nmodel: {}\n");
+        assertEquals("kd-teacher", JobLaunch.specName(spec));
+        Files.writeString(spec, "model: {}\n");
+        assertEquals("", JobLaunch.specName(spec));
+    }
+
+    @Test
     void aFileThatIsNoSpecHasNoKind() throws Exception {
         Path notes = tmp.resolve("notes.yaml");
         Files.writeString(notes, "title: hello\n  model: nested, not top level\n");
@@ -63,6 +72,15 @@ class JobLaunchTest {
         assertThrows(IllegalArgumentException.class, () -> new JobLaunch(JobLaunch.Kind.PREP, spec, false, "", false, 2));
         assertThrows(IllegalArgumentException.class, () -> new JobLaunch(JobLaunch.Kind.TRAIN, spec, false, "", false,
                 -1));
+        // on a cluster's work folder: the output goes there, and a resume keeps it (its checkpoints are there)
+        JobLaunch onHdfs = new JobLaunch(JobLaunch.Kind.TRAIN, spec, false, "spark://m:7077", false, 2,
+                "hdfs://nn:8020/work/train/demo");
+        assertEquals(List.of("train", spec.toString(), "--master=spark://m:7077", "--ranks=2",
+                "--out=hdfs://nn:8020/work/train/demo"), onHdfs.command(s).command().subList(4, 9));
+        assertEquals(List.of("--ranks=2", "--resume", "--out=hdfs://nn:8020/work/train/demo"),
+                onHdfs.resumed().command(s).command().subList(7, 10));
+        assertThrows(IllegalArgumentException.class, () -> new JobLaunch(JobLaunch.Kind.EXPERIMENT, spec, false, "",
+                false, 0, "hdfs://nn:8020/work/experiment/kd"));
         assertEquals("x 'a b' 'it'\\''s'", new EngineCommand(List.of("x", "a b", "it's"), java.util.Map.of(), tmp).display());
     }
 
@@ -81,6 +99,9 @@ class JobLaunchTest {
         assertEquals(ranks, JobLaunch.fromAttributes("r", ranks.attributes()));
         assertEquals(ranks.resumed(), JobLaunch.fromAttributes("r", ranks.resumed().attributes()));
         assertEquals(4, ranks.resumed().ranks(), "a resumed launch keeps its ranks");
+        JobLaunch placed = new JobLaunch(JobLaunch.Kind.TRAIN, spec, false, "spark://m:7077", false, 2,
+                "hdfs://nn:8020/work/train/uitest");
+        assertEquals(placed, JobLaunch.fromAttributes("h", placed.attributes()));
         assertEquals(true, prep.attributes().get(JobLaunch.ATTR_OVERWRITE));
         java.util.Map<String, Object> old = new java.util.HashMap<>(prep.attributes());
         old.remove(JobLaunch.ATTR_OVERWRITE); // a configuration saved before the attribute existed

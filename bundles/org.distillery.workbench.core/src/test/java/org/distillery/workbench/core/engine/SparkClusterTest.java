@@ -26,4 +26,17 @@ class SparkClusterTest {
                         new SparkCluster("", "spark://h:7077", "work"))));
         assertEquals(List.of(), SparkCluster.read("{broken"), "a damaged preference reads as none");
     }
+
+    @Test
+    void aClustersWorkFolderPlacesEachJobsOutputAsTheEngineLaysOutItsWorkDir() {
+        SparkCluster lab = new SparkCluster("lab", "spark://10.0.0.5:7077", "hdfs://nn:8020/work/");
+        assertEquals("hdfs://nn:8020/work/train/demo", lab.outFor(JobLaunch.Kind.TRAIN, "demo"));
+        assertEquals("hdfs://nn:8020/work/teacher-logits/kd", lab.outFor(JobLaunch.Kind.TEACHER_LOGITS, "kd"));
+        assertEquals("", lab.outFor(JobLaunch.Kind.EXPERIMENT, "kd"), "an experiment places its members itself");
+        assertEquals("", new SparkCluster("gpu", "yarn", "").outFor(JobLaunch.Kind.TRAIN, "demo"),
+                "no work folder: the engine's default");
+        assertEquals(java.util.Optional.of(lab), SparkCluster.named("lab (spark://10.0.0.5:7077)", List.of(lab)));
+        assertEquals(java.util.Optional.empty(), SparkCluster.named("spark://10.0.0.5:7077", List.of(lab)),
+                "a typed URL names no cluster");
+    }
 }

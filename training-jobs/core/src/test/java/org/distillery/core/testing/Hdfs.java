@@ -1,21 +1,20 @@
-package org.distillery.cli;
+package org.distillery.core.testing;
 
 import java.io.IOException;
 import java.nio.file.Path;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
-import org.distillery.core.testing.SparkDistribution;
 
 /**
  * A real HDFS for tests: a NameNode and a DataNode on 127.0.0.1 (Hadoop's shaded minicluster, beside the
  * hadoop-client-api/-runtime jars Spark uses), reachable from other processes (Spark's executors, the
  * distillery command) at {@link #uri()}.
  */
-final class Hdfs implements AutoCloseable {
+public final class Hdfs implements AutoCloseable {
     private final MiniDFSCluster cluster;
 
-    Hdfs(Path dir) throws IOException {
+    public Hdfs(Path dir) throws IOException {
         Configuration conf = new Configuration();
         conf.set(MiniDFSCluster.HDFS_MINIDFS_BASEDIR, dir.toAbsolutePath().toString());
         conf.set("dfs.namenode.rpc-bind-host", "127.0.0.1");
@@ -26,16 +25,16 @@ final class Hdfs implements AutoCloseable {
     }
 
     /** hdfs://127.0.0.1:PORT */
-    String uri() {
+    public String uri() {
         return "hdfs://127.0.0.1:" + cluster.getNameNodePort();
     }
 
-    FileSystem fs() throws IOException {
+    public FileSystem fs() throws IOException {
         return cluster.getFileSystem();
     }
 
     /** The names in a folder, sorted; none when it does not exist. */
-    java.util.List<String> names(String folder) throws IOException {
+    public java.util.List<String> names(String folder) throws IOException {
         java.util.List<String> out = new java.util.ArrayList<>();
         org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(folder);
         if (fs().exists(p)) {
