@@ -20,6 +20,8 @@ import org.eclipse.debug.core.ILaunchManager;
  */
 final class LaunchConfigurations {
     static final String TYPE = "org.distillery.workbench.launchConfigurationType";
+    /** The type's icon, on each configuration the workbench lists (the IDE's launchConfigurationTypeImages). */
+    static final String ICON = "platform:/plugin/org.distillery.workbench/icons/launch.png";
 
     private LaunchConfigurations() {
     }

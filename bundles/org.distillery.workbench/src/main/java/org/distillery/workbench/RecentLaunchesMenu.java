@@ -35,6 +35,7 @@ public class RecentLaunchesMenu {
             item.setLabel(c.getName());
             item.setElementId("org.distillery.workbench.menuitem.recent." + c.getName().replaceAll("\\W", "_"));
             item.setCommand(relaunch);
+            item.setIconURI(LaunchConfigurations.ICON);
             MParameter p = models.createModelElement(MParameter.class);
             p.setName(RelaunchHandler.CONFIG);
             p.setValue(c.getName());

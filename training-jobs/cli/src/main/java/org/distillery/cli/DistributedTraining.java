@@ -94,10 +94,8 @@ final class DistributedTraining {
         Location data = TrainingLaunch.shardsWhereTheyAre(top, specFile, located, work.data());
         Map<String, String> settings = new LinkedHashMap<>(BARRIER_SETTINGS);
         settings.put("spark.stage.maxConsecutiveAttempts", String.valueOf(d.attempts()));
-        String provisional = SparkSessions.master(cliMaster, System.getProperty("spark.master"), d.master()).url();
-        settings.putAll(JobJar.executorSettings(provisional));
-        SparkSession spark = SparkSessions.open(new SparkSessions.Request("distillery-" + work.job() + "-"
-                + work.name(), cliMaster, d.master(), d.ranks(), settings), System.err);
+        SparkSession spark = JobJar.open(new SparkSessions.Request("distillery-" + work.job() + "-"
+                + work.name(), cliMaster, d.master(), d.ranks(), settings));
         try {
             String master = spark.sparkContext().master();
             unseen(located.where("data") + ": the prep output", data, master).ifPresent(System.err::println);

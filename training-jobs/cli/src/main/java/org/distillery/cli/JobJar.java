@@ -3,9 +3,12 @@ package org.distillery.cli;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.apache.spark.sql.SparkSession;
 import org.distillery.core.DistilleryException;
+import org.distillery.prep.SparkSessions;
 
 /**
  * The shaded job jar, which executors of a cluster load when the driver is the {@code distillery} command rather than
@@ -29,6 +32,19 @@ final class JobJar {
             throw new DistilleryException(target + ": no job jar for the executors (" + e.getMessage()
                     + "); build it (./mvnw -q -DskipTests install), or spark-submit the job jar", e);
         }
+    }
+
+    /**
+     * The command's Spark session, with {@link #executorSettings} for the master it resolves to: without the job jar,
+     * a cluster's executors cannot deserialize the job's tasks.
+     */
+    static SparkSession open(SparkSessions.Request request) {
+        String master = SparkSessions.master(request.cliMaster(), System.getProperty("spark.master"),
+                request.specMaster()).url();
+        Map<String, String> defaults = new LinkedHashMap<>(request.defaults());
+        defaults.putAll(executorSettings(master));
+        return SparkSessions.open(new SparkSessions.Request(request.appName(), request.cliMaster(),
+                request.specMaster(), request.partitions(), defaults), System.err);
     }
 
     /**

@@ -46,8 +46,8 @@ final class PrepCommand implements Callable<Integer> {
         PrepSpec spec = SpecReader.readLocated(specFile, PrepSpec.class, set.list()).spec();
         Location output = out != null ? Location.parse(out, Path.of("").toAbsolutePath())
                 : Location.of(top.workDir().resolve("prep").resolve(spec.name()));
-        SparkSession spark = SparkSessions.open(new SparkSessions.Request("distillery-prep-" + spec.name(), master,
-                spec.spark().master(), spec.spark().partitions()), System.err);
+        SparkSession spark = JobJar.open(new SparkSessions.Request("distillery-prep-" + spec.name(), master,
+                spec.spark().master(), spec.spark().partitions()));
         try (ProgressListener progress = top.progress();
              SparkApplicationEvents app = SparkApplicationEvents.watch(spark, PrepJob.JOB, progress)) {
             PrepJob.Result r;

@@ -50,8 +50,8 @@ final class TeacherLogitsCommand implements Callable<Integer> {
         TeacherSource teacher = TeacherSource.resolve(top, located, spec.teacher(), specFile);
         Location output = out != null ? Location.parse(out, Path.of("").toAbsolutePath())
                 : Location.of(top.workDir().resolve("teacher-logits").resolve(spec.name()));
-        SparkSession spark = SparkSessions.open(new SparkSessions.Request("distillery-teacher-logits-" + spec.name(),
-                master, spec.spark().master(), spec.spark().partitions()), System.err);
+        SparkSession spark = JobJar.open(new SparkSessions.Request("distillery-teacher-logits-" + spec.name(),
+                master, spec.spark().master(), spec.spark().partitions()));
         try (ProgressListener progress = top.progress();
              SparkApplicationEvents app = SparkApplicationEvents.watch(spark, TeacherLogitsJob.JOB, progress)) {
             TeacherLogitsJob.Result r;

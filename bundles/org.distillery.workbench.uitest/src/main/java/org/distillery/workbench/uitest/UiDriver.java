@@ -278,6 +278,8 @@ public class UiDriver {
             overwrite.notifyListeners(SWT.Selection, new Event());
             if (ranks > 0) {
                 find(dialog, "launch.ranks", org.eclipse.swt.widgets.Spinner.class).setSelection(ranks);
+            }
+            if (!master.isEmpty()) {
                 find(dialog, "launch.master", Combo.class).setText(master);
             }
             return null;
@@ -400,6 +402,8 @@ public class UiDriver {
         Map<String, Object> out = new LinkedHashMap<>();
         int before = ui(() -> table("jobs.table").getItemCount());
         org.eclipse.swt.widgets.MenuItem[] pick = new org.eclipse.swt.widgets.MenuItem[1];
+        List<String> withoutIcon = new ArrayList<>();
+        out.put("withoutIcon", withoutIcon);
         out.put("items", ui(() -> {
             org.eclipse.swt.widgets.Menu recent = submenu(submenu(table("jobs.table").getShell().getMenuBar(), "Run"),
                     "Recent Launches");
@@ -407,6 +411,9 @@ public class UiDriver {
             List<String> items = new ArrayList<>();
             for (org.eclipse.swt.widgets.MenuItem i : recent.getItems()) {
                 items.add(i.getText());
+                if (i.getImage() == null) {
+                    withoutIcon.add(i.getText());
+                }
                 if (i.getText().equals(name)) {
                     pick[0] = i;
                 }
@@ -593,16 +600,21 @@ public class UiDriver {
             button(prefs, "Apply and Close").notifyListeners(SWT.Selection, new Event());
             return null;
         });
+        String prepSpec = System.getProperty("distillery.uitest.clusterprepspec");
+        if (prepSpec != null) { // a prep on the cluster: its executors read the sources, its output goes to HDFS
+            Map<String, Object> prep = new LinkedHashMap<>();
+            TableItem row = launch(prepSpec, prep, 0, name);
+            List<String> seen = new ArrayList<>();
+            prep.put("state", endedOnCluster(row, seen));
+            prep.put("applicationSeen", seen);
+            if (!"FINISHED".equals(prep.get("state"))) {
+                prep.put("consoleTail", consoleTail());
+            }
+            out.put("prep", prep);
+        }
         TableItem row = launch(spec, out, 2, name);
         List<String> seen = new ArrayList<>();
-        String state = waitFor("the cluster job to end", () -> ui(() -> {
-            String shown = row.getText(6) + " | " + row.getText(7);
-            if (!row.getText(6).isEmpty() && (seen.isEmpty() || !seen.get(seen.size() - 1).equals(shown))) {
-                seen.add(shown);
-            }
-            String st = row.getText(1);
-            return over(st) ? st : null;
-        }));
+        String state = endedOnCluster(row, seen);
         out.put("state", state);
         out.put("applicationSeen", seen);
         out.put("label", ui(() -> row.getText(0)));
@@ -617,6 +629,18 @@ public class UiDriver {
      * Launches {@code spec} on the cluster {@code name} over 2 ranks, presses Cancel once it has done 20 steps (two
      * checkpoints), then Resume, and reports both jobs: their applications, states and console tails.
      */
+    /** Waits for the job in {@code row} to end, noting each "application | executors" the Jobs view showed. */
+    private String endedOnCluster(TableItem row, List<String> seen) throws Exception {
+        return waitFor("the cluster job to end", () -> ui(() -> {
+            String shown = row.getText(6) + " | " + row.getText(7);
+            if (!row.getText(6).isEmpty() && (seen.isEmpty() || !seen.get(seen.size() - 1).equals(shown))) {
+                seen.add(shown);
+            }
+            String st = row.getText(1);
+            return over(st) ? st : null;
+        }));
+    }
+
     private Map<String, Object> clusterCancel(String name, String spec) throws Exception {
         Map<String, Object> out = new LinkedHashMap<>();
         TableItem row = launch(spec, out, 2, name);

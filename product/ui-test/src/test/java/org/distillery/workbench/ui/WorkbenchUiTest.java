@@ -136,6 +136,7 @@ class WorkbenchUiTest {
         JsonNode masterStatus = null;
         String workFolder;
         List<String> hdfsCancelled;
+        List<String> hdfsPrep;
         List<String> hdfsFinished;
         try (ProductUnderXvfb.Xvfb xvfb = ProductUnderXvfb.Xvfb.start(tmp.resolve("xvfb.log"));
              SparkDistribution.Cluster cluster = SparkDistribution.find().startCluster(tmp.resolve("cluster"), 2, 1,
@@ -162,6 +163,7 @@ class WorkbenchUiTest {
                     "-Ddistillery.uitest.experimentspec=" + experiment,
                     "-Ddistillery.uitest.cluster=lab=" + cluster.masterUrl(),
                     "-Ddistillery.uitest.clusterworkfolder=" + workFolder,
+                    "-Ddistillery.uitest.clusterprepspec=" + prep,
                     "-Ddistillery.uitest.clusterspec=" + clusterSpec,
                     "-Ddistillery.uitest.clusterlongspec=" + clusterLong,
                     "-Ddistillery.uitest.timeout=840"));
@@ -171,6 +173,7 @@ class WorkbenchUiTest {
             }
             masterStatus = cluster.status(); // what the standalone master says of the applications, before it stops
             hdfsFinished = hdfs.names("/distillery/train/uitest-cluster");
+            hdfsPrep = hdfs.names("/distillery/prep/uitest");
             hdfsCancelled = hdfs.names("/distillery/train/uitest-cluster-long/checkpoints");
             // The same workspace started again: the layout and selections it closed with come back.
             pb.redirectOutput(restartLog.toFile());
@@ -231,6 +234,7 @@ class WorkbenchUiTest {
         // Run > Recent Launches lists them, newest first, and picking one runs it again.
         JsonNode relaunch = r.path("relaunch");
         assertEquals(List.of("train train", "prep prep"), strings(relaunch.path("items")));
+        assertEquals(List.of(), strings(relaunch.path("withoutIcon")), "each launch configuration has its type's icon");
         assertEquals("prep prep.yaml (overwrite)", relaunch.path("job").asText());
         assertEquals("FINISHED", relaunch.path("state").asText(), relaunch.toPrettyString());
 
@@ -308,6 +312,12 @@ class WorkbenchUiTest {
         JsonNode onCluster = r.path("cluster");
         assertEquals(List.of("[ ] lab | " + masterUrl + " | " + workFolder), strings(onCluster.path("clusters")),
                 "Preferences' clusters table");
+        // A prep launched on it by name: the standalone master's application with its executors, output on HDFS.
+        JsonNode clusterPrep = onCluster.path("prep");
+        assertEquals("FINISHED", clusterPrep.path("state").asText(), clusterPrep.toPrettyString());
+        assertTrue(strings(clusterPrep.path("applicationSeen")).stream().anyMatch(a -> a.matches("app-\\S+ \\| [12]")),
+                "the prep's application and executors: " + clusterPrep.path("applicationSeen"));
+        assertTrue(hdfsPrep.contains("manifest.json"), "the prep's output on HDFS: " + hdfsPrep);
         // The cluster's work folder on HDFS holds its jobs' outputs, as the engine lays out its work dir.
         assertTrue(hdfsFinished.contains("model.ckpt"), "the cluster run's output on HDFS: " + hdfsFinished);
         assertEquals("FINISHED", onCluster.path("state").asText(), onCluster.toPrettyString());
