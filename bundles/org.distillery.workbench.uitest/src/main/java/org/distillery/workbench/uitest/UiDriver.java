@@ -132,7 +132,7 @@ public class UiDriver {
             String bad = System.getProperty("distillery.uitest.badspec");
             if (bad != null) {
                 report.put("editor", editor(Path.of(bad), screenshot.resolveSibling("workbench-spec.png")));
-                report.put("errorLog", errorLog(Path.of(bad)));
+                report.put("errorLog", errorLog(Path.of(bad), screenshot.resolveSibling("workbench-errorlog.png")));
             }
             report.put("datasets", datasets());
             String checkpoint = System.getProperty("distillery.uitest.checkpoint");
@@ -661,6 +661,18 @@ public class UiDriver {
         });
         out.put("state", ended(row, "the cancelled cluster job to end"));
         out.put("consoleTail", consoleTail());
+        String run = "train-" + org.distillery.workbench.core.engine.JobLaunch.specName(Path.of(spec)); // its run's name
+        show("org.distillery.workbench.part.runs");
+        out.put("runStatusAfterCancel", waitFor("the cancelled run in the Runs view", () -> {
+            find(table("runs.table").getShell(), "runs.refresh", Button.class).notifyListeners(SWT.Selection,
+                    new Event());
+            for (TableItem i : table("runs.table").getItems()) {
+                if (i.getText(0).equals(run)) {
+                    return i.getText(2);
+                }
+            }
+            return null;
+        }));
         ui(() -> {
             Table t = table("jobs.table");
             t.setSelection(row);
@@ -769,7 +781,7 @@ public class UiDriver {
      * Runs the bad spec as a job: it fails, its result lands in the platform log, and the Error Log view lists it on
      * top; a double-click on the entry opens the spec in its editor at the line the error names.
      */
-    private Map<String, Object> errorLog(Path spec) throws Exception {
+    private Map<String, Object> errorLog(Path spec, Path shot) throws Exception {
         Map<String, Object> out = new LinkedHashMap<>();
         TableItem row = launch(spec.toString(), out);
         out.put("state", ended(row, "the bad spec's job to end"));
@@ -783,7 +795,12 @@ public class UiDriver {
             Table t = table("errorlog.table");
             t.setSelection(0);
             t.notifyListeners(SWT.Selection, new Event());
-            t.notifyListeners(SWT.DefaultSelection, new Event());
+            t.getShell().update(); // paint the selection and its detail before the screenshot
+            return null;
+        });
+        out.put("screenshot", screenshot(shot));
+        ui(() -> {
+            table("errorlog.table").notifyListeners(SWT.DefaultSelection, new Event());
             return null;
         });
         org.eclipse.e4.ui.model.application.ui.basic.MPart editor = ui(() -> parts().getActivePart());

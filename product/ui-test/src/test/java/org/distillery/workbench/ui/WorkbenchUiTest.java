@@ -332,6 +332,7 @@ class WorkbenchUiTest {
         String cancelledApp = cc.path("application").asText();
         assertTrue(cancelledApp.startsWith("app-") && cc.path("executors").asText().equals("2"), cc.toPrettyString());
         assertTrue(cc.path("consoleTail").asText().contains("stopped on request"), cc.path("consoleTail").asText());
+        assertEquals("KILLED", cc.path("runStatusAfterCancel").asText(), "the cancelled run's status: " + cc);
         assertEquals("FINISHED", cc.path("resumedState").asText(), cc.toPrettyString());
         assertTrue(cc.path("resumedApplication").asText().startsWith("app-")
                 && !cc.path("resumedApplication").asText().equals(cancelledApp), cc.toPrettyString());
