@@ -795,9 +795,11 @@ public class UiDriver {
             Table t = table("errorlog.table");
             t.setSelection(0);
             t.notifyListeners(SWT.Selection, new Event());
-            t.getShell().update(); // paint the selection and its detail before the screenshot
             return null;
         });
+        out.put("detail", ui(() -> find(table("errorlog.table").getShell(), "errorlog.detail",
+                org.eclipse.swt.custom.StyledText.class).getText()));
+        Thread.sleep(500); // GTK draws the selection and the detail on its next frame
         out.put("screenshot", screenshot(shot));
         ui(() -> {
             table("errorlog.table").notifyListeners(SWT.DefaultSelection, new Event());

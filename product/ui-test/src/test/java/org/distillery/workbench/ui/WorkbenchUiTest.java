@@ -254,6 +254,8 @@ class WorkbenchUiTest {
         assertTrue(errorLog.path("entry").asText().matches("\\[ \\] Error \\| .* \\| org\\.distillery\\.workbench \\| train"
                 + " bad-train\\.yaml failed: " + java.util.regex.Pattern.quote(bad.toString()) + ":6: unknown field 'stepz'.*"),
                 errorLog.toPrettyString());
+        assertTrue(errorLog.path("detail").asText().contains(bad + ":6: unknown field 'stepz' in 'training'"),
+                "the selected entry's detail: " + errorLog.path("detail"));
         assertEquals("bad-train.yaml", errorLog.path("opened").asText(), errorLog.toPrettyString());
         assertEquals(6, errorLog.path("selectedLine").asInt(), errorLog.toPrettyString());
 
