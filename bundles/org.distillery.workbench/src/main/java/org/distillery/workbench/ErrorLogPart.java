@@ -64,8 +64,7 @@ public class ErrorLogPart {
     @PostConstruct
     public void create(Composite parent) {
         Composite top = Widgets.bar(parent, 3);
-        status = Widgets.named(new Label(top, SWT.NONE), "errorlog.status");
-        status.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false));
+        status = Widgets.status(top, "errorlog.status");
         open = Widgets.button(top, "Open Source", "errorlog.open", this::openSource);
         open.setToolTipText("Open the file the selected entry names, at its line");
         open.setEnabled(false);

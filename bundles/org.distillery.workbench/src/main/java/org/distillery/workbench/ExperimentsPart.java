@@ -51,8 +51,7 @@ public class ExperimentsPart {
     @PostConstruct
     public void create(Composite parent) {
         Composite top = Widgets.bar(parent, 4);
-        status = Widgets.named(new Label(top, SWT.NONE), "experiments.status");
-        status.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false));
+        status = Widgets.status(top, "experiments.status");
         showRun = Widgets.button(top, "Show Run", "experiments.showrun", this::showRun);
         showRun.setToolTipText("Tick the selected model's run in the Runs view");
         openExport = Widgets.button(top, "Open Export", "experiments.openexport", this::openExport);

@@ -49,8 +49,7 @@ public class ExportsPart {
     @PostConstruct
     public void create(Composite parent) {
         Composite top = Widgets.bar(parent, 6);
-        status = Widgets.named(new Label(top, SWT.NONE), "exports.status");
-        status.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false));
+        status = Widgets.status(top, "exports.status");
         Widgets.button(top, "Refresh", "exports.refresh", this::reload);
         Widgets.button(top, "Export Checkpoint…", "exports.export", this::chooseAndExport).setToolTipText(
                 "Write a checkpoint as a Hugging Face folder, ONNX and GGUF under the work dir's export/");

@@ -116,8 +116,7 @@ public class RunsPart {
         compare.setEnabled(false);
         Widgets.button(top, "Refresh", "runs.refresh", this::reload)
                 .setToolTipText("Read the runs again (an MLflow server's runs change without telling)");
-        status = Widgets.named(new Label(top, SWT.NONE), "runs.status");
-        status.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false));
+        status = Widgets.status(top, "runs.status");
 
         SashForm sash = new SashForm(parent, SWT.HORIZONTAL);
         sash.setLayoutData(new GridData(SWT.FILL, SWT.FILL, true, true));

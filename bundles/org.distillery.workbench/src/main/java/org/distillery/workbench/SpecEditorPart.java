@@ -93,8 +93,7 @@ public class SpecEditorPart {
     public void create(Composite parent, MPart part) {
         file = Path.of(part.getPersistedState().get(SPEC));
         Composite top = Widgets.bar(parent, 6);
-        status = Widgets.named(new Label(top, SWT.NONE), "editor.status");
-        status.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false));
+        status = Widgets.status(top, "editor.status");
         new Label(top, SWT.NONE).setText("Job");
         kind = Widgets.named(new Combo(top, SWT.READ_ONLY), "editor.kind");
         for (JobLaunch.Kind k : JobLaunch.Kind.values()) {

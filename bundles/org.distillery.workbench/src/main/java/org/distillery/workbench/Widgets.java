@@ -5,6 +5,7 @@ import org.eclipse.swt.layout.GridData;
 import org.eclipse.swt.layout.GridLayout;
 import org.eclipse.swt.widgets.Button;
 import org.eclipse.swt.widgets.Composite;
+import org.eclipse.swt.widgets.Label;
 import org.eclipse.swt.widgets.Table;
 import org.eclipse.swt.widgets.TableColumn;
 import org.eclipse.swt.widgets.TableItem;
@@ -49,6 +50,13 @@ public final class Widgets {
         top.setLayout(new GridLayout(columns, false));
         top.setLayoutData(new GridData(SWT.FILL, SWT.TOP, true, false));
         return top;
+    }
+
+    /** A view's status line in its top row: a named label taking the row's free width. */
+    static Label status(Composite top, String name) {
+        Label l = named(new Label(top, SWT.NONE), name);
+        l.setLayoutData(new GridData(SWT.FILL, SWT.CENTER, true, false));
+        return l;
     }
 
     /** A named push button that runs {@code action}. */
