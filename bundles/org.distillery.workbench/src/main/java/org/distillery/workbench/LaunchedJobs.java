@@ -67,7 +67,7 @@ public class LaunchedJobs {
         }
         job.progress().observe((p, change) -> publish(job, change, deliveries.get(change)));
         jobs.add(job);
-        broker.post(JobTopics.LAUNCHED, job);
+        deliver(JobTopics.LAUNCHED, job);
         job.schedule();
         return job;
     }
@@ -79,10 +79,21 @@ public class LaunchedJobs {
      */
     private void publish(DistilleryJob job, JobProgress.Change change, UiCoalesced delivery) {
         if (change == JobProgress.Change.STATE || change == JobProgress.Change.RUN) {
-            broker.post(JobTopics.of(change), job);
+            deliver(JobTopics.of(change), job);
         } else {
             delivery.request();
         }
+    }
+
+    /**
+     * Every job event is sent from the UI thread, in the order asked for. e4's {@code @UIEventTopic} supplier
+     * parks an event under its subscription's topic while it resolves the handler's argument: two deliveries
+     * to one subscription on two threads at once (a post on the event thread, a send on the UI thread) can
+     * take each other's event, and one handler is then skipped. A job that failed as it printed its error lost
+     * its FAILED that way, and the Jobs view showed it starting for good.
+     */
+    private void deliver(String topic, DistilleryJob job) {
+        ui.asyncExec(() -> broker.send(topic, job));
     }
 
     public synchronized List<DistilleryJob> all() {

@@ -16,6 +16,7 @@ import org.distillery.workbench.CompareHandler;
 import org.distillery.workbench.ComparePart;
 import org.distillery.workbench.ExportsPart;
 import org.distillery.workbench.LaunchHandler;
+import org.distillery.workbench.LaunchedJobs;
 import org.distillery.workbench.SpecEditorPart;
 import org.eclipse.debug.core.DebugPlugin;
 import org.eclipse.debug.core.ILaunchConfiguration;
@@ -26,6 +27,7 @@ import org.eclipse.e4.ui.workbench.modeling.EPartService;
 import org.distillery.workbench.Widgets;
 import org.eclipse.e4.core.commands.ECommandService;
 import org.eclipse.e4.core.commands.EHandlerService;
+import org.eclipse.e4.core.contexts.ContextInjectionFactory;
 import org.eclipse.e4.core.di.annotations.Optional;
 import org.eclipse.e4.ui.di.UIEventTopic;
 import org.eclipse.e4.ui.workbench.IWorkbench;
@@ -176,10 +178,34 @@ public class UiDriver {
             java.io.StringWriter w = new java.io.StringWriter();
             t.printStackTrace(new java.io.PrintWriter(w));
             report.put("trace", w.toString());
+            report.put("atFailure", atFailure());
         } finally {
             writeReport();
             display.asyncExec(() -> context.get(IWorkbench.class).close());
         }
+    }
+
+    /**
+     * What the workbench showed and did when a step failed: the Jobs view's rows beside the jobs' own states,
+     * the open windows, and where every thread stood, so that a failure seen once on a CI machine can be read.
+     */
+    private Map<String, Object> atFailure() {
+        Map<String, Object> out = new LinkedHashMap<>();
+        List<String> threads = new ArrayList<>(); // first: the UI thread may be the stuck one
+        Thread.getAllStackTraces().forEach((t, frames) -> threads.add(t.getName() + " " + t.getState() + "\n  at "
+                + String.join("\n  at ", java.util.Arrays.stream(frames).limit(12).map(String::valueOf).toList())));
+        out.put("threads", threads);
+        try {
+            out.put("jobsView", ui(() -> rows(table("jobs.table"))));
+            LaunchedJobs launched = ContextInjectionFactory.make(LaunchedJobs.class, context); // the singleton
+            out.put("jobs", launched.all().stream()
+                    .map(j -> j.progress().launch().label() + " | " + j.progress().state()).toList());
+            out.put("shells", ui(() -> java.util.Arrays.stream(display.getShells())
+                    .map(s -> s.getText() + (s.isVisible() ? "" : " (hidden)")).toList()));
+        } catch (Exception e) {
+            out.put("uiUnavailable", e.toString());
+        }
+        return out;
     }
 
     private void runJob(String spec) throws Exception {
