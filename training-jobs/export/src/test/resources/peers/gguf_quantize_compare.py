@@ -1,5 +1,5 @@
 """llama.cpp's own quantizer (llama_model_quantize, through llama-cpp-python) against Distillery's quantized GGUF.
-Usage: gguf_quantize_compare.py F32_GGUF DISTILLERY_GGUF FTYPE OUT_GGUF   (FTYPE: q8_0 or q4_0)
+Usage: gguf_quantize_compare.py F32_GGUF DISTILLERY_GGUF FTYPE OUT_GGUF   (FTYPE: q8_0, q4_0 or q6_k)
 
 Quantizes F32_GGUF (Distillery's f32 export of the same checkpoint) with llama.cpp into OUT_GGUF, then reads both
 quantized files with gguf-py and compares every tensor: types, and for tensors both wrote in the same type, the
@@ -13,8 +13,9 @@ import numpy as np
 import llama_cpp
 from gguf import GGUFReader
 
-FTYPES = {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0}
-BLOCK_BYTES = {"Q8_0": 34, "Q4_0": 18}
+FTYPES = {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0,
+          "q6_k": llama_cpp.LLAMA_FTYPE_MOSTLY_Q6_K}
+BLOCK_BYTES = {"Q8_0": 34, "Q4_0": 18, "Q6_K": 210}
 
 
 def main(f32, ours, ftype, out):

@@ -31,7 +31,7 @@ import picocli.CommandLine.Option;
 /**
  * Export write throughput against a plain copy of the same bytes on the same disk, in one run: each
  * format writes a GPT-2-small-sized random model, then the written files are copied (with the same
- * fsync) and the two speeds compared. The q8_0 and q4_0 GGUF cases are also timed against llama.cpp's own
+ * fsync) and the two speeds compared. The q8_0, q4_0 and q6_k GGUF cases are also timed against llama.cpp's own
  * quantizer turning the model's f32 GGUF into the same type, with the same threads.
  */
 @Command(name = "export", description = "Export write throughput (MB/s) against a plain copy of the same bytes on the"
@@ -78,6 +78,7 @@ final class ExportBench implements Callable<Integer> {
         plan.put("gguf f16", new Object[] {ExportFormat.GGUF, ExportDtype.FP16});
         plan.put("gguf q8_0", new Object[] {ExportFormat.GGUF, ExportDtype.Q8_0});
         plan.put("gguf q4_0", new Object[] {ExportFormat.GGUF, ExportDtype.Q4_0});
+        plan.put("gguf q6_k", new Object[] {ExportFormat.GGUF, ExportDtype.Q6_K});
         // llama.cpp's quantizer starts from the f32 GGUF of the same model, written once
         Path f32 = dir.resolve("gguf-f32");
         ExportFormat.GGUF.write(ck, f32, ExportDtype.FP32, p, true);

@@ -49,8 +49,8 @@ final class ExportCommand implements Callable<Integer> {
     String outArg;
 
     @Option(names = "--dtype", defaultValue = "fp32", description = "fp32, fp16 or bf16: the weights' type; a format"
-            + " that lacks it is written in the nearest it has, and told (onnx: fp32; gguf: fp16 for bf16); q8_0 or"
-            + " q4_0: ggml's block quantizations, gguf only; int8: linear layers multiplied in int8, onnx only")
+            + " that lacks it is written in the nearest it has, and told (onnx: fp32; gguf: fp16 for bf16); q8_0,"
+            + " q4_0 or q6_k: ggml's block quantizations (q6_k a k-quant), gguf only; int8: linear layers multiplied in int8, onnx only")
     String dtype;
 
     @Option(names = "--log-to-run", negatable = true, defaultValue = "true", fallbackValue = "true",

@@ -1,4 +1,4 @@
-"""Peer of `distillery bench export`'s q8_0 and q4_0 cases: llama.cpp's own quantizer (llama_model_quantize, through
+"""Peer of `distillery bench export`'s q8_0, q4_0 and q6_k cases: llama.cpp's own quantizer (llama_model_quantize, through
 llama-cpp-python) on the f32 GGUF of the same model, with the same threads. Usage:
 llamacpp_quantize_bench.py F32_GGUF OUT_GGUF FTYPE THREADS REPEAT. Prints {"best_s", "bytes", "llama_cpp"} as JSON."""
 import ctypes
@@ -9,7 +9,8 @@ import time
 
 import llama_cpp
 
-FTYPES = {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0}
+FTYPES = {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0,
+          "q6_k": llama_cpp.LLAMA_FTYPE_MOSTLY_Q6_K}
 # llama.cpp's per-tensor log lines, silenced; the callback must outlive every call that may log
 QUIET = llama_cpp.llama_log_callback(lambda level, text, data: None)
 

@@ -125,7 +125,7 @@ class DistilleryCommandTest {
         assertFalse(Files.exists(dir.resolve("refused")));
         CliRun unknown = run("--work-dir", work.toString(), "export", model.toString(), "--format", "gguf", "--dtype",
                 "q3_k", "--out", dir.resolve("unknown").toString());
-        assertTrue(unknown.err().contains("unknown dtype 'q3_k': expected fp32, fp16, bf16, q8_0 or q4_0"), unknown.err());
+        assertTrue(unknown.err().contains("unknown dtype 'q3_k': expected fp32, fp16, bf16, q8_0, q4_0 or q6_k"), unknown.err());
         CliRun q8 = run("--work-dir", work.toString(), "--progress=none", "export", model.toString(), "--format", "gguf",
                 "--dtype", "q8_0", "--out", dir.resolve("q8").toString(), "--no-log-to-run");
         assertEquals(0, q8.code(), q8.err());

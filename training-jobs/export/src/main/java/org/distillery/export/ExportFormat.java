@@ -38,12 +38,12 @@ public enum ExportFormat {
             return List.of();
         }
     },
-    /** A GGUF file as llama.cpp's gpt2 or llama architecture reads it, in floats or ggml's q8_0 / q4_0 blocks. */
+    /** A GGUF file as llama.cpp's gpt2 or llama architecture reads it, in floats or ggml's q8_0 / q4_0 / q6_k blocks. */
     GGUF {
         @Override
         public ExportDtype nearest(ExportDtype asked) {
             if (asked == ExportDtype.INT8) {
-                throw new DistilleryException("--dtype int8 is not a dtype gguf holds (fp32, fp16, q8_0, q4_0): int8 is"
+                throw new DistilleryException("--dtype int8 is not a dtype gguf holds (fp32, fp16, q8_0, q4_0, q6_k): int8 is"
                         + " ONNX's (--format onnx); ggml's 8-bit type is q8_0");
             }
             return asked == ExportDtype.BF16 ? ExportDtype.FP16 : asked; // the 16-bit type llama.cpp reads everywhere
@@ -75,7 +75,7 @@ public enum ExportFormat {
             String holds = this == ONNX ? "fp32 or int8" : "fp32, fp16 or bf16";
             throw new DistilleryException("--dtype " + asked.optionName() + " is not a dtype " + name().toLowerCase(Locale.ROOT)
                     + " holds (" + holds + "); " + (asked == ExportDtype.INT8 ? "int8 is ONNX's: --format onnx"
-                    : "q8_0 and q4_0 are ggml's block quantizations: --format gguf"));
+                    : asked.optionName() + " is one of ggml's block quantizations: --format gguf"));
         }
         return asked;
     }

@@ -16,59 +16,85 @@ import org.distillery.core.io.Float16;
  * </ul>
  * The quants are computed with the float32 reciprocal of the unrounded scale, as ggml does; the scale is stored
  * rounded to float16 (to nearest, ties to even, as F16C's conversion).
+ * <p>
+ * {@code Q6_K} (210 bytes) is a k-quant ({@code quantize_row_q6_K_ref}): a super-block of 256 values in 16
+ * sub-blocks of 16, each sub-block's scale found by {@code make_qx_quants}' search for the scale that minimizes
+ * the x²-weighted squared error, the 16 scales then quantized to int8 against one float16 super-scale, and each value
+ * to 6 bits against its sub-block's scale; the low 4 bits of the values in {@code ql[128]}, the high 2 in
+ * {@code qh[64]}, then {@code scales[16]} and {@code d}. Its arithmetic is ggml's, operation for operation, in
+ * float32 (ggml-base is built without FMA), so the bytes are llama.cpp's.
  */
 public enum GgmlBlocks {
-    Q8_0(8, 34),
-    Q4_0(2, 18);
+    Q8_0(8, 34, 32),
+    Q4_0(2, 18, 32),
+    Q6_K(14, 210, 256);
 
-    /** Values per block. */
+    /** Values per block of the {@code _0} types. */
     public static final int QK = 32;
+    /** Values per super-block of the k-quants. */
+    public static final int QK_K = 256;
 
     /** The type's id in ggml.h. */
     final int ggmlId;
     /** Bytes per block. */
     final int blockBytes;
+    /** Values per block: a row must be a whole number of them. */
+    public final int values;
 
     /** Whether blocks are quantized across SIMD lanes. */
     static final boolean SIMD = Encoding.SIMD && VectorBlocks.FITS;
+    /** Whether the k-quant's super-blocks are, one lane per sub-block. */
+    static final boolean SIMD_K = Encoding.SIMD && VectorQ6K.FITS;
 
-    GgmlBlocks(int ggmlId, int blockBytes) {
+    GgmlBlocks(int ggmlId, int blockBytes, int values) {
         this.ggmlId = ggmlId;
         this.blockBytes = blockBytes;
+        this.values = values;
     }
 
-    /** Bytes of {@code values} values (a multiple of {@link #QK}). */
+    /** The blocks of ggml type id {@code ggmlId}, or null. */
+    static GgmlBlocks ofGgmlId(int ggmlId) {
+        for (GgmlBlocks b : values()) {
+            if (b.ggmlId == ggmlId) {
+                return b;
+            }
+        }
+        return null;
+    }
+
+    /** Bytes of {@code values} values (a multiple of {@link #values}). */
     public long bytes(long values) {
-        return values / QK * blockBytes;
+        return values / this.values * blockBytes;
     }
 
-    /** Quantizes {@code x[from, from + 32)} into one block at {@code out}'s position (little-endian). */
+    /** Quantizes {@code x[from, from + values)} into one block at {@code out}'s position (little-endian). */
     public void quantize(float[] x, int from, ByteBuffer out) {
         byte[] block = new byte[blockBytes];
         quantize(x, from, block, 0);
         out.put(block);
     }
 
-    /** Quantizes {@code x[from, from + 32)} into one block at {@code out[at]} (little-endian). */
+    /** Quantizes {@code x[from, from + values)} into one block at {@code out[at]} (little-endian). */
     public void quantize(float[] x, int from, byte[] out, int at) {
-        int[] bits = new int[QK];
-        for (int j = 0; j < QK; j++) {
+        int[] bits = new int[values];
+        for (int j = 0; j < values; j++) {
             bits[j] = Float.floatToRawIntBits(x[from + j]);
         }
-        quantize(bits, 0, QK, out, at);
+        quantize(bits, 0, values, out, at);
     }
 
     /**
-     * Quantizes {@code n} float32 values (a multiple of 32), given as their bit patterns from {@code bits[from]}, into
-     * {@code n / 32} blocks from {@code out[at]}: across SIMD lanes where the JVM has the Vector API ({@link
-     * VectorBlocks}), else one value at a time, with the same bits either way.
+     * Quantizes {@code n} float32 values (a multiple of {@link #values}), given as their bit patterns from {@code
+     * bits[from]}, into {@code n / values} blocks from {@code out[at]}: across SIMD lanes where the JVM has the Vector
+     * API ({@link VectorBlocks}, {@link VectorQ6K}), else one value at a time, with the same bits either way.
      */
     public void quantize(int[] bits, int from, int n, byte[] out, int at) {
-        int blocks = n / QK;
-        if (SIMD) {
+        int blocks = n / values;
+        if (this == Q6_K ? SIMD_K : SIMD) {
             switch (this) {
                 case Q8_0 -> VectorBlocks.q8(bits, from, blocks, out, at);
                 case Q4_0 -> VectorBlocks.q4(bits, from, blocks, out, at);
+                case Q6_K -> VectorQ6K.quantize(bits, from, blocks, out, at);
             }
         } else {
             scalar(bits, from, blocks, out, at);
@@ -77,16 +103,25 @@ public enum GgmlBlocks {
 
     /** {@link #quantize(int[], int, int, byte[], int)} one value at a time: ggml's reference loops. */
     void scalar(int[] bits, int from, int blocks, byte[] out, int at) {
-        for (int b = 0; b < blocks; b++, from += QK, at += blockBytes) {
+        if (this == Q6_K) {
+            Q6K.quantize(bits, from, blocks, out, at);
+            return;
+        }
+        for (int b = 0; b < blocks; b++, from += values, at += blockBytes) {
             switch (this) {
                 case Q8_0 -> q8(bits, from, out, at);
                 case Q4_0 -> q4(bits, from, out, at);
+                default -> throw new AssertionError(this);
             }
         }
     }
 
-    /** Reads one block at {@code in}'s position into {@code y[to, to + 32)}: ggml's {@code dequantize_row_*}. */
+    /** Reads one block at {@code in}'s position into {@code y[to, to + values)}: ggml's {@code dequantize_row_*}. */
     public void dequantize(ByteBuffer in, float[] y, int to) {
+        if (this == Q6_K) {
+            Q6K.dequantize(in, y, to);
+            return;
+        }
         float d = Float16.toFloat(in.getShort());
         switch (this) {
             case Q8_0 -> {
@@ -101,6 +136,7 @@ public enum GgmlBlocks {
                     y[to + j + QK / 2] = ((b >>> 4) - 8) * d;
                 }
             }
+            default -> throw new AssertionError(this);
         }
     }
 

@@ -100,7 +100,7 @@ public final class GgufExporter {
                 byte[] quants = new byte[(int) t.blocks.bytes(v.length)];
                 t.blocks.quantize(bits, 0, v.length, quants, 0);
                 java.nio.ByteBuffer blocks = java.nio.ByteBuffer.wrap(quants).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-                for (int b = 0; b < v.length; b += GgmlBlocks.QK) {
+                for (int b = 0; b < v.length; b += t.blocks.values) {
                     t.blocks.dequantize(blocks, v, b);
                 }
             } else if (t == GgufWriter.GgmlType.F16) {
@@ -134,16 +134,18 @@ public final class GgufExporter {
             case FP16, BF16 -> 1;
             case Q4_0 -> 2;
             case Q8_0 -> 7;
+            case Q6_K -> 18;
             case INT8 -> throw new IllegalArgumentException("int8 is ONNX's; GGUF's 8-bit type is q8_0");
         };
     }
 
     /**
-     * The ggml type of a tensor as llama.cpp's quantizer chooses it ({@code llama-quant.cpp}): 1-D tensors (norms,
-     * biases) and position embeddings stay f32; in a quantized file the LM head (GPT-2's, and a tied Llama's, is the
-     * token embedding) is q8_0 where llama.cpp writes q6_k for q4_0 (Distillery writes no k-quants: q8_0 is the
-     * nearest higher precision it has), every other matrix the dtype's blocks; rows that are no whole number of
-     * blocks fall back to f16, noted in {@code notes}. {@code shape} is as written ({@code [out, in]}).
+     * The ggml type of a tensor as llama.cpp's quantizer chooses it ({@code llama_tensor_get_type} in {@code
+     * llama-quant.cpp}): 1-D tensors (norms, biases) and position embeddings stay f32; every other matrix takes the
+     * dtype's blocks, except the LM head (GPT-2's, and a tied Llama's, is the token embedding), which takes q6_k in a
+     * q4_0 or q6_k file and q8_0 in a q8_0 one. A row that is no whole number of a k-quant's 256-value super-blocks
+     * falls back to q8_0, and one that is no whole number of 32-value blocks to f16, as llama.cpp's quantizer does;
+     * each fallback is noted in {@code notes}. {@code shape} is as written ({@code [out, in]}).
      */
     static GgufWriter.GgmlType typeOf(String gguf, long[] shape, ExportDtype type, boolean head, List<String> notes) {
         if (shape.length < 2) {
@@ -155,13 +157,19 @@ public final class GgufExporter {
         if (gguf.startsWith("position_embd")) { // llama.cpp's quantizer leaves it in the source's type
             return GgufWriter.GgmlType.F32;
         }
+        GgufWriter.GgmlType want = type == ExportDtype.Q6_K || head && type == ExportDtype.Q4_0
+                ? GgufWriter.GgmlType.Q6_K : type == ExportDtype.Q8_0 || head ? GgufWriter.GgmlType.Q8_0
+                : GgufWriter.GgmlType.Q4_0;
         long row = shape[shape.length - 1];
-        if (row % GgmlBlocks.QK != 0) {
-            notes.add(gguf + ": its rows of " + row + " values are no multiple of " + GgmlBlocks.QK + ", so it is"
-                    + " written in f16, as llama.cpp's quantizer does");
-            return GgufWriter.GgmlType.F16;
+        if (row % want.blocks.values == 0) {
+            return want;
         }
-        return head || type == ExportDtype.Q8_0 ? GgufWriter.GgmlType.Q8_0 : GgufWriter.GgmlType.Q4_0;
+        boolean toQ8 = want == GgufWriter.GgmlType.Q6_K && row % GgmlBlocks.QK == 0;
+        if (!(toQ8 && type == ExportDtype.Q4_0)) { // a narrow q4_0 file's head in q8_0: higher precision, no loss
+            notes.add(gguf + ": its rows of " + row + " values are no multiple of " + (toQ8 ? GgmlBlocks.QK_K + ", so it"
+                    + " is written in q8_0" : GgmlBlocks.QK + ", so it is written in f16") + ", as llama.cpp's quantizer does");
+        }
+        return toQ8 ? GgufWriter.GgmlType.Q8_0 : GgufWriter.GgmlType.F16;
     }
 
     private static GgufWriter gpt2(GptParameters p, BpeTokenizer tok, ExportDtype type, List<String> notes) {

@@ -93,16 +93,16 @@ public final class GgufFile {
                 long bytes = switch (type) {
                     case 0 -> elements * 4; // F32
                     case 1 -> elements * 2; // F16
-                    case 2, 8 -> { // Q4_0, Q8_0: blocks of 32 along the first dim
-                        GgmlBlocks blocks = type == 2 ? GgmlBlocks.Q4_0 : GgmlBlocks.Q8_0;
-                        if (dims[0] % GgmlBlocks.QK != 0) {
+                    case 2, 8, 14 -> { // Q4_0, Q8_0 (blocks of 32), Q6_K (super-blocks of 256) along the first dim
+                        GgmlBlocks blocks = GgmlBlocks.ofGgmlId(type);
+                        if (dims[0] % blocks.values != 0) {
                             throw bad(file, "tensor " + name + " is " + blocks + " but its rows of " + dims[0]
-                                    + " values are no whole number of " + GgmlBlocks.QK + "-value blocks");
+                                    + " values are no whole number of " + blocks.values + "-value blocks");
                         }
                         yield blocks.bytes(elements);
                     }
                     default -> throw bad(file, "tensor " + name + " has ggml type " + type + "; expected 0 (F32),"
-                            + " 1 (F16), 2 (Q4_0) or 8 (Q8_0)");
+                            + " 1 (F16), 2 (Q4_0), 8 (Q8_0) or 14 (Q6_K)");
                 };
                 long offset = c.u64();
                 if (offset < 0 || offset % alignment != 0) {

@@ -28,7 +28,7 @@ public final class GgufWriter {
     /** ggml tensor types this writer emits: their ids in ggml.h; a float type, or blocks of quants. */
     public enum GgmlType {
         F32(0, TensorType.F32, null), F16(1, TensorType.F16, null), Q4_0(2, null, GgmlBlocks.Q4_0),
-        Q8_0(8, null, GgmlBlocks.Q8_0);
+        Q8_0(8, null, GgmlBlocks.Q8_0), Q6_K(14, null, GgmlBlocks.Q6_K);
 
         final int id;
         final TensorType storage;

@@ -145,7 +145,7 @@ final class TensorEncoder implements AutoCloseable {
      * Cuts the transpose of a row-major matrix into encoder blocks, a range of source columns (output rows) each,
      * of {@code bytesOf(values)} output bytes: each row's segment of that range is
      * read in bulk, a contiguous read the hardware prefetches well, into the tile {@code encoder} writes out. A
-     * column longer than a block is cut into ranges of rows (BLOCK values, a multiple of 32).
+     * column longer than a block is cut into ranges of rows (BLOCK values, a multiple of 256).
      */
     private void forEachTransposedBlock(INDArray matrix, java.util.function.LongUnaryOperator bytesOf,
                                         TileEncoder encoder) throws IOException {
@@ -178,13 +178,13 @@ final class TensorEncoder implements AutoCloseable {
     }
 
     /**
-     * Writes an array's values in row-major order as ggml blocks of {@code kind} (the row length a multiple of 32,
-     * so no block spans two rows). Each encoder block quantizes its own range: BLOCK is a multiple of 32.
+     * Writes an array's values in row-major order as ggml blocks of {@code kind} (the row length a multiple of its
+     * block, so no block spans two rows). Each encoder block quantizes its own range: BLOCK is a multiple of 256.
      */
     void writeQuantized(INDArray values, GgmlBlocks kind) throws IOException {
         INDArray a = readable(values);
         int n = (int) a.length();
-        if (n % GgmlBlocks.QK != 0) {
+        if (n % kind.values != 0) {
             throw new IllegalArgumentException(n + " values are no whole number of " + kind + " blocks");
         }
         java.nio.IntBuffer src = nio(a, n).order(ByteOrder.nativeOrder()).asIntBuffer();
@@ -206,11 +206,11 @@ final class TensorEncoder implements AutoCloseable {
 
     /**
      * Writes the transpose of a row-major matrix as ggml blocks of {@code kind}: each output row (a source column)
-     * of {@code rows} values, a multiple of 32. Blocks of source columns are gathered and transposed by the encoder
+     * of {@code rows} values, a multiple of the kind's block. Blocks of source columns are gathered and transposed by the encoder
      * threads as in {@link #writeTransposed}, then quantized, so no transposed copy of the matrix is made first.
      */
     void writeQuantizedTransposed(INDArray matrix, GgmlBlocks kind) throws IOException {
-        if (matrix.rows() % GgmlBlocks.QK != 0) {
+        if (matrix.rows() % kind.values != 0) {
             throw new IllegalArgumentException("rows of " + matrix.rows() + " values are no whole number of " + kind
                     + " blocks");
         }

@@ -7,7 +7,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * The SIMD quantizers give the scalar ones' bytes ({@code GgufQuantTest} checks the scalar ones against ggml's C and
+ * The SIMD quantizers (q6_k's too) give the scalar ones' bytes ({@code GgufQuantTest} checks the scalar ones against ggml's C and
  * llama.cpp's quantizer): roundf over every float32 in [0.25, 127] of either sign, and whole blocks over random
  * weights of every scale and the cases a lane-wise search could get wrong (ties of +m and -m, all zeros, -0).
  */
@@ -15,6 +15,7 @@ class GgmlBlocksTest {
     @Test
     void theSimdQuantizersAreTheOnesTested() {
         assertTrue(GgmlBlocks.SIMD, "tests run with the Vector API on a machine with 8 or more float lanes");
+        assertTrue(GgmlBlocks.SIMD_K, "tests run with the Vector API on a machine with 8 or 16 float lanes");
     }
 
     /** A block led by 127 has the scale 1, so its quants are roundf of the other 31 values. */
@@ -59,6 +60,56 @@ class GgmlBlocksTest {
         }
     }
 
+    /**
+     * As above for q6_k, whose float16 super-scale holds weights up to about 2.7e8 (beyond, ggml's own bytes are
+     * meaningless: an infinite scale): every 32 values of a super-block at their own scale in [1e-20, 1e7].
+     */
+    @Test
+    void superBlocksOfRandomWeightsAtEveryScale() {
+        SplittableRandom r = new SplittableRandom(8);
+        int[] bits = new int[512 * GgmlBlocks.QK_K];
+        for (int round = 0; round < 20; round++) {
+            for (int b = 0; b < bits.length / GgmlBlocks.QK; b++) {
+                double scale = Math.pow(10, r.nextDouble(-20, 7));
+                for (int j = 0; j < GgmlBlocks.QK; j++) {
+                    bits[b * GgmlBlocks.QK + j] = Float.floatToRawIntBits((float) (r.nextGaussian() * scale));
+                }
+            }
+            same(GgmlBlocks.Q6_K, bits, bits.length);
+        }
+    }
+
+    /**
+     * Super-blocks whose sub-blocks' searches differ lane by lane: all zero, under ggml's epsilon, -0, one so small
+     * that its sum of x² * x * q underflows, an outlier, a float16 super-scale that underflows, sub-blocks of ranges
+     * 10^-16 to 10^6.5, and exact ties in the rounding.
+     */
+    @Test
+    void edgeSuperBlocks() {
+        SplittableRandom r = new SplittableRandom(9);
+        int n = GgmlBlocks.QK_K;
+        float[][] cases = new float[8][n];
+        for (int i = 0; i < n; i++) {
+            int sub = i / 16;
+            double g = r.nextGaussian();
+            cases[1][i] = sub == 0 ? 0f : sub == 1 ? 1e-16f : sub == 2 ? -0.0f : sub == 3 ? (float) (g * 1e-15)
+                    : (float) g;
+            cases[2][i] = i == 77 ? 1000f : (float) g;
+            cases[3][i] = (float) (g * 1e-9);
+            cases[4][i] = (float) (g * Math.pow(10, sub * 1.5 - 16));
+            cases[5][i] = (i % 16 - 8) * 0.5f; // halves land on ties
+            cases[6][i] = sub % 2 == 0 ? 0f : (float) g;
+            cases[7][i] = (float) (g * 1e-13);
+        }
+        for (float[] x : cases) {
+            int[] bits = new int[n];
+            for (int j = 0; j < n; j++) {
+                bits[j] = Float.floatToRawIntBits(x[j]);
+            }
+            same(GgmlBlocks.Q6_K, bits, n);
+        }
+    }
+
     @Test
     void edgeBlocks() {
         float[][] cases = new float[7][GgmlBlocks.QK];
@@ -84,14 +135,14 @@ class GgmlBlocksTest {
         byte[] simd = new byte[(int) kind.bytes(n)];
         byte[] scalar = new byte[simd.length];
         kind.quantize(bits, 0, n, simd, 0);
-        kind.scalar(bits, 0, n / GgmlBlocks.QK, scalar, 0);
+        kind.scalar(bits, 0, n / kind.values, scalar, 0);
         if (!Arrays.equals(simd, scalar)) {
-            for (int b = 0; b < n / GgmlBlocks.QK; b++) {
+            for (int b = 0; b < n / kind.values; b++) {
                 int at = b * kind.blockBytes;
                 if (!Arrays.equals(simd, at, at + kind.blockBytes, scalar, at, at + kind.blockBytes)) {
-                    float[] x = new float[GgmlBlocks.QK];
+                    float[] x = new float[kind.values];
                     for (int j = 0; j < x.length; j++) {
-                        x[j] = Float.intBitsToFloat(bits[b * GgmlBlocks.QK + j]);
+                        x[j] = Float.intBitsToFloat(bits[b * kind.values + j]);
                     }
                     throw new AssertionError(kind + " block " + Arrays.toString(x) + ": SIMD "
                             + Arrays.toString(Arrays.copyOfRange(simd, at, at + kind.blockBytes)) + ", scalar "

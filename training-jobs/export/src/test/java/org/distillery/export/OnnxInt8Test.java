@@ -59,7 +59,7 @@ class OnnxInt8Test {
         ExportProvenance p = ExportProvenance.of(ck.header(), "model.ckpt", "test");
         DistilleryException gguf = assertThrows(DistilleryException.class, () -> ExportFormat.GGUF.write(ck,
                 tmp.resolve("g"), ExportDtype.INT8, p, false));
-        assertEquals("--dtype int8 is not a dtype gguf holds (fp32, fp16, q8_0, q4_0): int8 is ONNX's (--format onnx);"
+        assertEquals("--dtype int8 is not a dtype gguf holds (fp32, fp16, q8_0, q4_0, q6_k): int8 is ONNX's (--format onnx);"
                 + " ggml's 8-bit type is q8_0", gguf.getMessage());
         DistilleryException hf = assertThrows(DistilleryException.class, () -> ExportFormat.HF.write(ck,
                 tmp.resolve("h"), ExportDtype.INT8, p, false));

@@ -46,8 +46,13 @@ final class TinyModels {
 
     /** A 2-layer model of the Llama family ({@code llama}; null: GPT-2), trained as {@link #trained(long)}. */
     static Checkpoint trained(long seed, GptConfig.Llama llama) {
+        return trained(seed, llama, 32);
+    }
+
+    /** As {@link #trained(long, GptConfig.Llama)}, {@code width} wide. */
+    static Checkpoint trained(long seed, GptConfig.Llama llama, int width) {
         BpeTokenizer tok = tokenizer();
-        GptConfig config = new GptConfig(2, llama == null ? 2 : 4, 32, 24, tok.vocabSize(), 0.0, llama);
+        GptConfig config = new GptConfig(2, llama == null ? 2 : 4, width, 24, tok.vocabSize(), 0.0, llama);
         GptParameters params = GptParameters.initialize(config, seed);
         GptParameters grads = GptParameters.zeros(config);
         Gpt gpt = new Gpt(params);
