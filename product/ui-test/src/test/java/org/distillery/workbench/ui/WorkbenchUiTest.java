@@ -411,6 +411,13 @@ class WorkbenchUiTest {
                 + ProductUnderXvfb.tail(restartLog));
         assertEquals(closed, restarted.path("restored"), "the workbench closed with\n" + closed.toPrettyString()
                 + "\nand came back with\n" + restarted.path("restored").toPrettyString());
+        // The platform log holds what the researcher's jobs did (the bad spec's failure) and nothing of the
+        // platform's own: no warning at start (a missing CSS theme was one), no error from a view or handler.
+        for (Path l : List.of(log, restartLog)) {
+            List<String> entries = Files.readAllLines(l).stream().filter(line -> line.startsWith("!ENTRY ")).toList();
+            assertTrue(entries.stream().allMatch(e -> e.startsWith("!ENTRY org.distillery.workbench 4 ")),
+                    l.getFileName() + ": " + entries + "\n" + ProductUnderXvfb.tail(l));
+        }
 
         byte[] png = Files.readAllBytes(screenshot);
         assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, Arrays.copyOf(png, 4), "not a PNG");
