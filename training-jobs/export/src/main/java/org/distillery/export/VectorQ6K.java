@@ -7,7 +7,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@link Q6K}'s super-block across SIMD lanes, one lane per sub-block: the 16 sub-blocks' scale searches run side by
- * side, each lane doing exactly the float32 operations of the scalar {@code make_qx_quants} in the same order, so the
+ * side (each candidate scale's sums across lanes, then the choice among candidates one sub-block at a time), each lane
+ * doing exactly the float32 operations of the scalar {@code make_qx_quants} in the same order, so the
  * bytes are the same (as {@code GgmlBlocksTest} checks on random and edge blocks) for finite weights under about
  * 2.7e8, where the float16 super-scale overflows and ggml's own bytes mean nothing. Rounding is {@code (t + 1.5 * 2^23) -
  * 1.5 * 2^23}, which is ggml's {@code nearest_int} as a float for the magnitudes that arise (under 34), so no lane
@@ -21,6 +22,9 @@ final class VectorQ6K {
     private static final int SUB = 16; // values in a sub-block, and sub-blocks in a super-block
     private static final float MAGIC = 12582912f; // 1.5 * 2^23
     private static final float GROUP_MAX_EPS = 1e-15f;
+    private static final FloatVector MAGICS = FloatVector.broadcast(FLOATS, MAGIC);
+    private static final FloatVector LOWEST = FloatVector.broadcast(FLOATS, -32f);
+    private static final FloatVector HIGHEST = FloatVector.broadcast(FLOATS, 31f);
 
     private VectorQ6K() {
     }
@@ -34,6 +38,9 @@ final class VectorQ6K {
         final float[] win = new float[SUB];
         final float[] d = new float[SUB];
         final float[] amax = new float[SUB];
+        final float[] sumlx = new float[NUMERATORS.length * SUB];
+        final float[] suml2 = new float[NUMERATORS.length * SUB];
+        final float[] iscales = new float[NUMERATORS.length * SUB];
     }
 
     /** {@code blocks} super-blocks of the values at {@code bits[from]}, written from {@code out[at]}. */
@@ -85,8 +92,26 @@ final class VectorQ6K {
     }
 
     /**
+     * The numerators of {@code make_qx_quants}' candidate inverse scales, in its order: {@code -nmax} first, then
+     * {@code -(nmax + 0.1f * is)} for {@code is} from -9 to 9 but 0, the same float32 values as C's expressions.
+     */
+    private static final float[] NUMERATORS = numerators();
+
+    private static float[] numerators() {
+        float[] out = new float[19];
+        out[0] = -32f;
+        for (int is = -9, c = 1; is <= 9; is++) {
+            if (is != 0) {
+                out[c++] = -(32 + 0.1f * is);
+            }
+        }
+        return out;
+    }
+
+    /**
      * The scale search of the sub-blocks {@code [h, h + LANES)}: each lane's {@code make_qx_quants} return into {@code
-     * scale} (0 for an all-zero sub-block) and the {@code iscale} its quants come from into {@code win}.
+     * scale} (0 for an all-zero sub-block), the {@code iscale} its quants come from into {@code win}, and its largest
+     * magnitude into {@code amax}. Each lane's sums run over its 16 values in order, as the scalar loop's.
      */
     private static void search(Scratch s, int h) {
         FloatVector amax = FloatVector.zero(FLOATS);
@@ -98,40 +123,48 @@ final class VectorQ6K {
             amax = amax.blend(ax, larger);
             max = max.blend(x, larger);
         }
-        FloatVector iscale = FloatVector.broadcast(FLOATS, -32f).div(max);
-        FloatVector[] sums = sums(s, h, iscale);
-        FloatVector scale = sums[0].div(sums[1]).blend(0f, sums[1].compare(VectorOperators.EQ, 0f));
-        FloatVector best = scale.mul(sums[0]);
-        FloatVector win = iscale;
-        for (int is = -9; is <= 9; is++) {
-            if (is == 0) {
-                continue;
+        // Each candidate's two sums, lane by lane, go to memory, and the choice among the 19 is made after, one
+        // sub-block at a time, in make_qx_quants' order. Vectors that meet at a branch, that a loop carries, or that
+        // cross a call the JIT does not inline, it may box, and then their stores fall back to a lane-by-lane loop
+        // (5 times slower): the vector code is straight. Clamping before rounding is the same as after (the bounds
+        // are whole), and compares with blends cost less than Java's max and min, which also order -0 and NaN.
+        for (int c = 0; c < NUMERATORS.length; c++) {
+            FloatVector iscale = FloatVector.broadcast(FLOATS, NUMERATORS[c]).div(max);
+            FloatVector sumlx = FloatVector.zero(FLOATS);
+            FloatVector suml2 = FloatVector.zero(FLOATS);
+            for (int i = 0; i < SUB; i++) {
+                FloatVector x = FloatVector.fromArray(FLOATS, s.xt, i * SUB + h);
+                FloatVector t = iscale.mul(x); // MAX(-32, MIN(31, nearest_int(t))), as a float
+                t = t.blend(LOWEST, t.compare(VectorOperators.LT, LOWEST))
+                        .blend(HIGHEST, t.compare(VectorOperators.GT, HIGHEST));
+                FloatVector q = t.add(MAGICS).sub(MAGICS);
+                FloatVector w = x.mul(x);
+                sumlx = sumlx.add(w.mul(x).mul(q));
+                suml2 = suml2.add(w.mul(q).mul(q));
             }
-            FloatVector candidate = FloatVector.broadcast(FLOATS, -(32 + 0.1f * is)).div(max);
-            FloatVector[] c = sums(s, h, candidate);
-            VectorMask<Float> better = c[1].compare(VectorOperators.GT, 0f)
-                    .and(c[0].mul(c[0]).compare(VectorOperators.GT, best.mul(c[1])));
-            scale = scale.blend(c[0].div(c[1]), better);
-            best = best.blend(scale.mul(c[0]), better);
-            win = win.blend(candidate, better);
+            sumlx.intoArray(s.sumlx, c * SUB + h);
+            suml2.intoArray(s.suml2, c * SUB + h);
+            iscale.intoArray(s.iscales, c * SUB + h);
         }
-        scale.blend(0f, amax.compare(VectorOperators.LT, GROUP_MAX_EPS)).intoArray(s.scale, h);
-        win.intoArray(s.win, h);
         amax.intoArray(s.amax, h);
-    }
-
-    /** {@code sumlx} and {@code suml2} of the quants {@code iscale} gives, each lane summed in the scalar order. */
-    private static FloatVector[] sums(Scratch s, int h, FloatVector iscale) {
-        FloatVector sumlx = FloatVector.zero(FLOATS);
-        FloatVector suml2 = FloatVector.zero(FLOATS);
-        for (int i = 0; i < SUB; i++) {
-            FloatVector x = FloatVector.fromArray(FLOATS, s.xt, i * SUB + h);
-            FloatVector q = round(iscale.mul(x)).max(-32f).min(31f);
-            FloatVector w = x.mul(x);
-            sumlx = sumlx.add(w.mul(x).mul(q));
-            suml2 = suml2.add(w.mul(q).mul(q));
+        for (int sb = h; sb < h + LANES; sb++) {
+            float lx = s.sumlx[sb];
+            float l2 = s.suml2[sb];
+            float scale = l2 != 0 ? lx / l2 : 0f;
+            float best = scale * lx;
+            int win = 0;
+            for (int c = 1; c < NUMERATORS.length; c++) {
+                lx = s.sumlx[c * SUB + sb];
+                l2 = s.suml2[c * SUB + sb];
+                if (l2 > 0 && lx * lx > best * l2) {
+                    scale = lx / l2;
+                    best = scale * lx;
+                    win = c;
+                }
+            }
+            s.scale[sb] = s.amax[sb] < GROUP_MAX_EPS ? 0f : scale;
+            s.win[sb] = s.iscales[win * SUB + sb];
         }
-        return new FloatVector[] {sumlx, suml2};
     }
 
     /**
@@ -145,13 +178,10 @@ final class VectorQ6K {
         VectorMask<Float> zero = FloatVector.fromArray(FLOATS, s.amax, h).compare(VectorOperators.LT, GROUP_MAX_EPS);
         for (int i = 0; i < SUB; i++) {
             FloatVector x = FloatVector.fromArray(FLOATS, s.xt, i * SUB + h);
-            FloatVector q = round(x.div(d)).blend(round(win.mul(x)), searched).max(-32f).min(31f).add(32f);
+            FloatVector q = x.div(d).add(MAGICS).sub(MAGICS).blend(win.mul(x).add(MAGICS).sub(MAGICS), searched);
+            q = q.blend(LOWEST, q.compare(VectorOperators.LT, LOWEST))
+                    .blend(HIGHEST, q.compare(VectorOperators.GT, HIGHEST)).add(32f);
             q.blend(0f, zero).intoArray(s.lt, i * SUB + h);
         }
-    }
-
-    /** ggml's {@code nearest_int}, as a float: exact for magnitudes under 2^22. */
-    private static FloatVector round(FloatVector t) {
-        return t.add(MAGIC).sub(MAGIC);
     }
 }
