@@ -10,8 +10,8 @@ import org.distillery.core.io.Float16;
  * product, sum and division is in C's order (Java's float arithmetic is IEEE's, as ggml-base's without FMA).
  */
 final class Q6K {
-    private static final int SUB = 16;
-    private static final float GROUP_MAX_EPS = 1e-15f;
+    static final int SUB = 16;
+    static final float GROUP_MAX_EPS = 1e-15f;
 
     private Q6K() {
     }
@@ -45,26 +45,12 @@ final class Q6K {
         }
         byte[] l = s.l;
         float[] scales = s.scales;
-        float maxScale = 0;
-        float maxAbsScale = 0;
         for (int ib = 0; ib < scales.length; ib++) {
-            float scale = makeQxQuants(s, SUB * ib);
-            scales[ib] = scale;
-            float abs = Math.abs(scale);
-            if (abs > maxAbsScale) {
-                maxAbsScale = abs;
-                maxScale = scale;
-            }
+            scales[ib] = makeQxQuants(s, SUB * ib);
         }
-        java.util.Arrays.fill(out, at, at + GgmlBlocks.Q6_K.blockBytes, (byte) 0);
-        if (maxAbsScale < GROUP_MAX_EPS) {
-            return; // all zero, d = +0 too
-        }
-        float iscale = -128f / maxScale;
-        GgmlBlocks.scale(1 / iscale, out, at + 208);
-        float dh = Float16.toFloat((short) (out[at + 208] & 0xFF | out[at + 209] << 8));
-        for (int ib = 0; ib < scales.length; ib++) {
-            out[at + 192 + ib] = (byte) Math.min(127, nearestInt(iscale * scales[ib]));
+        float dh = superScale(scales, out, at);
+        if (Float.isNaN(dh)) {
+            return;
         }
         for (int j = 0; j < scales.length; j++) {
             float d = dh * out[at + 192 + j];
@@ -78,6 +64,34 @@ final class Q6K {
             }
         }
         pack(l, out, at);
+    }
+
+    /**
+     * The block's scales from its 16 sub-blocks' {@code scales} (make_qx_quants' returns): zeroes the block at {@code
+     * out[at]}, then writes its float16 super-scale {@code d} (the largest-magnitude scale over -128) and each
+     * sub-block's scale as an int8 against it. Returns {@code d} as stored, or NaN when every scale is under ggml's
+     * epsilon and the block is all zero bytes, done.
+     */
+    static float superScale(float[] scales, byte[] out, int at) {
+        float maxScale = 0;
+        float maxAbsScale = 0;
+        for (float scale : scales) {
+            float abs = Math.abs(scale);
+            if (abs > maxAbsScale) {
+                maxAbsScale = abs;
+                maxScale = scale;
+            }
+        }
+        java.util.Arrays.fill(out, at, at + GgmlBlocks.Q6_K.blockBytes, (byte) 0);
+        if (maxAbsScale < GROUP_MAX_EPS) {
+            return Float.NaN; // all zero, d = +0 too
+        }
+        float iscale = -128f / maxScale;
+        GgmlBlocks.scale(1 / iscale, out, at + 208);
+        for (int ib = 0; ib < scales.length; ib++) {
+            out[at + 192 + ib] = (byte) Math.min(127, nearestInt(iscale * scales[ib]));
+        }
+        return Float16.toFloat((short) (out[at + 208] & 0xFF | out[at + 209] << 8));
     }
 
     /** The quants {@code l} (0..63) into the block at {@code out[at]}: low 4 bits in {@code ql}, high 2 in {@code qh}. */

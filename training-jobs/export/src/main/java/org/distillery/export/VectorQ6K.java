@@ -19,9 +19,9 @@ final class VectorQ6K {
     private static final int LANES = FLOATS.length();
     /** Whether the 16 sub-blocks split into whole vectors. */
     static final boolean FITS = LANES == 8 || LANES == 16;
-    private static final int SUB = 16; // values in a sub-block, and sub-blocks in a super-block
+    private static final int SUB = Q6K.SUB; // values in a sub-block, and sub-blocks in a super-block
     private static final float MAGIC = 12582912f; // 1.5 * 2^23
-    private static final float GROUP_MAX_EPS = 1e-15f;
+    private static final float GROUP_MAX_EPS = Q6K.GROUP_MAX_EPS;
     private static final FloatVector MAGICS = FloatVector.broadcast(FLOATS, MAGIC);
     private static final FloatVector LOWEST = FloatVector.broadcast(FLOATS, -32f);
     private static final FloatVector HIGHEST = FloatVector.broadcast(FLOATS, 31f);
@@ -60,24 +60,11 @@ final class VectorQ6K {
         for (int h = 0; h < SUB; h += LANES) {
             search(s, h);
         }
-        float maxScale = 0;
-        float maxAbsScale = 0;
-        for (int ib = 0; ib < SUB; ib++) {
-            float abs = Math.abs(s.scale[ib]);
-            if (abs > maxAbsScale) {
-                maxAbsScale = abs;
-                maxScale = s.scale[ib];
-            }
-        }
-        java.util.Arrays.fill(out, at, at + GgmlBlocks.Q6_K.blockBytes, (byte) 0);
-        if (maxAbsScale < GROUP_MAX_EPS) {
+        float dh = Q6K.superScale(s.scale, out, at);
+        if (Float.isNaN(dh)) {
             return;
         }
-        float iscale = -128f / maxScale;
-        GgmlBlocks.scale(1 / iscale, out, at + 208);
-        float dh = org.distillery.core.io.Float16.toFloat((short) (out[at + 208] & 0xFF | out[at + 209] << 8));
         for (int ib = 0; ib < SUB; ib++) {
-            out[at + 192 + ib] = (byte) Math.min(127, Q6K.nearestInt(iscale * s.scale[ib]));
             s.d[ib] = dh * out[at + 192 + ib];
         }
         for (int h = 0; h < SUB; h += LANES) {
