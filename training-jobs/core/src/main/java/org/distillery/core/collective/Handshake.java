@@ -18,6 +18,9 @@ import javax.crypto.spec.SecretKeySpec;
  * nonce and answers the other's with HMAC-SHA256 under the job's secret, over its role and who talks to whom, so
  * the secret never crosses the wire, an answer cannot be replayed, and neither side can pose as another party.
  * Parties are numbered: ranks from 0, the driver {@link #DRIVER}.
+ *
+ * <p>Both sides leave with the same traffic key, an HMAC of both nonces and both parties under the secret: fresh for
+ * every connection, so messages authenticated with it ({@link RingAllReduce}) cannot be replayed on another one.
  */
 public final class Handshake {
     /** The driver's number in a handshake with a rank. */
@@ -32,8 +35,9 @@ public final class Handshake {
     /**
      * The acceptor's side, as {@code me}: a nonce out, the caller's number and proof in, our proof on its nonce out.
      * Fails unless the caller is {@code expected} and holds {@code secret}, by {@code deadline} ({@link System#nanoTime}).
+     * Returns the connection's traffic key.
      */
-    public static void accept(SocketChannel c, int me, int expected, byte[] secret, long deadline) throws IOException {
+    public static byte[] accept(SocketChannel c, int me, int expected, byte[] secret, long deadline) throws IOException {
         c.socket().setSoTimeout((int) Math.max(1000, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
         c.socket().setTcpNoDelay(true);
         DataOutputStream out = new DataOutputStream(c.socket().getOutputStream());
@@ -51,13 +55,15 @@ public final class Handshake {
         out.write(mac(secret, 's', callerNonce, me, caller));
         out.flush();
         c.socket().setSoTimeout(0);
+        return trafficKey(secret, serverNonce, callerNonce, caller, me);
     }
 
     /**
      * The caller's side, as {@code me}, on a connected channel to {@code peer} at {@code to}: answers the acceptor's
-     * nonce and checks its answer to ours. The channel's read timeout bounds the wait.
+     * nonce and checks its answer to ours. The channel's read timeout bounds the wait. Returns the connection's
+     * traffic key.
      */
-    public static void call(SocketChannel c, int me, int peer, byte[] secret, InetSocketAddress to) throws IOException {
+    public static byte[] call(SocketChannel c, int me, int peer, byte[] secret, InetSocketAddress to) throws IOException {
         DataInputStream in = new DataInputStream(c.socket().getInputStream());
         DataOutputStream out = new DataOutputStream(c.socket().getOutputStream());
         byte[] magic = in.readNBytes(MAGIC.length);
@@ -79,6 +85,18 @@ public final class Handshake {
             throw new CollectiveException(name(me) + ": " + to + " did not prove it is " + name(peer) + " of this job");
         }
         c.socket().setSoTimeout(0);
+        return trafficKey(secret, serverNonce, myNonce, me, peer);
+    }
+
+    /** The key both ends of one connection derive: over both nonces, so no two connections share it. */
+    static byte[] trafficKey(byte[] secret, byte[] acceptorNonce, byte[] callerNonce, int caller, int acceptor) {
+        return mac(secret, 'k', concat(acceptorNonce, callerNonce), caller, acceptor);
+    }
+
+    private static byte[] concat(byte[] a, byte[] b) {
+        byte[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     /** "rank 3", or "the driver". */

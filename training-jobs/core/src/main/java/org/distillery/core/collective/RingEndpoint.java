@@ -82,27 +82,27 @@ public final class RingEndpoint implements AutoCloseable {
         int leftRank = Math.floorMod(rank - 1, n);
         int rightRank = (rank + 1) % n;
         long deadline = System.nanoTime() + settings.connectTimeout().toNanos();
-        CompletableFuture<SocketChannel> left = acceptLeft(rank, leftRank, secret, deadline);
-        SocketChannel right = null;
+        CompletableFuture<Link> left = acceptLeft(rank, leftRank, secret, deadline);
+        Link right = null;
         try {
             right = connectRight(rank, rightRank, addresses.get(rightRank), secret, deadline);
-            SocketChannel l = left.get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            Link l = left.get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
             return new RingAllReduce(rank, n, l, right, addresses, settings);
         } catch (TimeoutException e) {
-            closeQuietly(right);
+            closeQuietly(right == null ? null : right.channel());
             throw new CollectiveException("rank " + rank + " of " + n + ": rank " + leftRank + " at "
                     + addresses.get(leftRank) + " did not connect in " + settings.connectTimeout().toSeconds() + " s");
         } catch (ExecutionException e) {
-            closeQuietly(right);
+            closeQuietly(right == null ? null : right.channel());
             Throwable cause = e.getCause();
             throw cause instanceof CollectiveException c ? c
                     : new CollectiveException("rank " + rank + ": " + cause.getMessage(), cause);
         } catch (InterruptedException e) {
-            closeQuietly(right);
+            closeQuietly(right == null ? null : right.channel());
             Thread.currentThread().interrupt();
             throw new CollectiveException("rank " + rank + ": interrupted while joining the ring", e);
         } catch (IOException | RuntimeException e) {
-            closeQuietly(right);
+            closeQuietly(right == null ? null : right.channel());
             left.cancel(true);
             throw e;
         } finally {
@@ -114,8 +114,8 @@ public final class RingEndpoint implements AutoCloseable {
      * Accepts connections until one proves it is rank {@code expected}; others are closed and logged. Each
      * handshake runs on its own thread, so a stranger that connects and stays silent holds up nobody.
      */
-    private CompletableFuture<SocketChannel> acceptLeft(int rank, int expected, byte[] secret, long deadline) {
-        CompletableFuture<SocketChannel> left = new CompletableFuture<>();
+    private CompletableFuture<Link> acceptLeft(int rank, int expected, byte[] secret, long deadline) {
+        CompletableFuture<Link> left = new CompletableFuture<>();
         daemon("distillery-ring-accept-" + rank, () -> {
             while (!left.isDone()) {
                 SocketChannel c;
@@ -128,8 +128,8 @@ public final class RingEndpoint implements AutoCloseable {
                 }
                 daemon("distillery-ring-handshake-" + rank, () -> {
                     try {
-                        Handshake.accept(c, rank, expected, secret, deadline);
-                        if (!left.complete(c)) {
+                        byte[] key = Handshake.accept(c, rank, expected, secret, deadline);
+                        if (!left.complete(new Link(c, key))) {
                             closeQuietly(c); // a second connection that proves itself: the first one stays
                         }
                     } catch (IOException e) {
@@ -151,8 +151,8 @@ public final class RingEndpoint implements AutoCloseable {
     }
 
     /** Connects to the right neighbour (retrying while it is not listening yet) and runs the handshake. */
-    private static SocketChannel connectRight(int rank, int rightRank, InetSocketAddress to, byte[] secret,
-                                              long deadline) throws IOException {
+    private static Link connectRight(int rank, int rightRank, InetSocketAddress to, byte[] secret, long deadline)
+            throws IOException {
         IOException last = null;
         while (System.nanoTime() < deadline) {
             SocketChannel c = SocketChannel.open();
@@ -160,9 +160,9 @@ public final class RingEndpoint implements AutoCloseable {
                 c.socket().connect(to, (int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
                 c.socket().setSoTimeout((int) Math.max(1000, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
                 c.socket().setTcpNoDelay(true);
-                Handshake.call(c, rank, rightRank, secret, to);
+                byte[] key = Handshake.call(c, rank, rightRank, secret, to);
                 c.socket().setSoTimeout(0);
-                return c;
+                return new Link(c, key);
             } catch (java.net.ConnectException | java.net.NoRouteToHostException e) {
                 last = e;
                 closeQuietly(c);
@@ -178,6 +178,10 @@ public final class RingEndpoint implements AutoCloseable {
         }
         throw new CollectiveException("rank " + rank + ": cannot reach rank " + rightRank + " at " + to
                 + (last != null ? " (" + last.getMessage() + ")" : ""), last);
+    }
+
+    /** A neighbour's proven connection and its traffic key, which authenticates every message on it. */
+    record Link(SocketChannel channel, byte[] key) {
     }
 
     static String remote(SocketChannel c) {

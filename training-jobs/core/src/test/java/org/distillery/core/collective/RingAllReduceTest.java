@@ -193,4 +193,141 @@ class RingAllReduceTest {
         assertThrows(IOException.class, () -> SocketChannel.open(e0.address()), "the port is closed once the ring is");
         silent.close();
     }
+
+    @Test
+    void longSumsAreExactWhateverTheRanksOrder() throws Exception {
+        int size = 10_007;
+        for (int ranks = 2; ranks <= 4; ranks++) {
+            int count = ranks;
+            List<Future<long[]>> results = ring(ranks, RingEndpoint.newSecret(), ring -> {
+                long[] data = new Random(ring.rank()).longs(size, -(1L << 60), 1L << 60).toArray();
+                java.nio.LongBuffer direct = java.nio.ByteBuffer.allocateDirect(size * 8)
+                        .order(java.nio.ByteOrder.nativeOrder()).asLongBuffer().put(data);
+                direct.flip();
+                ring.sum(direct);
+                long[] back = new long[size];
+                direct.get(0, back);
+                return back;
+            });
+            long[] want = new long[size];
+            for (int r = 0; r < count; r++) {
+                long[] d = new Random(r).longs(size, -(1L << 60), 1L << 60).toArray();
+                for (int i = 0; i < size; i++) {
+                    want[i] += d[i];
+                }
+            }
+            for (Future<long[]> f : results) {
+                assertArrayEquals(want, f.get(30, TimeUnit.SECONDS), ranks + " ranks");
+            }
+        }
+    }
+
+    /** Before framing, ranks that passed different lengths desynchronized silently; now both lengths are named. */
+    @Test
+    void ranksThatPassDifferentLengthsFailNamingBothLengths() throws Exception {
+        List<Future<String>> results = ring(2, RingEndpoint.newSecret(), ring -> {
+            float[] data = new float[ring.rank() == 0 ? 10 : 12];
+            return assertThrows(CollectiveException.class, () -> ring.sum(data)).getMessage();
+        });
+        String r0 = results.get(0).get(30, TimeUnit.SECONDS);
+        String r1 = results.get(1).get(30, TimeUnit.SECONDS);
+        assertTrue(r0.contains("rank 1 at ") && r0.contains("sent a chunk of 24 bytes where this rank expects 20"), r0);
+        assertTrue(r1.contains("rank 0 at ") && r1.contains("sent a chunk of 20 bytes where this rank expects 24"), r1);
+    }
+
+    /**
+     * A man in the middle between rank 0 and rank 1 flips one byte of the first gradient chunk: rank 1 fails naming
+     * rank 0 and keeps its values as they were, and rank 0 fails too: no rank goes on with a sum.
+     */
+    @Test
+    void aByteFlippedInTransitFailsTheSumNamingTheRankItCameFrom() throws Exception {
+        byte[] secret = RingEndpoint.newSecret();
+        RingEndpoint e0 = RingEndpoint.listen(InetAddress.getLoopbackAddress());
+        RingEndpoint e1 = RingEndpoint.listen(InetAddress.getLoopbackAddress());
+        InetSocketAddress a0 = e0.address();
+        InetSocketAddress a1 = e1.address();
+        // The caller's handshake is 68 bytes (its number, nonce, proof); then the message header, then the payload.
+        try (FlippingProxy proxy = new FlippingProxy(a1, 68 + RingAllReduce.HEADER + 5)) {
+            float[] mine = {1, 2, 3, 4, 5, 6};
+            Future<float[]> r0 = pool.submit(() -> {
+                try (RingAllReduce ring = e0.join(0, List.of(a0, proxy.address()), secret, FAST)) {
+                    float[] d = {1, 2, 3, 4, 5, 6};
+                    ring.sum(d);
+                    return d;
+                }
+            });
+            Future<String> r1 = pool.submit(() -> {
+                try (RingAllReduce ring = e1.join(1, List.of(a0, a1), secret, FAST)) {
+                    CollectiveException e = assertThrows(CollectiveException.class, () -> ring.sum(mine));
+                    return e.getMessage();
+                }
+            });
+            String m1 = r1.get(30, TimeUnit.SECONDS);
+            assertTrue(m1.startsWith("rank 1 of 2: the message from rank 0 at " + a0) && m1.contains(
+                    "fails its authentication"), m1);
+            assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, mine, "nothing of the altered chunk was added");
+            ExecutionException e = assertThrows(ExecutionException.class, () -> r0.get(30, TimeUnit.SECONDS));
+            assertTrue(e.getCause() instanceof CollectiveException, String.valueOf(e.getCause()));
+            assertTrue(proxy.flipped(), "the proxy altered the stream");
+        }
+    }
+
+    /** Forwards one connection both ways, flipping the byte at {@code flipAt} of the caller's stream. */
+    private final class FlippingProxy implements AutoCloseable {
+        private final java.nio.channels.ServerSocketChannel server = java.nio.channels.ServerSocketChannel.open();
+        private final java.util.concurrent.atomic.AtomicBoolean flipped = new java.util.concurrent.atomic.AtomicBoolean();
+        private final List<SocketChannel> open = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        FlippingProxy(InetSocketAddress target, long flipAt) throws IOException {
+            server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+            pool.submit(() -> {
+                SocketChannel in = server.accept();
+                SocketChannel out = SocketChannel.open(target);
+                open.add(in);
+                open.add(out);
+                pool.submit(() -> pump(out, in, -1));
+                pump(in, out, flipAt);
+                return null;
+            });
+        }
+
+        private Void pump(SocketChannel from, SocketChannel to, long flipAt) throws IOException {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4096);
+            long seen = 0;
+            try {
+                while (from.read(b) >= 0) {
+                    b.flip();
+                    if (flipAt >= seen && flipAt < seen + b.limit()) {
+                        int at = (int) (flipAt - seen);
+                        b.put(at, (byte) (b.get(at) ^ 0x10));
+                        flipped.set(true);
+                    }
+                    seen += b.limit();
+                    while (b.hasRemaining()) {
+                        to.write(b);
+                    }
+                    b.clear();
+                }
+            } finally {
+                to.close();
+            }
+            return null;
+        }
+
+        InetSocketAddress address() throws IOException {
+            return (InetSocketAddress) server.getLocalAddress();
+        }
+
+        boolean flipped() {
+            return flipped.get();
+        }
+
+        @Override
+        public void close() throws IOException {
+            server.close();
+            for (SocketChannel c : open) {
+                c.close();
+            }
+        }
+    }
 }
