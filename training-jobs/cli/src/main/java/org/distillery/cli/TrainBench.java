@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.shard.ShardManifest;
@@ -147,12 +148,13 @@ final class TrainBench implements Callable<Integer> {
     }
 
     /** One way of running the steps: wall time per step, and its parts (compute, all-reduce, optimizer), in ms. */
-    private record Split(double msPerStep, double computeMs, double allReduceMs, double optimizerMs, double lastLoss) {
+    private record Split(double msPerStep, double computeMs, double allReduceMs, double optimizerMs, double lastLoss,
+                         long paramsHash) {
         ObjectNode json(double tokensPerStep) {
             ObjectNode n = BenchCommand.JSON.createObjectNode();
             n.put("ms_per_step", msPerStep).put("compute_ms", computeMs).put("allreduce_ms", allReduceMs)
                     .put("optimizer_ms", optimizerMs).put("tokens_per_s", tokensPerStep * 1000 / msPerStep)
-                    .put("last_loss", lastLoss);
+                    .put("last_loss", lastLoss).put("params_crc32", Long.toHexString(paramsHash));
             return n;
         }
     }
@@ -172,34 +174,10 @@ final class TrainBench implements Callable<Integer> {
                 }
             }
         }
-        Split one = steps(config, batches, null);
-        List<java.net.InetSocketAddress> addresses = new java.util.ArrayList<>();
-        List<org.distillery.core.collective.RingEndpoint> endpoints = new java.util.ArrayList<>();
-        for (int r = 0; r < ranks; r++) {
-            endpoints.add(org.distillery.core.collective.RingEndpoint.listen(java.net.InetAddress.getLoopbackAddress()));
-            addresses.add(endpoints.get(r).address());
-        }
-        byte[] secret = org.distillery.core.collective.RingEndpoint.newSecret();
-        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(ranks);
-        Split many;
-        try {
-            List<java.util.concurrent.Future<Split>> futures = new java.util.ArrayList<>();
-            for (int r = 0; r < ranks; r++) {
-                int rank = r;
-                futures.add(pool.submit(() -> {
-                    try (org.distillery.core.collective.RingAllReduce ring = endpoints.get(rank).join(rank, addresses,
-                            secret, org.distillery.core.collective.RingAllReduce.Settings.defaults())) {
-                        return steps(config, batches, ring);
-                    }
-                }));
-            }
-            many = futures.get(0).get();
-            for (java.util.concurrent.Future<Split> f : futures) {
-                f.get();
-            }
-        } finally {
-            pool.shutdownNow();
-        }
+        Split one = steps(config, batches, null, "float");
+        Split many = overRanks(config, batches, "float");
+        Split oneExact = steps(config, batches, null, "exact");
+        Split manyExact = overRanks(config, batches, "exact");
         Gpt.Batch[] flat = new Gpt.Batch[steps * ranks];
         for (int s = 0; s < steps; s++) {
             System.arraycopy(batches[s], 0, flat, s * ranks, ranks);
@@ -220,6 +198,14 @@ final class TrainBench implements Callable<Integer> {
         f.set("ranks_" + ranks, many.json(tokensPerStep));
         double ratio = one.msPerStep() / many.msPerStep();
         f.put("ratio_tokens_per_s_ranks_over_one", ratio);
+        // distributed.sum exact: fixed-point integers, the same weights for 1 process and N ranks
+        f.set("one_process_exact", oneExact.json(tokensPerStep));
+        f.set("ranks_" + ranks + "_exact", manyExact.json(tokensPerStep));
+        double exactRatio = many.msPerStep() / manyExact.msPerStep();
+        f.put("ratio_exact_over_float_ranks", exactRatio);
+        f.put("ratio_exact_over_float_one_process", one.msPerStep() / oneExact.msPerStep());
+        boolean identical = oneExact.paramsHash() == manyExact.paramsHash();
+        f.put("exact_bit_identical_one_and_ranks", identical);
         ObjectNode t = f.putObject("pytorch_ddp");
         peer.fields().forEachRemaining(e -> t.set(e.getKey(), e.getValue()));
         double peerRatio = peer.get("ms_per_step").asDouble() / many.msPerStep();
@@ -228,22 +214,56 @@ final class TrainBench implements Callable<Integer> {
         System.out.printf("bench train --ranks %d: one process %.1f ms/step (%.0f tokens/s); %d ranks %.1f ms/step"
                         + " (%.0f tokens/s: compute %.1f, all-reduce %.1f incl. waiting for the slower rank, of %.1f MB,"
                         + " optimizer %.1f ms), %.2fx of one process; PyTorch %s DDP (gloo) %.1f ms/step (%.0f"
-                        + " tokens/s), ratio %.2fx (%d cores, %d timed steps, last loss %.4f / %.4f / %.4f)%n",
+                        + " tokens/s), ratio %.2fx (%d cores, %d timed steps, last loss %.4f / %.4f / %.4f);"
+                        + " exact sum %.1f ms/step over ranks, %.2fx of float (one process %.2fx), weights %s%n",
                 ranks, one.msPerStep(), tokensPerStep * 1000 / one.msPerStep(), ranks, many.msPerStep(),
                 tokensPerStep * 1000 / many.msPerStep(), many.computeMs(), many.allReduceMs(),
                 config.parameterCount() * 4 / 1e6, many.optimizerMs(), ratio, peer.get("torch_version").asText(),
                 peer.get("ms_per_step").asDouble(), peer.get("tokens_per_s").asDouble(), peerRatio,
                 Runtime.getRuntime().availableProcessors(), steps - warmup, one.lastLoss(), many.lastLoss(),
-                peer.get("last_loss").asDouble());
+                peer.get("last_loss").asDouble(), manyExact.msPerStep(), exactRatio,
+                one.msPerStep() / oneExact.msPerStep(), identical ? "bit-identical to one process"
+                        : "DIFFER from one process");
         return 0;
     }
 
+    /** The steps over {@link #ranks} ranks as threads on a loopback ring; rank 0's figures. */
+    private Split overRanks(GptConfig config, Gpt.Batch[][] batches, String sum) throws Exception {
+        List<java.net.InetSocketAddress> addresses = new java.util.ArrayList<>();
+        List<org.distillery.core.collective.RingEndpoint> endpoints = new java.util.ArrayList<>();
+        for (int r = 0; r < ranks; r++) {
+            endpoints.add(org.distillery.core.collective.RingEndpoint.listen(java.net.InetAddress.getLoopbackAddress()));
+            addresses.add(endpoints.get(r).address());
+        }
+        byte[] secret = org.distillery.core.collective.RingEndpoint.newSecret();
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(ranks);
+        try {
+            List<java.util.concurrent.Future<Split>> futures = new java.util.ArrayList<>();
+            for (int r = 0; r < ranks; r++) {
+                int rank = r;
+                futures.add(pool.submit(() -> {
+                    try (org.distillery.core.collective.RingAllReduce ring = endpoints.get(rank).join(rank, addresses,
+                            secret, org.distillery.core.collective.RingAllReduce.Settings.defaults())) {
+                        return steps(config, batches, ring, sum);
+                    }
+                }));
+            }
+            for (java.util.concurrent.Future<Split> f : futures) {
+                f.get();
+            }
+            return futures.get(0).get();
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     /**
-     * The steps of one process ({@code ring} null: every micro-batch here) or of one rank of a ring (its micro-batch,
-     * then the gradient and loss summed over the ring), each followed by AdamW with clipping.
+     * The steps of one process ({@code ring} null: every micro-batch here) or of one rank of a ring (its micro-batches,
+     * then the gradient and loss summed over the ring by the {@code sum} TrainJob's distributed.sum names), each
+     * followed by AdamW with clipping.
      */
-    private Split steps(GptConfig config, Gpt.Batch[][] batches, org.distillery.core.collective.RingAllReduce ring)
-            throws java.io.IOException {
+    private Split steps(GptConfig config, Gpt.Batch[][] batches, org.distillery.core.collective.RingAllReduce ring,
+                        String sum) throws java.io.IOException {
         GptParameters params = GptParameters.initialize(config, gpt.seed);
         GptParameters grads = GptParameters.zeros(config);
         Gpt model = new Gpt(params);
@@ -252,6 +272,8 @@ final class TrainBench implements Callable<Integer> {
         org.distillery.model.train.DataParallel parallel = ring == null ? org.distillery.model.train.DataParallel.SINGLE
                 : org.distillery.model.train.DataParallel.over(ring);
         int micro = batches[0].length;
+        org.distillery.model.train.GradientSum gradients = org.distillery.model.train.GradientSum.named(sum,
+                org.distillery.model.train.GradientSum.buffers(grads.flat(), null), micro);
         long compute = 0;
         long reduce = 0;
         long optimize = 0;
@@ -265,17 +287,12 @@ final class TrainBench implements Callable<Integer> {
                 optimize = 0;
             }
             long t0 = System.nanoTime();
-            loss = 0;
             for (int m = parallel.rank(); m < micro; m += parallel.ranks()) {
-                loss += model.lossAndGradient(batches[s][m], grads, 1.0 / micro, s * 31L + m) / micro;
+                double l = model.lossAndGradient(batches[s][m], grads, 1.0 / micro, s * 31L + m) / micro;
+                gradients.add(s, m, l, Map.of());
             }
             long t1 = System.nanoTime();
-            if (parallel.ranks() > 1) {
-                parallel.sum(grads.flat());
-                java.nio.FloatBuffer l = java.nio.FloatBuffer.wrap(new float[] {(float) loss});
-                parallel.sum(l);
-                loss = l.get(0);
-            }
+            loss = gradients.finish(parallel, List.of())[0];
             long t2 = System.nanoTime();
             adam.step(params.flat(), grads.flat(), GptBenchOptions.LR, GptBenchOptions.CLIP);
             long t3 = System.nanoTime();
@@ -285,7 +302,7 @@ final class TrainBench implements Callable<Integer> {
         }
         int timed = steps - warmup;
         return new Split((System.nanoTime() - started) / 1e6 / timed, compute / 1e6 / timed, reduce / 1e6 / timed,
-                optimize / 1e6 / timed, loss);
+                optimize / 1e6 / timed, loss, params.hash());
     }
 
     /** The training step of TrainJob, without checkpoints or tracking: forward+backward, then AdamW with clipping. */

@@ -31,7 +31,7 @@ public record TrainSpec(
         eval = Objects.requireNonNullElseGet(eval, () -> new Eval(null, null));
         checkpoints = Objects.requireNonNullElseGet(checkpoints, () -> new Checkpoints(null, null));
         tracking = Objects.requireNonNullElseGet(tracking, () -> new Tracking(null, null));
-        distributed = Objects.requireNonNullElseGet(distributed, () -> new Distributed(null, null, null, null, null));
+        distributed = Objects.requireNonNullElseGet(distributed, () -> new Distributed(null, null, null, null, null, null));
         seed = Objects.requireNonNullElse(seed, 1337L);
     }
 
@@ -158,21 +158,27 @@ public record TrainSpec(
     /**
      * Data-parallel training over {@code ranks} Spark tasks of one barrier stage (1: one process, no Spark): the
      * master they run on ({@code --master} and spark-submit's win), the seconds a rank waits for a silent
-     * neighbour before the stage fails, the steps between checks that every rank holds the same parameters, and
-     * how many times Spark may run the stage (each retry resumes from the newest checkpoint).
+     * neighbour before the stage fails, the steps between checks that every rank holds the same parameters, how
+     * many times Spark may run the stage (each retry resumes from the newest checkpoint), and how a step's gradients
+     * are added up: {@code exact} (the default: fixed-point integers, so 1 process and N ranks give the same weights
+     * bit for bit) or {@code float} (the kernels' and the ring's float order).
      */
-    public record Distributed(Integer ranks, String master, Integer timeoutS, Integer checkEvery, Integer attempts) {
+    public record Distributed(Integer ranks, String master, Integer timeoutS, Integer checkEvery, Integer attempts,
+                              String sum) {
+        public static final List<String> SUMS = List.of("exact", "float");
+
         public Distributed {
             ranks = Objects.requireNonNullElse(ranks, 1);
             timeoutS = Objects.requireNonNullElse(timeoutS, 300);
             checkEvery = Objects.requireNonNullElse(checkEvery, 100);
             attempts = Objects.requireNonNullElse(attempts, 4);
+            sum = Objects.requireNonNullElse(sum, "exact");
         }
 
         /** This section with {@code ranks} and {@code master} from the command line where given. */
         public Distributed with(Integer cliRanks, String cliMaster) {
             return new Distributed(cliRanks != null ? cliRanks : ranks, cliMaster != null ? cliMaster : master,
-                    timeoutS, checkEvery, attempts);
+                    timeoutS, checkEvery, attempts, sum);
         }
     }
 
@@ -192,6 +198,8 @@ public record TrainSpec(
         v.inRange(d.timeoutS(), 1, 86400, "distributed.timeout_s");
         v.inRange(d.checkEvery(), 1, Integer.MAX_VALUE, "distributed.check_every");
         v.inRange(d.attempts(), 1, 100, "distributed.attempts");
+        v.require(Distributed.SUMS.contains(d.sum()), "distributed.sum", "must be one of " + Distributed.SUMS
+                + ", found '" + d.sum() + "'");
         v.require(d.master() == null || !d.master().isBlank(), "distributed.master", "is empty: a Spark master URL"
                 + " such as spark://host:7077, or leave it out");
     }

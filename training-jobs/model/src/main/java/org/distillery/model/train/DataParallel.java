@@ -3,6 +3,7 @@ package org.distillery.model.train;
 import java.io.IOException;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.collective.RingAllReduce;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -10,7 +11,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * How the ranks of a data-parallel run share an optimizer step: rank r computes the micro-batches r, r + N, ... of
  * the step's global batch, and the gradients (and the loss) are summed over the ranks before every rank runs the
- * same AdamW step, so all hold the same parameters and the run equals one process's up to float summation order.
+ * same AdamW step, so all hold the same parameters and the run equals one process's: bit for bit with the exact
+ * {@link GradientSum}, up to float summation order with the float one.
  */
 public interface DataParallel {
     /** One process: every micro-batch here, nothing to sum. */
@@ -28,6 +30,10 @@ public interface DataParallel {
         @Override
         public void sum(FloatBuffer values) {
         }
+
+        @Override
+        public void sum(LongBuffer values) {
+        }
     };
 
     int rank();
@@ -36,6 +42,9 @@ public interface DataParallel {
 
     /** Replaces each value by its sum over the ranks (every rank passes the same length). */
     void sum(FloatBuffer values) throws IOException;
+
+    /** Replaces each value by its exact sum over the ranks (every rank passes the same length). */
+    void sum(LongBuffer values) throws IOException;
 
     /**
      * Every rank says whether it set up (null) or why it cannot start; each then fails if any rank cannot, so no rank
@@ -113,6 +122,11 @@ public interface DataParallel {
 
         @Override
         public void sum(FloatBuffer values) throws IOException {
+            ring.sum(values);
+        }
+
+        @Override
+        public void sum(LongBuffer values) throws IOException {
             ring.sum(values);
         }
     }

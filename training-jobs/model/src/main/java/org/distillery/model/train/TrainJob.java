@@ -253,6 +253,8 @@ public final class TrainJob {
             State state = initialState(config, manifest);
             Gpt gpt = new Gpt(state.params);
             GptParameters grads = GptParameters.zeros(config);
+            GradientSum sum = GradientSum.named(spec.distributed().sum(), GradientSum.buffers(grads.flat(),
+                    state.auxiliary == null ? null : state.auxiliary.gradients()), accum);
             TrainSpec.Optimizer o = spec.optimizer();
             LearningRate schedule = new LearningRate(o.lr(), o.minLr(), o.warmupSteps(), steps);
             double unigram = unigramEntropy(val, config.vocabSize());
@@ -280,7 +282,7 @@ public final class TrainJob {
             long last = state.step;
             for (long step = state.step; step < steps && (early == null || !early.stopped()); step++) {
                 double lr = plateau ? schedule.plateau(step, early.reductions(), o.decay()) : schedule.at(step);
-                double[] lossAndParts = lossAndGradient(gpt, train, grads, state.auxiliary, step, batch, time);
+                double[] lossAndParts = lossAndGradient(gpt, train, grads, sum, step, batch, time);
                 double loss = lossAndParts[0];
                 double norm = state.step(grads, lr, o.gradClip());
                 long done = step + 1;
@@ -368,51 +370,33 @@ public final class TrainJob {
     }
 
     /**
-     * One optimizer step's loss, its gradient accumulated in {@code grads} (zero before: the optimizer's step
-     * leaves them so) over the spec's micro-batches, summed over the ranks; a loss that is not finite stops the run.
-     * Returns the loss, then the sums of the objective's loss parts, then their counts.
+     * One optimizer step's loss, its gradient left in {@code grads} (zero before: the optimizer's step leaves them
+     * so), added up by {@code sum} over the spec's micro-batches and the ranks; a loss that is not finite stops the
+     * run. Returns the loss, then the sums of the objective's loss parts, then their counts.
      */
-    private double[] lossAndGradient(Gpt gpt, TokenWindows train, GptParameters grads, Auxiliary aux, long step,
+    private double[] lossAndGradient(Gpt gpt, TokenWindows train, GptParameters grads, GradientSum sum, long step,
                                      int batch, int time) throws IOException {
         int accum = spec.training().gradAccum();
-        double loss = 0;
         // Data order and dropout are functions of (seed, step, micro): which rank computes a micro-batch changes
-        // nothing but the order the gradient's terms are summed in.
+        // nothing but the order the gradient's terms are summed in, and the exact sum not even that.
         for (int micro = parallel.rank(); micro < accum; micro += parallel.ranks()) {
             Gpt.Batch b = setup.objective().batch(gpt, train, spec.seed(), step, micro, batch, time);
-            loss += setup.objective().lossAndGradient(gpt, b, grads, 1.0 / accum,
+            double loss = setup.objective().lossAndGradient(gpt, b, grads, 1.0 / accum,
                     TokenWindows.mix(spec.seed() + 1, step, micro)) / accum;
+            requireFinite(loss * accum, step);
+            sum.add(step, micro, loss, setup.objective().takeParts());
         }
-        Map<String, Part> parts = setup.objective().takeParts();
-        partNames = List.copyOf(parts.keySet());
-        double[] out = new double[1 + 2 * parts.size()];
-        out[0] = loss;
-        int i = 0;
-        for (Part p : parts.values()) {
-            out[1 + i] = p.sum();
-            out[1 + parts.size() + i] = p.count();
-            i++;
-        }
-        if (parallel.ranks() > 1) {
-            parallel.sum(grads.flat());
-            if (aux != null) {
-                parallel.sum(aux.gradients());
-            }
-            java.nio.FloatBuffer total = java.nio.FloatBuffer.allocate(out.length);
-            for (double v : out) {
-                total.put((float) v);
-            }
-            total.flip();
-            parallel.sum(total);
-            for (int k = 0; k < out.length; k++) {
-                out[k] = total.get(k);
-            }
-        }
-        if (!Double.isFinite(out[0])) {
-            throw new DistilleryException("training diverged at step " + (step + 1) + " (loss " + out[0]
+        double[] out = sum.finish(parallel, List.copyOf(setup.objective().takeParts().keySet()));
+        partNames = sum.partNames();
+        requireFinite(out[0], step);
+        return out;
+    }
+
+    private void requireFinite(double loss, long step) {
+        if (!Double.isFinite(loss)) {
+            throw new DistilleryException("training diverged at step " + (step + 1) + " (loss " + loss
                     + "): lower optimizer.lr (" + spec.optimizer().lr() + ") or raise optimizer.warmup_steps");
         }
-        return out;
     }
 
     /** The training curves at step {@code done}, to the run and as a progress event. */
