@@ -136,7 +136,9 @@ public final class AtomicDirectory {
 
     /**
      * Puts a complete staging folder on a remote file system in the place of {@code target}: an old target is
-     * renamed aside first and removed only once the new one is in place.
+     * renamed aside first and removed only once the new one is in place. If the rename into place fails, the old
+     * target is renamed back, so a failed overwrite leaves the previous output as it was; the staging folder is
+     * the caller's to remove.
      */
     public static void publish(Location staging, Location target) throws IOException {
         RemoteFiles files = target.files();
@@ -145,10 +147,37 @@ public final class AtomicDirectory {
         if (replaced) {
             files.rename(target.remote(), old.remote());
         }
-        files.rename(staging.remote(), target.remote());
+        try {
+            files.rename(staging.remote(), target.remote());
+        } catch (IOException | RuntimeException e) {
+            if (replaced) {
+                putBack(files, old, target, e);
+            }
+            throw e;
+        }
         if (replaced) {
             files.delete(old.remote());
         }
+    }
+
+    /**
+     * Renames the old {@code target}, set aside at {@code old}, back after {@code failure}; if that fails too the
+     * error says where the old copy is kept (never deleted: it may be the only one).
+     */
+    private static void putBack(RemoteFiles files, Location old, Location target, Exception failure)
+            throws IOException {
+        String problem;
+        try {
+            if (!files.exists(target.remote())) { // a rename onto a folder would move the old one into it
+                files.rename(old.remote(), target.remote());
+                return;
+            }
+            problem = target + " exists again";
+        } catch (IOException | RuntimeException back) {
+            problem = back.getMessage();
+        }
+        throw new IOException(failure.getMessage() + "; the previous " + target + " could not be put back (" + problem
+                + "): it is kept at " + old, failure);
     }
 
     /** The file in a resumable staging folder that names the work it holds. */
