@@ -7,14 +7,22 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.PrivilegedExceptionAction;
 import java.util.List;
+import java.util.Map;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.permission.FsPermission;
 import org.apache.hadoop.security.UserGroupInformation;
+import org.distillery.core.DistilleryException;
 import org.distillery.core.io.AtomicDirectory;
 import org.distillery.core.io.Location;
+import org.distillery.core.shard.ShardCache;
+import org.distillery.core.shard.ShardManifest;
+import org.distillery.core.shard.TeacherLogits;
+import org.distillery.core.shard.TeacherLogitsManifest;
+import org.distillery.core.shard.TokenShardWriter;
 import org.distillery.core.testing.Hdfs;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -84,5 +92,44 @@ class RemoteOutputsTest {
         assertEquals(List.of("a.bin"), hdfs.names("/shared/export"));
         assertEquals(1, read("/shared/export/a.bin"), "the old output, whole");
         assertTrue(e.getMessage().contains("permission denied"), e.getMessage());
+    }
+
+    private static void put(Path local, String remote) throws IOException {
+        fs.copyFromLocalFile(new org.apache.hadoop.fs.Path(local.toUri()), new org.apache.hadoop.fs.Path(remote));
+    }
+
+    /**
+     * A prep or teacher-logits output on HDFS whose manifest names a file beside its folder: fetching it into the
+     * local cache refuses the name, naming the remote manifest and the field, and fetches nothing from outside.
+     */
+    @Test
+    void aFetchedManifestNamingAFileOutsideItsFolderIsRefused() throws Exception {
+        Path local = Files.createDirectories(dir.resolve("manifests"));
+        Files.writeString(local.resolve("secret.bin"), "not for the cache");
+        put(local.resolve("secret.bin"), "/outputs/secret.bin"); // where ../secret.bin of /outputs/prep points
+        put(local.resolve("secret.bin"), "/outputs/prep/tokenizer.json"); // what the manifest names inside, there
+        new ShardManifest(ShardManifest.FORMAT, ShardManifest.VERSION, "test", "now",
+                new ShardManifest.TokenizerRef("tokenizer.json", "a".repeat(64), 300), "uint16", 0, "x", List.of(), null,
+                Map.of("train", new ShardManifest.Split(1, 2, List.of(
+                        new TokenShardWriter.Summary("../secret.bin", "b".repeat(64), 2, 1, 34)))), Map.of())
+                .write(local);
+        new TeacherLogitsManifest(TeacherLogitsManifest.FORMAT, TeacherLogitsManifest.VERSION, "test", "now",
+                "a".repeat(64), "b".repeat(64), "train", Map.of(), 4, 1.0f, 8, 300, 1,
+                List.of(new TeacherLogits.Shard("/secret.bin", "c".repeat(64), 1, 100))).write(local);
+        put(local.resolve(ShardManifest.FILE_NAME), "/outputs/prep/" + ShardManifest.FILE_NAME);
+        put(local.resolve(TeacherLogitsManifest.FILE_NAME), "/outputs/logits/" + TeacherLogitsManifest.FILE_NAME);
+        Path cache = dir.resolve("cache");
+
+        DistilleryException e = assertThrows(DistilleryException.class,
+                () -> ShardCache.fetch(Location.parse(hdfs.uri() + "/outputs/prep", dir), cache));
+        assertTrue(e.getMessage().startsWith(hdfs.uri() + "/outputs/prep/manifest.json: splits.train.shards[0].file is"
+                + " '../secret.bin', expected a file name inside the manifest's folder"), e.getMessage());
+        e = assertThrows(DistilleryException.class,
+                () -> ShardCache.fetchTeacherLogits(Location.parse(hdfs.uri() + "/outputs/logits", dir), cache));
+        assertTrue(e.getMessage().startsWith(hdfs.uri() + "/outputs/logits/teacher-logits.json: shards[0].file is"
+                + " '/secret.bin', expected a file name inside the manifest's folder"), e.getMessage());
+        try (var left = Files.list(cache)) {
+            assertEquals(List.of(), left.toList(), "nothing fetched, no staging left");
+        }
     }
 }
