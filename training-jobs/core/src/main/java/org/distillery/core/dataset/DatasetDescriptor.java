@@ -2,6 +2,7 @@ package org.distillery.core.dataset;
 
 import java.util.List;
 import java.util.Objects;
+import org.distillery.core.io.Directories;
 import org.distillery.core.spec.Spec;
 import org.distillery.core.spec.SourceFormat;
 import org.distillery.core.spec.Validation;
@@ -62,5 +63,7 @@ public record DatasetDescriptor(
         formats.add(GPT2_VOCAB);
         v.notNull(format, "format");
         v.oneOf(format, formats, "format");
+        v.require(sample == null || Directories.staysInside(sample), "sample", "is '" + sample
+                + "', expected a file beside dataset.yaml (" + Directories.INSIDE + ")");
     }
 }

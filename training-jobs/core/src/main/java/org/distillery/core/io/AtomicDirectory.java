@@ -1,7 +1,6 @@
 package org.distillery.core.io;
 
 import java.io.IOException;
-import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -36,23 +35,57 @@ public final class AtomicDirectory {
             throw new DistilleryException(target + ": already exists and is not empty (use --overwrite to replace it)");
         }
         Path staging = parent.resolve("." + abs.getFileName() + ".partial-" + UUID.randomUUID());
-        Path old = parent.resolve("." + abs.getFileName() + ".old-" + UUID.randomUUID());
         try {
             Files.createDirectory(staging);
             content.writeInto(staging);
             AtomicFile.syncDirectory(staging);
-            if (Files.exists(abs)) {
-                Files.move(abs, old); // the old folder stays whole until the new one is in place
+            replace(staging, abs);
+        } catch (Throwable e) {
+            try {
+                Directories.deleteRecursively(staging);
+            } catch (IOException | RuntimeException cleanup) {
+                e.addSuppressed(cleanup); // the failure that brought us here is the one to report
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Renames the complete folder {@code staging} to {@code abs}. An existing {@code abs} is renamed aside first
+     * (so it stays whole until the new one is in place) and deleted after; if the rename into place fails, it is
+     * renamed back, so a failed overwrite leaves the previous output as it was. Errors name {@code abs}.
+     */
+    private static void replace(Path staging, Path abs) throws IOException {
+        Path parent = abs.getParent();
+        Path old = parent.resolve("." + abs.getFileName() + ".old-" + UUID.randomUUID());
+        boolean aside = false;
+        if (Files.exists(abs)) {
+            Files.move(abs, old);
+            aside = true;
+        }
+        try {
+            Files.move(staging, abs);
+        } catch (IOException e) {
+            String failed = abs + ": cannot put the new folder in place (" + FileAccessException.describe(e) + ")";
+            if (!aside) {
+                throw new IOException(failed, e);
             }
             try {
-                Files.move(staging, abs);
-            } catch (DirectoryNotEmptyException e) {
-                throw new IOException("cannot move " + staging + " to " + abs, e);
+                Files.move(old, abs);
+            } catch (IOException back) {
+                // keep the old copy where it is: it may be the only one
+                throw new IOException(failed + ", nor put the previous one back (" + FileAccessException.describe(back)
+                        + "): it is kept at " + old, e);
             }
             AtomicFile.syncDirectory(parent);
+            throw new IOException(failed + "; the previous one is left as it was", e);
+        }
+        try {
+            AtomicFile.syncDirectory(parent);
         } finally {
-            Directories.deleteRecursively(staging);
-            Directories.deleteRecursively(old);
+            if (aside) {
+                Directories.deleteRecursively(old);
+            }
         }
     }
 
@@ -103,7 +136,9 @@ public final class AtomicDirectory {
 
     /**
      * Puts a complete staging folder on a remote file system in the place of {@code target}: an old target is
-     * renamed aside first and removed only once the new one is in place.
+     * renamed aside first and removed only once the new one is in place. If the rename into place fails, the old
+     * target is renamed back, so a failed overwrite leaves the previous output as it was; the staging folder is
+     * the caller's to remove.
      */
     public static void publish(Location staging, Location target) throws IOException {
         RemoteFiles files = target.files();
@@ -112,10 +147,37 @@ public final class AtomicDirectory {
         if (replaced) {
             files.rename(target.remote(), old.remote());
         }
-        files.rename(staging.remote(), target.remote());
+        try {
+            files.rename(staging.remote(), target.remote());
+        } catch (IOException | RuntimeException e) {
+            if (replaced) {
+                putBack(files, old, target, e);
+            }
+            throw e;
+        }
         if (replaced) {
             files.delete(old.remote());
         }
+    }
+
+    /**
+     * Renames the old {@code target}, set aside at {@code old}, back after {@code failure}; if that fails too the
+     * error says where the old copy is kept (never deleted: it may be the only one).
+     */
+    private static void putBack(RemoteFiles files, Location old, Location target, Exception failure)
+            throws IOException {
+        String problem;
+        try {
+            if (!files.exists(target.remote())) { // a rename onto a folder would move the old one into it
+                files.rename(old.remote(), target.remote());
+                return;
+            }
+            problem = target + " exists again";
+        } catch (IOException | RuntimeException back) {
+            problem = back.getMessage();
+        }
+        throw new IOException(failure.getMessage() + "; the previous " + target + " could not be put back (" + problem
+                + "): it is kept at " + old, failure);
     }
 
     /** The file in a resumable staging folder that names the work it holds. */
@@ -147,15 +209,16 @@ public final class AtomicDirectory {
         content.writeInto(staging); // on failure the staging folder stays, for the next run to resume
         Files.delete(keyFile);
         AtomicFile.syncDirectory(staging);
-        Path old = parent.resolve("." + abs.getFileName() + ".old-" + UUID.randomUUID());
         try {
-            if (Files.exists(abs)) {
-                Files.move(abs, old);
+            replace(staging, abs);
+        } catch (IOException e) {
+            try {
+                // the finished work stays resumable: a rerun finds every file done
+                AtomicFile.write(keyFile, (key + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            } catch (IOException cleanup) {
+                e.addSuppressed(cleanup);
             }
-            Files.move(staging, abs);
-            AtomicFile.syncDirectory(parent);
-        } finally {
-            Directories.deleteRecursively(old);
+            throw e;
         }
     }
 

@@ -25,4 +25,24 @@ public final class Directories {
             Files.deleteIfExists(x);
         }
     }
+
+    /** What {@link #staysInside} allows, said for errors. */
+    public static final String INSIDE = "a relative path with no '..' or '.' part, empty part, '\\' or ':'";
+
+    /**
+     * Whether {@code name}, a path read from a file (a manifest, a descriptor), names a file inside the folder it
+     * is resolved against, on any file system: '/'-separated parts, none empty, {@code .} or {@code ..}, and no
+     * {@code \} or {@code :}, which another system or a URI reads as a root, a drive or a scheme.
+     */
+    public static boolean staysInside(String name) {
+        if (name == null || name.isEmpty() || name.indexOf('\\') >= 0 || name.indexOf(':') >= 0) {
+            return false;
+        }
+        for (String part : name.split("/", -1)) {
+            if (part.isEmpty() || part.equals(".") || part.equals("..")) {
+                return false;
+            }
+        }
+        return true;
+    }
 }

@@ -8,9 +8,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -35,7 +38,8 @@ import org.distillery.core.io.FileAccessException;
  * </pre>
  *
  * JSON files are replaced atomically; metric lines are appended and flushed one batch at a time, so a
- * killed job loses at most an unfinished last line, which readers skip.
+ * killed job loses at most an unfinished last line, which readers skip and the next append (a resumed run)
+ * cuts off before it writes.
  */
 public final class LocalRunStore {
     public static final String FORMAT = "distillery.runs/1";
@@ -219,18 +223,47 @@ public final class LocalRunStore {
         append(runDir(meta).resolve("metrics.jsonl"), s.toString(), "metrics");
     }
 
-    /** Appends {@code text} to a journal file of the run and syncs it. */
+    /**
+     * Appends {@code text} to a journal file of the run and syncs it. A last line without its newline is what a
+     * killed append left (readers skip it): it is cut off first, else a resumed run's text would be glued onto
+     * it and the joined line would be unreadable.
+     */
     private static void append(Path file, String text, String what) {
         try {
             Files.createDirectories(file.getParent());
-            try (var ch = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.CREATE,
-                    java.nio.file.StandardOpenOption.APPEND, java.nio.file.StandardOpenOption.WRITE)) {
-                AtomicFile.writeFully(ch, java.nio.ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8)));
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                    StandardOpenOption.WRITE)) {
+                long end = wholeLines(ch);
+                if (end < ch.size()) {
+                    ch.truncate(end);
+                }
+                ch.position(end);
+                AtomicFile.writeFully(ch, ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8)));
                 ch.force(false);
             }
         } catch (IOException e) {
             throw new DistilleryException("cannot append " + what + ": " + FileAccessException.of(file, e).getMessage(), e);
         }
+    }
+
+    /** The length of a journal up to and with its last newline: what is left once a torn last line is cut off. */
+    private static long wholeLines(FileChannel ch) throws IOException {
+        ByteBuffer block = ByteBuffer.allocate(4096);
+        long end = ch.size();
+        while (end > 0) {
+            long start = Math.max(0, end - block.capacity());
+            block.clear().limit((int) (end - start));
+            while (block.hasRemaining() && ch.read(block, start + block.position()) >= 0) {
+                // read the whole block
+            }
+            for (int i = block.position() - 1; i >= 0; i--) {
+                if (block.get(i) == '\n') {
+                    return start + i + 1;
+                }
+            }
+            end = start;
+        }
+        return 0;
     }
 
     /** Every complete metric line, in the order logged. */
@@ -303,7 +336,9 @@ public final class LocalRunStore {
             return artifacts(meta);
         }
         try {
-            return Files.readAllLines(journal, StandardCharsets.UTF_8).stream().filter(l -> !l.isEmpty()).toList();
+            String text = Files.readString(journal, StandardCharsets.UTF_8);
+            // an unterminated last line is a killed append: skip it, as metrics() does
+            return text.substring(0, text.lastIndexOf('\n') + 1).lines().filter(l -> !l.isEmpty()).toList();
         } catch (IOException e) {
             throw new DistilleryException(journal + ": unreadable: " + e.getMessage(), e);
         }

@@ -109,7 +109,13 @@ public final class ShardCache {
             if (Files.isDirectory(copy)) {
                 return copy;
             }
-            for (String f : listing.files(staging)) {
+            List<String> listed;
+            try {
+                listed = listing.files(staging); // names checked to stay inside the folder, here and there
+            } catch (ShardFormatException e) {
+                throw new DistilleryException(folder.resolve(manifestName) + ": " + e.problem(), e);
+            }
+            for (String f : listed) {
                 files.download(folder.resolve(f).remote(), staging.resolve(f));
             }
             check.verify(staging);

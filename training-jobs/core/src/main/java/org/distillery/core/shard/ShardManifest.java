@@ -68,10 +68,23 @@ public record ShardManifest(
         AtomicFile.write(dir.resolve(FILE_NAME), JSON.writeValueAsBytes(this));
     }
 
-    /** Reads {@code dir/manifest.json}, checking format and version. */
+    /** Reads {@code dir/manifest.json}, checking format, version and that the files it names are in {@code dir}. */
     public static ShardManifest read(Path dir) throws IOException {
-        return VersionedManifest.read(dir.resolve(FILE_NAME), ShardManifest.class, FORMAT, VERSION,
+        Path file = dir.resolve(FILE_NAME);
+        ShardManifest m = VersionedManifest.read(file, ShardManifest.class, FORMAT, VERSION,
                 dir + " is not a complete prep output", "a valid manifest");
+        VersionedManifest.requireInside(file, "tokenizer.file", m.tokenizer() == null ? null : m.tokenizer().file());
+        if (m.splits() != null) {
+            for (Map.Entry<String, Split> e : m.splits().entrySet()) {
+                List<TokenShardWriter.Summary> shards = java.util.Objects.requireNonNullElse(e.getValue().shards(),
+                        List.of());
+                for (int i = 0; i < shards.size(); i++) {
+                    VersionedManifest.requireInside(file, "splits." + e.getKey() + ".shards[" + i + "].file",
+                            shards.get(i).file());
+                }
+            }
+        }
+        return m;
     }
 
     /**

@@ -36,10 +36,16 @@ public record TeacherLogitsManifest(
         AtomicFile.write(dir.resolve(FILE_NAME), ShardManifest.JSON.writeValueAsBytes(this));
     }
 
-    /** Reads {@code dir/teacher-logits.json}, checking format and version. */
+    /** Reads {@code dir/teacher-logits.json}, checking format, version and that its shards are inside {@code dir}. */
     public static TeacherLogitsManifest read(Path dir) throws IOException {
-        return VersionedManifest.read(dir.resolve(FILE_NAME), TeacherLogitsManifest.class, FORMAT, VERSION,
+        Path file = dir.resolve(FILE_NAME);
+        TeacherLogitsManifest m = VersionedManifest.read(file, TeacherLogitsManifest.class, FORMAT, VERSION,
                 dir + " is not a complete teacher-logits output", "a valid teacher-logits manifest");
+        List<TeacherLogits.Shard> shards = m.shards() == null ? List.of() : m.shards();
+        for (int i = 0; i < shards.size(); i++) {
+            VersionedManifest.requireInside(file, "shards[" + i + "].file", shards.get(i).file());
+        }
+        return m;
     }
 
     /** Checks every shard's SHA-256 and header against this manifest; the first mismatch names the file. */

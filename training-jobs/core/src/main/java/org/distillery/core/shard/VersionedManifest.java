@@ -3,6 +3,7 @@ package org.distillery.core.shard;
 import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import org.distillery.core.io.Directories;
 
 /** A JSON manifest with a format name and a version, both checked when it is read. */
 interface VersionedManifest {
@@ -32,5 +33,16 @@ interface VersionedManifest {
                     + version);
         }
         return m;
+    }
+
+    /**
+     * Checks that {@code name}, which {@code field} of the manifest {@code file} gives, names a file inside the
+     * manifest's folder: a manifest from elsewhere must not make a reader resolve a path outside it.
+     */
+    static void requireInside(Path file, String field, String name) {
+        if (!Directories.staysInside(name)) {
+            throw new ShardFormatException(file, field + " is " + (name == null ? "missing" : "'" + name + "'")
+                    + ", expected a file name inside the manifest's folder (" + Directories.INSIDE + ")");
+        }
     }
 }

@@ -65,4 +65,21 @@ class DatasetFetcherTest {
         assertTrue(e.getMessage().contains("dataset.yaml:6: source.sha256"), e.getMessage());
         assertTrue(e.getMessage().contains("dataset.yaml:7: format must be one of"), e.getMessage());
     }
+
+    /** The sample a descriptor names is a file beside it: a path out of its folder is refused, not resolved. */
+    @Test
+    void aSampleOutsideTheDescriptorsFolderIsRefused() throws Exception {
+        Path datasets = dir.resolve("datasets");
+        Files.createDirectories(datasets.resolve("x"));
+        DatasetCatalog c = new DatasetCatalog(datasets, dir);
+        for (String sample : java.util.List.of("../y/sample", "/etc/passwd", "sample/../../y")) {
+            Files.writeString(datasets.resolve("x/dataset.yaml"), "name: x\nlicense: MIT\nsource:\n  npm: y\n"
+                    + "  version: 1.0.0\n  sha256: " + "0".repeat(64) + "\nformat: jsonl\nsample: " + sample + "\n");
+            DistilleryException e = assertThrows(DistilleryException.class, () -> c.get("x"), sample);
+            assertTrue(e.getMessage().contains("dataset.yaml:8: sample is '" + sample + "'"), e.getMessage());
+        }
+        Files.writeString(datasets.resolve("x/dataset.yaml"), "name: x\nlicense: MIT\nsource:\n  npm: y\n"
+                + "  version: 1.0.0\n  sha256: " + "0".repeat(64) + "\nformat: jsonl\nsample: sample/part-1\n");
+        org.junit.jupiter.api.Assertions.assertEquals(datasets.resolve("x/sample/part-1"), c.samplePath(c.get("x")));
+    }
 }
