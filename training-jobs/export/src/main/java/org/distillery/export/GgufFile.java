@@ -23,6 +23,12 @@ import org.distillery.core.DistilleryException;
  * huge allocation), tensor dims, types and data ranges against the file. Tensor data is not read.
  */
 public final class GgufFile {
+    /**
+     * Array values a file's metadata may hold in all: ample for vocabularies (a 256k-token one holds about 800k
+     * in tokens, scores and types), and a bound on the boxed Longs and Strings they cost.
+     */
+    static final long MAX_ARRAY_VALUES = 1L << 24;
+
     /** Metadata values: Long for integers, Double for floats, Boolean, String, or a List of those. */
     private final Map<String, Object> metadata;
     private final Map<String, TensorInfo> tensors;
@@ -65,6 +71,9 @@ public final class GgufFile {
             Map<String, Object> metadata = new LinkedHashMap<>();
             for (long i = 0; i < kvCount; i++) {
                 String key = c.string("metadata key " + i);
+                if (metadata.containsKey(key)) {
+                    throw bad(file, "metadata key " + Quoted.of(key) + " appears twice");
+                }
                 int type = c.u32();
                 metadata.put(key, c.value(type, key, 0));
             }
@@ -76,16 +85,19 @@ public final class GgufFile {
             List<long[]> ranges = new ArrayList<>();
             for (long i = 0; i < tensorCount; i++) {
                 String name = c.string("tensor name " + i);
+                if (tensors.containsKey(name)) {
+                    throw bad(file, "tensor " + Quoted.of(name) + " appears twice");
+                }
                 int nDims = c.u32();
                 if (nDims < 1 || nDims > 4) {
-                    throw bad(file, "tensor " + name + " has " + nDims + " dims; expected 1 to 4");
+                    throw bad(file, "tensor " + Quoted.of(name) + " has " + nDims + " dims; expected 1 to 4");
                 }
                 long[] dims = new long[nDims];
                 long elements = 1;
                 for (int d = 0; d < nDims; d++) {
                     dims[d] = c.u64();
                     if (dims[d] < 0 || (dims[d] != 0 && elements > Long.MAX_VALUE / 8 / dims[d])) {
-                        throw bad(file, "tensor " + name + " has an impossible dim " + Long.toUnsignedString(dims[d]));
+                        throw bad(file, "tensor " + Quoted.of(name) + " has an impossible dim " + Long.toUnsignedString(dims[d]));
                     }
                     elements *= dims[d];
                 }
@@ -96,28 +108,45 @@ public final class GgufFile {
                     case 2, 8, 14 -> { // Q4_0, Q8_0 (blocks of 32), Q6_K (super-blocks of 256) along the first dim
                         GgmlBlocks blocks = GgmlBlocks.ofGgmlId(type);
                         if (dims[0] % blocks.values != 0) {
-                            throw bad(file, "tensor " + name + " is " + blocks + " but its rows of " + dims[0]
+                            throw bad(file, "tensor " + Quoted.of(name) + " is " + blocks + " but its rows of " + dims[0]
                                     + " values are no whole number of " + blocks.values + "-value blocks");
                         }
                         yield blocks.bytes(elements);
                     }
-                    default -> throw bad(file, "tensor " + name + " has ggml type " + type + "; expected 0 (F32),"
+                    default -> throw bad(file, "tensor " + Quoted.of(name) + " has ggml type " + type + "; expected 0 (F32),"
                             + " 1 (F16), 2 (Q4_0), 8 (Q8_0) or 14 (Q6_K)");
                 };
                 long offset = c.u64();
                 if (offset < 0 || offset % alignment != 0) {
-                    throw bad(file, "tensor " + name + " starts at offset " + offset + ", not a multiple of " + alignment);
+                    throw bad(file, "tensor " + Quoted.of(name) + " starts at offset " + offset + ", not a multiple of " + alignment);
                 }
                 tensors.put(name, new TensorInfo(name, dims, type, offset));
                 ranges.add(new long[] {offset, bytes});
             }
             long dataStart = (c.position() + alignment - 1) / alignment * alignment;
+            // Offsets and sizes come from the file: compared by subtraction, as their sum can overflow a long.
+            long data = ch.size() - dataStart;
             List<String> names = new ArrayList<>(tensors.keySet());
             for (int i = 0; i < ranges.size(); i++) {
                 long[] r = ranges.get(i);
-                if (dataStart + r[0] + r[1] > ch.size()) {
-                    throw bad(file, "tensor " + names.get(i) + " needs bytes up to " + (dataStart + r[0] + r[1])
-                            + " but the file has " + ch.size() + ": truncated?");
+                if (r[1] > data || r[0] > data - r[1]) {
+                    throw bad(file, "tensor " + Quoted.of(names.get(i)) + " needs " + r[1] + " bytes at offset " + r[0]
+                            + " of the data, but the file has " + Math.max(0, data) + " bytes of data: truncated?");
+                }
+            }
+            List<Integer> byOffset = new ArrayList<>();
+            for (int i = 0; i < ranges.size(); i++) {
+                byOffset.add(i);
+            }
+            byOffset.sort(java.util.Comparator.comparingLong((Integer i) -> ranges.get(i)[0])
+                    .thenComparingLong(i -> ranges.get(i)[1]));
+            for (int k = 1; k < byOffset.size(); k++) {
+                long[] before = ranges.get(byOffset.get(k - 1));
+                long[] r = ranges.get(byOffset.get(k));
+                if (r[0] < before[0] + before[1]) {
+                    throw bad(file, "tensor " + Quoted.of(names.get(byOffset.get(k))) + " at offset " + r[0]
+                            + " overlaps tensor " + Quoted.of(names.get(byOffset.get(k - 1))) + ", which ends at "
+                            + (before[0] + before[1]));
                 }
             }
             return new GgufFile(version, Collections.unmodifiableMap(metadata), Collections.unmodifiableMap(tensors));
@@ -139,6 +168,8 @@ public final class GgufFile {
         private final long size;
         private final ByteBuffer buf = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
         private long bufStart;
+        /** Array values read so far. */
+        private long values;
 
         Cursor(FileChannel ch, Path file) throws IOException {
             this.ch = ch;
@@ -224,13 +255,28 @@ public final class GgufFile {
                 case 5 -> { return (long) u32(); }
                 case 6 -> { need(4); return (double) buf.getFloat(); }
                 case 7 -> { need(1); return buf.get() != 0; }
-                case 8 -> { return string("value of " + key); }
+                case 8 -> { return string("value of " + Quoted.of(key)); }
                 case 9 -> {
                     if (depth > 0) {
-                        throw bad(file, key + " nests arrays; expected a flat array");
+                        throw bad(file, Quoted.of(key) + " nests arrays; expected a flat array");
                     }
                     int elementType = u32();
-                    long n = count(key + " array length", 1);
+                    int width = switch (elementType) {
+                        case 0, 1, 7 -> 1;
+                        case 2, 3 -> 2;
+                        case 4, 5, 6 -> 4;
+                        case 8, 10, 11, 12 -> 8; // a string is at least its u64 length
+                        case 9 -> throw bad(file, Quoted.of(key) + " nests arrays; expected a flat array");
+                        default -> throw bad(file, Quoted.of(key) + " is an array of value type " + elementType
+                                + "; expected 0 to 12");
+                    };
+                    long n = count(Quoted.of(key) + " array length", width);
+                    // Each value is boxed: bound them all, not just by the bytes a file could hold.
+                    if (n > MAX_ARRAY_VALUES - values) {
+                        throw bad(file, Quoted.of(key) + " array length " + n + " takes the file's array values past "
+                                + MAX_ARRAY_VALUES + ", more than any tokenizer needs: corrupt?");
+                    }
+                    values += n;
                     List<Object> list = new ArrayList<>((int) Math.min(n, 1 << 16));
                     for (long i = 0; i < n; i++) {
                         list.add(value(elementType, key, depth + 1));
@@ -239,7 +285,7 @@ public final class GgufFile {
                 }
                 case 10, 11 -> { return u64(); }
                 case 12 -> { need(8); return buf.getDouble(); }
-                default -> throw bad(file, key + " has value type " + type + "; expected 0 to 12");
+                default -> throw bad(file, Quoted.of(key) + " has value type " + type + "; expected 0 to 12");
             }
         }
     }

@@ -106,7 +106,7 @@ public final class SafetensorsFile {
                 }
                 v.fields().forEachRemaining(m -> {
                     if (!m.getValue().isTextual()) {
-                        throw bad(file, "__metadata__." + m.getKey() + " is not a string");
+                        throw bad(file, "__metadata__." + Quoted.of(m.getKey()) + " is not a string");
                     }
                     metadata.put(m.getKey(), m.getValue().asText());
                 });
@@ -115,11 +115,12 @@ public final class SafetensorsFile {
             entries.put(name, entry(file, name, v, dataSize));
         }
         List<Entry> byOffset = new ArrayList<>(entries.values());
-        byOffset.sort(Comparator.comparingLong(Entry::begin));
+        // By begin, then end, as the reference implementation: an empty tensor may share its offset with the next.
+        byOffset.sort(Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
         long expected = 0;
         for (Entry e : byOffset) {
             if (e.begin() != expected) {
-                throw bad(file, "tensor " + e.name() + " starts at byte " + e.begin() + " of the data, expected "
+                throw bad(file, "tensor " + Quoted.of(e.name()) + " starts at byte " + e.begin() + " of the data, expected "
                         + expected + (e.begin() < expected ? " (it overlaps the one before)" : " (a hole before it)"));
             }
             expected = e.end();
@@ -133,7 +134,7 @@ public final class SafetensorsFile {
     }
 
     private static Entry entry(Path file, String name, JsonNode v, long dataSize) {
-        String where = "tensor " + name;
+        String where = "tensor " + Quoted.of(name);
         if (!v.isObject()) {
             throw bad(file, where + " is not an object with dtype, shape and data_offsets");
         }
@@ -167,6 +168,10 @@ public final class SafetensorsFile {
         if (offsets == null || !offsets.isArray() || offsets.size() != 2 || !offsets.get(0).isIntegralNumber()
                 || !offsets.get(1).isIntegralNumber()) {
             throw bad(file, where + " has no data_offsets [begin, end]");
+        }
+        if (!offsets.get(0).canConvertToLong() || !offsets.get(1).canConvertToLong()) {
+            // asLong() would wrap a bigger number around into a plausible offset.
+            throw bad(file, where + " has data_offsets " + offsets + " beyond any file's size");
         }
         long begin = offsets.get(0).asLong();
         long end = offsets.get(1).asLong();
@@ -205,10 +210,10 @@ public final class SafetensorsFile {
     public INDArray read(String name) {
         Entry e = entries.get(name);
         if (e == null) {
-            throw new DistilleryException(file + ": has no tensor " + name);
+            throw new DistilleryException(file + ": has no tensor " + Quoted.of(name));
         }
         if (e.elements() > Integer.MAX_VALUE) {
-            throw new DistilleryException(file + ": tensor " + name + " has " + e.elements() + " values, more than one"
+            throw new DistilleryException(file + ": tensor " + Quoted.of(name) + " has " + e.elements() + " values, more than one"
                     + " array holds");
         }
         float[] values = new float[(int) e.elements()];
@@ -232,7 +237,7 @@ public final class SafetensorsFile {
                 }
             }
         } catch (IOException ex) {
-            throw new DistilleryException(file + ": cannot read tensor " + name + ": " + ex.getMessage(), ex);
+            throw new DistilleryException(file + ": cannot read tensor " + Quoted.of(name) + ": " + ex.getMessage(), ex);
         }
         long[] shape = e.shape().length == 0 ? new long[] {1} : e.shape();
         return Nd4j.create(values, shape, DataType.FLOAT);

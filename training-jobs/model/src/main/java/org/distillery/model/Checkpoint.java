@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.NoSuchFileException;
@@ -20,9 +19,12 @@ import java.security.MessageDigest;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import org.bytedeco.javacpp.BytePointer;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.io.AtomicFile;
 import org.distillery.core.io.Sha256;
@@ -51,6 +53,8 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
     private static final int TRAILER = 32;
     /** A header is a few hundred kilobytes (it embeds the tokenizer); refuse to allocate absurd ones. */
     private static final long MAX_HEADER = 256L << 20;
+    /** Writers emit a handful (params, optimizer moments, an auxiliary head's); each costs an array to load. */
+    private static final int MAX_SECTIONS = 1024;
 
     public static final String PARAMS = "params";
     public static final String ADAM_M = "adam.m";
@@ -192,17 +196,49 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
     private static void writeFloats(INDArray a, OutputStream out, byte[] chunk) throws IOException {
         INDArray flat = a.dataType() == DataType.FLOAT && !a.isView() ? a : a.castTo(DataType.FLOAT).dup('c');
         try {
-            ByteBuffer bytes = flat.data().asNio().order(ByteOrder.LITTLE_ENDIAN);
-            bytes.position(0).limit((int) (flat.length() * 4));
-            while (bytes.hasRemaining()) {
-                int n = Math.min(chunk.length, bytes.remaining());
-                bytes.get(chunk, 0, n);
+            // Through windows: one NIO view of the whole array stops at 2 GiB, a section need not.
+            BytePointer p = new BytePointer(flat.data().addressPointer());
+            long bytes = flat.length() * 4;
+            for (long done = 0; done < bytes; ) {
+                int n = (int) Math.min(chunk.length, bytes - done);
+                window(p, done, n).get(chunk, 0, n);
                 out.write(chunk, 0, n);
+                done += n;
             }
         } finally {
-            // The NIO view does not own the native memory: keep the array reachable until it is read.
+            // The pointer does not own the native memory: keep the array reachable until it is read.
             java.lang.ref.Reference.reachabilityFence(flat);
         }
+    }
+
+    /**
+     * Fills {@code a} with the little-endian floats at byte {@code at} of the file, {@code window} bytes at a
+     * time: one NIO view of a whole array stops at 2 GiB, and a section may be larger.
+     */
+    static void readFloats(Path file, FileChannel ch, long at, INDArray a, String section, int window)
+            throws IOException {
+        BytePointer p = new BytePointer(a.data().addressPointer());
+        long bytes = a.length() * 4;
+        try {
+            for (long done = 0; done < bytes; ) {
+                int n = (int) Math.min(window, bytes - done);
+                ByteBuffer target = window(p, done, n);
+                while (target.hasRemaining()) {
+                    if (ch.read(target, at + done + target.position()) < 0) {
+                        throw corrupt(file, "ends early inside section " + quoted(section));
+                    }
+                }
+                done += n;
+            }
+        } finally {
+            java.lang.ref.Reference.reachabilityFence(a);
+        }
+    }
+
+    /** {@code n} bytes from byte {@code at} of {@code p}, as a buffer positioned at its start. */
+    private static ByteBuffer window(BytePointer p, long at, int n) {
+        BytePointer q = p.getPointer(at);
+        return q.capacity(n).asByteBuffer();
     }
 
     /** Reads only the header, after checking magic, version and length (not the checksum). */
@@ -240,17 +276,15 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
             if (!Arrays.equals(digest.digest(), trailer.array())) {
                 throw corrupt(file, "fails its SHA-256 check: the file is corrupt");
             }
-            long headerLen = headerLength(file, ch);
-            long offset = PREFIX + headerLen;
+            long offset = PREFIX + headerLength(file, ch);
             Map<String, INDArray> sections = new LinkedHashMap<>();
             for (Section s : h.sections()) {
+                // header() has checked every size against the file, so neither the array nor the sum can be absurd.
                 INDArray a = Nd4j.create(DataType.FLOAT, s.floats());
-                ByteBuffer target = a.data().asNio().order(ByteOrder.LITTLE_ENDIAN);
-                long bytes = s.floats() * 4;
-                MappedByteBuffer map = ch.map(FileChannel.MapMode.READ_ONLY, offset, bytes);
-                target.position(0);
-                target.put(map);
-                offset += bytes;
+                if (s.floats() > 0) {
+                    readFloats(file, ch, offset, a, s.name(), 1 << 26);
+                }
+                offset += s.floats() * 4;
                 sections.put(s.name(), a);
             }
             return new Checkpoint(h, sections);
@@ -301,16 +335,45 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
         if (!FORMAT.equals(h.format()) || h.sections() == null || h.model() == null) {
             throw corrupt(file, "has a header without format '" + FORMAT + "', model or sections");
         }
-        long floats = 0;
-        for (Section s : h.sections()) {
-            floats += s.floats();
+        // The SHA-256 trailer is a checksum, not a MAC: a crafted file carries a matching one, so every size is
+        // checked against the bytes the file really has before anything is allocated or summed.
+        if (h.sections().size() > MAX_SECTIONS) {
+            throw corrupt(file, "lists " + h.sections().size() + " sections; expected at most " + MAX_SECTIONS);
         }
-        long expected = PREFIX + len + floats * 4 + TRAILER;
-        if (ch.size() != expected) {
-            throw corrupt(file, "is " + ch.size() + " bytes but its header describes " + expected
-                    + (ch.size() < expected ? ": the file is truncated" : ": trailing bytes"));
+        long left = ch.size() - PREFIX - len - TRAILER;
+        Set<String> names = new HashSet<>();
+        for (Section s : h.sections()) {
+            if (s == null || s.name() == null) {
+                throw corrupt(file, "lists a section without a name");
+            }
+            if (!names.add(s.name())) {
+                throw corrupt(file, "lists section " + quoted(s.name()) + " twice");
+            }
+            if (s.floats() < 0) {
+                throw corrupt(file, "section " + quoted(s.name()) + " declares " + s.floats()
+                        + " floats; expected 0 or more");
+            }
+            if (s.floats() > left / 4) {
+                throw corrupt(file, "section " + quoted(s.name()) + " declares " + s.floats() + " floats of 4 bytes,"
+                        + " but the file has " + left + " bytes left for it after its header: truncated or corrupt");
+            }
+            left -= s.floats() * 4;
+        }
+        if (left != 0) {
+            throw corrupt(file, "is " + ch.size() + " bytes but its header describes " + (ch.size() - left)
+                    + ": trailing bytes");
         }
         return h;
+    }
+
+    /** A name from the file, quoted and cut short, so a crafted one cannot break the error's single line. */
+    static String quoted(String name) {
+        StringBuilder b = new StringBuilder("'");
+        for (int i = 0; i < name.length() && i < 80; i++) {
+            char c = name.charAt(i);
+            b.append(c >= 32 && c != 127 ? String.valueOf(c) : String.format("\\u%04x", (int) c));
+        }
+        return b.append(name.length() > 80 ? "...'" : "'").toString();
     }
 
     private static DistilleryException corrupt(Path file, String what) {

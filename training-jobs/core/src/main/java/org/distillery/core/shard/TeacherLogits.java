@@ -29,6 +29,11 @@ public final class TeacherLogits {
     public static final byte[] MAGIC = "DSTLTLG1".getBytes(StandardCharsets.US_ASCII);
     public static final int VERSION = 1;
     public static final int HEADER_BYTES = 64;
+    /**
+     * The largest window record a reader accepts: a 2048-token window of a 50k vocabulary's full distribution
+     * takes 0.6 GB. It bounds the buffer and the {@link Window} arrays a header asks for, even with no windows.
+     */
+    static final long MAX_RECORD_BYTES = 1L << 30;
 
     private TeacherLogits() {
     }
@@ -41,7 +46,7 @@ public final class TeacherLogits {
     public record Header(int window, int k, int vocab, int idBytes, float temperature, long windows) {
         /** Bytes of one window's record. */
         public long recordBytes() {
-            return 4L * (window + 1) + (long) window * ((long) k * idBytes + 2L * k + 4);
+            return 4L * ((long) window + 1) + (long) window * ((long) k * idBytes + 2L * k + 4);
         }
     }
 
@@ -139,19 +144,29 @@ public final class TeacherLogits {
                 ByteBuffer h = ShardFile.readHeader(channel, file, HEADER_BYTES, MAGIC, VERSION, "teacher-logit shard");
                 header = new Header(h.getInt(), h.getInt(), h.getInt(), h.getInt(), h.getFloat(), h.getLong());
                 if (header.window() < 1 || header.k() < 1 || header.k() > header.vocab()
-                        || (header.idBytes() != 2 && header.idBytes() != 4)) {
+                        || (header.idBytes() != 2 && header.idBytes() != 4) || header.windows() < 0) {
                     throw new ShardFormatException(file, "has a bad header " + header);
                 }
-                long expected = HEADER_BYTES + header.windows() * header.recordBytes();
-                if (channel.size() != expected) {
-                    throw new ShardFormatException(file, "is " + channel.size() + " bytes, but its header promises "
-                            + header.windows() + " windows (" + expected + " bytes): truncated?");
+                // Bounded before multiplying, so that neither the record nor windows × record wraps a long.
+                long recordBytes = header.recordBytes();
+                if (recordBytes > MAX_RECORD_BYTES) {
+                    throw new ShardFormatException(file, "has a header " + header + " whose windows take " + recordBytes
+                            + " bytes each; expected at most " + MAX_RECORD_BYTES);
+                }
+                long size = channel.size();
+                if (header.windows() > (size - HEADER_BYTES) / recordBytes
+                        || size != HEADER_BYTES + header.windows() * recordBytes) {
+                    throw new ShardFormatException(file, "is " + size + " bytes, but its header promises "
+                            + header.windows() + " windows of " + recordBytes + " bytes after its " + HEADER_BYTES
+                            + "-byte header: truncated?");
                 }
             } catch (IOException | RuntimeException e) {
                 channel.close();
                 throw e;
             }
-            this.record = ByteBuffer.allocate((int) header.recordBytes()).order(ByteOrder.LITTLE_ENDIAN);
+            // No windows: nothing will be read, and the file has not paid for a record's buffer.
+            this.record = ByteBuffer.allocate(header.windows() == 0 ? 0 : (int) header.recordBytes())
+                    .order(ByteOrder.LITTLE_ENDIAN);
         }
 
         public Header header() {

@@ -50,6 +50,24 @@ public record TeacherLogitsManifest(
 
     /** Checks every shard's SHA-256 and header against this manifest; the first mismatch names the file. */
     public void verify(Path dir) throws IOException {
+        Path self = dir.resolve(FILE_NAME);
+        if (shards == null) {
+            throw new ShardFormatException(self, "lists no shards");
+        }
+        long listed = 0;
+        for (TeacherLogits.Shard s : shards) {
+            if (s == null || s.file() == null || s.sha256() == null) {
+                throw new ShardFormatException(self, "lists a shard without its file or sha256");
+            }
+            if (s.windows() < 0 || s.windows() > Long.MAX_VALUE - listed) {
+                throw new ShardFormatException(self, "lists shard " + s.file() + " with " + s.windows() + " windows");
+            }
+            listed += s.windows();
+        }
+        // Readers draw window indexes below windows: more than the shards hold would read past the last one.
+        if (listed != windows) {
+            throw new ShardFormatException(self, "says " + windows + " windows but its shards list " + listed);
+        }
         for (TeacherLogits.Shard s : shards) {
             Path f = dir.resolve(s.file());
             String sha = Sha256.of(f);

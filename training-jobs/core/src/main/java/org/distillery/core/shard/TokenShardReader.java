@@ -37,10 +37,16 @@ public final class TokenShardReader implements AutoCloseable {
             }
             tokens = h.getLong();
             documents = h.getLong();
-            if (tokens < 0 || size != TokenShard.HEADER_BYTES + tokens * width) {
+            // Compared by division: tokens × width can wrap a long around to the file's length.
+            if (tokens < 0 || tokens > (size - TokenShard.HEADER_BYTES) / width
+                    || size != TokenShard.HEADER_BYTES + tokens * width) {
                 throw new ShardFormatException(file, "is " + size + " bytes, but its header says " + tokens
-                        + " tokens of " + width + " bytes (" + (TokenShard.HEADER_BYTES + tokens * width)
-                        + " bytes): truncated or corrupt");
+                        + " tokens of " + width + " bytes after its " + TokenShard.HEADER_BYTES
+                        + "-byte header: truncated or corrupt");
+            }
+            if (documents < 0) {
+                throw new ShardFormatException(file, "has document count " + documents + " in its header; expected 0 or"
+                        + " more");
             }
             if (size - TokenShard.HEADER_BYTES > Integer.MAX_VALUE) {
                 throw new ShardFormatException(file, "holds more than 2 GiB of tokens; write smaller shards");
