@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -11,6 +12,7 @@ import org.junit.jupiter.api.Test;
  * llama.cpp's quantizer): roundf over every float32 in [0.25, 127] of either sign, and whole blocks over random
  * weights of every scale and the cases a lane-wise search could get wrong (ties of +m and -m, all zeros, -0).
  */
+@Tag("numerical")
 class GgmlBlocksTest {
     @Test
     void theSimdQuantizersAreTheOnesTested() {

@@ -11,11 +11,13 @@ import org.distillery.core.tokenizer.HfTokenizerJson;
 import org.distillery.model.Checkpoint;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** GGUF exports read back by the gguf package (llama.cpp's gguf-py) and by Distillery's own reader. */
+@Tag("numerical")
 class GgufExportTest {
     @TempDir
     Path tmp;

@@ -16,6 +16,7 @@ import org.distillery.model.Checkpoint;
 import org.distillery.model.Gpt;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -27,6 +28,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * GGUF q8_0, q4_0 and q6_k exports: ggml's block layouts, bit for bit as llama.cpp's own quantizer writes them from
  * Distillery's f32 GGUF, and run by llama.cpp with logits close to Distillery's on the dequantized weights.
  */
+@Tag("numerical")
 class GgufQuantTest {
     /** A tiny trained model of either architecture, 32 wide: every row a whole number of blocks. */
     static Checkpoint model(String arch) {

@@ -15,11 +15,13 @@ import org.distillery.model.Generator;
 import org.distillery.model.Gpt;
 import org.distillery.model.GptParameters;
 import org.distillery.model.Sampler;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** Exports loaded by transformers itself: same logits, same greedy text, same tokens; and imports back. */
+@Tag("numerical")
 class HfExportTest {
     @TempDir
     Path tmp;

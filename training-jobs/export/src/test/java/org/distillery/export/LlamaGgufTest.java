@@ -17,6 +17,7 @@ import org.distillery.model.Gpt;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
 import org.distillery.model.Sampler;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -28,6 +29,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * A Llama-family GGUF export run by llama.cpp itself (built from source by llama-cpp-python): the same logits, to a
  * stated tolerance, and the same greedy tokens up to end-of-text.
  */
+@Tag("numerical")
 class LlamaGgufTest {
     /**
      * llama.cpp's float32 kernels sum in other orders than ND4J's BLAS (and its RoPE computes its angles in float):

@@ -18,6 +18,7 @@ import org.distillery.model.Gpt;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
 import org.distillery.model.Sampler;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -29,6 +30,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * the same logits, greedy tokens and (PyTorch autograd's) gradients; random Llama, Qwen2 and Mistral models saved by
  * transformers import with the same logits; unsupported settings are errors naming their key.
  */
+@Tag("numerical")
 class LlamaHfTest {
     /** Grouped-query attention (4 heads over 2), q/k/v/o biases, a separate head, an unusual RoPE base. */
     static final GptConfig.Llama GQA = new GptConfig.Llama(2, 48, 2000, 1e-5, false, true);

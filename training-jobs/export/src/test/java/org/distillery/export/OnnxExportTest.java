@@ -18,11 +18,13 @@ import org.distillery.model.Generator;
 import org.distillery.model.Gpt;
 import org.distillery.model.GptParameters;
 import org.distillery.model.Sampler;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** ONNX exports run by ONNX Runtime (Java and Python) and passed by the onnx checker, against Distillery's logits. */
+@Tag("numerical")
 class OnnxExportTest {
     @TempDir
     Path tmp;

@@ -7,12 +7,14 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.SplittableRandom;
 import org.distillery.core.io.Float16;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * The q6_k super-block on its own; that its bytes are llama.cpp's is {@link GgufQuantTest}'s to show, against
  * llama.cpp's own quantizer.
  */
+@Tag("numerical")
 class Q6KTest {
     @Test
     void nearestIntRoundsHalvesToEvenAsRint() {

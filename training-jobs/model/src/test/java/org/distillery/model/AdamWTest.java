@@ -2,11 +2,13 @@ package org.distillery.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+@Tag("numerical")
 class AdamWTest {
     /** Two steps by hand for one decayed weight and one bias (never decayed). */
     @ParameterizedTest

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.util.SplittableRandom;
 import org.distillery.model.DistillationLoss.Divergence;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -14,6 +15,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * Each divergence against a hand computation: closed forms on a three-token vocabulary, then a plain
  * double-precision reference on random rows, whose central differences check every gradient.
  */
+@Tag("numerical")
 class DistillationLossTest {
     private static final double LN2 = Math.log(2);
 

@@ -3,8 +3,10 @@ package org.distillery.model;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
+@Tag("numerical")
 class FastExpTest {
     @Test
     void matchesMathExpAcrossTheFloatRange() {

@@ -2,6 +2,7 @@ package org.distillery.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -9,6 +10,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /** GPT-2's GELU (tanh form); ND4J M2.1's PreciseGELU is not it, so both kernels build their own. */
+@Tag("numerical")
 class GeluTest {
     @ParameterizedTest
     @MethodSource("org.distillery.model.GptTest#kernels")

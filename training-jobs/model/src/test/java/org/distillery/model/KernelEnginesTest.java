@@ -6,9 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.distillery.core.DistilleryException;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** Engines by name: built once and shared, the fastest by default, one forced by -Ddistillery.kernels. */
+@Tag("numerical")
 class KernelEnginesTest {
     @Test
     void eachEngineIsBuiltOnceAndTheFastestIsTheDefault() {

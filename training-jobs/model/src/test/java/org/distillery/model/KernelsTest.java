@@ -3,6 +3,7 @@ package org.distillery.model;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.function.Function;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -12,6 +13,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * The three engines agree on every kernel, on shapes that are not multiples of any vector width, so
  * the SIMD loops' scalar tails and the BLAS offsets of views are exercised too.
  */
+@Tag("numerical")
 class KernelsTest {
     private static final Kernels[] ENGINES = {new VectorKernels(), new JavaKernels(), new Nd4jKernels()};
     private static final int ROWS = 13;

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -19,6 +20,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * rotate-half layout), their backward as the rotation's transpose ({@code <R x, w> = <x, R^T w>}). Shapes are no
  * multiples of any vector width.
  */
+@Tag("numerical")
 class LlamaKernelsTest {
     private static final int ROWS = 13;
     private static final int COLS = 37;

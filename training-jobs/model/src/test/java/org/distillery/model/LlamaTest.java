@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -17,6 +18,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /** The Llama path of {@link Gpt} against SameDiff's autodiff of {@link LlamaGraph}, in every kernel engine. */
+@Tag("numerical")
 class LlamaTest {
     /** Grouped-query (4 query heads over 2 key/value heads), q/k/v/o biases, a separate LM head. */
     static final GptConfig GQA = new GptConfig(2, 4, 24, 8, 37, 0.0,

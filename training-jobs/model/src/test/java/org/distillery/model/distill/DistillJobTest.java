@@ -33,6 +33,7 @@ import org.distillery.model.TinyTeacher;
 import org.distillery.model.train.TrainJob;
 import org.distillery.model.train.TrainJobTest;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -293,6 +294,7 @@ class DistillJobTest {
      * means are taken.
      */
     @Test
+    @Tag("numerical")
     void twoRanksDistilAsOneProcessWithHiddenStatesAndOnPolicySamples() throws Exception {
         Path spec = spec("ranks", data, "{n_layer: 1, n_embd: 16, n_head: 2, init: teacher}", "{temperature: 2.0,"
                 + " kd_ratio: 0.7, hidden: {loss: cosine, weight: 0.5}, on_policy: {ratio: 0.5, prompt_tokens: 4}}");

@@ -23,10 +23,12 @@ import org.distillery.core.collective.RingEndpoint;
 import org.distillery.core.spec.SpecReader;
 import org.distillery.core.spec.TrainSpec;
 import org.distillery.model.Checkpoint;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Two ranks on a ring (threads of this JVM on loopback) train as one process does. */
+@Tag("numerical")
 class DataParallelTest {
     @TempDir
     Path tmp;
