@@ -20,7 +20,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.TimeUnit;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.tracking.RunStatus;
@@ -42,24 +41,24 @@ public final class RunRelay {
 
     /** The driver's end: accepts rank 0 (again after a stage retry) and applies what it sends to the run. */
     public static final class Receiver implements AutoCloseable {
+        /** How long a connection may take to prove it is rank 0. */
+        static final Duration PATIENCE = Duration.ofSeconds(30);
+
         private final ServerSocketChannel server;
-        private final byte[] secret;
         private final RunTracker run;
         private final ProgressListener progress;
         private final PrintStream warnings;
-        private final Thread thread;
+        private final HandshakeGate gate;
         private volatile SocketChannel current;
-        private volatile int refused;
 
         private Receiver(ServerSocketChannel server, byte[] secret, RunTracker run, ProgressListener progress,
-                         PrintStream warnings) {
+                         PrintStream warnings) throws IOException {
             this.server = server;
-            this.secret = secret;
             this.run = run;
             this.progress = progress;
             this.warnings = warnings;
-            this.thread = new Thread(this::serve, "distillery-run-relay");
-            this.thread.setDaemon(true);
+            this.gate = HandshakeGate.open(server, new HandshakeGate.Terms(Handshake.DRIVER, 0, secret, PATIENCE),
+                    this::admitted, () -> { });
         }
 
         /** Listens on an ephemeral port of {@code address} (the driver's host, as the executors reach it). */
@@ -68,49 +67,32 @@ public final class RunRelay {
             ServerSocketChannel s = ServerSocketChannel.open();
             try {
                 s.bind(new InetSocketAddress(address, 0));
+                return new Receiver(s, secret, run, progress, warnings);
             } catch (IOException e) {
                 s.close();
                 throw new CollectiveException("cannot listen on " + address.getHostAddress() + " for rank 0's reports: "
                         + e.getMessage(), e);
             }
-            Receiver r = new Receiver(s, secret, run, progress, warnings);
-            r.thread.start();
-            return r;
         }
 
         public InetSocketAddress address() throws IOException {
             return (InetSocketAddress) server.getLocalAddress();
         }
 
-        /** Connections closed because they could not prove they are rank 0 of this job. */
+        /** Connections closed because they could not prove they are rank 0 of this job (in time). */
         public int refused() {
-            return refused;
+            return gate.refused();
         }
 
-        private void serve() {
-            while (server.isOpen()) {
-                SocketChannel c;
-                try {
-                    c = server.accept();
-                } catch (IOException e) {
-                    return; // closed
-                }
-                try {
-                    Handshake.accept(c, Handshake.DRIVER, 0, secret, System.nanoTime() + TimeUnit.SECONDS.toNanos(30));
-                } catch (IOException e) {
-                    refused++;
-                    LOG.log(System.Logger.Level.WARNING, "refused a connection from " + RingEndpoint.remote(c) + ": "
-                            + e.getMessage());
-                    RingEndpoint.closeQuietly(c);
-                    continue;
-                }
-                SocketChannel previous = current;
-                current = c;
-                RingEndpoint.closeQuietly(previous); // a retried stage's rank 0 replaces the failed one's
-                Thread reader = new Thread(() -> read(c), "distillery-run-relay-reader");
-                reader.setDaemon(true);
-                reader.start();
-            }
+        /** On the gate's thread: a proven rank 0, whose reports a reader of its own applies. */
+        private void admitted(RingEndpoint.Link link) {
+            SocketChannel c = link.channel();
+            SocketChannel previous = current;
+            current = c;
+            RingEndpoint.closeQuietly(previous); // a retried stage's rank 0 replaces the failed one's
+            Thread reader = new Thread(() -> read(c), "distillery-run-relay-reader");
+            reader.setDaemon(true);
+            reader.start();
         }
 
         private void read(SocketChannel c) {
@@ -151,12 +133,8 @@ public final class RunRelay {
         /** Stops listening and drops a connection still open (its rank is going away: the stage is over). */
         @Override
         public void close() throws IOException {
+            gate.close();
             server.close();
-            try {
-                thread.join(TimeUnit.SECONDS.toMillis(5));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
             RingEndpoint.closeQuietly(current);
         }
 
@@ -166,15 +144,19 @@ public final class RunRelay {
          */
         public void drain(Duration timeout) {
             long deadline = System.nanoTime() + timeout.toNanos();
-            SocketChannel c = current;
-            while (c != null && c.isOpen() && System.nanoTime() < deadline) {
+            while (System.nanoTime() < deadline) {
+                if (gate.admitting() == 0) { // else a rank 0 may have sent all and closed before it is current
+                    SocketChannel c = current;
+                    if (c == null || !c.isOpen()) {
+                        break;
+                    }
+                }
                 try {
                     Thread.sleep(20);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     return;
                 }
-                c = current;
             }
         }
     }

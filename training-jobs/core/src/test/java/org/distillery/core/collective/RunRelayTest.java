@@ -5,8 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PrintStream;
 import java.net.InetAddress;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -14,12 +17,18 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.tracking.RunStatus;
 import org.distillery.core.tracking.RunTracker;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
-/** Rank 0's reports reach the driver's run over a real loopback connection; nobody else's do. */
+/**
+ * Rank 0's reports reach the driver's run over a real loopback connection; nobody else's do; a crowd of silent
+ * connections keeps nobody out.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS) // only catches a hang: each test takes a second or two
 class RunRelayTest {
     /** A run that records what it is told. */
     static final class Recorded implements RunTracker {
@@ -92,6 +101,57 @@ class RunRelayTest {
                     events.toString());
             assertEquals("warning: something to know\n", warnings.toString(StandardCharsets.UTF_8));
             assertEquals(1, driver.refused());
+        }
+    }
+
+    /** The threads of this JVM whose names start with "distillery-", less those in {@code before}. */
+    static List<String> ours(java.util.Set<Thread> before) {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> !before.contains(t))
+                .map(Thread::getName).filter(n -> n.startsWith("distillery-")).sorted().toList();
+    }
+
+    /** Reads what {@code c} is sent until the other end closes it; fails on a hang. */
+    static void assertClosedByTheOtherEnd(SocketChannel c, String what) throws IOException {
+        c.socket().setSoTimeout((int) TimeUnit.SECONDS.toMillis(60)); // only catches a hang
+        try {
+            c.socket().getInputStream().readAllBytes(); // the greeting, then the end
+        } catch (java.net.SocketTimeoutException e) {
+            throw new AssertionError(what + " was left open", e);
+        } catch (IOException e) {
+            // reset: closed as well
+        }
+    }
+
+    @Test
+    void fiftySilentConnectionsKeepNeitherRankZeroOutNorMoreThanOneThreadBusy() throws Exception {
+        byte[] secret = RingEndpoint.newSecret();
+        Recorded run = new Recorded();
+        java.util.Set<Thread> before = Thread.getAllStackTraces().keySet();
+        List<SocketChannel> silent = new ArrayList<>();
+        try (RunRelay.Receiver driver = RunRelay.Receiver.listen(InetAddress.getLoopbackAddress(), secret, run,
+                e -> { }, new PrintStream(OutputStream.nullOutputStream()))) {
+            for (int i = 0; i < 50; i++) {
+                silent.add(SocketChannel.open(driver.address())); // connects and says nothing
+            }
+            while (driver.refused() < 50 - HandshakeGate.MAX_PENDING) { // the oldest past the cap are dropped at once
+                Thread.sleep(10);
+            }
+            assertEquals(List.of(HandshakeGate.THREAD_PREFIX + "driver"), ours(before), "one thread for all of them");
+            long t0 = System.nanoTime();
+            // rank 0 would time out long before the silent ones' patience ran out, were it kept waiting behind them
+            try (RunRelay.Sender rank0 = RunRelay.Sender.connect(driver.address(), secret, "run-1",
+                    RunRelay.Receiver.PATIENCE.dividedBy(2))) {
+                assertTrue(System.nanoTime() - t0 < RunRelay.Receiver.PATIENCE.toNanos(), "rank 0 got in in time");
+                rank0.logMetric("train/loss", 4.25, 3);
+                assertTrue(ours(before).size() <= 2, "the handshakes' thread and rank 0's reader: " + ours(before));
+            }
+            driver.drain(Duration.ofSeconds(60));
+            assertEquals(List.of("metric train/loss=4.25@3"), run.calls);
+            assertTrue(driver.refused() >= 50 - HandshakeGate.MAX_PENDING, "refused: " + driver.refused());
+        }
+        for (int i = 0; i < silent.size(); i++) {
+            assertClosedByTheOtherEnd(silent.get(i), "silent connection " + i);
+            silent.get(i).close();
         }
     }
 }
