@@ -139,6 +139,8 @@ final class DistributedTraining {
         String driverHost = spark.conf().get("spark.driver.host");
         try (RunRelay.Receiver relay = RunRelay.Receiver.listen(InetAddress.getByName(driverHost), secret, run,
                 progress, System.err)) {
+            // a report the driver cannot apply fails the run: end the ranks now, not after hours without figures
+            relay.onFailure(e -> spark.sparkContext().cancelAllJobs());
             ArrayList<String> sent = new ArrayList<>(overrides);
             sent.add("distributed.master=" + master); // the master the run used, as a param
             RankTask.Plan plan = new RankTask.Plan(work.job(), Files.readString(specFile), specFile.toString(), sent,
@@ -148,13 +150,19 @@ final class DistributedTraining {
             try {
                 outcomes = launch(spark, work.distributed().ranks(), plan, master);
             } catch (RuntimeException e) {
+                try {
+                    relay.check(); // the stage failed (or was cancelled) because the relay failed the run: say that
+                } catch (org.distillery.core.collective.CollectiveException relayed) {
+                    relayed.addSuppressed(e);
+                    throw relayed;
+                }
                 if (org.distillery.core.progress.GracefulStop.requested()) { // SIGTERM: Spark's hook ended the job
                     throw new org.distillery.core.progress.JobStoppedException("stopped on request: Spark ended the"
                             + " ranks; the newest checkpoint in " + output + " is where --resume goes on");
                 }
                 throw e;
             }
-            relay.drain(java.time.Duration.ofSeconds(30));
+            relay.drain(java.time.Duration.ofSeconds(30)); // throws the relay's failure, if any
             return firstErrorOrLead(outcomes);
         }
     }

@@ -35,27 +35,66 @@ public final class Handshake {
     /**
      * The acceptor's side, as {@code me}: a nonce out, the caller's number and proof in, our proof on its nonce out.
      * Fails unless the caller is {@code expected} and holds {@code secret}, by {@code deadline} ({@link System#nanoTime}).
-     * Returns the connection's traffic key.
+     * Returns the connection's traffic key. {@link HandshakeGate} runs the same steps for many connections at once.
      */
     public static byte[] accept(SocketChannel c, int me, int expected, byte[] secret, long deadline) throws IOException {
         c.socket().setSoTimeout((int) Math.max(1000, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
         c.socket().setTcpNoDelay(true);
         DataOutputStream out = new DataOutputStream(c.socket().getOutputStream());
         DataInputStream in = new DataInputStream(c.socket().getInputStream());
-        byte[] serverNonce = nonce();
-        out.write(MAGIC);
-        out.write(serverNonce);
+        Acceptor acceptor = new Acceptor(me, expected, secret);
+        out.write(acceptor.greeting());
         out.flush();
-        int caller = in.readInt();
-        byte[] callerNonce = in.readNBytes(NONCE);
-        byte[] proof = in.readNBytes(32);
-        if (caller != expected || !MessageDigest.isEqual(proof, mac(secret, 'c', serverNonce, caller, me))) {
-            throw new IOException("it did not prove it is " + name(expected) + " of this job");
-        }
-        out.write(mac(secret, 's', callerNonce, me, caller));
+        Admission admission = acceptor.admit(in.readNBytes(Acceptor.CALLER_BYTES));
+        out.write(admission.proof());
         out.flush();
         c.socket().setSoTimeout(0);
-        return trafficKey(secret, serverNonce, callerNonce, caller, me);
+        return admission.key();
+    }
+
+    /**
+     * The acceptor's side as steps, for whoever does the I/O: write {@link #greeting}, read {@link #CALLER_BYTES}
+     * bytes, {@link #admit} them, write the proof. One per connection: its nonce is fresh.
+     */
+    static final class Acceptor {
+        /** What the caller sends: its number, its nonce, its proof. */
+        static final int CALLER_BYTES = 4 + NONCE + 32;
+        private final int me;
+        private final int expected;
+        private final byte[] secret;
+        private final byte[] nonce = nonce();
+
+        Acceptor(int me, int expected, byte[] secret) {
+            this.me = me;
+            this.expected = expected;
+            this.secret = secret;
+        }
+
+        /** The magic and our nonce. */
+        byte[] greeting() {
+            return concat(MAGIC, nonce);
+        }
+
+        /** Checks what the caller sent (fewer bytes: it closed the connection first); our proof and the key. */
+        Admission admit(byte[] sent) throws IOException {
+            if (sent.length < CALLER_BYTES) {
+                throw new IOException("it closed the connection during the handshake");
+            }
+            ByteBuffer b = ByteBuffer.wrap(sent);
+            int caller = b.getInt();
+            byte[] callerNonce = new byte[NONCE];
+            byte[] proof = new byte[32];
+            b.get(callerNonce).get(proof);
+            if (caller != expected || !MessageDigest.isEqual(proof, mac(secret, 'c', nonce, caller, me))) {
+                throw new IOException("it did not prove it is " + name(expected) + " of this job");
+            }
+            return new Admission(mac(secret, 's', callerNonce, me, caller),
+                    trafficKey(secret, nonce, callerNonce, caller, me));
+        }
+    }
+
+    /** A caller let in: the proof to send it, and the connection's traffic key. */
+    record Admission(byte[] proof, byte[] key) {
     }
 
     /**

@@ -7,12 +7,12 @@ import java.net.SocketTimeoutException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * One rank's place in a ring: a listening socket on the rank's own address (not every interface), whose address the
@@ -30,7 +30,7 @@ public final class RingEndpoint implements AutoCloseable {
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private final ServerSocketChannel server;
-    private final AtomicInteger refused = new AtomicInteger();
+    private volatile HandshakeGate gate;
 
     private RingEndpoint(ServerSocketChannel server) {
         this.server = server;
@@ -61,7 +61,8 @@ public final class RingEndpoint implements AutoCloseable {
 
     /** Connections closed because they could not prove they belong to the ring (for tests and logs). */
     public int refused() {
-        return refused.get();
+        HandshakeGate g = gate;
+        return g == null ? 0 : g.refused();
     }
 
     /**
@@ -106,48 +107,35 @@ public final class RingEndpoint implements AutoCloseable {
             left.cancel(true);
             throw e;
         } finally {
-            server.close(); // the neighbour is in, or the join failed: nobody else may connect
+            stopListening(); // the neighbour is in, or the join failed: nobody else may connect
         }
     }
 
     /**
-     * Accepts connections until one proves it is rank {@code expected}; others are closed and logged. Each
-     * handshake runs on its own thread, so a stranger that connects and stays silent holds up nobody.
+     * Lets in the first connection that proves it is rank {@code expected}; others are closed and logged. The
+     * handshakes run on one {@link HandshakeGate} thread, none blocking, so strangers that connect and stay silent
+     * hold up nobody and cost no threads.
      */
-    private CompletableFuture<Link> acceptLeft(int rank, int expected, byte[] secret, long deadline) {
+    private CompletableFuture<Link> acceptLeft(int rank, int expected, byte[] secret, long deadline) throws IOException {
         CompletableFuture<Link> left = new CompletableFuture<>();
-        daemon("distillery-ring-accept-" + rank, () -> {
-            while (!left.isDone()) {
-                SocketChannel c;
-                try {
-                    c = server.accept();
-                } catch (IOException e) {
-                    left.completeExceptionally(new CollectiveException("rank " + rank + ": stopped waiting for rank "
-                            + expected + ": " + e.getMessage(), e));
-                    return;
-                }
-                daemon("distillery-ring-handshake-" + rank, () -> {
-                    try {
-                        byte[] key = Handshake.accept(c, rank, expected, secret, deadline);
-                        if (!left.complete(new Link(c, key))) {
-                            closeQuietly(c); // a second connection that proves itself: the first one stays
-                        }
-                    } catch (IOException e) {
-                        refused.incrementAndGet();
-                        LOG.log(System.Logger.Level.WARNING, "rank " + rank + ": refused a connection from "
-                                + remote(c) + ": " + e.getMessage());
-                        closeQuietly(c);
+        String where = String.valueOf(server.getLocalAddress());
+        gate = HandshakeGate.open(server, new HandshakeGate.Terms(rank, expected, secret,
+                Duration.ofNanos(Math.max(0, deadline - System.nanoTime()))), link -> {
+                    if (!left.complete(link)) {
+                        closeQuietly(link.channel()); // a second connection that proves itself: the first one stays
                     }
-                });
-            }
-        });
+                }, () -> left.completeExceptionally(new CollectiveException("rank " + rank + ": stopped waiting for"
+                        + " rank " + expected + " on " + where)));
         return left;
     }
 
-    private static void daemon(String name, Runnable r) {
-        Thread t = new Thread(r, name);
-        t.setDaemon(true);
-        t.start();
+    /** Closes the gate (its pending handshakes), then the port, so nobody else may connect. */
+    private void stopListening() throws IOException {
+        HandshakeGate g = gate;
+        if (g != null) {
+            g.close();
+        }
+        server.close();
     }
 
     /** Connects to the right neighbour (retrying while it is not listening yet) and runs the handshake. */
@@ -212,6 +200,6 @@ public final class RingEndpoint implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        server.close();
+        stopListening();
     }
 }

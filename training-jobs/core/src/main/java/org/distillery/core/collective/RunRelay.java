@@ -3,15 +3,16 @@ package org.distillery.core.collective;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.BufferedReader;
+import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStreamReader;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.io.Writer;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
@@ -19,8 +20,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.distillery.core.DistilleryException;
 import org.distillery.core.progress.ProgressEvent;
 import org.distillery.core.progress.ProgressListener;
 import org.distillery.core.tracking.RunStatus;
@@ -40,26 +44,42 @@ public final class RunRelay {
     private RunRelay() {
     }
 
-    /** The driver's end: accepts rank 0 (again after a stage retry) and applies what it sends to the run. */
+    /**
+     * The driver's end: accepts rank 0 (again after a stage retry) and applies what it sends to the run.
+     *
+     * <p>A distributed run never loses its reports silently. A line that is no well-formed report, or a report the
+     * run cannot take (its store failed: the local journal, since {@code TrackedRun} already rides out an MLflow
+     * server that is down), fails the run at once; neither is retried. A malformed line means the two ends disagree,
+     * and a local journal that failed (disk full, folder gone, unwritable) is not mended in a moment, while a retried
+     * {@code logMetric} would journal a metric twice ({@code TrackedRun} buffers it before it writes). The failure,
+     * naming the line, rank 0's address and the cause, is printed on the warnings stream at once, handed to the
+     * {@link #onFailure} hook (the driver ends the job), told to rank 0 (whose next report throws it), told to every
+     * later rank 0 (a retried stage's), and thrown by {@link #drain} and {@link #check}. What rank 0 sends after it
+     * is read and dropped.
+     */
     public static final class Receiver implements AutoCloseable {
+        /** How long a connection may take to prove it is rank 0. */
+        static final Duration PATIENCE = Duration.ofSeconds(30);
+        /** At most this much of a malformed line goes into the failure. */
+        private static final int QUOTED = 200;
+
         private final ServerSocketChannel server;
-        private final byte[] secret;
         private final RunTracker run;
         private final ProgressListener progress;
         private final PrintStream warnings;
-        private final Thread thread;
+        private final HandshakeGate gate;
         private volatile SocketChannel current;
-        private volatile int refused;
+        private volatile CollectiveException failure;
+        private Consumer<? super CollectiveException> stop = e -> { };
 
         private Receiver(ServerSocketChannel server, byte[] secret, RunTracker run, ProgressListener progress,
-                         PrintStream warnings) {
+                         PrintStream warnings) throws IOException {
             this.server = server;
-            this.secret = secret;
             this.run = run;
             this.progress = progress;
             this.warnings = warnings;
-            this.thread = new Thread(this::serve, "distillery-run-relay");
-            this.thread.setDaemon(true);
+            this.gate = HandshakeGate.open(server, new HandshakeGate.Terms(Handshake.DRIVER, 0, secret, PATIENCE),
+                    this::admitted, () -> { });
         }
 
         /** Listens on an ephemeral port of {@code address} (the driver's host, as the executors reach it). */
@@ -68,127 +88,288 @@ public final class RunRelay {
             ServerSocketChannel s = ServerSocketChannel.open();
             try {
                 s.bind(new InetSocketAddress(address, 0));
+                return new Receiver(s, secret, run, progress, warnings);
             } catch (IOException e) {
                 s.close();
                 throw new CollectiveException("cannot listen on " + address.getHostAddress() + " for rank 0's reports: "
                         + e.getMessage(), e);
             }
-            Receiver r = new Receiver(s, secret, run, progress, warnings);
-            r.thread.start();
-            return r;
         }
 
         public InetSocketAddress address() throws IOException {
             return (InetSocketAddress) server.getLocalAddress();
         }
 
-        /** Connections closed because they could not prove they are rank 0 of this job. */
+        /** Connections closed because they could not prove they are rank 0 of this job (in time). */
         public int refused() {
-            return refused;
+            return gate.refused();
         }
 
-        private void serve() {
-            while (server.isOpen()) {
-                SocketChannel c;
-                try {
-                    c = server.accept();
-                } catch (IOException e) {
-                    return; // closed
-                }
-                try {
-                    Handshake.accept(c, Handshake.DRIVER, 0, secret, System.nanoTime() + TimeUnit.SECONDS.toNanos(30));
-                } catch (IOException e) {
-                    refused++;
-                    LOG.log(System.Logger.Level.WARNING, "refused a connection from " + RingEndpoint.remote(c) + ": "
-                            + e.getMessage());
-                    RingEndpoint.closeQuietly(c);
-                    continue;
-                }
-                SocketChannel previous = current;
-                current = c;
-                RingEndpoint.closeQuietly(previous); // a retried stage's rank 0 replaces the failed one's
-                Thread reader = new Thread(() -> read(c), "distillery-run-relay-reader");
-                reader.setDaemon(true);
-                reader.start();
+        /**
+         * Calls {@code stop} when the relay fails the run (at once if it already has), on the thread that read the
+         * report: the driver ends the job there rather than let the ranks train on without their figures.
+         */
+        public void onFailure(Consumer<? super CollectiveException> stop) {
+            CollectiveException f;
+            synchronized (this) {
+                this.stop = stop;
+                f = failure;
+            }
+            if (f != null) {
+                stop.accept(f);
             }
         }
 
+        /** Throws the failure if the relay failed the run. */
+        public void check() throws CollectiveException {
+            CollectiveException f = failure;
+            if (f != null) {
+                throw new CollectiveException(f.getMessage(), f.getCause());
+            }
+        }
+
+        /** On the gate's thread: a proven rank 0, whose reports a reader of its own applies. */
+        private void admitted(RingEndpoint.Link link) {
+            SocketChannel c = link.channel();
+            SocketChannel previous = current;
+            current = c;
+            RingEndpoint.closeQuietly(previous); // a retried stage's rank 0 replaces the failed one's
+            Thread reader = new Thread(() -> read(c), "distillery-run-relay-reader");
+            reader.setDaemon(true);
+            reader.start();
+        }
+
         private void read(SocketChannel c) {
-            try (BufferedReader in = new BufferedReader(new InputStreamReader(c.socket().getInputStream(),
-                    StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = in.readLine()) != null) {
-                    apply(JSON.readTree(line));
+            String from = RingEndpoint.remote(c);
+            long number = 0;
+            boolean told = false;
+            try (InputStream in = new BufferedInputStream(c.socket().getInputStream())) {
+                ByteArrayOutputStream line = new ByteArrayOutputStream();
+                while (true) {
+                    if (failure != null && !told) { // before the next read, which may wait long
+                        tell(c, failure.getMessage());
+                        told = true;
+                    }
+                    int b = in.read();
+                    if (b == '\n') {
+                        number++;
+                        if (failure == null) {
+                            apply(line.toString(StandardCharsets.UTF_8), number, from);
+                        }
+                        line.reset();
+                    } else if (b >= 0) {
+                        line.write(b);
+                    } else {
+                        if (line.size() > 0 && failure == null) { // its task died mid-report: the stage is retried
+                            LOG.log(System.Logger.Level.WARNING, "rank 0 at " + from + " stopped in the middle of its"
+                                    + " report line " + (number + 1) + "; a retried stage reports again from its"
+                                    + " checkpoint");
+                        }
+                        return;
+                    }
                 }
             } catch (IOException e) {
                 if (c == current) {
-                    LOG.log(System.Logger.Level.DEBUG, "rank 0's reports ended: " + e.getMessage());
+                    LOG.log(System.Logger.Level.WARNING, "rank 0's reports from " + from + " ended after line "
+                            + number + ": " + e.getMessage());
                 }
             } finally {
                 RingEndpoint.closeQuietly(c); // drain() waits for this
             }
         }
 
-        private synchronized void apply(JsonNode m) {
-            switch (m.path("kind").asText()) {
-                case "event" -> ProgressEvent.read(m.path("event").asText(), 1).ifPresent(progress::on);
-                case "metric" -> run.logMetric(m.path("key").asText(), m.path("value").asDouble(),
-                        m.path("step").asLong());
-                case "params" -> run.logParams(strings(m.path("map")));
-                case "tags" -> run.setTags(strings(m.path("map")));
-                case "flush" -> run.flush();
-                case "warning" -> warnings.println(m.path("text").asText());
-                default -> LOG.log(System.Logger.Level.WARNING, "rank 0 sent a report of unknown kind: " + m);
+        /** Applies report line {@code number}; fails the run if it is malformed or the run cannot take it. */
+        private void apply(String line, long number, String from) {
+            Runnable report;
+            try {
+                report = parse(line);
+            } catch (IllegalArgumentException e) {
+                fail("rank 0's report line " + number + " from " + from + " is malformed (" + e.getMessage() + "): "
+                        + (line.length() > QUOTED ? line.substring(0, QUOTED) + "..." : line), null);
+                return;
+            }
+            try {
+                synchronized (this) {
+                    report.run();
+                }
+            } catch (RuntimeException e) {
+                fail("the run could not take rank 0's report line " + number + " from " + from + " (" + report
+                        + "): " + e.getMessage(), e);
             }
         }
 
+        /** What a line asks of the run, checked whole before any of it is done. */
+        private Runnable parse(String line) {
+            JsonNode m;
+            try {
+                m = JSON.readTree(line);
+            } catch (JsonProcessingException e) {
+                throw new IllegalArgumentException("no JSON: " + e.getOriginalMessage());
+            }
+            if (m == null || !m.isObject()) {
+                throw new IllegalArgumentException("no JSON object");
+            }
+            String kind = text(m, "kind");
+            switch (kind) {
+                case "event" -> {
+                    Optional<ProgressEvent> event = ProgressEvent.read(text(m, "event"), 1);
+                    return described("event", () -> event.ifPresent(progress::on)); // empty: a kind this end skips
+                }
+                case "metric" -> {
+                    String key = text(m, "key");
+                    double value = number(m.get("value"));
+                    JsonNode step = m.get("step");
+                    if (step == null || !step.canConvertToLong() || !step.isIntegralNumber()) {
+                        throw new IllegalArgumentException("a metric's step is no integer: " + step);
+                    }
+                    return described("metric " + key + " at step " + step.asLong(),
+                            () -> run.logMetric(key, value, step.asLong()));
+                }
+                case "params" -> {
+                    Map<String, String> map = strings(m.get("map"));
+                    return described("params", () -> run.logParams(map));
+                }
+                case "tags" -> {
+                    Map<String, String> map = strings(m.get("map"));
+                    return described("tags", () -> run.setTags(map));
+                }
+                case "flush" -> {
+                    return described("flush", run::flush);
+                }
+                case "warning" -> {
+                    String text = text(m, "text");
+                    return described("warning", () -> warnings.println(text));
+                }
+                default -> throw new IllegalArgumentException("unknown kind '" + kind + "'");
+            }
+        }
+
+        private static String text(JsonNode m, String field) {
+            JsonNode n = m.get(field);
+            if (n == null || !n.isTextual()) {
+                throw new IllegalArgumentException("field " + field + " is " + (n == null ? "missing" : "no text"));
+            }
+            return n.asText();
+        }
+
+        /** A number, or how Jackson writes the ones JSON has none for. */
+        private static double number(JsonNode n) {
+            if (n != null && n.isNumber()) {
+                return n.asDouble();
+            }
+            if (n != null && n.isTextual() && Set.of("NaN", "Infinity", "-Infinity").contains(n.asText())) {
+                return Double.parseDouble(n.asText());
+            }
+            throw new IllegalArgumentException("a metric's value is no number: " + n);
+        }
+
         private static Map<String, String> strings(JsonNode map) {
+            if (map == null || !map.isObject()) {
+                throw new IllegalArgumentException("field map is " + (map == null ? "missing" : "no object"));
+            }
             Map<String, String> out = new TreeMap<>();
-            map.fields().forEachRemaining(e -> out.put(e.getKey(), e.getValue().asText()));
+            map.fields().forEachRemaining(e -> {
+                if (!e.getValue().isTextual()) {
+                    throw new IllegalArgumentException("map entry " + e.getKey() + " is no text");
+                }
+                out.put(e.getKey(), e.getValue().asText());
+            });
             return out;
+        }
+
+        private static Runnable described(String what, Runnable r) {
+            return new Runnable() {
+                @Override
+                public void run() {
+                    r.run();
+                }
+
+                @Override
+                public String toString() {
+                    return what;
+                }
+            };
+        }
+
+        /** The first failure fails the run: said at once on the warnings stream, and the driver's hook is called. */
+        private void fail(String why, Throwable cause) {
+            CollectiveException f = new CollectiveException("the driver stopped the run: " + why, cause);
+            Consumer<? super CollectiveException> hook;
+            synchronized (this) {
+                if (failure != null) {
+                    return;
+                }
+                failure = f;
+                hook = stop;
+            }
+            warnings.println("error: " + f.getMessage());
+            hook.accept(f);
+        }
+
+        /** Tells rank 0 why its reports are no longer taken, and that no more come from this end. */
+        private static void tell(SocketChannel c, String why) {
+            try {
+                ByteBuffer b = ByteBuffer.wrap((JSON.writeValueAsString(JSON.createObjectNode().put("kind", "failed")
+                        .put("text", why)) + "\n").getBytes(StandardCharsets.UTF_8));
+                while (b.hasRemaining()) {
+                    c.write(b);
+                }
+                c.shutdownOutput();
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.DEBUG, "could not tell rank 0 at " + RingEndpoint.remote(c) + " why: "
+                        + e.getMessage());
+            }
         }
 
         /** Stops listening and drops a connection still open (its rank is going away: the stage is over). */
         @Override
         public void close() throws IOException {
+            gate.close();
             server.close();
-            try {
-                thread.join(TimeUnit.SECONDS.toMillis(5));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
             RingEndpoint.closeQuietly(current);
         }
 
         /**
          * Waits, at most {@code timeout}, until everything rank 0 sent before it closed its end has been applied: the
-         * driver calls it when the stage has ended, before it reads the run's last figures.
+         * driver calls it when the stage has ended, before it reads the run's last figures. Throws the relay's
+         * failure, if it failed the run.
          */
-        public void drain(Duration timeout) {
+        public void drain(Duration timeout) throws CollectiveException {
             long deadline = System.nanoTime() + timeout.toNanos();
-            SocketChannel c = current;
-            while (c != null && c.isOpen() && System.nanoTime() < deadline) {
+            while (System.nanoTime() < deadline) {
+                if (gate.admitting() == 0) { // else a rank 0 may have sent all and closed before it is current
+                    SocketChannel c = current;
+                    if (c == null || !c.isOpen()) {
+                        break;
+                    }
+                }
                 try {
                     Thread.sleep(20);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     return;
                 }
-                c = current;
             }
+            check();
         }
     }
 
-    /** Rank 0's end: a tracker and a progress listener whose calls go to the driver's run. */
+    /**
+     * Rank 0's end: a tracker and a progress listener whose calls go to the driver's run. Once the driver has stopped
+     * the run, or the connection to it broke, every call throws ({@link DistilleryException}, naming why): rank 0's
+     * reports must not vanish while it trains on.
+     */
     public static final class Sender implements RunTracker, ProgressListener {
         private final SocketChannel channel;
+        private final InetSocketAddress driver;
         private final Writer out;
         private final String runId;
         private final PrintStream warnings;
-        private boolean broken;
+        private String stopped;
 
-        private Sender(SocketChannel channel, String runId) throws IOException {
+        private Sender(SocketChannel channel, InetSocketAddress driver, String runId) throws IOException {
             this.channel = channel;
+            this.driver = driver;
             this.out = Channels.newWriter(channel, StandardCharsets.UTF_8);
             this.runId = runId;
             this.warnings = new PrintStream(new Lines(), true, StandardCharsets.UTF_8);
@@ -203,7 +384,7 @@ public final class RunRelay {
                 c.socket().setSoTimeout((int) timeout.toMillis());
                 c.socket().setTcpNoDelay(true);
                 Handshake.call(c, 0, Handshake.DRIVER, secret, driver);
-                return new Sender(c, runId);
+                return new Sender(c, driver, runId);
             } catch (IOException e) {
                 RingEndpoint.closeQuietly(c);
                 throw e instanceof CollectiveException ? e : new CollectiveException("rank 0: cannot report to the"
@@ -217,8 +398,11 @@ public final class RunRelay {
         }
 
         private synchronized void send(ObjectNode m) {
-            if (broken) {
-                return;
+            if (stopped == null) {
+                stopped = driverSaid();
+            }
+            if (stopped != null) {
+                throw new DistilleryException(stopped);
             }
             try {
                 out.write(JSON.writeValueAsString(m));
@@ -227,8 +411,32 @@ public final class RunRelay {
             } catch (JsonProcessingException e) {
                 throw new IllegalStateException(e);
             } catch (IOException e) {
-                broken = true; // the driver is gone: Spark ends this task too; the job must not fail on its reports
-                LOG.log(System.Logger.Level.WARNING, "rank 0: the driver stopped taking reports: " + e.getMessage());
+                String said = driverSaid();
+                stopped = said != null ? said : "rank 0: lost the connection to the driver at " + driver + " ("
+                        + e.getMessage() + "): its reports of the run cannot reach it";
+                throw new DistilleryException(stopped, e);
+            }
+        }
+
+        /**
+         * Why the driver stopped the run, if it said so (it never writes otherwise): checked before each report, so
+         * without waiting.
+         */
+        private String driverSaid() {
+            try {
+                InputStream in = channel.socket().getInputStream();
+                if (in.available() <= 0) {
+                    return null;
+                }
+                ByteArrayOutputStream line = new ByteArrayOutputStream();
+                for (int b = in.read(); b >= 0 && b != '\n'; b = in.read()) { // the driver ends its line, then its side
+                    line.write(b);
+                }
+                JsonNode said = JSON.readTree(line.toString(StandardCharsets.UTF_8));
+                return "rank 0: " + (said != null && "failed".equals(said.path("kind").asText())
+                        ? said.path("text").asText() : "the driver at " + driver + " said what no driver says: " + said);
+            } catch (IOException e) {
+                return "rank 0: the connection to the driver at " + driver + " broke: " + e.getMessage();
             }
         }
 
