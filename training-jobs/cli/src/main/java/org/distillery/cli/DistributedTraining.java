@@ -50,7 +50,28 @@ final class DistributedTraining {
             "spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures", "15",
             "spark.dynamicAllocation.enabled", "false");
 
+    /**
+     * What {@code distributed.secure} turns on where the submitter left it unset, and then requires: the ranks' secret
+     * travels in Spark's task closure and {@code allGather}, so Spark's RPC must be authenticated and encrypted.
+     */
+    static final Map<String, String> SECURE_SETTINGS = Map.of(
+            "spark.authenticate", "true",
+            "spark.network.crypto.enabled", "true");
+
     private DistributedTraining() {
+    }
+
+    /** Fails, naming the spec line and the setting, unless the session runs with every {@link #SECURE_SETTINGS}. */
+    static void requireSecure(org.apache.spark.SparkConf conf, SpecReader.Located<?> located) {
+        for (String key : SECURE_SETTINGS.keySet().stream().sorted().toList()) {
+            if (!conf.getBoolean(key, false)) {
+                throw new DistilleryException(located.where("distributed.secure") + ": distributed.secure asks for"
+                        + " Spark's authentication and RPC encryption, but " + key + " is "
+                        + conf.get(key, "unset") + " (the submitter's setting wins): the ranks' secret would cross"
+                        + " the network in the clear; set " + key + "=true (and spark.authenticate.secret on a"
+                        + " standalone cluster) or drop distributed.secure");
+            }
+        }
     }
 
     /**
@@ -94,9 +115,15 @@ final class DistributedTraining {
         Location data = TrainingLaunch.shardsWhereTheyAre(top, specFile, located, work.data());
         Map<String, String> settings = new LinkedHashMap<>(BARRIER_SETTINGS);
         settings.put("spark.stage.maxConsecutiveAttempts", String.valueOf(d.attempts()));
+        if (d.secure()) {
+            settings.putAll(SECURE_SETTINGS);
+        }
         SparkSession spark = JobJar.open(new SparkSessions.Request("distillery-" + work.job() + "-"
                 + work.name(), cliMaster, d.master(), d.ranks(), settings));
         try {
+            if (d.secure()) {
+                requireSecure(spark.sparkContext().getConf(), located);
+            }
             String master = spark.sparkContext().master();
             unseen(located.where("data") + ": the prep output", data, master).ifPresent(System.err::println);
             unseen("the output folder", output, master).ifPresent(System.err::println);

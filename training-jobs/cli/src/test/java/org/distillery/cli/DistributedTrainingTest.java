@@ -82,4 +82,22 @@ class DistributedTrainingTest {
         assertTrue(option.err().contains("error: --ranks 0: must be 1 (one process) or more ranks, one Spark task each"),
                 option.err());
     }
+
+    /** A secured run refuses a Spark whose RPC is not authenticated and encrypted, naming the spec line and setting. */
+    @Test
+    void aSecuredRunRequiresSparksAuthenticationAndEncryption() throws Exception {
+        Path spec = dir.resolve("secure.yaml");
+        Files.writeString(spec, "name: t\ndata: {path: " + dir + "}\ndistributed:\n  ranks: 2\n  secure: true\n");
+        org.distillery.core.spec.SpecReader.Located<org.distillery.core.spec.TrainSpec> located =
+                org.distillery.core.spec.SpecReader.readLocated(spec, org.distillery.core.spec.TrainSpec.class);
+        org.apache.spark.SparkConf conf = new org.apache.spark.SparkConf(false).set("spark.authenticate", "true")
+                .set("spark.network.crypto.enabled", "false");
+        org.distillery.core.DistilleryException e = org.junit.jupiter.api.Assertions.assertThrows(
+                org.distillery.core.DistilleryException.class, () -> DistributedTraining.requireSecure(conf, located));
+        assertTrue(e.getMessage().startsWith(spec + ":5: distributed.secure asks for Spark's authentication and RPC"
+                + " encryption, but spark.network.crypto.enabled is false"), e.getMessage());
+        DistributedTraining.requireSecure(conf.set("spark.network.crypto.enabled", "true"), located);
+        assertEquals(java.util.Map.of("spark.authenticate", "true", "spark.network.crypto.enabled", "true"),
+                DistributedTraining.SECURE_SETTINGS);
+    }
 }

@@ -40,7 +40,7 @@ public record DistillSpec(
         checkpoints = Objects.requireNonNullElseGet(checkpoints, () -> new TrainSpec.Checkpoints(null, null));
         tracking = Objects.requireNonNullElseGet(tracking, () -> new TrainSpec.Tracking(null, null));
         distributed = Objects.requireNonNullElseGet(distributed,
-                () -> new TrainSpec.Distributed(null, null, null, null, null, null));
+                () -> new TrainSpec.Distributed(null, null, null, null, null, null, null));
         seed = Objects.requireNonNullElse(seed, 1337L);
     }
 

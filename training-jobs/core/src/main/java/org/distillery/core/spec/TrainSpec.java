@@ -31,7 +31,7 @@ public record TrainSpec(
         eval = Objects.requireNonNullElseGet(eval, () -> new Eval(null, null));
         checkpoints = Objects.requireNonNullElseGet(checkpoints, () -> new Checkpoints(null, null));
         tracking = Objects.requireNonNullElseGet(tracking, () -> new Tracking(null, null));
-        distributed = Objects.requireNonNullElseGet(distributed, () -> new Distributed(null, null, null, null, null, null));
+        distributed = Objects.requireNonNullElseGet(distributed, () -> new Distributed(null, null, null, null, null, null, null));
         seed = Objects.requireNonNullElse(seed, 1337L);
     }
 
@@ -161,10 +161,11 @@ public record TrainSpec(
      * neighbour before the stage fails, the steps between checks that every rank holds the same parameters, how
      * many times Spark may run the stage (each retry resumes from the newest checkpoint), and how a step's gradients
      * are added up: {@code exact} (the default: fixed-point integers, so 1 process and N ranks give the same weights
-     * bit for bit) or {@code float} (the kernels' and the ring's float order).
+     * bit for bit) or {@code float} (the kernels' and the ring's float order); {@code secure} requires Spark's own
+     * authentication and RPC encryption, which carry the ranks' secret.
      */
     public record Distributed(Integer ranks, String master, Integer timeoutS, Integer checkEvery, Integer attempts,
-                              String sum) {
+                              String sum, Boolean secure) {
         public static final List<String> SUMS = List.of("exact", "float");
 
         public Distributed {
@@ -173,12 +174,13 @@ public record TrainSpec(
             checkEvery = Objects.requireNonNullElse(checkEvery, 100);
             attempts = Objects.requireNonNullElse(attempts, 4);
             sum = Objects.requireNonNullElse(sum, "exact");
+            secure = Objects.requireNonNullElse(secure, false);
         }
 
         /** This section with {@code ranks} and {@code master} from the command line where given. */
         public Distributed with(Integer cliRanks, String cliMaster) {
             return new Distributed(cliRanks != null ? cliRanks : ranks, cliMaster != null ? cliMaster : master,
-                    timeoutS, checkEvery, attempts, sum);
+                    timeoutS, checkEvery, attempts, sum, secure);
         }
     }
 
