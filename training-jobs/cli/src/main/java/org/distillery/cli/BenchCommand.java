@@ -5,13 +5,14 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.io.AtomicFile;
+import org.distillery.core.process.ChildProcess;
 import org.distillery.core.shard.ShardManifest;
 import org.distillery.core.shard.TokenShardReader;
 import org.distillery.core.shard.TokenShardWriter;
@@ -35,25 +36,37 @@ final class BenchCommand {
     }
 
     /**
+     * How long a peer may run: a bound that only catches a hang (a peer times what Distillery's side of the same
+     * benchmark times, on the same machine), not a limit on how slow the machine may be.
+     */
+    static final Duration PEER_TIMEOUT = Duration.ofHours(2);
+
+    /**
      * Runs a Python peer (its stderr passes through) and returns the JSON of its last stdout line;
      * a failure names the package the peer needs and the command that installs it.
      */
     static JsonNode runPeer(ProcessBuilder pb, String peer, String module, String setup)
             throws IOException, InterruptedException {
+        return runPeer(pb, peer, module, setup, PEER_TIMEOUT);
+    }
+
+    /** As {@link #runPeer(ProcessBuilder, String, String, String)}, stopped (with what it started) after {@code timeout}. */
+    static JsonNode runPeer(ProcessBuilder pb, String peer, String module, String setup, Duration timeout)
+            throws IOException, InterruptedException {
         pb.redirectError(ProcessBuilder.Redirect.INHERIT);
-        Process p;
+        ChildProcess p;
         try {
-            p = pb.start();
+            p = ChildProcess.start(pb, "the " + peer + " peer (" + String.join(" ", pb.command()) + ")");
         } catch (IOException e) {
             throw new DistilleryException("cannot run the " + peer + " peer with " + pb.command().get(0) + " ("
                     + e.getMessage() + "); give --python, or run " + setup);
         }
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (p.waitFor() != 0) {
-            throw new DistilleryException("the " + peer + " peer failed (exit " + p.exitValue() + "); is " + module
+        ChildProcess.Result r = p.await(timeout);
+        if (r.exitCode() != 0) {
+            throw new DistilleryException("the " + peer + " peer failed (exit " + r.exitCode() + "); is " + module
                     + " installed for " + pb.command().get(0) + "? (" + setup + ")");
         }
-        return JSON.readTree(out.lines().reduce((a, b) -> b).orElse("{}"));
+        return JSON.readTree(r.stdout().lines().reduce((a, b) -> b).orElse("{}"));
     }
 
     /** The Python that has the peers: the option, $DISTILLERY_PYTHON, the checkout's .venv, or python3. */

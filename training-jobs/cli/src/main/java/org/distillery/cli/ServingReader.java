@@ -4,12 +4,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.process.ChildProcess;
 
 /**
  * A Python script of this package run on an export in the runtime serving teams use (transformers, ONNX Runtime,
@@ -23,8 +24,20 @@ final class ServingReader {
     private ServingReader() {
     }
 
+    /**
+     * How long one run may take: a bound that only catches a hang (a check reads one export, a scorecard measures
+     * one), however slow the machine.
+     */
+    static final Duration TIMEOUT = Duration.ofHours(1);
+
     /** Runs resource {@code script} with {@code args}; {@code what} names the export part in errors. */
     static JsonNode run(String script, String python, List<String> args, String what, Path file)
+            throws IOException, InterruptedException {
+        return run(script, python, args, what, file, TIMEOUT);
+    }
+
+    /** As {@link #run(String, String, List, String, Path)}, stopped (with what it started) after {@code timeout}. */
+    static JsonNode run(String script, String python, List<String> args, String what, Path file, Duration timeout)
             throws IOException, InterruptedException {
         Path copy = Files.createTempFile(script.replace(".py", ""), ".py");
         Path errors = Files.createTempFile("serving-reader", ".stderr");
@@ -39,19 +52,19 @@ final class ServingReader {
             pb.environment().put("PYTHONWARNINGS", "ignore");
             pb.environment().put("ORT_LOGGING_LEVEL", "3");
             pb.redirectError(errors.toFile());
-            Process proc;
+            ChildProcess proc;
             try {
-                proc = pb.start();
+                proc = ChildProcess.start(pb, "the " + what + " runtime (" + cmd.get(0) + " " + script + ")");
             } catch (IOException e) {
                 throw new DistilleryException("cannot run " + cmd.get(0) + " (" + e.getMessage() + "): give"
                         + " --python, or run bin/setup-python");
             }
-            String out = new String(proc.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (proc.waitFor() == 0) {
-                return JSON.readTree(out.lines().reduce((a, b) -> b).orElse("{}"));
+            ChildProcess.Result r = proc.await(timeout);
+            if (r.exitCode() == 0) {
+                return JSON.readTree(r.stdout().lines().reduce((a, b) -> b).orElse("{}"));
             }
             String last = Files.readAllLines(errors).stream().filter(l -> !l.isBlank()).reduce((a, b) -> b)
-                    .orElse("exit " + proc.exitValue()).strip();
+                    .orElse("exit " + r.exitCode()).strip();
             if (last.startsWith("ModuleNotFoundError") || last.startsWith("ImportError")) {
                 throw new DistilleryException("the " + what + " runtime cannot start with " + cmd.get(0)
                         + " (" + last + "): run bin/setup-python, or give --python");

