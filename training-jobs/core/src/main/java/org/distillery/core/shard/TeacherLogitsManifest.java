@@ -43,6 +43,9 @@ public record TeacherLogitsManifest(
                 dir + " is not a complete teacher-logits output", "a valid teacher-logits manifest");
         List<TeacherLogits.Shard> shards = m.shards() == null ? List.of() : m.shards();
         for (int i = 0; i < shards.size(); i++) {
+            if (shards.get(i) == null) {
+                throw new ShardFormatException(file, "lists a shard without its file: shards[" + i + "] is null");
+            }
             VersionedManifest.requireInside(file, "shards[" + i + "].file", shards.get(i).file());
         }
         return m;

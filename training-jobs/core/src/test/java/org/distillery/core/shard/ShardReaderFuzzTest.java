@@ -163,7 +163,7 @@ class ShardReaderFuzzTest {
         refused(f, ShardManifest.JSON.writeValueAsBytes(manifest(3, java.util.Arrays.asList(shard, null))),
                 "lists a shard without its file", verify);
         refused(f, ShardManifest.JSON.writeValueAsBytes(manifest(3, List.of(new TeacherLogits.Shard(null, sha, 3, 1)))),
-                "lists a shard without its file", verify);
+                "shards[0].file is missing", verify);
         assertTrue(problems.isEmpty(), String.join("\n", problems));
     }
 
