@@ -16,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.distillery.core.DistilleryException;
+import org.distillery.core.io.Quoted;
 
 /**
  * A GGUF file's metadata and tensor infos, read and checked: magic, version 2 or 3, every count,

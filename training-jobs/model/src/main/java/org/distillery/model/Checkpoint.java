@@ -28,6 +28,7 @@ import org.bytedeco.javacpp.BytePointer;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.io.AtomicFile;
 import org.distillery.core.io.Sha256;
+import org.distillery.core.io.Quoted;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -225,7 +226,7 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
                 ByteBuffer target = window(p, done, n);
                 while (target.hasRemaining()) {
                     if (ch.read(target, at + done + target.position()) < 0) {
-                        throw corrupt(file, "ends early inside section " + quoted(section));
+                        throw corrupt(file, "ends early inside section " + Quoted.of(section));
                     }
                 }
                 done += n;
@@ -347,14 +348,14 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
                 throw corrupt(file, "lists a section without a name");
             }
             if (!names.add(s.name())) {
-                throw corrupt(file, "lists section " + quoted(s.name()) + " twice");
+                throw corrupt(file, "lists section " + Quoted.of(s.name()) + " twice");
             }
             if (s.floats() < 0) {
-                throw corrupt(file, "section " + quoted(s.name()) + " declares " + s.floats()
+                throw corrupt(file, "section " + Quoted.of(s.name()) + " declares " + s.floats()
                         + " floats; expected 0 or more");
             }
             if (s.floats() > left / 4) {
-                throw corrupt(file, "section " + quoted(s.name()) + " declares " + s.floats() + " floats of 4 bytes,"
+                throw corrupt(file, "section " + Quoted.of(s.name()) + " declares " + s.floats() + " floats of 4 bytes,"
                         + " but the file has " + left + " bytes left for it after its header: truncated or corrupt");
             }
             left -= s.floats() * 4;
@@ -364,16 +365,6 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
                     + ": trailing bytes");
         }
         return h;
-    }
-
-    /** A name from the file, quoted and cut short, so a crafted one cannot break the error's single line. */
-    static String quoted(String name) {
-        StringBuilder b = new StringBuilder("'");
-        for (int i = 0; i < name.length() && i < 80; i++) {
-            char c = name.charAt(i);
-            b.append(c >= 32 && c != 127 ? String.valueOf(c) : String.format("\\u%04x", (int) c));
-        }
-        return b.append(name.length() > 80 ? "...'" : "'").toString();
     }
 
     private static DistilleryException corrupt(Path file, String what) {

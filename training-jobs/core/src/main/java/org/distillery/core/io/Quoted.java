@@ -1,12 +1,12 @@
-package org.distillery.export;
+package org.distillery.core.io;
 
 /** Names read from a file, as error messages show them. */
-final class Quoted {
+public final class Quoted {
     private Quoted() {
     }
 
     /** {@code name} quoted, control characters escaped and cut at 80: a crafted name cannot break an error's one line. */
-    static String of(String name) {
+    public static String of(String name) {
         StringBuilder b = new StringBuilder("'");
         for (int i = 0; i < name.length() && i < 80; i++) {
             char c = name.charAt(i);
