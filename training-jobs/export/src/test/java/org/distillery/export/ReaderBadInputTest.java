@@ -212,6 +212,49 @@ class ReaderBadInputTest {
         }
     }
 
+    /** The config.json {@code original} with {@code key} set to {@code value}. */
+    private static byte[] configWith(byte[] original, String key, long value) throws IOException {
+        com.fasterxml.jackson.databind.node.ObjectNode n = (com.fasterxml.jackson.databind.node.ObjectNode)
+                HfGpt2.JSON.readTree(original);
+        n.put(key, value);
+        return HfGpt2.JSON.writeValueAsBytes(n);
+    }
+
+    /**
+     * A config.json whose sizes the safetensors do not hold: refused naming config.json and the field, from the
+     * headers alone. The importer used to allocate the parameters first (terabytes here: an OutOfMemoryError, or a
+     * shape error naming the folder after the allocation).
+     */
+    @Test
+    void aCraftedConfigIsRefusedBeforeAnyAllocation() throws IOException {
+        Path config = hf.resolve("config.json");
+        byte[] original = Files.readAllBytes(config);
+        java.util.function.Consumer<Path> gpt2 = p -> HfImporter.read(hf, "test");
+        int max = Integer.MAX_VALUE;
+        refused(config, configWith(original, "n_embd", 1 << 20), "n_embd is 1048576, but "
+                + hf.resolve("model.safetensors") + " holds transformer.wte.weight with shape [300, 32] where"
+                + " config.json implies 1048576 in dimension 1", gpt2);
+        refused(config, configWith(original, "vocab_size", max), "vocab_size is " + max + ", but", gpt2);
+        refused(config, configWith(original, "n_positions", max), "n_positions is " + max + ", but", gpt2);
+        refused(config, configWith(original, "n_layer", max), "n_layer is " + max + ", but the model's safetensors"
+                + " hold no h.2.ln_1.weight (layer 2)", gpt2);
+        Files.write(config, original);
+        HfImporter.read(hf, "test");
+
+        Checkpoint ck = TinyModels.trained(4, LlamaHfTest.GQA);
+        Path llama = tmp.resolve("llama");
+        HfExporter.export(ck, llama, TensorType.F32, ExportProvenance.of(ck.header(), "model.ckpt", "test"), false);
+        Path lconfig = llama.resolve("config.json");
+        byte[] llamaConfig = Files.readAllBytes(lconfig);
+        java.util.function.Consumer<Path> read = p -> HfImporter.read(llama, "test");
+        refused(lconfig, configWith(llamaConfig, "intermediate_size", 1 << 30), "intermediate_size is 1073741824, but "
+                + llama.resolve("model.safetensors") + " holds model.layers.0.mlp.gate_proj.weight with shape [48, 32]"
+                + " where config.json implies 1073741824 in dimension 0", read);
+        refused(lconfig, configWith(llamaConfig, "num_hidden_layers", max), "num_hidden_layers is " + max, read);
+        refused(lconfig, configWith(llamaConfig, "num_key_value_heads", 4), "num_key_value_heads is 4, but", read);
+        assertTrue(problems.isEmpty(), String.join("\n", problems));
+    }
+
     private static final String F32_2 = "{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":";
 
     @Test
