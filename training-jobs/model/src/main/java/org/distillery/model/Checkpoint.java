@@ -382,6 +382,10 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
      * a zero {@code n_head}. Within the spec's ranges the parameter count stays below 2^50, so it cannot overflow.
      */
     private static void requireModel(Path file, Header h) {
+        // Every writer embeds the tokenizer; readers compare its sha256 with the data's and decode with its json.
+        if (h.tokenizer() == null || h.tokenizer().sha256() == null || h.tokenizer().json() == null) {
+            throw corrupt(file, "has a header without tokenizer.sha256 and tokenizer.json");
+        }
         GptConfig m = h.model();
         org.distillery.core.spec.Validation v = new org.distillery.core.spec.Validation();
         org.distillery.core.spec.TrainSpec.validateModel(v, m.shape(), "model.");

@@ -231,6 +231,21 @@ class CheckpointFuzzTest {
         refusedModel("{\"llama\":{\"n_kv_head\":2,\"intermediate_size\":40,\"rope_theta\":10000,"
                 + "\"rms_norm_eps\":1e-5}}", "section 'params' holds " + params + " floats, but the header's model"
                 + " (llama,");
+        // Every writer embeds the tokenizer: training compares its sha256, generation decodes with its json.
+        for (String tokenizer : new String[] {"null", "{\"vocab_size\":37,\"json\":\"{}\"}",
+            "{\"sha256\":\"abc\",\"vocab_size\":37}"}) {
+            ObjectNode root = (ObjectNode) JSON.readTree(header);
+            root.set("tokenizer", JSON.readTree(tokenizer));
+            Files.write(file, assemble(JSON.writeValueAsString(root), data));
+            try {
+                Checkpoint.read(file);
+                problems.add("tokenizer " + tokenizer + " loaded");
+            } catch (DistilleryException e) {
+                if (!e.getMessage().equals(file + ": has a header without tokenizer.sha256 and tokenizer.json")) {
+                    problems.add("tokenizer " + tokenizer + ": " + e.getMessage());
+                }
+            }
+        }
         // Optimizer moments are the model's shape too: AdamW would index past a shorter one.
         refused("[{\"name\":\"params\",\"floats\":" + params + "},{\"name\":\"adam.m\",\"floats\":"
                 + (params - 1) + "},{\"name\":\"x\",\"floats\":1}]", data, "section 'adam.m' holds "
