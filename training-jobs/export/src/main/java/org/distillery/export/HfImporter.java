@@ -43,6 +43,7 @@ public final class HfImporter {
         JsonNode configJson = readJson(configFile);
         boolean llama = HfLlama.MODEL_TYPES.contains(configJson.path("model_type").asText());
         GptConfig config = llama ? HfLlama.parseConfig(configJson, configFile) : HfGpt2.parseConfig(configJson, configFile);
+        requireBuildable(config, configJson, configFile);
         String tokenizerJson = tokenizer(dir);
         BpeTokenizer tok = HfTokenizerJson.parse(tokenizerJson, dir.resolve("tokenizer.json").toString());
         if (tok.vocabSize() > config.vocabSize()) {
@@ -82,6 +83,30 @@ public final class HfImporter {
         Map<String, INDArray> sections = new LinkedHashMap<>();
         sections.put(Checkpoint.PARAMS, params.flat());
         return new Checkpoint(h, sections);
+    }
+
+    /**
+     * The shape within what a spec may ask for: a context length has no tensor to check it against, and the model
+     * sizes its RoPE tables by it when built, so an absurd one is refused here naming its key.
+     */
+    private static void requireBuildable(GptConfig c, JsonNode json, Path configFile) {
+        org.distillery.core.spec.Validation.Problem p = c.problem();
+        if (p == null) {
+            return;
+        }
+        String field = p.path().substring("model.".length());
+        boolean llama = c.llama() != null;
+        String key = switch (field) {
+            case "n_layer" -> llama ? "num_hidden_layers" : "n_layer";
+            case "n_head" -> llama ? "num_attention_heads" : "n_head";
+            case "n_embd" -> llama ? "hidden_size" : "n_embd";
+            case "block_size" -> llama ? "max_position_embeddings" : json.has("n_positions") ? "n_positions" : "n_ctx";
+            case "dropout" -> llama ? "attention_dropout" : "resid_pdrop";
+            case "n_kv_head" -> "num_key_value_heads";
+            default -> field; // vocab_size, intermediate_size, rope_theta, rms_norm_eps: the same key
+        };
+        throw new DistilleryException(configFile + ": key " + key + " is beyond what Distillery builds: model." + field
+                + " " + p.message());
     }
 
     /**

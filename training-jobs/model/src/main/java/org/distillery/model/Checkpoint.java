@@ -379,7 +379,7 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
     /**
      * The header's model shape, checked as a spec's is, and the weight sections against it: every user wraps
      * {@code params} in {@link GptParameters}, so a crafted shape would otherwise fail there unnamed, or divide by
-     * a zero {@code n_head}. Within the spec's ranges the parameter count stays below 2^50, so it cannot overflow.
+     * a zero {@code n_head}. Within the spec's ranges the parameter count cannot overflow.
      */
     private static void requireModel(Path file, Header h) {
         // Every writer embeds the tokenizer; readers compare its sha256 with the data's and decode with its json.
@@ -387,11 +387,8 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
             throw corrupt(file, "has a header without tokenizer.sha256 and tokenizer.json");
         }
         GptConfig m = h.model();
-        org.distillery.core.spec.Validation v = new org.distillery.core.spec.Validation();
-        org.distillery.core.spec.TrainSpec.validateModel(v, m.shape(), "model.");
-        v.inRange(m.vocabSize(), 1, Integer.MAX_VALUE, "model.vocab_size");
-        if (!v.problems().isEmpty()) {
-            org.distillery.core.spec.Validation.Problem p = v.problems().get(0);
+        org.distillery.core.spec.Validation.Problem p = m.problem();
+        if (p != null) {
             String field = p.path().substring("model.".length());
             throw corrupt(file, "header's model." + (LLAMA_FIELDS.contains(field) ? "llama." : "") + field + " "
                     + p.message());
