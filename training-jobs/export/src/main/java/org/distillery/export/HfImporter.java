@@ -43,6 +43,7 @@ public final class HfImporter {
         JsonNode configJson = readJson(configFile);
         boolean llama = HfLlama.MODEL_TYPES.contains(configJson.path("model_type").asText());
         GptConfig config = llama ? HfLlama.parseConfig(configJson, configFile) : HfGpt2.parseConfig(configJson, configFile);
+        requireBuildable(config, configJson, configFile);
         String tokenizerJson = tokenizer(dir);
         BpeTokenizer tok = HfTokenizerJson.parse(tokenizerJson, dir.resolve("tokenizer.json").toString());
         if (tok.vocabSize() > config.vocabSize()) {
@@ -50,6 +51,7 @@ public final class HfImporter {
                     + " vocab_size is " + config.vocabSize());
         }
         Map<String, SafetensorsFile> byTensor = weights(dir);
+        requireTensors(config, configJson, configFile, byTensor, dir);
         GptParameters params = GptParameters.zeros(config);
         Map<String, String> metadata = new HashMap<>();
         if (llama) {
@@ -81,6 +83,101 @@ public final class HfImporter {
         Map<String, INDArray> sections = new LinkedHashMap<>();
         sections.put(Checkpoint.PARAMS, params.flat());
         return new Checkpoint(h, sections);
+    }
+
+    /**
+     * The shape within what a spec may ask for: a context length has no tensor to check it against, and the model
+     * sizes its RoPE tables by it when built, so an absurd one is refused here naming its key.
+     */
+    private static void requireBuildable(GptConfig c, JsonNode json, Path configFile) {
+        org.distillery.core.spec.Validation.Problem p = c.problem();
+        if (p == null) {
+            return;
+        }
+        String field = p.path().substring("model.".length());
+        boolean llama = c.llama() != null;
+        String key = switch (field) {
+            case "n_layer" -> llama ? "num_hidden_layers" : "n_layer";
+            case "n_head" -> llama ? "num_attention_heads" : "n_head";
+            case "n_embd" -> llama ? "hidden_size" : "n_embd";
+            case "block_size" -> llama ? "max_position_embeddings" : json.has("n_positions") ? "n_positions" : "n_ctx";
+            case "dropout" -> llama ? "attention_dropout" : "resid_pdrop";
+            case "n_kv_head" -> "num_key_value_heads";
+            default -> field; // vocab_size, intermediate_size, rope_theta, rms_norm_eps: the same key
+        };
+        throw new DistilleryException(configFile + ": key " + key + " is beyond what Distillery builds: model." + field
+                + " " + p.message());
+    }
+
+    /**
+     * Checks, from the safetensors headers alone, that they hold every tensor config.json implies with the shape it
+     * implies, before the parameters are allocated: config.json's sizes are then vouched for by tensors the files
+     * really hold, and a crafted one (a huge n_embd or layer count) is an error naming config.json and its field
+     * instead of gigabytes of zeros. Dimensions come first, layer by layer next, so that the lists of names built
+     * last are no longer than the headers'.
+     */
+    private static void requireTensors(GptConfig c, JsonNode json, Path configFile,
+                                       Map<String, SafetensorsFile> byTensor, Path dir) {
+        boolean llama = c.llama() != null;
+        // GPT-2's names come with or without "transformer.", tensor by tensor, as loadGpt2 reads them.
+        java.util.function.UnaryOperator<String> at = llama ? n -> HfLlama.PREFIX + n
+                : n -> byTensor.containsKey(HfGpt2.PREFIX + n) ? HfGpt2.PREFIX + n : n;
+        Dims d = new Dims(byTensor, configFile, dir);
+        String embedding = at.apply(llama ? "embed_tokens.weight" : "wte.weight");
+        String width = llama ? "hidden_size" : "n_embd";
+        d.require(embedding, 1, c.nEmbd(), width, c.nEmbd());
+        d.require(embedding, 0, c.vocabSize(), "vocab_size", c.vocabSize());
+        if (llama) {
+            String kv = json.hasNonNull("num_key_value_heads") ? "num_key_value_heads" : "num_attention_heads";
+            d.require(at.apply("layers.0.self_attn.k_proj.weight"), 0, (long) c.kvHeads() * c.headSize(), kv,
+                    c.kvHeads());
+            d.require(at.apply("layers.0.mlp.gate_proj.weight"), 0, c.llama().intermediateSize(), "intermediate_size",
+                    c.llama().intermediateSize());
+        } else {
+            d.require(at.apply("wpe.weight"), 0, c.blockSize(), json.has("n_positions") ? "n_positions" : "n_ctx",
+                    c.blockSize());
+        }
+        String layers = llama ? "num_hidden_layers" : "n_layer";
+        for (int l = 0; l < c.nLayer(); l++) { // stops at the first layer the files lack: as many rounds as tensors
+            String first = at.apply(llama ? "layers." + l + ".input_layernorm.weight" : "h." + l + ".ln_1.weight");
+            if (!byTensor.containsKey(first)) {
+                throw new DistilleryException(configFile + ": " + layers + " is " + c.nLayer() + ", but the model's"
+                        + " safetensors hold no " + first + " (layer " + l + ")");
+            }
+        }
+        Map<String, long[]> required = llama ? HfLlama.requiredShapes(c) : new LinkedHashMap<>();
+        if (!llama) {
+            GptParameters.layout(c).forEach((name, shape) -> required.put(at.apply(name), shape));
+        }
+        required.forEach((name, shape) -> d.shape(name, shape));
+    }
+
+    /** Stored tensor shapes, looked up with errors naming the file, or config.json and the field that disagrees. */
+    private record Dims(Map<String, SafetensorsFile> byTensor, Path configFile, Path dir) {
+        private long[] stored(String name) {
+            SafetensorsFile f = byTensor.get(name);
+            if (f == null) {
+                throw new DistilleryException(dir + ": no tensor " + name + " in the model's safetensors");
+            }
+            return f.entries().get(name).shape();
+        }
+
+        /** Dimension {@code axis} of tensor {@code name} must be {@code expected}, which {@code field} sets. */
+        void require(String name, int axis, long expected, String field, int value) {
+            long[] have = stored(name);
+            if (have.length <= axis || have[axis] != expected) {
+                throw new DistilleryException(configFile + ": " + field + " is " + value + ", but "
+                        + byTensor.get(name).file() + " holds " + name + " with shape " + Arrays.toString(have)
+                        + " where config.json implies " + expected + " in dimension " + axis);
+            }
+        }
+
+        void shape(String name, long[] expected) {
+            if (!Arrays.equals(stored(name), expected)) {
+                throw new DistilleryException(byTensor.get(name).file() + ": tensor " + name + " has shape "
+                        + Arrays.toString(stored(name)) + " but config.json implies " + Arrays.toString(expected));
+            }
+        }
     }
 
     private static void loadGpt2(GptParameters params, Map<String, SafetensorsFile> byTensor, Path dir) {

@@ -237,6 +237,39 @@ public final class HfLlama {
         return used;
     }
 
+    /**
+     * The tensors {@link #load} requires for {@code c}, under Hugging Face's names, with their shapes: computed from
+     * the config alone, so that the stored headers can be checked before the parameters are allocated. Qwen2's
+     * absent o bias is optional and not listed.
+     */
+    static Map<String, long[]> requiredShapes(GptConfig c) {
+        long e = c.nEmbd();
+        long inter = c.llama().intermediateSize();
+        Map<String, long[]> m = new java.util.LinkedHashMap<>();
+        m.put(PREFIX + "embed_tokens.weight", new long[] {c.vocabSize(), e});
+        for (int l = 0; l < c.nLayer(); l++) {
+            String hf = PREFIX + "layers." + l + ".";
+            m.put(hf + "input_layernorm.weight", new long[] {e});
+            for (Block b : attention(c)) {
+                m.put(hf + "self_attn." + b.name() + ".weight", new long[] {b.width(), e});
+                if (c.llama().attentionBias()) {
+                    m.put(hf + "self_attn." + b.name() + ".bias", new long[] {b.width()});
+                }
+            }
+            m.put(hf + "self_attn.o_proj.weight", new long[] {e, e});
+            m.put(hf + "post_attention_layernorm.weight", new long[] {e});
+            for (Block b : mlp(c)) {
+                m.put(hf + "mlp." + b.name() + ".weight", new long[] {b.width(), e});
+            }
+            m.put(hf + "mlp.down_proj.weight", new long[] {e, inter});
+        }
+        m.put(PREFIX + "norm.weight", new long[] {e});
+        if (!c.llama().tieWordEmbeddings()) {
+            m.put("lm_head.weight", new long[] {c.vocabSize(), e});
+        }
+        return m;
+    }
+
     /** Column block {@code [from, to)} of a fused matrix: one of q, k, v (or gate, up). */
     private record Block(String name, long from, long to) {
         long width() {

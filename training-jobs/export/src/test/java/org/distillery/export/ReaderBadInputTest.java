@@ -212,6 +212,63 @@ class ReaderBadInputTest {
         }
     }
 
+    /** The config.json {@code original} with {@code key} set to {@code value}. */
+    private static byte[] configWith(byte[] original, String key, long value) throws IOException {
+        com.fasterxml.jackson.databind.node.ObjectNode n = (com.fasterxml.jackson.databind.node.ObjectNode)
+                HfGpt2.JSON.readTree(original);
+        n.put(key, value);
+        return HfGpt2.JSON.writeValueAsBytes(n);
+    }
+
+    /**
+     * A config.json whose sizes the safetensors do not hold, or beyond what a spec may ask for: refused naming
+     * config.json and the field, from the headers alone. The importer used to allocate the parameters first
+     * (terabytes here: std::bad_alloc, or a shape error naming the folder after the allocation), and a context
+     * length no tensor checks reached the model's RoPE tables (NegativeArraySizeException).
+     */
+    @Test
+    void aCraftedConfigIsRefusedBeforeAnyAllocation() throws IOException {
+        Path config = hf.resolve("config.json");
+        byte[] original = Files.readAllBytes(config);
+        java.util.function.Consumer<Path> gpt2 = p -> HfImporter.read(hf, "test");
+        int max = Integer.MAX_VALUE;
+        // Within what a spec may ask for, but not what the tensors hold: the headers say so before any allocation.
+        refused(config, configWith(original, "n_embd", 1 << 16), "n_embd is 65536, but "
+                + hf.resolve("model.safetensors") + " holds transformer.wte.weight with shape [300, 32] where"
+                + " config.json implies 65536 in dimension 1", gpt2);
+        refused(config, configWith(original, "vocab_size", max), "vocab_size is " + max + ", but", gpt2);
+        refused(config, configWith(original, "n_positions", 1 << 20), "n_positions is 1048576, but", gpt2);
+        refused(config, configWith(original, "n_layer", 256), "n_layer is 256, but the model's safetensors"
+                + " hold no h.2.ln_1.weight (layer 2)", gpt2);
+        // Beyond it: refused by the spec's ranges, naming the key.
+        refused(config, configWith(original, "n_embd", 1 << 20), "key n_embd is beyond what Distillery builds:"
+                + " model.n_embd must be between 1 and 65536, found 1048576", gpt2);
+        refused(config, configWith(original, "n_layer", max), "key n_layer is beyond what Distillery builds:"
+                + " model.n_layer must be between 1 and 256, found " + max, gpt2);
+        Files.write(config, original);
+        HfImporter.read(hf, "test");
+
+        Checkpoint ck = TinyModels.trained(4, LlamaHfTest.GQA);
+        Path llama = tmp.resolve("llama");
+        HfExporter.export(ck, llama, TensorType.F32, ExportProvenance.of(ck.header(), "model.ckpt", "test"), false);
+        Path lconfig = llama.resolve("config.json");
+        byte[] llamaConfig = Files.readAllBytes(lconfig);
+        java.util.function.Consumer<Path> read = p -> HfImporter.read(llama, "test");
+        refused(lconfig, configWith(llamaConfig, "intermediate_size", 1 << 20), "intermediate_size is 1048576, but "
+                + llama.resolve("model.safetensors") + " holds model.layers.0.mlp.gate_proj.weight with shape [48, 32]"
+                + " where config.json implies 1048576 in dimension 0", read);
+        refused(lconfig, configWith(llamaConfig, "num_hidden_layers", 256), "num_hidden_layers is 256, but", read);
+        refused(lconfig, configWith(llamaConfig, "num_key_value_heads", 4), "num_key_value_heads is 4, but", read);
+        // No tensor has the context's length; the model sized its RoPE tables by it (2^31 × 4 floats) when built.
+        refused(lconfig, configWith(llamaConfig, "max_position_embeddings", max), "key max_position_embeddings is"
+                + " beyond what Distillery builds: model.block_size must be between 1 and 1048576, found " + max, p -> {
+                    Checkpoint c = HfImporter.read(llama, "test");
+                    new org.distillery.model.Gpt(org.distillery.model.GptParameters.wrap(c.header().model(),
+                            c.section(Checkpoint.PARAMS)));
+                });
+        assertTrue(problems.isEmpty(), String.join("\n", problems));
+    }
+
     private static final String F32_2 = "{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":";
 
     @Test

@@ -330,6 +330,10 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
         Header h;
         try {
             h = JSON.readValue(new String(json.array(), StandardCharsets.UTF_8), Header.class);
+        } catch (com.fasterxml.jackson.databind.exc.ValueInstantiationException e) {
+            // GptConfig's own check (n_kv_head must divide n_head), said without Jackson's wrapping.
+            throw corrupt(file, "has an unusable header: " + (e.getCause() != null ? e.getCause().getMessage()
+                    : e.getOriginalMessage()));
         } catch (com.fasterxml.jackson.core.JacksonException e) {
             throw corrupt(file, "has an unreadable header: " + e.getOriginalMessage());
         }
@@ -364,7 +368,45 @@ public record Checkpoint(Header header, Map<String, INDArray> sections) {
             throw corrupt(file, "is " + ch.size() + " bytes but its header describes " + (ch.size() - left)
                     + ": trailing bytes");
         }
+        requireModel(file, h);
         return h;
+    }
+
+    /** The header fields under {@code model.llama} that a spec has directly under {@code model}. */
+    private static final Set<String> LLAMA_FIELDS = Set.of("n_kv_head", "intermediate_size", "rope_theta",
+            "rms_norm_eps");
+
+    /**
+     * The header's model shape, checked as a spec's is, and the weight sections against it: every user wraps
+     * {@code params} in {@link GptParameters}, so a crafted shape would otherwise fail there unnamed, or divide by
+     * a zero {@code n_head}. Within the spec's ranges the parameter count cannot overflow.
+     */
+    private static void requireModel(Path file, Header h) {
+        // Every writer embeds the tokenizer; readers compare its sha256 with the data's and decode with its json.
+        if (h.tokenizer() == null || h.tokenizer().sha256() == null || h.tokenizer().json() == null) {
+            throw corrupt(file, "has a header without tokenizer.sha256 and tokenizer.json");
+        }
+        GptConfig m = h.model();
+        org.distillery.core.spec.Validation.Problem p = m.problem();
+        if (p != null) {
+            String field = p.path().substring("model.".length());
+            throw corrupt(file, "header's model." + (LLAMA_FIELDS.contains(field) ? "llama." : "") + field + " "
+                    + p.message());
+        }
+        long expected = m.parameterCount();
+        boolean params = false;
+        for (Section s : h.sections()) {
+            boolean weights = s.name().equals(PARAMS) || s.name().equals(ADAM_M) || s.name().equals(ADAM_V);
+            params |= s.name().equals(PARAMS);
+            if (weights && s.floats() != expected) {
+                throw corrupt(file, "section " + Quoted.of(s.name()) + " holds " + s.floats() + " floats, but the"
+                        + " header's model (" + m.arch() + ", n_layer " + m.nLayer() + ", n_embd " + m.nEmbd()
+                        + ", vocab_size " + m.vocabSize() + ") has " + expected + " parameters");
+            }
+        }
+        if (!params) {
+            throw corrupt(file, "has no section 'params' (the model's weights)");
+        }
     }
 
     private static DistilleryException corrupt(Path file, String what) {

@@ -55,6 +55,19 @@ public record GptConfig(int nLayer, int nHead, int nEmbd, int blockSize, int voc
                 llama.tieWordEmbeddings(), llama.attentionBias());
     }
 
+    /**
+     * The first way this shape breaks a spec's rules (sizes in their ranges, n_embd divisible by n_head, n_kv_head
+     * dividing n_head, an even RoPE head), its path under {@code model.}; null when none. A shape read from a file
+     * (a checkpoint, a Hugging Face config) must pass before anything is sized by it; within those ranges
+     * {@link #parameterCount()} stays below 2^50, so it cannot overflow.
+     */
+    public org.distillery.core.spec.Validation.Problem problem() {
+        org.distillery.core.spec.Validation v = new org.distillery.core.spec.Validation();
+        org.distillery.core.spec.TrainSpec.validateModel(v, shape(), "model.");
+        v.inRange(vocabSize, 1, Integer.MAX_VALUE, "model.vocab_size");
+        return v.problems().isEmpty() ? null : v.problems().get(0);
+    }
+
     /** {@value #GPT2} or {@value #LLAMA}; checkpoints record it beside the shape. */
     @JsonProperty("arch")
     public String arch() {

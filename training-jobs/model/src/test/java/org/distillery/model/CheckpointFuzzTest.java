@@ -94,7 +94,10 @@ class CheckpointFuzzTest {
     private Checkpoint readAs(byte[] bytes, String what) throws IOException {
         Files.write(file, bytes);
         try {
-            return Checkpoint.read(file);
+            Checkpoint c = Checkpoint.read(file);
+            // What every user does next: a header that loads must describe its weights.
+            GptParameters.wrap(c.header().model(), c.section(Checkpoint.PARAMS));
+            return c;
         } catch (DistilleryException e) {
             String m = e.getMessage();
             assertTrue(m.startsWith(file + ": ") && !m.contains("\n"),
@@ -165,6 +168,90 @@ class CheckpointFuzzTest {
             many.append(i == 0 ? "" : ",").append("{\"name\":\"s").append(i).append("\",\"floats\":0}");
         }
         refused(many.append("]").toString(), new byte[0], "lists 5000 sections; expected at most 1024");
+        assertTrue(problems.isEmpty(), String.join("\n", problems));
+    }
+
+    /** The header with {@code edit} applied to its model object (a JSON object to merge in; null values remove). */
+    private String withModel(String edit) throws IOException {
+        ObjectNode root = (ObjectNode) JSON.readTree(header);
+        ObjectNode model = (ObjectNode) root.get("model");
+        JSON.readTree(edit).fields().forEachRemaining(e -> {
+            if (e.getValue().isNull()) {
+                model.remove(e.getKey());
+            } else {
+                model.set(e.getKey(), e.getValue());
+            }
+        });
+        return JSON.writeValueAsString(root);
+    }
+
+    private void refusedModel(String edit, String fragment) throws IOException {
+        Files.write(file, assemble(withModel(edit), data));
+        try {
+            Checkpoint c = Checkpoint.read(file);
+            GptParameters.wrap(c.header().model(), c.section(Checkpoint.PARAMS));
+            problems.add(edit + " loaded");
+        } catch (DistilleryException e) {
+            if (!e.getMessage().startsWith(file + ": ") || !e.getMessage().contains(fragment)
+                    || e.getMessage().contains("\n")) {
+                problems.add(edit + ": does not say '" + fragment + "': " + e.getMessage());
+            }
+        } catch (Throwable t) {
+            problems.add(edit + ": " + t);
+        }
+    }
+
+    /**
+     * A model shape the sections do not hold, or no model at all: each is refused when read, naming the field,
+     * before a user wraps the params in it (unnamed IllegalArgumentException) or divides by its n_head.
+     */
+    @Test
+    void craftedModelShapes() throws IOException {
+        long params = floats / 2;
+        refusedModel("{\"n_head\":0}", "header's model.n_head must be between 1 and 256, found 0");
+        refusedModel("{\"n_head\":3}", "header's model.n_embd must be divisible by model.n_head (3), found 16");
+        refusedModel("{\"n_layer\":3}", "section 'params' holds " + params + " floats, but the header's model (gpt2,"
+                + " n_layer 3, n_embd 16, vocab_size 37) has " + new GptConfig(3, 2, 16, 8, 37, 0.0).parameterCount()
+                + " parameters");
+        refusedModel("{\"n_layer\":-1}", "header's model.n_layer must be between 1 and 256, found -1");
+        refusedModel("{\"vocab_size\":0}", "header's model.vocab_size must be between 1 and 2147483647, found 0");
+        refusedModel("{\"vocab_size\":36}", "section 'params' holds " + params + " floats");
+        // c × c × n_layer and the like overflowed a long in parameterCount: the ranges come first.
+        refusedModel("{\"n_embd\":2147483647,\"n_head\":1}", "header's model.n_embd must be between 1 and 65536");
+        refusedModel("{\"block_size\":0}", "header's model.block_size must be between 1");
+        refusedModel("{\"dropout\":1.5}", "header's model.dropout must be in [0, 1)");
+        refusedModel("{\"llama\":{\"n_kv_head\":3,\"intermediate_size\":40,\"rope_theta\":10000,"
+                + "\"rms_norm_eps\":1e-5}}", "n_head 2 is no multiple of n_kv_head 3");
+        refusedModel("{\"llama\":{\"n_kv_head\":0,\"intermediate_size\":40,\"rope_theta\":10000,"
+                + "\"rms_norm_eps\":1e-5}}", "header's model.llama.n_kv_head must be between 1 and 256, found 0");
+        refusedModel("{\"llama\":{\"n_kv_head\":2,\"intermediate_size\":0,\"rope_theta\":10000,"
+                + "\"rms_norm_eps\":1e-5}}", "header's model.llama.intermediate_size must be between 1");
+        refusedModel("{\"n_head\":16,\"llama\":{\"n_kv_head\":16,\"intermediate_size\":40,\"rope_theta\":"
+                + "10000,\"rms_norm_eps\":1e-5}}", "gives a head size of 1");
+        refusedModel("{\"llama\":{\"n_kv_head\":2,\"intermediate_size\":40,\"rope_theta\":10000,"
+                + "\"rms_norm_eps\":1e-5}}", "section 'params' holds " + params + " floats, but the header's model"
+                + " (llama,");
+        // Every writer embeds the tokenizer: training compares its sha256, generation decodes with its json.
+        for (String tokenizer : new String[] {"null", "{\"vocab_size\":37,\"json\":\"{}\"}",
+            "{\"sha256\":\"abc\",\"vocab_size\":37}"}) {
+            ObjectNode root = (ObjectNode) JSON.readTree(header);
+            root.set("tokenizer", JSON.readTree(tokenizer));
+            Files.write(file, assemble(JSON.writeValueAsString(root), data));
+            try {
+                Checkpoint.read(file);
+                problems.add("tokenizer " + tokenizer + " loaded");
+            } catch (DistilleryException e) {
+                if (!e.getMessage().equals(file + ": has a header without tokenizer.sha256 and tokenizer.json")) {
+                    problems.add("tokenizer " + tokenizer + ": " + e.getMessage());
+                }
+            }
+        }
+        // Optimizer moments are the model's shape too: AdamW would index past a shorter one.
+        refused("[{\"name\":\"params\",\"floats\":" + params + "},{\"name\":\"adam.m\",\"floats\":"
+                + (params - 1) + "},{\"name\":\"x\",\"floats\":1}]", data, "section 'adam.m' holds "
+                + (params - 1) + " floats");
+        refused("[{\"name\":\"weights\",\"floats\":" + params + "},{\"name\":\"adam.m\",\"floats\":"
+                + params + "}]", data, "has no section 'params'");
         assertTrue(problems.isEmpty(), String.join("\n", problems));
     }
 

@@ -3,6 +3,7 @@ package org.distillery.core.dataset;
 import java.util.List;
 import java.util.Objects;
 import org.distillery.core.io.Directories;
+import org.distillery.core.io.Quoted;
 import org.distillery.core.spec.Spec;
 import org.distillery.core.spec.SourceFormat;
 import org.distillery.core.spec.Validation;
@@ -63,7 +64,8 @@ public record DatasetDescriptor(
         formats.add(GPT2_VOCAB);
         v.notNull(format, "format");
         v.oneOf(format, formats, "format");
-        v.require(sample == null || Directories.staysInside(sample), "sample", "is '" + sample
-                + "', expected a file beside dataset.yaml (" + Directories.INSIDE + ")");
+        v.require(sample == null || Directories.staysInside(sample), "sample", "is "
+                + (sample == null ? "" : Quoted.of(sample)) + ", expected a file beside dataset.yaml ("
+                + Directories.INSIDE + ")");
     }
 }

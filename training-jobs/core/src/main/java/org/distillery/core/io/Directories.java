@@ -27,15 +27,19 @@ public final class Directories {
     }
 
     /** What {@link #staysInside} allows, said for errors. */
-    public static final String INSIDE = "a relative path with no '..' or '.' part, empty part, '\\' or ':'";
+    public static final String INSIDE = "a relative path with no '..' or '.' part, empty part, '\\', ':' or control"
+            + " character";
 
     /**
      * Whether {@code name}, a path read from a file (a manifest, a descriptor), names a file inside the folder it
      * is resolved against, on any file system: '/'-separated parts, none empty, {@code .} or {@code ..}, and no
-     * {@code \} or {@code :}, which another system or a URI reads as a root, a drive or a scheme.
+     * {@code \} or {@code :}, which another system or a URI reads as a root, a drive or a scheme. No control
+     * character either: no writer makes one, and a newline in a name would split the one line of every error
+     * that later names the file.
      */
     public static boolean staysInside(String name) {
-        if (name == null || name.isEmpty() || name.indexOf('\\') >= 0 || name.indexOf(':') >= 0) {
+        if (name == null || name.isEmpty() || name.indexOf('\\') >= 0 || name.indexOf(':') >= 0
+                || name.chars().anyMatch(c -> c < 32 || c == 127)) {
             return false;
         }
         for (String part : name.split("/", -1)) {

@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.distillery.core.io.AtomicFile;
+import org.distillery.core.io.Quoted;
 import org.distillery.core.io.Sha256;
 
 /**
@@ -68,23 +69,46 @@ public record ShardManifest(
         AtomicFile.write(dir.resolve(FILE_NAME), JSON.writeValueAsBytes(this));
     }
 
-    /** Reads {@code dir/manifest.json}, checking format, version and that the files it names are in {@code dir}. */
+    /**
+     * Reads {@code dir/manifest.json}, checking format, version, that every field the readers follow is present
+     * and that the files it names are in {@code dir}: a manifest edited by hand or written by something else is
+     * an error naming the field here, not a NullPointerException wherever a reader first follows it.
+     */
     public static ShardManifest read(Path dir) throws IOException {
         Path file = dir.resolve(FILE_NAME);
         ShardManifest m = VersionedManifest.read(file, ShardManifest.class, FORMAT, VERSION,
                 dir + " is not a complete prep output", "a valid manifest");
-        VersionedManifest.requireInside(file, "tokenizer.file", m.tokenizer() == null ? null : m.tokenizer().file());
-        if (m.splits() != null) {
-            for (Map.Entry<String, Split> e : m.splits().entrySet()) {
-                List<TokenShardWriter.Summary> shards = java.util.Objects.requireNonNullElse(e.getValue().shards(),
-                        List.of());
-                for (int i = 0; i < shards.size(); i++) {
-                    VersionedManifest.requireInside(file, "splits." + e.getKey() + ".shards[" + i + "].file",
-                            shards.get(i).file());
-                }
+        m.check(file);
+        return m;
+    }
+
+    /** The structural checks of {@link #read}, also run by {@link #verify} for a manifest made in code. */
+    private void check(Path file) {
+        if (tokenizer == null) {
+            throw new ShardFormatException(file, "tokenizer is missing, expected {file, sha256, vocab_size}");
+        }
+        VersionedManifest.requireInside(file, "tokenizer.file", tokenizer.file());
+        requirePresent(file, "tokenizer.sha256", tokenizer.sha256());
+        requirePresent(file, "splits", splits);
+        for (Map.Entry<String, Split> e : splits.entrySet()) {
+            // Split names are keys of the file: quoted unless plain, so that a crafted one cannot break the line.
+            String field = "splits." + (e.getKey().matches("[A-Za-z0-9_-]+") ? e.getKey() : Quoted.of(e.getKey()));
+            requirePresent(file, field, e.getValue());
+            requirePresent(file, field + ".shards", e.getValue().shards());
+            List<TokenShardWriter.Summary> shards = e.getValue().shards();
+            for (int i = 0; i < shards.size(); i++) {
+                String shard = field + ".shards[" + i + "]";
+                requirePresent(file, shard, shards.get(i));
+                VersionedManifest.requireInside(file, shard + ".file", shards.get(i).file());
+                requirePresent(file, shard + ".sha256", shards.get(i).sha256());
             }
         }
-        return m;
+    }
+
+    private static void requirePresent(Path file, String field, Object value) {
+        if (value == null) {
+            throw new ShardFormatException(file, field + " is missing or null");
+        }
     }
 
     /**
@@ -92,6 +116,7 @@ public record ShardManifest(
      * the first mismatch throws a {@link ShardFormatException} naming the file.
      */
     public void verify(Path dir) throws IOException {
+        check(dir.resolve(FILE_NAME));
         Path tok = dir.resolve(tokenizer.file());
         if (!Files.exists(tok)) {
             throw new ShardFormatException(tok, "does not exist, but the manifest lists it");

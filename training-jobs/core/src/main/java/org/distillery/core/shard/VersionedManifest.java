@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import org.distillery.core.io.Directories;
+import org.distillery.core.io.Quoted;
 
 /** A JSON manifest with a format name and a version, both checked when it is read. */
 interface VersionedManifest {
@@ -41,7 +42,7 @@ interface VersionedManifest {
      */
     static void requireInside(Path file, String field, String name) {
         if (!Directories.staysInside(name)) {
-            throw new ShardFormatException(file, field + " is " + (name == null ? "missing" : "'" + name + "'")
+            throw new ShardFormatException(file, field + " is " + (name == null ? "missing" : Quoted.of(name))
                     + ", expected a file name inside the manifest's folder (" + Directories.INSIDE + ")");
         }
     }

@@ -246,8 +246,8 @@ class RingAllReduceTest {
         RingEndpoint e1 = RingEndpoint.listen(InetAddress.getLoopbackAddress());
         InetSocketAddress a0 = e0.address();
         InetSocketAddress a1 = e1.address();
-        // The caller's handshake is 68 bytes (its number, nonce, proof); then the message header, then the payload.
-        try (FlippingProxy proxy = new FlippingProxy(a1, 68 + RingAllReduce.HEADER + 5)) {
+        // The caller's handshake (its number, nonce, proof), then the message header, then the payload.
+        try (FlippingProxy proxy = FlippingProxy.atByte(a1, FlippingProxy.HANDSHAKE + RingAllReduce.HEADER + 5)) {
             float[] mine = {1, 2, 3, 4, 5, 6};
             Future<float[]> r0 = pool.submit(() -> {
                 try (RingAllReduce ring = e0.join(0, List.of(a0, proxy.address()), secret, FAST)) {
@@ -269,65 +269,6 @@ class RingAllReduceTest {
             ExecutionException e = assertThrows(ExecutionException.class, () -> r0.get(30, TimeUnit.SECONDS));
             assertTrue(e.getCause() instanceof CollectiveException, String.valueOf(e.getCause()));
             assertTrue(proxy.flipped(), "the proxy altered the stream");
-        }
-    }
-
-    /** Forwards one connection both ways, flipping the byte at {@code flipAt} of the caller's stream. */
-    private final class FlippingProxy implements AutoCloseable {
-        private final java.nio.channels.ServerSocketChannel server = java.nio.channels.ServerSocketChannel.open();
-        private final java.util.concurrent.atomic.AtomicBoolean flipped = new java.util.concurrent.atomic.AtomicBoolean();
-        private final List<SocketChannel> open = new java.util.concurrent.CopyOnWriteArrayList<>();
-
-        FlippingProxy(InetSocketAddress target, long flipAt) throws IOException {
-            server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-            pool.submit(() -> {
-                SocketChannel in = server.accept();
-                SocketChannel out = SocketChannel.open(target);
-                open.add(in);
-                open.add(out);
-                pool.submit(() -> pump(out, in, -1));
-                pump(in, out, flipAt);
-                return null;
-            });
-        }
-
-        private Void pump(SocketChannel from, SocketChannel to, long flipAt) throws IOException {
-            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4096);
-            long seen = 0;
-            try {
-                while (from.read(b) >= 0) {
-                    b.flip();
-                    if (flipAt >= seen && flipAt < seen + b.limit()) {
-                        int at = (int) (flipAt - seen);
-                        b.put(at, (byte) (b.get(at) ^ 0x10));
-                        flipped.set(true);
-                    }
-                    seen += b.limit();
-                    while (b.hasRemaining()) {
-                        to.write(b);
-                    }
-                    b.clear();
-                }
-            } finally {
-                to.close();
-            }
-            return null;
-        }
-
-        InetSocketAddress address() throws IOException {
-            return (InetSocketAddress) server.getLocalAddress();
-        }
-
-        boolean flipped() {
-            return flipped.get();
-        }
-
-        @Override
-        public void close() throws IOException {
-            server.close();
-            for (SocketChannel c : open) {
-                c.close();
-            }
         }
     }
 }

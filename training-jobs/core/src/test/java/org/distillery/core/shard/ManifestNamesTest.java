@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import org.distillery.core.io.Quoted;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,7 +23,8 @@ class ManifestNamesTest {
     Path tmp;
 
     static final List<String> OUTSIDE = List.of("../secret.bin", "/etc/passwd", "sub/../../secret.bin",
-            "sub/../train-00000.bin", "./train-00000.bin", "sub//x.bin", "", "C:\\secret.bin", "hdfs://other/x.bin");
+            "sub/../train-00000.bin", "./train-00000.bin", "sub//x.bin", "", "C:\\secret.bin", "hdfs://other/x.bin",
+            "line\nbreak.bin", "tab\t.bin", "del\u007f.bin");
 
     static ShardManifest prep(String tokenizer, String shard) {
         return new ShardManifest(ShardManifest.FORMAT, ShardManifest.VERSION, "test", "now",
@@ -39,7 +41,9 @@ class ManifestNamesTest {
     }
 
     private void refused(ShardFormatException e, Path manifest, String field, String name) {
-        assertTrue(e.getMessage().startsWith(manifest + ": " + field + " is '" + name + "'"), e.getMessage());
+        // Quoted: a control character in a crafted name is escaped, so the error stays one line.
+        assertTrue(e.getMessage().startsWith(manifest + ": " + field + " is " + Quoted.of(name)), e.getMessage());
+        assertTrue(!e.getMessage().contains("\n"), e.getMessage());
         assertTrue(e.getMessage().contains("a file name inside the manifest's folder"), e.getMessage());
     }
 

@@ -167,6 +167,72 @@ class ShardReaderFuzzTest {
         assertTrue(problems.isEmpty(), String.join("\n", problems));
     }
 
+    /**
+     * A prep manifest with a field its readers follow removed or nulled: each is refused naming the manifest and
+     * the field (these were NullPointerExceptions in read or verify).
+     */
+    @Test
+    void craftedPrepManifests() throws IOException {
+        Path f = dir.resolve(ShardManifest.FILE_NAME);
+        Files.writeString(dir.resolve("tokenizer.json"), "{}");
+        TokenShardWriter.Summary shard = new TokenShardWriter.Summary("valid.tokens", Sha256.of(tokenShard),
+                (tokenShard.length - 32) / 4, 2, tokenShard.length);
+        ShardManifest valid = new ShardManifest(ShardManifest.FORMAT, ShardManifest.VERSION, "test", "now",
+                new ShardManifest.TokenizerRef("tokenizer.json", Sha256.of(dir.resolve("tokenizer.json")), 300),
+                "uint16", 0, "x", List.of(), null, java.util.Map.of("train", new ShardManifest.Split(2, shard.tokens(),
+                        List.of(shard))), java.util.Map.of());
+        Read verify = p -> ShardManifest.read(dir).verify(dir);
+        valid.write(dir);
+        verify.from(f);
+        com.fasterxml.jackson.databind.ObjectMapper json = ShardManifest.JSON;
+        String[][] cases = {
+            {"/tokenizer", "tokenizer is missing"},
+            {"/tokenizer/file", "tokenizer.file is missing"},
+            {"/tokenizer/sha256", "tokenizer.sha256 is missing"},
+            {"/splits", "splits is missing"},
+            {"/splits/train", "splits.train is missing or null"},
+            {"/splits/train/shards", "splits.train.shards is missing"},
+            {"/splits/train/shards/0", "splits.train.shards[0] is missing or null"},
+            {"/splits/train/shards/0/file", "splits.train.shards[0].file is missing"},
+            {"/splits/train/shards/0/sha256", "splits.train.shards[0].sha256 is missing"},
+        };
+        for (String[] c : cases) {
+            // A split removed is a manifest without that split, which is no error here; a null one is.
+            for (boolean asNull : c[0].equals("/splits/train") ? new boolean[] {true} : new boolean[] {false, true}) {
+                com.fasterxml.jackson.databind.node.ObjectNode root = json.valueToTree(valid);
+                String at = c[0].substring(0, c[0].lastIndexOf('/'));
+                String key = c[0].substring(c[0].lastIndexOf('/') + 1);
+                com.fasterxml.jackson.databind.JsonNode parent = at.isEmpty() ? root : root.at(at);
+                if (parent.isArray()) {
+                    ((com.fasterxml.jackson.databind.node.ArrayNode) parent).set(Integer.parseInt(key),
+                            com.fasterxml.jackson.databind.node.NullNode.getInstance());
+                } else if (asNull) {
+                    ((com.fasterxml.jackson.databind.node.ObjectNode) parent).putNull(key);
+                } else {
+                    ((com.fasterxml.jackson.databind.node.ObjectNode) parent).remove(key);
+                }
+                refused(f, json.writeValueAsBytes(root), c[1], verify);
+            }
+        }
+        // A split's name is a key of the file: a crafted one must not break the error's line.
+        com.fasterxml.jackson.databind.node.ObjectNode root = json.valueToTree(valid);
+        ((com.fasterxml.jackson.databind.node.ObjectNode) root.get("splits")).putNull("a\nb");
+        refused(f, json.writeValueAsBytes(root), "splits.'a\\u000ab' is missing or null", verify);
+        // verify on a manifest made in code, not read: the same named error.
+        try {
+            new ShardManifest(valid.format(), valid.version(), "test", "now", valid.tokenizer(), "uint16", 0, "x",
+                    List.of(), null, null, null).verify(dir);
+            problems.add("a manifest without splits verified");
+        } catch (ShardFormatException e) {
+            if (!e.getMessage().equals(f + ": splits is missing or null")) {
+                problems.add("verify without splits said: " + e.getMessage());
+            }
+        } catch (RuntimeException e) {
+            problems.add("verify without splits: " + e);
+        }
+        assertTrue(problems.isEmpty(), String.join("\n", problems));
+    }
+
     @Test
     void mutatedShards() throws IOException {
         SplittableRandom r = new SplittableRandom(SEED);

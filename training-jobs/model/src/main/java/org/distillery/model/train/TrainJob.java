@@ -441,6 +441,14 @@ public final class TrainJob {
                 throw new DistilleryException(latest + ": holds a model " + ck.header().model()
                         + " but the spec asks for " + config + ": resume with the spec the run started with");
             }
+            // An imported or exported model has weights only: resuming needs the optimizer state a run saves.
+            if (ck.header().training() == null || !ck.sections().containsKey(Checkpoint.ADAM_M)
+                    || !ck.sections().containsKey(Checkpoint.ADAM_V)) {
+                throw new DistilleryException(latest + ": has no optimizer state (header training, sections "
+                        + Checkpoint.ADAM_M + " and " + Checkpoint.ADAM_V + "): not a checkpoint of a training run,"
+                        + " so the run cannot resume from it; move it out of " + latest.getParent() + ", or use it"
+                        + " as init:");
+            }
             GptParameters params = GptParameters.wrap(config, ck.section(Checkpoint.PARAMS));
             long t = ck.header().training().optimizerSteps();
             AdamW adam = new AdamW(params, o.beta1(), o.beta2(), o.eps(), o.weightDecay(), ck.section(Checkpoint.ADAM_M),

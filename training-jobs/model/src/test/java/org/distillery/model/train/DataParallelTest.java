@@ -17,7 +17,10 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import org.distillery.core.JobContext;
+import org.distillery.core.collective.FlippingProxy;
 import org.distillery.core.collective.RingAllReduce;
 import org.distillery.core.collective.RingEndpoint;
 import org.distillery.core.spec.SpecReader;
@@ -190,6 +193,70 @@ class DataParallelTest {
             return "no error";
         } catch (java.util.concurrent.ExecutionException e) {
             return e.getCause().getMessage();
+        }
+    }
+
+    /** The names in {@code dir}, sorted; none when it does not exist. */
+    private static List<String> names(Path dir) {
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            return files.map(f -> f.getFileName().toString()).sorted().toList();
+        } catch (java.nio.file.NoSuchFileException e) {
+            return List.of();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * A man in the middle on rank 0's connection to rank 1 flips one byte of the fifth gradient rank 0 sends (its
+     * first half of the step's sum): rank 1 fails naming rank 0 and the authentication, rank 0 fails as rank 1
+     * leaves, and no checkpoint is newer than those written before the flip, so no rank stepped with that gradient.
+     */
+    @Test
+    void aByteFlippedBetweenTheRanksStopsBothBeforeTheAlteredGradientIsUsed() throws Exception {
+        Path spec = TrainJobTest.spec(tmp, "mitm", 12, "distributed: {check_every: 1}");
+        Files.writeString(spec, Files.readString(spec).replace("checkpoints: {every: 5,", "checkpoints: {every: 2,"));
+        SpecReader.Located<TrainSpec> located = SpecReader.readLocated(spec, TrainSpec.class);
+        RingEndpoint e0 = RingEndpoint.listen(InetAddress.getLoopbackAddress());
+        RingEndpoint e1 = RingEndpoint.listen(InetAddress.getLoopbackAddress());
+        InetSocketAddress a0 = e0.address();
+        InetSocketAddress a1 = e1.address();
+        byte[] secret = RingEndpoint.newSecret();
+        Path out0 = tmp.resolve("mitm0");
+        AtomicInteger gradients = new AtomicInteger();
+        AtomicReference<List<String>> before = new AtomicReference<>();
+        // A gradient's half is kilobytes; the start, the loss and the hash checks are a few floats. Step 0 of a
+        // call is the reduce-scatter, so rank 0 still waits for the gather that rank 1 will never send.
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try (FlippingProxy proxy = FlippingProxy.inPayload(a1,
+                m -> m.step() == 0 && m.bytes() >= 4096 && gradients.incrementAndGet() == 5,
+                () -> before.set(names(out0.resolve("checkpoints"))))) {
+            RingAllReduce.Settings settings = new RingAllReduce.Settings(Duration.ofSeconds(30),
+                    Duration.ofSeconds(60));
+            Future<TrainJob.Result> r0 = pool.submit(() -> {
+                try (RingAllReduce ring = e0.join(0, List.of(a0, proxy.address()), secret, settings)) {
+                    return new TrainJob(located, TrainJobTest.data, JobContext.of(out0, new TrainJobTest.Recorder(),
+                            "test")).across(DataParallel.over(ring)).run();
+                }
+            });
+            Future<TrainJob.Result> r1 = pool.submit(() -> {
+                try (RingAllReduce ring = e1.join(1, List.of(a0, a1), secret, settings)) {
+                    return new TrainJob(located, TrainJobTest.data, JobContext.of(tmp.resolve("mitm1"),
+                            new TrainJobTest.Recorder(), "test")).across(DataParallel.over(ring)).run();
+                }
+            });
+            String m1 = failure(r1);
+            String m0 = failure(r0);
+            assertTrue(proxy.flipped(), "the proxy altered the stream");
+            assertTrue(m1.contains("rank 1 of 2: the message from rank 0 at " + a0) && m1.contains(
+                    "fails its authentication") && !m1.contains("\n"), m1);
+            assertTrue(!m0.equals("no error") && m0.contains("rank 0 of 2") && m0.contains("rank 1"), m0);
+            assertEquals(List.of("step-00000002.ckpt", "step-00000004.ckpt"), before.get(),
+                    "the flip came in step 5, after two checkpoints");
+            assertEquals(before.get(), names(out0.resolve("checkpoints")), "no checkpoint after the flip");
+            assertTrue(!Files.exists(out0.resolve(TrainJob.MODEL_FILE)), "no model written");
+        } finally {
+            pool.shutdownNow();
         }
     }
 

@@ -162,6 +162,24 @@ public class TrainJobTest {
     }
 
     /**
+     * A checkpoint with weights alone (an import, or a model copied in) among a run's: resuming from it is an error
+     * naming it, not a NullPointerException on its missing training state.
+     */
+    @Test
+    void resumingFromACheckpointWithoutOptimizerStateNamesIt() throws IOException {
+        Path spec = spec(tmp, "weights-only", 5, "");
+        Path out = tmp.resolve("weights-only");
+        train(spec, out, false, new Recorder());
+        Path newest = TrainJob.newestCheckpoint(out);
+        Checkpoint ck = Checkpoint.read(newest);
+        new Checkpoint(ck.header().withTraining(null), Map.of(Checkpoint.PARAMS, ck.section(Checkpoint.PARAMS)))
+                .write(newest);
+        DistilleryException e = assertThrows(DistilleryException.class, () -> train(spec, out, true, new Recorder()));
+        assertTrue(e.getMessage().startsWith(newest + ": has no optimizer state (header training, sections adam.m"
+                + " and adam.v)") && !e.getMessage().contains("\n"), e.getMessage());
+    }
+
+    /**
      * A run stopped after a checkpoint and resumed follows the uninterrupted run's loss curve. Data order
      * and dropout derive from (seed, step), and the optimizer state is restored bit for bit, so the only
      * possible difference is floating-point: the tolerance (1e-5 relative) allows for BLAS choosing
