@@ -218,6 +218,9 @@ final class TrainingLaunch {
         try (ProgressListener progress = top.progress();
              TrackedRun run = TrackedRun.open(top.runStore(), top.trackingUri(tracking.uri()), experiment,
                      jobName + "-" + name, request.parentRun(), request.resumeRunId(), System.err)) {
+            if (request.resumeRunId() != null) {
+                run.loggingEachPointOnce();
+            }
             progress.on(ProgressEvent.run(jobName, run.runId(), experiment, jobName + "-" + name));
             run.setTags(java.util.Map.of(OUTPUT_TAG, request.outputName()));
             TrainJob.Result r;

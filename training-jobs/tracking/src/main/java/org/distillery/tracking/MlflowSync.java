@@ -30,6 +30,8 @@ public final class MlflowSync implements AutoCloseable {
     /** MLflow's limits per log-batch request. */
     private static final int MAX_METRICS = 1000;
     private static final int MAX_PARAMS = 100;
+    /** The tag that ties a server's run to its run in the local store (a run id: hex digits, safe in a filter). */
+    static final String LOCAL_RUN_TAG = "distillery.local_run_id";
 
     private final String uri;
     private final LocalRunStore store;
@@ -129,6 +131,13 @@ public final class MlflowSync implements AutoCloseable {
 
     private String createRun(LocalRunStore.Meta meta) {
         String experimentId = experimentId(meta.experiment());
+        // A sync stopped after the server made the run, before the store recorded its id, made it already: reuse it
+        // (found by the local run id it is tagged with), else every retry would leave another copy on the server.
+        List<Service.RunInfo> made = client.searchRuns(List.of(experimentId),
+                "tags.`" + LOCAL_RUN_TAG + "` = '" + meta.runId() + "'");
+        if (!made.isEmpty()) {
+            return made.get(0).getRunId();
+        }
         Service.CreateRun.Builder req = Service.CreateRun.newBuilder().setExperimentId(experimentId)
                 .setStartTime(meta.startTime());
         if (meta.runName() != null) {
@@ -141,7 +150,7 @@ public final class MlflowSync implements AutoCloseable {
             }
             req.addTags(Service.RunTag.newBuilder().setKey("mlflow.parentRunId").setValue(parent.mlflowRunId()));
         }
-        req.addTags(Service.RunTag.newBuilder().setKey("distillery.local_run_id").setValue(meta.runId()));
+        req.addTags(Service.RunTag.newBuilder().setKey(LOCAL_RUN_TAG).setValue(meta.runId()));
         return client.createRun(req.build()).getRunId();
     }
 

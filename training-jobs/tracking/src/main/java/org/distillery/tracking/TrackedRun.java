@@ -3,8 +3,10 @@ package org.distillery.tracking;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.distillery.core.runs.LocalRunStore;
 import org.distillery.core.tracking.RunStatus;
 import org.distillery.core.tracking.RunTracker;
@@ -25,6 +27,8 @@ public final class TrackedRun implements RunTracker {
     private final MlflowSync mirror;
     private final PrintStream warnings;
     private final List<LocalRunStore.Metric> buffer = new ArrayList<>();
+    /** The points (key, step) journaled before a resume that redoes steps: see {@link #loggingEachPointOnce}. */
+    private final Set<String> journaled = new HashSet<>();
     private LocalRunStore.Meta meta;
     private boolean finished;
     private boolean warned;
@@ -80,8 +84,26 @@ public final class TrackedRun implements RunTracker {
         trySync(false);
     }
 
+    /**
+     * For a resumed job that redoes the steps after its checkpoint (train, distill): points its killed attempt had
+     * already journaled (a batch written between checkpoints, the metrics of its end) come again with the same
+     * values. They are not logged twice, so the journal, and the MLflow run mirrored from it, hold each point once.
+     */
+    public synchronized void loggingEachPointOnce() {
+        for (LocalRunStore.Metric m : store.metrics(meta)) {
+            journaled.add(point(m.key(), m.step()));
+        }
+    }
+
+    private static String point(String key, long step) {
+        return key + '\0' + step;
+    }
+
     @Override
     public synchronized void logMetric(String key, double value, long step) {
+        if (!journaled.isEmpty() && journaled.contains(point(key, step))) {
+            return;
+        }
         buffer.add(new LocalRunStore.Metric(key, value, step, System.currentTimeMillis()));
         if (buffer.size() >= BATCH) {
             flush();

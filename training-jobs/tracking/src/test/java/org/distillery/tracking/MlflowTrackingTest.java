@@ -167,4 +167,52 @@ class MlflowTrackingTest {
         assertEquals("FAILED", meta.status());
         assertEquals(1, local.metrics(meta).size());
     }
+
+    /** A run id the server made but the store never recorded (the sync was killed between the two): no second copy. */
+    @Test
+    void aSyncKilledBeforeTheStoreRecordedTheServersRunReusesThatRun() throws Exception {
+        Path store = tmp.resolve("store5");
+        try (TrackedRun run = TrackedRun.open(store, null, "killed-sync", "train", null, null, System.err)) {
+            run.logParams(Map.of("a", "1"));
+            run.logMetric("loss", 2.0, 1);
+            run.finish(RunStatus.FINISHED);
+        }
+        LocalRunStore local = new LocalRunStore(store);
+        LocalRunStore.Meta meta = local.list().get(0);
+        String first;
+        try (MlflowSync sync = new MlflowSync(server.uri(), local)) {
+            first = sync.sync(meta).mlflowRunId();
+            meta = local.update(meta, m -> m.withSync(null, null, 0, List.of(), 0)); // as if never recorded
+            assertEquals(first, sync.sync(meta).mlflowRunId());
+        }
+        String experiment = server.get("/api/2.0/mlflow/experiments/get-by-name", "experiment_name", "killed-sync")
+                .path("experiment").path("experiment_id").asText();
+        try (org.mlflow.tracking.MlflowClient client = new org.mlflow.tracking.MlflowClient(server.uri())) {
+            assertEquals(1, client.listRunInfos(experiment).size(), "runs on the server");
+        }
+        assertEquals(List.of(2.0), server.metricHistory(first, "loss"));
+    }
+
+    /** A resumed job redoes the steps after its checkpoint; the points its killed attempt journaled stay once. */
+    @Test
+    void aResumedRunThatRedoesStepsJournalsEachPointOnce() {
+        Path store = tmp.resolve("store6");
+        String id;
+        try (TrackedRun run = TrackedRun.open(store, null, "redo", "train", null, null, System.err)) {
+            id = run.runId();
+            for (int step = 1; step <= 60; step++) { // a batch of 50 reaches the journal: steps 1 to 50
+                run.logMetric("loss", step, step);
+            }
+        }
+        try (TrackedRun run = TrackedRun.open(store, null, "redo", "train", null, id, System.err)) {
+            run.loggingEachPointOnce();
+            for (int step = 41; step <= 70; step++) { // resumed from a checkpoint at step 40
+                run.logMetric("loss", step, step);
+            }
+            run.finish(RunStatus.FINISHED);
+        }
+        LocalRunStore local = new LocalRunStore(store);
+        List<Long> steps = local.metrics(local.find(id)).stream().map(LocalRunStore.Metric::step).sorted().toList();
+        assertEquals(java.util.stream.LongStream.rangeClosed(1, 70).boxed().toList(), steps);
+    }
 }
