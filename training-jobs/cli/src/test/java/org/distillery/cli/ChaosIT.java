@@ -56,11 +56,15 @@ import org.mlflow.tracking.MlflowClient;
  * from its own stream, so its points do not depend on which others run). Losses are counted, not thrown at once:
  * the test ends with a summary line per kind and in total, writes them to {@code target/chaos.json}, and fails if
  * any kill lost anything.
+ *
+ * <p>Not yet in CI: it runs when {@code -Dchaos.kills=N} is given (measured: 2 a kind in about 8 minutes, 10 a kind
+ * in 31), until CI's time with it is measured on a fresh machine.
  */
+@org.junit.jupiter.api.condition.EnabledIfSystemProperty(named = "chaos.kills", matches = "[1-9][0-9]*")
 class ChaosIT {
     private static final List<String> ALL = List.of("prep", "teacher-logits", "train", "distill", "train-ranks",
             "export", "runs-sync");
-    /** 2 in CI: a kill and its rerun cost 10-45 s a kind on 2 cores, so 10 a kind take about 33 minutes. */
+    /** A kill and its rerun cost 10-45 s a kind on 2 cores, so 10 a kind take about 33 minutes. */
     private static final int KILLS = Integer.getInteger("chaos.kills", 2);
     private static final long SEED = Long.getLong("chaos.seed", System.nanoTime());
     private static final String SCHEMA = "{\"schema\":\"distillery.progress/1\"";
