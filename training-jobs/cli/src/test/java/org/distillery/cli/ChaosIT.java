@@ -352,6 +352,11 @@ class ChaosIT {
         /** The command that finishes a killed run's work; null when the output was already complete. */
         abstract List<String> rerunArgs(Path dir);
 
+        /** A job whose output is published whole or not at all: run it again unless it was. */
+        List<String> rerunUnlessPublished(Path dir) {
+            return Files.exists(dir.resolve("out")) ? null : args(dir);
+        }
+
         /** (1): every file under a final name reads. */
         abstract void checkWhole(Path dir) throws Exception;
 
@@ -459,7 +464,7 @@ class ChaosIT {
 
         @Override
         List<String> rerunArgs(Path dir) {
-            return Files.exists(dir.resolve("out")) ? null : args(dir);
+            return rerunUnlessPublished(dir);
         }
 
         @Override
@@ -506,7 +511,7 @@ class ChaosIT {
 
         @Override
         List<String> rerunArgs(Path dir) {
-            return Files.exists(dir.resolve("out")) ? null : args(dir);
+            return rerunUnlessPublished(dir);
         }
 
         @Override

@@ -101,7 +101,7 @@ public abstract class GradientSum {
     abstract double[] finishStep(DataParallel parallel) throws IOException;
 
     /** A float view of an array's values in native memory, from its first. */
-    static FloatBuffer floats(INDArray a) {
+    static FloatBuffer nativeView(INDArray a) {
         if (a.isView() && a.length() != a.data().length()) {
             throw new IllegalArgumentException("a gradient buffer must be whole, not a view");
         }
@@ -133,7 +133,7 @@ public abstract class GradientSum {
         void addMicroBatch(long step, int micro, double loss, double[] sums, long[] counts) {
             int at = 0;
             for (INDArray b : buffers) {
-                FloatBuffer f = floats(b);
+                FloatBuffer f = nativeView(b);
                 int n = f.limit();
                 for (int i = 0; i < n; i++) {
                     double units = f.get(i) * GRADIENT_UNIT;
@@ -163,7 +163,7 @@ public abstract class GradientSum {
             }
             int at = 0;
             for (INDArray b : buffers) {
-                FloatBuffer f = floats(b);
+                FloatBuffer f = nativeView(b);
                 int n = f.limit();
                 for (int i = 0; i < n; i++) {
                     f.put(i, (float) (gradients[at + i] / GRADIENT_UNIT));
