@@ -4,22 +4,31 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * {@link JavaKernels} with the hot loops written on the JDK's Vector API: the vocabulary softmax of
- * the loss, GELU, LayerNorm, the attention softmax, bias sums and AdamW run as SIMD over the arrays'
- * native memory. Sums run in vector lanes, so results differ from the scalar engine's in the last
+ * the loss, GELU, SwiGLU, LayerNorm, the attention softmax, bias sums and AdamW run as SIMD over the
+ * arrays' native memory. Sums run in vector lanes, so results differ from the scalar engine's in the last
  * bits, never in more.
  *
  * <p>Every result is the same before and after the JIT compiles a kernel, so a job gives the same bits
- * on any executor, however warm its JVM: exp and tanh are {@link FastExp}'s polynomial on vectors, operation
- * for operation (the JDK's lanewise EXP and TANH are StrictMath's per lane when interpreted and SVML's
- * once compiled, which differ in the last bit), and lanes are summed in lane order ({@code reduceLanes(ADD)}
+ * on any executor, however warm its JVM: exp is {@link FastExp}'s polynomial on vectors, operation for
+ * operation (the JDK's lanewise EXP and TANH are StrictMath's per lane when interpreted and SVML's once
+ * compiled, which differ in the last bit), and lanes are summed by a fixed tree ({@code reduceLanes(ADD)}
  * adds them in one order interpreted and another compiled).
+ *
+ * <p>How the code is written keeps C2 compiling it to SIMD on Java 17 (docs/findings.md, "The engine's
+ * lost third"): no vector is passed to or returned from a method of ours, since C2 stops inlining our
+ * methods once a compilation grows past its node budget (NodeCountInliningCutoff, which the Vector API's
+ * deep call chains reach quickly), and a vector crossing a call that is not inlined is boxed and runs the
+ * API's Java fallback, several times slower. The JDK's own vector methods are force-inlined and escape that
+ * budget. exp therefore runs over spans ({@link #exp(ByteBuffer, int, ByteBuffer, int, int, float, float)}),
+ * never a float-to-int {@code convert} (a per-lane Java loop on AVX2 under Java 17), and every
+ * reinterpretation names its species. {@code VectorCompilationTest} fails when a kernel falls back.
  *
  * <p>The Vector API is an incubator module in Java 17: the JVM needs
  * {@code --add-modules=jdk.incubator.vector}, which bin/distillery, the tests and the Spark launchers
@@ -27,72 +36,89 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 final class VectorKernels extends JavaKernels {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    /** The int lanes of {@link #S}'s shape: a reinterpretation names it ({@code reinterpretAsFloats()} looks
+     * the species up at run time, which C2 does not fold into a constant). */
+    private static final VectorSpecies<Integer> SI = IntVector.SPECIES_PREFERRED;
     private static final int L = S.length();
+    private static final int F = Float.BYTES;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    /** Each level of the lane-sum tree: lane i takes lane i ^ d, d = L/2, L/4, ..., 1; lane 0 ends with the sum. */
+    private static final VectorShuffle<Float>[] TREE = tree();
+    /** The exp kernel's span: its scratch (GELU's, SwiGLU's) stays in the first-level cache. */
+    private static final int BLOCK = 1024;
 
     /** Whether this JVM resolved the Vector API module (the class must not be loaded otherwise). */
     static boolean available() {
         return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
     }
 
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] tree() {
+        VectorShuffle<Float>[] levels = new VectorShuffle[Integer.numberOfTrailingZeros(L)];
+        for (int k = 0; k < levels.length; k++) {
+            int d = L >> (k + 1);
+            levels[k] = VectorShuffle.fromOp(S, i -> i ^ d);
+        }
+        return levels;
+    }
+
     /** The array's bytes, native order, starting at its first value. */
     private static ByteBuffer bytes(INDArray a) {
         contiguous(a);
-        return a.data().asNio().slice((int) a.offset() * Float.BYTES, (int) a.length() * Float.BYTES).order(NATIVE);
-    }
-
-    private static FloatVector load(ByteBuffer b, int index) {
-        return FloatVector.fromByteBuffer(S, b, index * Float.BYTES, NATIVE);
-    }
-
-    private static void store(FloatVector v, ByteBuffer b, int index) {
-        v.intoByteBuffer(b, index * Float.BYTES, NATIVE);
+        return a.data().asNio().slice((int) a.offset() * F, (int) a.length() * F).order(NATIVE);
     }
 
     private static float get(ByteBuffer b, int index) {
-        return b.getFloat(index * Float.BYTES);
+        return b.getFloat(index * F);
     }
 
     private static void put(ByteBuffer b, int index, float v) {
-        b.putFloat(index * Float.BYTES, v);
+        b.putFloat(index * F, v);
     }
 
-    /** The lanes' sum, in lane order: the same whether or not C2 has compiled the caller. */
-    private static float sum(FloatVector v) {
-        float[] lanes = new float[L];
-        v.intoArray(lanes, 0);
-        float s = 0f;
-        for (float x : lanes) {
-            s += x;
+    /**
+     * {@code out[outAt + i] = exp(scale · in[inAt + i] - shift)} for i in [0, n) ({@code out} may be {@code in});
+     * returns the values' sum: lanes by the fixed tree, then the tail in order. Each lane is {@link FastExp#exp}'s
+     * bits, its operations in its order: float adds and multiplies, min and max, integer shifts. The loop stores
+     * unconditionally and leaves the tail to {@link #expTail}: C2 on Java 17 compiled the store of a variant with
+     * an optional output to the API's Java fallback in some processes and not others.
+     */
+    static float exp(ByteBuffer in, int inAt, ByteBuffer out, int outAt, int n, float scale, float shift) {
+        int bound = S.loopBound(n);
+        FloatVector acc = FloatVector.zero(S);
+        for (int i = 0; i < bound; i += L) {
+            FloatVector x = FloatVector.fromByteBuffer(S, in, F * (inAt + i), NATIVE).mul(scale).sub(shift)
+                    .max(FastExp.MIN_ARG).min(FastExp.MAX_ARG);
+            FloatVector y = x.mul(FastExp.LOG2E).add(FastExp.ROUNDER);
+            FloatVector m = y.sub(FastExp.ROUNDER);
+            FloatVector r = x.sub(m.mul(FastExp.LN2_HI)).sub(m.mul(FastExp.LN2_LO));
+            FloatVector p = r.mul(FastExp.P0).add(FastExp.P1).mul(r).add(FastExp.P2).mul(r).add(FastExp.P3)
+                    .mul(r).add(FastExp.P4).mul(r).add(FastExp.P5);
+            p = p.mul(r).mul(r).add(r).add(1f);
+            IntVector e = ((IntVector) y.reinterpretShape(SI, 0)).sub(FastExp.ROUNDER_BITS);
+            IntVector h = e.lanewise(VectorOperators.ASHR, 1);
+            FloatVector low = (FloatVector) h.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretShape(S, 0);
+            FloatVector high = (FloatVector) e.sub(h).add(127).lanewise(VectorOperators.LSHL, 23)
+                    .reinterpretShape(S, 0);
+            FloatVector v = p.mul(low).mul(high);
+            v.intoByteBuffer(out, F * (outAt + i), NATIVE);
+            acc = acc.add(v);
         }
-        return s;
-    }
-
-    /** {@link FastExp#exp} in every lane, bit for bit: the same operations in the same order. */
-    static FloatVector exp(FloatVector x) {
-        VectorMask<Float> under = x.lt(FastExp.MIN_ARG);
-        VectorMask<Float> over = x.compare(VectorOperators.GT, FastExp.MAX_ARG);
-        FloatVector xc = x.max(FastExp.MIN_ARG).min(FastExp.MAX_ARG); // lanes outside are replaced below
-        FloatVector t = xc.mul(FastExp.LOG2E).add(0.5f);
-        FloatVector n = (FloatVector) t.convert(VectorOperators.F2I, 0).convert(VectorOperators.I2F, 0);
-        n = n.sub(1f, n.compare(VectorOperators.GT, t)); // truncation to floor
-        FloatVector r = xc.sub(n.mul(FastExp.LN2_HI)).sub(n.mul(FastExp.LN2_LO));
-        FloatVector p = FloatVector.broadcast(S, FastExp.P[0]);
-        for (int i = 1; i < FastExp.P.length; i++) {
-            p = p.mul(r).add(FastExp.P[i]);
+        for (VectorShuffle<Float> level : TREE) {
+            acc = acc.add(acc.rearrange(level));
         }
-        p = p.mul(r).mul(r).add(r).add(1f);
-        IntVector e = (IntVector) n.convert(VectorOperators.F2I, 0);
-        VectorMask<Integer> top = e.compare(VectorOperators.GT, 127);
-        p = p.blend(p.mul(2f), top.cast(S)); // 2^128 is not a float: scale by 2 first, as FastExp does
-        FloatVector pow2 = e.sub(1, top).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        return p.mul(pow2).blend(0f, under).blend(Float.POSITIVE_INFINITY, over);
+        return expTail(in, inAt, out, outAt, bound, n, scale, shift, acc.lane(0));
     }
 
-    /** {@link JavaKernels}' tanh, {@code 1 - 2 / (exp(2u) + 1)}, in every lane. */
-    private static FloatVector tanh(FloatVector u) {
-        FloatVector two = FloatVector.broadcast(S, 2f);
-        return FloatVector.broadcast(S, 1f).sub(two.div(exp(u.mul(2f)).add(1f)));
+    /** {@link #exp}'s values [from, n) with the scalar exp, added to {@code sum} in order. */
+    private static float expTail(ByteBuffer in, int inAt, ByteBuffer out, int outAt, int from, int n, float scale,
+                                 float shift, float sum) {
+        for (int i = from; i < n; i++) {
+            float v = FastExp.exp(scale * get(in, inAt + i) - shift);
+            put(out, outAt + i, v);
+            sum += v;
+        }
+        return sum;
     }
 
     // Loops run whole vectors up to S.loopBound and finish the tail with scalars: Java 17 does not
@@ -104,7 +130,8 @@ final class VectorKernels extends JavaKernels {
         ByteBuffer ys = bytes(y);
         int bound = from + S.loopBound(to - from);
         for (int i = from; i < bound; i += L) {
-            store(load(xs, i).add(load(ys, i)), xs, i);
+            FloatVector.fromByteBuffer(S, xs, F * i, NATIVE).add(FloatVector.fromByteBuffer(S, ys, F * i, NATIVE))
+                    .intoByteBuffer(xs, F * i, NATIVE);
         }
         addSpan(buffer(x), buffer(y), bound, to);
     }
@@ -122,7 +149,8 @@ final class VectorKernels extends JavaKernels {
             int o = r * c;
             int j = colFrom;
             for (; j < bound; j += L) {
-                store(load(ys, o + j).add(load(b, j)), ys, o + j);
+                FloatVector.fromByteBuffer(S, ys, F * (o + j), NATIVE)
+                        .add(FloatVector.fromByteBuffer(S, b, F * j, NATIVE)).intoByteBuffer(ys, F * (o + j), NATIVE);
             }
             for (; j < colTo; j++) {
                 put(ys, o + j, get(ys, o + j) + get(b, j));
@@ -145,20 +173,21 @@ final class VectorKernels extends JavaKernels {
         float lr = (float) u.lr();
         float decay = (float) (u.lr() * u.weightDecay());
         float scale = (float) u.gradScale();
-        FloatVector zero = FloatVector.zero(S);
         int len = (int) params.length();
         int vectors = len / L;
         rows(vectors, L, (from, to) -> {
+            FloatVector zero = FloatVector.zero(S); // made here: a captured vector would cross into the lambda
             for (int i = from * L; i < to * L; i += L) {
-                FloatVector gi = load(g, i).mul(scale);
-                store(zero, g, i);
-                FloatVector mi = load(ms, i).mul(b1).add(gi.mul(1 - b1));
-                FloatVector vi = load(vs, i).mul(b2).add(gi.mul(gi).mul(1 - b2));
-                store(mi, ms, i);
-                store(vi, vs, i);
+                FloatVector gi = FloatVector.fromByteBuffer(S, g, F * i, NATIVE).mul(scale);
+                zero.intoByteBuffer(g, F * i, NATIVE);
+                FloatVector mi = FloatVector.fromByteBuffer(S, ms, F * i, NATIVE).mul(b1).add(gi.mul(1 - b1));
+                FloatVector vi = FloatVector.fromByteBuffer(S, vs, F * i, NATIVE).mul(b2).add(gi.mul(gi).mul(1 - b2));
+                mi.intoByteBuffer(ms, F * i, NATIVE);
+                vi.intoByteBuffer(vs, F * i, NATIVE);
                 FloatVector step = mi.div(c1).div(vi.div(c2).sqrt().add(eps));
-                FloatVector shrink = load(mask, i).mul(-decay).add(1f);
-                store(load(p, i).mul(shrink).sub(step.mul(lr)), p, i);
+                FloatVector shrink = FloatVector.fromByteBuffer(S, mask, F * i, NATIVE).mul(-decay).add(1f);
+                FloatVector.fromByteBuffer(S, p, F * i, NATIVE).mul(shrink).sub(step.mul(lr))
+                        .intoByteBuffer(p, F * i, NATIVE);
             }
         });
         adamWSpan(u, buffer(params), buffer(grads), buffer(m), buffer(v), buffer(decayMask), vectors * L, len);
@@ -181,19 +210,25 @@ final class VectorKernels extends JavaKernels {
                 FloatVector vs = FloatVector.zero(S);
                 int j = 0;
                 for (; j < bound; j += L) {
-                    vs = vs.add(load(xs, o + j));
+                    vs = vs.add(FloatVector.fromByteBuffer(S, xs, F * (o + j), NATIVE));
                 }
-                float sum = sum(vs);
+                for (VectorShuffle<Float> level : TREE) {
+                    vs = vs.add(vs.rearrange(level));
+                }
+                float sum = vs.lane(0);
                 for (; j < c; j++) {
                     sum += get(xs, o + j);
                 }
                 float mean = sum / c;
                 FloatVector vq = FloatVector.zero(S);
                 for (j = 0; j < bound; j += L) {
-                    FloatVector d = load(xs, o + j).sub(mean);
+                    FloatVector d = FloatVector.fromByteBuffer(S, xs, F * (o + j), NATIVE).sub(mean);
                     vq = d.fma(d, vq);
                 }
-                float sq = sum(vq);
+                for (VectorShuffle<Float> level : TREE) {
+                    vq = vq.add(vq.rearrange(level));
+                }
+                float sq = vq.lane(0);
                 for (; j < c; j++) {
                     float d = get(xs, o + j) - mean;
                     sq += d * d;
@@ -201,9 +236,10 @@ final class VectorKernels extends JavaKernels {
                 float inv = (float) (1.0 / Math.sqrt(sq / c + GptConfig.LN_EPS));
                 put(rs, r, inv);
                 for (j = 0; j < bound; j += L) {
-                    FloatVector h = load(xs, o + j).sub(mean).mul(inv);
-                    store(h, hs, o + j);
-                    store(h.fma(load(g, j), load(b, j)), ys, o + j);
+                    FloatVector h = FloatVector.fromByteBuffer(S, xs, F * (o + j), NATIVE).sub(mean).mul(inv);
+                    h.intoByteBuffer(hs, F * (o + j), NATIVE);
+                    FloatVector gj = FloatVector.fromByteBuffer(S, g, F * j, NATIVE);
+                    h.fma(gj, FloatVector.fromByteBuffer(S, b, F * j, NATIVE)).intoByteBuffer(ys, F * (o + j), NATIVE);
                 }
                 for (; j < c; j++) {
                     float h = (get(xs, o + j) - mean) * inv;
@@ -232,12 +268,19 @@ final class VectorKernels extends JavaKernels {
                 FloatVector s2 = FloatVector.zero(S);
                 int j = 0;
                 for (; j < bound; j += L) {
-                    FloatVector dxh = load(d, o + j).mul(load(g, j));
+                    FloatVector dxh = FloatVector.fromByteBuffer(S, d, F * (o + j), NATIVE)
+                            .mul(FloatVector.fromByteBuffer(S, g, F * j, NATIVE));
                     s1 = s1.add(dxh);
-                    s2 = dxh.fma(load(h, o + j), s2);
+                    s2 = dxh.fma(FloatVector.fromByteBuffer(S, h, F * (o + j), NATIVE), s2);
                 }
-                float m1 = sum(s1);
-                float m2 = sum(s2);
+                for (VectorShuffle<Float> level : TREE) {
+                    s1 = s1.add(s1.rearrange(level));
+                }
+                float m1 = s1.lane(0);
+                for (VectorShuffle<Float> level : TREE) {
+                    s2 = s2.add(s2.rearrange(level));
+                }
+                float m2 = s2.lane(0);
                 for (; j < c; j++) {
                     float dxh = get(d, o + j) * get(g, j);
                     m1 += dxh;
@@ -247,9 +290,12 @@ final class VectorKernels extends JavaKernels {
                 m2 /= c;
                 float inv = get(rs, r);
                 for (j = 0; j < bound; j += L) {
-                    FloatVector dxh = load(d, o + j).mul(load(g, j));
-                    FloatVector v = dxh.sub(m1).sub(load(h, o + j).mul(m2)).mul(inv);
-                    store(accumulate ? v.add(load(out, o + j)) : v, out, o + j);
+                    FloatVector dxh = FloatVector.fromByteBuffer(S, d, F * (o + j), NATIVE)
+                            .mul(FloatVector.fromByteBuffer(S, g, F * j, NATIVE));
+                    FloatVector v = dxh.sub(m1).sub(FloatVector.fromByteBuffer(S, h, F * (o + j), NATIVE).mul(m2))
+                            .mul(inv);
+                    (accumulate ? v.add(FloatVector.fromByteBuffer(S, out, F * (o + j), NATIVE)) : v)
+                            .intoByteBuffer(out, F * (o + j), NATIVE);
                 }
                 for (; j < c; j++) {
                     float v = (get(d, o + j) * get(g, j) - m1 - get(h, o + j) * m2) * inv;
@@ -274,10 +320,11 @@ final class VectorKernels extends JavaKernels {
             int o = r * c + from;
             int j = 0;
             for (; j < bound; j += L) {
-                FloatVector v = load(ds, o + j);
+                FloatVector v = FloatVector.fromByteBuffer(S, ds, F * (o + j), NATIVE);
                 v.add(FloatVector.fromArray(S, acc, j)).intoArray(acc, j);
                 if (hs != null) {
-                    v.fma(load(hs, o + j), FloatVector.fromArray(S, hAcc, j)).intoArray(hAcc, j);
+                    v.fma(FloatVector.fromByteBuffer(S, hs, F * (o + j), NATIVE), FloatVector.fromArray(S, hAcc, j))
+                            .intoArray(hAcc, j);
                 }
             }
             for (; j < w; j++) {
@@ -305,10 +352,13 @@ final class VectorKernels extends JavaKernels {
             FloatVector acc = FloatVector.zero(S);
             int blockEnd = Math.min(bound, i + 1024 * L);
             for (; i < blockEnd; i += L) {
-                FloatVector v = load(xs, i);
+                FloatVector v = FloatVector.fromByteBuffer(S, xs, F * i, NATIVE);
                 acc = v.fma(v, acc);
             }
-            sum += sum(acc);
+            for (VectorShuffle<Float> level : TREE) {
+                acc = acc.add(acc.rearrange(level));
+            }
+            sum += acc.lane(0);
         }
         for (; i < to; i++) {
             float v = get(xs, i);
@@ -327,14 +377,16 @@ final class VectorKernels extends JavaKernels {
             for (int r = lo; r < hi; r++) {
                 int g = 2 * r * inter;
                 int y = r * inter;
+                exp(gu, g, o, y, inter, -1f, 0f); // exp(-v) into the output row, then v / (1 + exp(-v)) * up
                 int i = 0;
                 for (; i < bound; i += L) {
-                    FloatVector v = load(gu, g + i);
-                    store(v.div(exp(v.neg()).add(1f)).mul(load(gu, g + inter + i)), o, y + i);
+                    FloatVector v = FloatVector.fromByteBuffer(S, gu, F * (g + i), NATIVE);
+                    FloatVector e = FloatVector.fromByteBuffer(S, o, F * (y + i), NATIVE);
+                    FloatVector up = FloatVector.fromByteBuffer(S, gu, F * (g + inter + i), NATIVE);
+                    v.div(e.add(1f)).mul(up).intoByteBuffer(o, F * (y + i), NATIVE);
                 }
                 for (; i < inter; i++) {
-                    float v = get(gu, g + i);
-                    put(o, y + i, v / (1f + FastExp.exp(-v)) * get(gu, g + inter + i));
+                    put(o, y + i, get(gu, g + i) / (get(o, y + i) + 1f) * get(gu, g + inter + i));
                 }
             }
         });
@@ -351,17 +403,20 @@ final class VectorKernels extends JavaKernels {
             for (int r = lo; r < hi; r++) {
                 int g = 2 * r * inter;
                 int y = r * inter;
+                exp(gu, g, dgu, g, inter, -1f, 0f); // exp(-v) into the gate's gradient row, read back below
                 int i = 0;
                 for (; i < bound; i += L) { // silu = v s, silu' = s (1 + v (1 - s)), s the sigmoid
-                    FloatVector v = load(gu, g + i);
-                    FloatVector sig = FloatVector.broadcast(S, 1f).div(exp(v.neg()).add(1f));
-                    FloatVector dv = load(d, y + i);
-                    store(dv.mul(load(gu, g + inter + i)).mul(sig).mul(sig.neg().add(1f).mul(v).add(1f)), dgu, g + i);
-                    store(dv.mul(v).mul(sig), dgu, g + inter + i);
+                    FloatVector v = FloatVector.fromByteBuffer(S, gu, F * (g + i), NATIVE);
+                    FloatVector e = FloatVector.fromByteBuffer(S, dgu, F * (g + i), NATIVE);
+                    FloatVector sig = FloatVector.broadcast(S, 1f).div(e.add(1f));
+                    FloatVector dv = FloatVector.fromByteBuffer(S, d, F * (y + i), NATIVE);
+                    FloatVector up = FloatVector.fromByteBuffer(S, gu, F * (g + inter + i), NATIVE);
+                    dv.mul(up).mul(sig).mul(sig.neg().add(1f).mul(v).add(1f)).intoByteBuffer(dgu, F * (g + i), NATIVE);
+                    dv.mul(v).mul(sig).intoByteBuffer(dgu, F * (g + inter + i), NATIVE);
                 }
                 for (; i < inter; i++) {
                     float v = get(gu, g + i);
-                    float sig = 1f / (1f + FastExp.exp(-v));
+                    float sig = 1f / (get(dgu, g + i) + 1f);
                     float dv = get(d, y + i);
                     put(dgu, g + i, dv * get(gu, g + inter + i) * sig * (1f + v * (1f - sig)));
                     put(dgu, g + inter + i, dv * v * sig);
@@ -370,18 +425,30 @@ final class VectorKernels extends JavaKernels {
         });
     }
 
+    /**
+     * In blocks: 2u = 2K (x + C x^3) into th, exp of it in place, then tanh(u) = 1 - 2 / (exp(2u) + 1) into th
+     * and GELU into y: the same operations as {@link JavaKernels}' tanh, the exp in {@link #exp}'s kernel.
+     */
     @Override
     void geluRange(INDArray x, INDArray y, INDArray th, int from, int to) {
         ByteBuffer xs = bytes(x);
         ByteBuffer ys = bytes(y);
         ByteBuffer ts = bytes(th);
         int bound = from + S.loopBound(to - from);
-        for (int i = from; i < bound; i += L) {
-            FloatVector v = load(xs, i);
-            FloatVector t = v.mul(v).mul(C).fma(v, v).mul(K);
-            t = tanh(t);
-            store(t, ts, i);
-            store(t.add(1f).mul(v).mul(0.5f), ys, i);
+        for (int start = from; start < bound; start += BLOCK) {
+            int end = Math.min(bound, start + BLOCK);
+            for (int i = start; i < end; i += L) {
+                FloatVector v = FloatVector.fromByteBuffer(S, xs, F * i, NATIVE);
+                v.mul(v).mul(C).fma(v, v).mul(K).mul(2f).intoByteBuffer(ts, F * i, NATIVE);
+            }
+            exp(ts, start, ts, start, end - start, 1f, 0f);
+            for (int i = start; i < end; i += L) {
+                FloatVector e = FloatVector.fromByteBuffer(S, ts, F * i, NATIVE);
+                FloatVector t = FloatVector.broadcast(S, 1f).sub(FloatVector.broadcast(S, 2f).div(e.add(1f)));
+                t.intoByteBuffer(ts, F * i, NATIVE);
+                t.add(1f).mul(FloatVector.fromByteBuffer(S, xs, F * i, NATIVE)).mul(0.5f)
+                        .intoByteBuffer(ys, F * i, NATIVE);
+            }
         }
         geluSpan(buffer(x), buffer(y), buffer(th), bound, to);
     }
@@ -393,43 +460,30 @@ final class VectorKernels extends JavaKernels {
         ByteBuffer ts = bytes(th);
         int bound = from + S.loopBound(to - from);
         for (int i = from; i < bound; i += L) {
-            FloatVector v = load(xs, i);
-            FloatVector t = load(ts, i);
+            FloatVector v = FloatVector.fromByteBuffer(S, xs, F * i, NATIVE);
+            FloatVector t = FloatVector.fromByteBuffer(S, ts, F * i, NATIVE);
             // 0.5 (1 + t) + 0.5 x (1 - t^2) K (1 + 3 C x^2)
             FloatVector inner = v.mul(v).mul(3 * C).add(1f).mul(0.5f * K).mul(v);
             FloatVector grad = t.mul(t).neg().add(1f).mul(inner).add(t.add(1f).mul(0.5f));
-            store(load(ds, i).mul(grad), ds, i);
+            FloatVector.fromByteBuffer(S, ds, F * i, NATIVE).mul(grad).intoByteBuffer(ds, F * i, NATIVE);
         }
         geluBackwardSpan(buffer(dy), buffer(x), buffer(th), bound, to);
     }
 
-    /**
-     * The attention rows are short (T values, of which the first r mod T + 1 are seen), so only the
-     * exp runs as vectors, over a scratch row; the masked-out tail is zeroed.
-     */
+    /** The seen part of each row through {@link #exp}'s kernel, in place; the masked-out tail is zeroed. */
     @Override
     void causalSoftmaxRows(INDArray scores, int from, int to, int time, float sc) {
         ByteBuffer s = bytes(scores);
-        float[] row = new float[(time + L - 1) / L * L];
         for (int r = from; r < to; r++) {
             int o = r * time;
             int seen = r % time + 1;
             float max = Float.NEGATIVE_INFINITY;
             for (int j = 0; j < seen; j++) {
-                row[j] = get(s, o + j) * sc;
-                max = Math.max(max, row[j]);
+                max = Math.max(max, get(s, o + j) * sc);
             }
-            int vecEnd = (seen + L - 1) / L * L;
-            for (int j = 0; j < vecEnd; j += L) {
-                exp(FloatVector.fromArray(S, row, j).sub(max)).intoArray(row, j);
-            }
-            float sum = 0;
+            float inv = 1f / exp(s, o, s, o, seen, sc, max);
             for (int j = 0; j < seen; j++) {
-                sum += row[j];
-            }
-            float inv = 1f / sum;
-            for (int j = 0; j < seen; j++) {
-                put(s, o + j, row[j] * inv);
+                put(s, o + j, get(s, o + j) * inv);
             }
             for (int j = seen; j < time; j++) {
                 put(s, o + j, 0f);
@@ -448,14 +502,20 @@ final class VectorKernels extends JavaKernels {
             FloatVector vdot = FloatVector.zero(S);
             int j = 0;
             for (; j < bound; j += L) {
-                vdot = load(p, o + j).fma(load(d, o + j), vdot);
+                vdot = FloatVector.fromByteBuffer(S, p, F * (o + j), NATIVE)
+                        .fma(FloatVector.fromByteBuffer(S, d, F * (o + j), NATIVE), vdot);
             }
-            float dot = sum(vdot);
+            for (VectorShuffle<Float> level : TREE) {
+                vdot = vdot.add(vdot.rearrange(level));
+            }
+            float dot = vdot.lane(0);
             for (; j < t; j++) {
                 dot += get(p, o + j) * get(d, o + j);
             }
             for (j = 0; j < bound; j += L) {
-                store(load(d, o + j).sub(dot).mul(load(p, o + j)).mul(sc), d, o + j);
+                FloatVector.fromByteBuffer(S, d, F * (o + j), NATIVE).sub(dot)
+                        .mul(FloatVector.fromByteBuffer(S, p, F * (o + j), NATIVE)).mul(sc)
+                        .intoByteBuffer(d, F * (o + j), NATIVE);
             }
             for (; j < t; j++) {
                 put(d, o + j, get(p, o + j) * (get(d, o + j) - dot) * sc);
@@ -468,55 +528,45 @@ final class VectorKernels extends JavaKernels {
         int n = (int) x.rows();
         int v = (int) x.columns();
         ByteBuffer in = bytes(x);
-        ByteBuffer o = bytes(out);
+        ByteBuffer o = out == null ? null : bytes(out);
         double[] lse = new double[n];
         rows(n, v, (from, to) -> {
+            ByteBuffer scratch = o == null ? ByteBuffer.allocateDirect(v * F).order(NATIVE) : null;
             for (int r = from; r < to; r++) {
-                lse[r] = softmaxRow(in, o, r * v, v, scale, 1f);
+                lse[r] = softmaxRow(in, o, scratch, r * v, v, scale, 1f);
             }
         });
         return lse;
     }
 
     /**
-     * {@code out[base, base + v) = outScale · softmax(scale · in[base, base + v))} ({@code out} may be
-     * {@code in}, or null for the sum alone); returns the row's log-sum-exp of {@code scale · in}.
+     * {@code out[base, base + v) = outScale · softmax(scale · in[base, base + v))} ({@code out} may be {@code in});
+     * with no {@code out}, the exps go to {@code scratch[0, v)} for their sum alone. Returns the row's log-sum-exp
+     * of {@code scale · in}.
      */
-    private static double softmaxRow(ByteBuffer in, ByteBuffer out, int base, int v, float scale, float outScale) {
+    private static double softmaxRow(ByteBuffer in, ByteBuffer out, ByteBuffer scratch, int base, int v, float scale,
+                                     float outScale) {
         int bound = S.loopBound(v);
         FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         int j = 0;
         for (; j < bound; j += L) {
-            vmax = vmax.max(load(in, base + j).mul(scale));
+            vmax = vmax.max(FloatVector.fromByteBuffer(S, in, F * (base + j), NATIVE).mul(scale));
         }
         float max = vmax.reduceLanes(VectorOperators.MAX);
         for (; j < v; j++) {
             max = Math.max(max, get(in, base + j) * scale);
         }
-        FloatVector vsum = FloatVector.zero(S);
+        if (out == null) {
+            return max + Math.log(exp(in, base, scratch, 0, v, scale, max));
+        }
+        double sum = exp(in, base, out, base, v, scale, max);
+        float norm = (float) (outScale / sum);
         for (j = 0; j < bound; j += L) {
-            FloatVector e = exp(load(in, base + j).mul(scale).sub(max));
-            if (out != null) {
-                store(e, out, base + j);
-            }
-            vsum = vsum.add(e);
+            FloatVector.fromByteBuffer(S, out, F * (base + j), NATIVE).mul(norm)
+                    .intoByteBuffer(out, F * (base + j), NATIVE);
         }
-        double sum = sum(vsum);
         for (; j < v; j++) {
-            float e = FastExp.exp(get(in, base + j) * scale - max);
-            if (out != null) {
-                put(out, base + j, e);
-            }
-            sum += e;
-        }
-        if (out != null) {
-            float norm = (float) (outScale / sum);
-            for (j = 0; j < bound; j += L) {
-                store(load(out, base + j).mul(norm), out, base + j);
-            }
-            for (; j < v; j++) {
-                put(out, base + j, get(out, base + j) * norm);
-            }
+            put(out, base + j, get(out, base + j) * norm);
         }
         return max + Math.log(sum);
     }
@@ -530,10 +580,11 @@ final class VectorKernels extends JavaKernels {
         double[] rowLoss = new double[n];
         float perRow = (float) (scale / n);
         rows(n, v, (from, to) -> {
+            ByteBuffer scratch = g == null ? ByteBuffer.allocateDirect(v * F).order(NATIVE) : null;
             for (int r = from; r < to; r++) {
                 int o = r * v;
                 float target = get(l, o + targets[r]); // before the gradient overwrites it: grad may be logits
-                rowLoss[r] = softmaxRow(l, g, o, v, 1f, perRow) - target;
+                rowLoss[r] = softmaxRow(l, g, scratch, o, v, 1f, perRow) - target;
                 if (g != null) {
                     put(g, o + targets[r], get(g, o + targets[r]) - perRow);
                 }
