@@ -23,7 +23,7 @@ import picocli.CommandLine.ParentCommand;
 /** Benchmarks: programs that write their figures to target/bench/*.json and print a one-line summary. */
 @Command(name = "bench", description = "Benchmarks (figures to target/bench/*.json).",
         subcommands = {TokenizerBench.class, PrepBench.class, TrainBench.class, DistillBench.class, GenerateBench.class,
-            ExportBench.class, AllReduceBench.class})
+            ExportBench.class, AllReduceBench.class, BenchRecord.class, BenchTable.class})
 final class BenchCommand {
     static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
