@@ -216,7 +216,7 @@ final class GenerateBench implements Callable<Integer> {
             }
             ProcessBuilder pb = new ProcessBuilder(BenchCommand.pythonCommand(gpt.python), script.toString(),
                     hf.toString(), promptsFile.toString(), configFile.toString());
-            pb.environment().remove("OMP_WAIT_POLICY"); // as in the training peer: torch as a researcher runs it
+            UserEnvironment.of(pb); // as in the training peer: torch as a researcher runs it
             return BenchCommand.runPeer(pb, "transformers", "transformers and torch", "bin/setup-python --torch");
         } finally {
             Directories.deleteRecursively(dir);

@@ -81,9 +81,7 @@ final class GptBenchOptions {
             }
             ProcessBuilder pb = new ProcessBuilder(BenchCommand.pythonCommand(python), dir.resolve(script).toString(),
                     windows.toString(), configFile.toString());
-            // PyTorch as a researcher runs it: not with the OpenMP settings bin/distillery makes for ND4J
-            // (a passive wait policy makes torch's OpenMP threads sleep between ops: 55 -> 90 ms a step).
-            pb.environment().remove("OMP_WAIT_POLICY");
+            UserEnvironment.of(pb); // PyTorch as a researcher runs it, not with the OpenMP settings made for ND4J
             return BenchCommand.runPeer(pb, "PyTorch", "torch", "bin/setup-python --torch");
         } finally {
             org.distillery.core.io.Directories.deleteRecursively(dir);

@@ -89,7 +89,7 @@ final class PrepBench implements Callable<Integer> {
         Run cold = done.get(0);
         List<Run> warm = done.subList(Math.max(1, warmup), done.size());
         Run median = warm.stream().sorted(Comparator.comparingDouble(Run::seconds)).toList().get((warm.size() - 1) / 2);
-        int cores = cores(spark.sparkContext().master());
+        int cores = cores(spark.sparkContext());
         ObjectNode f = BenchCommand.JSON.createObjectNode();
         f.put("benchmark", "prep");
         f.put("master", master);
@@ -135,12 +135,17 @@ final class PrepBench implements Callable<Integer> {
         }
     }
 
-    /** The cores the job runs on: local[N] says so; a cluster's are spark.cores.max or the executors'. */
-    private int cores(String m) {
+    /**
+     * The cores the job ran on: local[N] says so; on a cluster, spark.cores.max where set, else the cores of the
+     * executors registered (Spark's default parallelism there is their total), asked after the runs, when they are.
+     */
+    private static int cores(org.apache.spark.SparkContext sc) {
+        String m = sc.master();
         if (m.startsWith("local")) {
             String n = m.replaceAll("local\\[(\\d+|\\*)\\].*", "$1");
             return n.equals("*") || n.equals(m) ? Runtime.getRuntime().availableProcessors() : Integer.parseInt(n);
         }
-        return Integer.getInteger("distillery.bench.cores", 2);
+        return sc.getConf().contains("spark.cores.max") ? sc.getConf().getInt("spark.cores.max", 1)
+                : sc.defaultParallelism();
     }
 }

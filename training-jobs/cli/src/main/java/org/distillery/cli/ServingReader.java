@@ -45,7 +45,7 @@ final class ServingReader {
             Files.write(copy, in.readAllBytes());
             List<String> cmd = new ArrayList<>(List.of(BenchCommand.pythonCommand(python), copy.toString()));
             cmd.addAll(args);
-            ProcessBuilder pb = new ProcessBuilder(cmd);
+            ProcessBuilder pb = UserEnvironment.of(new ProcessBuilder(cmd)); // as serving teams run these runtimes
             pb.environment().put("TRANSFORMERS_VERBOSITY", "error");
             pb.environment().put("HF_HUB_DISABLE_PROGRESS_BARS", "1");
             pb.environment().put("TQDM_DISABLE", "1");

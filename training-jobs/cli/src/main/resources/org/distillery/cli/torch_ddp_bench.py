@@ -8,7 +8,6 @@ Each process gets threads // ranks threads. Prints one JSON line of figures (ran
 """
 import json
 import os
-import resource
 import socket
 import sys
 import time
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_train_bench import adamw, make_model  # noqa: E402  (the same model and optimizer as the one-process peer)
+from torch_train_bench import adamw, make_model, peak_rss_mb  # noqa: E402  (the same model and optimizer as the one-process peer)
 
 
 def rank_main(rank, c, batches_file, port, results):
@@ -61,7 +60,7 @@ def rank_main(rank, c, batches_file, port, results):
             "seconds": seconds,
             "ms_per_step": seconds * 1000 / timed,
             "tokens_per_s": timed * n * c["batch_size"] * c["block_size"] / seconds,
-            "peak_rss_mb_rank0": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_rss_mb_rank0": peak_rss_mb(),
             "first_loss": losses[0],
             "last_loss": losses[-1],
         })

@@ -19,6 +19,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def peak_rss_mb():
+    """This process's own peak resident set (VmHWM). Not ru_maxrss: Linux starts a child's at its parent's, so a peer
+    started by the JVM would report the JVM's peak when that is higher."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 class Block(nn.Module):
     def __init__(self, c):
         super().__init__()
@@ -201,7 +211,7 @@ def main():
         "seconds": seconds,
         "ms_per_step": seconds * 1000 / timed,
         "tokens_per_s": tokens / seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "first_loss": losses[0],
         "last_loss": losses[-1],
     }))
