@@ -18,6 +18,7 @@ import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import org.distillery.core.DistilleryException;
 import org.distillery.core.process.ChildProcess;
+import org.distillery.core.progress.ProgressEvent;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -121,13 +122,22 @@ final class BenchRecord implements Callable<Integer> {
     private ChildProcess.Result runOnce(Path dir) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+            if (!a.startsWith("-Ddistillery.terminal=")) {
+                cmd.add(a);
+            }
+        }
+        cmd.add("-Ddistillery.terminal=false"); // progress as JSON lines, which are not passed on
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Distillery.class.getName(), "bench",
                 benchmark));
         cmd.addAll(args);
         cmd.addAll(List.of("--bench-dir", dir.toString()));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT);
-        return ChildProcess.start(pb, "bench " + benchmark).await(BenchCommand.PEER_TIMEOUT);
+        // The child's errors and its peers' pass on; its progress events and the JVM's incubator note do not.
+        return ChildProcess.start(new ProcessBuilder(cmd), "bench " + benchmark, line -> {
+            if (ProgressEvent.read(line, 0).isEmpty() && !line.startsWith("WARNING: Using incubator modules")) {
+                System.err.println(line);
+            }
+        }).await(BenchCommand.PEER_TIMEOUT);
     }
 
     private static Path home() {
