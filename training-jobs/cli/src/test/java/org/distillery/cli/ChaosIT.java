@@ -352,16 +352,31 @@ class ChaosIT {
         /** The command that finishes a killed run's work; null when the output was already complete. */
         abstract List<String> rerunArgs(Path dir);
 
-        /** A job whose output is published whole or not at all: run it again unless it was. */
-        List<String> rerunUnlessPublished(Path dir) {
-            return Files.exists(dir.resolve("out")) ? null : args(dir);
-        }
-
         /** (1): every file under a final name reads. */
         abstract void checkWhole(Path dir) throws Exception;
 
         /** (2): the output equals the uninterrupted run's. */
         abstract void checkSame(Path dir, Path ref) throws Exception;
+    }
+
+    /** A job of a spec whose output, {@code out}, is published whole or not at all: run again unless it was. */
+    private abstract static class PublishedWhole extends Job {
+        final Path spec;
+
+        PublishedWhole(String command, Path spec) {
+            super(command);
+            this.spec = spec;
+        }
+
+        @Override
+        List<String> args(Path dir) {
+            return List.of(name, spec.toString(), "--out", dir.resolve("out").toString());
+        }
+
+        @Override
+        List<String> rerunArgs(Path dir) {
+            return Files.exists(dir.resolve("out")) ? null : args(dir);
+        }
     }
 
     private static Job job(String name, Fixtures fx) throws Exception {
@@ -449,22 +464,9 @@ class ChaosIT {
     }
 
     /** prep: rerun unless the output is complete; shards verify, and equal the reference's byte for byte. */
-    private static final class Prep extends Job {
-        final Path spec;
-
+    private static final class Prep extends PublishedWhole {
         Prep(Fixtures fx) throws IOException {
-            super("prep");
-            spec = fx.prepSpec();
-        }
-
-        @Override
-        List<String> args(Path dir) {
-            return List.of("prep", spec.toString(), "--out", dir.resolve("out").toString());
-        }
-
-        @Override
-        List<String> rerunArgs(Path dir) {
-            return rerunUnlessPublished(dir);
+            super("prep", fx.prepSpec());
         }
 
         @Override
@@ -496,22 +498,9 @@ class ChaosIT {
     }
 
     /** teacher-logits: rerun (which reuses the staged shards); shards verify and equal the reference's. */
-    private static final class Logits extends Job {
-        final Path spec;
-
+    private static final class Logits extends PublishedWhole {
         Logits(Fixtures fx) throws IOException {
-            super("teacher-logits");
-            spec = fx.logitsSpec();
-        }
-
-        @Override
-        List<String> args(Path dir) {
-            return List.of("teacher-logits", spec.toString(), "--out", dir.resolve("out").toString());
-        }
-
-        @Override
-        List<String> rerunArgs(Path dir) {
-            return rerunUnlessPublished(dir);
+            super("teacher-logits", fx.logitsSpec());
         }
 
         @Override
