@@ -118,7 +118,7 @@ class JavaKernels implements Kernels {
     }
 
     /** The block's rows as spans of a row-major matrix with c columns: one span when they are whole rows. */
-    private static void segments(int c, int r0, int r1, int c0, int c1, RowRange span) {
+    static void segments(int c, int r0, int r1, int c0, int c1, RowRange span) {
         if (c0 == 0 && c1 == c) {
             span.run(r0 * c, r1 * c);
             return;
@@ -134,8 +134,8 @@ class JavaKernels implements Kernels {
         void run(int rowFrom, int rowTo, int colFrom, int colTo);
     }
 
-    private void gemm(INDArray a, INDArray b, INDArray out, boolean transA, boolean transB, double beta,
-                      BandEpilogue epilogue) {
+    void gemm(INDArray a, INDArray b, INDArray out, boolean transA, boolean transB, double beta,
+              BandEpilogue epilogue) {
         int m = (int) out.rows();
         int n = (int) out.columns();
         int k = (int) (transA ? a.rows() : a.columns());

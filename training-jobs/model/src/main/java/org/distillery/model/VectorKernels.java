@@ -1,13 +1,17 @@
 package org.distillery.model;
 
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * {@link JavaKernels} with the hot loops written on the JDK's Vector API: the vocabulary softmax of
@@ -42,8 +46,14 @@ final class VectorKernels extends JavaKernels {
     private static final int L = S.length();
     private static final int F = Float.BYTES;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
-    /** Each level of the lane-sum tree: lane i takes lane i ^ d, d = L/2, L/4, ..., 1; lane 0 ends with the sum. */
-    private static final VectorShuffle<Float>[] TREE = tree();
+    /*
+     * C2 compiles a kernel to SIMD only while it knows each vector's class. It does not for a vector a loop carries
+     * (a phi), a local where an on-stack replacement enters a loop, or any result past its node budget (about 30
+     * vector operations in one compilation: later ones are inlined late, typed FloatVector). It then binds the
+     * vector's calls by type profile, and a compilation that comes before the profile is complete keeps the call
+     * and runs the API's Java fallback: the same build ran 88 or 111 ms a step. So a carried vector is only ever an
+     * argument (v.add(acc)), leaves its loop as one (-0 + acc), kernels stay small, and a lane sum is scalar.
+     */
     /** The exp kernel's span: its scratch (GELU's, SwiGLU's) stays in the first-level cache. */
     private static final int BLOCK = 1024;
 
@@ -52,14 +62,17 @@ final class VectorKernels extends JavaKernels {
         return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
     }
 
-    @SuppressWarnings("unchecked")
-    private static VectorShuffle<Float>[] tree() {
-        VectorShuffle<Float>[] levels = new VectorShuffle[Integer.numberOfTrailingZeros(L)];
-        for (int k = 0; k < levels.length; k++) {
-            int d = L >> (k + 1);
-            levels[k] = VectorShuffle.fromOp(S, i -> i ^ d);
+    /**
+     * The lanes' sum by a fixed tree (lane i takes lane i + d for d = L/2, ..., 1): the same bits interpreted and
+     * compiled, which {@code reduceLanes} does not promise. {@code lanes} holds L values and is overwritten.
+     */
+    private static float laneSum(float[] lanes) {
+        for (int d = L / 2; d >= 1; d >>= 1) {
+            for (int i = 0; i < d; i++) {
+                lanes[i] += lanes[i + d];
+            }
         }
-        return levels;
+        return lanes[0];
     }
 
     /** The array's bytes, native order, starting at its first value. */
@@ -77,46 +90,96 @@ final class VectorKernels extends JavaKernels {
     }
 
     /**
-     * {@code out[outAt + i] = exp(scale · in[inAt + i] - shift)} for i in [0, n) ({@code out} may be {@code in});
-     * returns the values' sum: lanes by the fixed tree, then the tail in order. Each lane is {@link FastExp#exp}'s
-     * bits, its operations in its order: float adds and multiplies, min and max, integer shifts. The loop stores
-     * unconditionally and leaves the tail to {@link #expTail}: C2 on Java 17 compiled the store of a variant with
-     * an optional output to the API's Java fallback in some processes and not others.
+     * {@code out[outAt + i] = exp(scale · in[inAt + i] - shift)} for i in [0, n) ({@code out} may be {@code in}).
+     * Each lane is {@link FastExp#exp}'s bits, its operations in its order: float adds and multiplies, min and max,
+     * integer shifts; the tail is the scalar exp. The sum, where a caller needs one, is {@link #sum}'s.
+     *
+     * <p>The kernel runs in two halves over blocks, each half its own compilation, called through a handle C2 cannot
+     * inline (one in a non-final field is not a constant): the exp written as one loop was two operations past C2's
+     * node budget, its last operations were bound by type profile, and in some processes its store ran the API's
+     * Java fallback. A half small enough to inline would be inlined into one compilation with the other.
      */
-    static float exp(ByteBuffer in, int inAt, ByteBuffer out, int outAt, int n, float scale, float shift) {
+    static void exp(ByteBuffer in, int inAt, ByteBuffer out, int outAt, int n, float scale, float shift) {
         int bound = S.loopBound(n);
-        FloatVector acc = FloatVector.zero(S);
-        for (int i = 0; i < bound; i += L) {
+        ByteBuffer rounded = EXP_SCRATCH.get();
+        try {
+            for (int at = 0; at < bound; at += BLOCK) {
+                int len = Math.min(BLOCK, bound - at);
+                expReduceHalf.invokeExact(in, inAt + at, out, outAt + at, rounded, len, scale, shift);
+                expScaleHalf.invokeExact(out, outAt + at, rounded, len);
+            }
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) { // the halves throw nothing checked
+            throw new IllegalStateException(e);
+        }
+        for (int i = bound; i < n; i++) {
+            put(out, outAt + i, FastExp.exp(scale * get(in, inAt + i) - shift));
+        }
+    }
+
+    /** A block of y = x log2(e) + 1.5·2^23 (n in its low bits), for {@link #expScale}. */
+    private static final ThreadLocal<ByteBuffer> EXP_SCRATCH =
+            ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(BLOCK * F).order(NATIVE));
+    // Not final: C2 inlines a constant handle's target, and the halves must stay apart.
+    private static MethodHandle expReduceHalf = half("expReduce", MethodType.methodType(void.class, ByteBuffer.class,
+            int.class, ByteBuffer.class, int.class, ByteBuffer.class, int.class, float.class, float.class));
+    private static MethodHandle expScaleHalf = half("expScale", MethodType.methodType(void.class, ByteBuffer.class,
+            int.class, ByteBuffer.class, int.class));
+
+    private static MethodHandle half(String name, MethodType type) {
+        try {
+            return MethodHandles.lookup().findStatic(VectorKernels.class, name, type);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * exp's first half over n (a whole number of vectors): x = scale·in - shift clamped, y = x log2(e) + 1.5·2^23
+     * into {@code rounded}, r = x - n ln2 (n = y - 1.5·2^23) and the polynomial p ≈ exp(r) into {@code out}.
+     */
+    static void expReduce(ByteBuffer in, int inAt, ByteBuffer out, int outAt, ByteBuffer rounded, int n, float scale,
+                          float shift) {
+        for (int i = 0; i < n; i += L) {
             FloatVector x = FloatVector.fromByteBuffer(S, in, F * (inAt + i), NATIVE).mul(scale).sub(shift)
                     .max(FastExp.MIN_ARG).min(FastExp.MAX_ARG);
             FloatVector y = x.mul(FastExp.LOG2E).add(FastExp.ROUNDER);
+            y.intoByteBuffer(rounded, F * i, NATIVE);
             FloatVector m = y.sub(FastExp.ROUNDER);
             FloatVector r = x.sub(m.mul(FastExp.LN2_HI)).sub(m.mul(FastExp.LN2_LO));
             FloatVector p = r.mul(FastExp.P0).add(FastExp.P1).mul(r).add(FastExp.P2).mul(r).add(FastExp.P3)
                     .mul(r).add(FastExp.P4).mul(r).add(FastExp.P5);
-            p = p.mul(r).mul(r).add(r).add(1f);
+            p.mul(r).mul(r).add(r).add(1f).intoByteBuffer(out, F * (outAt + i), NATIVE);
+        }
+    }
+
+    /** exp's second half: {@code out} = p 2^h 2^(n-h), h = n >> 1, n from {@code rounded}'s low bits (FastExp's). */
+    static void expScale(ByteBuffer out, int outAt, ByteBuffer rounded, int n) {
+        for (int i = 0; i < n; i += L) {
+            FloatVector y = FloatVector.fromByteBuffer(S, rounded, F * i, NATIVE);
             IntVector e = ((IntVector) y.reinterpretShape(SI, 0)).sub(FastExp.ROUNDER_BITS);
             IntVector h = e.lanewise(VectorOperators.ASHR, 1);
             FloatVector low = (FloatVector) h.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretShape(S, 0);
             FloatVector high = (FloatVector) e.sub(h).add(127).lanewise(VectorOperators.LSHL, 23)
                     .reinterpretShape(S, 0);
-            FloatVector v = p.mul(low).mul(high);
-            v.intoByteBuffer(out, F * (outAt + i), NATIVE);
-            acc = acc.add(v);
+            FloatVector.fromByteBuffer(S, out, F * (outAt + i), NATIVE).mul(low).mul(high)
+                    .intoByteBuffer(out, F * (outAt + i), NATIVE);
         }
-        for (VectorShuffle<Float> level : TREE) {
-            acc = acc.add(acc.rearrange(level));
-        }
-        return expTail(in, inAt, out, outAt, bound, n, scale, shift, acc.lane(0));
     }
 
-    /** {@link #exp}'s values [from, n) with the scalar exp, added to {@code sum} in order. */
-    private static float expTail(ByteBuffer in, int inAt, ByteBuffer out, int outAt, int from, int n, float scale,
-                                 float shift, float sum) {
-        for (int i = from; i < n; i++) {
-            float v = FastExp.exp(scale * get(in, inAt + i) - shift);
-            put(out, outAt + i, v);
-            sum += v;
+    /** The sum of {@code b[at, at + n)}: whole vectors into lanes, lanes by {@link #laneSum}, then the tail in order. */
+    static float sum(ByteBuffer b, int at, int n) {
+        int bound = S.loopBound(n);
+        FloatVector acc = FloatVector.zero(S);
+        for (int i = 0; i < bound; i += L) {
+            acc = FloatVector.fromByteBuffer(S, b, F * (at + i), NATIVE).add(acc);
+        }
+        float[] lanes = new float[L];
+        FloatVector.broadcast(S, -0f).add(acc).intoArray(lanes, 0); // -0 + v is v: the phi leaves as an argument
+        float sum = laneSum(lanes);
+        for (int i = bound; i < n; i++) {
+            sum += get(b, at + i);
         }
         return sum;
     }
@@ -176,10 +239,11 @@ final class VectorKernels extends JavaKernels {
         int len = (int) params.length();
         int vectors = len / L;
         rows(vectors, L, (from, to) -> {
-            FloatVector zero = FloatVector.zero(S); // made here: a captured vector would cross into the lambda
             for (int i = from * L; i < to * L; i += L) {
                 FloatVector gi = FloatVector.fromByteBuffer(S, g, F * i, NATIVE).mul(scale);
-                zero.intoByteBuffer(g, F * i, NATIVE);
+                // made in the loop: a captured vector crosses into the lambda, one made before the loop is a
+                // local where an on-stack replacement enters it, and C2 binds either by type profile
+                FloatVector.zero(S).intoByteBuffer(g, F * i, NATIVE);
                 FloatVector mi = FloatVector.fromByteBuffer(S, ms, F * i, NATIVE).mul(b1).add(gi.mul(1 - b1));
                 FloatVector vi = FloatVector.fromByteBuffer(S, vs, F * i, NATIVE).mul(b2).add(gi.mul(gi).mul(1 - b2));
                 mi.intoByteBuffer(ms, F * i, NATIVE);
@@ -205,17 +269,16 @@ final class VectorKernels extends JavaKernels {
         ByteBuffer rs = bytes(rstd);
         int bound = S.loopBound(c);
         rows(n, c, (from, to) -> {
+            float[] lanes = new float[L];
             for (int r = from; r < to; r++) {
                 int o = r * c;
                 FloatVector vs = FloatVector.zero(S);
                 int j = 0;
                 for (; j < bound; j += L) {
-                    vs = vs.add(FloatVector.fromByteBuffer(S, xs, F * (o + j), NATIVE));
+                    vs = FloatVector.fromByteBuffer(S, xs, F * (o + j), NATIVE).add(vs);
                 }
-                for (VectorShuffle<Float> level : TREE) {
-                    vs = vs.add(vs.rearrange(level));
-                }
-                float sum = vs.lane(0);
+                FloatVector.broadcast(S, -0f).add(vs).intoArray(lanes, 0); // -0 + v is v: the phi leaves as an argument
+                float sum = laneSum(lanes);
                 for (; j < c; j++) {
                     sum += get(xs, o + j);
                 }
@@ -225,10 +288,8 @@ final class VectorKernels extends JavaKernels {
                     FloatVector d = FloatVector.fromByteBuffer(S, xs, F * (o + j), NATIVE).sub(mean);
                     vq = d.fma(d, vq);
                 }
-                for (VectorShuffle<Float> level : TREE) {
-                    vq = vq.add(vq.rearrange(level));
-                }
-                float sq = vq.lane(0);
+                FloatVector.broadcast(S, -0f).add(vq).intoArray(lanes, 0); // -0 + v is v: the phi leaves as an argument
+                float sq = laneSum(lanes);
                 for (; j < c; j++) {
                     float d = get(xs, o + j) - mean;
                     sq += d * d;
@@ -262,6 +323,7 @@ final class VectorKernels extends JavaKernels {
         ByteBuffer out = bytes(dx);
         int bound = S.loopBound(c);
         rows(n, c, (from, to) -> {
+            float[] lanes = new float[L];
             for (int r = from; r < to; r++) {
                 int o = r * c;
                 FloatVector s1 = FloatVector.zero(S);
@@ -270,17 +332,13 @@ final class VectorKernels extends JavaKernels {
                 for (; j < bound; j += L) {
                     FloatVector dxh = FloatVector.fromByteBuffer(S, d, F * (o + j), NATIVE)
                             .mul(FloatVector.fromByteBuffer(S, g, F * j, NATIVE));
-                    s1 = s1.add(dxh);
+                    s1 = dxh.add(s1);
                     s2 = dxh.fma(FloatVector.fromByteBuffer(S, h, F * (o + j), NATIVE), s2);
                 }
-                for (VectorShuffle<Float> level : TREE) {
-                    s1 = s1.add(s1.rearrange(level));
-                }
-                float m1 = s1.lane(0);
-                for (VectorShuffle<Float> level : TREE) {
-                    s2 = s2.add(s2.rearrange(level));
-                }
-                float m2 = s2.lane(0);
+                FloatVector.broadcast(S, -0f).add(s1).intoArray(lanes, 0); // -0 + v is v: the phi leaves as an argument
+                float m1 = laneSum(lanes);
+                FloatVector.broadcast(S, -0f).add(s2).intoArray(lanes, 0); // -0 + v is v: the phi leaves as an argument
+                float m2 = laneSum(lanes);
                 for (; j < c; j++) {
                     float dxh = get(d, o + j) * get(g, j);
                     m1 += dxh;
@@ -345,6 +403,7 @@ final class VectorKernels extends JavaKernels {
     @Override
     double sumOfSquaresSpan(INDArray x, int from, int to) {
         ByteBuffer xs = bytes(x);
+        float[] lanes = new float[L];
         double sum = 0;
         int i = from;
         int bound = from + S.loopBound(to - from);
@@ -355,10 +414,8 @@ final class VectorKernels extends JavaKernels {
                 FloatVector v = FloatVector.fromByteBuffer(S, xs, F * i, NATIVE);
                 acc = v.fma(v, acc);
             }
-            for (VectorShuffle<Float> level : TREE) {
-                acc = acc.add(acc.rearrange(level));
-            }
-            sum += acc.lane(0);
+            FloatVector.broadcast(S, -0f).add(acc).intoArray(lanes, 0); // -0 + v is v: the phi leaves as an argument
+            sum += laneSum(lanes);
         }
         for (; i < to; i++) {
             float v = get(xs, i);
@@ -425,15 +482,42 @@ final class VectorKernels extends JavaKernels {
         });
     }
 
+    // GELU's buffers are resolved once per call, outside its blocks: each bytes() inlines ND4J's and JavaCPP's
+    // lookups into the compilation, and with three of them in geluRange its loops sat at C2's node budget.
+    @Override
+    public INDArray linearGelu(INDArray x, INDArray w, INDArray bias, INDArray pre, INDArray y) {
+        int c = (int) pre.columns();
+        INDArray th = Nd4j.createUninitialized(DataType.FLOAT, pre.shape());
+        ByteBuffer xs = bytes(pre);
+        ByteBuffer ys = bytes(y);
+        ByteBuffer ts = bytes(th);
+        gemm(x, w, pre, false, false, 0.0, (r0, r1, c0, c1) -> {
+            addBiasBlock(pre, bias, r0, r1, c0, c1);
+            segments(c, r0, r1, c0, c1, (from, to) -> gelu(xs, ys, ts, from, to));
+        });
+        return th;
+    }
+
+    @Override
+    public INDArray gelu(INDArray x, INDArray out) {
+        INDArray th = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
+        ByteBuffer xs = bytes(x);
+        ByteBuffer ys = bytes(out);
+        ByteBuffer ts = bytes(th);
+        rows((int) x.length(), 1, (from, to) -> gelu(xs, ys, ts, from, to));
+        return th;
+    }
+
+    @Override
+    void geluRange(INDArray x, INDArray y, INDArray th, int from, int to) {
+        gelu(bytes(x), bytes(y), bytes(th), from, to);
+    }
+
     /**
      * In blocks: 2u = 2K (x + C x^3) into th, exp of it in place, then tanh(u) = 1 - 2 / (exp(2u) + 1) into th
      * and GELU into y: the same operations as {@link JavaKernels}' tanh, the exp in {@link #exp}'s kernel.
      */
-    @Override
-    void geluRange(INDArray x, INDArray y, INDArray th, int from, int to) {
-        ByteBuffer xs = bytes(x);
-        ByteBuffer ys = bytes(y);
-        ByteBuffer ts = bytes(th);
+    static void gelu(ByteBuffer xs, ByteBuffer ys, ByteBuffer ts, int from, int to) {
         int bound = from + S.loopBound(to - from);
         for (int start = from; start < bound; start += BLOCK) {
             int end = Math.min(bound, start + BLOCK);
@@ -443,21 +527,34 @@ final class VectorKernels extends JavaKernels {
             }
             exp(ts, start, ts, start, end - start, 1f, 0f);
             for (int i = start; i < end; i += L) {
+                FloatVector one = FloatVector.broadcast(S, 1f); // one broadcast for three uses: C2's node budget
                 FloatVector e = FloatVector.fromByteBuffer(S, ts, F * i, NATIVE);
-                FloatVector t = FloatVector.broadcast(S, 1f).sub(FloatVector.broadcast(S, 2f).div(e.add(1f)));
+                FloatVector t = one.sub(FloatVector.broadcast(S, 2f).div(e.add(one)));
                 t.intoByteBuffer(ts, F * i, NATIVE);
-                t.add(1f).mul(FloatVector.fromByteBuffer(S, xs, F * i, NATIVE)).mul(0.5f)
+                t.add(one).mul(FloatVector.fromByteBuffer(S, xs, F * i, NATIVE)).mul(0.5f)
                         .intoByteBuffer(ys, F * i, NATIVE);
             }
         }
-        geluSpan(buffer(x), buffer(y), buffer(th), bound, to);
+        if (bound < to) {
+            geluSpan(xs.asFloatBuffer(), ys.asFloatBuffer(), ts.asFloatBuffer(), bound, to);
+        }
+    }
+
+    @Override
+    public INDArray geluBackward(INDArray dy, INDArray x, INDArray th) {
+        ByteBuffer ds = bytes(dy);
+        ByteBuffer xs = bytes(x);
+        ByteBuffer ts = bytes(th);
+        rows((int) x.length(), 1, (from, to) -> geluBackward(ds, xs, ts, from, to));
+        return dy;
     }
 
     @Override
     void geluBackwardRange(INDArray dy, INDArray x, INDArray th, int from, int to) {
-        ByteBuffer ds = bytes(dy);
-        ByteBuffer xs = bytes(x);
-        ByteBuffer ts = bytes(th);
+        geluBackward(bytes(dy), bytes(x), bytes(th), from, to);
+    }
+
+    static void geluBackward(ByteBuffer ds, ByteBuffer xs, ByteBuffer ts, int from, int to) {
         int bound = from + S.loopBound(to - from);
         for (int i = from; i < bound; i += L) {
             FloatVector v = FloatVector.fromByteBuffer(S, xs, F * i, NATIVE);
@@ -467,7 +564,9 @@ final class VectorKernels extends JavaKernels {
             FloatVector grad = t.mul(t).neg().add(1f).mul(inner).add(t.add(1f).mul(0.5f));
             FloatVector.fromByteBuffer(S, ds, F * i, NATIVE).mul(grad).intoByteBuffer(ds, F * i, NATIVE);
         }
-        geluBackwardSpan(buffer(dy), buffer(x), buffer(th), bound, to);
+        if (bound < to) {
+            geluBackwardSpan(ds.asFloatBuffer(), xs.asFloatBuffer(), ts.asFloatBuffer(), bound, to);
+        }
     }
 
     /** The seen part of each row through {@link #exp}'s kernel, in place; the masked-out tail is zeroed. */
@@ -481,7 +580,8 @@ final class VectorKernels extends JavaKernels {
             for (int j = 0; j < seen; j++) {
                 max = Math.max(max, get(s, o + j) * sc);
             }
-            float inv = 1f / exp(s, o, s, o, seen, sc, max);
+            exp(s, o, s, o, seen, sc, max);
+            float inv = 1f / sum(s, o, seen);
             for (int j = 0; j < seen; j++) {
                 put(s, o + j, get(s, o + j) * inv);
             }
@@ -497,6 +597,7 @@ final class VectorKernels extends JavaKernels {
         ByteBuffer p = bytes(probs);
         ByteBuffer d = bytes(dprobs);
         int bound = S.loopBound(t);
+        float[] lanes = new float[L];
         for (int r = from; r < to; r++) {
             int o = r * t;
             FloatVector vdot = FloatVector.zero(S);
@@ -505,10 +606,8 @@ final class VectorKernels extends JavaKernels {
                 vdot = FloatVector.fromByteBuffer(S, p, F * (o + j), NATIVE)
                         .fma(FloatVector.fromByteBuffer(S, d, F * (o + j), NATIVE), vdot);
             }
-            for (VectorShuffle<Float> level : TREE) {
-                vdot = vdot.add(vdot.rearrange(level));
-            }
-            float dot = vdot.lane(0);
+            FloatVector.broadcast(S, -0f).add(vdot).intoArray(lanes, 0); // -0 + v is v: the phi leaves as an argument
+            float dot = laneSum(lanes);
             for (; j < t; j++) {
                 dot += get(p, o + j) * get(d, o + j);
             }
@@ -550,16 +649,19 @@ final class VectorKernels extends JavaKernels {
         FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         int j = 0;
         for (; j < bound; j += L) {
-            vmax = vmax.max(FloatVector.fromByteBuffer(S, in, F * (base + j), NATIVE).mul(scale));
+            vmax = FloatVector.fromByteBuffer(S, in, F * (base + j), NATIVE).mul(scale).max(vmax);
         }
-        float max = vmax.reduceLanes(VectorOperators.MAX);
+        // max(-inf, v) is v: the phi leaves as an argument (the order of a max does not change its bits)
+        float max = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY).max(vmax).reduceLanes(VectorOperators.MAX);
         for (; j < v; j++) {
             max = Math.max(max, get(in, base + j) * scale);
         }
         if (out == null) {
-            return max + Math.log(exp(in, base, scratch, 0, v, scale, max));
+            exp(in, base, scratch, 0, v, scale, max);
+            return max + Math.log(sum(scratch, 0, v));
         }
-        double sum = exp(in, base, out, base, v, scale, max);
+        exp(in, base, out, base, v, scale, max);
+        double sum = sum(out, base, v);
         float norm = (float) (outScale / sum);
         for (j = 0; j < bound; j += L) {
             FloatVector.fromByteBuffer(S, out, F * (base + j), NATIVE).mul(norm)

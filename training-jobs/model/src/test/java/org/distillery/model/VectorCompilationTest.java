@@ -38,7 +38,7 @@ class VectorCompilationTest {
     /** C2's reasons for not inlining or not intrinsifying. */
     private static final Pattern REFUSED = Pattern.compile("failed|NodeCountInliningCutoff|too large|too big|too deep|"
             + "big method|too much stack|DesiredMethodLimit|not inline|unloaded|no static binding");
-    private static final Set<String> KERNELS = Set.of("exp", "softmaxRow", "geluRange", "geluBackwardRange",
+    private static final Set<String> KERNELS = Set.of("expReduce", "expScale", "sum", "softmaxRow", "gelu", "geluBackward",
             "causalSoftmaxRows", "softmaxBackwardRows", "swiglu", "swigluBackward", "sumOfSquaresSpan",
             "columnSumsBand", "addRange", "addBiasBlock");
 
@@ -73,6 +73,9 @@ class VectorCompilationTest {
         }
         cmd.addAll(List.of("-XX:-TieredCompilation", "-XX:CICompilerCount=1", "-XX:+UnlockDiagnosticVMOptions",
                 "-XX:+PrintCompilation", "-XX:CompileCommand=quiet", "-XX:CompileCommand=PrintInlining," + ROOT + "*",
+                // exp's halves run through method handles, whose customized forms may inline one half each (a
+                // compilation of that half alone): kept their own compilations here, so their trees print
+                "-XX:CompileCommand=dontinline," + ROOT + "expReduce", "-XX:CompileCommand=dontinline," + ROOT + "expScale",
                 "-cp", System.getProperty("java.class.path"), VectorKernelsWorkout.class.getName(), "30000"));
         ChildProcess.Result r = ChildProcess.start(new ProcessBuilder(cmd), "the kernel workout")
                 .await(Duration.ofMinutes(10));
@@ -85,6 +88,7 @@ class VectorCompilationTest {
         // Only our kernels' compilations print inlining trees (CompileCommand=PrintInlining names them), so every
         // tree line is theirs; the last kernel compilation announced names it (one compiler thread).
         String root = "a kernel";
+        String vectorCall = null; // the Vector API method the last tree line named
         for (String line : r.stdout().split("\n")) {
             Matcher c = COMPILE.matcher(line);
             if (c.find()) {
@@ -92,11 +96,19 @@ class VectorCompilationTest {
                     root = c.group(1);
                     compiled.add(root.substring(ROOT.length()).replaceAll("\\$.*", ""));
                 }
+                vectorCall = null;
                 continue;
             }
+            // A vector whose class C2 did not see while parsing (a loop's phi, an OSR local, the result of a call
+            // inlined late past the node budget) is bound by its type profile: complete here, but a compilation
+            // that comes before the profile keeps the call and runs the API's fallback (docs/findings.md).
+            if (line.contains("\\-> TypeProfile") && vectorCall != null) {
+                refusals.add(root + ": " + vectorCall + " bound by its type profile");
+            }
             Matcher v = VECTOR_CALLEE.matcher(line);
-            if (v.find() && REFUSED.matcher(v.group(2)).find()) {
-                refusals.add(root + ": " + v.group(1) + " " + v.group(2).strip());
+            vectorCall = v.find() ? v.group(1) : null;
+            if (vectorCall != null && REFUSED.matcher(v.group(2)).find()) {
+                refusals.add(root + ": " + vectorCall + " " + v.group(2).strip());
             }
         }
         for (String k : KERNELS) {
