@@ -166,18 +166,7 @@ final class BenchRecord implements Callable<Integer> {
 
     /** The processor's name, its widest vector extension and its cores, from /proc/cpuinfo where there is one. */
     static String cpu() {
-        int cores = Runtime.getRuntime().availableProcessors();
-        try {
-            List<String> lines = Files.readAllLines(Path.of("/proc/cpuinfo"), StandardCharsets.UTF_8);
-            String model = lines.stream().filter(l -> l.startsWith("model name")).findFirst()
-                    .map(l -> l.substring(l.indexOf(':') + 1).strip()).orElse(System.getProperty("os.arch"));
-            String flags = lines.stream().filter(l -> l.startsWith("flags")).findFirst().orElse("");
-            String simd = flags.contains(" amx_bf16") ? "AMX" : flags.contains(" avx512f") ? "AVX-512"
-                    : flags.contains(" avx2") ? "AVX2" : "no AVX2";
-            return model + ", " + simd + ", " + cores + " cores";
-        } catch (IOException e) {
-            return System.getProperty("os.arch") + ", " + cores + " cores";
-        }
+        return org.distillery.core.process.Processor.current().describe();
     }
 
     private static void deleteTree(Path dir) throws IOException {

@@ -54,6 +54,12 @@ final class TrainBench implements Callable<Integer> {
     @Option(names = "--intermediate", description = "llama: the MLP's width (default: 8/3 of --embd, a multiple of 32)")
     Integer intermediate;
 
+    @Option(names = "--precision", defaultValue = "fp32", description = "fp32, or bf16: matrix products with bfloat16"
+            + " operands and float32 accumulation (training.precision: bf16), against PyTorch under"
+            + " torch.autocast(\"cpu\", dtype=torch.bfloat16). On a CPU without bf16 instructions Distillery says so"
+            + " and runs fp32; -Ddistillery.bf16=emulate forces MKL's emulation")
+    String precision;
+
     @Mixin
     GptBenchOptions gpt;
 
@@ -108,7 +114,11 @@ final class TrainBench implements Callable<Integer> {
                 batches[s] = train.randomBatch(gpt.seed, s, 0, batch, block);
             }
         }
-        ObjectNode c = peerConfig(config);
+        if (!org.distillery.core.spec.TrainSpec.Training.PRECISIONS.contains(precision)) {
+            throw new DistilleryException("--precision is '" + precision + "': expected one of "
+                    + org.distillery.core.spec.TrainSpec.Training.PRECISIONS);
+        }
+        ObjectNode c = peerConfig(config).put("precision", precision);
         Side mine = runDistillery(config, batches);
         JsonNode peer = gpt.runPeer(batches, c);
 
@@ -123,6 +133,7 @@ final class TrainBench implements Callable<Integer> {
         ObjectNode d = f.putObject("distillery");
         d.put("backend", Nd4j.getBackend().getClass().getSimpleName());
         d.put("kernels", mine.engine);
+        d.put("precision", mine.engine.endsWith("/bf16") ? "bf16" : "fp32");
         d.put("ms_per_step", mine.msPerStep);
         d.put("tokens_per_s", tokensPerStep * 1000 / mine.msPerStep);
         d.put("peak_rss_mb", GptBenchOptions.peakRssMb());
@@ -309,7 +320,8 @@ final class TrainBench implements Callable<Integer> {
     private Side runDistillery(GptConfig config, Gpt.Batch[] batches) {
         GptParameters params = GptParameters.initialize(config, gpt.seed);
         GptParameters grads = GptParameters.zeros(config);
-        Gpt model = new Gpt(params);
+        Gpt model = new Gpt(params, org.distillery.model.MatmulPrecision.resolve(precision,
+                why -> System.err.println("bench train --precision bf16: " + why)));
         AdamW adam = new AdamW(params, GptBenchOptions.BETA1, GptBenchOptions.BETA2, GptBenchOptions.EPS,
                 GptBenchOptions.WEIGHT_DECAY);
         double first = Double.NaN;

@@ -190,13 +190,17 @@ def main():
         if step == c["warmup"]:
             started = time.perf_counter()
         x, y = data[step, :, :-1], data[step, :, 1:].reshape(-1)
-        logits = model(x)
+        # bf16: PyTorch's CPU autocast (linear layers and matmuls in bfloat16, the loss in float32)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.get("precision") == "bf16"):
+            logits = model(x)
+            if teacher is not None:
+                with torch.no_grad():
+                    teacher_logits = teacher(x)
+        logits = logits.float()
         if teacher is None:
             loss = F.cross_entropy(logits, y)
         else:
-            with torch.no_grad():
-                teacher_logits = teacher(x)
-            loss = distill_loss(logits, teacher_logits, y, c)
+            loss = distill_loss(logits, teacher_logits.float(), y, c)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), c["grad_clip"])
@@ -207,6 +211,7 @@ def main():
     tokens = timed * c["batch_size"] * c["block_size"]
     print(json.dumps({
         "torch_version": torch.__version__,
+        "precision": c.get("precision", "fp32"),
         "threads": torch.get_num_threads(),
         "seconds": seconds,
         "ms_per_step": seconds * 1000 / timed,

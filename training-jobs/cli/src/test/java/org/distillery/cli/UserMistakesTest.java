@@ -148,7 +148,7 @@ class UserMistakesTest {
         Path work = dir.resolve("work-set");
         assertOneLine(CliRun.of("--work-dir", work.toString(), "train", spec.toString(), "--set", "training.stepz=2"),
                 "error: --set training.stepz=2: unknown field 'stepz' in 'training' (did you mean 'steps'?); allowed:"
-                        + " batch_size, grad_accum, log_every, steps");
+                        + " batch_size, grad_accum, log_every, precision, steps");
         CliRun r = CliRun.of("--work-dir", work.toString(), "--progress=none", "train", spec.toString(), "--set",
                 "training.steps=3", "--set", "optimizer.warmup_steps=10");
         assertEquals(0, r.code(), r.err());
@@ -183,7 +183,7 @@ class UserMistakesTest {
         CliRun all = CliRun.of("--work-dir", work.toString(), "validate", "train", many.toString());
         assertEquals(List.of(many + ":4: field 'model.n_head' must be an integer, found 'x'",
                 many + ":5: unknown field 'stepz' in 'training' (did you mean 'steps'?); allowed: batch_size, grad_accum,"
-                        + " log_every, steps"), all.err().lines().toList());
+                        + " log_every, precision, steps"), all.err().lines().toList());
 
         Path prepSpec = dir.resolve("prep-spec.yaml");
         Files.writeString(prepSpec, "name: p\nsources:\n  - path: nowhere/\n    format: text\n");

@@ -2,6 +2,7 @@ package org.distillery.export;
 
 import java.nio.ByteBuffer;
 import java.util.Locale;
+import org.distillery.core.io.BFloat16;
 import org.distillery.core.io.Float16;
 
 /**
@@ -62,22 +63,18 @@ public enum TensorType {
         };
     }
 
-    /** float32 to bfloat16: the top 16 bits, rounded to nearest even; NaN stays a (quiet) NaN. */
+    /** float32 to bfloat16 ({@link BFloat16}): rounded to nearest even; NaN stays a (quiet) NaN. */
     static short toBfloat16(float v) {
-        return toBfloat16(Float.floatToRawIntBits(v));
+        return BFloat16.fromFloat(v);
     }
 
     /** {@link #toBfloat16(float)} of the float with these bits. */
     static short toBfloat16(int bits) {
-        if ((bits & 0x7FFFFFFF) > 0x7F800000) { // NaN
-            return (short) ((bits >>> 16) | 0x0040);
-        }
-        int rounding = 0x7FFF + ((bits >>> 16) & 1);
-        return (short) ((bits + rounding) >>> 16);
+        return BFloat16.fromFloatBits(bits);
     }
 
     static float fromBfloat16(short h) {
-        return Float.intBitsToFloat((h & 0xFFFF) << 16);
+        return BFloat16.toFloat(h);
     }
 
     /**

@@ -3,6 +3,7 @@ package org.distillery.model;
 import java.util.Locale;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.ShortPointer;
 import org.bytedeco.mkl.global.mkl_rt;
 import org.bytedeco.openblas.global.openblas_nolapack;
 import org.slf4j.LoggerFactory;
@@ -23,6 +24,18 @@ enum CpuBlas {
             mkl_rt.cblas_sgemm(mkl_rt.CblasRowMajor, transA ? mkl_rt.CblasTrans : mkl_rt.CblasNoTrans,
                     transB ? mkl_rt.CblasTrans : mkl_rt.CblasNoTrans, m, n, k, 1f, a, lda, b, ldb, beta, c, ldc);
         }
+
+        @Override
+        boolean bf16Products() {
+            return true;
+        }
+
+        @Override
+        void gemmBf16(boolean transA, boolean transB, int m, int n, int k, ShortPointer a, int lda, ShortPointer b,
+                      int ldb, float beta, FloatPointer c, int ldc) {
+            mkl_rt.cblas_gemm_bf16bf16f32(mkl_rt.CblasRowMajor, transA ? mkl_rt.CblasTrans : mkl_rt.CblasNoTrans,
+                    transB ? mkl_rt.CblasTrans : mkl_rt.CblasNoTrans, m, n, k, 1f, a, lda, b, ldb, beta, c, ldc);
+        }
     },
     OPENBLAS {
         @Override
@@ -41,6 +54,18 @@ enum CpuBlas {
     /** {@code c = op(a) op(b) + beta c} for row-major matrices with leading dimensions, on the calling thread. */
     abstract void sgemm(boolean transA, boolean transB, int m, int n, int k, FloatPointer a, int lda, FloatPointer b,
                         int ldb, float beta, FloatPointer c, int ldc);
+
+    /** Whether this library multiplies bfloat16 matrices into float32 ({@link #gemmBf16}). OpenBLAS 0.3.19's
+     * preset has no sbgemm. */
+    boolean bf16Products() {
+        return false;
+    }
+
+    /** {@code c = op(a) op(b) + beta c} with bfloat16 {@code a} and {@code b}, accumulated and stored in float32. */
+    void gemmBf16(boolean transA, boolean transB, int m, int n, int k, ShortPointer a, int lda, ShortPointer b,
+                  int ldb, float beta, FloatPointer c, int ldc) {
+        throw new UnsupportedOperationException(name() + " has no bf16 products");
+    }
 
     /** The library of this JVM, loaded on first use. */
     static CpuBlas get() {

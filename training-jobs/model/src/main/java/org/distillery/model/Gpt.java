@@ -42,6 +42,11 @@ public final class Gpt {
         this(parameters, Kernels.forBackend());
     }
 
+    /** With its matrix products in {@code products} where the engine has them ({@link #products()} says). */
+    public Gpt(GptParameters parameters, MatmulPrecision products) {
+        this(parameters, Kernels.forBackend().withProducts(products));
+    }
+
     Gpt(GptParameters parameters, Kernels kernels) {
         this.p = parameters;
         this.c = parameters.config();
@@ -69,6 +74,11 @@ public final class Gpt {
     /** The kernel engine this model runs on (for provenance and benchmarks). */
     public String engine() {
         return kernels.name();
+    }
+
+    /** The precision of this model's matrix products. */
+    public MatmulPrecision products() {
+        return kernels.products();
     }
 
     /** B rows of T input tokens and, for training and evaluation, the next token after each. */

@@ -21,6 +21,19 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  */
 interface Kernels {
     /** The engine, for provenance and benchmarks (with the BLAS library where it has a choice). */
+    /**
+     * This engine with matrix products in {@code precision}: itself for fp32; an engine that has no bf16 products
+     * (ND4J's) returns itself too, and {@link #products()} tells the caller.
+     */
+    default Kernels withProducts(MatmulPrecision precision) {
+        return this;
+    }
+
+    /** The precision of this engine's matrix products. */
+    default MatmulPrecision products() {
+        return MatmulPrecision.FP32;
+    }
+
     default String name() {
         return getClass().getSimpleName();
     }

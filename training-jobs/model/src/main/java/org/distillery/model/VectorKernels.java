@@ -57,6 +57,19 @@ final class VectorKernels extends JavaKernels {
     /** The exp kernel's span: its scratch (GELU's, SwiGLU's) stays in the first-level cache. */
     private static final int BLOCK = 1024;
 
+    VectorKernels() {
+        this(MatmulPrecision.FP32);
+    }
+
+    VectorKernels(MatmulPrecision products) {
+        super(products);
+    }
+
+    @Override
+    public Kernels withProducts(MatmulPrecision precision) {
+        return precision == products() ? this : new VectorKernels(precision);
+    }
+
     /** Whether this JVM resolved the Vector API module (the class must not be loaded otherwise). */
     static boolean available() {
         return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();

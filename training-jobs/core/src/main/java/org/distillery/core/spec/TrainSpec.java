@@ -110,13 +110,27 @@ public record TrainSpec(
         }
     }
 
-    /** Steps of the optimizer; each sees batch_size × grad_accum windows of block_size tokens. */
-    public record Training(Integer steps, Integer batchSize, Integer gradAccum, Integer logEvery) {
+    /**
+     * Steps of the optimizer; each sees batch_size × grad_accum windows of block_size tokens. {@code precision} is
+     * that of the matrix products: {@value #FP32} (the default) or {@value #BF16}, bfloat16 operands with float32
+     * accumulation and everything else (master weights, optimizer state, reductions) in float32, as PyTorch's CPU
+     * autocast. bf16 runs where the CPU has bf16 instructions; elsewhere the job says so in one line and trains fp32.
+     */
+    public record Training(Integer steps, Integer batchSize, Integer gradAccum, Integer logEvery, String precision) {
+        public static final String FP32 = "fp32";
+        public static final String BF16 = "bf16";
+        public static final List<String> PRECISIONS = List.of(FP32, BF16);
+
         public Training {
             steps = Objects.requireNonNullElse(steps, 200);
             batchSize = Objects.requireNonNullElse(batchSize, 12);
             gradAccum = Objects.requireNonNullElse(gradAccum, 1);
             logEvery = Objects.requireNonNullElse(logEvery, 10);
+            precision = Objects.requireNonNullElse(precision, FP32);
+        }
+
+        public Training(Integer steps, Integer batchSize, Integer gradAccum, Integer logEvery) {
+            this(steps, batchSize, gradAccum, logEvery, null);
         }
     }
 
@@ -273,6 +287,8 @@ public record TrainSpec(
         v.inRange(training.batchSize(), 1, 1 << 16, "training.batch_size");
         v.inRange(training.gradAccum(), 1, 1 << 16, "training.grad_accum");
         v.inRange(training.logEvery(), 1, Integer.MAX_VALUE, "training.log_every");
+        v.require(Training.PRECISIONS.contains(training.precision()), "training.precision", "must be one of "
+                + Training.PRECISIONS + ", found '" + training.precision() + "'");
         v.inRange(eval.every(), 1, Integer.MAX_VALUE, "eval.every");
         v.inRange(eval.batches(), 1, 1 << 16, "eval.batches");
         if (eval.patience() != null) {

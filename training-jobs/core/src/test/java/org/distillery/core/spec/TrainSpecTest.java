@@ -67,6 +67,16 @@ class TrainSpecTest {
     }
 
     @Test
+    void theProductsPrecisionIsFp32OrBf16() {
+        assertEquals("fp32", SpecReader.parse(OK, "t.yaml", TrainSpec.class).training().precision(), "by default");
+        assertEquals("bf16", SpecReader.parse(OK + "training: {precision: bf16}\n", "t.yaml", TrainSpec.class)
+                .training().precision());
+        SpecException fp16 = assertThrows(SpecException.class, () -> SpecReader.parse(OK
+                + "training: {precision: fp16}\n", "t.yaml", TrainSpec.class));
+        assertEquals("t.yaml:10: training.precision must be one of [fp32, bf16], found 'fp16'", fp16.getMessage());
+    }
+
+    @Test
     void nEmbdNotDivisibleByNHeadNamesTheFieldAndLine() {
         SpecException e = assertThrows(SpecException.class,
                 () -> SpecReader.parse(OK.replace("n_embd: 128", "n_embd: 130"), "t.yaml", TrainSpec.class));
@@ -119,7 +129,7 @@ class TrainSpecTest {
                 "t.yaml:6: field 'model.n_head' must be an integer, found 'four'",
                 "t.yaml:11: field 'training.steps' must be an integer, found '1.5'",
                 "t.yaml:12: unknown field 'batch_sise' in 'training' (did you mean 'batch_size'?); allowed: batch_size,"
-                        + " grad_accum, log_every, steps"), e.problems().subList(0, 4));
+                        + " grad_accum, log_every, precision, steps"), e.problems().subList(0, 4));
         // The spec's own checks follow, on what could be read (n_head left out: its default).
         assertEquals(java.util.List.of("t.yaml:7: model.n_embd must be divisible by model.n_head (4), found 130"),
                 e.problems().subList(4, e.problems().size()));
@@ -142,7 +152,7 @@ class TrainSpecTest {
                 java.util.List.of("training.stepz=20", "model.n_head=x", "optimizer.lr=-1")));
         assertEquals(java.util.List.of(
                 "--set training.stepz=20: unknown field 'stepz' in 'training' (did you mean 'steps'?); allowed:"
-                        + " batch_size, grad_accum, log_every, steps",
+                        + " batch_size, grad_accum, log_every, precision, steps",
                 "--set model.n_head=x: field 'model.n_head' must be an integer, found 'x'",
                 "--set optimizer.lr=-1: optimizer.lr must be positive, found -1.0"), e.problems().subList(0, 3));
 

@@ -27,6 +27,7 @@ import org.distillery.model.Checkpoint;
 import org.distillery.model.Gpt;
 import org.distillery.model.GptConfig;
 import org.distillery.model.GptParameters;
+import org.distillery.model.MatmulPrecision;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -251,14 +252,21 @@ public final class TrainJob {
                 AtomicFile.removeLeftovers(outDir.resolve("checkpoints"));
             }
             State state = initialState(config, manifest);
-            Gpt gpt = new Gpt(state.params);
+            MatmulPrecision wanted = MatmulPrecision.resolve(spec.training().precision(),
+                    why -> warnings.println("warning: " + located.where("training.precision")
+                            + ": training.precision: bf16: " + why));
+            Gpt gpt = new Gpt(state.params, wanted);
+            if (gpt.products() != wanted) {
+                warnings.println("warning: " + located.where("training.precision") + ": training.precision: bf16: the "
+                        + gpt.engine() + " engine has no bf16 products: they run in fp32");
+            }
             GptParameters grads = GptParameters.zeros(config);
             GradientSum sum = GradientSum.named(spec.distributed().sum(), GradientSum.buffers(grads.flat(),
                     state.auxiliary == null ? null : state.auxiliary.gradients()), accum);
             TrainSpec.Optimizer o = spec.optimizer();
             LearningRate schedule = new LearningRate(o.lr(), o.minLr(), o.warmupSteps(), steps);
             double unigram = unigramEntropy(val, config.vocabSize());
-            logStart(config, manifest, manifestSha, state, gpt.engine());
+            logStart(config, manifest, manifestSha, state, gpt.engine(), gpt.products());
             Map<String, Double> baselines = setup.objective().baselines(val, spec.eval().batches(), batch, time);
             if (state.step == 0) {
                 baselines.forEach((name, value) -> tracker.logMetric(name, value, 0));
@@ -522,7 +530,8 @@ public final class TrainJob {
         }
     }
 
-    private void logStart(GptConfig config, ShardManifest manifest, String manifestSha, State state, String engine) {
+    private void logStart(GptConfig config, ShardManifest manifest, String manifestSha, State state, String engine,
+                          MatmulPrecision products) {
         Map<String, Object> flat = new TreeMap<>();
         flatten("", specMap, flat);
         Map<String, String> params = new TreeMap<>();
@@ -537,6 +546,7 @@ public final class TrainJob {
         tags.put("distillery.tokenizer.sha256", manifest.tokenizer().sha256());
         tags.put("distillery.backend", Nd4j.getBackend().getClass().getSimpleName());
         tags.put("distillery.kernels", engine);
+        tags.put("distillery.precision", products.specName());
         tags.put("distillery.version", version);
         if (state.step > 0) {
             tags.put("distillery.resumed_from_step", String.valueOf(state.step));
