@@ -62,14 +62,15 @@ final class BenchFigures {
     }
 
     /**
-     * The figures a table shows: the benchmark's ratios against its peer (top-level {@code ratio*}) and each side's
-     * time per step, in the order the benchmark wrote them.
+     * The figures a table shows: the benchmark's ratios against its peer or a copy (top-level {@code ratio*} and
+     * {@code worst_ratio*}) and each side's time per step, in the order the benchmark wrote them.
      */
     static List<String> headline(JsonNode figures) {
         List<String> paths = new ArrayList<>();
         figures.fieldNames().forEachRemaining(p -> {
             String leaf = p.substring(p.lastIndexOf('.') + 1);
-            boolean topRatio = !p.contains(".") && !p.contains("[") && leaf.startsWith("ratio");
+            boolean topRatio = !p.contains(".") && !p.contains("[")
+                    && (leaf.startsWith("ratio") || leaf.startsWith("worst_ratio"));
             boolean stepTime = leaf.equals("ms_per_step") && p.indexOf('.') == p.lastIndexOf('.');
             if (topRatio || stepTime) {
                 paths.add(p);

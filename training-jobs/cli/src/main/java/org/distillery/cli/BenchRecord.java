@@ -145,13 +145,17 @@ final class BenchRecord implements Callable<Integer> {
         return h == null ? Path.of("") : Path.of(h);
     }
 
-    /** The checkout's commit, {@code +dirty} when it has changes, or {@code unknown} without git. */
+    /**
+     * The checkout's commit, {@code +dirty} when it has changes, or {@code unknown} without git. The figures file
+     * and the README's table are left out: recording one benchmark must not mark the next one's commit dirty.
+     */
     static String commit() {
         try {
             ChildProcess.Result head = ChildProcess.start(new ProcessBuilder("git", "-C", home().toString(),
                     "rev-parse", "--short", "HEAD"), "git rev-parse").await(Duration.ofSeconds(30));
             ChildProcess.Result status = ChildProcess.start(new ProcessBuilder("git", "-C", home().toString(),
-                    "status", "--porcelain", "--untracked-files=no"), "git status").await(Duration.ofSeconds(30));
+                    "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/bench/figures.jsonl",
+                    ":!README.md"), "git status").await(Duration.ofSeconds(30));
             if (head.exitCode() != 0) {
                 return "unknown";
             }
