@@ -60,6 +60,22 @@ final class TrainBench implements Callable<Integer> {
             + " and runs fp32; -Ddistillery.bf16=emulate forces MKL's emulation")
     String precision;
 
+    @Option(names = "--pinned", description = "with --ranks N: each rank a separate process pinned to its own core"
+            + " (taskset), against one process pinned to one core computing one rank's micro-batch per step; reports"
+            + " the scaling efficiency (tokens/s of N ranks over N times one core's), and PyTorch DDP's under the same"
+            + " pinning")
+    boolean pinned;
+
+    /** A rank process of --pinned: its rank, and the folder where the ranks meet. */
+    @Option(names = "--as-rank", hidden = true)
+    Integer asRank;
+
+    @Option(names = "--rendezvous", hidden = true)
+    Path rendezvous;
+
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Mixin
     GptBenchOptions gpt;
 
@@ -99,6 +115,12 @@ final class TrainBench implements Callable<Integer> {
         }
         if (ranks < 1) {
             throw new DistilleryException("--ranks " + ranks + ": must be 1 or more");
+        }
+        if (asRank != null) {
+            return rankProcess();
+        }
+        if (pinned) {
+            return pinnedRanks();
         }
         if (ranks > 1) {
             return dataParallel();
@@ -235,6 +257,178 @@ final class TrainBench implements Callable<Integer> {
                 peer.get("last_loss").asDouble(), manyExact.msPerStep(), exactRatio,
                 one.msPerStep() / oneExact.msPerStep(), identical ? "bit-identical to one process"
                         : "DIFFER from one process");
+        return 0;
+    }
+
+    /**
+     * {@code --ranks N --pinned}: N rank processes, rank r pinned to core r, on a loopback ring, against one process
+     * pinned to core 0 running rank 0's micro-batch alone: the same work per rank and step, so the scaling efficiency
+     * is one core's time per step over the ranks' (tokens/s of N ranks over N times one core's). The peer: PyTorch
+     * DDP (gloo), each process pinned to its core with one thread, against one pinned process.
+     */
+    private int pinnedRanks() throws Exception {
+        int cores = Runtime.getRuntime().availableProcessors();
+        if (ranks < 2 || ranks > cores) {
+            throw new DistilleryException("--pinned needs --ranks N with 2 <= N <= the cores this process may use ("
+                    + cores + "), found " + ranks);
+        }
+        if (!new java.io.File("/usr/bin/taskset").canExecute() && !new java.io.File("/bin/taskset").canExecute()) {
+            throw new DistilleryException("--pinned runs each rank under taskset (util-linux), which is not"
+                    + " installed here");
+        }
+        Path dir = java.nio.file.Files.createTempDirectory("distillery-pinned-ranks");
+        try {
+            JsonNode one = pinnedProcesses(1, dir.resolve("one"));
+            JsonNode many = pinnedProcesses(ranks, dir.resolve("ranks"));
+            ShardManifest manifest = ShardManifest.read(prepDir);
+            GptConfig config = config(layers, manifest.tokenizer().vocabSize());
+            Gpt.Batch[][] batches = batches(manifest);
+            Gpt.Batch[] flat = new Gpt.Batch[steps * ranks];
+            Gpt.Batch[] first = new Gpt.Batch[steps];
+            for (int s = 0; s < steps; s++) {
+                System.arraycopy(batches[s], 0, flat, s * ranks, ranks);
+                first[s] = batches[s][0];
+            }
+            JsonNode peerOne = gpt.runPeer("torch_ddp_bench.py", first,
+                    peerConfig(config).put("ranks", 1).put("pinned", true));
+            JsonNode peerMany = gpt.runPeer("torch_ddp_bench.py", flat,
+                    peerConfig(config).put("ranks", ranks).put("pinned", true));
+            double efficiency = one.get("ms_per_step").asDouble() / many.get("ms_per_step").asDouble();
+            double peerEfficiency = peerOne.get("ms_per_step").asDouble() / peerMany.get("ms_per_step").asDouble();
+            ObjectNode f = BenchCommand.JSON.createObjectNode();
+            f.put("benchmark", "train-ranks-pinned");
+            f.put("ranks", ranks);
+            f.put("transport", "TCP loopback, a process per rank, each pinned to its own core");
+            f.put("parameters", config.parameterCount());
+            f.put("timed_steps", steps - warmup);
+            ObjectNode d = f.putObject("distillery");
+            d.set("one_core", one);
+            d.set("ranks_" + ranks, many);
+            d.put("scaling_efficiency", efficiency);
+            ObjectNode t = f.putObject("pytorch");
+            t.set("one_core", peerOne);
+            t.set("ranks_" + ranks, peerMany);
+            t.put("scaling_efficiency", peerEfficiency);
+            f.put("ratio_efficiency_distillery_over_pytorch", efficiency / peerEfficiency);
+            BenchCommand.write(gpt.benchDir, "train-ranks-pinned.json", f);
+            System.out.printf("bench train --ranks %d --pinned: distillery one core %.1f ms/step, %d ranks %.1f ms/step,"
+                            + " scaling efficiency %.2f; PyTorch DDP one core %.1f, %d ranks %.1f ms/step, efficiency"
+                            + " %.2f; ratio of efficiencies %.2fx (%d timed steps)%n", ranks,
+                    one.get("ms_per_step").asDouble(), ranks, many.get("ms_per_step").asDouble(), efficiency,
+                    peerOne.get("ms_per_step").asDouble(), ranks, peerMany.get("ms_per_step").asDouble(),
+                    peerEfficiency, efficiency / peerEfficiency, steps - warmup);
+            return 0;
+        } finally {
+            org.distillery.core.io.Directories.deleteRecursively(dir);
+        }
+    }
+
+    /** The step's batches: micro-batch m of step s is {@code randomBatch(seed, s, m)}, as dataParallel's. */
+    private Gpt.Batch[][] batches(ShardManifest manifest) throws java.io.IOException {
+        Gpt.Batch[][] batches = new Gpt.Batch[steps][ranks];
+        try (TokenWindows train = TokenWindows.open(prepDir, manifest, "train")) {
+            for (int s = 0; s < steps; s++) {
+                for (int m = 0; m < ranks; m++) {
+                    batches[s][m] = train.randomBatch(gpt.seed, s, m, gpt.batch, gpt.block);
+                }
+            }
+        }
+        return batches;
+    }
+
+    /**
+     * {@code n} rank processes of this benchmark, rank r under {@code taskset -c r}, meeting in {@code dir}; rank 0's
+     * figures (the line of JSON it prints last).
+     */
+    private JsonNode pinnedProcesses(int n, Path dir) throws Exception {
+        java.nio.file.Files.createDirectories(dir);
+        java.nio.file.Files.write(dir.resolve("secret"), org.distillery.core.collective.RingEndpoint.newSecret());
+        List<String> own = new java.util.ArrayList<>();
+        List<String> original = spec.commandLine().getParseResult().originalArgs();
+        for (int i = 0; i < original.size(); i++) {
+            String a = original.get(i);
+            if (a.equals("--pinned")) {
+                continue;
+            }
+            if (a.equals("--ranks")) {
+                i++;
+                continue;
+            }
+            if (!a.startsWith("--ranks=")) {
+                own.add(a);
+            }
+        }
+        List<org.distillery.core.process.ChildProcess> children = new java.util.ArrayList<>();
+        for (int r = 0; r < n; r++) {
+            List<String> cmd = new java.util.ArrayList<>(List.of("taskset", "-c", String.valueOf(r),
+                    Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+            cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+            cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Distillery.class.getName(), "bench",
+                    "train"));
+            cmd.addAll(own);
+            cmd.addAll(List.of("--ranks", String.valueOf(n), "--as-rank", String.valueOf(r), "--rendezvous",
+                    dir.toString()));
+            children.add(org.distillery.core.process.ChildProcess.start(new ProcessBuilder(cmd), "rank " + r + " of "
+                    + n, line -> {
+                        if (!line.startsWith("WARNING: Using incubator modules")) {
+                            System.err.println(line);
+                        }
+                    }));
+        }
+        JsonNode first = null;
+        for (int r = 0; r < n; r++) {
+            org.distillery.core.process.ChildProcess.Result res = children.get(r).await(BenchCommand.PEER_TIMEOUT);
+            if (res.exitCode() != 0) {
+                throw new DistilleryException("bench train --pinned: rank " + r + " of " + n + " failed (exit "
+                        + res.exitCode() + "); its errors are above");
+            }
+            if (r == 0) {
+                List<String> lines = res.stdout().strip().lines().toList();
+                first = BenchCommand.JSON.readTree(lines.get(lines.size() - 1));
+            }
+        }
+        return first;
+    }
+
+    /**
+     * One rank of --pinned (hidden --as-rank r): listens on loopback, publishes its address in the rendezvous folder,
+     * waits for the others', joins the ring (or, alone, runs without one) and prints its figures as one JSON line.
+     */
+    private int rankProcess() throws Exception {
+        ShardManifest manifest = ShardManifest.read(prepDir);
+        GptConfig config = config(layers, manifest.tokenizer().vocabSize());
+        Gpt.Batch[][] batches = batches(manifest);
+        Split split;
+        if (ranks == 1) {
+            split = steps(config, batches, null, "float");
+        } else {
+            try (org.distillery.core.collective.RingEndpoint endpoint = org.distillery.core.collective.RingEndpoint
+                    .listen(java.net.InetAddress.getLoopbackAddress())) {
+                java.net.InetSocketAddress mine = endpoint.address();
+                org.distillery.core.io.AtomicFile.write(rendezvous.resolve("rank-" + asRank),
+                        (mine.getHostString() + ":" + mine.getPort()).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                List<java.net.InetSocketAddress> addresses = new java.util.ArrayList<>();
+                long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MINUTES.toNanos(2);
+                for (int r = 0; r < ranks; r++) {
+                    Path f = rendezvous.resolve("rank-" + r);
+                    while (!java.nio.file.Files.exists(f)) {
+                        if (System.nanoTime() > deadline) {
+                            throw new DistilleryException("rank " + asRank + ": rank " + r + " did not publish its"
+                                    + " address in " + rendezvous + " within 2 minutes");
+                        }
+                        Thread.sleep(10);
+                    }
+                    String[] hostPort = java.nio.file.Files.readString(f).strip().split(":");
+                    addresses.add(new java.net.InetSocketAddress(hostPort[0], Integer.parseInt(hostPort[1])));
+                }
+                byte[] secret = java.nio.file.Files.readAllBytes(rendezvous.resolve("secret"));
+                try (org.distillery.core.collective.RingAllReduce ring = endpoint.join(asRank, addresses, secret,
+                        org.distillery.core.collective.RingAllReduce.Settings.defaults())) {
+                    split = steps(config, batches, ring, "float");
+                }
+            }
+        }
+        System.out.println(split.json((double) gpt.batch * gpt.block));
         return 0;
     }
 

@@ -27,8 +27,12 @@ def rank_main(rank, c, batches_file, port, results):
     n = c["ranks"]
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
+    if c.get("pinned"):  # bench train --pinned: each process on its own core, one thread, as Distillery's ranks
+        os.sched_setaffinity(0, {rank})
+        torch.set_num_threads(1)
+    else:
+        torch.set_num_threads(max(1, c["threads"] // n))
     dist.init_process_group("gloo", rank=rank, world_size=n)
-    torch.set_num_threads(max(1, c["threads"] // n))
     torch.manual_seed(c["seed"])
     windows = np.fromfile(batches_file, dtype=np.int32).reshape(c["steps"], n, c["batch_size"], c["block_size"] + 1)
     data = torch.from_numpy(windows[:, rank].astype(np.int64))
