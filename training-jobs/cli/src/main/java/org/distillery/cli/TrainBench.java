@@ -344,8 +344,10 @@ final class TrainBench implements Callable<Integer> {
         java.nio.file.Files.createDirectories(dir);
         java.nio.file.Files.write(dir.resolve("secret"), org.distillery.core.collective.RingEndpoint.newSecret());
         List<String> own = new java.util.ArrayList<>();
+        // the whole command line's arguments: this command's own follow "bench train"
         List<String> original = spec.commandLine().getParseResult().originalArgs();
-        for (int i = 0; i < original.size(); i++) {
+        int from = original.indexOf(spec.name()) + 1;
+        for (int i = from; i < original.size(); i++) {
             String a = original.get(i);
             if (a.equals("--pinned")) {
                 continue;
