@@ -521,11 +521,6 @@ final class VectorKernels extends JavaKernels {
         return th;
     }
 
-    @Override
-    void geluRange(INDArray x, INDArray y, INDArray th, int from, int to) {
-        gelu(bytes(x), bytes(y), bytes(th), from, to);
-    }
-
     /**
      * In blocks: 2u = 2K (x + C x^3) into th, exp of it in place, then tanh(u) = 1 - 2 / (exp(2u) + 1) into th
      * and GELU into y: the same operations as {@link JavaKernels}' tanh, the exp in {@link #exp}'s kernel.
@@ -560,11 +555,6 @@ final class VectorKernels extends JavaKernels {
         ByteBuffer ts = bytes(th);
         rows((int) x.length(), 1, (from, to) -> geluBackward(ds, xs, ts, from, to));
         return dy;
-    }
-
-    @Override
-    void geluBackwardRange(INDArray dy, INDArray x, INDArray th, int from, int to) {
-        geluBackward(bytes(dy), bytes(x), bytes(th), from, to);
     }
 
     static void geluBackward(ByteBuffer ds, ByteBuffer xs, ByteBuffer ts, int from, int to) {
